@@ -1,0 +1,58 @@
+# BOS: one entry point for set-up, tests, the demo, benchmarks and packaging.
+# Every target installs what it needs, so a fresh clone on a fresh machine works.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# The server side needs Python 3.11+; take the newest interpreter on PATH that qualifies.
+PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null && { command -v $$p; break; }; done)
+VENV := .venv
+PY := $(VENV)/bin/python
+PKGS := shared server reporter simulator cli
+STAMP := $(VENV)/.installed
+NODES ?= 1000
+QUICK ?=
+PYTEST_ARGS ?=
+
+.PHONY: help venv os-deps test demo bench rpm clean
+
+help:
+	@echo "make demo   boot $(NODES) simulated nodes end to end (NODES=N to change)"
+	@echo "make test   run the test suite (installs what it needs)"
+	@echo "make bench  run the benchmarks (QUICK=1 for the smoke sizes)"
+	@echo "make rpm    build the bos-reporter RPM into dist/rpm/"
+	@echo "make venv   create .venv with every package installed editable"
+
+venv: $(STAMP)
+
+$(STAMP): $(foreach p,$(PKGS),$(p)/pyproject.toml) requirements-dev.txt
+	@test -n "$(PYTHON)" || { echo "error: Python 3.11 or newer is required" >&2; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt $(foreach p,$(PKGS),-e ./$(p))
+	@touch $@
+
+# Debian packages the tests and the demo use; installed only when missing.
+os-deps:
+	@missing=""; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	command -v rpmbuild >/dev/null 2>&1 || missing="$$missing rpm"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing OS packages:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+test: os-deps venv
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+demo: os-deps venv
+	$(PY) -m bos_sim.demo --nodes $(NODES)
+
+bench: os-deps venv
+	$(PY) bench/run.py $(if $(QUICK),--quick,)
+
+rpm: os-deps venv
+	$(PY) packaging/rpm/build.py --out dist/rpm
+
+clean:
+	rm -rf $(VENV) dist build */*.egg-info .pytest_cache

@@ -1,0 +1,1 @@
+"""`bos` command-line tool."""

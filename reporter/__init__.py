@@ -1,0 +1,1 @@
+"""bos-reporter: the node agent."""

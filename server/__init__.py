@@ -1,0 +1,1 @@
+"""BOS v2 API server, Redis store, operators and service clients."""

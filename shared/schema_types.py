@@ -1,0 +1,333 @@
+"""A tiny schema language: validates request bodies and renders JSON Schema.
+
+The wire schema is written once, in `schema.py`, with these types. The server
+validates with them and the OpenAPI document is rendered from them, so the two
+cannot drift apart. Standard library only (the node agent imports this package).
+
+`validate()` returns a cleaned copy of the value: read-only properties are
+removed (D13) and properties an object ignores (the options object, D11) are
+dropped, so callers only ever see data they may store.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+
+class SchemaError(ValueError):
+    """A value does not satisfy a schema; `path` names the offending field."""
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path = path
+        self.message = message
+        super().__init__(f"{path}: {message}" if path else message)
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _describe(value: Any) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
+            int: "an integer", float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+class Schema:
+    """Base type. `nullable` admits JSON null; `description` feeds the OpenAPI document."""
+
+    json_type = ""
+
+    def __init__(self, *, nullable: bool = False, description: str = "", read_only: bool = False,
+                 write_only: bool = False, default: Any = None) -> None:
+        self.nullable = nullable
+        self.description = description
+        self.read_only = read_only
+        self.write_only = write_only
+        self.default = default
+
+    def validate(self, value: Any, path: str = "") -> Any:
+        if value is None:
+            if self.nullable:
+                return None
+            raise SchemaError(path, "must not be null")
+        return self._check(value, path)
+
+    def _check(self, value: Any, path: str) -> Any:
+        raise NotImplementedError
+
+    def json_schema(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {"type": self.json_type}
+        out.update(self._json_extra())
+        if self.nullable:
+            out["nullable"] = True
+        if self.read_only:
+            out["readOnly"] = True
+        if self.write_only:
+            out["writeOnly"] = True
+        if self.description:
+            out["description"] = self.description
+        if self.default is not None:
+            out["default"] = self.default
+        return out
+
+    def _json_extra(self) -> Dict[str, Any]:
+        return {}
+
+
+class String(Schema):
+    json_type = "string"
+
+    def __init__(self, min_length: int = 0, max_length: Optional[int] = None, *,
+                 pattern: Optional[str] = None, enum: Optional[Sequence[str]] = None,
+                 case_insensitive_enum: bool = False, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.min_length = min_length
+        self.max_length = max_length
+        self.pattern = pattern
+        self._regex = re.compile(pattern) if pattern else None
+        self.enum = list(enum) if enum is not None else None
+        self.case_insensitive_enum = case_insensitive_enum
+
+    def _check(self, value: Any, path: str) -> Any:
+        if not isinstance(value, str):
+            raise SchemaError(path, f"must be a string, not {_describe(value)}")
+        if len(value) < self.min_length:
+            raise SchemaError(path, f"must be at least {self.min_length} character(s) long")
+        if self.max_length is not None and len(value) > self.max_length:
+            raise SchemaError(path, f"must be at most {self.max_length} characters long (got {len(value)})")
+        if self.enum is not None and not self._in_enum(value):
+            raise SchemaError(path, f"must be one of {', '.join(repr(e) for e in self.enum)} (got {value[:80]!r})")
+        if self._regex is not None and not self._regex.match(value):
+            raise SchemaError(path, f"{value[:80]!r} does not match the pattern {self.pattern}")
+        return value
+
+    def _in_enum(self, value: str) -> bool:
+        if self.case_insensitive_enum:
+            return value.upper() in {e.upper() for e in self.enum or ()}
+        return value in (self.enum or ())
+
+    def _json_extra(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.min_length:
+            out["minLength"] = self.min_length
+        if self.max_length is not None:
+            out["maxLength"] = self.max_length
+        if self.pattern:
+            out["pattern"] = self.pattern
+        if self.enum is not None and not self.case_insensitive_enum:
+            out["enum"] = list(self.enum)
+        return out
+
+
+class Integer(Schema):
+    json_type = "integer"
+
+    def __init__(self, minimum: Optional[int] = None, maximum: Optional[int] = None, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.minimum = minimum
+        self.maximum = maximum
+
+    def _check(self, value: Any, path: str) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SchemaError(path, f"must be an integer, not {_describe(value)}")
+        if self.minimum is not None and value < self.minimum:
+            raise SchemaError(path, f"must be at least {self.minimum} (got {value})")
+        if self.maximum is not None and value > self.maximum:
+            raise SchemaError(path, f"must be at most {self.maximum} (got {value})")
+        return value
+
+    def _json_extra(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        if self.minimum is not None:
+            out["minimum"] = self.minimum
+        if self.maximum is not None:
+            out["maximum"] = self.maximum
+        return out
+
+
+class Number(Schema):
+    json_type = "number"
+
+    def _check(self, value: Any, path: str) -> Any:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise SchemaError(path, f"must be a number, not {_describe(value)}")
+        return value
+
+
+class Boolean(Schema):
+    json_type = "boolean"
+
+    def _check(self, value: Any, path: str) -> Any:
+        if not isinstance(value, bool):
+            raise SchemaError(path, f"must be true or false, not {_describe(value)}")
+        return value
+
+
+class Array(Schema):
+    json_type = "array"
+
+    def __init__(self, items: Schema, min_items: int = 0, max_items: Optional[int] = None, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.items = items
+        self.min_items = min_items
+        self.max_items = max_items
+
+    def _check(self, value: Any, path: str) -> Any:
+        if not isinstance(value, list):
+            raise SchemaError(path, f"must be an array, not {_describe(value)}")
+        if len(value) < self.min_items:
+            raise SchemaError(path, f"must have at least {self.min_items} item(s)")
+        if self.max_items is not None and len(value) > self.max_items:
+            raise SchemaError(path, f"must have at most {self.max_items} items (got {len(value)})")
+        return [self.items.validate(item, f"{path}[{i}]") for i, item in enumerate(value)]
+
+    def _json_extra(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {"items": self.items.json_schema()}
+        if self.min_items:
+            out["minItems"] = self.min_items
+        if self.max_items is not None:
+            out["maxItems"] = self.max_items
+        return out
+
+
+class Ref(Schema):
+    """A named schema: validates like its target, renders as a `$ref`."""
+
+    def __init__(self, name: str, target: Schema, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.name = name
+        self.target = target
+        self.read_only = kw.get("read_only", target.read_only)
+
+    def validate(self, value: Any, path: str = "") -> Any:
+        if value is None and self.nullable:
+            return None
+        return self.target.validate(value, path)
+
+    def json_schema(self) -> Dict[str, Any]:
+        ref = {"$ref": f"#/components/schemas/{self.name}"}
+        if self.nullable:
+            return {"allOf": [ref], "nullable": True}
+        return ref
+
+
+class Object(Schema):
+    """A JSON object with declared properties.
+
+    `additional`: False rejects unknown properties (the default everywhere, api.md
+    §1.5); "ignore" drops them silently (options, D11). Read-only properties are
+    accepted and removed (D13).
+    """
+
+    json_type = "object"
+
+    def __init__(self, properties: Mapping[str, Schema], required: Iterable[str] = (), *,
+                 additional: Any = False, min_properties: int = 0,
+                 max_properties: Optional[int] = None, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.properties = dict(properties)
+        self.required = tuple(required)
+        self.additional = additional
+        self.min_properties = min_properties
+        self.max_properties = max_properties
+
+    def _check(self, value: Any, path: str) -> Any:
+        if not isinstance(value, dict):
+            raise SchemaError(path, f"must be an object, not {_describe(value)}")
+        self._check_count(value, path)
+        for name in self.required:
+            if name not in value:
+                raise SchemaError(_join(path, name), "is a required property")
+        out: Dict[str, Any] = {}
+        for key, item in value.items():
+            prop = self.properties.get(key)
+            if prop is None:
+                if self.additional == "ignore":
+                    continue
+                raise SchemaError(_join(path, key), "is not a known property")
+            if prop.read_only:
+                continue
+            out[key] = prop.validate(item, _join(path, key))
+        return out
+
+    def _check_count(self, value: Dict[str, Any], path: str) -> None:
+        if len(value) < self.min_properties:
+            raise SchemaError(path, f"must have at least {self.min_properties} propert{'y' if self.min_properties == 1 else 'ies'}")
+        if self.max_properties is not None and len(value) > self.max_properties:
+            raise SchemaError(path, f"must have at most {self.max_properties} properties")
+
+    def _json_extra(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {"properties": {k: v.json_schema() for k, v in self.properties.items()}}
+        if self.required:
+            out["required"] = list(self.required)
+        out["additionalProperties"] = self.additional == "ignore"
+        if self.min_properties:
+            out["minProperties"] = self.min_properties
+        if self.max_properties is not None:
+            out["maxProperties"] = self.max_properties
+        return out
+
+    def without_required(self) -> "Object":
+        """The same object with nothing required (patch bodies)."""
+        return Object(self.properties, (), additional=self.additional,
+                      min_properties=self.min_properties, max_properties=self.max_properties,
+                      nullable=self.nullable, description=self.description)
+
+    def with_required(self, *names: str) -> "Object":
+        return Object(self.properties, tuple(self.required) + names, additional=self.additional,
+                      min_properties=self.min_properties, max_properties=self.max_properties,
+                      nullable=self.nullable, description=self.description)
+
+
+class MapOf(Schema):
+    """An object used as a map: keys follow `key_pattern`, values one schema."""
+
+    json_type = "object"
+
+    def __init__(self, values: Schema, *, key: Optional[String] = None, min_properties: int = 0,
+                 max_properties: Optional[int] = None, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.values = values
+        self.key = key
+        self.min_properties = min_properties
+        self.max_properties = max_properties
+
+    def _check(self, value: Any, path: str) -> Any:
+        if not isinstance(value, dict):
+            raise SchemaError(path, f"must be an object, not {_describe(value)}")
+        if len(value) < self.min_properties:
+            raise SchemaError(path, f"must have at least {self.min_properties} entr{'y' if self.min_properties == 1 else 'ies'}")
+        if self.max_properties is not None and len(value) > self.max_properties:
+            raise SchemaError(path, f"must have at most {self.max_properties} entries")
+        out: Dict[str, Any] = {}
+        for key, item in value.items():
+            if self.key is not None:
+                self.key.validate(key, _join(path, key) + " (key)")
+            out[key] = self.values.validate(item, _join(path, key))
+        return out
+
+    def _json_extra(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {"additionalProperties": self.values.json_schema()}
+        if self.min_properties:
+            out["minProperties"] = self.min_properties
+        if self.max_properties is not None:
+            out["maxProperties"] = self.max_properties
+        return out
+
+
+class Registry:
+    """Named schemas, in declaration order, for `$ref`s and the OpenAPI document."""
+
+    def __init__(self) -> None:
+        self._schemas: Dict[str, Schema] = {}
+
+    def define(self, name: str, schema: Schema) -> Ref:
+        self._schemas[name] = schema
+        return Ref(name, schema)
+
+    def items(self) -> List[Tuple[str, Schema]]:
+        return list(self._schemas.items())
+
+    def json_schemas(self) -> Dict[str, Any]:
+        return {name: schema.json_schema() for name, schema in self._schemas.items()}

@@ -1,0 +1,1 @@
+"""Simulated cluster services for BOS."""

@@ -1,0 +1,48 @@
+"""Fixtures that run the real parts: redis-server, the API server, HTTP on loopback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import redis as redis_lib
+
+from bos_sim.stack import ApiServer, RedisServer
+from tests.support.client import Api
+
+
+@pytest.fixture(scope="session")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("stack")
+
+
+@pytest.fixture(scope="session")
+def redis_server(workdir: Path) -> Iterator[RedisServer]:
+    server = RedisServer(workdir / "redis")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_client(redis_server: RedisServer) -> Iterator[redis_lib.Redis]:
+    client = redis_lib.Redis.from_url(redis_server.url)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def api_server(workdir: Path, redis_server: RedisServer) -> Iterator[ApiServer]:
+    server = ApiServer(workdir / "api", redis_server.url)
+    yield server
+    code = server.stop()
+    assert code == 0, f"bos-server did not stop cleanly ({code}):\n{server.log_tail()}"
+
+
+@pytest.fixture
+def api(api_server: ApiServer, redis_client: redis_lib.Redis) -> Api:
+    """A client of a freshly emptied database with default options."""
+    redis_client.flushdb()
+    client = Api(api_server.url)
+    client.reset_options()
+    return client
