@@ -1,0 +1,45 @@
+"""The aiohttp application: every route at the root and under /apis/bos (api.md §1.1)."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Tuple
+
+from aiohttp import web
+
+from . import applystaged, components, meta, options, sessions, templates
+from .context import CONTEXT, Context
+from .errors import problem_middleware
+from .params import MAX_BODY
+
+PREFIXES = ("", "/apis/bos")
+Route = Tuple[str, str, Callable[..., Any]]
+
+
+def all_routes() -> List[Route]:
+    return (meta.ROUTES + options.ROUTES + components.ROUTES + applystaged.ROUTES
+            + sessions.ROUTES + templates.ROUTES)
+
+
+def _paths(path: str, prefix: str) -> List[str]:
+    """The path under one prefix, plus its trailing-slash twin (accepted, no redirect)."""
+    full = (prefix + path) if path != "/" else (prefix + "/")
+    variants = [full]
+    twin = full[:-1] if full.endswith("/") else full + "/"
+    if twin:
+        variants.append(twin)
+    return variants
+
+
+def create_app(context: Context) -> web.Application:
+    app = web.Application(middlewares=[problem_middleware], client_max_size=MAX_BODY)
+    app[CONTEXT] = context
+    by_path: Dict[str, List[Tuple[str, Callable[..., Any]]]] = {}
+    for method, path, handler in all_routes():
+        for prefix in PREFIXES:
+            for variant in _paths(path, prefix):
+                by_path.setdefault(variant, []).append((method, handler))
+    for path, handlers in by_path.items():
+        resource = app.router.add_resource(path)
+        for method, handler in handlers:
+            resource.add_route(method, handler)
+    return app

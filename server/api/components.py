@@ -1,0 +1,223 @@
+"""Components: `/v2/components` and `/v2/components/{component_id}` (api.md §3.3, §3.4)."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+from aiohttp import web
+
+from bos_shared import schema
+from bos_shared.times import now_str
+
+from ..component_writes import (actual_state_update_allowed, apply_auto_fields, merge, new_record,
+                                tokens_in, view)
+from ..store import ComponentQuery, keys
+from ..store.tokens import get_tokens
+from .context import ctx
+from .errors import ActualStateConflict, BadRequest, NotFound
+from .params import json_body, query_bool, query_int, query_str, validate
+from .responses import respond
+from .tenancy import check_owned, owned_xnames, tenant_of
+
+MISSING_ID = "At least one component is missing the required 'id' field"
+Record = Dict[str, Any]
+
+
+def _not_found(component_id: str) -> NotFound:
+    return NotFound(f"Component '{component_id}' does not exist")
+
+
+def _path_id(request: web.Request) -> str:
+    return validate(schema.ComponentId, request.match_info["component_id"], "component_id")
+
+
+def _split_ids(raw: str, what: str) -> List[str]:
+    ids = [item.strip() for item in raw.split(",") if item.strip()]
+    for item in ids:
+        if len(item) > schema.MAX_ID_LENGTH:
+            raise BadRequest(f"Invalid {what}: the ID '{item[:40]}...' is longer than {schema.MAX_ID_LENGTH} characters")
+    return list(dict.fromkeys(ids))
+
+
+def _list_query(request: web.Request) -> ComponentQuery:
+    phase = query_str(request, "phase", schema.String(enum=schema.PHASES))
+    status = query_str(request, "status", schema.String(0, schema.MAX_STATUS_QUERY_LENGTH))
+    return ComponentQuery(
+        session=query_str(request, "session", schema.Name()),
+        staged_session=query_str(request, "staged_session", schema.Name()),
+        enabled=query_bool(request, "enabled"),
+        phase=phase or None,  # `phase=` means no phase filter
+        statuses=[s.strip() for s in status.split(",") if s.strip()] if status is not None else None,
+        start_after=query_str(request, "start_after_id", schema.String(1, schema.MAX_ID_LENGTH)),
+        page_size=query_int(request, "page_size", 0, schema.MAX_PAGE_SIZE, 0),
+    )
+
+
+def _ids_param(request: web.Request) -> Optional[List[str]]:
+    raw = query_str(request, "ids", schema.String(0, schema.MAX_IDS_QUERY_LENGTH))
+    if raw is None:
+        return None
+    ids = _split_ids(raw, "query parameter 'ids'")
+    if not ids:
+        raise BadRequest("Invalid query parameter 'ids': it must name at least one component ID")
+    return ids
+
+
+async def list_components(request: web.Request) -> web.Response:
+    query = _list_query(request)
+    candidates = _ids_param(request)
+    tenant = tenant_of(request)
+    if tenant:
+        owned = await owned_xnames(request, tenant)
+        candidates = [i for i in candidates if i in owned] if candidates is not None else list(owned)
+    records = await ctx(request).store.components.query(query, candidates)
+    return respond([view(r) for r in records])
+
+
+def _item_list(body: Any) -> List[Record]:
+    """A list-form body: every item must be an object with an `id` (checked before the schema)."""
+    if not isinstance(body, list):
+        raise BadRequest("Invalid body: must be an array of components")
+    if any(isinstance(item, dict) and "id" not in item for item in body):
+        raise BadRequest(MISSING_ID)
+    return validate(schema.ComponentArray, body)
+
+
+async def _resolved(request: web.Request, items: List[Record]) -> Dict[str, Any]:
+    return await get_tokens(ctx(request).store.redis, tokens_in(items))
+
+
+async def put_components(request: web.Request) -> web.Response:
+    items = _item_list(await json_body(request))
+    create_only = query_bool(request, "create_only", False)
+    await check_owned(request, tenant_of(request), [item["id"] for item in items])
+    tokens, now = await _resolved(request, items), now_str()
+    records: Dict[str, Record] = {}
+    for item in items:  # a duplicate ID: the last item wins
+        records[item["id"]] = new_record(item["id"], apply_auto_fields(item, tokens, now))
+
+    def compute(component_id: str, old: Optional[Record]) -> Optional[Record]:
+        if create_only and old is not None:
+            return None  # D32: never overwrite a record created meanwhile
+        return records[component_id]
+
+    written = await ctx(request).store.components.update(list(records), compute)
+    return respond([view(written[i]) for i in records if i in written])
+
+
+async def patch_components(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    skip_bad_ids = query_bool(request, "skip_bad_ids", False)
+    tenant = tenant_of(request)
+    now = now_str()
+    if isinstance(body, dict):
+        targets, patch_for = await _filter_form(request, body, tenant, now)
+    else:
+        items = _item_list(body)
+        tokens = await _resolved(request, items)
+        patches = {item["id"]: apply_auto_fields(item, tokens, now) for item in items}
+        targets, patch_for = list(patches), patches.__getitem__
+    if not (isinstance(body, dict) and body["filters"].get("session")):
+        targets = await _existing_targets(request, targets, tenant, skip_bad_ids)
+
+    def compute(component_id: str, old: Optional[Record]) -> Optional[Record]:
+        return merge(old, patch_for(component_id)) if old is not None else None
+
+    written = await ctx(request).store.components.update(targets, compute)
+    return respond([view(written[i]) for i in targets if i in written])
+
+
+async def _filter_form(request: web.Request, body: Record, tenant: Optional[str], now: str):
+    update = validate(schema.ComponentsUpdate, body)
+    filters = update["filters"]
+    ids, session = filters.get("ids") or "", filters.get("session") or ""
+    if ids and session:
+        raise BadRequest("Multiple filters provided")
+    if not ids and not session:
+        raise BadRequest("No filter provided.")
+    tokens = await _resolved(request, [update["patch"]])
+    patch = apply_auto_fields(update["patch"], tokens, now)
+    patch.pop("id", None)
+    if ids:
+        return _split_ids(ids, "filters.ids"), lambda _id: patch
+    members = await ctx(request).store.components.ids_in(keys.by_session(session))
+    if tenant:
+        owned = await owned_xnames(request, tenant)
+        members = [m for m in members if m in owned]
+    return sorted(members), lambda _id: patch
+
+
+async def _existing_targets(request: web.Request, targets: List[str], tenant: Optional[str],
+                            skip_bad_ids: bool) -> List[str]:
+    """Listed IDs that exist (and that the tenant owns); else 404 for the first bad one."""
+    existing = await ctx(request).store.components.existing(targets)
+    owned = await owned_xnames(request, tenant) if tenant else None
+    good = [t for t in targets if t in existing and (owned is None or t in owned)]
+    if len(good) != len(targets) and not skip_bad_ids:
+        first_bad = next(t for t in targets if t not in set(good))
+        raise _not_found(first_bad)
+    return good
+
+
+async def _owned_or_404(request: web.Request, component_id: str) -> None:
+    tenant = tenant_of(request)
+    if tenant and component_id not in await owned_xnames(request, tenant):
+        raise _not_found(component_id)
+
+
+async def get_component(request: web.Request) -> web.Response:
+    component_id = _path_id(request)
+    await _owned_or_404(request, component_id)
+    record = await ctx(request).store.components.get(component_id)
+    if record is None:
+        raise _not_found(component_id)
+    return respond(view(record))
+
+
+async def put_component(request: web.Request) -> web.Response:
+    component_id = _path_id(request)
+    body = validate(schema.Component, await json_body(request))
+    await _owned_or_404(request, component_id)
+    data = dict(body, id=component_id)
+    tokens = await _resolved(request, [data])
+    record = new_record(component_id, apply_auto_fields(data, tokens, now_str()))
+    written = await ctx(request).store.components.update([component_id], lambda _i, _old: record)
+    return respond(view(written[component_id]))
+
+
+async def patch_component(request: web.Request) -> web.Response:
+    component_id = _path_id(request)
+    body = validate(schema.Component, await json_body(request))
+    await _owned_or_404(request, component_id)
+    tokens = await _resolved(request, [body])
+    patch = apply_auto_fields(dict(body, id=component_id), tokens, now_str())
+    reports_actual = "actual_state" in body
+
+    def compute(_id: str, old: Optional[Record]) -> Record:
+        if old is None:
+            raise _not_found(component_id)
+        if reports_actual and not actual_state_update_allowed(old):
+            raise ActualStateConflict()  # §2.6, checked against the version being written (D2)
+        return merge(old, patch)
+
+    written = await ctx(request).store.components.update([component_id], compute)
+    return respond(view(written[component_id]))
+
+
+async def delete_component(request: web.Request) -> web.Response:
+    component_id = _path_id(request)
+    await _owned_or_404(request, component_id)
+    if not await ctx(request).store.components.delete(component_id):
+        raise _not_found(component_id)
+    return web.Response(status=204)
+
+
+ROUTES = [
+    ("GET", "/v2/components", list_components),
+    ("PUT", "/v2/components", put_components),
+    ("PATCH", "/v2/components", patch_components),
+    ("GET", "/v2/components/{component_id}", get_component),
+    ("PUT", "/v2/components/{component_id}", put_component),
+    ("PATCH", "/v2/components/{component_id}", patch_component),
+    ("DELETE", "/v2/components/{component_id}", delete_component),
+]

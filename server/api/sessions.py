@@ -1,0 +1,218 @@
+"""Sessions: `/v2/sessions`, `/v2/sessions/{session_id}` and `.../status` (api.md §3.6-§3.8)."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any, Dict, List, Optional
+
+from aiohttp import web
+
+from bos_shared import schema
+from bos_shared.ages import AgeError, parse_age
+from bos_shared.limits import limit_has_nids
+from bos_shared.status import extended_status
+from bos_shared.times import epoch, now_str
+
+from ..store import keys
+from ..templates import Services, check_boot_sets
+from .context import ctx
+from .errors import BadRequest, Conflict, NotFound
+from .params import json_body, query_str, validate
+from .responses import respond
+from .tenancy import owned_xnames, require_tenant_exists, tenant_of
+
+LOG = logging.getLogger(__name__)
+Record = Dict[str, Any]
+
+
+def _not_found(name: str, tenant: Optional[str]) -> NotFound:
+    if tenant:
+        return NotFound(f"Session for tenant '{tenant}' '{name}' does not exist")
+    return NotFound(f"Session '{name}' does not exist")
+
+
+def _path_name(request: web.Request) -> str:
+    return validate(schema.Name(), request.match_info["session_id"], "session_id")
+
+
+async def services(request: web.Request) -> Services:
+    context = ctx(request)
+    options = await context.store.options.get()
+    context.ims.http.read_timeout = options["ims_read_timeout"]
+    context.ims.http.retries = 8 if options["ims_errors_fatal"] else 4
+    return Services(context.s3, context.ims, options)
+
+
+async def create_session(request: web.Request) -> web.Response:
+    context, tenant = ctx(request), tenant_of(request)
+    await require_tenant_exists(request, tenant)
+    body = validate(schema.SessionCreate, await json_body(request))
+    svc = await services(request)
+    limit = body.get("limit")
+    if svc.options["session_limit_required"] and not limit:
+        raise BadRequest("session_limit_required option is set, but this session has no limit specified")
+    if limit_has_nids(limit):
+        if svc.options["reject_nids"]:
+            raise BadRequest(f"reject_nids: session limit appears to contain NIDs: {limit}")
+        LOG.warning("Session limit appears to contain NIDs: %s", limit)
+    template = await context.store.templates.get(tenant, body["template_name"])
+    if template is None:
+        raise BadRequest(f"Session Template Name invalid: {body['template_name']}")
+    outcome, message = await check_boot_sets(svc, template, body["operation"], body["template_name"])
+    if outcome == "error":
+        raise BadRequest(f"Session template fails check: {message}")
+    record = _new_session(body, tenant)
+    if not await context.store.sessions.create(record):
+        suffix = f" for tenant '{tenant}'" if tenant else ""
+        raise Conflict(f"Session '{record['name']}' already exists{suffix}")
+    await context.store.events.sessions_written(["pending"])
+    return respond(record, 201)
+
+
+def _new_session(body: Record, tenant: Optional[str]) -> Record:
+    return {"name": body.get("name") or str(uuid.uuid4()), "tenant": tenant,
+            "operation": body["operation"], "template_name": body["template_name"],
+            "limit": body.get("limit") or "", "stage": body.get("stage", False), "components": "",
+            "include_disabled": body.get("include_disabled", False),
+            "status": {"start_time": now_str(), "end_time": None, "status": "pending", "error": None}}
+
+
+def _age(request: web.Request, name: str) -> Optional[int]:
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    try:
+        return parse_age(raw)
+    except AgeError as exc:
+        raise BadRequest(f"Error parsing age field: {exc}") from None
+
+
+async def _matching(request: web.Request, default_status: Optional[str]) -> List[Record]:
+    """Sessions matching the list/delete query (api.md §3.6.2-§3.6.3)."""
+    min_age, max_age = _age(request, "min_age"), _age(request, "max_age")
+    status = query_str(request, "status", schema.String(enum=schema.SESSION_STATUSES)) or default_status
+    tenant = tenant_of(request)
+    store = ctx(request).store.sessions
+    within = keys.sessions_by_status(status) if status else None
+    records = await store.list(tenant, all_tenants=tenant is None, within=within)
+    if min_age is None and max_age is None:
+        return records
+    now = time.time()
+    return [r for r in records if _age_ok(r, now, min_age, max_age)]
+
+
+def _age_ok(record: Record, now: float, min_age: Optional[int], max_age: Optional[int]) -> bool:
+    started = epoch((record.get("status") or {}).get("start_time"))
+    if started is None:
+        return False
+    if min_age is not None and started > now - min_age:
+        return False
+    return max_age is None or started >= now - max_age
+
+
+async def list_sessions(request: web.Request) -> web.Response:
+    return respond(await _matching(request, None))
+
+
+async def delete_sessions(request: web.Request) -> web.Response:
+    matching = await _matching(request, "complete")  # D10: only complete ones unless asked
+    store = ctx(request).store.sessions
+    await store.delete_many(matching, lambda r: [keys.session_status(r.get("tenant"), r["name"])])
+    return web.Response(status=204)
+
+
+async def _get(request: web.Request) -> Record:
+    name, tenant = _path_name(request), tenant_of(request)
+    record = await ctx(request).store.sessions.get(tenant, name)
+    if record is None:
+        raise _not_found(name, tenant)
+    return record
+
+
+async def get_session(request: web.Request) -> web.Response:
+    return respond(await _get(request))
+
+
+async def patch_session(request: web.Request) -> web.Response:
+    name, tenant = _path_name(request), tenant_of(request)
+    patch = validate(schema.SessionUpdate, await json_body(request))
+
+    def compute(old: Record) -> Record:
+        new = dict(old)
+        if "status" in patch:
+            new["status"] = {**(old.get("status") or {}), **patch["status"]}
+        if "components" in patch:
+            new["components"] = patch["components"]
+        return new
+
+    context = ctx(request)
+    record = await context.store.sessions.update(tenant, name, compute)
+    if record is None:
+        raise _not_found(name, tenant)
+    await context.store.events.sessions_written([record["status"].get("status", "")])
+    return respond(record)
+
+
+async def delete_session(request: web.Request) -> web.Response:
+    name, tenant = _path_name(request), tenant_of(request)
+    store = ctx(request).store
+    if not await store.sessions.delete(tenant, name):
+        raise _not_found(name, tenant)
+    await store.redis.delete(keys.session_status(tenant, name))
+    return web.Response(status=204)
+
+
+async def live_status(request: web.Request, session: Record) -> Record:
+    """The extended status from live component records (api.md §2.9, D25)."""
+    store = ctx(request).store
+    name, tenant = session["name"], session.get("tenant")
+    members = set(await store.components.ids_in(keys.by_session(name)))
+    staged = set(await store.components.ids_in(keys.by_staged_session(name)))
+    if tenant:
+        owned = await owned_xnames(request, tenant)
+        members, staged = members & owned, staged & owned
+    else:
+        foreign = await _other_tenants_nodes(request, name)
+        members, staged = members - foreign, staged - foreign
+    records = await store.components.get_many(sorted(members))
+    return extended_status(session, records.values(), len(staged))
+
+
+async def _other_tenants_nodes(request: web.Request, name: str) -> set:
+    """D25: nodes owned by tenants that have their own session called `name`."""
+    foreign: set = set()
+    for member in await ctx(request).store.sessions.members(keys.sessions_by_name(name)):
+        tenant, _ = keys.split_member(member)
+        if tenant:
+            foreign |= await owned_xnames(request, tenant)
+    return foreign
+
+
+async def get_session_status(request: web.Request) -> web.Response:
+    session = await _get(request)
+    if (session.get("status") or {}).get("status") == "complete":
+        saved = await ctx(request).store.get_saved_status(session.get("tenant"), session["name"])
+        if saved is not None:
+            return respond(saved)
+    return respond(await live_status(request, session))
+
+
+async def save_session_status(request: web.Request) -> web.Response:
+    session = await _get(request)
+    status = await live_status(request, session)
+    await ctx(request).store.save_status(session.get("tenant"), session["name"], status)
+    return respond(status)
+
+
+ROUTES = [
+    ("POST", "/v2/sessions", create_session),
+    ("GET", "/v2/sessions", list_sessions),
+    ("DELETE", "/v2/sessions", delete_sessions),
+    ("GET", "/v2/sessions/{session_id}", get_session),
+    ("PATCH", "/v2/sessions/{session_id}", patch_session),
+    ("DELETE", "/v2/sessions/{session_id}", delete_session),
+    ("GET", "/v2/sessions/{session_id}/status", get_session_status),
+    ("POST", "/v2/sessions/{session_id}/status", save_session_status),
+]

@@ -1,0 +1,127 @@
+"""BOS API client used by the operators (api.md §3, operators.md §2.3-§2.4, §7).
+
+The operators talk to the API over HTTP like any other client. This module
+owns paging (`page_size` + `start_after_id`), patch batching and the §2.4
+invariant that an operator patch with `desired_state` also carries `session`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, AsyncIterator, Dict, Iterable, List, Mapping, Optional, Sequence
+from urllib.parse import quote
+
+from .rest import JsonClient
+
+TENANT_HEADER = "Cray-Tenant-Name"
+# Upper bound on records per bulk write even when max_component_batch_size is 0
+# ("unlimited"): keeps every request body bounded at 100,000 nodes.
+MAX_WRITE_BATCH = 5000
+
+Component = Dict[str, Any]
+
+
+class PatchInvariantError(AssertionError):
+    """An operator tried to write `desired_state` without `session` (operators.md §2.4).
+
+    Without `session` the server would detach the component from its session;
+    this is a programming error, never a runtime condition.
+    """
+
+
+def check_patch_invariant(patches: Iterable[Mapping[str, Any]]) -> None:
+    """Raise PatchInvariantError for any patch with `desired_state` but no `session`."""
+    for patch in patches:
+        if "desired_state" in patch and "session" not in patch:
+            raise PatchInvariantError(f"patch for {patch.get('id')!r} has desired_state without session")
+
+
+def batches(items: Sequence[Any], size: int) -> List[Sequence[Any]]:
+    """Split into runs of `size` (0 or less = one run, capped at MAX_WRITE_BATCH)."""
+    size = MAX_WRITE_BATCH if size <= 0 else min(size, MAX_WRITE_BATCH)
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def _tenant_headers(tenant: Optional[str]) -> Optional[Dict[str, str]]:
+    return {TENANT_HEADER: tenant} if tenant else None
+
+
+class BosClient:
+    """Endpoints of the BOS API the operators use; base URL ends in `/v2`."""
+
+    def __init__(self, http: JsonClient) -> None:
+        self.http = http
+
+    # -- options --
+    async def get_options(self) -> Dict[str, Any]:
+        body = await self.http.get("/options")
+        return body if isinstance(body, dict) else {}
+
+    # -- components --
+    async def iter_component_pages(self, page_size: int, **filters: Any) -> AsyncIterator[List[Component]]:
+        """Pages of `GET /components` (§2.3): repeat with start_after_id until a short page."""
+        params = {k: v for k, v in filters.items() if v is not None}
+        if page_size <= 0:
+            yield await self._components(params)
+            return
+        params["page_size"] = page_size
+        while True:
+            page = await self._components(params)
+            yield page
+            if len(page) < page_size:
+                return
+            params["start_after_id"] = page[-1]["id"]
+
+    async def list_components(self, page_size: int, **filters: Any) -> List[Component]:
+        out: List[Component] = []
+        async for page in self.iter_component_pages(page_size, **filters):
+            out.extend(page)
+        return out
+
+    async def any_component(self, **filters: Any) -> Optional[Component]:
+        """The first matching component, or None: a cheap existence check (one indexed page of 1)."""
+        page = await self._components({**filters, "page_size": 1})
+        return page[0] if page else None
+
+    async def _components(self, params: Mapping[str, Any]) -> List[Component]:
+        body = await self.http.get("/components", params=params)
+        return body if isinstance(body, list) else []
+
+    async def patch_components(self, patches: Sequence[Mapping[str, Any]], batch_size: int = 0,
+                               skip_bad_ids: bool = False) -> List[Component]:
+        """Bulk list-form PATCH in bounded batches; returns the updated records."""
+        check_patch_invariant(patches)
+        updated: List[Component] = []
+        params = {"skip_bad_ids": True} if skip_bad_ids else None
+        for batch in batches(list(patches), batch_size):
+            body = await self.http.patch("/components", list(batch), params=params)
+            updated.extend(body if isinstance(body, list) else [])
+        return updated
+
+    async def create_components(self, records: Sequence[Mapping[str, Any]]) -> List[Component]:
+        """`PUT /components?create_only=true` (D32): only IDs that do not exist are written."""
+        body = await self.http.put("/components", list(records), params={"create_only": True})
+        return body if isinstance(body, list) else []
+
+    # -- sessions --
+    async def list_sessions(self, status: Optional[str] = None) -> List[Dict[str, Any]]:
+        """All tenants' sessions (no tenant header), optionally by status."""
+        body = await self.http.get("/sessions", params={"status": status})
+        return body if isinstance(body, list) else []
+
+    async def get_template(self, name: str, tenant: Optional[str]) -> Dict[str, Any]:
+        body = await self.http.get(f"/sessiontemplates/{quote(name, safe='')}",
+                                   headers=_tenant_headers(tenant))
+        return body if isinstance(body, dict) else {}
+
+    async def patch_session(self, name: str, tenant: Optional[str], body: Mapping[str, Any]) -> Dict[str, Any]:
+        out = await self.http.patch(f"/sessions/{quote(name, safe='')}", dict(body),
+                                    headers=_tenant_headers(tenant))
+        return out if isinstance(out, dict) else {}
+
+    async def save_session_status(self, name: str, tenant: Optional[str]) -> Dict[str, Any]:
+        out = await self.http.post(f"/sessions/{quote(name, safe='')}/status",
+                                   headers=_tenant_headers(tenant))
+        return out if isinstance(out, dict) else {}
+
+    async def delete_sessions(self, status: str, min_age: str) -> None:
+        await self.http.delete("/sessions", params={"status": status, "min_age": min_age})

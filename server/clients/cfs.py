@@ -1,0 +1,59 @@
+"""CFS v3 client (services.md §5): component listing (paged via `next`) and filter patches."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+
+from .rest import JsonClient
+
+GET_IDS_CHUNK = 200
+PATCH_IDS_CHUNK = 1000
+
+
+def _next_params(next_obj: Any) -> Optional[Dict[str, Any]]:
+    """The `next` object as query parameters (null values omitted); None on the last page."""
+    if not isinstance(next_obj, dict):
+        return None
+    return {k: v for k, v in next_obj.items() if v is not None}
+
+
+class CfsClient:
+    def __init__(self, http: JsonClient) -> None:
+        self.http = http
+
+    async def _pages(self, params: Mapping[str, Any]) -> List[Dict[str, Any]]:
+        out: List[Dict[str, Any]] = []
+        query: Optional[Dict[str, Any]] = dict(params)
+        while query is not None:
+            body = await self.http.get("/components", params=query)
+            if not isinstance(body, dict):
+                break
+            out.extend(c for c in body.get("components") or [] if isinstance(c, dict) and c.get("id"))
+            query = _next_params(body.get("next"))
+        return out
+
+    async def all_components(self) -> Dict[str, Dict[str, Any]]:
+        """Every CFS component by ID (status operator, once per pass, D26)."""
+        return {c["id"]: c for c in await self._pages({})}
+
+    async def components(self, ids: Iterable[str]) -> Dict[str, Dict[str, Any]]:
+        """CFS components for `ids` in GETs of <= 200 IDs; unknown IDs are absent."""
+        wanted = sorted(set(ids))
+        out: Dict[str, Dict[str, Any]] = {}
+        for start in range(0, len(wanted), GET_IDS_CHUNK):
+            chunk = wanted[start:start + GET_IDS_CHUNK]
+            for comp in await self._pages({"ids": ",".join(chunk)}):
+                out[comp["id"]] = comp
+        return out
+
+    @staticmethod
+    def patch_batches(ids: Sequence[str]) -> List[Sequence[str]]:
+        """Runs of <= 1000 IDs: one filter-form PATCH each (services.md §5.2)."""
+        return [ids[i:i + PATCH_IDS_CHUNK] for i in range(0, len(ids), PATCH_IDS_CHUNK)]
+
+    async def patch_batch(self, ids: Sequence[str], patch: Mapping[str, Any]) -> List[str]:
+        """One filter-form PATCH (<= 1000 IDs); returns the IDs CFS patched (unknown ones skipped)."""
+        if len(ids) > PATCH_IDS_CHUNK:
+            raise ValueError(f"{len(ids)} IDs exceed the CFS patch size of {PATCH_IDS_CHUNK}")
+        body = await self.http.patch("/components", {"patch": dict(patch), "filters": {"ids": ",".join(ids)}})
+        return list(body.get("component_ids") or []) if isinstance(body, dict) else []

@@ -1,0 +1,84 @@
+"""HSM client (services.md §2): inventory, locks and existence/arch/enablement queries.
+
+Queries put ID lists in POST bodies (URLs are too short) and split them into
+bounded chunks so no request grows with the cluster.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Iterable, List, Optional, Sequence
+
+from .rest import JsonClient
+
+QUERY_CHUNK = 5000
+
+
+def chunked(ids: Sequence[str], size: int) -> List[Sequence[str]]:
+    return [ids[i:i + size] for i in range(0, len(ids), size)]
+
+
+def _components(body: Any) -> List[Dict[str, Any]]:
+    if not isinstance(body, dict):
+        return []
+    return [c for c in body.get("Components") or [] if isinstance(c, dict) and c.get("ID")]
+
+
+def _members(entries: Any, key: str) -> Dict[str, List[str]]:
+    out: Dict[str, List[str]] = {}
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, dict) or not entry.get(key):
+            continue
+        out[entry[key]] = list(((entry.get("members") or {}).get("ids")) or [])
+    return out
+
+
+class HsmClient:
+    def __init__(self, http: JsonClient, chunk: int = QUERY_CHUNK) -> None:
+        self.http = http
+        self.chunk = chunk
+
+    async def all_components(self) -> List[Dict[str, Any]]:
+        """`GET /State/Components`: every component (nodes, BMCs, ...)."""
+        return _components(await self.http.get("/State/Components"))
+
+    async def query(self, ids: Iterable[str], enabled_only: bool = False) -> List[Dict[str, Any]]:
+        """`POST /State/Components/Query` for `ids` (chunked); unknown IDs are absent.
+
+        `enabled_only` adds `"enabled": ["True"]` (session setup's include_disabled filter).
+        """
+        wanted = sorted(set(ids))
+        found: List[Dict[str, Any]] = []
+        for chunk in chunked(wanted, self.chunk):
+            body: Dict[str, Any] = {"ComponentIDs": list(chunk)}
+            if enabled_only:
+                body["enabled"] = ["True"]
+            found.extend(_components(await self.http.post("/State/Components/Query", body)))
+        return found
+
+    async def existing(self, ids: Iterable[str]) -> set:
+        """The subset of `ids` HSM knows (power operators' selection step, operators.md §5.1)."""
+        return {c["ID"] for c in await self.query(ids)}
+
+    async def groups(self) -> Dict[str, List[str]]:
+        return _members(await self.http.get("/groups"), "label")
+
+    async def partitions(self) -> Dict[str, List[str]]:
+        return _members(await self.http.get("/partitions"), "name")
+
+    async def locked_nodes(self) -> set:
+        body = await self.http.get("/locks/status", params={"type": "Node", "locked": True})
+        return {c["ID"] for c in _components(body)}
+
+
+def roles_of(components: Iterable[Dict[str, Any]]) -> Dict[str, List[str]]:
+    """Role inventory (operators.md §6.1): `Role` and `Role_SubRole` -> member IDs."""
+    roles: Dict[str, List[str]] = {}
+    for comp in components:
+        role: Optional[str] = comp.get("Role")
+        if not role:
+            continue
+        roles.setdefault(role, []).append(comp["ID"])
+        sub = comp.get("SubRole")
+        if sub:
+            roles.setdefault(f"{role}_{sub}", []).append(comp["ID"])
+    return roles

@@ -1,0 +1,190 @@
+"""One JSON-over-HTTP client with the retry policy of operators.md §2.6.
+
+Every service client (BOS API, HSM, PCS, BSS, CFS, IMS, TAPMS) is a thin layer
+over `JsonClient`, so timeouts, retries, back-off and error rendering are
+decided once: connection failures (request never sent) are retried for every
+method; 500/502/503/504 and read timeouts only for idempotent methods.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional
+
+import aiohttp
+
+LOG = logging.getLogger(__name__)
+
+IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+RETRY_STATUSES = frozenset({500, 502, 503, 504})
+BACKOFF_FACTOR = 0.5
+BACKOFF_MAX = 120.0
+
+
+class ServiceError(Exception):
+    """A request to a service failed for good; the message is one line."""
+
+    def __init__(self, service: str, method: str, url: str, reason: str,
+                 status: Optional[int] = None, body: Any = None) -> None:
+        self.service = service
+        self.method = method
+        self.url = url
+        self.status = status
+        self.body = body
+        self.reason = reason
+        super().__init__(" ".join(f"{service} {method} {url} failed: {reason}".split()))
+
+
+class ServiceUnavailable(ServiceError):
+    """Connection failure, timeout or 5xx after retries: the service is down, not the request wrong."""
+
+
+def backoff(retry: int) -> float:
+    """Seconds to wait before retry number `retry` (1-based): 0, 1, 2, 4, ... capped at 120."""
+    if retry <= 1:
+        return 0.0
+    return min(BACKOFF_MAX, BACKOFF_FACTOR * 2 ** (retry - 1))
+
+
+def single_line(body: Any, limit: int = 500) -> str:
+    text = body if isinstance(body, str) else json.dumps(body, separators=(",", ":"))
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+@dataclass
+class Response:
+    status: int
+    headers: Mapping[str, str]
+    body: Any
+
+    def header(self, name: str) -> Optional[str]:
+        """Case-insensitive header lookup (aiohttp's CIMultiDict already is)."""
+        return self.headers.get(name)
+
+
+@dataclass
+class JsonClient:
+    """A base URL plus the retry policy for one service.
+
+    `read_timeout` may be changed between passes (the `<svc>_read_timeout`
+    options); `budget` bounds the total time of one call including retries.
+    """
+
+    service: str
+    base_url: str
+    retries: int = 10
+    connect_timeout: float = 3.0
+    read_timeout: float = 10.0
+    budget: Optional[float] = None
+    token: Optional[str] = None
+    session: Optional[aiohttp.ClientSession] = field(default=None, repr=False)
+
+    def url(self, path: str) -> str:
+        return self.base_url.rstrip("/") + path
+
+    def _session(self) -> aiohttp.ClientSession:
+        if self.session is None or self.session.closed:
+            connector = aiohttp.TCPConnector(limit=64, enable_cleanup_closed=True)
+            self.session = aiohttp.ClientSession(connector=connector)
+        return self.session
+
+    async def close(self) -> None:
+        if self.session is not None and not self.session.closed:
+            await self.session.close()
+
+    async def request(self, method: str, path: str, *, params: Optional[Mapping[str, Any]] = None,
+                      json_body: Any = None, headers: Optional[Mapping[str, str]] = None,
+                      ok_statuses: tuple = ()) -> Response:
+        """Send with retries; return the 2xx (or `ok_statuses`) response or raise ServiceError."""
+        url = self.url(path)
+        deadline = time.monotonic() + self.budget if self.budget else None
+        attempt = 0
+        while True:
+            attempt += 1
+            outcome = await self._attempt(method, url, params, json_body, headers, deadline)
+            if isinstance(outcome, Response) and (200 <= outcome.status < 300 or outcome.status in ok_statuses):
+                return outcome
+            error = self._error(method, url, outcome)
+            if not self._retryable(method, outcome) or attempt > self.retries:
+                raise error
+            delay = backoff(attempt)
+            if deadline is not None and time.monotonic() + delay >= deadline:
+                raise error
+            LOG.debug("Retrying %s (attempt %d) in %.1fs: %s", url, attempt + 1, delay, error)
+            await asyncio.sleep(delay)
+
+    async def _attempt(self, method: str, url: str, params: Optional[Mapping[str, Any]], json_body: Any,
+                       headers: Optional[Mapping[str, str]], deadline: Optional[float]) -> Any:
+        read = self.read_timeout
+        if deadline is not None:
+            read = max(0.1, min(read, deadline - time.monotonic()))
+        timeout = aiohttp.ClientTimeout(sock_connect=self.connect_timeout, sock_read=read,
+                                        total=read + self.connect_timeout)
+        hdrs = {"Accept": "application/json", **(headers or {})}
+        if self.token:
+            hdrs["Authorization"] = f"Bearer {self.token}"
+        try:
+            async with self._session().request(method, url, params=_query(params), json=json_body,
+                                               headers=hdrs, timeout=timeout) as resp:
+                raw = await resp.read()
+                return Response(resp.status, resp.headers, _decode(raw))
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+            return ("unsent", exc)
+        except (asyncio.TimeoutError, aiohttp.ClientError, OSError) as exc:
+            return ("sent", exc)
+
+    def _retryable(self, method: str, outcome: Any) -> bool:
+        if isinstance(outcome, Response):
+            return outcome.status in RETRY_STATUSES and method in IDEMPOTENT
+        kind, _exc = outcome
+        return kind == "unsent" or method in IDEMPOTENT
+
+    def _error(self, method: str, url: str, outcome: Any) -> ServiceError:
+        if isinstance(outcome, Response):
+            cls = ServiceUnavailable if outcome.status >= 500 else ServiceError
+            return cls(self.service, method, url, f"status {outcome.status}: {single_line(outcome.body)}",
+                       outcome.status, outcome.body)
+        _kind, exc = outcome
+        reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        return ServiceUnavailable(self.service, method, url, reason)
+
+    async def get(self, path: str, **kw: Any) -> Any:
+        return (await self.request("GET", path, **kw)).body
+
+    async def post(self, path: str, body: Any = None, **kw: Any) -> Any:
+        return (await self.request("POST", path, json_body=body, **kw)).body
+
+    async def patch(self, path: str, body: Any = None, **kw: Any) -> Any:
+        return (await self.request("PATCH", path, json_body=body, **kw)).body
+
+    async def put(self, path: str, body: Any = None, **kw: Any) -> Any:
+        return (await self.request("PUT", path, json_body=body, **kw)).body
+
+    async def delete(self, path: str, **kw: Any) -> Any:
+        return (await self.request("DELETE", path, **kw)).body
+
+
+def _query(params: Optional[Mapping[str, Any]]) -> Optional[dict]:
+    """Drop None values and render booleans as `true`/`false` (services.md §1)."""
+    if not params:
+        return None
+    out = {}
+    for key, value in params.items():
+        if value is None:
+            continue
+        out[key] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    return out
+
+
+def _decode(raw: bytes) -> Any:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw.decode("utf-8", errors="replace")

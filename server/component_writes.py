@@ -1,0 +1,137 @@
+"""Server-side rules for component writes: auto-fields (api.md §2.4), merge (§2.5),
+the actual-state 409 rule (§2.6) and the response view (D12).
+
+Pure functions: the store calls them inside its compare-and-set loop, so they
+must depend only on their arguments.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from typing import Any, Dict, Iterable, Mapping, Optional
+
+from bos_shared.components import zero_event_stats
+from bos_shared.status import component_status, status_view
+
+LOG = logging.getLogger(__name__)
+Record = Dict[str, Any]
+STATE_FIELDS = ("actual_state", "desired_state", "staged_state")
+SHALLOW_FIELDS = ("last_action", "event_stats", "status")
+
+
+def tokens_in(items: Iterable[Mapping[str, Any]]) -> set:
+    """Reported BSS tokens that need resolving (§2.4 step 1)."""
+    found = set()
+    for item in items:
+        actual = item.get("actual_state")
+        if isinstance(actual, dict) and actual.get("bss_token"):
+            found.add(actual["bss_token"])
+    return found
+
+
+def apply_auto_fields(data: Record, tokens: Optional[Mapping[str, Mapping[str, Any]]], now: str) -> Record:
+    """Transform incoming component data per §2.4 (steps in order); returns a new dict.
+
+    `tokens` holds the token records of the reported tokens; None skips step 1
+    (applystaged re-applies §2.4 to a stored record whose token was resolved before).
+    """
+    data = copy.deepcopy(data)
+    if tokens is not None:
+        _resolve_token(data, tokens)
+    _stamp(data, now)
+    if data.get("enabled") is True:  # step 3: on hold until the status operator looks
+        status = data.get("status")
+        data["status"] = dict(status) if isinstance(status, dict) else {}
+        data["status"]["status_override"] = "on_hold"
+    desired = data.get("desired_state")
+    if desired and not data.get("session"):  # step 4: a manual desired state detaches
+        data["session"] = ""
+    if isinstance(desired, dict) and ("boot_artifacts" in desired or "configuration" in desired):
+        data["event_stats"] = zero_event_stats()  # step 5
+    return data
+
+
+def _resolve_token(data: Record, tokens: Mapping[str, Mapping[str, Any]]) -> None:
+    actual = data.get("actual_state")
+    if not isinstance(actual, dict) or not actual.get("bss_token"):
+        return
+    record = tokens.get(actual["bss_token"])
+    if record is None:
+        LOG.warning("Unknown BSS referral token %s reported for %s", actual["bss_token"], data.get("id", "?"))
+        return
+    actual["boot_artifacts"] = {key: record.get(key, "") for key in
+                                ("kernel", "kernel_parameters", "initrd", "timestamp")}
+
+
+def _stamp(data: Record, now: str) -> None:
+    for name in ("actual_state", "desired_state"):
+        value = data.get(name)
+        if isinstance(value, dict) and set(value) != {"bss_token"}:
+            value["last_updated"] = now
+    for name in ("staged_state", "last_action"):
+        value = data.get(name)
+        if isinstance(value, dict):
+            value["last_updated"] = now
+
+
+def merge(record: Record, patch: Mapping[str, Any]) -> Record:
+    """The stored record after a PATCH (§2.5); never stores the computed status."""
+    out = copy.deepcopy(record)
+    for key, value in patch.items():
+        if key == "id":
+            continue
+        if key in STATE_FIELDS and isinstance(out.get(key), dict):
+            out[key] = _merge_state(out[key], value)
+        elif key in SHALLOW_FIELDS and isinstance(out.get(key), dict):
+            out[key] = {**out[key], **value}
+        else:
+            out[key] = copy.deepcopy(value)
+    _drop_computed(out)
+    return out
+
+
+def _merge_state(current: Record, patch: Mapping[str, Any]) -> Record:
+    merged = dict(current)
+    for key, value in patch.items():
+        if key == "boot_artifacts" and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _drop_computed(record: Record) -> None:
+    status = record.get("status")
+    if isinstance(status, dict):
+        status.pop("status", None)
+
+
+def new_record(component_id: str, data: Mapping[str, Any]) -> Record:
+    """A full record for PUT: the body with the path/item ID."""
+    record = copy.deepcopy(dict(data))
+    record["id"] = component_id
+    _drop_computed(record)
+    return record
+
+
+def actual_state_update_allowed(record: Mapping[str, Any]) -> bool:
+    """The 409 rule (§2.6), evaluated on the stored record before the patch."""
+    if record.get("enabled") is not True:
+        return True
+    if component_status(record) == "stable":
+        return True
+    return (record.get("last_action") or {}).get("action") == "powering_on"
+
+
+def view(record: Mapping[str, Any]) -> Record:
+    """A record as every response shows it: computed status, no token timestamp (D12)."""
+    out = dict(record)
+    actual = out.get("actual_state")
+    if isinstance(actual, dict) and isinstance(actual.get("boot_artifacts"), dict) \
+            and "timestamp" in actual["boot_artifacts"]:
+        artifacts = dict(actual["boot_artifacts"])
+        artifacts.pop("timestamp")
+        out["actual_state"] = {**actual, "boot_artifacts": artifacts}
+    out["status"] = status_view(record)
+    return out

@@ -1,0 +1,44 @@
+"""Settings from flags and environment (spec README "Deployment defaults")."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+
+
+def env(name: str, default: str) -> str:
+    return os.environ.get(name) or default
+
+
+@dataclass
+class ServerSettings:
+    host: str
+    port: int
+    redis_url: str
+    tapms_url: str
+    ims_url: str
+    s3_url: str
+    log_level: str
+    token_retention: str
+    token_sweep_seconds: float
+
+    @classmethod
+    def parse(cls, argv: "list[str] | None" = None) -> "ServerSettings":
+        parser = argparse.ArgumentParser(prog="bos-server", description="BOS v2 API server")
+        parser.add_argument("--host", default=env("BOS_HOST", "0.0.0.0"), help="bind address (BOS_HOST)")
+        parser.add_argument("--port", type=int, default=int(env("BOS_PORT", "9000")), help="listen port (BOS_PORT)")
+        parser.add_argument("--redis-url", default=env("BOS_REDIS_URL", "redis://cray-bos-db:6379"),
+                            help="Redis URL, redis:// or rediss://, password in the URL (BOS_REDIS_URL)")
+        parser.add_argument("--tapms-url", default=env("BOS_TAPMS_URL", "http://cray-tapms/v1alpha3"))
+        parser.add_argument("--ims-url", default=env("BOS_IMS_URL", "http://cray-ims/v3"))
+        parser.add_argument("--s3-url", default=os.environ.get("BOS_S3_URL", ""),
+                            help="S3 endpoint (default S3_PROTOCOL://S3_GATEWAY; keys from S3_ACCESS_KEY/S3_SECRET_KEY)")
+        parser.add_argument("--log-level", default=env("BOS_LOG_LEVEL", "INFO"))
+        parser.add_argument("--token-retention", default=env("BOS_TOKEN_RETENTION", "30d"),
+                            help="keep unreferenced BSS token records this long (D4)")
+        parser.add_argument("--token-sweep-seconds", type=float,
+                            default=float(env("BOS_TOKEN_SWEEP_SECONDS", "3600")))
+        args = parser.parse_args(argv)
+        return cls(args.host, args.port, args.redis_url, args.tapms_url, args.ims_url, args.s3_url,
+                   args.log_level, args.token_retention, args.token_sweep_seconds)

@@ -1,0 +1,76 @@
+"""`bos-server`: run the BOS v2 API in the foreground (SIGTERM stops it cleanly)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from typing import AsyncIterator, Optional
+
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from bos_shared import __version__ as VERSION
+from bos_shared.ages import parse_duration
+
+from .api.app import create_app
+from .api.context import Context
+from .clients.ims import ImsClient
+from .clients.rest import JsonClient
+from .clients.s3 import S3Client, S3Settings
+from .clients.tapms import TapmsClient
+from .config import ServerSettings
+from .logs import configure
+from .store import Store
+from .store.token_sweep import sweep_if_due
+
+LOG = logging.getLogger("bos_server")
+MAX_REQUEST_LINE = 1024 * 1024  # D8: at least 600 KiB
+
+
+def build_context(settings: ServerSettings) -> Context:
+    tapms = JsonClient("TAPMS", settings.tapms_url, retries=10, read_timeout=10.0, budget=5.0)  # D5
+    ims = JsonClient("IMS", settings.ims_url, retries=4, read_timeout=20.0, budget=30.0)
+    s3 = S3Client(S3Settings.from_env(settings.s3_url or None))
+    return Context(Store.connect(settings.redis_url), TapmsClient(tapms), ImsClient(ims), s3, VERSION)
+
+
+async def _token_sweeper(context: Context, settings: ServerSettings) -> None:
+    retention = parse_duration(settings.token_retention) or 30 * 86400
+    while True:
+        try:
+            await sweep_if_due(context.store.redis, retention, settings.token_sweep_seconds)
+        except (RedisError, OSError) as exc:
+            LOG.warning("Token sweep skipped: %s", exc)
+        await asyncio.sleep(settings.token_sweep_seconds)
+
+
+def _lifecycle(context: Context, settings: ServerSettings):
+    async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
+        sweeper = asyncio.create_task(_token_sweeper(context, settings))
+        yield
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
+        await context.tapms.http.close()
+        await context.ims.http.close()
+        await context.store.close()
+    return lifecycle
+
+
+def main(argv: Optional[list] = None) -> None:
+    settings = ServerSettings.parse(argv)
+    os.environ.setdefault("BOS_LOG_LEVEL", settings.log_level)
+    configure("BOS_LOG_LEVEL")
+    context = build_context(settings)
+    app = create_app(context)
+    app.cleanup_ctx.append(_lifecycle(context, settings))
+    LOG.info("BOS API %s listening on %s:%d (Redis %s)", VERSION, settings.host, settings.port,
+             settings.redis_url)
+    web.run_app(app, host=settings.host, port=settings.port, access_log=None, print=None,
+                max_line_size=MAX_REQUEST_LINE, max_field_size=MAX_REQUEST_LINE)
+
+
+if __name__ == "__main__":
+    main()

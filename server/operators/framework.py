@@ -1,0 +1,189 @@
+"""What every operator shares: the pass context, the generic selection/chunk flow
+(operators.md §2.3), action updates (§2.4) and the retry gate (§2.5).
+
+Operator modules subclass `Operator` (own pass) or `ComponentOperator` (generic
+flow) and only say which components are their work and what to do with a chunk.
+Waking, option refresh, logging level and liveness live in `runner.py`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Sequence
+
+from .services import Services
+
+Component = Dict[str, Any]
+Errors = Dict[str, str]
+
+RETRY_LIMIT_ERROR = ("The retry limit has been hit for this component, but no services have "
+                     "reported specific errors")
+MAX_ERROR_CHARS = 4096
+
+
+def one_line(error: Any) -> str:
+    """A human-readable single-line error text (D15), bounded in size."""
+    text = str(error) if not isinstance(error, BaseException) or str(error) else type(error).__name__
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS - 3] + "..."
+
+
+def chunks(items: Sequence[Any], size: int) -> List[Sequence[Any]]:
+    """Split into chunks of `max_component_batch_size` (0 = one chunk)."""
+    if not items:
+        return []
+    if size <= 0:
+        return [items]
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+@dataclass
+class PassContext:
+    """Everything one pass needs: clients, the options of this pass, the clock."""
+
+    services: Services
+    options: Mapping[str, Any]
+    log: logging.Logger
+    now: float = field(default_factory=time.time)
+    started: float = field(default_factory=time.monotonic)
+    recheck: float = 1.0
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.options.get("max_component_batch_size") or 0)
+
+    @property
+    def bos(self):  # noqa: ANN201 - BosClient, typed on Services
+        return self.services.bos
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+
+class Operator:
+    """One operator: a pass plus the change events that may give it work.
+
+    `run_pass` returns None, or the number of seconds after which it wants
+    another pass even if nothing is published (a deadline it knows about); the
+    runner never waits longer than the operator's frequency option.
+    """
+
+    name: str = ""
+    frequency_option: str = "polling_frequency"
+    wake_statuses: FrozenSet[str] = frozenset()  # component statuses that may create work
+    wake_on_enabled: bool = False  # any write of an enabled component
+    wake_sessions: FrozenSet[str] = frozenset()  # session statuses that may create work
+
+    def wants(self, event: Mapping[str, Any]) -> bool:
+        kind = event.get("kind")
+        if kind == "options":
+            return True
+        statuses = set(event.get("statuses") or [])
+        if kind == "components":
+            return bool(statuses & self.wake_statuses) or (self.wake_on_enabled and bool(event.get("enabled")))
+        if kind == "sessions":
+            return bool(statuses & self.wake_sessions)
+        return False
+
+    async def run_pass(self, ctx: PassContext) -> Optional[float]:
+        raise NotImplementedError
+
+
+# -- §2.4 action updates and §2.5 retry gate (pure parts) --
+
+def retry_limit(component: Mapping[str, Any], options: Mapping[str, Any]) -> int:
+    policy = component.get("retry_policy")
+    return int(policy) if policy is not None else int(options.get("default_retry_policy", 3))
+
+
+def attempts(component: Mapping[str, Any], retry_field: str) -> int:
+    return int((component.get("event_stats") or {}).get(retry_field) or 0)
+
+
+def over_limit(component: Mapping[str, Any], retry_field: str, options: Mapping[str, Any]) -> bool:
+    """§2.5: limit -1 is unlimited; otherwise attempts >= limit stops the action."""
+    limit = retry_limit(component, options)
+    return limit != -1 and attempts(component, retry_field) >= limit
+
+
+def retry_limit_patch(component: Mapping[str, Any]) -> Dict[str, Any]:
+    """Override `failed`; the default error only when no error is recorded (D28)."""
+    patch: Dict[str, Any] = {"id": component["id"], "status": {"status_override": "failed"}}
+    if not component.get("error"):
+        patch["error"] = RETRY_LIMIT_ERROR
+    return patch
+
+
+def action_update(components: Sequence[Mapping[str, Any]], errors: Mapping[str, str],
+                  action: Optional[str], retry_field: Optional[str]) -> List[Dict[str, Any]]:
+    """One patch per component after acting: error, last action, attempts + 1 (§2.4)."""
+    patches = []
+    for comp in components:
+        patch: Dict[str, Any] = {"id": comp["id"], "error": errors.get(comp["id"], "")}
+        if action:
+            patch["last_action"] = {"action": action, "failed": False}
+        if retry_field:
+            patch["event_stats"] = {retry_field: attempts(comp, retry_field) + 1}
+        patches.append(patch)
+    return patches
+
+
+class ComponentOperator(Operator):
+    """The generic flow (§2.3): select all → chunk → retry gate → act → action update."""
+
+    action: Optional[str] = None
+    retry_field: Optional[str] = None
+
+    async def select(self, ctx: PassContext) -> List[Component]:
+        """The whole candidate list; any failure means nothing is selected this pass."""
+        raise NotImplementedError
+
+    async def act(self, ctx: PassContext, chunk: Sequence[Component]) -> Errors:
+        """Do the work for a chunk; return per-component errors (absent or "" = success)."""
+        raise NotImplementedError
+
+    def next_due(self, ctx: PassContext) -> Optional[float]:
+        return None
+
+    async def run_pass(self, ctx: PassContext) -> Optional[float]:
+        try:
+            selected = await self.select(ctx)
+        except Exception as exc:  # §2.3: a failed selection step selects nothing this pass
+            ctx.log.error("Selection failed; nothing selected this pass: %s", one_line(exc))
+            return self.next_due(ctx)
+        if selected:
+            ctx.log.info("Found %d components that require action", len(selected))
+        for chunk in chunks(selected, ctx.batch_size):
+            await self.process_chunk(ctx, chunk)
+        return self.next_due(ctx)
+
+    async def process_chunk(self, ctx: PassContext, chunk: Sequence[Component]) -> None:
+        chunk = await self.retry_gate(ctx, chunk)
+        if not chunk:
+            return
+        errors: Errors = {comp["id"]: "" for comp in chunk}
+        try:
+            errors.update(await self.act(ctx, chunk))
+        except Exception as exc:  # §2.4: the whole chunk gets the error text
+            text = one_line(exc)
+            ctx.log.error("Action failed for %d components: %s", len(chunk), text, exc_info=True)
+            errors = {comp["id"]: text for comp in chunk}
+        failed = sum(1 for e in errors.values() if e)
+        if failed:
+            ctx.log.warning("%d of %d components recorded an error", failed, len(chunk))
+        await ctx.bos.patch_components(action_update(chunk, errors, self.action, self.retry_field),
+                                       ctx.batch_size)
+
+    async def retry_gate(self, ctx: PassContext, chunk: Sequence[Component]) -> List[Component]:
+        """§2.5: components at their retry limit get override `failed` instead of an action."""
+        if not self.retry_field:
+            return list(chunk)
+        blocked = [c for c in chunk if over_limit(c, self.retry_field, ctx.options)]
+        if blocked:
+            ctx.log.warning("%d components hit their retry limit for %s: %s", len(blocked), self.name,
+                            ",".join(c["id"] for c in blocked[:20]))
+            await ctx.bos.patch_components([retry_limit_patch(c) for c in blocked], ctx.batch_size)
+        blocked_ids = {c["id"] for c in blocked}
+        return [c for c in chunk if c["id"] not in blocked_ids]

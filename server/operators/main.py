@@ -1,0 +1,101 @@
+"""`bos-operators`: run the BOS operators in the foreground.
+
+    bos-operators --bos-url http://api:9000/v2 --redis-url redis://redis:6379/0 \\
+        --hsm-url ... --pcs-url ... --bss-url ... --cfs-url ... --ims-url ... --tapms-url ...
+    bos-operators --only power-on,power-off-graceful ...
+    bos-operators --check-liveness        # the liveness probe (exit 0 or 1)
+
+Every option also comes from the environment (BOS_API_URL, BOS_REDIS_URL,
+BOS_HSM_URL, ..., S3_PROTOCOL/S3_GATEWAY/S3_ACCESS_KEY/S3_SECRET_KEY,
+BOS_OPERATOR_LOG_LEVEL, BOS_LIVENESS_FILE, LIVENESS_DELTA_MAX).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from typing import List, Optional, Sequence
+
+from . import registry
+from .runner import Runner, check_liveness, level_of
+from .services import DEFAULT_URLS, Endpoints, Services
+
+ENV_URLS = {"bos": "BOS_API_URL", "hsm": "BOS_HSM_URL", "pcs": "BOS_PCS_URL", "bss": "BOS_BSS_URL",
+            "cfs": "BOS_CFS_URL", "ims": "BOS_IMS_URL", "tapms": "BOS_TAPMS_URL"}
+
+
+def _env_float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    env = os.environ
+    parser = argparse.ArgumentParser(prog="bos-operators", description="Run the BOS v2 operators.")
+    parser.add_argument("--bos-url", "--api-url", dest="bos_url", default=env.get(ENV_URLS["bos"], DEFAULT_URLS["bos"]),
+                        help="BOS API base URL (root or .../v2) [BOS_API_URL]")
+    parser.add_argument("--redis-url", default=env.get("BOS_REDIS_URL"),
+                        help="Redis URL: token records and change events [BOS_REDIS_URL]")
+    for svc in ("hsm", "pcs", "bss", "cfs", "ims", "tapms"):
+        parser.add_argument(f"--{svc}-url", default=env.get(ENV_URLS[svc], DEFAULT_URLS[svc]),
+                            help=f"{svc.upper()} base URL [{ENV_URLS[svc]}]")
+    parser.add_argument("--s3-url", default=env.get("BOS_S3_URL"),
+                        help="S3 endpoint (default S3_PROTOCOL://S3_GATEWAY) [BOS_S3_URL]")
+    parser.add_argument("--auth-token", default=env.get("BOS_AUTH_TOKEN"), help="optional bearer token")
+    parser.add_argument("--only", default=env.get("BOS_OPERATORS", ""),
+                        help="comma-separated operators to run (default all): " + ", ".join(sorted(registry.OPERATORS)))
+    parser.add_argument("--log-level", default=env.get("BOS_OPERATOR_LOG_LEVEL", "INFO"))
+    parser.add_argument("--liveness-file", default=env.get("BOS_LIVENESS_FILE", "/tmp/timestamp"))
+    parser.add_argument("--recheck", type=float, default=_env_float("BOS_OPERATOR_RECHECK", 1.0),
+                        help="seconds between status re-checks while nodes are in flight (never more "
+                             "than polling_frequency) [BOS_OPERATOR_RECHECK]")
+    parser.add_argument("--stuck-after", type=float, default=_env_float("BOS_OPERATOR_STUCK_AFTER", 1800.0),
+                        help="a pass running longer than this stops the liveness writes")
+    parser.add_argument("--check-liveness", action="store_true",
+                        help="exit 0 if the liveness file is younger than LIVENESS_DELTA_MAX s, else 1")
+    return parser.parse_args(argv)
+
+
+def operator_names(only: str) -> List[str]:
+    return [n.strip().replace("_", "-") for n in only.split(",") if n.strip()]
+
+
+async def _run(args: argparse.Namespace) -> int:
+    endpoints = Endpoints(bos=args.bos_url, hsm=args.hsm_url, pcs=args.pcs_url, bss=args.bss_url,
+                          cfs=args.cfs_url, ims=args.ims_url, tapms=args.tapms_url, s3=args.s3_url,
+                          redis=args.redis_url, token=args.auth_token)
+    redis = None
+    if args.redis_url:
+        from redis.asyncio import Redis
+        redis = Redis.from_url(args.redis_url)
+    else:
+        logging.getLogger("bos.operators").warning(
+            "No Redis URL: power-on cannot record BSS tokens and operators only poll")
+    services = Services.build(endpoints, redis)
+    operators = registry.build(operator_names(args.only))
+    runner = Runner(operators, services, redis_url=args.redis_url, liveness_file=args.liveness_file,
+                    recheck=args.recheck, stuck_after=args.stuck_after)
+    return await runner.run()
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse_args(argv)
+    if args.check_liveness:
+        return check_liveness(args.liveness_file, _env_float("LIVENESS_DELTA_MAX", 20.0))
+    logging.basicConfig(level=level_of(args.log_level),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        registry.build(operator_names(args.only))
+    except KeyError as exc:
+        print(f"bos-operators: unknown operator(s): {exc.args[0]}", file=sys.stderr)
+        return 2
+    return asyncio.run(_run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,22 @@
+"""power-off-graceful (operators.md §5.2): Soft-Off for components that must power off."""
+
+from __future__ import annotations
+
+from typing import List, Sequence
+
+from .framework import Component, ComponentOperator, Errors, PassContext
+from .power import existing_in_hsm, transition
+
+
+class PowerOffGracefulOperator(ComponentOperator):
+    name = "power-off-graceful"
+    action = "powering_off_gracefully"
+    retry_field = "power_off_graceful_attempts"
+    wake_statuses = frozenset({"power_off_pending"})
+
+    async def select(self, ctx: PassContext) -> List[Component]:
+        pending = await ctx.bos.list_components(ctx.batch_size, enabled=True, status="power_off_pending")
+        return await existing_in_hsm(ctx, pending)
+
+    async def act(self, ctx: PassContext, chunk: Sequence[Component]) -> Errors:
+        return await transition(ctx, "Soft-Off", [c["id"] for c in chunk])

@@ -1,0 +1,168 @@
+"""power-on (operators.md §5.4-§5.6): preset, IMS tagging, BSS + token, CFS, PCS On.
+
+Errors are tracked per component (D29): a component that fails a step gets that
+step's error and takes no part in later steps; every chunk component gets
+exactly one action update at the end (done by the framework).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Dict, List, Sequence, Tuple
+
+from ..artifacts import ims_image_id
+from ..store.tokens import put_token
+from .framework import Component, ComponentOperator, Errors, PassContext, one_line
+from .power import existing_in_hsm, transition
+
+TOKEN_RETRIES = 5
+SBPS_MARKER = "root=sbps-s3"
+BSS_ERROR = "Error encountered setting BSS information: {}"
+CFS_ERROR = "Error encountered setting CFS information: {}"
+PCS_ERROR = "Error encountered calling CAPMC to power on: "
+NO_IMS_ID = "Unable to extract IMS ID from kernel path: {}"
+DELETED_IMAGE = "Kernel path appears to refer to soft-deleted IMS image: '{}'"
+TAG_ERROR = "Error encountered tagging images {}."
+
+Triple = Tuple[str, str, str]
+
+
+@dataclass
+class Group:
+    """Components sharing one desired boot (kernel, kernel_parameters, initrd)."""
+
+    triple: Triple
+    ids: List[str]
+
+    @property
+    def empty(self) -> bool:
+        return not any(self.triple)
+
+
+def triple_of(component: Component) -> Triple:
+    arts = (component.get("desired_state") or {}).get("boot_artifacts") or {}
+    return (arts.get("kernel") or "", arts.get("kernel_parameters") or "", arts.get("initrd") or "")
+
+
+def group_by_artifacts(components: Sequence[Component]) -> List[Group]:
+    groups: Dict[Triple, List[str]] = defaultdict(list)
+    for comp in components:
+        groups[triple_of(comp)].append(comp["id"])
+    return [Group(triple, ids) for triple, ids in groups.items()]
+
+
+def image_of(kernel: str) -> Tuple[str, str]:
+    """(IMS image ID, "") or ("", error) for an SBPS kernel path (§5.6 step 1)."""
+    image = ims_image_id(kernel)
+    if image is None:
+        return "", NO_IMS_ID.format(kernel)
+    if image == "deleted":
+        return "", DELETED_IMAGE.format(kernel)
+    return image, ""
+
+
+class PowerOnOperator(ComponentOperator):
+    name = "power-on"
+    action = "powering_on"
+    retry_field = "power_on_attempts"
+    wake_statuses = frozenset({"power_on_pending"})
+
+    async def select(self, ctx: PassContext) -> List[Component]:
+        pending = await ctx.bos.list_components(ctx.batch_size, enabled=True, status="power_on_pending")
+        return await existing_in_hsm(ctx, pending)
+
+    async def act(self, ctx: PassContext, chunk: Sequence[Component]) -> Errors:
+        by_id = {c["id"]: c for c in chunk}
+        errors: Errors = {}
+        # 1. preset: closes the window in which a node could report before BOS recorded the power-on
+        await ctx.bos.patch_components(
+            [{"id": i, "error": "", "last_action": {"action": "powering_on", "failed": False}} for i in by_id],
+            ctx.batch_size)
+        groups = group_by_artifacts(chunk)
+        errors.update(await self._tag_images(ctx, groups))
+        for group in groups:
+            ids = [i for i in group.ids if i not in errors]
+            if ids and not group.empty:
+                errors.update(await self._program_bss(ctx, group.triple, [by_id[i] for i in ids]))
+        remaining = [c for c in chunk if c["id"] not in errors]
+        errors.update(await self._configure_cfs(ctx, remaining))
+        remaining = [c["id"] for c in remaining if c["id"] not in errors]
+        errors.update(await transition(ctx, "On", remaining, prefix=PCS_ERROR))
+        return errors
+
+    @staticmethod
+    async def _tag_images(ctx: PassContext, groups: Sequence[Group]) -> Errors:
+        """Step 1: tag each distinct SBPS image once; failures go to that image's components."""
+        errors: Errors = {}
+        by_image: Dict[str, List[str]] = defaultdict(list)
+        for group in groups:
+            if SBPS_MARKER not in group.triple[1]:
+                continue
+            image, error = image_of(group.triple[0])
+            if error:
+                errors.update({i: error for i in group.ids})
+            else:
+                by_image[image].extend(group.ids)
+        for image, ids in by_image.items():
+            try:
+                await ctx.services.ims.tag_sbps(image)
+            except Exception as exc:  # per image: only its components fail
+                text = one_line(TAG_ERROR.format(exc))
+                ctx.log.error("Tagging IMS image %s failed: %s", image, text)
+                errors.update({i: text for i in ids})
+        return errors
+
+    async def _program_bss(self, ctx: PassContext, triple: Triple, members: Sequence[Component]) -> Errors:
+        """Step 2: BSS PUT, then the durable token record, then the token PATCH (with session)."""
+        ids = [c["id"] for c in members]
+        kernel, params, initrd = triple
+        try:
+            token = await ctx.services.bss.set_boot_parameters(ids, params, kernel, initrd)
+            await self._record_token(ctx, token, triple)
+            await ctx.bos.patch_components(
+                [{"id": c["id"], "session": c.get("session") or "", "desired_state": {"bss_token": token}}
+                 for c in members], ctx.batch_size)
+        except Exception as exc:  # the group's nodes must not boot with whatever BSS held before (D29)
+            text = one_line(BSS_ERROR.format(exc))
+            ctx.log.error("BSS programming failed for %d components: %s", len(ids), text)
+            return {i: text for i in ids}
+        return {}
+
+    @staticmethod
+    async def _record_token(ctx: PassContext, token: str, triple: Triple) -> None:
+        redis = ctx.services.redis
+        if redis is None:
+            raise RuntimeError("the token store (Redis) is not configured")
+        artifacts = {"kernel": triple[0], "kernel_parameters": triple[1], "initrd": triple[2]}
+        for attempt in range(TOKEN_RETRIES + 1):
+            try:
+                await put_token(redis, token, artifacts)
+                return
+            except Exception as exc:  # retried; the last failure propagates to the caller
+                if attempt == TOKEN_RETRIES:
+                    raise
+                ctx.log.warning("Recording BSS token failed (attempt %d): %s", attempt + 1, one_line(exc))
+                await asyncio.sleep(0.2 * 2 ** attempt)
+
+    @staticmethod
+    async def _configure_cfs(ctx: PassContext, components: Sequence[Component]) -> Errors:
+        """Step 3: CFS disabled, state cleared, desired_config and session tag, per ≤1000 IDs."""
+        errors: Errors = {}
+        groups: Dict[Tuple[str, str], List[str]] = defaultdict(list)
+        for comp in components:
+            key = ((comp.get("desired_state") or {}).get("configuration") or "", comp.get("session") or "")
+            groups[key].append(comp["id"])
+        cfs = ctx.services.cfs
+        for (configuration, session), ids in groups.items():
+            patch = {"enabled": False, "desired_config": configuration, "tags": {"bos_session": session},
+                     "state": []}
+            for batch in cfs.patch_batches(ids):
+                try:
+                    await cfs.patch_batch(batch, patch)
+                except Exception as exc:  # only the failed request's components
+                    text = one_line(CFS_ERROR.format(exc))
+                    ctx.log.error("CFS update failed for %d components: %s", len(batch), text)
+                    errors.update({i: text for i in batch})
+        return errors

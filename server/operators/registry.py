@@ -1,0 +1,33 @@
+"""The ten operators by name (`bos-operators --only NAME[,NAME]`)."""
+
+from __future__ import annotations
+
+from typing import Callable, Dict, List, Sequence
+
+from .actual_state_cleanup import ActualStateCleanupOperator
+from .configuration import ConfigurationOperator
+from .discovery import DiscoveryOperator
+from .framework import Operator
+from .power_off_forceful import PowerOffForcefulOperator
+from .power_off_graceful import PowerOffGracefulOperator
+from .power_on import PowerOnOperator
+from .session_cleanup import SessionCleanupOperator
+from .session_completion import SessionCompletionOperator
+from .session_setup import SessionSetupOperator
+from .status import StatusOperator
+
+OPERATORS: Dict[str, Callable[[], Operator]] = {
+    cls.name: cls for cls in (
+        ActualStateCleanupOperator, ConfigurationOperator, DiscoveryOperator, PowerOffForcefulOperator,
+        PowerOffGracefulOperator, PowerOnOperator, SessionCleanupOperator, SessionCompletionOperator,
+        SessionSetupOperator, StatusOperator)
+}
+
+
+def build(names: Sequence[str] = ()) -> List[Operator]:
+    """Fresh operator instances; all ten when `names` is empty. KeyError names an unknown one."""
+    wanted = list(names) or sorted(OPERATORS)
+    unknown = [n for n in wanted if n not in OPERATORS]
+    if unknown:
+        raise KeyError(", ".join(unknown))
+    return [OPERATORS[n]() for n in dict.fromkeys(wanted)]

@@ -1,0 +1,62 @@
+"""session-completion (operators.md §7.2): a running session is complete when none of
+its components is enabled and none is staged for it (tenant rules and D25 applied).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Mapping, Optional, Set
+
+from .framework import Component, Operator, PassContext, one_line
+from .sessions import describe, mark_complete
+
+
+class SessionCompletionOperator(Operator):
+    name = "session-completion"
+    wake_sessions = frozenset({"running"})
+    # a component leaving a session: disabled (stable/failed) or taken over (on_hold)
+    wake_statuses = frozenset({"stable", "failed", "on_hold"})
+
+    async def run_pass(self, ctx: PassContext) -> Optional[float]:
+        running = await ctx.bos.list_sessions(status="running")
+        if not running:
+            return None
+        tenants_by_name = self._tenants_by_name(await ctx.bos.list_sessions())
+        for session in running:
+            try:
+                if await self.is_complete(ctx, session, tenants_by_name.get(session["name"], set())):
+                    await mark_complete(ctx, session)
+            except Exception as exc:  # one session's trouble never blocks the others
+                ctx.log.error("Unable to check session %s: %s", describe(session), one_line(exc))
+        return None
+
+    @staticmethod
+    def _tenants_by_name(sessions: List[Mapping[str, Any]]) -> Dict[str, Set[str]]:
+        out: Dict[str, Set[str]] = {}
+        for session in sessions:
+            if session.get("tenant"):
+                out.setdefault(session["name"], set()).add(session["tenant"])
+        return out
+
+    async def is_complete(self, ctx: PassContext, session: Mapping[str, Any], tenants_sharing_name: Set[str]) -> bool:
+        name, tenant = session["name"], session.get("tenant") or None
+        if not tenant and not tenants_sharing_name:
+            # the common case: one indexed page of 1 per filter, whatever the cluster size
+            return (await ctx.bos.any_component(session=name, enabled=True) is None
+                    and await ctx.bos.any_component(staged_session=name) is None)
+        members = await self._members(ctx, name)
+        if tenant:  # tenant session: complete iff no member is owned by the tenant
+            owned = await ctx.services.tapms.tenant_xnames(tenant)
+            return not any(c["id"] in owned for c in members)
+        foreign: Set[str] = set()  # D25: other tenants' same-named sessions' nodes do not count
+        for other in tenants_sharing_name:
+            foreign |= await ctx.services.tapms.tenant_xnames(other)
+        return all(c["id"] in foreign for c in members)
+
+    @staticmethod
+    async def _members(ctx: PassContext, name: str) -> List[Component]:
+        """C = enabled components of the session ∪ components staged for it."""
+        enabled = await ctx.bos.list_components(ctx.batch_size, session=name, enabled=True)
+        staged = await ctx.bos.list_components(ctx.batch_size, staged_session=name)
+        by_id = {c["id"]: c for c in enabled}
+        by_id.update({c["id"]: c for c in staged})
+        return list(by_id.values())

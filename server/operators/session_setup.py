@@ -1,0 +1,132 @@
+"""session-setup (operators.md §6): turn a pending session into component patches.
+
+Each session is independent (D30): a BOS API outage leaves that session pending
+for the next pass; any other problem completes it with a readable error.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Mapping, Optional
+
+from ..clients.rest import ServiceError, ServiceUnavailable
+from .framework import Operator, PassContext, one_line
+from .selection import HsmInventory, SetupError, select_nodes
+from .sessions import describe, mark_complete
+from .target import component_patch, target_for
+
+NO_NODES = "No nodes were found to act upon."
+NONE_IN_BOS = "All nodes found to act upon do not exist as BOS components"
+COMPONENTS_MAX_CHARS = 524288  # api.md §2.7: the session's `components` string
+
+
+class BosUnavailable(Exception):
+    """The BOS API could not be reached: the session stays pending (D30)."""
+
+
+def components_field(ids: List[str]) -> str:
+    """Sorted IDs joined by ',', cut at whole IDs to fit the field's maximum length."""
+    text = ",".join(sorted(ids))
+    if len(text) <= COMPONENTS_MAX_CHARS:
+        return text
+    cut = text.rfind(",", 0, COMPONENTS_MAX_CHARS + 1)
+    return text[:max(cut, 0)]
+
+
+def problem_detail(exc: ServiceError) -> str:
+    body = exc.body if isinstance(exc.body, dict) else {}
+    return str(body.get("detail") or body.get("title") or exc.reason)
+
+
+class SessionSetupOperator(Operator):
+    name = "session-setup"
+    wake_sessions = frozenset({"pending"})
+
+    async def run_pass(self, ctx: PassContext) -> Optional[float]:
+        pending = await ctx.bos.list_sessions(status="pending")
+        if not pending:
+            return None
+        inventory = HsmInventory(ctx.services.hsm, ctx.services.tapms)
+        retry_soon = False
+        for session in pending:
+            try:
+                await self.setup(ctx, session, inventory)
+            except BosUnavailable as exc:
+                ctx.log.error("BOS API unavailable; session %s stays pending: %s", describe(session), exc)
+                retry_soon = True
+        return ctx.recheck * 5 if retry_soon else None
+
+    async def setup(self, ctx: PassContext, session: Mapping[str, Any], inventory: HsmInventory) -> None:
+        ctx.log.info("Setting up session %s (%s, template %s)", describe(session), session.get("operation"),
+                     session.get("template_name"))
+        try:
+            template = await self._template(ctx, session)
+            patches = await self.patches(ctx, session, template, inventory)
+            ids = await self._write(ctx, patches)
+            if not ids:
+                raise SetupError(NONE_IN_BOS)
+        except SetupError as exc:
+            await self._complete(ctx, session, str(exc))
+            return
+        await self._bos(ctx.bos.patch_session(session["name"], session.get("tenant") or None,
+                                              {"status": {"status": "running"},
+                                               "components": components_field(ids)}))
+        ctx.log.info("Session %s is running with %d components", describe(session), len(ids))
+
+    async def _template(self, ctx: PassContext, session: Mapping[str, Any]) -> Dict[str, Any]:
+        name = session.get("template_name") or ""
+        try:
+            template = await self._bos(ctx.bos.get_template(name, session.get("tenant") or None))
+        except ServiceError as exc:
+            raise SetupError(f"Unable to read session template '{name}': {problem_detail(exc)}") from exc
+        if not isinstance(template.get("boot_sets"), dict) or not template["boot_sets"]:
+            raise SetupError(f"Session template '{name}' is not valid: it has no boot sets")
+        return template
+
+    async def patches(self, ctx: PassContext, session: Mapping[str, Any], template: Mapping[str, Any],
+                      inventory: HsmInventory) -> List[Dict[str, Any]]:
+        """§6.2 step 2: per boot set in template order; a node's last boot set wins."""
+        by_node: Dict[str, Dict[str, Any]] = {}
+        staged = bool(session.get("stage"))
+        operation = session.get("operation") or ""
+        ttl = str(ctx.options["component_actual_state_ttl"])
+        for name, boot_set in template["boot_sets"].items():
+            try:
+                warnings: List[str] = []
+                nodes = await select_nodes(boot_set, session, inventory, warnings)
+                for warning in warnings:
+                    ctx.log.warning("Session %s, boot set %s: %s", describe(session), name, warning)
+                if not nodes:
+                    continue
+                target = await target_for(template, name, boot_set, operation, ctx.services.s3, ttl)
+            except SetupError:
+                raise
+            except Exception as exc:  # HSM, TAPMS, S3 failures complete the session (§6.9)
+                raise SetupError(f"Boot set '{name}': {one_line(exc)}") from exc
+            for node in sorted(nodes):
+                by_node[node] = component_patch(node, session["name"], operation, staged, target)
+        if not by_node:
+            raise SetupError(NO_NODES)
+        return list(by_node.values())
+
+    async def _write(self, ctx: PassContext, patches: List[Dict[str, Any]]) -> List[str]:
+        """PATCH with skip_bad_ids; IDs missing from the answer are unknown to BOS."""
+        try:
+            updated = await self._bos(ctx.bos.patch_components(patches, ctx.batch_size, skip_bad_ids=True))
+        except ServiceError as exc:  # e.g. a 400 for an oversize kernel command line
+            raise SetupError(f"Unable to update the session's components: {problem_detail(exc)}") from exc
+        written = {c.get("id") for c in updated}
+        missing = sorted(p["id"] for p in patches if p["id"] not in written)
+        if missing:
+            ctx.log.warning("%d components not found in BOS: %s", len(missing), ",".join(missing[:100]))
+        return [p["id"] for p in patches if p["id"] in written]
+
+    async def _complete(self, ctx: PassContext, session: Mapping[str, Any], error: str) -> None:
+        await self._bos(mark_complete(ctx, session, error))
+
+    @staticmethod
+    async def _bos(call: Any) -> Any:
+        """Await a BOS API call; an outage becomes BosUnavailable (the session stays pending)."""
+        try:
+            return await call
+        except ServiceUnavailable as exc:
+            raise BosUnavailable(one_line(exc)) from exc

@@ -1,0 +1,87 @@
+"""Atomic compare-and-set of records together with their index entries (D1, D2).
+
+A writer reads records, computes new ones in Python, then sends every write
+with the SHA-1 of the value it read. One Lua script checks each record against
+its expected hash and, only if it is unchanged, stores it and moves its index
+entries, all atomically. Records that changed meanwhile are reported back so
+the caller recomputes just those: every update of one record is atomic with
+respect to every other, and a write is never computed from a stale read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Iterable, List, Optional, Sequence
+
+from redis.asyncio import Redis
+
+MISSING = ""  # expected hash of a record that does not exist
+
+# ARGV: count, then per write: key, member, expected sha1 (or ""), new value (or "" to delete),
+# n_remove, remove index keys..., n_add, add index keys...
+_SCRIPT = """
+local conflicts = {}
+local i = 2
+for r = 1, tonumber(ARGV[1]) do
+  local key, member, expected, new = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local nrem = tonumber(ARGV[i + 4])
+  local rem_at = i + 5
+  local nadd = tonumber(ARGV[rem_at + nrem])
+  local add_at = rem_at + nrem + 1
+  i = add_at + nadd
+  local current = redis.call('GET', key)
+  local actual = ''
+  if current then actual = redis.sha1hex(current) end
+  if actual ~= expected then
+    conflicts[#conflicts + 1] = r
+  else
+    if new == '' then redis.call('DEL', key) else redis.call('SET', key, new) end
+    for j = rem_at, rem_at + nrem - 1 do redis.call('ZREM', ARGV[j], member) end
+    for j = add_at, add_at + nadd - 1 do redis.call('ZADD', ARGV[j], 0, member) end
+  end
+end
+return conflicts
+"""
+
+
+def digest(raw: Optional[bytes]) -> str:
+    """The expected-hash of a value as read (MISSING when the record did not exist)."""
+    return hashlib.sha1(raw).hexdigest() if raw is not None else MISSING
+
+
+@dataclass
+class Write:
+    key: str
+    member: str
+    expected: str
+    value: Optional[bytes]  # None deletes the record
+    remove_from: Sequence[str] = field(default_factory=tuple)
+    add_to: Sequence[str] = field(default_factory=tuple)
+
+
+class CasWriter:
+    """Registers the script once per client and applies batches of writes."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._script = redis.register_script(_SCRIPT)
+
+    async def apply(self, writes: Sequence[Write], chunk: int = 1000) -> List[int]:
+        """Apply writes; return the positions (0-based) of those that conflicted."""
+        conflicts: List[int] = []
+        for start in range(0, len(writes), chunk):
+            part = writes[start:start + chunk]
+            result = await self._script(args=_args(part))
+            conflicts.extend(start + int(pos) - 1 for pos in result)
+        return conflicts
+
+
+def _args(writes: Iterable[Write]) -> list:
+    args: list = [0]
+    count = 0
+    for w in writes:
+        count += 1
+        args += [w.key, w.member, w.expected, w.value if w.value is not None else b"",
+                 len(w.remove_from), *w.remove_from, len(w.add_to), *w.add_to]
+    args[0] = count
+    return args

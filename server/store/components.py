@@ -1,0 +1,261 @@
+"""Component records in Redis, with the indexes that keep every query O(matching) (D1).
+
+Each record is one JSON string. Sorted-set indexes (members scored 0, read
+lexicographically) exist for: all IDs, enabled, session, staged session, phase,
+computed status and "has an error". A listing walks the smallest index that
+applies, in ID order from `start_after_id`, and checks every filter on the
+decoded record, so results are exactly those of the unindexed definition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, AsyncIterator, Callable, Dict, Iterable, List, Optional, Sequence, Set
+
+from redis.asyncio import Redis
+
+from bos_shared.status import component_status
+
+from . import keys
+from .cas import CasWriter, Write, digest
+from .codec import dumps, loads
+from .events import Events
+
+Record = Dict[str, Any]
+Compute = Callable[[str, Optional[Record]], Optional[Record]]
+SCAN_CHUNK = 1000
+MAX_ROUNDS = 100
+
+
+class TooMuchContention(Exception):
+    """A record kept changing under a writer; the caller should answer 503."""
+
+
+def index_keys(record: Record) -> Set[str]:
+    """The indexes a record belongs to."""
+    found = {keys.COMPONENT_IDS, keys.by_status(component_status(record))}
+    if record.get("enabled") is True:
+        found.add(keys.COMPONENT_ENABLED)
+    if record.get("session"):
+        found.add(keys.by_session(record["session"]))
+    staged = (record.get("staged_state") or {}).get("session")
+    if staged:
+        found.add(keys.by_staged_session(staged))
+    phase = (record.get("status") or {}).get("phase")
+    if phase:
+        found.add(keys.by_phase(phase))
+    if record.get("error"):
+        found.add(keys.COMPONENT_ERRORED)
+    return found
+
+
+@dataclass
+class ComponentQuery:
+    """Filters of `GET /v2/components` (api.md §3.3.1); None means "no filter"."""
+
+    ids: Optional[Sequence[str]] = None
+    session: Optional[str] = None
+    staged_session: Optional[str] = None
+    enabled: Optional[bool] = None
+    phase: Optional[str] = None
+    statuses: Optional[Sequence[str]] = None
+    start_after: Optional[str] = None
+    page_size: int = 0
+
+    def matches(self, record: Record) -> bool:
+        if self.session is not None and record.get("session") != self.session:
+            return False
+        if self.staged_session is not None and (record.get("staged_state") or {}).get("session") != self.staged_session:
+            return False
+        if self.enabled is not None and (record.get("enabled") is True) != self.enabled:
+            return False
+        if self.phase is not None and ((record.get("status") or {}).get("phase") or "") != self.phase:
+            return False
+        if self.statuses is not None and component_status(record) not in self.statuses:
+            return False
+        return True
+
+    def drivers(self) -> List[List[str]]:
+        """Candidate index choices; each is a list of sorted sets whose union holds every match."""
+        options: List[List[str]] = [[keys.COMPONENT_IDS]]
+        if self.session is not None:
+            options.append([keys.by_session(self.session)])
+        if self.staged_session is not None:
+            options.append([keys.by_staged_session(self.staged_session)])
+        if self.enabled is True:
+            options.append([keys.COMPONENT_ENABLED])
+        if self.phase:
+            options.append([keys.by_phase(self.phase)])
+        if self.statuses is not None:
+            options.append([keys.by_status(s) for s in sorted(set(self.statuses))])
+        return options
+
+
+class ComponentStore:
+    def __init__(self, redis: Redis, events: Events) -> None:
+        self.redis = redis
+        self.events = events
+        self.cas = CasWriter(redis)
+
+    # -- reads --
+
+    async def get_raw_many(self, ids: Sequence[str]) -> List[Optional[bytes]]:
+        out: List[Optional[bytes]] = []
+        for start in range(0, len(ids), SCAN_CHUNK):
+            part = ids[start:start + SCAN_CHUNK]
+            out.extend(await self.redis.mget([keys.component(i) for i in part]))
+        return out
+
+    async def get_many(self, ids: Sequence[str]) -> Dict[str, Record]:
+        raws = await self.get_raw_many(ids)
+        return {i: loads(raw) for i, raw in zip(ids, raws) if raw is not None}
+
+    async def get(self, component_id: str) -> Optional[Record]:
+        return (await self.get_many([component_id])).get(component_id)
+
+    async def existing(self, ids: Sequence[str]) -> Set[str]:
+        """Which of `ids` exist (one index look-up per ID, no record decoding)."""
+        found: Set[str] = set()
+        for start in range(0, len(ids), SCAN_CHUNK):
+            part = list(ids[start:start + SCAN_CHUNK])
+            scores = await self.redis.zmscore(keys.COMPONENT_IDS, part)
+            found.update(i for i, score in zip(part, scores) if score is not None)
+        return found
+
+    async def count(self) -> int:
+        return await self.redis.zcard(keys.COMPONENT_IDS)
+
+    async def query(self, q: ComponentQuery, candidates: Optional[Iterable[str]] = None) -> List[Record]:
+        """Matching records in ID order, paged; `candidates` restricts to explicit IDs (ids, tenant)."""
+        limit = q.page_size or None
+        if candidates is not None:
+            return await self._query_explicit(q, sorted(set(candidates)), limit)
+        driver = await self._smallest_driver(q)
+        found: List[Record] = []
+        async for chunk in self._walk(driver, q.start_after):
+            for component_id, record in zip(chunk, await self.get_raw_many(chunk)):
+                if record is None:
+                    continue
+                decoded = loads(record)
+                if q.matches(decoded):
+                    found.append(decoded)
+                    if limit is not None and len(found) >= limit:
+                        return found
+        return found
+
+    async def _query_explicit(self, q: ComponentQuery, ids: List[str], limit: Optional[int]) -> List[Record]:
+        if q.start_after is not None:
+            ids = [i for i in ids if i > q.start_after]
+        found: List[Record] = []
+        for start in range(0, len(ids), SCAN_CHUNK):
+            part = ids[start:start + SCAN_CHUNK]
+            for raw in await self.get_raw_many(part):
+                if raw is None:
+                    continue
+                decoded = loads(raw)
+                if q.matches(decoded):
+                    found.append(decoded)
+                    if limit is not None and len(found) >= limit:
+                        return found
+        return found
+
+    async def _smallest_driver(self, q: ComponentQuery) -> List[str]:
+        options = q.drivers()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for option in options:
+                for key in option:
+                    pipe.zcard(key)
+            sizes = iter(await pipe.execute())
+        totals = [sum(next(sizes) for _ in option) for option in options]
+        return options[totals.index(min(totals))]
+
+    async def _walk(self, index_keys_: List[str], start_after: Optional[str]) -> AsyncIterator[List[str]]:
+        """IDs of the union of sorted sets, ascending, after `start_after`, in chunks."""
+        if len(index_keys_) == 1:
+            async for chunk in self._walk_one(index_keys_[0], start_after):
+                yield chunk
+            return
+        # Several status indexes: merge their ordered streams.
+        cursors = [self._walk_one(key, start_after) for key in index_keys_]
+        buffers: List[List[str]] = [[] for _ in cursors]
+        done = [False] * len(cursors)
+        while True:
+            for n, cursor in enumerate(cursors):
+                if not buffers[n] and not done[n]:
+                    buffers[n] = await anext(cursor, [])
+                    done[n] = not buffers[n]
+            live = [b for b in buffers if b]
+            if not live:
+                return
+            horizon = min(b[-1] for b in live)  # everything <= horizon is complete in every stream
+            merged = sorted(set(i for b in live for i in b if i <= horizon))
+            for n, b in enumerate(buffers):
+                buffers[n] = [i for i in b if i > horizon]
+            yield merged
+
+    async def _walk_one(self, key: str, start_after: Optional[str]) -> AsyncIterator[List[str]]:
+        lower = b"-" if start_after is None else b"(" + start_after.encode()
+        while True:
+            chunk = await self.redis.zrange(key, lower, b"+", bylex=True, offset=0, num=SCAN_CHUNK)
+            if not chunk:
+                return
+            ids = [c.decode() for c in chunk]
+            yield ids
+            if len(ids) < SCAN_CHUNK:
+                return
+            lower = b"(" + chunk[-1]
+
+    async def ids_in(self, index_key: str) -> List[str]:
+        return [m.decode() for m in await self.redis.zrange(index_key, 0, -1)]
+
+    # -- writes --
+
+    async def update(self, ids: Sequence[str], compute: Compute) -> Dict[str, Record]:
+        """Atomically replace each record with `compute(id, current)` (None: leave it).
+
+        `compute` may be called again for a record that changed concurrently; it
+        must be a pure function of its arguments. Returns the written records.
+        """
+        pending = list(dict.fromkeys(ids))
+        written: Dict[str, Record] = {}
+        for _ in range(MAX_ROUNDS):
+            if not pending:
+                break
+            raws = await self.get_raw_many(pending)
+            writes, results = self._plan(pending, raws, compute)
+            conflicts = set(await self.cas.apply(writes))
+            for n, write in enumerate(writes):
+                if n not in conflicts:
+                    written[write.member] = results[write.member]
+            pending = [writes[n].member for n in sorted(conflicts)]
+        else:
+            raise TooMuchContention(f"components kept changing during the update: {', '.join(pending[:5])}")
+        await self.events.components_written(written.values())
+        return written
+
+    def _plan(self, ids: Sequence[str], raws: Sequence[Optional[bytes]], compute: Compute):
+        writes: List[Write] = []
+        results: Dict[str, Record] = {}
+        for component_id, raw in zip(ids, raws):
+            old = loads(raw) if raw is not None else None
+            new = compute(component_id, old)
+            if new is None:
+                continue
+            new["id"] = component_id
+            old_idx = index_keys(old) if old is not None else set()
+            new_idx = index_keys(new)
+            writes.append(Write(keys.component(component_id), component_id, digest(raw), dumps(new),
+                                tuple(old_idx - new_idx), tuple(new_idx - old_idx)))
+            results[component_id] = new
+        return writes, results
+
+    async def delete(self, component_id: str) -> bool:
+        for _ in range(MAX_ROUNDS):
+            raw = (await self.get_raw_many([component_id]))[0]
+            if raw is None:
+                return False
+            write = Write(keys.component(component_id), component_id, digest(raw), None,
+                          tuple(index_keys(loads(raw))), ())
+            if not await self.cas.apply([write]):
+                return True
+        raise TooMuchContention(f"component {component_id} kept changing during the delete")

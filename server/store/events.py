@@ -1,0 +1,46 @@
+"""Change events on Redis pub/sub, so operators wake within a second (operators.md §2.2).
+
+One message per write request, never per record; a lost message only delays
+work until the next periodic pass, so publishing is best effort.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, Iterable
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from bos_shared.status import component_status
+
+from . import keys
+from .codec import dumps
+
+LOG = logging.getLogger(__name__)
+
+
+class Events:
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    async def publish(self, message: Dict[str, Any]) -> None:
+        try:
+            await self.redis.publish(keys.EVENTS_CHANNEL, dumps(message))
+        except RedisError as exc:
+            LOG.warning("Could not publish change event %s: %s", message.get("kind"), exc)
+
+    async def components_written(self, records: Iterable[Dict[str, Any]]) -> None:
+        statuses = set()
+        enabled = False
+        for record in records:
+            statuses.add(component_status(record))
+            enabled = enabled or record.get("enabled") is True
+        if statuses:
+            await self.publish({"kind": "components", "statuses": sorted(statuses), "enabled": enabled})
+
+    async def sessions_written(self, statuses: Iterable[str]) -> None:
+        await self.publish({"kind": "sessions", "statuses": sorted(set(statuses))})
+
+    async def options_written(self) -> None:
+        await self.publish({"kind": "options"})

@@ -1,0 +1,104 @@
+"""Every Redis key name, in one place (STYLE: nowhere else spells a key).
+
+Records are JSON strings. Indexes are sorted sets whose members all score 0,
+so ZRANGE BYLEX gives ordered paging in O(log N + page) (D1).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Optional
+
+PREFIX = "bos:"
+EVENTS_CHANNEL = PREFIX + "events"
+OPTIONS = PREFIX + "options"
+
+# -- components --
+COMPONENT_IDS = PREFIX + "idx:comp:all"
+COMPONENT_ENABLED = PREFIX + "idx:comp:enabled"
+COMPONENT_ERRORED = PREFIX + "idx:comp:errored"
+
+
+def component(component_id: str) -> str:
+    return f"{PREFIX}comp:{component_id}"
+
+
+def _value_key(kind: str, value: str) -> str:
+    # Values are user strings (session names, overrides up to 64 KiB): hash long ones.
+    if len(value) > 200:
+        value = "sha1:" + hashlib.sha1(value.encode()).hexdigest()
+    return f"{PREFIX}idx:comp:{kind}:{value}"
+
+
+def by_session(name: str) -> str:
+    return _value_key("session", name)
+
+
+def by_staged_session(name: str) -> str:
+    return _value_key("staged", name)
+
+
+def by_phase(phase: str) -> str:
+    return _value_key("phase", phase)
+
+
+def by_status(status: str) -> str:
+    return _value_key("status", status)
+
+
+def artifacts_blob(digest: str) -> str:
+    return f"{PREFIX}art:{digest}"
+
+
+# -- sessions, templates, saved statuses: keyed by (tenant or "", name) --
+
+def scoped_member(tenant: Optional[str], name: str) -> str:
+    """Index member for (tenant, name): sorts by tenant then name (D20)."""
+    return f"{tenant or ''}\x00{name}"
+
+
+def split_member(member: str) -> tuple:
+    tenant, _, name = member.partition("\x00")
+    return (tenant or None, name)
+
+
+def session(tenant: Optional[str], name: str) -> str:
+    return f"{PREFIX}session:{scoped_member(tenant, name)}"
+
+
+def session_status(tenant: Optional[str], name: str) -> str:
+    return f"{PREFIX}sstatus:{scoped_member(tenant, name)}"
+
+
+def template(tenant: Optional[str], name: str) -> str:
+    return f"{PREFIX}template:{scoped_member(tenant, name)}"
+
+
+SESSIONS = PREFIX + "idx:sessions"
+TEMPLATES = PREFIX + "idx:templates"
+
+
+def sessions_by_status(status: str) -> str:
+    return f"{PREFIX}idx:sessions:status:{status}"
+
+
+def sessions_by_name(name: str) -> str:
+    """Every tenant's session called `name` (D25 look-ups)."""
+    return f"{PREFIX}idx:sessions:name:{name}"
+
+
+def sessions_by_tenant(tenant: Optional[str]) -> str:
+    return f"{PREFIX}idx:sessions:tenant:{tenant or ''}"
+
+
+def templates_by_tenant(tenant: Optional[str]) -> str:
+    return f"{PREFIX}idx:templates:tenant:{tenant or ''}"
+
+
+# -- BSS referral tokens (D4) --
+TOKENS_BY_TIME = PREFIX + "idx:tokens"
+TOKEN_SWEEP_LOCK = PREFIX + "lock:token-sweep"
+
+
+def token(value: str) -> str:
+    return f"{PREFIX}token:{value}"
