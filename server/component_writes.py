@@ -7,12 +7,13 @@ must depend only on their arguments.
 
 from __future__ import annotations
 
-import copy
 import logging
 from typing import Any, Dict, Iterable, Mapping, Optional
 
 from bos_shared.components import zero_event_stats
 from bos_shared.status import component_status, status_view
+
+from .store.codec import clone
 
 LOG = logging.getLogger(__name__)
 Record = Dict[str, Any]
@@ -36,7 +37,7 @@ def apply_auto_fields(data: Record, tokens: Optional[Mapping[str, Mapping[str, A
     `tokens` holds the token records of the reported tokens; None skips step 1
     (applystaged re-applies §2.4 to a stored record whose token was resolved before).
     """
-    data = copy.deepcopy(data)
+    data = clone(data)
     if tokens is not None:
         _resolve_token(data, tokens)
     _stamp(data, now)
@@ -77,7 +78,7 @@ def _stamp(data: Record, now: str) -> None:
 
 def merge(record: Record, patch: Mapping[str, Any]) -> Record:
     """The stored record after a PATCH (§2.5); never stores the computed status."""
-    out = copy.deepcopy(record)
+    out = clone(record)
     for key, value in patch.items():
         if key == "id":
             continue
@@ -86,7 +87,7 @@ def merge(record: Record, patch: Mapping[str, Any]) -> Record:
         elif key in SHALLOW_FIELDS and isinstance(out.get(key), dict):
             out[key] = {**out[key], **value}
         else:
-            out[key] = copy.deepcopy(value)
+            out[key] = clone(value)
     _drop_computed(out)
     return out
 
@@ -97,7 +98,7 @@ def _merge_state(current: Record, patch: Mapping[str, Any]) -> Record:
         if key == "boot_artifacts" and isinstance(merged.get(key), dict):
             merged[key] = {**merged[key], **value}
         else:
-            merged[key] = copy.deepcopy(value)
+            merged[key] = clone(value)
     return merged
 
 
@@ -109,7 +110,7 @@ def _drop_computed(record: Record) -> None:
 
 def new_record(component_id: str, data: Mapping[str, Any]) -> Record:
     """A full record for PUT: the body with the path/item ID."""
-    record = copy.deepcopy(dict(data))
+    record = clone(dict(data))
     record["id"] = component_id
     _drop_computed(record)
     return record

@@ -181,8 +181,8 @@ async def put_component(request: web.Request) -> web.Response:
     data = dict(body, id=component_id)
     tokens = await _resolved(request, [data])
     record = new_record(component_id, apply_auto_fields(data, tokens, now_str()))
-    written = await ctx(request).store.components.update([component_id], lambda _i, _old: record)
-    return respond(view(written[component_id]))
+    written = await ctx(request).store.components.update_one(component_id, lambda _i, _old: record)
+    return respond(view(written))
 
 
 async def patch_component(request: web.Request) -> web.Response:
@@ -200,8 +200,8 @@ async def patch_component(request: web.Request) -> web.Response:
             raise ActualStateConflict()  # §2.6, checked against the version being written (D2)
         return merge(old, patch)
 
-    written = await ctx(request).store.components.update([component_id], compute)
-    return respond(view(written[component_id]))
+    written = await ctx(request).store.components.update_one(component_id, compute)
+    return respond(view(written))
 
 
 async def delete_component(request: web.Request) -> web.Response:

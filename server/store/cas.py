@@ -11,18 +11,34 @@ respect to every other, and a write is never computed from a stale read.
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass, field
-from typing import Iterable, List, Optional, Sequence
+from typing import Iterable, List, Mapping, Optional, Sequence
 
 from redis.asyncio import Redis
+
+from . import keys
 
 MISSING = ""  # expected hash of a record that does not exist
 
 # ARGV: count, then per write: key, member, expected sha1 (or ""), new value (or "" to delete),
-# n_remove, remove index keys..., n_add, add index keys...
+# n_remove, remove index keys..., n_add, add index keys...; then n_blobs, then per blob:
+# key, value; then the blob index key and the current time.
 _SCRIPT = """
 local conflicts = {}
 local i = 2
+for r = 1, tonumber(ARGV[1]) do
+  i = i + 5 + tonumber(ARGV[i + 4])
+  i = i + 1 + tonumber(ARGV[i])
+end
+local nblobs = tonumber(ARGV[i])
+local blob_index, now = ARGV[i + 1 + 2 * nblobs], ARGV[i + 2 + 2 * nblobs]
+for b = 0, nblobs - 1 do
+  local bkey = ARGV[i + 1 + 2 * b]
+  redis.call('SET', bkey, ARGV[i + 2 + 2 * b], 'NX')
+  redis.call('ZADD', blob_index, now, bkey)
+end
+i = 2
 for r = 1, tonumber(ARGV[1]) do
   local key, member, expected, new = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local nrem = tonumber(ARGV[i + 4])
@@ -66,17 +82,20 @@ class CasWriter:
     def __init__(self, redis: Redis) -> None:
         self._script = redis.register_script(_SCRIPT)
 
-    async def apply(self, writes: Sequence[Write], chunk: int = 1000) -> List[int]:
-        """Apply writes; return the positions (0-based) of those that conflicted."""
+    async def apply(self, writes: Sequence[Write], blobs: Optional[Mapping[str, bytes]] = None,
+                    chunk: int = 1000) -> List[int]:
+        """Apply writes (with the blobs they reference); return positions (0-based) that conflicted."""
         conflicts: List[int] = []
-        for start in range(0, len(writes), chunk):
+        if not writes and not blobs:
+            return conflicts
+        for start in range(0, max(len(writes), 1), chunk):
             part = writes[start:start + chunk]
-            result = await self._script(args=_args(part))
+            result = await self._script(args=_args(part, blobs or {}))
             conflicts.extend(start + int(pos) - 1 for pos in result)
         return conflicts
 
 
-def _args(writes: Iterable[Write]) -> list:
+def _args(writes: Iterable[Write], blobs: Mapping[str, bytes]) -> list:
     args: list = [0]
     count = 0
     for w in writes:
@@ -84,4 +103,8 @@ def _args(writes: Iterable[Write]) -> list:
         args += [w.key, w.member, w.expected, w.value if w.value is not None else b"",
                  len(w.remove_from), *w.remove_from, len(w.add_to), *w.add_to]
     args[0] = count
+    args.append(len(blobs))
+    for digest, value in blobs.items():
+        args += [keys.artifacts_blob(digest), value]
+    args += [keys.ARTIFACT_BLOBS, int(time.time())]
     return args

@@ -13,3 +13,8 @@ def dumps(value: Any) -> bytes:
 
 def loads(raw: Any) -> Any:
     return orjson.loads(raw)
+
+
+def clone(value: Any) -> Any:
+    """A deep copy of JSON data (several times faster than copy.deepcopy)."""
+    return orjson.loads(orjson.dumps(value))

@@ -50,6 +50,9 @@ def artifacts_blob(digest: str) -> str:
     return f"{PREFIX}art:{digest}"
 
 
+ARTIFACT_BLOBS = PREFIX + "idx:art"  # blob key -> last time a write referenced it
+
+
 # -- sessions, templates, saved statuses: keyed by (tenant or "", name) --
 
 def scoped_member(tenant: Optional[str], name: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import OrderedDict
 from typing import Any, Dict, Iterable, Mapping, Optional
 
 from redis.asyncio import Redis
@@ -29,13 +30,35 @@ async def put_token(redis: Redis, token: str, artifacts: Mapping[str, Any]) -> N
         await pipe.execute()
 
 
+# Token records never change once written, so found ones are cached per process.
+_CACHE: "OrderedDict[str, Dict[str, Any]]" = OrderedDict()
+CACHE_SIZE = 4096
+
+
 async def get_tokens(redis: Redis, tokens: Iterable[str]) -> Dict[str, Dict[str, Any]]:
     """Token records by token, for the tokens that exist."""
-    wanted = sorted(set(t for t in tokens if t))
-    if not wanted:
-        return {}
-    raws = await redis.mget([keys.token(t) for t in wanted])
-    return {t: json.loads(raw) for t, raw in zip(wanted, raws) if raw}
+    wanted = set(t for t in tokens if t)
+    found = {t: _CACHE[t] for t in wanted if t in _CACHE}
+    missing = sorted(wanted - set(found))
+    if missing:
+        raws = await redis.mget([keys.token(t) for t in missing])
+        for token, raw in zip(missing, raws):
+            if raw:
+                found[token] = json.loads(raw)
+                _remember(token, found[token])
+    return found
+
+
+def _remember(token: str, record: Dict[str, Any]) -> None:
+    _CACHE[token] = record
+    if len(_CACHE) > CACHE_SIZE:
+        _CACHE.popitem(last=False)
+
+
+def forget(tokens: Iterable[str]) -> None:
+    """Drop swept tokens from this process's cache."""
+    for token in tokens:
+        _CACHE.pop(token, None)
 
 
 async def get_token(redis: Redis, token: str) -> Optional[Dict[str, Any]]:
