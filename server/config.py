@@ -22,6 +22,7 @@ class ServerSettings:
     log_level: str
     token_retention: str
     token_sweep_seconds: float
+    workers: int
 
     @classmethod
     def parse(cls, argv: "list[str] | None" = None) -> "ServerSettings":
@@ -39,6 +40,10 @@ class ServerSettings:
                             help="keep unreferenced BSS token records this long (D4)")
         parser.add_argument("--token-sweep-seconds", type=float,
                             default=float(env("BOS_TOKEN_SWEEP_SECONDS", "3600")))
+        parser.add_argument("--workers", type=int, default=int(env("BOS_WORKERS", "1")),
+                            help="server processes sharing the port (SO_REUSEPORT); one per core (BOS_WORKERS)")
         args = parser.parse_args(argv)
+        if args.workers < 1:
+            parser.error("--workers must be at least 1")
         return cls(args.host, args.port, args.redis_url, args.tapms_url, args.ims_url, args.s3_url,
-                   args.log_level, args.token_retention, args.token_sweep_seconds)
+                   args.log_level, args.token_retention, args.token_sweep_seconds, args.workers)

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import sys
 from typing import AsyncIterator, Optional
 
 from aiohttp import web
@@ -21,7 +22,8 @@ from .clients.rest import JsonClient
 from .clients.s3 import S3Client, S3Settings
 from .clients.tapms import TapmsClient
 from .config import ServerSettings
-from .logs import configure
+from .workers import run_workers
+from .logs import apply_level, configure
 from .store import Store
 from .store.token_sweep import sweep_if_due
 
@@ -46,13 +48,26 @@ async def _token_sweeper(context: Context, settings: ServerSettings) -> None:
         await asyncio.sleep(settings.token_sweep_seconds)
 
 
+async def _follow_log_level(context: Context) -> None:
+    """Apply the `logging_level` option in this process within 2 s of a change (D3)."""
+    while True:
+        try:
+            apply_level((await context.store.options.get())["logging_level"])
+        except (RedisError, OSError):
+            pass  # Redis is down: keep the current level; data endpoints already answer 503
+        await asyncio.sleep(1.0)
+
+
 def _lifecycle(context: Context, settings: ServerSettings):
     async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
-        sweeper = asyncio.create_task(_token_sweeper(context, settings))
+        tasks = [asyncio.create_task(_token_sweeper(context, settings)),
+                 asyncio.create_task(_follow_log_level(context))]
         yield
-        sweeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sweeper
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await context.tapms.http.close()
         await context.ims.http.close()
         await context.store.close()
@@ -63,12 +78,18 @@ def main(argv: Optional[list] = None) -> None:
     settings = ServerSettings.parse(argv)
     os.environ.setdefault("BOS_LOG_LEVEL", settings.log_level)
     configure("BOS_LOG_LEVEL")
+    if settings.workers > 1:
+        sys.exit(run_workers(settings.workers, lambda: serve(settings, reuse_port=True)))
+    serve(settings)
+
+
+def serve(settings: ServerSettings, reuse_port: bool = False) -> None:
     context = build_context(settings)
     app = create_app(context)
     app.cleanup_ctx.append(_lifecycle(context, settings))
     LOG.info("BOS API %s listening on %s:%d (Redis %s)", VERSION, settings.host, settings.port,
              settings.redis_url)
-    web.run_app(app, host=settings.host, port=settings.port, access_log=None, print=None,
+    web.run_app(app, host=settings.host, port=settings.port, access_log=None, print=None, reuse_port=reuse_port,
                 max_line_size=MAX_REQUEST_LINE, max_field_size=MAX_REQUEST_LINE)
 
 
