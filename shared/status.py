@@ -46,18 +46,33 @@ def _percent(count: int, total: int) -> float:
     return round(100.0 * count / total, 2) if total else 0.0
 
 
-def _error_summary(members: Iterable[Mapping[str, Any]]) -> Dict[str, Dict[str, Any]]:
-    by_error: Dict[str, list] = {}
-    for record in members:
-        error = record.get("error") or ""
-        if error:
-            by_error.setdefault(error, []).append(record["id"])
+def error_summary(by_error: Mapping[str, Iterable[str]]) -> Dict[str, Dict[str, Any]]:
+    """Per distinct error: count and the 10 lexically smallest IDs, then `...` (D20)."""
     summary = {}
     for error, ids in by_error.items():
-        ids.sort()
-        listed = ",".join(ids[:10]) + ("..." if len(ids) > 10 else "")  # D20
-        summary[error] = {"count": len(ids), "list": listed}
+        ordered = sorted(ids)
+        listed = ",".join(ordered[:10]) + ("..." if len(ordered) > 10 else "")
+        summary[error] = {"count": len(ordered), "list": listed}
     return summary
+
+
+def member_counts(members: Iterable[Mapping[str, Any]]) -> Dict[str, Any]:
+    """The counts the extended status needs, from member records."""
+    counts: Dict[str, Any] = {"members": 0, "successful": 0, "failed": 0,
+                              "phases": {"powering_on": 0, "powering_off": 0, "configuring": 0}, "errors": {}}
+    for record in members:
+        counts["members"] += 1
+        computed = component_status(record)
+        counts["successful"] += computed == STABLE
+        counts["failed"] += computed == "failed"
+        status = record.get("status") or {}
+        if record.get("enabled") is True and status.get("status_override") != "on_hold":
+            phase = status.get("phase") or ""
+            if phase in counts["phases"]:
+                counts["phases"][phase] += 1
+        if record.get("error"):
+            counts["errors"].setdefault(record["error"], []).append(record["id"])
+    return counts
 
 
 def extended_status(session: Mapping[str, Any], members: Iterable[Mapping[str, Any]],
@@ -67,19 +82,14 @@ def extended_status(session: Mapping[str, Any], members: Iterable[Mapping[str, A
     `members` are the components whose `session` is the session (C); `staged_count`
     is |S|, the components staged for it.
     """
-    members = list(members)
-    total = len(members) + staged_count
-    successful = failed = 0
-    phases = {"powering_on": 0, "powering_off": 0, "configuring": 0}
-    for record in members:
-        computed = component_status(record)
-        successful += computed == STABLE
-        failed += computed == "failed"
-        status = record.get("status") or {}
-        if record.get("enabled") is True and status.get("status_override") != "on_hold":
-            phase = status.get("phase") or ""
-            if phase in phases:
-                phases[phase] += 1
+    return extended_status_from_counts(session, member_counts(members), staged_count, now)
+
+
+def extended_status_from_counts(session: Mapping[str, Any], counts: Mapping[str, Any], staged_count: int,
+                                now: Optional[float] = None) -> Dict[str, Any]:
+    """The extended status from `member_counts`-shaped counts (the store can count without decoding)."""
+    total = counts["members"] + staged_count
+    phases = counts["phases"]
     sess_status = session.get("status") or {}
     start, end = sess_status.get("start_time"), sess_status.get("end_time")
     result: Dict[str, Any] = {}
@@ -87,14 +97,14 @@ def extended_status(session: Mapping[str, Any], members: Iterable[Mapping[str, A
         result["status"] = sess_status["status"]
     result.update({
         "managed_components_count": total,
-        "phases": {"percent_complete": _percent(successful + failed, total),
+        "phases": {"percent_complete": _percent(counts["successful"] + counts["failed"], total),
                    "percent_powering_on": _percent(phases["powering_on"], total),
                    "percent_powering_off": _percent(phases["powering_off"], total),
                    "percent_configuring": _percent(phases["configuring"], total)},
-        "percent_successful": _percent(successful, total),
-        "percent_failed": _percent(failed, total),
+        "percent_successful": _percent(counts["successful"], total),
+        "percent_failed": _percent(counts["failed"], total),
         "percent_staged": _percent(staged_count, total),
-        "error_summary": _error_summary(members),
+        "error_summary": error_summary(counts["errors"]),
         "timing": {"start_time": start, "end_time": end, "duration": _duration(start, end, now)},
     })
     return result

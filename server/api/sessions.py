@@ -12,7 +12,7 @@ from aiohttp import web
 from bos_shared import schema
 from bos_shared.ages import AgeError, parse_age
 from bos_shared.limits import limit_has_nids
-from bos_shared.status import extended_status
+from bos_shared.status import extended_status, extended_status_from_counts
 from bos_shared.times import epoch, now_str
 
 from ..store import keys
@@ -168,13 +168,17 @@ async def live_status(request: web.Request, session: Record) -> Record:
     """The extended status from live component records (api.md §2.9, D25)."""
     store = ctx(request).store
     name, tenant = session["name"], session.get("tenant")
+    foreign = await _other_tenants_nodes(request, name) if not tenant else set()
+    if not tenant and not foreign:  # the common case: count in Redis, decode nothing
+        counts = await store.components.session_counts(name)
+        staged_count = await store.redis.zcard(keys.by_staged_session(name))
+        return extended_status_from_counts(session, counts, staged_count)
     members = set(await store.components.ids_in(keys.by_session(name)))
     staged = set(await store.components.ids_in(keys.by_staged_session(name)))
     if tenant:
         owned = await owned_xnames(request, tenant)
         members, staged = members & owned, staged & owned
     else:
-        foreign = await _other_tenants_nodes(request, name)
         members, staged = members - foreign, staged - foreign
     records = await store.components.get_many(sorted(members))
     return extended_status(session, records.values(), len(staged))

@@ -26,6 +26,7 @@ from .events import Events
 Record = Dict[str, Any]
 Compute = Callable[[str, Optional[Record]], Optional[Record]]
 SCAN_CHUNK = 1000
+PHASE_NAMES = ("powering_on", "powering_off", "configuring")
 MAX_ROUNDS = 100
 
 
@@ -212,6 +213,34 @@ class ComponentStore:
             if len(ids) < SCAN_CHUNK:
                 return
             lower = b"(" + chunk[-1]
+
+    async def session_counts(self, session: str) -> Dict[str, Any]:
+        """`member_counts` of a session's members, counted in Redis from the indexes.
+
+        O(members) inside Redis and no record decoding except for members with an
+        error, so a 100,000-node session's extended status stays cheap.
+        """
+        members = keys.by_session(session)
+        enabled = [members, keys.COMPONENT_ENABLED]
+        on_hold = keys.by_status("on_hold")
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zcard(members)
+            pipe.zintercard(2, [members, keys.by_status("stable")])
+            pipe.zintercard(2, [members, keys.by_status("failed")])
+            for phase in PHASE_NAMES:
+                pipe.zintercard(3, enabled + [keys.by_phase(phase)])
+                pipe.zintercard(4, enabled + [keys.by_phase(phase), on_hold])
+            pipe.zinter([members, keys.COMPONENT_ERRORED])
+            results = await pipe.execute()
+        total, stable, failed = results[:3]
+        phase_counts = results[3:3 + 2 * len(PHASE_NAMES)]
+        phases = {p: phase_counts[2 * n] - phase_counts[2 * n + 1] for n, p in enumerate(PHASE_NAMES)}
+        errored = [m.decode() for m in results[-1]]
+        errors: Dict[str, List[str]] = {}
+        for record in (await self.get_many(errored)).values():
+            if record.get("error") and record.get("session") == session:
+                errors.setdefault(record["error"], []).append(record["id"])
+        return {"members": total, "successful": stable, "failed": failed, "phases": phases, "errors": errors}
 
     async def ids_in(self, index_key: str) -> List[str]:
         return [m.decode() for m in await self.redis.zrange(index_key, 0, -1)]
