@@ -154,8 +154,8 @@ async def _existing_targets(request: web.Request, targets: List[str], tenant: Op
     owned = await owned_xnames(request, tenant) if tenant else None
     good = [t for t in targets if t in existing and (owned is None or t in owned)]
     if len(good) != len(targets) and not skip_bad_ids:
-        first_bad = next(t for t in targets if t not in set(good))
-        raise _not_found(first_bad)
+        accepted = set(good)
+        raise _not_found(next(t for t in targets if t not in accepted))
     return good
 
 
