@@ -13,6 +13,7 @@ STAMP := $(VENV)/.installed
 NODES ?= 1000
 QUICK ?=
 PYTEST_ARGS ?=
+RPM_OUT ?= dist/rpm
 
 .PHONY: help venv os-deps test demo bench rpm clean
 
@@ -51,8 +52,9 @@ demo: os-deps venv
 bench: os-deps venv
 	$(PY) bench/run.py $(if $(QUICK),--quick,)
 
+# A noarch RPM of the node agent (spec in packaging/rpm/), built with rpmbuild into $(RPM_OUT).
 rpm: os-deps venv
-	$(PY) packaging/rpm/build.py --out dist/rpm
+	$(PY) packaging/rpm/build.py --out $(RPM_OUT)
 
 clean:
 	rm -rf $(VENV) dist build */*.egg-info .pytest_cache
