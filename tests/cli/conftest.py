@@ -1,0 +1,123 @@
+"""Run the `bos` CLI in-process against the real API server (real Redis, loopback HTTP).
+
+The root `api` fixture's server has no S3, IMS or TAPMS, so every template
+write waits for IMS retries to give up. The CLI tests instead share one
+simulator-backed stack (bos-sim, redis-server, bos-server; no operators, so
+tests can play the operators' part themselves) and override `api` with it:
+template checks, boot sessions and tenancy are then real and fast.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, List
+
+import pytest
+import redis as redis_lib
+
+from bos_cli.main import main
+from bos_sim.stack import ApiServer, RedisServer, Simulator
+from tests.support.client import Api
+
+SIM_NODES = 16
+IMAGE = "9e3c75e1-ac42-42c7-873c-e758048897d6"  # the simulator's default image (manifest in its S3)
+MANIFEST = f"s3://boot-images/{IMAGE}/manifest.json"
+TENANT = "vcluster-blue"  # the simulator's default tenant
+
+CLI_ENV = ("BOS_URL", "BOS_TOKEN_FILE", "BOS_TENANT", "BOS_CA_BUNDLE", "BOS_TIMEOUT", "BOS_FORMAT")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "e2e: runs the whole stack (simulator + operators); select with -m e2e")
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+Runner = Callable[..., Result]
+
+
+def run_cli(argv: List[str]) -> Result:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(argv, out=out, err=err)
+    return Result(code, out.getvalue(), err.getvalue())
+
+
+@pytest.fixture(autouse=True)
+def clean_cli_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The developer's own BOS_* settings must not leak into the tests."""
+    for name in CLI_ENV:
+        monkeypatch.delenv(name, raising=False)
+    yield
+
+
+@dataclass
+class CliStack:
+    sim: Simulator
+    redis: RedisServer
+    server: ApiServer
+    redis_client: redis_lib.Redis
+
+
+@pytest.fixture(scope="package")
+def cli_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CliStack]:
+    where: Path = tmp_path_factory.mktemp("cli")
+    started: List[Any] = []
+    try:
+        sim = Simulator(where / "sim", nodes=SIM_NODES)
+        started.append(sim)
+        redis = RedisServer(where / "redis")
+        started.append(redis)
+        server = ApiServer(where / "api", redis.url, env=sim.env())
+        started.append(server)
+        client = redis_lib.Redis.from_url(redis.url)
+        yield CliStack(sim, redis, server, client)
+        client.close()
+    finally:
+        for proc in reversed(started):
+            proc.stop()
+
+
+@pytest.fixture
+def api(cli_stack: CliStack) -> Api:
+    """Overrides the root `api`: a fresh database on the simulator-backed server."""
+    cli_stack.redis_client.flushdb()
+    client = Api(cli_stack.server.url)
+    client.reset_options()
+    return client
+
+
+@pytest.fixture
+def bos(api: Api) -> Runner:
+    """`bos("sessions", "list", ...)` against the test API; returns code, stdout, stderr."""
+    def run(*argv: str) -> Result:
+        return run_cli(["--url", api.base, *argv])
+    return run
+
+
+NODES = ["x1000c0s0b0n0", "x1000c0s0b0n1", "x1000c0s0b1n0"]  # compute nodes of the simulator
+
+
+def put_template(api: Api, name: str = "compute", nodes: List[str] = NODES) -> dict:
+    body = {"description": "Compute nodes", "cfs": {"configuration": "compute-23.4.0"},
+            "boot_sets": {"compute": {"path": MANIFEST, "type": "s3",
+                                      "node_list": list(nodes)}}}
+    resp = api.put(f"/v2/sessiontemplates/{name}", json=body)
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def put_components(api: Api, records: List[dict]) -> List[dict]:
+    resp = api.put("/v2/components", json=records)
+    assert resp.status_code == 200, resp.text
+    return resp.json()
