@@ -8,9 +8,10 @@ from aiohttp import web
 
 from bos_shared import schema
 
+from ..store.components import MAX_ROUNDS, TooMuchContention
 from ..templates import TemplateError, check_boot_sets, check_boot_sets_field, merge_template, sanitise
 from .context import ctx
-from .errors import BadRequest, NotFound, Unavailable
+from .errors import BadRequest, NotFound
 from .params import json_body, validate
 from .responses import respond
 from .sessions import services
@@ -88,7 +89,9 @@ async def patch_template(request: web.Request) -> web.Response:
     patch = validate(schema.SessionTemplatePatch, await json_body(request))
     svc = await services(request)
     store = ctx(request).store.templates
-    for _ in range(5):  # validation is async, so compare-and-swap the whole validated result
+    # Validation is async, so compare-and-swap the whole validated result. Each round some
+    # writer wins, so N concurrent patches need up to N rounds (D2): allow as many as the store.
+    for _ in range(MAX_ROUNDS):
         merged = merge_template({k: v for k, v in stored.items() if k not in ("name", "tenant")}, patch)
         try:
             template = await sanitise(svc, merged)
@@ -98,7 +101,7 @@ async def patch_template(request: web.Request) -> web.Response:
         if await store.swap(stored, record):
             return respond(record)
         stored = await _get(request)
-    raise Unavailable("The session template kept changing during the update; try again")
+    raise TooMuchContention("The session template kept changing during the update; try again")
 
 
 async def delete_template(request: web.Request) -> web.Response:

@@ -16,6 +16,8 @@ TENANT_HEADER = "Cray-Tenant-Name"
 # Upper bound on records per bulk write even when max_component_batch_size is 0
 # ("unlimited"): keeps every request body bounded at 100,000 nodes.
 MAX_WRITE_BATCH = 5000
+# IDs per `GET /components?ids=...`: keeps the request line far below the 600 KiB the API accepts (D8).
+IDS_PER_GET = 2000
 
 Component = Dict[str, Any]
 
@@ -71,11 +73,30 @@ class BosClient:
                 return
             params["start_after_id"] = page[-1]["id"]
 
+    async def component_page(self, page_size: int, start_after_id: Optional[str] = None,
+                             **filters: Any) -> List[Component]:
+        """One page of `GET /components` (page_size 0 = everything in one request)."""
+        params = {k: v for k, v in filters.items() if v is not None}
+        if page_size > 0:
+            params["page_size"] = page_size
+            if start_after_id is not None:
+                params["start_after_id"] = start_after_id
+        return await self._components(params)
+
     async def list_components(self, page_size: int, **filters: Any) -> List[Component]:
         out: List[Component] = []
         async for page in self.iter_component_pages(page_size, **filters):
             out.extend(page)
         return out
+
+    async def components_by_ids(self, ids: Sequence[str], **filters: Any) -> List[Component]:
+        """Current records of `ids` that match `filters` (unknown IDs are omitted)."""
+        found: List[Component] = []
+        for start in range(0, len(ids), IDS_PER_GET):
+            params = {k: v for k, v in filters.items() if v is not None}
+            params["ids"] = ",".join(ids[start:start + IDS_PER_GET])
+            found.extend(await self._components(params))
+        return found
 
     async def any_component(self, **filters: Any) -> Optional[Component]:
         """The first matching component, or None: a cheap existence check (one indexed page of 1)."""

@@ -4,7 +4,8 @@
 
 from __future__ import annotations
 
-from typing import List, Sequence
+import time
+from typing import List, Optional, Sequence
 
 from bos_shared.ages import parse_duration
 from bos_shared.components import empty_actual_state, has_artifacts
@@ -27,7 +28,8 @@ class ActualStateCleanupOperator(ComponentOperator):
     action = "actual_state_cleanup"
 
     async def select(self, ctx: PassContext) -> List[Component]:
-        ttl = parse_duration(ctx.options["component_actual_state_ttl"])
+        """Every component (enabled or not), page by page, keeping only the expired ones."""
+        ttl = self._ttl(ctx)
         if ttl is None:
             ctx.log.error("Unusable component_actual_state_ttl %r", ctx.options["component_actual_state_ttl"])
             return []
@@ -35,6 +37,14 @@ class ActualStateCleanupOperator(ComponentOperator):
         async for page in ctx.bos.iter_component_pages(ctx.batch_size):
             selected.extend(c for c in page if expired(c, ttl, ctx.now))
         return selected
+
+    def still_due(self, ctx: PassContext, component: Component) -> bool:
+        ttl = self._ttl(ctx)
+        return ttl is not None and expired(component, ttl, time.time())  # not reported in between
+
+    @staticmethod
+    def _ttl(ctx: PassContext) -> Optional[int]:
+        return parse_duration(ctx.options["component_actual_state_ttl"])
 
     async def act(self, ctx: PassContext, chunk: Sequence[Component]) -> Errors:
         await ctx.bos.patch_components([{"id": c["id"], "actual_state": empty_actual_state()} for c in chunk],

@@ -17,9 +17,9 @@ def desired_configuration(component: Component) -> str:
 class ConfigurationOperator(ComponentOperator):
     name = "configuration"
     wake_statuses = frozenset({"configuring"})
+    filters = {"enabled": True, "status": "configuring"}
 
-    async def select(self, ctx: PassContext) -> List[Component]:
-        candidates = await ctx.bos.list_components(ctx.batch_size, enabled=True, status="configuring")
+    async def narrow(self, ctx: PassContext, candidates: List[Component]) -> List[Component]:
         if not candidates:
             return []
         records = await ctx.services.cfs.components(c["id"] for c in candidates)

@@ -8,11 +8,13 @@ Waking, option refresh, logging level and liveness live in `runner.py`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Sequence
 
+from ..clients.bos import BosClient
 from .services import Services
 
 Component = Dict[str, Any]
@@ -49,13 +51,18 @@ class PassContext:
     now: float = field(default_factory=time.time)
     started: float = field(default_factory=time.monotonic)
     recheck: float = 1.0
+    # Held from reading components to writing the decision about them, by every operator
+    # of this process that decides on component state (status, power, configuration,
+    # cleanup, setup). Operators woken by the same change then never act on each
+    # other's stale snapshots; see ComponentOperator.process_chunk.
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def batch_size(self) -> int:
         return int(self.options.get("max_component_batch_size") or 0)
 
     @property
-    def bos(self):  # noqa: ANN201 - BosClient, typed on Services
+    def bos(self) -> BosClient:
         return self.services.bos
 
     def elapsed(self) -> float:
@@ -131,14 +138,28 @@ def action_update(components: Sequence[Mapping[str, Any]], errors: Mapping[str, 
 
 
 class ComponentOperator(Operator):
-    """The generic flow (§2.3): select all → chunk → retry gate → act → action update."""
+    """The generic flow (§2.3): select all → chunk → retry gate → act → action update.
+
+    `filters` is the BOS query of the operator's work; `narrow` adds the further
+    selection steps (HSM existence, time, CFS). Before acting, each chunk is
+    re-read under the process's decision lock and keeps only the components still
+    matching `filters` and `still_due`: a component another operator moved on since
+    the selection (or a newer session took over) is left alone.
+    """
 
     action: Optional[str] = None
     retry_field: Optional[str] = None
+    filters: Mapping[str, Any] = {}
 
     async def select(self, ctx: PassContext) -> List[Component]:
         """The whole candidate list; any failure means nothing is selected this pass."""
-        raise NotImplementedError
+        return await self.narrow(ctx, await ctx.bos.list_components(ctx.batch_size, **self.filters))
+
+    async def narrow(self, ctx: PassContext, candidates: List[Component]) -> List[Component]:
+        return candidates
+
+    def still_due(self, ctx: PassContext, component: Component) -> bool:
+        return True
 
     async def act(self, ctx: PassContext, chunk: Sequence[Component]) -> Errors:
         """Do the work for a chunk; return per-component errors (absent or "" = success)."""
@@ -156,8 +177,18 @@ class ComponentOperator(Operator):
         if selected:
             ctx.log.info("Found %d components that require action", len(selected))
         for chunk in chunks(selected, ctx.batch_size):
-            await self.process_chunk(ctx, chunk)
+            async with ctx.lock:
+                await self.process_chunk(ctx, await self.refresh(ctx, chunk))
         return self.next_due(ctx)
+
+    async def refresh(self, ctx: PassContext, chunk: Sequence[Component]) -> List[Component]:
+        """The chunk's current records that are still this operator's work."""
+        fresh = await ctx.bos.components_by_ids([c["id"] for c in chunk], **self.filters)
+        kept = [c for c in fresh if self.still_due(ctx, c)]
+        if len(kept) < len(chunk):
+            ctx.log.info("%d of %d components changed since selection and are left alone",
+                         len(chunk) - len(kept), len(chunk))
+        return kept
 
     async def process_chunk(self, ctx: PassContext, chunk: Sequence[Component]) -> None:
         chunk = await self.retry_gate(ctx, chunk)

@@ -56,6 +56,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                              "than polling_frequency) [BOS_OPERATOR_RECHECK]")
     parser.add_argument("--stuck-after", type=float, default=_env_float("BOS_OPERATOR_STUCK_AFTER", 1800.0),
                         help="a pass running longer than this stops the liveness writes")
+    parser.add_argument("--stop-grace", type=float, default=_env_float("BOS_OPERATOR_STOP_GRACE", 5.0),
+                        help="seconds a running pass may take to finish after SIGTERM [BOS_OPERATOR_STOP_GRACE]")
     parser.add_argument("--check-liveness", action="store_true",
                         help="exit 0 if the liveness file is younger than LIVENESS_DELTA_MAX s, else 1")
     return parser.parse_args(argv)
@@ -79,7 +81,7 @@ async def _run(args: argparse.Namespace) -> int:
     services = Services.build(endpoints, redis)
     operators = registry.build(operator_names(args.only))
     runner = Runner(operators, services, redis_url=args.redis_url, liveness_file=args.liveness_file,
-                    recheck=args.recheck, stuck_after=args.stuck_after)
+                    recheck=args.recheck, stuck_after=args.stuck_after, grace=args.stop_grace)
     return await runner.run()
 
 

@@ -4,6 +4,7 @@ passed since the last (graceful or forceful) power-off call, and again every per
 
 from __future__ import annotations
 
+import time
 from typing import List, Optional, Sequence
 
 from .framework import Component, ComponentOperator, Errors, PassContext
@@ -19,21 +20,28 @@ class PowerOffForcefulOperator(ComponentOperator):
     retry_field = "power_off_forceful_attempts"
     wake_statuses = frozenset({"power_off_gracefully_called", "power_off_forcefully_called"})
 
+    filters = {"enabled": True, "status": CALLED}
+
     def __init__(self) -> None:
         self._next_due: Optional[float] = None
 
-    async def select(self, ctx: PassContext) -> List[Component]:
+    async def narrow(self, ctx: PassContext, candidates: List[Component]) -> List[Component]:
         self._next_due = None
-        called = await ctx.bos.list_components(ctx.batch_size, enabled=True, status=CALLED)
-        wait = float(ctx.options["max_power_off_wait_time"])
         due: List[Component] = []
-        for comp in called:
-            left = seconds_until(comp, wait, ctx.now)
+        for comp in candidates:
+            left = seconds_until(comp, self._wait(ctx), ctx.now)
             if left is None:
                 due.append(comp)
             elif self._next_due is None or left < self._next_due:
                 self._next_due = left  # wake exactly when the next one becomes due
         return await existing_in_hsm(ctx, due)
+
+    def still_due(self, ctx: PassContext, component: Component) -> bool:
+        return seconds_until(component, self._wait(ctx), time.time()) is None
+
+    @staticmethod
+    def _wait(ctx: PassContext) -> float:
+        return float(ctx.options["max_power_off_wait_time"])
 
     def next_due(self, ctx: PassContext) -> Optional[float]:
         if self._next_due is None:

@@ -13,10 +13,10 @@ class PowerOffGracefulOperator(ComponentOperator):
     action = "powering_off_gracefully"
     retry_field = "power_off_graceful_attempts"
     wake_statuses = frozenset({"power_off_pending"})
+    filters = {"enabled": True, "status": "power_off_pending"}
 
-    async def select(self, ctx: PassContext) -> List[Component]:
-        pending = await ctx.bos.list_components(ctx.batch_size, enabled=True, status="power_off_pending")
-        return await existing_in_hsm(ctx, pending)
+    async def narrow(self, ctx: PassContext, candidates: List[Component]) -> List[Component]:
+        return await existing_in_hsm(ctx, candidates)
 
     async def act(self, ctx: PassContext, chunk: Sequence[Component]) -> Errors:
         return await transition(ctx, "Soft-Off", [c["id"] for c in chunk])

@@ -18,6 +18,7 @@ from .framework import Component, ComponentOperator, Errors, PassContext, one_li
 from .power import existing_in_hsm, transition
 
 TOKEN_RETRIES = 5
+BSS_HOSTS_PER_PUT = 5000  # bounds the PUT body when max_component_batch_size is 0 (unlimited)
 SBPS_MARKER = "root=sbps-s3"
 BSS_ERROR = "Error encountered setting BSS information: {}"
 CFS_ERROR = "Error encountered setting CFS information: {}"
@@ -68,10 +69,10 @@ class PowerOnOperator(ComponentOperator):
     action = "powering_on"
     retry_field = "power_on_attempts"
     wake_statuses = frozenset({"power_on_pending"})
+    filters = {"enabled": True, "status": "power_on_pending"}
 
-    async def select(self, ctx: PassContext) -> List[Component]:
-        pending = await ctx.bos.list_components(ctx.batch_size, enabled=True, status="power_on_pending")
-        return await existing_in_hsm(ctx, pending)
+    async def narrow(self, ctx: PassContext, candidates: List[Component]) -> List[Component]:
+        return await existing_in_hsm(ctx, candidates)
 
     async def act(self, ctx: PassContext, chunk: Sequence[Component]) -> Errors:
         by_id = {c["id"]: c for c in chunk}
@@ -84,8 +85,11 @@ class PowerOnOperator(ComponentOperator):
         errors.update(await self._tag_images(ctx, groups))
         for group in groups:
             ids = [i for i in group.ids if i not in errors]
-            if ids and not group.empty:
-                errors.update(await self._program_bss(ctx, group.triple, [by_id[i] for i in ids]))
+            if group.empty:
+                continue  # nothing to boot: no BSS write (CFS and PCS still apply)
+            for start in range(0, len(ids), BSS_HOSTS_PER_PUT):  # one token per PUT
+                run_ids = ids[start:start + BSS_HOSTS_PER_PUT]
+                errors.update(await self._program_bss(ctx, group.triple, [by_id[i] for i in run_ids]))
         remaining = [c for c in chunk if c["id"] not in errors]
         errors.update(await self._configure_cfs(ctx, remaining))
         remaining = [c["id"] for c in remaining if c["id"] not in errors]

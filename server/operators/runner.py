@@ -95,6 +95,7 @@ class Runner:
         self.stuck_after = stuck_after
         self.grace = grace
         self.stopping = asyncio.Event()
+        self.lock = asyncio.Lock()  # the decision lock shared by this process's operators
 
     # -- lifecycle --
     async def run(self) -> int:
@@ -134,7 +135,7 @@ class Runner:
             entry.in_pass_since = started
             hint: Optional[float] = None
             try:
-                ctx = PassContext(self.services, options, entry.log, recheck=self.recheck)
+                ctx = PassContext(self.services, options, entry.log, recheck=self.recheck, lock=self.lock)
                 hint = await op.run_pass(ctx)
             except asyncio.CancelledError:
                 raise

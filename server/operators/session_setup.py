@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, Optional
 
+from ..clients.bos import batches
 from ..clients.rest import ServiceError, ServiceUnavailable
 from .framework import Operator, PassContext, one_line
 from .selection import HsmInventory, SetupError, select_nodes
@@ -53,6 +54,9 @@ class SessionSetupOperator(Operator):
             except BosUnavailable as exc:
                 ctx.log.error("BOS API unavailable; session %s stays pending: %s", describe(session), exc)
                 retry_soon = True
+            except Exception:  # D30: one session's trouble never stops the others
+                ctx.log.exception("Setting up session %s failed; it stays pending", describe(session))
+                retry_soon = True
         return ctx.recheck * 5 if retry_soon else None
 
     async def setup(self, ctx: PassContext, session: Mapping[str, Any], inventory: HsmInventory) -> None:
@@ -67,9 +71,13 @@ class SessionSetupOperator(Operator):
         except SetupError as exc:
             await self._complete(ctx, session, str(exc))
             return
-        await self._bos(ctx.bos.patch_session(session["name"], session.get("tenant") or None,
-                                              {"status": {"status": "running"},
-                                               "components": components_field(ids)}))
+        try:
+            await self._bos(ctx.bos.patch_session(session["name"], session.get("tenant") or None,
+                                                  {"status": {"status": "running"},
+                                                   "components": components_field(ids)}))
+        except ServiceError as exc:  # refused (not unavailable): retrying would redo the setup forever
+            await self._complete(ctx, session, f"Unable to mark the session running: {problem_detail(exc)}")
+            return
         ctx.log.info("Session %s is running with %d components", describe(session), len(ids))
 
     async def _template(self, ctx: PassContext, session: Mapping[str, Any]) -> Dict[str, Any]:
@@ -110,8 +118,11 @@ class SessionSetupOperator(Operator):
 
     async def _write(self, ctx: PassContext, patches: List[Dict[str, Any]]) -> List[str]:
         """PATCH with skip_bad_ids; IDs missing from the answer are unknown to BOS."""
+        updated: List[Dict[str, Any]] = []
         try:
-            updated = await self._bos(ctx.bos.patch_components(patches, ctx.batch_size, skip_bad_ids=True))
+            for batch in batches(patches, ctx.batch_size):
+                async with ctx.lock:  # never between another operator's read and write of these nodes
+                    updated += await self._bos(ctx.bos.patch_components(batch, ctx.batch_size, skip_bad_ids=True))
         except ServiceError as exc:  # e.g. a 400 for an oversize kernel command line
             raise SetupError(f"Unable to update the session's components: {problem_detail(exc)}") from exc
         written = {c.get("id") for c in updated}

@@ -8,7 +8,7 @@ import time
 from collections import Counter
 from typing import Any, Dict, List, Optional, Sequence
 
-from .framework import Component, Operator, PassContext, chunks, one_line
+from .framework import Component, Operator, PassContext, one_line
 from .status_rules import decide, build_patch
 
 # Up to this many enabled components, CFS is asked by ID (<= 200 per GET) instead of
@@ -22,28 +22,39 @@ class StatusOperator(Operator):
     wake_statuses = frozenset({"on_hold"})
 
     async def run_pass(self, ctx: PassContext) -> Optional[float]:
-        components = await ctx.bos.list_components(ctx.batch_size, enabled=True)
-        if not components:
-            return None
-        try:
-            cfs = await self._cfs_records(ctx, components)
-        except Exception as exc:  # §3.1 step 4: no component changes this pass
-            ctx.log.error("Unable to read CFS components; no status changes this pass: %s", one_line(exc))
-            return self._recheck(ctx)
+        """Page through the enabled components; each page is read, evaluated and written
+        under the decision lock, so no other operator of this process acts in between."""
+        cfs: Optional[Dict[str, Dict[str, Any]]] = None
         remaining = 0
-        for chunk in chunks(components, ctx.batch_size):
-            try:
-                power = await ctx.services.pcs.power_status([c["id"] for c in chunk])
-            except Exception as exc:  # §3.1 step 4: chunks already written stay written
-                ctx.log.error("Unable to read PCS power status; ending the pass: %s", one_line(exc))
-                return self._recheck(ctx)
-            remaining += await self._evaluate_chunk(ctx, chunk, power, cfs)
+        start_after: Optional[str] = None
+        while True:
+            async with ctx.lock:
+                page = await ctx.bos.component_page(ctx.batch_size, start_after, enabled=True)
+                if not page:
+                    break
+                try:
+                    if cfs is None:
+                        cfs = await self._cfs_records(ctx, page, last_page=self._last(ctx, page))
+                    power = await ctx.services.pcs.power_status([c["id"] for c in page])
+                except Exception as exc:  # §3.1 step 4: pages already written stay written
+                    ctx.log.error("Unable to read CFS or PCS; ending the status pass: %s", one_line(exc))
+                    return self._recheck(ctx)
+                remaining += await self._evaluate_chunk(ctx, page, power, cfs)
+            if self._last(ctx, page):
+                break
+            start_after = page[-1]["id"]
         return self._recheck(ctx) if remaining else None
 
     @staticmethod
-    async def _cfs_records(ctx: PassContext, components: Sequence[Component]) -> Dict[str, Dict[str, Any]]:
-        if len(components) <= CFS_BY_ID_MAX:
-            return await ctx.services.cfs.components(c["id"] for c in components)
+    def _last(ctx: PassContext, page: Sequence[Component]) -> bool:
+        return ctx.batch_size <= 0 or len(page) < ctx.batch_size
+
+    @staticmethod
+    async def _cfs_records(ctx: PassContext, first_page: Sequence[Component],
+                           last_page: bool) -> Dict[str, Dict[str, Any]]:
+        """CFS once per pass (D26): by ID when the whole pass is one small page, else everything."""
+        if last_page and len(first_page) <= CFS_BY_ID_MAX:
+            return await ctx.services.cfs.components(c["id"] for c in first_page)
         return await ctx.services.cfs.all_components()
 
     @staticmethod

@@ -81,10 +81,12 @@ class ScopedStore:
         return not await self.cas.apply([self._write(new, old, digest(dumps(old)))])
 
     async def delete_many(self, records: Iterable[Record], extra_keys: Callable[[Record], List[str]] = lambda r: []) -> None:
+        records = list(records)
         writes = [self._write(None, r, digest(dumps(r))) for r in records]
-        # Deleting what we read: a concurrent change makes that one record survive, which is safe.
-        await self.cas.apply(writes)
-        extra = [k for r in records for k in extra_keys(r)]
+        # Deleting what we read: a concurrent change makes that one record survive, which is safe,
+        # as long as its companions (saved statuses) survive with it.
+        survivors = set(await self.cas.apply(writes))
+        extra = [k for i, r in enumerate(records) if i not in survivors for k in extra_keys(r)]
         if extra:
             await self.redis.delete(*extra)
 
