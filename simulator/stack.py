@@ -7,6 +7,7 @@ port, always stopped afterwards. This module is that one place.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -16,9 +17,12 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Callable, Optional, Sequence
+
+from .s3 import ACCESS_KEY as S3_ACCESS_KEY, SECRET_KEY as S3_SECRET_KEY
 
 BIN = Path(sys.executable).parent
 
@@ -125,3 +129,110 @@ class ApiServer(ManagedProcess):
 
 def scratch_dir(prefix: str = "bos-") -> Path:
     return Path(tempfile.mkdtemp(prefix=prefix))
+
+
+def json_request(method: str, url: str, body: object = None, timeout: float = 30) -> object:
+    """A JSON request with the standard library (the launcher must not need `requests`)."""
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            raw = resp.read()
+    except urllib.error.HTTPError as exc:
+        detail = exc.read().decode(errors="replace")
+        raise RuntimeError(f"{method} {url} failed with {exc.code}: {detail}") from exc
+    return json.loads(raw) if raw else None
+
+
+class Simulator(ManagedProcess):
+    """`bos-sim` on free loopback ports; `.urls` maps service -> base URL (plus "control")."""
+
+    def __init__(self, workdir: Path, nodes: int = 10, *, inventory: Optional[Path] = None, seed: int = 0,
+                 speed: float = 1.0, bos_url: Optional[str] = None, real_reporters: int = 0,
+                 extra_args: Sequence[str] = (), env: Optional[dict] = None, timeout: float = 120) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.urls_file = Path(tempfile.mkstemp(prefix="sim-urls-", suffix=".json", dir=workdir)[1])
+        self.urls_file.unlink()  # the simulator creates it (atomically) when ready
+        argv = [str(BIN / "bos-sim"), "--host", "127.0.0.1", "--urls-file", str(self.urls_file),
+                "--seed", str(seed), "--speed", str(speed), "--real-reporters", str(real_reporters)]
+        argv += ["--inventory", str(inventory)] if inventory else ["--nodes", str(nodes)]
+        argv += ["--bos-url", bos_url] if bos_url else []
+        argv += list(extra_args)
+        super().__init__("sim", argv, workdir / f"{self.urls_file.stem}.log", env)
+        try:
+            wait_until(self.urls_file.exists, timeout, "bos-sim", self.proc)
+        except (RuntimeError, TimeoutError) as exc:
+            self.stop()
+            raise RuntimeError(f"{exc}; log {self.log_path}:\n{self.log_tail()}") from exc
+        self.urls: dict = json.loads(self.urls_file.read_text())
+
+    def env(self) -> dict:
+        """Environment for the API server and operators to use this simulator."""
+        gateway = urllib.parse.urlsplit(self.urls["s3"]).netloc
+        return {"BOS_HSM_URL": self.urls["hsm"], "BOS_PCS_URL": self.urls["pcs"], "BOS_BSS_URL": self.urls["bss"],
+                "BOS_CFS_URL": self.urls["cfs"], "BOS_IMS_URL": self.urls["ims"], "BOS_TAPMS_URL": self.urls["tapms"],
+                "S3_PROTOCOL": "http", "S3_GATEWAY": gateway,
+                "S3_ACCESS_KEY": S3_ACCESS_KEY, "S3_SECRET_KEY": S3_SECRET_KEY}
+
+    # ------------------------------------------------------------------ control API helpers
+
+    def control(self, method: str, path: str, body: object = None) -> object:
+        return json_request(method, self.urls["control"] + path, body)
+
+    def summary(self) -> dict:
+        return self.control("GET", "/summary")
+
+    def nodes(self, ids: Optional[Sequence[str]] = None) -> list:
+        query = "?ids=" + ",".join(ids) if ids else ""
+        return self.control("GET", "/nodes" + query)["nodes"]
+
+    def node(self, xname: str) -> dict:
+        return self.control("GET", f"/nodes/{xname}")
+
+    def requests(self, service: str, since: int = 0) -> list:
+        return self.control("GET", f"/requests/{service}?since={since}")["requests"]
+
+    def clear_requests(self, service: Optional[str] = None) -> None:
+        self.control("DELETE", "/requests" + (f"/{service}" if service else ""))
+
+    def set_speed(self, speed: float) -> None:
+        self.control("PUT", "/speed", {"speed": speed})
+
+    def add_service_fault(self, service: str, **rule: object) -> dict:
+        """e.g. add_service_fault("pcs", status=503, count=2, path_prefix="/power-status")."""
+        return self.control("POST", "/faults/services", {"service": service, **rule})
+
+    def clear_service_faults(self) -> None:
+        self.control("DELETE", "/faults/services")
+
+    def set_node_faults(self, xnames: Sequence[str], replace: bool = False, **faults: object) -> None:
+        self.control("POST", "/faults/nodes", {"ids": list(xnames), "faults": faults, "replace": replace})
+
+    def faults(self) -> dict:
+        return self.control("GET", "/faults")
+
+    def patch_node(self, xname: str, **changes: object) -> dict:
+        return self.control("PATCH", f"/nodes/{xname}", changes)
+
+
+class Operators(ManagedProcess):
+    """`bos-operators` pointed at a BOS API, Redis and a simulator's services.
+
+    Readiness: the operators write their liveness file (operators.md §2.1);
+    we wait for it up to `ready_timeout`, failing early if the process exits.
+    """
+
+    def __init__(self, workdir: Path, bos_url: str, redis_url: str, urls: dict, env: Optional[dict] = None,
+                 extra_args: Sequence[str] = (), ready_timeout: float = 30) -> None:
+        exe = BIN / "bos-operators"
+        if not exe.exists():
+            raise RuntimeError(f"{exe} does not exist (is the server package installed? run `make venv`)")
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.liveness = workdir / "operators-liveness"
+        argv = [str(exe), "--bos-url", bos_url, "--redis-url", redis_url,
+                "--hsm-url", urls["hsm"], "--pcs-url", urls["pcs"], "--bss-url", urls["bss"],
+                "--cfs-url", urls["cfs"], "--ims-url", urls["ims"], "--s3-url", urls["s3"],
+                "--tapms-url", urls["tapms"], *extra_args]
+        full_env = {"BOS_LIVENESS_FILE": str(self.liveness), **(env or {})}
+        super().__init__("operators", argv, workdir / "operators.log", full_env)
+        wait_until(self.liveness.exists, ready_timeout, "bos-operators", self.proc)

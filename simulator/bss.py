@@ -1,0 +1,206 @@
+"""BSS (services.md §4): boot parameters per host, referral tokens, iPXE boot scripts.
+
+A PUT stores one immutable `BssEntry` shared by every host it names, so a
+1,000-host PUT costs one object, and a node that snapshots its entry at power-on
+keeps booting what was programmed at that moment even if BSS changes later.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass
+from typing import Callable, Dict, Iterable, List, Optional
+
+from aiohttp import web
+
+from .determinism import seeded_uuid
+from .httputil import SimError, json_body
+
+BASE = "/boot/v1"
+
+
+@dataclass(frozen=True, slots=True)
+class BssEntry:
+    params: str
+    kernel: str
+    initrd: str
+    token: str
+
+
+class BssStore:
+    def __init__(self, seed: int, nid_of: Callable[[str], Optional[int]],
+                 xname_of_nid: Callable[[int], Optional[str]]) -> None:
+        self.seed = seed
+        self.hosts: Dict[str, BssEntry] = {}
+        self.nid_of = nid_of
+        self.xname_of_nid = xname_of_nid
+        self._tokens = itertools.count(1)
+        self._join_tokens = itertools.count(1)
+        # Filled in when the ports are known (main.py).
+        self.s3_http_url = "http://rgw-vip.nmn"
+        self.metadata_url = "http://10.92.100.81:8888"
+        self.base_url = f"http://cray-bss{BASE}"
+
+    def put(self, hosts: Iterable[str], params: str, kernel: str, initrd: str) -> str:
+        """Replace the parameters of `hosts`; one new referral token for all of them."""
+        token = seeded_uuid(self.seed, "bss-token", next(self._tokens))
+        entry = BssEntry(params, kernel, initrd, token)
+        for host in hosts:
+            self.hosts[host] = entry
+        return token
+
+    def delete(self, hosts: Iterable[str]) -> None:
+        for host in hosts:
+            self.hosts.pop(host, None)
+
+    def cmdline(self, xname: str, entry: BssEntry, join_token: str) -> str:
+        return render_cmdline(entry, xname, self.nid_of(xname), join_token, self.metadata_url)
+
+    def script(self, xname: str, entry: BssEntry, join_token: str) -> str:
+        return render_script(entry, self.cmdline(xname, entry, join_token), self.s3_http_url,
+                             f"{self.base_url}/bootscript?name={xname}&retry=1")
+
+    def fresh_join_token(self) -> str:
+        return seeded_uuid(self.seed, "spire-join", next(self._join_tokens))
+
+
+def _has_word(line: str, prefix: str) -> bool:
+    return any(word.startswith(prefix) for word in line.split())
+
+
+def _append(line: str, word: str) -> str:
+    return f"{line} {word}" if line else word
+
+
+_INITRD_WORD = re.compile(r"(^|\s)initrd\S*")
+
+
+def render_cmdline(entry: BssEntry, xname: str, nid: Optional[int], join_token: str, metadata_url: str) -> str:
+    """The kernel command line BSS builds from stored params (services.md §4.3 steps 1-6, 8)."""
+    line = entry.params                                              # 1
+    if not _has_word(line, "xname="):                                 # 2
+        line = _append(line, f"xname={xname}")
+    if nid is not None and not _has_word(line, "nid="):              # 3
+        line = _append(line, f"nid={nid}")
+    if entry.token and not _has_word(line, "bss_referral_token="):  # 4
+        line = _append(line, f"bss_referral_token={entry.token}")
+    if not _has_word(line, "ds="):                                    # 5
+        line = _append(line, f"ds=nocloud-net;s={metadata_url}/")
+    line = line.replace("${SPIRE_JOIN_TOKEN}", join_token)            # 6
+    # 7 applies to the artifact URLs (render_script); parameters such as
+    # root=sbps-s3:s3://... keep their s3:// form (reporter.md §2.1 example).
+    if entry.initrd:                                                  # 8
+        line = "initrd=initrd " + _INITRD_WORD.sub("", line, count=1).strip()
+    return line
+
+
+def http_url(url: str, s3_http_url: str) -> str:
+    """`s3://bucket/key` as a downloadable URL on the simulated S3 endpoint (step 7)."""
+    if url.startswith("s3://"):
+        return f"{s3_http_url.rstrip('/')}/{url[len('s3://'):]}"
+    return url
+
+
+def render_script(entry: BssEntry, cmdline: str, s3_http_url: str, retry_url: str) -> str:
+    """The iPXE script of services.md §4.3."""
+    lines = ["#!ipxe",
+             f"kernel --name kernel {http_url(entry.kernel, s3_http_url)} {cmdline} || goto boot_retry"]
+    if entry.initrd:
+        lines.append(f"initrd --name initrd {http_url(entry.initrd, s3_http_url)} || goto boot_retry")
+    lines += ["imgstat || echo Could not show image information.",
+              "boot || goto boot_retry",
+              ":boot_retry",
+              "sleep 30",
+              f"chain {retry_url}"]
+    return "\n".join(lines) + "\n"
+
+
+def cmdline_of_script(script: str) -> str:
+    """A booted node's /proc/cmdline: the kernel line after the URL, before ` || goto boot_retry`."""
+    for line in script.splitlines():
+        if line.startswith("kernel "):
+            rest = line.split(" ", 4)[4] if line.count(" ") >= 4 else ""
+            return rest.split(" || goto boot_retry", 1)[0]
+    return ""
+
+
+# --------------------------------------------------------------------------- HTTP
+
+def make_routes(store: BssStore) -> List[web.RouteDef]:
+    async def put_params(request: web.Request) -> web.Response:
+        body = await json_body(request)
+        hosts = _hosts(body)
+        token = store.put(hosts, _text(body, "params"), _text(body, "kernel"), _text(body, "initrd"))
+        return web.Response(status=200, body=b"", headers={"Content-Type": "application/json; charset=UTF-8",
+                                                            "BSS-Referral-Token": token})
+
+    async def get_params(request: web.Request) -> web.Response:
+        names = _names(request)
+        if names is None:
+            items = [(host, entry) for host, entry in sorted(store.hosts.items())]
+        else:
+            items = [(name, store.hosts[name]) for name in names if name in store.hosts]
+            if not items:
+                raise SimError(404, f"Cannot find host(s) {','.join(names)}")
+        return web.json_response([_describe(host, entry) for host, entry in items])
+
+    async def delete_params(request: web.Request) -> web.Response:
+        body = await json_body(request)
+        store.delete(_hosts(body))
+        return web.Response(status=200)
+
+    async def get_script(request: web.Request) -> web.Response:
+        xname = _script_host(request, store)
+        entry = store.hosts.get(xname)
+        if entry is None or not entry.kernel:
+            raise SimError(404, f"No boot parameters with a kernel for {xname}")
+        script = store.script(xname, entry, store.fresh_join_token())
+        return web.Response(text=script, content_type="text/plain")
+
+    return [web.put(f"{BASE}/bootparameters", put_params),
+            web.post(f"{BASE}/bootparameters", put_params),
+            web.get(f"{BASE}/bootparameters", get_params),
+            web.delete(f"{BASE}/bootparameters", delete_params),
+            web.get(f"{BASE}/bootscript", get_script)]
+
+
+def _hosts(body: object) -> List[str]:
+    if not isinstance(body, dict):
+        raise SimError(400, "The request body must be a JSON object")
+    hosts = body.get("hosts")
+    if not isinstance(hosts, list) or not hosts or not all(isinstance(h, str) and h for h in hosts):
+        raise SimError(400, "Nothing to store: 'hosts' must be a non-empty list of names")
+    return hosts
+
+
+def _text(body: dict, key: str) -> str:
+    value = body.get(key, "")
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise SimError(400, f"'{key}' must be a string")
+    return value
+
+
+def _names(request: web.Request) -> Optional[List[str]]:
+    values = request.query.getall("name", [])
+    names = [name for value in values for name in value.split(",") if name]
+    return names or None
+
+
+def _script_host(request: web.Request, store: BssStore) -> str:
+    if request.query.get("name"):
+        return request.query["name"]
+    nid = request.query.get("nid", "")
+    if nid.isdigit():
+        xname = store.xname_of_nid(int(nid))
+        if xname:
+            return xname
+        raise SimError(404, f"Unknown nid {nid}")
+    raise SimError(400, "Need name= or nid=")
+
+
+def _describe(host: str, entry: BssEntry) -> dict:
+    return {"hosts": [host], "params": entry.params, "kernel": entry.kernel, "initrd": entry.initrd,
+            "cloud-init": {}}

@@ -1,0 +1,226 @@
+"""`python -m bos_sim.demo`: boot a simulated cluster end to end through real BOS processes.
+
+Starts redis-server, the API server, the simulator and the operators on free
+loopback ports in a temporary directory, creates the session template of
+`examples/session-template.json` (pointed at the simulator's image), starts a
+`boot` session, shows its progress, prints the final extended status and
+stops everything, also on Ctrl-C.
+
+Exit status: 0 when the session completed and exactly the nodes expected to
+succeed did (with injected failures, the nodes the simulator made faulty in a
+way BOS cannot repair are expected to fail); 1 otherwise; 130 on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import signal
+import sys
+import time
+from collections import Counter
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+from .stack import ApiServer, Operators, RedisServer, Simulator, free_port, json_request, scratch_dir
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "session-template.json"
+TEMPLATE_NAME = "demo-compute"
+SESSION_NAME = "demo-boot"
+# Faults BOS cannot repair: such nodes end `failed` (retry limit or CFS failure).
+FATAL_FAULTS = ("fail_power_on", "fail_boot", "fail_config", "pcs_error")
+RATE_FLAGS = ("fail_soft_off_rate", "fail_power_on_rate", "fail_boot_rate", "fail_cfs_rate", "pcs_error_rate")
+STATUS_ORDER = ("on_hold", "power_off_pending", "power_off_gracefully_called", "power_off_forcefully_called",
+                "power_on_pending", "power_on_called", "configuring", "stable", "failed")
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bos_sim.demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=1000, help="simulated nodes (default 1000)")
+    parser.add_argument("--speed", type=float, default=1.0, help="simulator speed factor (default 1)")
+    parser.add_argument("--seed", type=int, default=0, help="simulator seed (default 0)")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for the session (default 900)")
+    parser.add_argument("--template", type=Path, default=EXAMPLE, help="session template JSON")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs) afterwards")
+    for flag in RATE_FLAGS:
+        parser.add_argument(f"--{flag.replace('_', '-')}", type=float, default=0.0, metavar="R",
+                            help="share of nodes with this injected fault (0..1)")
+    return parser.parse_args(argv)
+
+
+def demo_options(speed: float) -> Dict[str, Any]:
+    """BOS options for a short demo: quick passes, short waits before a retry, standard retry limit."""
+    slowest = max(1, round(10 / speed))  # power-on 2 s + boot 5 s (+ margin) at this speed
+    return {"polling_frequency": 5, "discovery_frequency": 5, "default_retry_policy": 3,
+            "max_power_on_wait_time": 10 + 2 * slowest, "max_boot_wait_time": 20 + 4 * slowest,
+            "max_power_off_wait_time": 10 + 2 * slowest}
+
+
+class Api:
+    """The few BOS API calls the demo makes (standard library only)."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base.rstrip("/")
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        return json_request(method, self.base + path, body)
+
+
+# --------------------------------------------------------------------------- setting up
+
+def start_stack(stack: ExitStack, work: Path, args: argparse.Namespace) -> tuple:
+    """Redis, simulator, API server and operators; each registered to be stopped."""
+    redis = RedisServer(work / "redis")
+    stack.callback(redis.stop)
+    api_port = free_port()
+    bos_url = f"http://127.0.0.1:{api_port}/v2"
+    rates = [arg for flag in RATE_FLAGS for arg in (f"--{flag.replace('_', '-')}", str(getattr(args, flag)))]
+    print(f"starting the simulator ({args.nodes} nodes)...", flush=True)
+    sim = Simulator(work / "sim", args.nodes, seed=args.seed, speed=args.speed, bos_url=bos_url, extra_args=rates)
+    stack.callback(sim.stop)
+    api = ApiServer(work / "api", redis.url, port=api_port, env=sim.env())
+    stack.callback(api.stop)
+    operators = Operators(work / "operators", bos_url, redis.url, sim.urls, env=sim.env())
+    stack.callback(operators.stop)
+    return sim, Api(api.url)
+
+
+def wait_for_discovery(api: Api, count: int, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while len(api.call("GET", "/v2/components")) < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"discovery did not import {count} nodes within {timeout:.0f}s")
+        time.sleep(1)
+
+
+def load_template(path: Path, sim: Simulator) -> Dict[str, Any]:
+    """The example template with every boot set pointed at the simulator's (first) image."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found; pass --template FILE")
+    template = json.loads(path.read_text())
+    image = json_request("GET", sim.urls["ims"] + "/images")[0]
+    for boot_set in template["boot_sets"].values():
+        boot_set["path"] = image["link"]["path"]
+        boot_set["etag"] = image["link"]["etag"]
+    return template
+
+
+def start_session(api: Api, template: Dict[str, Any]) -> None:
+    api.call("PUT", f"/v2/sessiontemplates/{TEMPLATE_NAME}", template)
+    api.call("POST", "/v2/sessions", {"name": SESSION_NAME, "template_name": TEMPLATE_NAME, "operation": "boot"})
+
+
+# --------------------------------------------------------------------------- progress
+
+def render(status: Dict[str, Any], counts: Counter, elapsed: float, width: int = 30) -> str:
+    done = status.get("phases", {}).get("percent_complete", 0.0)
+    filled = int(width * done / 100)
+    bar = "#" * filled + "." * (width - filled)
+    phases = " ".join(f"{name}={counts[name]}" for name in STATUS_ORDER if counts[name])
+    errors = counts["_errors"]
+    return (f"[{bar}] {done:5.1f}% {status.get('status', '?'):8} ok={status.get('percent_successful', 0):.1f}% "
+            f"failed={status.get('percent_failed', 0):.1f}% | {phases or 'waiting for session setup'}"
+            f"{f' | errors={errors}' if errors else ''} | {int(elapsed // 60)}:{int(elapsed % 60):02d}")
+
+
+def component_counts(api: Api) -> Counter:
+    counts: Counter = Counter()
+    for comp in api.call("GET", f"/v2/components?session={SESSION_NAME}"):
+        counts[comp.get("status", {}).get("status", "?")] += 1
+        counts["_errors"] += bool(comp.get("error"))
+    return counts
+
+
+def follow(api: Api, timeout: float) -> Dict[str, Any]:
+    """Poll until the session is complete; a live bar on a terminal, a line every 5 s otherwise."""
+    tty = sys.stdout.isatty()
+    started = time.monotonic()
+    last_line = 0.0
+    while True:
+        status = api.call("GET", f"/v2/sessions/{SESSION_NAME}/status")
+        line = render(status, component_counts(api), time.monotonic() - started)
+        if tty:
+            print("\r" + line + "\x1b[K", end="", flush=True)
+        elif time.monotonic() - last_line >= 5 or status.get("status") == "complete":
+            print(line, flush=True)
+            last_line = time.monotonic()
+        if status.get("status") == "complete":
+            break
+        if time.monotonic() - started > timeout:
+            print()
+            raise TimeoutError(f"the session did not complete within {timeout:.0f}s")
+        time.sleep(1)
+    if tty:
+        print()
+    return status
+
+
+# --------------------------------------------------------------------------- verdict
+
+def expected_failures(sim: Simulator, components: List[str]) -> List[str]:
+    faulty = sim.faults()["nodes"]
+    return sorted(x for x in components if any(faulty.get(x, {}).get(kind) for kind in FATAL_FAULTS))
+
+
+def report(api: Api, sim: Simulator, status: Dict[str, Any]) -> bool:
+    """Print the final extended status and whether the outcome is the expected one."""
+    print("\nFinal extended status:")
+    print(json.dumps(status, indent=2))
+    session = api.call("GET", f"/v2/sessions/{SESSION_NAME}")
+    if session["status"].get("error"):
+        print(f"session error: {session['status']['error']}")
+        return False
+    members = [x for x in session.get("components", "").split(",") if x]
+    counts = component_counts(api)
+    doomed = expected_failures(sim, members)
+    expected_ok = len(members) - len(doomed)
+    print(f"\n{len(members)} nodes: {counts['stable']} stable (expected {expected_ok}), "
+          f"{counts['failed']} failed (expected {len(doomed)} with injected faults)")
+    return bool(members) and counts["stable"] == expected_ok and counts["failed"] == len(doomed)
+
+
+def run(args: argparse.Namespace) -> int:
+    work = scratch_dir("bos-demo-")
+    ok = False
+    try:
+        with ExitStack() as stack:
+            sim, api = start_stack(stack, work, args)
+            api.call("PATCH", "/v2/options", demo_options(args.speed))
+            print("waiting for discovery...", flush=True)
+            wait_for_discovery(api, args.nodes)
+            start_session(api, load_template(args.template, sim))
+            print(f"session {SESSION_NAME} started", flush=True)
+            ok = report(api, sim, follow(api, args.timeout))
+    finally:
+        if args.keep or not ok:
+            print(f"logs: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    print("demo succeeded" if ok else "demo FAILED")
+    return 0 if ok else 1
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse_args(argv)
+    # Ctrl-C and SIGTERM unwind through the ExitStack, which stops every process,
+    # even when started from a shell that ignores SIGINT for background jobs.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        print("\ninterrupted; everything was stopped")
+        return 130
+    except (RuntimeError, TimeoutError, FileNotFoundError) as exc:
+        print(f"demo FAILED: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,202 @@
+"""HSM (services.md §2): components, query, groups, partitions and lock status."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Optional
+
+from aiohttp import web
+
+from .httputil import SimError, json_body, parse_bool, stamp
+
+if TYPE_CHECKING:
+    from .cluster import Cluster, OtherComponent
+    from .nodes import Node
+
+BASE = "/hsm/v2"
+
+
+@dataclass
+class Group:
+    """An HSM group or partition; `members` is an insertion-ordered set."""
+
+    name: str
+    description: str = ""
+    tags: List[str] = field(default_factory=list)
+    exclusive_group: Optional[str] = None
+    members: Dict[str, None] = field(default_factory=dict)
+
+    def group_json(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {"label": self.name, "description": self.description, "tags": list(self.tags)}
+        if self.exclusive_group:
+            out["exclusiveGroup"] = self.exclusive_group
+        out["members"] = {"ids": list(self.members)}
+        return out
+
+    def partition_json(self) -> Dict[str, Any]:
+        return {"name": self.name, "description": self.description, "tags": list(self.tags),
+                "members": {"ids": list(self.members)}}
+
+
+def node_json(node: "Node") -> Dict[str, Any]:
+    out: Dict[str, Any] = {"ID": node.xname, "Type": "Node", "State": node.hsm_state, "Flag": "OK",
+                           "Enabled": node.enabled, "Role": node.role}
+    if node.subrole:
+        out["SubRole"] = node.subrole
+    if node.nid is not None:
+        out["NID"] = node.nid
+    out["NetType"] = "Sling"
+    if node.arch is not None:
+        out["Arch"] = node.arch
+    out["Class"] = node.cls
+    return out
+
+
+def other_json(comp: "OtherComponent") -> Dict[str, Any]:
+    out: Dict[str, Any] = {"ID": comp.xname, "Type": comp.type, "State": "Ready", "Flag": "OK",
+                           "Enabled": comp.enabled, "NetType": "Sling"}
+    if comp.arch is not None:
+        out["Arch"] = comp.arch
+    out["Class"] = comp.cls
+    return out
+
+
+# --------------------------------------------------------------------------- filters
+
+Predicate = Callable[[Dict[str, Any]], bool]
+
+
+def _values(raw: Any) -> List[str]:
+    if raw is None:
+        return []
+    items = raw if isinstance(raw, list) else [raw]
+    return [str(item) for item in items if str(item) != ""]
+
+
+def component_filter(cluster: "Cluster", params: Dict[str, List[str]]) -> Predicate:
+    """Filters of GET /State/Components and of the query body; values ORed, keys ANDed."""
+    checks: List[Predicate] = []
+    for key, field_name in (("type", "Type"), ("role", "Role"), ("subrole", "SubRole"), ("state", "State"),
+                            ("arch", "Arch"), ("class", "Class")):
+        wanted = {v.lower() for v in _values(params.get(key))}
+        if wanted:
+            checks.append(lambda c, f=field_name, w=wanted: str(c.get(f, "")).lower() in w)
+    enabled = [parse_bool(v, "enabled") for v in _values(params.get("enabled"))]
+    if enabled:
+        checks.append(lambda c, e=set(enabled): c["Enabled"] in e)
+    for key, table in (("group", cluster.groups), ("partition", cluster.partitions)):
+        labels = _values(params.get(key))
+        if labels:
+            members = set().union(*(table[label].members for label in labels if label in table))
+            checks.append(lambda c, m=members: c["ID"] in m)
+    nids = _values(params.get("nid"))
+    if nids:
+        checks.append(lambda c, n=set(nids): str(c.get("NID")) in n)
+    return lambda comp: all(check(comp) for check in checks)
+
+
+def all_components(cluster: "Cluster") -> Iterator[Dict[str, Any]]:
+    for node in cluster.nodes.values():
+        yield node_json(node)
+    for comp in cluster.others.values():
+        yield other_json(comp)
+
+
+def components_by_id(cluster: "Cluster", ids: Iterable[str]) -> Iterator[Dict[str, Any]]:
+    for xname in dict.fromkeys(ids):
+        node = cluster.nodes.get(xname)
+        if node is not None:
+            yield node_json(node)
+        elif xname in cluster.others:
+            yield other_json(cluster.others[xname])
+
+
+def lock_json(node: "Node") -> Dict[str, Any]:
+    out: Dict[str, Any] = {"ID": node.xname, "Locked": node.locked, "Reserved": False, "ReservationDisabled": False}
+    if node.locked:
+        out["CreatedTime"] = stamp(node.lock_time, nanos=False)
+        out["ExpirationTime"] = stamp(node.lock_time + 3600, nanos=False)
+    return out
+
+
+# --------------------------------------------------------------------------- HTTP
+
+def make_routes(cluster: "Cluster") -> List[web.RouteDef]:
+    async def get_components(request: web.Request) -> web.Response:
+        params = {key: request.query.getall(key) for key in request.query}
+        ids = _values(params.pop("id", None))
+        keep = component_filter(cluster, params)
+        source = components_by_id(cluster, ids) if ids else all_components(cluster)
+        return web.json_response({"Components": [c for c in source if keep(c)]})
+
+    async def query_components(request: web.Request) -> web.Response:
+        body = await json_body(request)
+        if not isinstance(body, dict):
+            raise SimError(400, "The request body must be a JSON object")
+        ids = body.get("ComponentIDs")
+        if not isinstance(ids, list) or not ids:
+            raise SimError(400, "Missing IDs")
+        keep = component_filter(cluster, {k: v for k, v in body.items() if k != "ComponentIDs"})
+        return web.json_response({"Components": [c for c in components_by_id(cluster, map(str, ids)) if keep(c)]})
+
+    async def get_component(request: web.Request) -> web.Response:
+        found = list(components_by_id(cluster, [request.match_info["xname"]]))
+        if not found:
+            raise SimError(404, "no such xname.")
+        return web.json_response(found[0])
+
+    async def get_groups(request: web.Request) -> web.Response:
+        labels = set(request.query.getall("group", []))
+        tags = set(request.query.getall("tag", []))
+        groups = [g for g in cluster.groups.values()
+                  if (not labels or g.name in labels) and (not tags or tags & set(g.tags))]
+        return web.json_response([g.group_json() for g in groups])
+
+    async def get_group(request: web.Request) -> web.Response:
+        return web.json_response(_named(cluster.groups, request.match_info["label"], "group").group_json())
+
+    async def get_group_members(request: web.Request) -> web.Response:
+        group = _named(cluster.groups, request.match_info["label"], "group")
+        return web.json_response({"ids": list(group.members)})
+
+    async def get_partitions(request: web.Request) -> web.Response:
+        return web.json_response([p.partition_json() for p in cluster.partitions.values()])
+
+    async def get_partition(request: web.Request) -> web.Response:
+        return web.json_response(_named(cluster.partitions, request.match_info["name"], "partition").partition_json())
+
+    async def lock_status(request: web.Request) -> web.Response:
+        locked = parse_bool(request.query.get("locked"), "locked")
+        reserved = parse_bool(request.query.get("reserved"), "reserved")
+        disabled = parse_bool(request.query.get("reservationDisabled"), "reservationDisabled")
+        params = {key: request.query.getall(key) for key in ("type", "role", "subrole", "state") if key in request.query}
+        keep = component_filter(cluster, params)
+        entries = []
+        for node in cluster.nodes.values():
+            if locked is not None and node.locked != locked:
+                continue
+            if reserved or disabled:  # the simulator has no reservations
+                continue
+            if params and not keep(node_json(node)):
+                continue
+            entries.append(lock_json(node))
+        if not entries:
+            return web.json_response({"Components": []})
+        return web.json_response({"Components": entries, "NotFound": []})
+
+    return [web.get(f"{BASE}/State/Components", get_components),
+            web.post(f"{BASE}/State/Components/Query", query_components),
+            web.get(f"{BASE}/State/Components/{{xname}}", get_component),
+            web.get(f"{BASE}/groups", get_groups),
+            web.get(f"{BASE}/groups/{{label}}", get_group),
+            web.get(f"{BASE}/groups/{{label}}/members", get_group_members),
+            web.get(f"{BASE}/partitions", get_partitions),
+            web.get(f"{BASE}/partitions/{{name}}", get_partition),
+            web.get(f"{BASE}/locks/status", lock_status)]
+
+
+def _named(table: Dict[str, Group], name: str, kind: str) -> Group:
+    group = table.get(name)
+    if group is None:
+        raise SimError(404, f"No such {kind}: {name}")
+    return group

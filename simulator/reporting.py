@@ -1,0 +1,246 @@
+"""Booted nodes report their BSS referral token to BOS (reporter.md), as the real reporter does.
+
+The identity and payload come from our reporter package (`bos_reporter`), so
+the simulator sends exactly what a node would. A fixed pool of workers sends
+the PATCHes (bounded concurrency); a failed attempt is re-queued through the
+shared scheduler after the reporter's back-off instead of holding a worker.
+The first `--real-reporters` booted nodes instead run the real `bos-reporter
+--once` program against a command-line file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Dict, List, Optional, Set
+
+import aiohttp
+
+from bos_shared.ages import parse_duration
+from bos_shared.cmdline import parse_cmdline
+
+from .determinism import chance
+
+try:  # the reporter package is developed alongside; a missing module must not stop the simulator
+    from bos_reporter.identity import node_identity
+    from bos_reporter.payload import report_body, report_path
+    REPORTER_IMPORT_ERROR: Optional[ImportError] = None
+except ImportError as exc:
+    REPORTER_IMPORT_ERROR = exc
+
+if TYPE_CHECKING:
+    from .cluster import Cluster
+    from .nodes import Node
+
+LOG = logging.getLogger(__name__)
+
+DEFAULT_FREQUENCY = 4 * 3600
+RESTART_SEC = 10.0          # systemd RestartSec of the reporter unit (reporter.md §8)
+# Where the real reporter program lives (next to our interpreter); overridable for tests.
+REPORTER_EXE = Path(os.environ.get("BOS_SIM_REPORTER_EXE") or Path(sys.executable).parent / "bos-reporter")
+NODE_TOKEN = "simulated-node-token"   # the API server ignores Authorization (README §8)
+
+
+def backoff(attempt: int) -> float:
+    """Seconds before attempt `attempt` (1-based): 0, 2, 4, ..., capped at 30 (reporter.md §5)."""
+    return float(min(30, 2 * (attempt - 1)))
+
+
+def report_period(params: Dict[str, str]) -> float:
+    """0.75 x bos_update_frequency (default 4h; malformed or zero means the default)."""
+    seconds = parse_duration(params.get("bos_update_frequency"))
+    return 0.75 * (seconds if seconds else DEFAULT_FREQUENCY)
+
+
+class Reporting:
+    def __init__(self, cluster: "Cluster") -> None:
+        self.cluster = cluster
+        self.config = cluster.config
+        self.queue: "asyncio.Queue[tuple]" = asyncio.Queue()
+        self._session: Optional[aiohttp.ClientSession] = None
+        self._workers: List[asyncio.Task] = []
+        self._real_tasks: Set[asyncio.Task] = set()
+        self.children: Set[asyncio.subprocess.Process] = set()
+        self.real_nodes: Set[str] = set()
+        self.sent = 0
+        self.succeeded = 0
+        self._tmp: Optional[Path] = None
+        self._warned_import = False
+
+    # ------------------------------------------------------------------ life cycle
+
+    async def start(self) -> None:
+        if not self.config.bos_url:
+            return
+        timeout = aiohttp.ClientTimeout(sock_connect=3, sock_read=10)
+        connector = aiohttp.TCPConnector(limit=self.config.report_concurrency)
+        self._session = aiohttp.ClientSession(timeout=timeout, connector=connector)
+        self._workers = [asyncio.create_task(self._worker()) for _ in range(self.config.report_concurrency)]
+
+    async def stop(self) -> None:
+        for task in [*self._workers, *self._real_tasks]:
+            task.cancel()
+        await asyncio.gather(*self._workers, *self._real_tasks, return_exceptions=True)
+        await self._stop_children()
+        if self._session is not None:
+            await self._session.close()
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+
+    async def _stop_children(self) -> None:
+        for proc in list(self.children):
+            if proc.returncode is None:
+                proc.terminate()
+        for proc in list(self.children):
+            try:
+                await asyncio.wait_for(proc.wait(), 5)
+            except asyncio.TimeoutError:
+                proc.kill()
+                await proc.wait()
+
+    # ------------------------------------------------------------------ entry point
+
+    def node_booted(self, node: "Node", boot: int) -> None:
+        """A node finished booting: start its reporter."""
+        if not self.config.bos_url:
+            node.report_status = "disabled: no --bos-url"
+            return
+        if REPORTER_IMPORT_ERROR is not None:
+            self._reporter_missing(node)
+            return
+        node.report_attempts = 0
+        if self._runs_real_reporter(node):
+            self._spawn_real(node, boot)
+            return
+        node.report_status = "pending"
+        self.queue.put_nowait((node, boot, True))
+
+    def _runs_real_reporter(self, node: "Node") -> bool:
+        """The first K nodes that boot run the real program, on this and every later boot."""
+        if node.xname not in self.real_nodes and len(self.real_nodes) < self.config.real_reporters:
+            self.real_nodes.add(node.xname)
+        return node.xname in self.real_nodes
+
+    def _reporter_missing(self, node: "Node") -> None:
+        node.report_status = f"error: bos_reporter unavailable ({REPORTER_IMPORT_ERROR})"
+        if not self._warned_import:
+            LOG.error("cannot report boots: the bos_reporter package is unavailable: %s", REPORTER_IMPORT_ERROR)
+            self._warned_import = True
+
+    def _current(self, node: "Node", boot: int) -> bool:
+        return node.booted and node.boot_count == boot and self.cluster.nodes.get(node.xname) is node
+
+    def _requeue(self, node: "Node", boot: int, first: bool) -> None:
+        if self._current(node, boot):
+            self.queue.put_nowait((node, boot, first))
+
+    # ------------------------------------------------------------------ simulated reporter
+
+    async def _worker(self) -> None:
+        while True:
+            node, boot, first = await self.queue.get()
+            if self._current(node, boot):
+                await self._attempt(node, boot, first)
+
+    async def _attempt(self, node: "Node", boot: int, first: bool) -> None:
+        params = parse_cmdline(self.cluster.engine.cmdline(node))
+        xname = node_identity(params, {})
+        if not xname:
+            node.report_status = "error: no identity"           # R4: the reporter exits 78
+            return
+        token = params.get("bss_referral_token")
+        if not token:
+            node.report_status = "no-token: nothing to report"  # R5: the reporter exits 0
+            return
+        node.report_attempts += 1
+        outcome = await self._patch(xname, token)
+        if not self._current(node, boot):
+            return
+        if outcome is None:
+            self._reported(node, boot, token, params, first)
+            return
+        node.report_status = f"retrying: {outcome}"
+        self.cluster.scheduler.call_later(backoff(node.report_attempts + 1), self._requeue, node, boot, first)
+
+    async def _patch(self, xname: str, token: str) -> Optional[str]:
+        """One PATCH; None on success, else a short reason."""
+        assert self._session is not None
+        url = self.config.bos_url.rstrip("/") + report_path(xname)
+        headers = {"Authorization": f"Bearer {NODE_TOKEN}", "Accept": "application/json"}
+        self.sent += 1
+        try:
+            async with self._session.patch(url, json=report_body(xname, token), headers=headers) as resp:
+                if 200 <= resp.status < 300:
+                    self.succeeded += 1
+                    return None
+                text = " ".join((await resp.text())[:200].split())
+                return f"{resp.status} {text}"
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            return f"connection error {type(exc).__name__}"
+
+    def _reported(self, node: "Node", boot: int, token: str, params: Dict[str, str], first: bool) -> None:
+        node.report_status = "reported"
+        node.reported_token = token
+        node.reports += 1
+        node.report_attempts = 0
+        period = report_period(params)
+        wait = period * chance(self.config.seed, "report-wait", node.xname, boot) if first else period
+        self.cluster.scheduler.call_later(wait, self._requeue, node, boot, False)
+
+    # ------------------------------------------------------------------ real reporter
+
+    def _spawn_real(self, node: "Node", boot: int) -> None:
+        task = asyncio.create_task(self._run_real(node, boot))
+        self._real_tasks.add(task)
+        task.add_done_callback(self._real_tasks.discard)
+
+    async def _run_real(self, node: "Node", boot: int) -> None:
+        if not REPORTER_EXE.exists():
+            node.report_status = f"error: {REPORTER_EXE} not found"
+            LOG.error("node %s: cannot run the real reporter, %s does not exist", node.xname, REPORTER_EXE)
+            return
+        cmdline = self.cluster.engine.cmdline(node)
+        token = parse_cmdline(cmdline).get("bss_referral_token", "")
+        rc = await self._exec_reporter(node.xname, cmdline)
+        if not self._current(node, boot):
+            return
+        if rc == 0:
+            node.report_status = "reported (real reporter)" if token else "no-token (real reporter)"
+            node.reported_token = token
+            node.reports += 1 if token else 0
+            return
+        node.report_status = f"retrying: real reporter exited {rc}"
+        if rc != 78:  # Restart=on-failure, RestartPreventExitStatus=78
+            self.cluster.scheduler.call_later(RESTART_SEC, self._respawn, node, boot)
+
+    def _respawn(self, node: "Node", boot: int) -> None:
+        if self._current(node, boot):
+            self._spawn_real(node, boot)
+
+    async def _exec_reporter(self, xname: str, cmdline: str) -> int:
+        tmp = self._workdir()
+        cmdline_file = tmp / f"{xname}.cmdline"
+        cmdline_file.write_text(cmdline + "\n")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("BOS_REPORTER_", "NODE_IDENTITY"))}
+        argv = [str(REPORTER_EXE), "--once", "--cmdline-file", str(cmdline_file),
+                "--api-url", self.config.bos_url or "", "--token-file", str(tmp / "token")]
+        with open(tmp / f"{xname}.log", "ab") as log:
+            proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL, stdout=log,
+                                                        stderr=asyncio.subprocess.STDOUT, env=env)
+        self.children.add(proc)
+        try:
+            return await proc.wait()
+        finally:
+            self.children.discard(proc)
+
+    def _workdir(self) -> Path:
+        """Temp dir with command-line files, logs and the (fake) bearer token nodes present."""
+        if self._tmp is None:
+            self._tmp = Path(tempfile.mkdtemp(prefix="bos-sim-reporters-"))
+            (self._tmp / "token").write_text(NODE_TOKEN + "\n")
+        return self._tmp
