@@ -54,7 +54,7 @@ class PassContext:
     # Held from reading components to writing the decision about them, by every operator
     # of this process that decides on component state (status, power, configuration,
     # cleanup, setup). Operators woken by the same change then never act on each
-    # other's stale snapshots; see ComponentOperator.process_chunk.
+    # other's stale snapshots; see ComponentOperator.refresh.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property

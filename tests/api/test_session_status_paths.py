@@ -7,7 +7,7 @@ import random
 from bos_shared.status import extended_status
 from tests.support.client import Api
 
-TEMPLATE = {"boot_sets": {"b": {"path": "s3://boot-images/x/manifest.json", "type": "s3", "node_list": ["x1"]}}}
+TEMPLATE = {"boot_sets": {"b": {"path": "s3://boot-images/manifest.json", "type": "s3", "node_list": ["x1"]}}}
 
 
 def _random_component(rng: random.Random, n: int) -> dict:

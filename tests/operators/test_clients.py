@@ -1,0 +1,228 @@
+"""Service clients over real HTTP on loopback (services.md §2-§5): bodies, chunking, paging."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Awaitable, Callable, Dict, List
+
+import pytest
+from aiohttp import web
+
+from bos_server.clients.bos import BosClient, PatchInvariantError
+from bos_server.clients.bss import BssClient
+from bos_server.clients.cfs import CfsClient
+from bos_server.clients.hsm import HsmClient, roles_of
+from bos_server.clients.pcs import PcsClient
+from bos_server.clients.rest import JsonClient, ServiceError
+
+from .conftest import run
+
+Handler = Callable[[web.Request, Any], Awaitable[web.StreamResponse]]
+
+
+async def serve(routes: Dict[str, Handler], use: Callable[[str, List[dict]], Awaitable[Any]]) -> Any:
+    """Run an aiohttp app with `routes` ("METHOD /path": handler(request, body)), call `use(base, log)`."""
+    log: List[dict] = []
+    app = web.Application()
+
+    def wrap(handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def inner(request: web.Request) -> web.StreamResponse:
+            raw = await request.read()
+            body = json.loads(raw) if raw else None
+            log.append({"method": request.method, "path": request.path, "query": dict(request.query), "body": body})
+            return await handler(request, body)
+        return inner
+    for key, handler in routes.items():
+        method, path = key.split(" ", 1)
+        app.router.add_route(method, path, wrap(handler))
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        return await use(f"http://127.0.0.1:{port}", log)
+    finally:
+        await runner.cleanup()
+
+
+def client(base: str, name: str = "svc") -> JsonClient:
+    return JsonClient(name, base, retries=3, read_timeout=5)
+
+
+def test_hsm_query_is_chunked_and_filters():
+    async def query(request, body):
+        return web.json_response({"Components": [{"ID": i, "Arch": "X86"} for i in body["ComponentIDs"] if i != "x9"]})
+
+    async def use(base, log):
+        http = client(base)
+        hsm = HsmClient(http, chunk=2)
+        found = await hsm.query(["x3", "x1", "x2", "x9", "x1"], enabled_only=True)
+        assert await hsm.existing([]) == set()
+        await http.close()
+        return found, log
+    found, log = run(serve({"POST /State/Components/Query": query}, use))
+    assert sorted(c["ID"] for c in found) == ["x1", "x2", "x3"]
+    assert [entry["body"] for entry in log] == [{"ComponentIDs": ["x1", "x2"], "enabled": ["True"]},
+                                                {"ComponentIDs": ["x3", "x9"], "enabled": ["True"]}]
+
+
+def test_hsm_inventory_shapes():
+    async def groups(request, body):
+        return web.json_response([{"label": "g", "members": {"ids": ["a"]}}, {"label": "empty"}])
+
+    async def locks(request, body):
+        return web.json_response({"Components": [{"ID": "a", "Locked": True}], "NotFound": []})
+
+    async def use(base, log):
+        http = client(base)
+        hsm = HsmClient(http)
+        out = await hsm.groups(), await hsm.locked_nodes()
+        await http.close()
+        return out, log
+    (grp, locked), log = run(serve({"GET /groups": groups, "GET /locks/status": locks}, use))
+    assert grp == {"g": ["a"], "empty": []} and locked == {"a"}
+    assert log[1]["query"] == {"type": "Node", "locked": "true"}
+    assert roles_of([{"ID": "a", "Role": "Application", "SubRole": "UAN"}, {"ID": "b", "Role": "Compute"}, {"ID": "c"}]) \
+        == {"Application": ["a"], "Application_UAN": ["a"], "Compute": ["b"]}
+
+
+def test_pcs_power_status_values_and_transition_body():
+    async def status(request, body):
+        table = {"a": {"powerState": "On", "error": ""}, "b": {"powerState": "", "error": "Component not found."},
+                 "c": {"powerState": "", "error": ""}}
+        return web.json_response({"status": [dict(table[x], xname=x) for x in body["xname"]]})
+
+    async def transitions(request, body):
+        return web.json_response({"transitionID": "t1", "operation": body["operation"]})
+
+    async def use(base, log):
+        http = client(base)
+        pcs = PcsClient(http, chunk=2)
+        values = await pcs.power_status(["a", "b", "c"])
+        tid = await pcs.transition("Soft-Off", ["a", "b"])
+        with pytest.raises(ValueError):
+            await pcs.transition("On", ["a", "b", "c"])
+        await http.close()
+        return values, tid, log
+    values, tid, log = run(serve({"POST /power-status": status, "POST /transitions": transitions}, use))
+    assert values == {"a": "on", "b": "Component not found."}  # c has neither: missing (S0)
+    assert tid == "t1"
+    assert [e["body"] for e in log if e["path"] == "/power-status"] == [{"xname": ["a", "b"]}, {"xname": ["c"]}]
+    assert log[-1]["body"] == {"operation": "Soft-Off", "taskDeadlineMinutes": 1,
+                               "location": [{"xname": "a"}, {"xname": "b"}]}
+
+
+def test_bss_token_header_is_case_insensitive_and_required():
+    async def put_ok(request, body):
+        return web.Response(status=200, headers={"BSS-Referral-Token": "tok-1"}, content_type="application/json")
+
+    async def use(base, log):
+        http = client(base)
+        token = await BssClient(http).set_boot_parameters(["a"], "p", "k", "i")
+        await http.close()
+        return token, log
+    token, log = run(serve({"PUT /bootparameters": put_ok}, use))
+    assert token == "tok-1"
+    assert log[0]["body"] == {"hosts": ["a"], "params": "p", "kernel": "k", "initrd": "i"}
+
+    async def put_bare(request, body):
+        return web.Response(status=200)
+
+    async def use_bare(base, log):
+        http = client(base)
+        try:
+            with pytest.raises(ServiceError, match="BSS-Referral-Token"):
+                await BssClient(http).set_boot_parameters(["a"], "p", "k", "i")
+        finally:
+            await http.close()
+    run(serve({"PUT /bootparameters": put_bare}, use_bare))
+
+
+def test_cfs_follows_next_and_batches_ids():
+    ids = [f"x{i:03d}" for i in range(250)]
+
+    async def components(request, body):
+        q = request.query
+        wanted = q["ids"].split(",") if q.get("ids") else ids
+        after = q.get("after_id", "")
+        page = [i for i in wanted if i > after][:100]
+        more = len([i for i in wanted if i > after]) > 100
+        nxt = {"ids": q.get("ids", ""), "status": "", "enabled": None, "state_details": False, "limit": 100,
+               "after_id": page[-1]} if more else None
+        return web.json_response({"components": [{"id": i, "desired_config": "c"} for i in page], "next": nxt})
+
+    async def patch(request, body):
+        return web.json_response({"component_ids": body["filters"]["ids"].split(",")[:-1]})
+
+    async def use(base, log):
+        http = client(base)
+        cfs = CfsClient(http)
+        everything = await cfs.all_components()
+        some = await cfs.components(ids[:210])
+        patched = await cfs.patch_batch(["a", "b"], {"enabled": True})
+        await http.close()
+        return everything, some, patched, log
+    everything, some, patched, log = run(serve({"GET /components": components, "PATCH /components": patch}, use))
+    assert len(everything) == 250 and len(some) == 210 and patched == ["a"]
+    gets = [e["query"] for e in log if e["method"] == "GET"]
+    assert gets[0] == {} and gets[1]["after_id"] == "x099" and gets[1]["state_details"] == "false"
+    assert "enabled" not in gets[1]  # null values are omitted
+    id_batches = [len(q["ids"].split(",")) for q in gets if q.get("ids") and "after_id" not in q]
+    assert id_batches == [200, 10]
+    assert log[-1]["body"] == {"patch": {"enabled": True}, "filters": {"ids": "a,b"}}
+    assert len(CfsClient.patch_batches([str(i) for i in range(2500)])) == 3
+
+
+def test_bos_pages_with_start_after_id_and_batches_patches():
+    records = [{"id": f"x{i}"} for i in range(5)]
+
+    async def components(request, body):
+        q = request.query
+        size = int(q.get("page_size", 0))
+        found = [r for r in records if r["id"] > q.get("start_after_id", "")]
+        return web.json_response(found[:size] if size else found)
+
+    async def patch(request, body):
+        return web.json_response(body)
+
+    async def use(base, log):
+        http = client(base + "/v2")
+        bos = BosClient(http)
+        listed = await bos.list_components(2, enabled=True)
+        unpaged = await bos.list_components(0)
+        updated = await bos.patch_components([{"id": f"x{i}", "error": ""} for i in range(5)], 2, skip_bad_ids=True)
+        with pytest.raises(PatchInvariantError):
+            await bos.patch_components([{"id": "x0", "desired_state": {"configuration": ""}}])
+        await http.close()
+        return listed, unpaged, updated, log
+    listed, unpaged, updated, log = run(serve({"GET /v2/components": components, "PATCH /v2/components": patch}, use))
+    assert [r["id"] for r in listed] == [r["id"] for r in records] == [r["id"] for r in unpaged]
+    gets = [e["query"] for e in log if e["method"] == "GET"]
+    assert gets[:3] == [{"enabled": "true", "page_size": "2"},
+                        {"enabled": "true", "page_size": "2", "start_after_id": "x1"},
+                        {"enabled": "true", "page_size": "2", "start_after_id": "x3"}]
+    patches = [e for e in log if e["method"] == "PATCH"]
+    assert [len(e["body"]) for e in patches] == [2, 2, 1] and patches[0]["query"] == {"skip_bad_ids": "true"}
+    assert len(updated) == 5
+
+
+def test_retries_5xx_for_idempotent_requests_only():
+    calls = {"GET": 0, "POST": 0}
+
+    async def flaky(request, body):
+        calls[request.method] += 1
+        if calls[request.method] < 3:
+            return web.json_response({"title": "oops"}, status=503)
+        return web.json_response({"ok": True})
+
+    async def use(base, log):
+        http = client(base)
+        got = await http.get("/x")
+        with pytest.raises(ServiceError) as info:
+            await http.post("/x", {})
+        await http.close()
+        return got, info.value
+    got, error = run(serve({"GET /x": flaky, "POST /x": flaky}, use))
+    assert got == {"ok": True} and calls == {"GET": 3, "POST": 1}
+    assert error.status == 503 and "\n" not in str(error)

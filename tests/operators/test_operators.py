@@ -1,0 +1,186 @@
+"""Passes of the status, configuration, actual-state-cleanup, discovery, session-completion
+and session-cleanup operators against fake services (operators.md §3, §4, §7)."""
+
+from __future__ import annotations
+
+from bos_server.operators import status as status_module
+from bos_server.operators.actual_state_cleanup import ActualStateCleanupOperator
+from bos_server.operators.configuration import ConfigurationOperator
+from bos_server.operators.discovery import DiscoveryOperator, new_record
+from bos_server.operators.session_cleanup import SessionCleanupOperator
+from bos_server.operators.session_completion import SessionCompletionOperator
+from bos_server.operators.status import StatusOperator
+
+from .conftest import run
+from .fakes import FakeServices, node
+from .helpers import ARTIFACTS, NOW, ago, component
+
+N = [f"x1000c0s{i}b0n0" for i in range(6)]
+
+
+def patched(svc):
+    return [p for c in svc.calls if c[0] == "bos.patch_components" for p in c[1]]
+
+
+# -- status --
+
+def test_status_pass_uses_pcs_and_cfs_and_patches_in_bulk(make_ctx):
+    comps = [component(N[0], override="on_hold"), component(N[1], override="on_hold", actual=ARTIFACTS),
+             component(N[2], enabled=False)]
+    svc = FakeServices(components=comps, power={N[0]: "off", N[1]: "on"},
+                       cfs={N[0]: {"id": N[0]}, N[1]: {"id": N[1], "desired_config": ""}})
+    hint = run(StatusOperator().run_pass(make_ctx(svc)))
+    assert [c for c in svc.calls if c[0] == "pcs.power_status"] == [("pcs.power_status", N[:2])]
+    assert patched(svc) == [{"id": N[0], "status": {"status_override": "", "phase": "powering_on"}},
+                            {"id": N[1], "status": {"status_override": ""}, "enabled": False}]
+    assert len([c for c in svc.calls if c[0] == "bos.patch_components"]) == 1
+    assert hint is not None  # N0 is still in flight: re-check soon
+
+
+def test_status_pass_nothing_enabled_is_cheap(make_ctx):
+    svc = FakeServices(components=[component(N[0], enabled=False)])
+    assert run(StatusOperator().run_pass(make_ctx(svc))) is None
+    assert svc.calls.names() == ["bos.component_page"]
+
+
+def test_status_fetches_all_of_cfs_once_for_many_components(make_ctx):  # D26
+    comps = [component(x, override="on_hold") for x in N]
+    svc = FakeServices(components=comps, power={x: "off" for x in N}, cfs={x: {"id": x} for x in N})
+    run(StatusOperator().run_pass(make_ctx(svc, max_component_batch_size=4)))
+    assert svc.calls.names().count("cfs.all_components") == 1 and "cfs.components" not in svc.calls.names()
+    assert [c[1] for c in svc.calls if c[0] == "bos.component_page"] == [None, N[3]]  # paged by start_after_id
+    assert [len(c[1]) for c in svc.calls if c[0] == "pcs.power_status"] == [4, 2]
+    assert len(patched(svc)) == 6
+
+
+def test_status_asks_cfs_by_id_for_few_components(make_ctx, monkeypatch):
+    monkeypatch.setattr(status_module, "CFS_BY_ID_MAX", 6)
+    comps = [component(x, override="on_hold") for x in N]
+    svc = FakeServices(components=comps, power={x: "off" for x in N}, cfs={x: {"id": x} for x in N})
+    run(StatusOperator().run_pass(make_ctx(svc)))
+    assert [c for c in svc.calls if c[0].startswith("cfs.")] == [("cfs.components", N)]
+
+
+def test_status_pcs_failure_changes_nothing(make_ctx):
+    svc = FakeServices(components=[component(N[0], override="on_hold")], power={N[0]: "off"}, cfs={N[0]: {"id": N[0]}})
+    svc.pcs.fail_ops.add("status")
+    run(StatusOperator().run_pass(make_ctx(svc)))
+    assert patched(svc) == []
+
+
+# -- configuration --
+
+def test_configuration_skips_components_missing_from_cfs_and_pushes_the_rest(make_ctx):  # D27
+    comps = [component(x, phase="configuring", configuration="cfg", session="s1") for x in N[:3]]
+    comps.append(component(N[3], phase="configuring", configuration="other", session="s2"))
+    records = {N[0]: {"id": N[0], "desired_config": "old"}, N[2]: {"id": N[2], "desired_config": "cfg"},
+               N[3]: {"id": N[3], "desired_config": ""}}
+    svc = FakeServices(components=comps, cfs=records)
+    run(ConfigurationOperator().run_pass(make_ctx(svc)))
+    assert [c[1:] for c in svc.calls if c[0] == "cfs.patch"] == [
+        ([N[0]], {"enabled": True, "desired_config": "cfg", "tags": {"bos_session": "s1"}}),
+        ([N[3]], {"enabled": True, "desired_config": "other", "tags": {"bos_session": "s2"}})]
+    assert patched(svc) == [{"id": N[0], "error": ""}, {"id": N[3], "error": ""}]
+
+
+def test_configuration_records_cfs_errors(make_ctx):
+    svc = FakeServices(components=[component(N[0], phase="configuring", configuration="bad")],
+                       cfs={N[0]: {"id": N[0], "desired_config": ""}})
+    svc.cfs.fail_configs.add("bad")
+    run(ConfigurationOperator().run_pass(make_ctx(svc)))
+    (patch,) = patched(svc)
+    assert "cfs" in patch["error"] and set(patch) == {"id", "error"}
+
+
+# -- actual-state-cleanup --
+
+def test_actual_state_cleanup_selects_stale_non_empty_states(make_ctx):
+    def with_actual(cid, artifacts, updated):
+        comp = component(cid, enabled=False)
+        comp["actual_state"] = {"boot_artifacts": dict(artifacts), "bss_token": "t"}
+        if updated is not None:
+            comp["actual_state"]["last_updated"] = updated
+        return comp
+    empty = {"kernel": "", "kernel_parameters": "", "initrd": "", "timestamp": "2020-01-01T00:00:00"}
+    comps = [with_actual(N[0], ARTIFACTS, ago(4 * 3600 + 1)), with_actual(N[1], ARTIFACTS, ago(100)),
+             with_actual(N[2], empty, ago(99999)), with_actual(N[3], ARTIFACTS, None)]
+    svc = FakeServices(components=comps)
+    ctx = make_ctx(svc)
+    ctx.now = NOW
+    run(ActualStateCleanupOperator().run_pass(ctx))
+    batches = [c[1] for c in svc.calls if c[0] == "bos.patch_components"]
+    empty_actual = {"boot_artifacts": {"kernel": "", "kernel_parameters": "", "initrd": ""}, "bss_token": ""}
+    assert batches[0] == [{"id": N[0], "actual_state": empty_actual}, {"id": N[3], "actual_state": empty_actual}]
+    assert batches[1] == [{"id": N[0], "error": "", "last_action": {"action": "actual_state_cleanup", "failed": False}},
+                          {"id": N[3], "error": "", "last_action": {"action": "actual_state_cleanup", "failed": False}}]
+
+
+# -- discovery --
+
+def test_discovery_creates_missing_nodes_only(make_ctx):
+    hsm = [node(N[2]), node(N[0]), node(N[1]), {"ID": "x1000c0s0b0", "Type": "NodeBMC"}]
+    svc = FakeServices(components=[component(N[1])], nodes=hsm)
+    run(DiscoveryOperator().run_pass(make_ctx(svc)))
+    assert [c for c in svc.calls if c[0] == "bos.create_components"] == [("bos.create_components", [N[0], N[2]])]
+    assert new_record(N[0]) == {
+        "id": N[0], "actual_state": {"boot_artifacts": {"kernel": "", "kernel_parameters": "", "initrd": ""},
+                                     "bss_token": ""},
+        "desired_state": {"configuration": "", "boot_artifacts": {"kernel": "", "kernel_parameters": "", "initrd": ""},
+                          "bss_token": ""},
+        "staged_state": {}, "last_action": {"action": "newly_discovered", "failed": False},
+        "enabled": False, "error": "", "session": ""}
+
+
+# -- session completion --
+
+def running(name, tenant=None):
+    return {"name": name, "tenant": tenant, "operation": "boot", "template_name": "t", "components": "",
+            "status": {"status": "running", "start_time": "2025-01-13T15:00:00", "end_time": None, "error": None}}
+
+
+def completion(make_ctx, sessions, comps, tenants=None):
+    svc = FakeServices(sessions=sessions, components=comps, tenants=tenants or {})
+    run(SessionCompletionOperator().run_pass(make_ctx(svc)))
+    return svc, {(s["name"], s["tenant"]): s["status"]["status"] for s in svc.bos.sessions}
+
+
+def test_session_completes_when_no_component_is_enabled_or_staged(make_ctx):
+    staged = component(N[2], enabled=False, session="")
+    staged["staged_state"] = {"session": "s3"}
+    comps = [component(N[0], session="s1", enabled=False), component(N[1], session="s2", enabled=True), staged]
+    svc, states = completion(make_ctx, [running("s1"), running("s2"), running("s3")], comps)
+    assert states == {("s1", None): "complete", ("s2", None): "running", ("s3", None): "running"}
+    names = [c[0] for c in svc.calls if c[0] in ("bos.patch_session", "bos.save_session_status")]
+    assert names == ["bos.patch_session", "bos.save_session_status"]
+    patch = next(c for c in svc.calls if c[0] == "bos.patch_session")[3]
+    assert patch["status"]["status"] == "complete" and patch["status"]["end_time"] and "error" not in patch["status"]
+
+
+def test_tenant_session_ignores_components_it_does_not_own(make_ctx):
+    comps = [component(N[0], session="s1"), component(N[1], session="s2")]
+    _, states = completion(make_ctx, [running("s1", "blue"), running("s2", "blue")], comps,
+                           tenants={"blue": [N[1]]})
+    assert states == {("s1", "blue"): "complete", ("s2", "blue"): "running"}
+
+
+def test_d25_untenanted_session_ignores_same_named_tenant_sessions_nodes(make_ctx):
+    comps = [component(N[0], session="s1")]  # enabled, owned by tenant blue, which has its own "s1"
+    _, states = completion(make_ctx, [running("s1"), running("s1", "blue")], comps, tenants={"blue": [N[0]]})
+    assert states == {("s1", None): "complete", ("s1", "blue"): "running"}
+    _, states = completion(make_ctx, [running("s1")], comps, tenants={"blue": [N[0]]})
+    assert states == {("s1", None): "running"}  # no tenant session named s1: the reference rule
+
+
+# -- session cleanup --
+
+def test_session_cleanup_disabled_by_zero_ttl(make_ctx):
+    for ttl in ("0", "0m", "0d"):
+        svc = FakeServices()
+        run(SessionCleanupOperator().run_pass(make_ctx(svc, cleanup_completed_session_ttl=ttl)))
+        assert svc.calls == []
+
+
+def test_session_cleanup_deletes_old_complete_sessions(make_ctx):
+    svc = FakeServices()
+    run(SessionCleanupOperator().run_pass(make_ctx(svc, cleanup_completed_session_ttl="2h")))
+    assert svc.calls == [("bos.delete_sessions", "complete", "2h")]

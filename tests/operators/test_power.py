@@ -1,0 +1,250 @@
+"""Power operators (operators.md §5), the retry gate (§2.5) and action updates (§2.4)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bos_server.operators.framework import RETRY_LIMIT_ERROR, action_update, chunks, one_line
+from bos_server.operators.power_off_forceful import PowerOffForcefulOperator
+from bos_server.operators.power_off_graceful import PowerOffGracefulOperator
+from bos_server.operators.power_on import PowerOnOperator
+
+from .conftest import run
+from .fakes import FakeServices, node
+from .helpers import ARTIFACTS, component
+
+N = [f"x1000c0s{i}b0n0" for i in range(6)]
+SBPS = dict(ARTIFACTS, kernel_parameters="quiet root=sbps-s3:s3://boot-images/img-a/rootfs:e")
+
+
+def pending_on(cid, **kw):
+    """A component in power_on_pending."""
+    kw.setdefault("phase", "powering_on")
+    return component(cid, **kw)
+
+
+def services(components, **kw):
+    return FakeServices(components=components, nodes=[node(x) for x in N], **kw)
+
+
+def updates(svc, after=0):
+    """Bulk PATCH bodies sent to BOS, in order."""
+    return [c[1] for c in svc.calls[after:] if c[0] == "bos.patch_components"]
+
+
+# -- generic pieces --
+
+def test_chunks_split_by_batch_size_and_zero_means_one():
+    assert chunks(list(range(5)), 2) == [[0, 1], [2, 3], [4]]
+    assert chunks(list(range(5)), 0) == [list(range(5))]
+    assert chunks([], 3) == []
+
+
+def test_one_line_errors():
+    assert one_line(KeyError("rootfs")) == "'rootfs'"
+    assert one_line("a\nb\t c\n") == "a b c"
+    assert one_line(TimeoutError()) == "TimeoutError"
+
+
+def test_action_update_increments_whether_or_not_the_action_succeeded():
+    comps = [component(N[0], stats={"power_on_attempts": 2}), component(N[1], stats={})]
+    assert action_update(comps, {N[1]: "boom"}, "powering_on", "power_on_attempts") == [
+        {"id": N[0], "error": "", "last_action": {"action": "powering_on", "failed": False},
+         "event_stats": {"power_on_attempts": 3}},
+        {"id": N[1], "error": "boom", "last_action": {"action": "powering_on", "failed": False},
+         "event_stats": {"power_on_attempts": 1}}]
+
+
+# -- retry gate --
+
+@pytest.mark.parametrize("attempts,policy,default,acted", [
+    (2, None, 3, True), (3, None, 3, False), (0, 0, 3, False), (5, 6, 3, True), (6, 6, 3, False),
+    (100, -1, 3, True), (1, None, 1, False),
+])
+def test_retry_gate(make_ctx, attempts, policy, default, acted):
+    comp = pending_on(N[0], stats={"power_on_attempts": attempts}, retry_policy=policy)
+    svc = services([comp])
+    run(PowerOnOperator().run_pass(make_ctx(svc, default_retry_policy=default)))
+    transitions = [c for c in svc.calls if c[0] == "pcs.transition"]
+    assert bool(transitions) is acted
+    if not acted:
+        assert updates(svc) == [[{"id": N[0], "status": {"status_override": "failed"}, "error": RETRY_LIMIT_ERROR}]]
+
+
+@pytest.mark.parametrize("error,expected", [("", True), (None, True), ("BSS broke", False)])
+def test_retry_gate_keeps_a_specific_error(make_ctx, error, expected):  # D28
+    svc = services([component(N[0], phase="powering_off", stats={"power_off_graceful_attempts": 3}, error=error)])
+    run(PowerOffGracefulOperator().run_pass(make_ctx(svc)))
+    (patch,), = updates(svc)
+    assert ("error" in patch) is expected
+    assert patch["status"] == {"status_override": "failed"} and "enabled" not in patch
+
+
+# -- power-off-graceful --
+
+def test_graceful_soft_off_for_pending_components_known_to_hsm(make_ctx):
+    comps = [component(N[0], phase="powering_off"), component("x9999c0s0b0n0", phase="powering_off"),
+             component(N[1], phase="powering_off", action="powering_off_gracefully"),  # already called
+             component(N[2], phase="powering_off", enabled=False)]
+    svc = services(comps)
+    run(PowerOffGracefulOperator().run_pass(make_ctx(svc)))
+    assert [c for c in svc.calls if c[0] == "pcs.transition"] == [("pcs.transition", "Soft-Off", [N[0]])]
+    assert updates(svc) == [[{"id": N[0], "error": "", "last_action": {"action": "powering_off_gracefully",
+                                                                      "failed": False},
+                              "event_stats": {"power_off_graceful_attempts": 1}}]]
+
+
+def test_pcs_failure_is_recorded_on_every_component_of_the_request(make_ctx):
+    svc = services([component(N[0], phase="powering_off"), component(N[1], phase="powering_off")])
+    svc.pcs.fail_ops.add("Soft-Off")
+    run(PowerOffGracefulOperator().run_pass(make_ctx(svc)))
+    (batch,) = updates(svc)
+    assert {p["id"] for p in batch} == {N[0], N[1]}
+    assert all("pcs" in p["error"] and "\n" not in p["error"] for p in batch)
+    assert all(p["event_stats"] == {"power_off_graceful_attempts": 1} for p in batch)
+
+
+# -- power-off-forceful: cadence --
+
+def test_forceful_fires_only_after_the_wait_for_both_called_statuses(make_ctx):
+    comps = [component(N[0], phase="powering_off", action="powering_off_gracefully", age=301),
+             component(N[1], phase="powering_off", action="powering_off_forcefully", age=301),
+             component(N[2], phase="powering_off", action="powering_off_gracefully", age=200),
+             component(N[3], phase="powering_off", action="powering_off_forcefully", age=None)]
+    svc = services(comps)
+    ctx = make_ctx(svc)
+    from .helpers import NOW
+    ctx.now = NOW
+    op = PowerOffForcefulOperator()
+    hint = run(op.run_pass(ctx))
+    assert [c for c in svc.calls if c[0] == "pcs.transition"] == [("pcs.transition", "Force-Off", [N[0], N[1], N[3]])]
+    assert 100 <= hint <= 102  # wakes when N2 becomes due, not a polling period later
+    (batch,) = updates(svc)
+    assert all(p["last_action"] == {"action": "powering_off_forcefully", "failed": False} for p in batch)
+
+
+# -- power-on --
+
+def test_power_on_order(make_ctx):
+    comps = [pending_on(N[0], desired=SBPS, configuration="cfg", session="s1"),
+             pending_on(N[1], desired=SBPS, configuration="cfg", session="s1")]
+    svc = services(comps)
+    run(PowerOnOperator().run_pass(make_ctx(svc)))
+    steps = [c[0] for c in svc.calls if c[0] not in ("hsm.query", "bos.list_components")]
+    assert steps == ["bos.components_by_ids", "bos.patch_components", "ims.tag", "bss.put", "redis.token", "bos.patch_components",
+                     "cfs.patch", "pcs.transition", "bos.patch_components"]
+    preset, token_patch, final = updates(svc)
+    assert preset == [{"id": i, "error": "", "last_action": {"action": "powering_on", "failed": False}} for i in N[:2]]
+    assert token_patch == [{"id": i, "session": "s1", "desired_state": {"bss_token": "token-1"}} for i in N[:2]]
+    assert [c for c in svc.calls if c[0] == "cfs.patch"] == [
+        ("cfs.patch", N[:2], {"enabled": False, "desired_config": "cfg", "tags": {"bos_session": "s1"}, "state": []})]
+    assert [c for c in svc.calls if c[0] == "pcs.transition"] == [("pcs.transition", "On", N[:2])]
+    assert final == [{"id": i, "error": "", "last_action": {"action": "powering_on", "failed": False},
+                      "event_stats": {"power_on_attempts": 1}} for i in N[:2]]
+    assert svc.redis.tokens["token-1"]  # durable before the PATCH and the power-on
+
+
+def test_non_sbps_images_are_not_tagged_and_empty_artifacts_skip_bss(make_ctx):
+    comps = [pending_on(N[0]), pending_on(N[1], desired={"kernel": "", "kernel_parameters": "", "initrd": ""})]
+    svc = services(comps)
+    run(PowerOnOperator().run_pass(make_ctx(svc)))
+    assert "ims.tag" not in svc.calls.names()
+    assert [c[1] for c in svc.calls if c[0] == "bss.put"] == [[N[0]]]
+    assert [c for c in svc.calls if c[0] == "pcs.transition"] == [("pcs.transition", "On", N[:2])]
+
+
+def _final(svc):
+    return {p["id"]: p for p in updates(svc)[-1]}
+
+
+def test_d29_bss_failure_for_one_group_keeps_those_nodes_off(make_ctx):
+    bad = dict(ARTIFACTS, kernel="s3://boot-images/img-b/kernel")
+    comps = [pending_on(N[0]), pending_on(N[1], desired=bad), pending_on(N[2], desired=bad)]
+    svc = services(comps)
+    svc.bss.fail_kernels.add(bad["kernel"])
+    run(PowerOnOperator().run_pass(make_ctx(svc)))
+    assert [c for c in svc.calls if c[0] == "pcs.transition"] == [("pcs.transition", "On", [N[0]])]
+    assert [c[1] for c in svc.calls if c[0] == "cfs.patch"] == [[N[0]]]
+    final = _final(svc)
+    assert final[N[1]]["error"].startswith("Error encountered setting BSS information: ")
+    assert final[N[0]]["error"] == ""
+    assert all(p["event_stats"] == {"power_on_attempts": 1} for p in final.values())
+    assert len(updates(svc)) == 3  # preset, token patch of the good group, one action update
+
+
+def test_d29_tagging_errors(make_ctx):
+    deleted = dict(SBPS, kernel="s3://boot-images/deleted/img-a/kernel")
+    flat = dict(SBPS, kernel="s3://boot-images/kernel")
+    other = dict(SBPS, kernel="s3://boot-images/img-c/kernel")
+    comps = [pending_on(N[0], desired=SBPS), pending_on(N[1], desired=deleted), pending_on(N[2], desired=flat),
+             pending_on(N[3], desired=other)]
+    svc = services(comps)
+    svc.ims.fail_images.add("img-c")
+    run(PowerOnOperator().run_pass(make_ctx(svc)))
+    final = _final(svc)
+    assert final[N[0]]["error"] == ""
+    assert final[N[1]]["error"] == ("Kernel path appears to refer to soft-deleted IMS image: "
+                                    "'s3://boot-images/deleted/img-a/kernel'")
+    assert final[N[2]]["error"] == "Unable to extract IMS ID from kernel path: s3://boot-images/kernel"
+    assert final[N[3]]["error"].startswith("Error encountered tagging images ") and final[N[3]]["error"].endswith(".")
+    assert [c[1] for c in svc.calls if c[0] == "ims.tag"] == ["img-a", "img-c"]
+    assert [c for c in svc.calls if c[0] == "pcs.transition"] == [("pcs.transition", "On", [N[0]])]
+    assert all(p["event_stats"] == {"power_on_attempts": 1} for p in final.values())  # one increment each
+
+
+def test_cfs_failure_only_for_that_request(make_ctx):
+    comps = [pending_on(N[0], configuration="good"), pending_on(N[1], configuration="bad")]
+    svc = services(comps)
+    svc.cfs.fail_configs.add("bad")
+    run(PowerOnOperator().run_pass(make_ctx(svc)))
+    final = _final(svc)
+    assert final[N[1]]["error"].startswith("Error encountered setting CFS information: ")
+    assert [c for c in svc.calls if c[0] == "pcs.transition"] == [("pcs.transition", "On", [N[0]])]
+
+
+def test_pcs_on_failure_wording(make_ctx):
+    svc = services([pending_on(N[0])])
+    svc.pcs.fail_ops.add("On")
+    run(PowerOnOperator().run_pass(make_ctx(svc)))
+    assert _final(svc)[N[0]]["error"].startswith("Error encountered calling CAPMC to power on: ")
+
+
+def test_token_record_is_retried(make_ctx):
+    svc = services([pending_on(N[0])])
+    svc.redis.failures = 2
+    run(PowerOnOperator().run_pass(make_ctx(svc)))
+    assert _final(svc)[N[0]]["error"] == ""
+
+
+def test_token_record_failure_is_a_bss_error(make_ctx, monkeypatch):
+    import bos_server.operators.power_on as power_on
+
+    async def no_sleep(_):
+        return None
+    monkeypatch.setattr(power_on.asyncio, "sleep", no_sleep)
+    svc = services([pending_on(N[0])])
+    svc.redis.failures = 6
+    run(PowerOnOperator().run_pass(make_ctx(svc)))
+    assert _final(svc)[N[0]]["error"].startswith("Error encountered setting BSS information: ")
+    assert "pcs.transition" not in svc.calls.names()
+
+
+def test_components_moved_on_since_selection_are_left_alone(make_ctx):
+    svc = services([pending_on(N[0]), pending_on(N[1])])
+    op = PowerOnOperator()
+
+    async def scenario():
+        ctx = make_ctx(svc)
+        selected = await op.select(ctx)
+        svc.bos.components[N[1]]["status"]["status_override"] = "on_hold"  # e.g. taken over by a new session
+        for chunk in chunks(selected, 0):
+            await op.process_chunk(ctx, await op.refresh(ctx, chunk))
+    run(scenario())
+    assert [c for c in svc.calls if c[0] == "pcs.transition"] == [("pcs.transition", "On", [N[0]])]
+    assert [p["id"] for p in updates(svc)[-1]] == [N[0]]
+
+
+def test_chunks_are_processed_in_turn(make_ctx):
+    svc = services([pending_on(x) for x in N[:5]])
+    run(PowerOnOperator().run_pass(make_ctx(svc, max_component_batch_size=2)))
+    assert [c[2] for c in svc.calls if c[0] == "pcs.transition"] == [N[:2], N[2:4], N[4:5]]

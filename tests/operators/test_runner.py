@@ -1,0 +1,226 @@
+"""The shared runner (operators.md §2.1-§2.2): waking, options fallback, liveness, SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bos_server.operators import registry
+from bos_server.operators.framework import Operator
+from bos_server.operators.main import operator_names
+from bos_server.operators.runner import OptionsCache, Runner, check_liveness, level_of, write_liveness
+from bos_shared.options import DEFAULTS
+
+from .conftest import run
+from .fakes import FakeServices, fail
+
+BIN = Path(sys.executable).parent
+
+
+class Recorder(Operator):
+    name = "recorder"
+    wake_statuses = frozenset({"power_on_pending"})
+
+    def __init__(self) -> None:
+        self.passes: list = []
+
+    async def run_pass(self, ctx):
+        self.passes.append(time.monotonic())
+        return None
+
+
+class FlakyOptions(FakeServices):
+    def apply_options(self, options):
+        self.applied = options
+
+    async def close(self):
+        return None
+
+
+@pytest.mark.parametrize("event,woken", [
+    ({"kind": "options"}, set(registry.OPERATORS)),
+    ({"kind": "sessions", "statuses": ["pending"]}, {"session-setup"}),
+    ({"kind": "sessions", "statuses": ["running"]}, {"session-completion"}),
+    ({"kind": "sessions", "statuses": ["complete"]}, {"session-cleanup"}),
+    ({"kind": "components", "statuses": ["power_on_pending"], "enabled": True}, {"power-on", "status"}),
+    ({"kind": "components", "statuses": ["power_off_pending"], "enabled": True}, {"power-off-graceful", "status"}),
+    ({"kind": "components", "statuses": ["power_off_gracefully_called"], "enabled": True},
+     {"power-off-forceful", "status"}),
+    ({"kind": "components", "statuses": ["configuring"], "enabled": True}, {"configuration", "status"}),
+    ({"kind": "components", "statuses": ["on_hold"], "enabled": True}, {"status", "session-completion"}),
+    ({"kind": "components", "statuses": ["stable"], "enabled": False}, {"session-completion"}),
+    ({"kind": "components", "statuses": ["power_on_called"], "enabled": True}, {"status"}),
+    ({"kind": "bogus"}, set()),
+])
+def test_change_events_wake_only_operators_that_may_have_work(event, woken):
+    assert {op.name for op in registry.build() if op.wants(event)} == woken
+
+
+def test_only_names_accept_underscores():
+    assert operator_names("power_on, status,") == ["power-on", "status"]
+    with pytest.raises(KeyError):
+        registry.build(["nope"])
+
+
+def test_log_levels():
+    assert level_of("debug") == 10 and level_of("bogus") == 20 and level_of(None) == 20
+
+
+def test_options_defaults_until_first_success_then_last_good():  # D31
+    async def scenario():
+        svc = FlakyOptions()
+        cache = OptionsCache(svc)  # type: ignore[arg-type]
+        original = svc.bos.get_options
+
+        async def broken():
+            raise fail("bos", 503)
+        svc.bos.get_options = broken
+        first = await cache.refresh()
+        assert first == DEFAULTS and not cache.loaded
+        svc.bos.options["max_component_batch_size"] = 7
+        svc.bos.get_options = original
+        cache.invalidate()
+        assert (await cache.refresh())["max_component_batch_size"] == 7
+        svc.bos.get_options = broken
+        cache.invalidate()
+        assert (await cache.refresh())["max_component_batch_size"] == 7  # last good, not the default
+    run(scenario())
+
+
+def test_events_wake_a_loop_within_a_second_and_frequency_bounds_the_wait(tmp_path):
+    async def scenario():
+        svc = FlakyOptions()
+        svc.bos.options["polling_frequency"] = 60
+        op = Recorder()
+        runner = Runner([op], svc, liveness_file=str(tmp_path / "live"))  # type: ignore[arg-type]
+        task = asyncio.create_task(runner.run())
+        await asyncio.sleep(0.3)
+        assert len(op.passes) == 1
+        sent = time.monotonic()
+        runner.dispatch({"kind": "components", "statuses": ["power_on_pending"], "enabled": True})
+        runner.dispatch({"kind": "components", "statuses": ["power_on_pending"], "enabled": True})  # coalesced
+        await asyncio.sleep(0.6)
+        assert len(op.passes) == 2 and op.passes[1] - sent < 0.5
+        runner.dispatch({"kind": "components", "statuses": ["stable"], "enabled": False})  # not for this operator
+        await asyncio.sleep(0.4)
+        assert len(op.passes) == 2
+        assert check_liveness(str(tmp_path / "live"), 20) == 0
+        runner.stop()
+        assert await task == 0
+    run(scenario())
+
+
+def test_operators_of_one_process_share_the_decision_lock():
+    locks = []
+
+    class Grab(Operator):
+        name = "grab"
+
+        async def run_pass(self, ctx):
+            locks.append(ctx.lock)
+            return None
+
+    async def scenario():
+        svc = FlakyOptions()
+        runner = Runner([Grab(), Grab()], svc)  # type: ignore[arg-type]
+        task = asyncio.create_task(runner.run())
+        await asyncio.sleep(0.2)
+        runner.stop()
+        await task
+    run(scenario())
+    assert len(locks) >= 2 and all(lock is locks[0] for lock in locks)
+
+
+def test_unreachable_redis_falls_back_to_polling(tmp_path):
+    async def scenario():
+        svc = FlakyOptions()
+        svc.bos.options["polling_frequency"] = 0  # floor of MIN_WAIT between passes
+        op = Recorder()
+        runner = Runner([op], svc, redis_url="redis://127.0.0.1:9/0",  # type: ignore[arg-type]
+                        liveness_file=str(tmp_path / "live"))
+        task = asyncio.create_task(runner.run())
+        await asyncio.sleep(0.5)
+        assert len(op.passes) >= 3  # still polling
+        assert check_liveness(str(tmp_path / "live"), 20) == 0
+        runner.stop()
+        assert await task == 0
+    run(scenario())
+
+
+def test_liveness_file_and_probe(tmp_path):
+    path = tmp_path / "ts"
+    assert check_liveness(str(path), 20) == 1
+    write_liveness(path)
+    assert check_liveness(str(path), 20) == 0
+    path.write_text(f"{time.time() - 30}\n")
+    assert check_liveness(str(path), 20) == 1
+    path.write_text("garbage")
+    assert check_liveness(str(path), 20) == 1
+
+
+def test_liveness_stops_when_a_pass_is_stuck():
+    async def scenario():
+        runner = Runner([Recorder()], FlakyOptions(), stuck_after=1.0)  # type: ignore[arg-type]
+        loop = runner.loops[0]
+        loop.task = asyncio.create_task(asyncio.sleep(10))
+        assert runner.healthy()
+        loop.in_pass_since = time.monotonic() - 2
+        assert not runner.healthy()
+        loop.in_pass_since = None
+        loop.task.cancel()
+        await asyncio.sleep(0)
+        assert not runner.healthy()  # a dead loop is not alive either
+    run(scenario())
+
+
+def test_sigterm_stops_cleanly_and_check_liveness_command(tmp_path):
+    live = tmp_path / "live"
+    env = dict(os.environ, BOS_LIVENESS_FILE=str(live), BOS_API_URL="http://127.0.0.1:9/v2",
+               BOS_OPERATOR_LOG_LEVEL="WARNING", BOS_OPERATOR_STOP_GRACE="0.5")
+    proc = subprocess.Popen([str(BIN / "bos-operators"), "--only", "status,session-setup"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 10
+        while not live.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert live.exists()
+        probe = subprocess.run([str(BIN / "bos-operators"), "--check-liveness"], env=env)
+        assert probe.returncode == 0
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    stale = subprocess.run([str(BIN / "bos-operators"), "--check-liveness"],
+                           env=dict(env, LIVENESS_DELTA_MAX="0"))
+    assert stale.returncode == 1
+
+
+def test_service_clients_follow_the_options():
+    from bos_server.operators.services import Endpoints, Services, bos_base
+    assert bos_base("http://api:9000") == bos_base("http://api:9000/v2/") == "http://api:9000/v2"
+    services = Services.build(Endpoints(bos="http://api:9000"))
+    services.apply_options(dict(DEFAULTS, pcs_read_timeout=33, ims_errors_fatal=True))
+    by_name = {c.service: c for c in services.http}
+    assert by_name["pcs"].read_timeout == 33 and by_name["hsm"].read_timeout == 20
+    assert by_name["bos"].read_timeout == 10 and by_name["tapms"].read_timeout == 10
+    assert by_name["ims"].retries == 8 and by_name["bss"].retries == 10
+    assert all(c.connect_timeout == 3 for c in services.http)
+    assert by_name["bos"].base_url == "http://api:9000/v2"
+
+
+def test_urls_from_environment(monkeypatch):
+    from bos_server.operators.main import parse_args
+    monkeypatch.setenv("BOS_PCS_URL", "http://pcs.example")
+    monkeypatch.setenv("BOS_REDIS_URL", "redis://r:1/0")
+    args = parse_args(["--hsm-url", "http://hsm.example/hsm/v2"])
+    assert args.pcs_url == "http://pcs.example" and args.hsm_url == "http://hsm.example/hsm/v2"
+    assert args.redis_url == "redis://r:1/0" and args.cfs_url == "http://cray-cfs-api/v3"
