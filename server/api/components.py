@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any, Dict, List, Optional
 
 from aiohttp import web
 
 from bos_shared import schema
+from bos_shared.ages import parse_duration
 from bos_shared.times import now_str
 
 from ..component_writes import (actual_state_update_allowed, apply_auto_fields, merge, new_record,
@@ -50,7 +52,21 @@ def _list_query(request: web.Request) -> ComponentQuery:
         statuses=[s.strip() for s in status.split(",") if s.strip()] if status is not None else None,
         start_after=query_str(request, "start_after_id", schema.String(1, schema.MAX_ID_LENGTH)),
         page_size=query_int(request, "page_size", 0, schema.MAX_PAGE_SIZE, 0),
+        actual_before=_actual_cutoff(request),
     )
+
+
+def _actual_cutoff(request: web.Request) -> Optional[float]:
+    """Extension `actual_state_older_than=<n><s|m|h|d|w>`: components whose actual boot was
+    last reported longer ago than that (the actual-state-cleanup operator's selection,
+    served from an index instead of a scan of every component)."""
+    raw = request.query.get("actual_state_older_than")
+    if raw is None:
+        return None
+    seconds = parse_duration(raw)
+    if seconds is None:
+        raise BadRequest(f"Invalid query parameter 'actual_state_older_than': {raw[:40]!r} is not a duration like 4h or 90m")
+    return time.time() - seconds
 
 
 def _ids_param(request: web.Request) -> Optional[List[str]]:

@@ -22,14 +22,14 @@ from . import keys
 MISSING = ""  # expected hash of a record that does not exist
 
 # ARGV: count, then per write: key, member, expected sha1 (or ""), new value (or "" to delete),
-# n_remove, remove index keys..., n_add, add index keys...; then n_blobs, then per blob:
-# key, value; then the blob index key and the current time.
+# n_remove, remove index keys..., n_add, (add index key, score) pairs...; then n_blobs, then per
+# blob: key, value; then the blob index key and the current time.
 _SCRIPT = """
 local conflicts = {}
 local i = 2
 for r = 1, tonumber(ARGV[1]) do
   i = i + 5 + tonumber(ARGV[i + 4])
-  i = i + 1 + tonumber(ARGV[i])
+  i = i + 1 + 2 * tonumber(ARGV[i])
 end
 local nblobs = tonumber(ARGV[i])
 local blob_index, now = ARGV[i + 1 + 2 * nblobs], ARGV[i + 2 + 2 * nblobs]
@@ -45,7 +45,7 @@ for r = 1, tonumber(ARGV[1]) do
   local rem_at = i + 5
   local nadd = tonumber(ARGV[rem_at + nrem])
   local add_at = rem_at + nrem + 1
-  i = add_at + nadd
+  i = add_at + 2 * nadd
   local current = redis.call('GET', key)
   local actual = ''
   if current then actual = redis.sha1hex(current) end
@@ -54,7 +54,7 @@ for r = 1, tonumber(ARGV[1]) do
   else
     if new == '' then redis.call('DEL', key) else redis.call('SET', key, new) end
     for j = rem_at, rem_at + nrem - 1 do redis.call('ZREM', ARGV[j], member) end
-    for j = add_at, add_at + nadd - 1 do redis.call('ZADD', ARGV[j], 0, member) end
+    for j = add_at, add_at + 2 * nadd - 2, 2 do redis.call('ZADD', ARGV[j], ARGV[j + 1], member) end
   end
 end
 return conflicts
@@ -73,7 +73,8 @@ class Write:
     expected: str
     value: Optional[bytes]  # None deletes the record
     remove_from: Sequence[str] = field(default_factory=tuple)
-    add_to: Sequence[str] = field(default_factory=tuple)
+    add_to: Sequence[str] = field(default_factory=tuple)  # lexical indexes: score 0
+    scored: Mapping[str, float] = field(default_factory=dict)  # score indexes: (re)added with a score
 
 
 class CasWriter:
@@ -101,7 +102,11 @@ def _args(writes: Iterable[Write], blobs: Mapping[str, bytes]) -> list:
     for w in writes:
         count += 1
         args += [w.key, w.member, w.expected, w.value if w.value is not None else b"",
-                 len(w.remove_from), *w.remove_from, len(w.add_to), *w.add_to]
+                 len(w.remove_from), *w.remove_from, len(w.add_to) + len(w.scored)]
+        for key in w.add_to:
+            args += [key, 0]
+        for key, score in w.scored.items():
+            args += [key, score]
     args[0] = count
     args.append(len(blobs))
     for digest, value in blobs.items():

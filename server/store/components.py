@@ -15,7 +15,9 @@ from typing import Any, AsyncIterator, Callable, Dict, Iterable, List, Optional,
 
 from redis.asyncio import Redis
 
+from bos_shared.components import has_artifacts
 from bos_shared.status import component_status
+from bos_shared.times import epoch
 
 from . import keys
 from .blobs import Blobs
@@ -52,6 +54,19 @@ def index_keys(record: Record) -> Set[str]:
     return found
 
 
+def scored_indexes(record: Record) -> Dict[str, float]:
+    """Score indexes of a record: when its actual boot was last reported (for cleanup, §4.2)."""
+    actual = record.get("actual_state")
+    if not isinstance(actual, dict) or not has_artifacts(actual.get("boot_artifacts")):
+        return {}
+    return {keys.COMPONENT_ACTUAL_STAMP: epoch(actual.get("last_updated")) or 0}
+
+
+def actual_state_older_than(record: Record, cutoff: float) -> bool:
+    stamp = scored_indexes(record).get(keys.COMPONENT_ACTUAL_STAMP)
+    return stamp is not None and stamp < cutoff
+
+
 @dataclass
 class ComponentQuery:
     """Filters of `GET /v2/components` (api.md §3.3.1); None means "no filter"."""
@@ -64,8 +79,11 @@ class ComponentQuery:
     statuses: Optional[Sequence[str]] = None
     start_after: Optional[str] = None
     page_size: int = 0
+    actual_before: Optional[float] = None  # extension: actual state reported before this epoch
 
     def matches(self, record: Record) -> bool:
+        if self.actual_before is not None and not actual_state_older_than(record, self.actual_before):
+            return False
         if self.session is not None and record.get("session") != self.session:
             return False
         if self.staged_session is not None and (record.get("staged_state") or {}).get("session") != self.staged_session:
@@ -139,6 +157,10 @@ class ComponentStore:
     async def query(self, q: ComponentQuery, candidates: Optional[Iterable[str]] = None) -> List[Record]:
         """Matching records in ID order, paged; `candidates` restricts to explicit IDs (ids, tenant)."""
         limit = q.page_size or None
+        if q.actual_before is not None:  # a score range, usually small: narrow the candidates
+            stale = await self.redis.zrangebyscore(keys.COMPONENT_ACTUAL_STAMP, "-inf", f"({q.actual_before}")
+            stale_ids = {m.decode() for m in stale}
+            candidates = stale_ids if candidates is None else stale_ids & set(candidates)
         if candidates is not None:
             return await self._query_explicit(q, sorted(set(candidates)), limit)
         driver = await self._smallest_driver(q)
@@ -283,8 +305,11 @@ class ComponentStore:
             old_idx = index_keys(old) if old is not None else set()
             new_idx = index_keys(new)
             stored = self.blobs.intern(new, blobs)
+            old_scored = scored_indexes(old) if old is not None else {}
+            new_scored = scored_indexes(new)
+            removed = tuple(old_idx - new_idx) + tuple(set(old_scored) - set(new_scored))
             writes.append(Write(keys.component(component_id), component_id, digest(raw), dumps(stored),
-                                tuple(old_idx - new_idx), tuple(new_idx - old_idx)))
+                                removed, tuple(new_idx - old_idx), new_scored))
             results[component_id] = new
         return writes, results, blobs
 
@@ -300,8 +325,9 @@ class ComponentStore:
             raw = (await self.get_raw_many([component_id]))[0]
             if raw is None:
                 return False
+            old = loads(raw)
             write = Write(keys.component(component_id), component_id, digest(raw), None,
-                          tuple(index_keys(loads(raw))), ())
+                          tuple(index_keys(old)) + tuple(scored_indexes(old)), ())
             if not await self.cas.apply([write]):
                 return True
         raise TooMuchContention(f"component {component_id} kept changing during the delete")

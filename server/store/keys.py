@@ -17,6 +17,8 @@ OPTIONS = PREFIX + "options"
 COMPONENT_IDS = PREFIX + "idx:comp:all"
 COMPONENT_ENABLED = PREFIX + "idx:comp:enabled"
 COMPONENT_ERRORED = PREFIX + "idx:comp:errored"
+# Score index: components with actual boot artifacts, scored by actual_state.last_updated (0 if absent)
+COMPONENT_ACTUAL_STAMP = PREFIX + "idx:comp:actual-stamp"
 
 
 def component(component_id: str) -> str:

@@ -411,3 +411,27 @@ def _expected(name: str, n: int) -> Any:
     prefix = {"kernel": "k", "kernel_parameters": "p", "initrd": "i", "staged_configuration": "c",
               "error": "e", "desired_token": "t"}.get(name)
     return f"{prefix}{n}" if prefix else n
+
+
+# -- extension: actual_state_older_than (served from a score index) --
+
+def test_actual_state_older_than_selects_only_stale_reported_components(api: Api, redis_client) -> None:
+    import json as _json
+    bulk_put(api, [{"id": "fresh", "actual_state": {"boot_artifacts": ARTIFACTS}},
+                   {"id": "stale", "actual_state": {"boot_artifacts": ARTIFACTS}},
+                   {"id": "empty", "actual_state": {"boot_artifacts": {"kernel": ""}}},
+                   {"id": "none"}])
+    # age one record's report by rewriting its stored timestamp (and score) through a PUT of old data
+    record = api.get("/v2/components/stale").json()
+    raw = _json.loads(redis_client.get("bos:comp:stale"))
+    raw["actual_state"]["last_updated"] = "2020-01-01T00:00:00"
+    redis_client.set("bos:comp:stale", _json.dumps(raw))
+    redis_client.zadd("bos:idx:comp:actual-stamp", {"stale": 1577836800})
+    assert record["actual_state"]["boot_artifacts"]["kernel"] == ARTIFACTS["kernel"]
+    assert ids_of(api.get("/v2/components", params={"actual_state_older_than": "4h"})) == ["stale"]
+    assert ids_of(api.get("/v2/components", params={"actual_state_older_than": "0s"})) == ["fresh", "stale"]
+    assert_problem(api.get("/v2/components", params={"actual_state_older_than": "soon"}), 400, "Bad Request")
+    api.patch("/v2/components/stale", json={"actual_state": {"boot_artifacts": {"kernel": "", "kernel_parameters": "", "initrd": ""}, "bss_token": ""}})
+    assert ids_of(api.get("/v2/components", params={"actual_state_older_than": "0s"})) == ["fresh"]
+    api.delete("/v2/components/fresh")
+    assert redis_client.zscore("bos:idx:comp:actual-stamp", "fresh") is None
