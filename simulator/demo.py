@@ -24,7 +24,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-from .stack import ApiServer, Operators, RedisServer, Simulator, free_port, json_request, scratch_dir
+from .stack import Simulator, Stack, json_request, scratch_dir
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "session-template.json"
 TEMPLATE_NAME = "demo-compute"
@@ -71,20 +71,11 @@ class Api:
 # --------------------------------------------------------------------------- setting up
 
 def start_stack(stack: ExitStack, work: Path, args: argparse.Namespace) -> tuple:
-    """Redis, simulator, API server and operators; each registered to be stopped."""
-    redis = RedisServer(work / "redis")
-    stack.callback(redis.stop)
-    api_port = free_port()
-    bos_url = f"http://127.0.0.1:{api_port}/v2"
+    """Redis, simulator, API server and operators, stopped when `stack` closes."""
     rates = [arg for flag in RATE_FLAGS for arg in (f"--{flag.replace('_', '-')}", str(getattr(args, flag)))]
     print(f"starting the simulator ({args.nodes} nodes)...", flush=True)
-    sim = Simulator(work / "sim", args.nodes, seed=args.seed, speed=args.speed, bos_url=bos_url, extra_args=rates)
-    stack.callback(sim.stop)
-    api = ApiServer(work / "api", redis.url, port=api_port, env=sim.env())
-    stack.callback(api.stop)
-    operators = Operators(work / "operators", bos_url, redis.url, sim.urls, env=sim.env())
-    stack.callback(operators.stop)
-    return sim, Api(api.url)
+    processes = stack.enter_context(Stack(work, nodes=args.nodes, seed=args.seed, speed=args.speed, sim_args=rates))
+    return processes.sim, Api(processes.api.url)
 
 
 def wait_for_discovery(api: Api, count: int, timeout: float = 120) -> None:

@@ -20,7 +20,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from .s3 import ACCESS_KEY as S3_ACCESS_KEY, SECRET_KEY as S3_SECRET_KEY
 
@@ -236,3 +236,53 @@ class Operators(ManagedProcess):
         full_env = {"BOS_LIVENESS_FILE": str(self.liveness), **(env or {})}
         super().__init__("operators", argv, workdir / "operators.log", full_env)
         wait_until(self.liveness.exists, ready_timeout, "bos-operators", self.proc)
+
+
+class Stack:
+    """A whole BOS stack on loopback: Redis, the simulator, the API server and (optionally) the operators.
+
+    Started in dependency order (the simulator's nodes report to the API, the API
+    and operators use the simulator's services), stopped in reverse, also when a
+    start fails half-way. Tests, the demo and the benchmarks all use this one.
+    """
+
+    def __init__(self, workdir: Path, *, nodes: int = 10, inventory: Optional[Path] = None, seed: int = 0,
+                 speed: float = 1.0, sim_args: Sequence[str] = (), sim_timeout: float = 120,
+                 api_args: Sequence[str] = (), operators: bool = True, operator_args: Sequence[str] = (),
+                 env: Optional[dict] = None) -> None:
+        self.procs: List[ManagedProcess] = []
+        self.operators: Optional[Operators] = None
+        try:
+            self.redis = self.adopt(RedisServer(workdir / "redis"))
+            port = free_port()
+            self.bos_url = f"http://127.0.0.1:{port}/v2"
+            self.sim = self.adopt(Simulator(workdir / "sim", nodes, inventory=inventory, seed=seed, speed=speed,
+                                               bos_url=self.bos_url, extra_args=sim_args, timeout=sim_timeout))
+            service_env = {**self.sim.env(), **(env or {})}
+            self.api = self.adopt(ApiServer(workdir / "api", self.redis.url, port=port, env=service_env,
+                                               extra_args=api_args))
+            if operators:
+                self.operators = self.adopt(Operators(workdir / "operators", self.bos_url, self.redis.url,
+                                                         self.sim.urls, env=service_env, extra_args=operator_args))
+        except BaseException:
+            self.stop()
+            raise
+
+    def adopt(self, proc: "ManagedProcess") -> Any:
+        """Stop `proc` with the stack (last started, first stopped)."""
+        self.procs.append(proc)
+        return proc
+
+    def stop(self) -> Dict[str, int]:
+        """Stop everything (last started first); returns each process's exit status."""
+        codes = {}
+        while self.procs:
+            proc = self.procs.pop()
+            codes[proc.name] = proc.stop()
+        return codes
+
+    def __enter__(self) -> "Stack":
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()

@@ -17,7 +17,7 @@ from typing import Any, Dict, Iterator, List
 import pytest
 import redis as redis_lib
 
-from bos_sim.stack import ApiServer, RedisServer, Simulator
+from bos_sim.stack import ApiServer, RedisServer, Simulator, Stack
 from tests.support.client import Api
 
 IMAGE = "9e3c75e1-ac42-42c7-873c-e758048897d6"          # x86_64, kernel + initrd + boot parameters
@@ -89,10 +89,20 @@ def inventory() -> Dict[str, Any]:
 
 @dataclass
 class SimStack:
-    sim: Simulator
-    redis: RedisServer
-    server: ApiServer
+    stack: Stack
     redis_client: redis_lib.Redis
+
+    @property
+    def sim(self) -> Simulator:
+        return self.stack.sim
+
+    @property
+    def server(self) -> ApiServer:
+        return self.stack.api
+
+    @property
+    def redis(self) -> RedisServer:
+        return self.stack.redis
 
     def api(self) -> Api:
         """A client of the freshly emptied database, default options, no service faults."""
@@ -109,20 +119,10 @@ def sim_stack(workdir: Path, request: pytest.FixtureRequest) -> Iterator[SimStac
     where.mkdir(parents=True, exist_ok=True)
     inventory_file = where / "inventory.json"
     inventory_file.write_text(json.dumps(inventory()))
-    started: List[Any] = []
-    try:
-        sim = Simulator(where / "sim", inventory=inventory_file)
-        started.append(sim)
-        redis = RedisServer(where / "redis")
-        started.append(redis)
-        server = ApiServer(where / "api", redis.url, env=sim.env())
-        started.append(server)
-        client = redis_lib.Redis.from_url(redis.url)
-        yield SimStack(sim, redis, server, client)
+    with Stack(where, inventory=inventory_file, operators=False) as stack:
+        client = redis_lib.Redis.from_url(stack.redis.url)
+        yield SimStack(stack, client)
         client.close()
-    finally:
-        for proc in reversed(started):
-            proc.stop()
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ import pytest
 import redis as redis_lib
 
 from bos_cli.main import main
-from bos_sim.stack import ApiServer, RedisServer, Simulator
+from bos_sim.stack import ApiServer, Simulator, Stack
 from tests.support.client import Api
 
 SIM_NODES = 16
@@ -63,29 +63,25 @@ def clean_cli_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @dataclass
 class CliStack:
-    sim: Simulator
-    redis: RedisServer
-    server: ApiServer
+    stack: Stack
     redis_client: redis_lib.Redis
+
+    @property
+    def sim(self) -> Simulator:
+        return self.stack.sim
+
+    @property
+    def server(self) -> ApiServer:
+        return self.stack.api
 
 
 @pytest.fixture(scope="package")
 def cli_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CliStack]:
     where: Path = tmp_path_factory.mktemp("cli")
-    started: List[Any] = []
-    try:
-        sim = Simulator(where / "sim", nodes=SIM_NODES)
-        started.append(sim)
-        redis = RedisServer(where / "redis")
-        started.append(redis)
-        server = ApiServer(where / "api", redis.url, env=sim.env())
-        started.append(server)
-        client = redis_lib.Redis.from_url(redis.url)
-        yield CliStack(sim, redis, server, client)
+    with Stack(where, nodes=SIM_NODES, operators=False) as stack:
+        client = redis_lib.Redis.from_url(stack.redis.url)
+        yield CliStack(stack, client)
         client.close()
-    finally:
-        for proc in reversed(started):
-            proc.stop()
 
 
 @pytest.fixture

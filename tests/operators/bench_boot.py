@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from bos_shared.options import DEFAULTS
-from bos_sim.stack import ApiServer, Operators, RedisServer, Simulator, free_port
+from bos_sim.stack import Operators, Stack
 from tests.support.client import Api
 
 from .stack import GOOD_CONFIG, MANIFEST
@@ -41,19 +41,10 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=1800)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bos-bench-"))
-    redis = RedisServer(work / "redis")
-    procs = []
-    try:
-        port = free_port()
-        sim = Simulator(work / "sim", nodes=args.nodes, bos_url=f"http://127.0.0.1:{port}/v2",
-                        extra_args=ZERO_DELAYS, timeout=600)
-        procs.append(sim)
-        server = ApiServer(work / "api", redis.url, port=port, env=sim.env())
-        procs.append(server)
-        api = Api(server.url)
+    with Stack(work, nodes=args.nodes, sim_args=ZERO_DELAYS, sim_timeout=600, operators=False) as stack:
+        api = Api(stack.api.url)
         api.patch("/v2/options", json=dict(DEFAULTS)).raise_for_status()
-        ops = Operators(work / "ops", server.url + "/v2", redis.url, sim.urls, env=sim.env())
-        procs.append(ops)
+        stack.adopt(Operators(work / "ops", stack.bos_url, stack.redis.url, stack.sim.urls, env=stack.sim.env()))
         wait(lambda: len(api.get("/v2/components", params={"page_size": args.nodes}).json()) >= args.nodes,
              600, "discovery")
         api.put("/v2/sessiontemplates/bench", json={
@@ -73,10 +64,6 @@ def main() -> None:
                           "percent_successful": status["percent_successful"],
                           "errors": status["error_summary"]}))
         print(f"logs in {work}")
-    finally:
-        for proc in reversed(procs):
-            proc.stop()
-        redis.stop()
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from bos_shared.options import DEFAULTS
-from bos_sim.stack import ApiServer, Operators, RedisServer, Simulator, free_port
+from bos_sim import stack as processes
 from tests.support.client import Api
 
 IMAGE = "9e3c75e1-ac42-42c7-873c-e758048897d6"
@@ -25,20 +25,15 @@ FAST_OPTIONS = {"polling_frequency": 5, "discovery_frequency": 300, "max_power_o
 
 class Stack:
     def __init__(self, workdir: Path, nodes: int, speed: float = 10.0) -> None:
-        self.procs: List[Any] = []
-        self.redis = RedisServer(workdir / "redis")
+        # The operators start after the fast options are set, so they never act on defaults.
+        self.stack = processes.Stack(workdir, nodes=nodes, speed=speed, operators=False,
+                                     sim_args=["--record-limit", "50000"])
         try:
-            port = free_port()
-            self.sim = Simulator(workdir / "sim", nodes=nodes, speed=speed, bos_url=f"http://127.0.0.1:{port}/v2",
-                                 extra_args=["--record-limit", "50000"])
-            self.procs.append(self.sim)
-            self.api_server = ApiServer(workdir / "api", self.redis.url, port=port, env=self.sim.env())
-            self.procs.append(self.api_server)
+            self.sim, self.api_server = self.stack.sim, self.stack.api
             self.api = Api(self.api_server.url)
             self.set_options()
-            self.operators = Operators(workdir / "ops", self.api_server.url + "/v2", self.redis.url, self.sim.urls,
-                                       env=self.sim.env())
-            self.procs.append(self.operators)
+            self.operators = self.stack.adopt(processes.Operators(
+                workdir / "ops", self.stack.bos_url, self.stack.redis.url, self.sim.urls, env=self.sim.env()))
             self.pool = [n["xname"] for n in self.sim.nodes() if n["role"] == "Compute"]
             self._wait(lambda: len(self.api.get("/v2/components").json()) >= nodes, 30, "discovery")
         except BaseException:
@@ -46,9 +41,7 @@ class Stack:
             raise
 
     def stop(self) -> Dict[str, int]:
-        codes = {p.name: p.stop() for p in reversed(self.procs)}
-        self.redis.stop()
-        return codes
+        return self.stack.stop()
 
     # -- helpers for scenarios --
     def take(self, count: int) -> List[str]:
