@@ -9,7 +9,7 @@ import pytest
 import redis as redis_lib
 
 from bos_sim.stack import ApiServer, RedisServer
-from tests.support.client import Api
+from tests.support.client import Api, fresh_api
 
 
 @pytest.fixture(scope="session")
@@ -42,7 +42,4 @@ def api_server(workdir: Path, redis_server: RedisServer) -> Iterator[ApiServer]:
 @pytest.fixture
 def api(api_server: ApiServer, redis_client: redis_lib.Redis) -> Api:
     """A client of a freshly emptied database with default options."""
-    redis_client.flushdb()
-    client = Api(api_server.url)
-    client.reset_options()
-    return client
+    return fresh_api(api_server.url, redis_client)

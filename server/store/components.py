@@ -112,6 +112,14 @@ class ComponentQuery:
         return options
 
 
+async def _explicit_chunks(ids: List[str], start_after: Optional[str]) -> AsyncIterator[List[str]]:
+    """Explicit candidate IDs (sorted) after `start_after`, in chunks, like an index walk."""
+    if start_after is not None:
+        ids = [i for i in ids if i > start_after]
+    for start in range(0, len(ids), SCAN_CHUNK):
+        yield ids[start:start + SCAN_CHUNK]
+
+
 class ComponentStore:
     def __init__(self, redis: Redis, events: Events) -> None:
         self.redis = redis
@@ -162,29 +170,13 @@ class ComponentStore:
             stale_ids = {m.decode() for m in stale}
             candidates = stale_ids if candidates is None else stale_ids & set(candidates)
         if candidates is not None:
-            return await self._query_explicit(q, sorted(set(candidates)), limit)
-        driver = await self._smallest_driver(q)
+            chunks = _explicit_chunks(sorted(set(candidates)), q.start_after)
+        else:
+            chunks = self._walk(await self._smallest_driver(q), q.start_after)
         found: List[Record] = []
-        async for chunk in self._walk(driver, q.start_after):
+        async for chunk in chunks:
             for decoded in await self.decode(await self.get_raw_many(chunk)):
-                if decoded is None:
-                    continue
-                if q.matches(decoded):
-                    found.append(decoded)
-                    if limit is not None and len(found) >= limit:
-                        return found
-        return found
-
-    async def _query_explicit(self, q: ComponentQuery, ids: List[str], limit: Optional[int]) -> List[Record]:
-        if q.start_after is not None:
-            ids = [i for i in ids if i > q.start_after]
-        found: List[Record] = []
-        for start in range(0, len(ids), SCAN_CHUNK):
-            part = ids[start:start + SCAN_CHUNK]
-            for decoded in await self.decode(await self.get_raw_many(part)):
-                if decoded is None:
-                    continue
-                if q.matches(decoded):
+                if decoded is not None and q.matches(decoded):
                     found.append(decoded)
                     if limit is not None and len(found) >= limit:
                         return found

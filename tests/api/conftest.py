@@ -10,15 +10,13 @@ settings point at the simulator.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
 import pytest
-import redis as redis_lib
 
-from bos_sim.stack import ApiServer, RedisServer, Simulator, Stack
 from tests.support.client import Api
+from tests.support.stacks import ServiceStack, service_stack
 
 IMAGE = "9e3c75e1-ac42-42c7-873c-e758048897d6"          # x86_64, kernel + initrd + boot parameters
 IMAGE_ARM = "4b1c0a2e-6f57-4d0b-9c3a-2d8e7f6a5b41"      # aarch64
@@ -87,30 +85,7 @@ def inventory() -> Dict[str, Any]:
     }
 
 
-@dataclass
-class SimStack:
-    stack: Stack
-    redis_client: redis_lib.Redis
-
-    @property
-    def sim(self) -> Simulator:
-        return self.stack.sim
-
-    @property
-    def server(self) -> ApiServer:
-        return self.stack.api
-
-    @property
-    def redis(self) -> RedisServer:
-        return self.stack.redis
-
-    def api(self) -> Api:
-        """A client of the freshly emptied database, default options, no service faults."""
-        self.redis_client.flushdb()
-        self.sim.clear_service_faults()
-        client = Api(self.server.url)
-        client.reset_options()
-        return client
+SimStack = ServiceStack
 
 
 @pytest.fixture(scope="module")
@@ -119,10 +94,8 @@ def sim_stack(workdir: Path, request: pytest.FixtureRequest) -> Iterator[SimStac
     where.mkdir(parents=True, exist_ok=True)
     inventory_file = where / "inventory.json"
     inventory_file.write_text(json.dumps(inventory()))
-    with Stack(where, inventory=inventory_file, operators=False) as stack:
-        client = redis_lib.Redis.from_url(stack.redis.url)
-        yield SimStack(stack, client)
-        client.close()
+    with service_stack(where, inventory=inventory_file) as stack:
+        yield stack
 
 
 @pytest.fixture

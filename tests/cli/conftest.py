@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, List
 
 import pytest
-import redis as redis_lib
 
 from bos_cli.main import main
-from bos_sim.stack import ApiServer, Simulator, Stack
 from tests.support.client import Api
+from tests.support.stacks import ServiceStack, service_stack
 
 SIM_NODES = 16
 IMAGE = "9e3c75e1-ac42-42c7-873c-e758048897d6"  # the simulator's default image (manifest in its S3)
@@ -61,36 +60,20 @@ def clean_cli_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
-@dataclass
-class CliStack:
-    stack: Stack
-    redis_client: redis_lib.Redis
-
-    @property
-    def sim(self) -> Simulator:
-        return self.stack.sim
-
-    @property
-    def server(self) -> ApiServer:
-        return self.stack.api
+CliStack = ServiceStack
 
 
 @pytest.fixture(scope="package")
 def cli_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CliStack]:
     where: Path = tmp_path_factory.mktemp("cli")
-    with Stack(where, nodes=SIM_NODES, operators=False) as stack:
-        client = redis_lib.Redis.from_url(stack.redis.url)
-        yield CliStack(stack, client)
-        client.close()
+    with service_stack(where, nodes=SIM_NODES) as stack:
+        yield stack
 
 
 @pytest.fixture
 def api(cli_stack: CliStack) -> Api:
     """Overrides the root `api`: a fresh database on the simulator-backed server."""
-    cli_stack.redis_client.flushdb()
-    client = Api(cli_stack.server.url)
-    client.reset_options()
-    return client
+    return cli_stack.api()
 
 
 @pytest.fixture

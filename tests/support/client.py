@@ -47,6 +47,14 @@ class Api:
         resp.raise_for_status()
 
 
+def fresh_api(base: str, redis_client: Any) -> Api:
+    """A client of an emptied database with default options (each test starts clean)."""
+    redis_client.flushdb()
+    client = Api(base)
+    client.reset_options()
+    return client
+
+
 def assert_problem(resp: requests.Response, status: int, title: str, detail: Optional[str] = None) -> dict:
     """Check an RFC 7807 error response and return its body."""
     assert resp.status_code == status, (resp.status_code, resp.text)
