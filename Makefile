@@ -11,6 +11,7 @@ PY := $(VENV)/bin/python
 PKGS := shared server reporter simulator cli
 STAMP := $(VENV)/.installed
 NODES ?= 1000
+FAIL ?=
 QUICK ?=
 PYTEST_ARGS ?=
 RPM_OUT ?= dist/rpm
@@ -18,7 +19,7 @@ RPM_OUT ?= dist/rpm
 .PHONY: help venv os-deps test demo bench rpm clean
 
 help:
-	@echo "make demo   boot $(NODES) simulated nodes end to end (NODES=N to change)"
+	@echo "make demo   boot $(NODES) simulated nodes end to end (NODES=N; FAIL='--fail-cfs-rate 0.02 ...')"
 	@echo "make test   run the test suite (installs what it needs)"
 	@echo "make bench  run the benchmarks (QUICK=1 for the smoke sizes)"
 	@echo "make rpm    build the bos-reporter RPM into dist/rpm/"
@@ -29,8 +30,10 @@ venv: $(STAMP)
 $(STAMP): $(foreach p,$(PKGS),$(p)/pyproject.toml) requirements-dev.txt
 	@test -n "$(PYTHON)" || { echo "error: Python 3.11 or newer is required" >&2; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements-dev.txt $(foreach p,$(PKGS),-e ./$(p))
+	@echo "installing Python packages into $(VENV) (log: $(VENV)/install.log)"
+	@{ $(PY) -m pip install --upgrade pip && \
+	   $(PY) -m pip install -r requirements-dev.txt $(foreach p,$(PKGS),-e ./$(p)); } > $(VENV)/install.log 2>&1 \
+	   || { tail -30 $(VENV)/install.log; exit 1; }
 	@touch $@
 
 # Debian packages the tests and the demo use; installed only when missing.
@@ -47,7 +50,7 @@ test: os-deps venv
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: os-deps venv
-	$(PY) -m bos_sim.demo --nodes $(NODES)
+	$(PY) -m bos_sim.demo --nodes $(NODES) $(FAIL)
 
 bench: os-deps venv
 	$(PY) bench/run.py $(if $(QUICK),--quick,)

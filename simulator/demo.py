@@ -24,6 +24,8 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
+from bos_cli.main import main as bos
+
 from .stack import Simulator, Stack, json_request, scratch_dir
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "session-template.json"
@@ -105,47 +107,10 @@ def start_session(api: Api, template: Dict[str, Any]) -> None:
 
 # --------------------------------------------------------------------------- progress
 
-def render(status: Dict[str, Any], counts: Counter, elapsed: float, width: int = 30) -> str:
-    done = status.get("phases", {}).get("percent_complete", 0.0)
-    filled = int(width * done / 100)
-    bar = "#" * filled + "." * (width - filled)
-    phases = " ".join(f"{name}={counts[name]}" for name in STATUS_ORDER if counts[name])
-    errors = counts["_errors"]
-    return (f"[{bar}] {done:5.1f}% {status.get('status', '?'):8} ok={status.get('percent_successful', 0):.1f}% "
-            f"failed={status.get('percent_failed', 0):.1f}% | {phases or 'waiting for session setup'}"
-            f"{f' | errors={errors}' if errors else ''} | {int(elapsed // 60)}:{int(elapsed % 60):02d}")
-
-
-def component_counts(api: Api) -> Counter:
-    counts: Counter = Counter()
-    for comp in api.call("GET", f"/v2/components?session={SESSION_NAME}"):
-        counts[comp.get("status", {}).get("status", "?")] += 1
-        counts["_errors"] += bool(comp.get("error"))
-    return counts
-
-
-def follow(api: Api, timeout: float) -> Dict[str, Any]:
-    """Poll until the session is complete; a live bar on a terminal, a line every 5 s otherwise."""
-    tty = sys.stdout.isatty()
-    started = time.monotonic()
-    last_line = 0.0
-    while True:
-        status = api.call("GET", f"/v2/sessions/{SESSION_NAME}/status")
-        line = render(status, component_counts(api), time.monotonic() - started)
-        if tty:
-            print("\r" + line + "\x1b[K", end="", flush=True)
-        elif time.monotonic() - last_line >= 5 or status.get("status") == "complete":
-            print(line, flush=True)
-            last_line = time.monotonic()
-        if status.get("status") == "complete":
-            break
-        if time.monotonic() - started > timeout:
-            print()
-            raise TimeoutError(f"the session did not complete within {timeout:.0f}s")
-        time.sleep(1)
-    if tty:
-        print()
-    return status
+def follow(api: Api, timeout: float) -> None:
+    """Follow the session exactly as an admin would: `bos sessions watch` (live bar, final report)."""
+    print(f"$ bos sessions watch {SESSION_NAME}", flush=True)
+    bos(["--url", api.base, "sessions", "watch", SESSION_NAME, "--timeout", str(int(timeout))])
 
 
 # --------------------------------------------------------------------------- verdict
@@ -155,10 +120,13 @@ def expected_failures(sim: Simulator, components: List[str]) -> List[str]:
     return sorted(x for x in components if any(faulty.get(x, {}).get(kind) for kind in FATAL_FAULTS))
 
 
-def report(api: Api, sim: Simulator, status: Dict[str, Any]) -> bool:
-    """Print the final extended status and whether the outcome is the expected one."""
-    print("\nFinal extended status:")
-    print(json.dumps(status, indent=2))
+def component_counts(api: Api) -> Counter:
+    return Counter(c.get("status", {}).get("status", "?")
+                   for c in api.call("GET", f"/v2/components?session={SESSION_NAME}"))
+
+
+def report(api: Api, sim: Simulator) -> bool:
+    """Whether the outcome is the expected one: exactly the nodes with fatal injected faults failed."""
     session = api.call("GET", f"/v2/sessions/{SESSION_NAME}")
     if session["status"].get("error"):
         print(f"session error: {session['status']['error']}")
@@ -183,7 +151,8 @@ def run(args: argparse.Namespace) -> int:
             wait_for_discovery(api, args.nodes)
             start_session(api, load_template(args.template, sim))
             print(f"session {SESSION_NAME} started", flush=True)
-            ok = report(api, sim, follow(api, args.timeout))
+            follow(api, args.timeout)
+            ok = report(api, sim)
     finally:
         if args.keep or not ok:
             print(f"logs: {work}")
