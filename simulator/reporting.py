@@ -21,17 +21,13 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Set
 
 import aiohttp
 
-from bos_shared.ages import parse_duration
 from bos_shared.cmdline import parse_cmdline
 
 from .determinism import chance
 
-try:  # the reporter package is developed alongside; a missing module must not stop the simulator
-    from bos_reporter.identity import node_identity
-    from bos_reporter.payload import report_body, report_path
-    REPORTER_IMPORT_ERROR: Optional[ImportError] = None
-except ImportError as exc:
-    REPORTER_IMPORT_ERROR = exc
+from bos_reporter.identity import node_identity
+from bos_reporter.payload import report_body, report_path
+from bos_reporter.schedule import DEFAULT_FREQUENCY_SECONDS, backoff_delay, frequency_seconds, period_seconds
 
 if TYPE_CHECKING:
     from .cluster import Cluster
@@ -39,22 +35,15 @@ if TYPE_CHECKING:
 
 LOG = logging.getLogger(__name__)
 
-DEFAULT_FREQUENCY = 4 * 3600
 RESTART_SEC = 10.0          # systemd RestartSec of the reporter unit (reporter.md §8)
 # Where the real reporter program lives (next to our interpreter); overridable for tests.
 REPORTER_EXE = Path(os.environ.get("BOS_SIM_REPORTER_EXE") or Path(sys.executable).parent / "bos-reporter")
 NODE_TOKEN = "simulated-node-token"   # the API server ignores Authorization (README §8)
 
 
-def backoff(attempt: int) -> float:
-    """Seconds before attempt `attempt` (1-based): 0, 2, 4, ..., capped at 30 (reporter.md §5)."""
-    return float(min(30, 2 * (attempt - 1)))
-
-
 def report_period(params: Dict[str, str]) -> float:
-    """0.75 x bos_update_frequency (default 4h; malformed or zero means the default)."""
-    seconds = parse_duration(params.get("bos_update_frequency"))
-    return 0.75 * (seconds if seconds else DEFAULT_FREQUENCY)
+    """The reporter's period for this command line (malformed or zero: the 4h default)."""
+    return period_seconds(frequency_seconds(params.get("bos_update_frequency")) or DEFAULT_FREQUENCY_SECONDS)
 
 
 class Reporting:
@@ -70,7 +59,6 @@ class Reporting:
         self.sent = 0
         self.succeeded = 0
         self._tmp: Optional[Path] = None
-        self._warned_import = False
 
     # ------------------------------------------------------------------ life cycle
 
@@ -110,9 +98,6 @@ class Reporting:
         if not self.config.bos_url:
             node.report_status = "disabled: no --bos-url"
             return
-        if REPORTER_IMPORT_ERROR is not None:
-            self._reporter_missing(node)
-            return
         node.report_attempts = 0
         if self._runs_real_reporter(node):
             self._spawn_real(node, boot)
@@ -125,12 +110,6 @@ class Reporting:
         if node.xname not in self.real_nodes and len(self.real_nodes) < self.config.real_reporters:
             self.real_nodes.add(node.xname)
         return node.xname in self.real_nodes
-
-    def _reporter_missing(self, node: "Node") -> None:
-        node.report_status = f"error: bos_reporter unavailable ({REPORTER_IMPORT_ERROR})"
-        if not self._warned_import:
-            LOG.error("cannot report boots: the bos_reporter package is unavailable: %s", REPORTER_IMPORT_ERROR)
-            self._warned_import = True
 
     def _current(self, node: "Node", boot: int) -> bool:
         return node.booted and node.boot_count == boot and self.cluster.nodes.get(node.xname) is node
@@ -165,7 +144,7 @@ class Reporting:
             self._reported(node, boot, token, params, first)
             return
         node.report_status = f"retrying: {outcome}"
-        self.cluster.scheduler.call_later(backoff(node.report_attempts + 1), self._requeue, node, boot, first)
+        self.cluster.scheduler.call_later(backoff_delay(node.report_attempts + 1), self._requeue, node, boot, first)
 
     async def _patch(self, xname: str, token: str) -> Optional[str]:
         """One PATCH; None on success, else a short reason."""
