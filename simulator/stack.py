@@ -92,15 +92,17 @@ class ManagedProcess:
 class RedisServer(ManagedProcess):
     """A throw-away redis-server on a free port, without persistence."""
 
-    def __init__(self, workdir: Path, port: Optional[int] = None) -> None:
+    def __init__(self, workdir: Path, port: Optional[int] = None, password: Optional[str] = None) -> None:
         exe = shutil.which("redis-server")
         if exe is None:
             raise RuntimeError("redis-server is not installed (run `make os-deps`)")
         self.port = port or free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{password}@" if password else ""
+        self.url = f"redis://{auth}127.0.0.1:{self.port}/0"
         workdir.mkdir(parents=True, exist_ok=True)
         argv = [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                 "--appendonly", "no", "--dir", str(workdir), "--daemonize", "no"]
+        argv += ["--requirepass", password] if password else []
         super().__init__("redis", argv, workdir / "redis.log")
         wait_until(self._pings, 15, "redis-server", self.proc)
 
@@ -108,7 +110,7 @@ class RedisServer(ManagedProcess):
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
                 sock.sendall(b"PING\r\n")
-                return sock.recv(16).startswith(b"+PONG")
+                return sock.recv(64).startswith((b"+PONG", b"-NOAUTH"))
         except OSError:
             return False
 

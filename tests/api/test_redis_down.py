@@ -29,3 +29,23 @@ def test_server_starts_without_redis_and_recovers_when_it_comes_up(tmp_path) -> 
         assert_problem(requests.get(f"{api.url}/v2/components", timeout=5), 503, "Unable to connect to the Redis database")
     finally:
         assert api.stop() == 0
+
+
+def test_password_protected_redis_works_when_the_url_carries_the_password(tmp_path) -> None:
+    redis = RedisServer(tmp_path / "redis", password="s3cret")
+    try:
+        api = ApiServer(tmp_path / "api", redis.url)
+        try:
+            assert requests.get(f"{api.url}/v2/healthz", timeout=5).status_code == 200
+            assert requests.put(f"{api.url}/v2/components/x1", json={"enabled": False}, timeout=5).status_code == 200
+        finally:
+            api.stop()
+        wrong = ApiServer(tmp_path / "api-wrong", redis.url.replace("s3cret", "wrong"))
+        try:
+            assert requests.get(f"{wrong.url}/v2/healthz", timeout=5).status_code == 503
+            assert_problem(requests.get(f"{wrong.url}/v2/components", timeout=5), 503,
+                           "Unable to connect to the Redis database")
+        finally:
+            wrong.stop()
+    finally:
+        redis.stop()
