@@ -9,9 +9,11 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, Dict, List, Optional, Tuple
 
+from bos_shared import schema
 from bos_shared.schema import registry
 
-TENANT = {"name": "Cray-Tenant-Name", "in": "header", "required": False, "schema": {"type": "string", "maxLength": 127}}
+TENANT = {"name": "Cray-Tenant-Name", "in": "header", "required": False,
+          "schema": schema.String(0, schema.MAX_TENANT_LENGTH).json_schema()}
 TENANT_PATHS = ("/v2/components", "/v2/sessions", "/v2/sessiontemplates", "/v2/sessiontemplatesvalid", "/v2/applystaged")
 
 
@@ -19,20 +21,26 @@ def _q(name: str, schema: Dict[str, Any]) -> Dict[str, Any]:
     return {"name": name, "in": "query", "required": False, "schema": schema}
 
 
-BOOL = {"type": "boolean"}
+# Parameter schemas come from the shared schema, like the bodies (one source of truth).
+BOOL = schema.Boolean().json_schema()
 AGE = {"$ref": "#/components/schemas/AgeString"}
+NAME = schema.Name().json_schema()
 QUERY: Dict[Tuple[str, str], List[Dict[str, Any]]] = {
     ("GET", "/v2/components"): [
-        _q("ids", {"type": "string", "maxLength": 524288}), _q("session", {"type": "string"}),
-        _q("staged_session", {"type": "string"}), _q("enabled", BOOL),
-        _q("phase", {"type": "string", "enum": ["powering_on", "powering_off", "configuring", ""]}),
-        _q("status", {"type": "string", "maxLength": 512}), _q("start_after_id", {"type": "string"}),
-        _q("page_size", {"type": "integer", "minimum": 0, "maximum": 1048576})],
+        _q("ids", schema.String(1, schema.MAX_IDS_QUERY_LENGTH).json_schema()), _q("session", NAME),
+        _q("staged_session", NAME), _q("enabled", BOOL),
+        _q("phase", schema.String(enum=schema.PHASES).json_schema()),
+        _q("status", schema.String(0, schema.MAX_STATUS_QUERY_LENGTH).json_schema()),
+        _q("start_after_id", {"$ref": "#/components/schemas/ComponentId"}),
+        _q("page_size", schema.Integer(0, schema.MAX_PAGE_SIZE).json_schema()),
+        _q("actual_state_older_than", schema.String(2, 16, pattern=r"^[0-9]+[smhdwSMHDW]$").json_schema())],
     ("PUT", "/v2/components"): [_q("create_only", BOOL)],
     ("PATCH", "/v2/components"): [_q("skip_bad_ids", BOOL)],
     ("GET", "/v2/sessions"): [_q("min_age", AGE), _q("max_age", AGE),
-                              _q("status", {"type": "string", "enum": ["pending", "running", "complete"]})],
+                              _q("status", schema.String(enum=schema.SESSION_STATUSES).json_schema())],
 }
+PATH_PARAMETERS = {"component_id": {"$ref": "#/components/schemas/ComponentId"},
+                   "session_id": NAME, "session_template_id": NAME}
 QUERY[("DELETE", "/v2/sessions")] = QUERY[("GET", "/v2/sessions")]
 
 # (method, path) -> (request schema, success status, response schema); "[X]" is an array of X.
@@ -83,7 +91,7 @@ def _operation(method: str, path: str) -> Dict[str, Any]:
     request, status, response = BODIES.get((method, path), (None, 200, None))
     op: Dict[str, Any] = {"operationId": f"{method.lower()}_{path.strip('/').replace('/', '_').replace('{', '').replace('}', '') or 'root'}"}
     params = list(QUERY.get((method, path), []))
-    params += [{"name": p[1:-1], "in": "path", "required": True, "schema": {"type": "string"}}
+    params += [{"name": p[1:-1], "in": "path", "required": True, "schema": PATH_PARAMETERS[p[1:-1]]}
                for p in path.split("/") if p.startswith("{")]
     if path.startswith(TENANT_PATHS):
         params.append(TENANT)
