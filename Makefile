@@ -21,7 +21,7 @@ RPM_OUT ?= dist/rpm
 help:
 	@echo "make demo   boot $(NODES) simulated nodes end to end (NODES=N; FAIL='--fail-cfs-rate 0.02 ...')"
 	@echo "make test   run the test suite (installs what it needs)"
-	@echo "make bench  run the benchmarks (QUICK=1 for the smoke sizes)"
+	@echo "make bench  run the benchmarks into docs/benchmarks.md (QUICK=1 smoke sizes, SIZES=1000,10000)"
 	@echo "make rpm    build the bos-reporter RPM into dist/rpm/"
 	@echo "make venv   create .venv with every package installed editable"
 
@@ -52,8 +52,21 @@ test: os-deps venv
 demo: os-deps venv
 	$(PY) -m bos_sim.demo --nodes $(NODES) $(FAIL)
 
-bench: os-deps venv
-	$(PY) bench/run.py $(if $(QUICK),--quick,)
+# Benchmarks (bench/run.py --help): QUICK=1 smoke sizes; SIZES=1000,10000 node/component counts
+# of both parts; BENCH_ARGS for anything else (e.g. --only e2e --latencies zero --realistic-max 10000).
+# wrk and curl (Debian) are the C clients of the reporter load and the full listing; without them a
+# Python client measures instead and the results say so.
+BENCH_STAMP := $(VENV)/.bench-installed
+bench: os-deps venv $(BENCH_STAMP)
+	@missing=""; for tool in wrk curl; do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then echo "installing OS packages:$$missing"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; } \
+		|| echo "could not install$$missing: the Python client measures instead (the results say so)"; fi
+	$(PY) bench/run.py $(if $(QUICK),--quick,) $(if $(SIZES),--api-sizes $(SIZES) --e2e-sizes $(SIZES),) $(BENCH_ARGS)
+
+$(BENCH_STAMP): bench/requirements.txt $(STAMP)
+	$(PY) -m pip install -q -r bench/requirements.txt
+	@touch $@
 
 # A noarch RPM of the node agent (spec in packaging/rpm/), built with rpmbuild into $(RPM_OUT).
 rpm: os-deps venv

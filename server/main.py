@@ -24,6 +24,7 @@ from .clients.tapms import TapmsClient
 from .config import ServerSettings
 from .workers import run_workers
 from .logs import apply_level, configure
+from .runtime import tune_gc
 from .store import Store
 from .store.token_sweep import sweep_if_due
 
@@ -87,6 +88,7 @@ def serve(settings: ServerSettings, reuse_port: bool = False) -> None:
     context = build_context(settings)
     app = create_app(context)
     app.cleanup_ctx.append(_lifecycle(context, settings))
+    tune_gc()
     LOG.info("BOS API %s listening on %s:%d (Redis %s)", VERSION, settings.host, settings.port,
              settings.redis_url)
     web.run_app(app, host=settings.host, port=settings.port, access_log=None, print=None, reuse_port=reuse_port,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, AsyncIterator, Dict, List, Optional
 
 from aiohttp import web
 
@@ -18,7 +18,7 @@ from ..store.tokens import get_tokens
 from .context import ctx
 from .errors import ActualStateConflict, BadRequest, NotFound
 from .params import json_body, query_bool, query_int, query_str, validate
-from .responses import respond
+from .responses import respond, respond_list
 from .tenancy import check_owned, owned_xnames, tenant_of
 
 MISSING_ID = "At least one component is missing the required 'id' field"
@@ -86,8 +86,13 @@ async def list_components(request: web.Request) -> web.Response:
     if tenant:
         owned = await owned_xnames(request, tenant)
         candidates = [i for i in candidates if i in owned] if candidates is not None else list(owned)
-    records = await ctx(request).store.components.query(query, candidates)
-    return respond([view(r) for r in records])
+    chunks = ctx(request).store.components.iter_query(query, candidates, shared=True)
+    return await respond_list(request, _views(chunks))
+
+
+async def _views(chunks: AsyncIterator[List[Record]]) -> AsyncIterator[List[Record]]:
+    async for chunk in chunks:
+        yield [view(r) for r in chunk]
 
 
 def _item_list(body: Any) -> List[Record]:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, Optional
 
 from aiohttp import web
 
 from bos_shared.schema_types import Schema, SchemaError
 
+from ..store.codec import parse
 from .errors import BadRequest
 
 MAX_BODY = 256 * 1024 * 1024
@@ -63,6 +63,6 @@ async def json_body(request: web.Request, required: bool = True) -> Any:
             raise BadRequest("Error parsing the data provided: the request body is empty; a JSON body is required")
         return None
     try:
-        return json.loads(raw)
+        return parse(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"Error parsing the data provided: {exc}") from None

@@ -2,12 +2,56 @@
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from typing import Any, AsyncIterator, List
 
 from aiohttp import web
 
 from ..store.codec import dumps
 
+LOG = logging.getLogger("bos_server.api")
+JSON = "application/json"
+
 
 def respond(data: Any, status: int = 200) -> web.Response:
-    return web.Response(status=status, body=dumps(data), content_type="application/json")
+    return web.Response(status=status, body=dumps(data), content_type=JSON)
+
+
+async def respond_list(request: web.Request, chunks: AsyncIterator[List[Any]]) -> web.StreamResponse:
+    """A JSON array sent chunk by chunk as `chunks` yields its (non-empty) parts.
+
+    A listing of 100,000 components is ~170 MB of JSON: streamed, the server holds
+    one chunk of records at a time and encodes the next chunk while the client
+    reads the previous one. A result of one chunk is an ordinary response (with
+    Content-Length). Errors before the first byte is sent (Redis down) are answered
+    as usual by the problem middleware; an error after that can no longer change
+    the status, so the connection is dropped and the client sees a truncated body,
+    never a shorter valid list.
+    """
+    first = await anext(chunks, None)
+    if first is None:
+        return respond([])
+    second = await anext(chunks, None)
+    if second is None:
+        return respond(first)
+    response = web.StreamResponse(status=200)
+    response.content_type = JSON
+    await response.prepare(request)
+    try:
+        await response.write(b"[" + dumps(first)[1:-1])
+        del first
+        async for chunk in _prepend(second, chunks):
+            await response.write(b"," + dumps(chunk)[1:-1])
+        await response.write(b"]")
+        await response.write_eof()
+    except Exception as exc:  # too late for a problem response: drop the connection
+        LOG.error("Listing of %s aborted after the response started: %s", request.path, exc)
+        if request.transport is not None:
+            request.transport.close()
+    return response
+
+
+async def _prepend(item: List[Any], rest: AsyncIterator[List[Any]]) -> AsyncIterator[List[Any]]:
+    yield item
+    async for chunk in rest:
+        yield chunk

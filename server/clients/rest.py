@@ -17,6 +17,8 @@ from typing import Any, Mapping, Optional
 
 import aiohttp
 
+from ..store.codec import encode, parse
+
 LOG = logging.getLogger(__name__)
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
@@ -102,11 +104,12 @@ class JsonClient:
                       ok_statuses: tuple = ()) -> Response:
         """Send with retries; return the 2xx (or `ok_statuses`) response or raise ServiceError."""
         url = self.url(path)
+        body = None if json_body is None else encode(json_body)  # once, not per attempt
         deadline = time.monotonic() + self.budget if self.budget else None
         attempt = 0
         while True:
             attempt += 1
-            outcome = await self._attempt(method, url, params, json_body, headers, deadline)
+            outcome = await self._attempt(method, url, params, body, headers, deadline)
             if isinstance(outcome, Response) and (200 <= outcome.status < 300 or outcome.status in ok_statuses):
                 return outcome
             error = self._error(method, url, outcome)
@@ -118,7 +121,7 @@ class JsonClient:
             LOG.debug("Retrying %s (attempt %d) in %.1fs: %s", url, attempt + 1, delay, error)
             await asyncio.sleep(delay)
 
-    async def _attempt(self, method: str, url: str, params: Optional[Mapping[str, Any]], json_body: Any,
+    async def _attempt(self, method: str, url: str, params: Optional[Mapping[str, Any]], body: Optional[bytes],
                        headers: Optional[Mapping[str, str]], deadline: Optional[float]) -> Any:
         read = self.read_timeout
         if deadline is not None:
@@ -126,10 +129,12 @@ class JsonClient:
         timeout = aiohttp.ClientTimeout(sock_connect=self.connect_timeout, sock_read=read,
                                         total=read + self.connect_timeout)
         hdrs = {"Accept": "application/json", **(headers or {})}
+        if body is not None:
+            hdrs.setdefault("Content-Type", "application/json")
         if self.token:
             hdrs["Authorization"] = f"Bearer {self.token}"
         try:
-            async with self._session().request(method, url, params=_query(params), json=json_body,
+            async with self._session().request(method, url, params=_query(params), data=body,
                                                headers=hdrs, timeout=timeout) as resp:
                 raw = await resp.read()
                 return Response(resp.status, resp.headers, _decode(raw))
@@ -185,6 +190,6 @@ def _decode(raw: bytes) -> Any:
     if not raw:
         return None
     try:
-        return json.loads(raw)
+        return parse(raw)
     except ValueError:
         return raw.decode("utf-8", errors="replace")

@@ -19,6 +19,7 @@ import os
 import sys
 from typing import List, Optional, Sequence
 
+from ..runtime import tune_gc
 from . import registry
 from .runner import Runner, check_liveness, level_of
 from .services import DEFAULT_URLS, Endpoints, Services
@@ -96,6 +97,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyError as exc:
         print(f"bos-operators: unknown operator(s): {exc.args[0]}", file=sys.stderr)
         return 2
+    tune_gc()
     return asyncio.run(_run(args))
 
 

@@ -55,8 +55,12 @@ class Blobs:
             stored[state] = dict(value, boot_artifacts={REF: digest})
         return stored
 
-    async def expand(self, records: Iterable[Optional[Record]]) -> None:
-        """Replace references by their blobs, in place."""
+    async def expand(self, records: Iterable[Optional[Record]], shared: bool = False) -> None:
+        """Replace references by their blobs, in place.
+
+        `shared`: every record gets this process's cached dict itself instead of a
+        copy (for read-only use, e.g. rendering a listing of 100,000 records).
+        """
         refs: List[tuple] = []
         for record in records:
             if record is None:
@@ -70,7 +74,7 @@ class Blobs:
             return
         await self._load({digest for _v, digest in refs if digest not in self._cache})
         for value, digest in refs:
-            value["boot_artifacts"] = dict(self._cache[digest])
+            value["boot_artifacts"] = self._cache[digest] if shared else dict(self._cache[digest])
 
     async def _load(self, digests: set) -> None:
         wanted = sorted(digests)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -18,3 +19,25 @@ def loads(raw: Any) -> Any:
 def clone(value: Any) -> Any:
     """A deep copy of JSON data (several times faster than copy.deepcopy)."""
     return orjson.loads(orjson.dumps(value))
+
+
+def parse(raw: Any) -> Any:
+    """JSON text from the outside world: orjson, else the standard library.
+
+    orjson is several times faster on the large bodies BOS exchanges; anything it
+    refuses (UTF-16 text, NaN, integers beyond 64 bits, lone surrogates) goes to
+    `json.loads`, so what is accepted and every error message stay exactly those
+    of the standard library.
+    """
+    try:
+        return orjson.loads(raw)
+    except (orjson.JSONDecodeError, TypeError):
+        return json.loads(raw)
+
+
+def encode(value: Any) -> bytes:
+    """A request body: orjson, else `json.dumps` for what orjson cannot encode (e.g. int keys)."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return json.dumps(value).encode()

@@ -10,6 +10,7 @@ decoded record, so results are exactly those of the unindexed definition.
 from __future__ import annotations
 
 import asyncio
+import functools
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable, Dict, Iterable, List, Optional, Sequence, Set
 
@@ -54,12 +55,18 @@ def index_keys(record: Record) -> Set[str]:
     return found
 
 
+# Timestamps are whole seconds and a bulk write stamps every record alike: parsing each
+# distinct one once saves a regex and a datetime per record read and written.
+_epoch = functools.lru_cache(maxsize=4096)(epoch)
+
+
 def scored_indexes(record: Record) -> Dict[str, float]:
     """Score indexes of a record: when its actual boot was last reported (for cleanup, §4.2)."""
     actual = record.get("actual_state")
     if not isinstance(actual, dict) or not has_artifacts(actual.get("boot_artifacts")):
         return {}
-    return {keys.COMPONENT_ACTUAL_STAMP: epoch(actual.get("last_updated")) or 0}
+    stamp = actual.get("last_updated")
+    return {keys.COMPONENT_ACTUAL_STAMP: (_epoch(stamp) if isinstance(stamp, str) else epoch(stamp)) or 0}
 
 
 def actual_state_older_than(record: Record, cutoff: float) -> bool:
@@ -137,10 +144,14 @@ class ComponentStore:
             out.extend(await self.redis.mget([keys.component(i) for i in part]))
         return out
 
-    async def decode(self, raws: Sequence[Optional[bytes]]) -> List[Optional[Record]]:
-        """Stored values to records (None stays None), blob references expanded."""
+    async def decode(self, raws: Sequence[Optional[bytes]], shared: bool = False) -> List[Optional[Record]]:
+        """Stored values to records (None stays None), blob references expanded.
+
+        `shared`: the records' boot_artifacts dicts are shared between records and
+        must not be modified (Blobs.expand); saves a copy per record on listings.
+        """
         records = [loads(raw) if raw is not None else None for raw in raws]
-        await self.blobs.expand(records)
+        await self.blobs.expand(records, shared)
         return records
 
     async def get_many(self, ids: Sequence[str]) -> Dict[str, Record]:
@@ -164,6 +175,18 @@ class ComponentStore:
 
     async def query(self, q: ComponentQuery, candidates: Optional[Iterable[str]] = None) -> List[Record]:
         """Matching records in ID order, paged; `candidates` restricts to explicit IDs (ids, tenant)."""
+        found: List[Record] = []
+        async for chunk in self.iter_query(q, candidates):
+            found.extend(chunk)
+        return found
+
+    async def iter_query(self, q: ComponentQuery, candidates: Optional[Iterable[str]] = None,
+                         shared: bool = False) -> AsyncIterator[List[Record]]:
+        """query() as non-empty chunks of at most SCAN_CHUNK records, read as they are yielded.
+
+        A caller that renders each chunk before asking for the next holds one chunk
+        in memory, not 100,000 records. `shared` as in decode() (read-only records).
+        """
         limit = q.page_size or None
         if q.actual_before is not None:  # a score range, usually small: narrow the candidates
             stale = await self.redis.zrangebyscore(keys.COMPONENT_ACTUAL_STAMP, "-inf", f"({q.actual_before}")
@@ -173,14 +196,16 @@ class ComponentStore:
             chunks = _explicit_chunks(sorted(set(candidates)), q.start_after)
         else:
             chunks = self._walk(await self._smallest_driver(q), q.start_after)
-        found: List[Record] = []
+        found = 0
         async for chunk in chunks:
-            for decoded in await self.decode(await self.get_raw_many(chunk)):
-                if decoded is not None and q.matches(decoded):
-                    found.append(decoded)
-                    if limit is not None and len(found) >= limit:
-                        return found
-        return found
+            wanted = limit - found if limit is not None else None
+            matched = [r for r in await self.decode(await self.get_raw_many(chunk), shared)
+                       if r is not None and q.matches(r)][:wanted]
+            if matched:
+                found += len(matched)
+                yield matched
+            if limit is not None and found >= limit:
+                return
 
     async def _smallest_driver(self, q: ComponentQuery) -> List[str]:
         options = q.drivers()

@@ -1,0 +1,1 @@
+"""Benchmarks of the whole stack at scale (`make bench`; entry point bench/run.py)."""

@@ -1,0 +1,186 @@
+"""End to end: wall time from `POST /v2/sessions` to session `complete`, for N simulated nodes.
+
+One stack per (N, latency): Redis, the simulator with N nodes, the API and the
+operators (simulator/stack.py). After discovery has created the N components,
+a boot session of every node runs, then a reboot session of every node (the
+nodes are on and booted by then, so the reboot powers them off and on again).
+
+Latency "zero": every simulated hardware delay is 0 (pure orchestration
+overhead). Latency "realistic": the simulator's default delays (power-on 2 s,
+boot 5 s, soft-off 3 s, force-off 1 s, configure 3 s, jitter 10 %), so the
+hardware's own time on one node's path is 10 s for a boot and 13 s for a
+reboot; the overhead is the wall time minus that.
+
+While the stack runs, RSS and CPU of Redis, the API (all worker processes),
+the operators and the simulator are sampled; Redis `used_memory` is read after
+the boot session.
+
+    .venv/bin/python -m bench.boot --nodes 1000 [--latency zero|realistic] [--profile DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+import requests
+from redis import Redis
+
+from bos_shared.options import DEFAULTS
+from bos_sim.config import DEFAULT_DELAYS
+from bos_sim.inventory import DEFAULT_IMAGE_ID, GOOD_CONFIGS
+from bos_sim.stack import Operators, Stack
+from bos_server.store import keys
+
+from .common import Profiler, Watch, wait_for
+
+ZERO_DELAYS = ["--power-on-delay", "0", "--boot-delay", "0", "--soft-off-delay", "0", "--force-off-delay", "0",
+               "--configure-delay", "0", "--jitter", "0"]
+MANIFEST = f"s3://boot-images/{DEFAULT_IMAGE_ID}/manifest.json"
+HARDWARE_PATH = {"boot": ("power_on", "boot", "configure"),
+                 "reboot": ("soft_off", "power_on", "boot", "configure")}
+OPERATIONS = ("boot", "reboot")
+
+
+def hardware_seconds(operation: str, latency: str) -> float:
+    """The simulated hardware's own time on one node's path (nominal delays, no jitter)."""
+    if latency == "zero":
+        return 0.0
+    return sum(DEFAULT_DELAYS[step] for step in HARDWARE_PATH[operation])
+
+
+class Driver:
+    """The client side of one end-to-end run (requests on loopback, Redis for cheap counts)."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.base = stack.api.url + "/v2"
+        self.http = requests.Session()
+        self.redis = Redis.from_url(stack.redis.url)
+
+    def call(self, method: str, path: str, **kw: Any) -> Any:
+        resp = self.http.request(method, self.base + path, timeout=600, **kw)
+        if resp.status_code >= 300:
+            raise RuntimeError(f"{method} {path} -> {resp.status_code}: {resp.text[:300]}")
+        return resp.json() if resp.content else None
+
+    def components(self) -> int:
+        return int(self.redis.zcard(keys.COMPONENT_IDS))
+
+    def used_memory(self) -> int:
+        return int(self.redis.info("memory")["used_memory"])
+
+    def session_status(self, name: str) -> str:
+        return self.call("GET", f"/sessions/{name}")["status"]["status"]
+
+    def record_sizes(self) -> Dict[str, int]:
+        """One component as the API returns it and as Redis stores it (bytes)."""
+        record = self.call("GET", "/components", params={"page_size": "1"})[0]
+        stored = self.redis.memory_usage(keys.component(record["id"])) or 0
+        return {"json_bytes": len(json.dumps(record, separators=(",", ":"))), "redis_value_bytes": int(stored)}
+
+    def close(self) -> None:
+        self.http.close()
+        self.redis.close()
+
+
+def run_session(driver: Driver, name: str, operation: str, nodes: int, timeout: float) -> Dict[str, Any]:
+    started = time.monotonic()
+    driver.call("POST", "/sessions", json={"name": name, "template_name": "bench", "operation": operation})
+    running: Optional[float] = None
+
+    def complete() -> bool:
+        nonlocal running
+        status = driver.session_status(name)
+        if running is None and status != "pending":
+            running = time.monotonic()
+        return status == "complete"
+
+    done = wait_for(complete, timeout, f"{operation} session of {nodes:,} nodes", period=0.1)
+    status = driver.call("GET", f"/sessions/{name}/status")
+    if status["managed_components_count"] != nodes or status["percent_successful"] != 100:
+        raise RuntimeError(f"{operation} session of {nodes:,} nodes did not succeed: "
+                           f"{json.dumps({k: status[k] for k in ('managed_components_count', 'percent_successful', 'error_summary')})}")
+    return {"wall_seconds": round(done - started, 2),
+            "setup_seconds": round((running or done) - started, 2),
+            "managed": status["managed_components_count"], "percent_successful": status["percent_successful"]}
+
+
+def run_stack(nodes: int, latency: str, *, operations: Sequence[str] = OPERATIONS, timeout: float = 1800,
+              api_workers: int = 2, profile: Optional[Path] = None, keep: bool = False,
+              log=print) -> Dict[str, Any]:
+    """Start a stack of `nodes`, run each operation once; returns timings, memory and record sizes."""
+    work = Path(tempfile.mkdtemp(prefix=f"bos-bench-e2e-{nodes}-"))
+    sim_args = ZERO_DELAYS if latency == "zero" else []
+    result: Dict[str, Any] = {"nodes": nodes, "latency": latency, "api_workers": api_workers}
+    try:
+        with Stack(work, nodes=nodes, sim_args=sim_args, sim_timeout=600, operators=False,
+                   api_args=["--workers", str(api_workers)], env={"BOS_LOG_LEVEL": "WARNING"}) as stack:
+            driver = Driver(stack)
+            try:
+                baseline = driver.used_memory()
+                driver.call("PATCH", "/options", json=dict(DEFAULTS))
+                operators = stack.adopt(Operators(work / "ops", stack.bos_url, stack.redis.url, stack.sim.urls,
+                                                  env=stack.sim.env()))
+                pids = {"redis": stack.redis.proc.pid, "api": stack.api.proc.pid,
+                        "operators": operators.proc.pid, "simulator": stack.sim.proc.pid}
+                started = time.monotonic()
+                with Watch(pids) as watch:
+                    wait_for(lambda: driver.components() >= nodes, 600, "discovery", period=0.2)
+                    result["discovery_seconds"] = round(time.monotonic() - started, 2)
+                    driver.call("PUT", "/sessiontemplates/bench", json={
+                        "cfs": {"configuration": GOOD_CONFIGS[0]},
+                        "boot_sets": {"compute": {"path": MANIFEST, "type": "s3", "node_groups": ["compute", "uan"],
+                                                  "rootfs_provider": "sbps", "rootfs_provider_passthrough": "sbps:v1:x"}}})
+                    for operation in operations:
+                        log(f"  {operation} session, {nodes:,} nodes, {latency} latency ...")
+                        profiler = Profiler(profile / f"{nodes}-{latency}-{operation}", pids) if profile else None
+                        try:
+                            timing = run_session(driver, f"bench-{operation}", operation, nodes, timeout)
+                        finally:
+                            if profiler:
+                                profiler.stop()
+                        timing["hardware_seconds"] = hardware_seconds(operation, latency)
+                        timing["overhead_seconds"] = round(timing["wall_seconds"] - timing["hardware_seconds"], 2)
+                        result[operation] = timing
+                        log(f"    {timing['wall_seconds']:.2f} s (setup {timing['setup_seconds']:.2f} s)")
+                        if operation == operations[0]:
+                            used = driver.used_memory()
+                            result["redis_used_memory_bytes"] = used
+                            result["redis_bytes_per_component"] = round((used - baseline) / nodes, 1)
+                            result["record"] = driver.record_sizes()
+                result["processes"] = watch.result()
+            finally:
+                driver.close()
+    finally:
+        if keep:
+            result["logs"] = str(work)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=1000)
+    parser.add_argument("--latency", choices=["zero", "realistic"], default="zero")
+    parser.add_argument("--operation", choices=OPERATIONS, action="append",
+                        help="boot and/or reboot (default: both, boot first)")
+    parser.add_argument("--api-workers", type=int, default=2)
+    parser.add_argument("--timeout", type=float, default=1800)
+    parser.add_argument("--profile", type=Path, help="record py-spy profiles of every process into this folder")
+    parser.add_argument("--keep", action="store_true", help="keep the stack's logs")
+    args = parser.parse_args(argv)
+    result = run_stack(args.nodes, args.latency, operations=args.operation or OPERATIONS, timeout=args.timeout,
+                       api_workers=args.api_workers, profile=args.profile, keep=args.keep)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

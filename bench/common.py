@@ -1,0 +1,227 @@
+"""What every benchmark shares: statistics, process sampling, machine facts, profiling.
+
+Nothing here knows about BOS; `boot.py` and `api_store.py` measure, `report.py`
+writes the results up, `run.py` strings them together for `make bench`.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+TICKS = os.sysconf("SC_CLK_TCK")
+BIN = Path(sys.executable).parent
+
+
+# -- statistics ---------------------------------------------------------------------------------
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100)."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def rounded(value: float, digits: int = 4) -> float:
+    return round(value, digits)
+
+
+# -- processes ----------------------------------------------------------------------------------
+
+def _children(pid: int) -> List[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as handle:
+            return [int(p) for p in handle.read().split()]
+    except OSError:
+        return []
+
+
+def process_tree(pid: int) -> List[int]:
+    """`pid` and all its descendants (the API's SO_REUSEPORT workers are forked children)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(_children(current))
+    return found
+
+
+def rss_bytes(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm") as handle:
+            return int(handle.read().split()[1]) * PAGE
+    except OSError:
+        return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def tree_rss(pid: int) -> int:
+    """Summed RSS of a process tree (shared copy-on-write pages of forked workers count twice)."""
+    return sum(rss_bytes(p) for p in process_tree(pid))
+
+
+def tree_cpu(pid: int) -> float:
+    return sum(cpu_seconds(p) for p in process_tree(pid))
+
+
+@dataclass
+class Watch:
+    """RSS (peak, last) and CPU seconds of a few named process trees, sampled in a thread."""
+
+    pids: Dict[str, int]
+    period: float = 0.5
+    peak: Dict[str, int] = field(default_factory=dict)
+    last: Dict[str, int] = field(default_factory=dict)
+    cpu_start: Dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.started = time.monotonic()
+        self.cpu_start = {name: tree_cpu(pid) for name, pid in self.pids.items()}
+        self._sample()
+
+    def _sample(self) -> None:
+        for name, pid in self.pids.items():
+            rss = tree_rss(pid)
+            self.last[name] = rss
+            self.peak[name] = max(self.peak.get(name, 0), rss)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.period):
+            self._sample()
+
+    def __enter__(self) -> "Watch":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+        self.seconds = time.monotonic() - self.started
+
+    def result(self) -> Dict[str, Dict[str, float]]:
+        out = {}
+        for name, pid in self.pids.items():
+            cpu = tree_cpu(pid) - self.cpu_start[name]
+            out[name] = {"rss_peak_mib": round(self.peak[name] / 2 ** 20, 1),
+                         "rss_end_mib": round(self.last[name] / 2 ** 20, 1),
+                         "cpu_seconds": round(cpu, 1)}
+        return out
+
+
+# -- profiling ----------------------------------------------------------------------------------
+
+class Profiler:
+    """py-spy attached to running processes (flame graph SVG + collapsed stacks per process)."""
+
+    def __init__(self, out_dir: Path, pids: Dict[str, int], rate: int = 50) -> None:
+        self.procs: List[subprocess.Popen] = []
+        exe = shutil.which("py-spy") or str(BIN / "py-spy")
+        if not Path(exe).exists():
+            print("py-spy is not installed (pip install py-spy): not profiling", file=sys.stderr, flush=True)
+            return
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name, pid in pids.items():
+            for fmt, suffix in (("raw", "txt"),):
+                argv = [exe, "record", "--pid", str(pid), "--subprocesses", "--rate", str(rate),
+                        "--format", fmt, "--output", str(out_dir / f"{name}.{suffix}"), "--nonblocking"]
+                self.procs.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        time.sleep(1.0)  # let py-spy attach before the measured work starts
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        for proc in self.procs:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+
+
+# -- the machine --------------------------------------------------------------------------------
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _memory_gib() -> float:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return round(int(line.split()[1]) / 2 ** 20, 1)
+    except OSError:
+        pass
+    return 0.0
+
+
+def _redis_version() -> str:
+    exe = shutil.which("redis-server")
+    if exe is None:
+        return "not installed"
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True).stdout
+    for part in out.split():
+        if part.startswith("v="):
+            return part[2:]
+    return out.strip()
+
+
+def _wrk_version() -> Optional[str]:
+    exe = shutil.which("wrk")
+    if exe is None:
+        return None
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True)
+    return (out.stdout or out.stderr).split("Copyright")[0].strip() or "unknown"
+
+
+def machine() -> Dict[str, object]:
+    import aiohttp
+    import redis
+    return {"cpu": _cpu_model(), "cores": os.cpu_count(), "memory_gib": _memory_gib(),
+            "os": platform.platform(), "python": platform.python_version(), "redis": _redis_version(),
+            "aiohttp": aiohttp.__version__, "redis_py": redis.__version__, "wrk": _wrk_version()}
+
+
+def wait_for(check, timeout: float, what: str, period: float = 0.1) -> float:
+    """Poll until `check()` is true; returns the monotonic time it first was."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if check():
+            return time.monotonic()
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} did not happen within {timeout:.0f} s")
+        time.sleep(period)

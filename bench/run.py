@@ -1,0 +1,146 @@
+"""`make bench`: every benchmark on the real stack, then JSON, plots and docs/benchmarks.md.
+
+    .venv/bin/python bench/run.py                  # full: 1k/10k/100k (about 25 minutes on 2 cores)
+    .venv/bin/python bench/run.py --quick          # smoke sizes, under two minutes
+    .venv/bin/python bench/run.py --api-sizes 10000 --e2e-sizes 1000,10000 --latencies zero
+    .venv/bin/python bench/run.py --only e2e       # re-run one part, keep the other's results
+
+Parts: `api` (bench/api_store.py: reporter load, queries, bulk PATCH, Redis memory,
+once per --api-sizes entry) and `e2e` (bench/boot.py: boot and reboot sessions per
+--e2e-sizes entry and latency, with process memory). Results go to
+<out>/results.json (small: medians and per-run values only), <out>/scaling.png
+and the generated part of --doc.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `python bench/run.py` from anywhere
+    sys.path.insert(0, str(ROOT))
+
+from bench import api_store, boot, report  # noqa: E402
+from bench.common import machine  # noqa: E402
+
+FULL = {"api_sizes": [1_000, 10_000, 100_000], "e2e_sizes": [1_000, 10_000, 100_000],
+        "runs": 7, "full_runs": 5, "load_seconds": 10.0, "load_runs": 3}
+QUICK = {"api_sizes": [1_000], "e2e_sizes": [200], "runs": 3, "full_runs": 2, "load_seconds": 2.0,
+         "load_runs": 2}
+
+
+def sizes(text: str) -> List[int]:
+    values = [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError("a comma-separated list of positive sizes")
+    return values
+
+
+def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke sizes (1,000 components, 200-node sessions)")
+    parser.add_argument("--api-sizes", type=sizes, help="component counts of the API/store part")
+    parser.add_argument("--e2e-sizes", type=sizes, help="node counts of the end-to-end part")
+    parser.add_argument("--latencies", default="zero,realistic", help="zero and/or realistic")
+    parser.add_argument("--realistic-max", type=int, default=0,
+                        help="skip realistic-latency sessions above this many nodes (0 = none skipped)")
+    parser.add_argument("--only", choices=["api", "e2e"], help="run one part; the other's results are kept")
+    parser.add_argument("--out", type=Path, help="results folder (default bench/results, quick: bench/results/quick)")
+    parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--e2e-timeout", type=float, default=1800, help="seconds per session")
+    parser.add_argument("--profile", type=Path, help="py-spy profiles of every e2e session into this folder")
+    parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots (no matplotlib needed)")
+    api_store.add_arguments(parser)
+    parser.set_defaults(runs=None, full_runs=None, load_seconds=None, load_runs=None)
+    args = parser.parse_args(argv)
+    preset = QUICK if args.quick else FULL
+    for name, value in preset.items():
+        if getattr(args, name, None) is None:
+            setattr(args, name, value)
+    args.latencies = [x.strip() for x in args.latencies.split(",") if x.strip()]
+    if not set(args.latencies) <= {"zero", "realistic"}:
+        parser.error("--latencies takes zero and/or realistic")
+    args.out = args.out or (ROOT / "bench" / "results" / ("quick" if args.quick else ""))
+    return args
+
+
+def log(text: str) -> None:
+    print(text, flush=True)
+
+
+def git_revision() -> str:
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True).stdout.strip()
+        return rev + ("+changes" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def run_api(args: argparse.Namespace) -> Dict[str, Any]:
+    out = {}
+    for count in args.api_sizes:
+        log(f"API/store, {count:,} components (bos-server --workers {args.workers}):")
+        out[str(count)] = asyncio.run(api_store.run_size(count, args, log))
+    return out
+
+
+def run_e2e(args: argparse.Namespace) -> Dict[str, Any]:
+    out: Dict[str, Dict[str, Any]] = {}
+    for latency in args.latencies:
+        for nodes in args.e2e_sizes:
+            if latency == "realistic" and args.realistic_max and nodes > args.realistic_max:
+                log(f"end to end, {nodes:,} nodes, realistic latency: skipped (--realistic-max)")
+                continue
+            log(f"end to end, {nodes:,} nodes, {latency} latency:")
+            out.setdefault(latency, {})[str(nodes)] = boot.run_stack(
+                nodes, latency, timeout=args.e2e_timeout, api_workers=args.workers, profile=args.profile, log=log)
+    return out
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    started = time.monotonic()
+    results_file = args.out / "results.json"
+    previous: Dict[str, Any] = {}
+    if args.only and results_file.exists():
+        previous = json.loads(results_file.read_text())
+    results: Dict[str, Any] = {
+        "meta": {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "mode": "quick" if args.quick else "full",
+                 "revision": git_revision(), "machine": machine(),
+                 "settings": {"api_sizes": args.api_sizes, "e2e_sizes": args.e2e_sizes, "latencies": args.latencies,
+                              "runs": args.runs, "full_runs": args.full_runs, "load_seconds": args.load_seconds,
+                              "load_runs": args.load_runs, "connections": args.connections,
+                              "api_workers": args.workers}},
+        "api": previous.get("api", {}), "e2e": previous.get("e2e", {})}
+    if args.only in (None, "api"):
+        results["api"] = run_api(args)
+    if args.only in (None, "e2e"):
+        results["e2e"] = run_e2e(args)
+    results["meta"]["seconds"] = round(time.monotonic() - started, 1)
+    if args.only and previous:
+        kept = "e2e" if args.only == "api" else "api"
+        results["meta"]["kept"] = {kept: (previous.get("meta", {}).get("kept", {}).get(kept)
+                                          or previous.get("meta", {}).get("date", "?"))}
+    args.out.mkdir(parents=True, exist_ok=True)
+    results["targets"] = report.evaluate(results)
+    results_file.write_text(json.dumps(results, indent=1) + "\n")
+    plots = [] if args.no_plots else report.plot(results, args.out)
+    report.write_doc(results, args.doc, plots)
+    log("")
+    log(report.table(results))
+    log(f"\nresults: {results_file}; document: {args.doc}; {time.monotonic() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
