@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 from typing import List, Optional
 
+ROOT = str(Path(__file__).resolve().parent.parent) + "/"
 FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
 
@@ -25,7 +26,7 @@ def frames(stack: str) -> List[str]:
         for marker in ("site-packages/", "lib/python3"):
             if marker in path:
                 path = path.split(marker, 1)[1]
-        out.append(f"{match['func']} ({path.split('/work/main/', 1)[-1]})")
+        out.append(f"{match['func']} ({path.split(ROOT, 1)[-1]})")
     return out
 
 
