@@ -29,10 +29,6 @@ TENANT = "vcluster-blue"  # the simulator's default tenant
 CLI_ENV = ("BOS_URL", "BOS_TOKEN_FILE", "BOS_TENANT", "BOS_CA_BUNDLE", "BOS_TIMEOUT", "BOS_FORMAT")
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "e2e: runs the whole stack (simulator + operators); select with -m e2e")
-
-
 @dataclass
 class Result:
     code: int
