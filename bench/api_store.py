@@ -31,10 +31,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -50,7 +48,7 @@ from bos_server.operators.kernel_params import Rootfs, assemble
 from bos_server.store import keys
 from bos_server.store.tokens import put_token
 from bos_sim.inventory import DEFAULT_BOOT_PARAMETERS, DEFAULT_IMAGE_ID, GOOD_CONFIGS, node_xname
-from bos_sim.stack import ApiServer, RedisServer, scratch_dir
+from bos_sim.stack import ApiServer, RedisServer
 
 from .common import median, percentile
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Mapping, Sequence, Tuple
+from typing import Any, Iterable, List, Mapping, Sequence, Tuple
 
 from bos_shared.schema import COMPONENT_STATUSES, PHASES
 from bos_shared.status import component_status
@@ -93,5 +93,3 @@ def summary_text(counts: ComponentCounts) -> str:
     return "\n".join(lines)
 
 
-def failed_records(records: Iterable[Mapping[str, Any]]) -> List[Dict[str, Any]]:
-    return [dict(r) for r in records if status_of(r) == "failed"]

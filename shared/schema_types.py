@@ -268,17 +268,6 @@ class Object(Schema):
             out["maxProperties"] = self.max_properties
         return out
 
-    def without_required(self) -> "Object":
-        """The same object with nothing required (patch bodies)."""
-        return Object(self.properties, (), additional=self.additional,
-                      min_properties=self.min_properties, max_properties=self.max_properties,
-                      nullable=self.nullable, description=self.description)
-
-    def with_required(self, *names: str) -> "Object":
-        return Object(self.properties, tuple(self.required) + names, additional=self.additional,
-                      min_properties=self.min_properties, max_properties=self.max_properties,
-                      nullable=self.nullable, description=self.description)
-
 
 class MapOf(Schema):
     """An object used as a map: keys follow `key_pattern`, values one schema."""

@@ -19,11 +19,6 @@ def canonical(xname: str) -> str:
     return _NODE_SEQUENCE.sub(strip, xname.lower())
 
 
-def is_node_xname(text: str) -> bool:
-    """Whether `text` names a node (`x<c>c<c>s<s>b<b>n<n>`)."""
-    return bool(re.fullmatch(r"x\d{1,4}c\d{1,2}s\d{1,2}b\d{1,2}n\d{1,2}", text))
-
-
 def is_valid_xname(text: str) -> bool:
     """Syntactic xname validity, as PCS judges it (services.md §3.1)."""
     return bool(_XNAME.match(text))

@@ -34,8 +34,6 @@ SESSION_NAME = "demo-boot"
 # Faults BOS cannot repair: such nodes end `failed` (retry limit or CFS failure).
 FATAL_FAULTS = ("fail_power_on", "fail_boot", "fail_config", "pcs_error")
 RATE_FLAGS = ("fail_soft_off_rate", "fail_power_on_rate", "fail_boot_rate", "fail_cfs_rate", "pcs_error_rate")
-STATUS_ORDER = ("on_hold", "power_off_pending", "power_off_gracefully_called", "power_off_forcefully_called",
-                "power_on_pending", "power_on_called", "configuring", "stable", "failed")
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:

@@ -9,10 +9,12 @@ from redis.asyncio import Redis
 
 from . import keys
 from .codec import dumps, loads
-from .components import ComponentQuery, ComponentStore, TooMuchContention  # noqa: F401
+from .components import ComponentQuery, ComponentStore, TooMuchContention
 from .events import Events
 from .options import OptionsStore
 from .scoped import ScopedStore, session_store, template_store
+
+__all__ = ["ComponentQuery", "Store", "TooMuchContention", "keys"]
 
 
 @dataclass

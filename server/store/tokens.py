@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections import OrderedDict
-from typing import Any, Dict, Iterable, Mapping, Optional
+from typing import Any, Dict, Iterable, Mapping
 
 from redis.asyncio import Redis
 
@@ -60,6 +60,3 @@ def forget(tokens: Iterable[str]) -> None:
     for token in tokens:
         _CACHE.pop(token, None)
 
-
-async def get_token(redis: Redis, token: str) -> Optional[Dict[str, Any]]:
-    return (await get_tokens(redis, [token])).get(token)
