@@ -80,6 +80,8 @@ class KeyRing:
 
     async def key_for(self, kid: Optional[str]) -> Optional[PyJWK]:
         """The key a token names; a token without `kid` may use the only key there is."""
+        if self._refreshing is not None:  # a fetch is under way: its answer is the freshest there is
+            await asyncio.shield(self._refreshing)
         if self._stale():
             await self._refresh(force=False)
         key = self._lookup(kid)
