@@ -9,19 +9,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, List
+from typing import Iterator
 
 import pytest
 
 from bos_shared.options import DEFAULTS
 from tests.api.conftest import inventory
-from tests.support.auth import AUDIENCE, ISSUER, Issuer, bearer
+from tests.support.auth import Issuer, auth_server_args, bearer
 from tests.support.client import Api
 from tests.support.stacks import ServiceStack, service_stack
-
-
-def auth_args(jwks: Path) -> List[str]:
-    return ["--auth-jwks-file", str(jwks), "--auth-issuer", ISSUER, "--auth-audience", AUDIENCE]
 
 
 @dataclass
@@ -65,7 +61,7 @@ def auth_stack(tmp_path_factory: pytest.TempPathFactory, issuer: Issuer) -> Iter
     inventory_file = where / "inventory.json"
     inventory_file.write_text(json.dumps(inventory()))
     jwks = issuer.write_jwks(where / "jwks.json")
-    with service_stack(where, inventory=inventory_file, api_args=auth_args(jwks)) as services:
+    with service_stack(where, inventory=inventory_file, api_args=auth_server_args(jwks)) as services:
         yield AuthStack(services, issuer)
 
 

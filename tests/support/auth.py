@@ -161,3 +161,11 @@ def make_tls(directory: Path) -> Tls:
     tls.key.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                           serialization.NoEncryption()))
     return tls
+
+
+def auth_server_args(jwks: Path, tls: Optional[Tls] = None) -> List[str]:
+    """bos-server flags for auth on (this issuer, audience `bos`) and, with `tls`, HTTPS."""
+    args = ["--auth-jwks-file", str(jwks), "--auth-issuer", ISSUER, "--auth-audience", AUDIENCE]
+    if tls is not None:
+        args += ["--tls-cert", str(tls.cert), "--tls-key", str(tls.key)]
+    return args
