@@ -217,7 +217,10 @@ class Importer:
                         continue
                 if not write:
                     continue
-                ok = await store.create(record) if existing is None else await store.swap(existing, record)
+                if existing is None:
+                    ok = await store.create(record)
+                else:  # --overwrite: the source's record wins, whatever the target holds by now
+                    ok = await store.update(tenant, name, lambda _old, r=record: r, create=True) is not None
                 if ok:
                     tally.written += 1
                     statuses.add((record.get("status") or {}).get("status", ""))

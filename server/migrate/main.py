@@ -66,11 +66,11 @@ async def run(args: argparse.Namespace) -> Report:
     store = Store.connect(args.redis_url)
     try:
         await source.check()
-        if not await store.ping(timeout=3.0):
-            raise Unreachable(f"cannot reach the target Redis at {display(args.redis_url)}")
         if await source.has_our_keys():
             raise SourceError(f"{display(args.source)} holds this BOS's own store (keys bos:*), not a reference "
                               "BOS's databases: give the reference's Redis as --from")
+        if not await store.ping(timeout=3.0):
+            raise Unreachable(f"cannot reach the target Redis at {display(args.redis_url)}")
         return await Importer(source, store, overwrite=args.overwrite).run(apply=args.apply)
     finally:
         await source.close()
