@@ -13,7 +13,7 @@ a signature check; the cache is bounded and drops its oldest entries first.
 from __future__ import annotations
 
 import time
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Dict, Tuple
 
 import jwt
 from jwt import PyJWK

@@ -95,7 +95,8 @@ def test_a_tenant_admin_token_without_a_tenant_is_forbidden(auth_stack: AuthStac
 
 
 def audit_lines(auth_stack: AuthStack) -> List[Dict[str, Any]]:
-    lines = [line.split(" audit ", 1)[1] for line in auth_stack.log().splitlines() if " bos_server.audit: audit " in line]
+    marker = " bos_server.audit: audit "
+    lines = [line.split(marker, 1)[1] for line in auth_stack.log().splitlines() if marker in line]
     return [json.loads(line) for line in lines]
 
 

@@ -46,8 +46,8 @@ def tls_stack(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServe
     tls = make_tls(where / "pki")
     redis_url = redis_server.url.rsplit("/", 1)[0] + f"/{DB}"
     redis_lib.Redis.from_url(redis_url).flushdb()
-    server = ApiServer(where / "api", redis_url, extra_args=auth_server_args(issuer.write_jwks(where / "jwks.json"), tls),
-                       ca_file=tls.ca)
+    jwks = issuer.write_jwks(where / "jwks.json")
+    server = ApiServer(where / "api", redis_url, extra_args=auth_server_args(jwks, tls), ca_file=tls.ca)
     yield TlsStack(server, tls, issuer, where)
     assert server.stop() == 0, server.log_tail()
 
@@ -87,7 +87,8 @@ def test_the_cli_says_which_role_is_missing_on_one_line(tls_stack: TlsStack) -> 
     assert anonymous.err == ("bos: error: Unauthorized: GET /v2/components needs a bearer token with the role admin, "
                              "tenant-admin or read-only (check --token-file / BOS_TOKEN_FILE) (HTTP 401)\n")
     expired = tls_stack.cli(tls_stack.issuer.admin(lifetime=-120), "components", "list")
-    assert expired.err == "bos: error: Unauthorized: The token has expired (check --token-file / BOS_TOKEN_FILE) (HTTP 401)\n"
+    assert expired.err == ("bos: error: Unauthorized: The token has expired "
+                           "(check --token-file / BOS_TOKEN_FILE) (HTTP 401)\n")
 
 
 def report_once(tls_stack: TlsStack, node: Node, ca: Path) -> subprocess.CompletedProcess:

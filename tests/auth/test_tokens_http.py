@@ -54,7 +54,8 @@ def test_no_token_is_401_naming_the_roles_that_would_do(auth_stack: AuthStack, a
         resp = client.get("/v2/components")
         body = assert_problem(resp, 401, "Unauthorized")
         assert resp.headers["WWW-Authenticate"] == 'Bearer realm="bos"'
-        assert body["detail"] == "GET /v2/components needs a bearer token with the role admin, tenant-admin or read-only"
+        assert body["detail"] == ("GET /v2/components needs a bearer token with the role admin, tenant-admin "
+                                  "or read-only")
 
 
 def test_rsa_and_ec_tokens_and_small_clock_skew_are_accepted(auth_stack: AuthStack, admin: Api) -> None:
