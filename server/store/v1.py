@@ -229,3 +229,57 @@ def _category_order(categories: Mapping[str, Any]) -> List[str]:
     """Categories as created, then the missing ones in BOA's order (v1.md §2.4)."""
     order = [c for c in categories if c in CATEGORIES]
     return order + [c for c in BOA_CATEGORY_ORDER if c not in order]
+
+
+# -- the agent's book-keeping (operators/v1_agent.py) --
+
+_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
+
+
+class AgentState:
+    """Progress of the agent through one session, in Redis so any operator replica can resume it (L13)."""
+
+    def __init__(self, redis: Redis, sid: str) -> None:
+        self.redis = redis
+        self.sid = sid
+        self.key = keys.v1_agent(sid)
+        self.flight = keys.v1_in_flight(sid)
+
+    async def get(self, *names: str) -> List[Optional[str]]:
+        return [None if v is None else _text(v) for v in await self.redis.hmget(self.key, list(names))]
+
+    async def set(self, values: Mapping[str, str]) -> None:
+        if values:
+            await self.redis.hset(self.key, mapping=dict(values))
+
+    async def add_in_flight(self, members: Iterable[str]) -> None:
+        members = list(members)
+        if members:
+            await self.redis.zadd(self.flight, dict.fromkeys(members, 0))
+
+    async def in_flight(self) -> List[str]:
+        return [_text(m) for m in await self.redis.zrange(self.flight, 0, -1)]
+
+    async def land(self, members: Sequence[str]) -> None:
+        if members:
+            await self.redis.zrem(self.flight, *members)
+
+
+async def place(store: V1Store, sid: str, boot_set: str, phase: str, category: str, nodes: Sequence[str]) -> None:
+    """Put `nodes` in `category` of a phase and in no other category of it."""
+    if not nodes:
+        return
+    async with store.redis.pipeline(transaction=True) as pipe:
+        for other in CATEGORIES:
+            if other != category:
+                pipe.zrem(keys.v1_category(sid, boot_set, phase, other), *nodes)
+        pipe.zadd(keys.v1_category(sid, boot_set, phase, category), dict.fromkeys(nodes, 0))
+        await pipe.execute()
+
+
+async def take_lock(redis: Redis, token: str, seconds: int) -> bool:
+    return bool(await redis.set(keys.V1_AGENT_LOCK, token, nx=True, ex=seconds))
+
+
+async def release_lock(redis: Redis, token: str) -> None:
+    await redis.eval(_RELEASE, 1, keys.V1_AGENT_LOCK, token)
