@@ -19,6 +19,7 @@ from bos_shared.ages import parse_duration
 from . import auth
 from .api.app import create_app
 from .api.context import Context
+from .api.transport import run_app
 from .clients.ims import ImsClient
 from .clients.rest import JsonClient
 from .clients.s3 import S3Client, S3Settings
@@ -111,8 +112,8 @@ def serve(settings: ServerSettings, reuse_port: bool = False) -> None:
     LOG.info("BOS API %s listening on %s://%s:%d (Redis %s, authentication %s)", VERSION,
              "https" if tls else "http", settings.host, settings.port, settings.redis_url,
              "on" if settings.auth.enabled else "off")
-    web.run_app(app, host=settings.host, port=settings.port, access_log=None, print=None, reuse_port=reuse_port,
-                ssl_context=tls, max_line_size=MAX_REQUEST_LINE, max_field_size=MAX_REQUEST_LINE)
+    run_app(app, host=settings.host, port=settings.port, reuse_port=reuse_port, ssl_context=tls, access_log=None,
+            max_line_size=MAX_REQUEST_LINE, max_field_size=MAX_REQUEST_LINE)
 
 
 def tls_context(settings: ServerSettings) -> Optional[ssl.SSLContext]:
