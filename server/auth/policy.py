@@ -10,6 +10,9 @@ Limits that depend on the role that granted a request:
 - tenant-admin: the tenant comes from the token; a `Cray-Tenant-Name` header
   naming another tenant is 403 (api.md §1.8 scoping then applies as usual);
 - node: only its own component, and only an `actual_state` body (reporter.md §1).
+
+The v1 API (v1.md) is untenanted, so it is left to the default: tenant admins
+neither read nor write there.
 """
 
 from __future__ import annotations
@@ -35,6 +38,9 @@ POLICY: Dict[Tuple[str, str], Roles] = {
     ("GET", "/v2/version"): OPEN,
     ("GET", "/v2/healthz"): OPEN,
     ("GET", "/v2/openapi.json"): OPEN,
+    ("GET", "/v1"): OPEN,
+    ("GET", "/v1/version"): OPEN,
+    ("GET", "/v1/healthz"): OPEN,
     ("GET", "/v2/options"): READ,
     ("PATCH", "/v2/options"): ADMIN_ONLY,             # global: never a tenant's to change
     ("GET", "/v2/components"): READ,

@@ -22,7 +22,8 @@ from .conftest import AuthStack
 
 OWN = "x1000c0s0b0n0"     # owned by the tenant admin's tenant (vcluster-blue)
 OTHER = "x1000c0s0b1n0"
-OPEN = {("GET", "/"), ("GET", "/v2"), ("GET", "/v2/version"), ("GET", "/v2/healthz"), ("GET", "/v2/openapi.json")}
+OPEN = {("GET", "/"), ("GET", "/v2"), ("GET", "/v2/version"), ("GET", "/v2/healthz"), ("GET", "/v2/openapi.json"),
+        ("GET", "/v1"), ("GET", "/v1/version"), ("GET", "/v1/healthz")}
 # The endpoints the Cray-Tenant-Name header scopes (api.md §3.3-§3.9 "(T)") plus what ignores it harmlessly.
 TENANT_ROUTES = {"/v2/components", "/v2/components/{component_id}", "/v2/applystaged", "/v2/sessions",
                  "/v2/sessions/{session_id}", "/v2/sessions/{session_id}/status", "/v2/sessiontemplates",
