@@ -137,7 +137,8 @@ def scope_to_tenant(request: web.Request, principal: Principal) -> None:
 async def check_node_report(request: web.Request, principal: Principal) -> None:
     """A node reports its own actual state (reporter.md §1) and does nothing else."""
     target = request.match_info.get("component_id", "")
-    if principal.xname is None or canonical(target) != canonical(principal.xname):
+    own = principal.xname
+    if own is None or (target != own and canonical(target) != canonical(own)):
         raise Denied(f"A node token for {principal.xname} may only report for its own component, "
                      f"not '{target}' (other changes need the role admin or tenant-admin)", policy.WRITE)
     raw = await read_body(request)
