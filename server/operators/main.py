@@ -74,8 +74,8 @@ async def _run(args: argparse.Namespace) -> int:
                           redis=args.redis_url, token=args.auth_token)
     redis = None
     if args.redis_url:
-        from redis.asyncio import Redis
-        redis = Redis.from_url(args.redis_url)
+        from ..store.connection import redis_from_url
+        redis = redis_from_url(args.redis_url)
     else:
         logging.getLogger("bos.operators").warning(
             "No Redis URL: power-on cannot record BSS tokens and operators only poll")
