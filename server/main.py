@@ -29,7 +29,7 @@ from .workers import run_workers
 from .logs import apply_level, configure
 from .runtime import tune_gc
 from .store import Store
-from .store.connection import redis_from_url
+from .store.redis_url import redis_from_url
 from .store.token_sweep import sweep_if_due
 from .store.version import UnsupportedRedis, check_version
 

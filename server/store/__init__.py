@@ -9,10 +9,11 @@ from redis.asyncio import Redis
 
 from . import keys
 from .codec import dumps, loads
+from .connection import RetryingRedis
 from .components import ComponentQuery, ComponentStore, TooMuchContention
-from .connection import redis_from_url
 from .events import Events
 from .options import OptionsStore
+from .redis_url import redis_from_url
 from .scoped import ScopedStore, session_store, template_store
 
 __all__ = ["ComponentQuery", "Store", "TooMuchContention", "keys"]
@@ -30,7 +31,7 @@ class Store:
     @classmethod
     def connect(cls, url: str) -> "Store":
         """Connect lazily: nothing touches Redis until the first command (D6)."""
-        redis = redis_from_url(url, socket_connect_timeout=1.0, socket_timeout=30.0,
+        redis = redis_from_url(url, RetryingRedis, socket_connect_timeout=1.0, socket_timeout=30.0,
                                health_check_interval=30, retry_on_timeout=False)
         events = Events(redis)
         return cls(redis, ComponentStore(redis, events), session_store(redis), template_store(redis),

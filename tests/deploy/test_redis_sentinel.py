@@ -16,7 +16,7 @@ import pytest
 import redis as redis_lib
 import requests
 
-from bos_server.store.connection import RedisUrlError, redis_from_url
+from bos_server.store.redis_url import RedisUrlError, redis_from_url
 from bos_sim.stack import ApiServer, ManagedProcess, RedisServer, free_port, wait_until
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server missing")
