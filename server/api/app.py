@@ -6,7 +6,7 @@ from typing import Any, Callable, Dict, List, Tuple
 
 from aiohttp import web
 
-from . import applystaged, components, meta, options, sessions, templates
+from . import applystaged, components, history, meta, metrics, options, sessions, templates
 from .context import CONTEXT, Context
 from .errors import problem_middleware
 from .params import MAX_BODY
@@ -17,7 +17,12 @@ Route = Tuple[str, str, Callable[..., Any]]
 
 def all_routes() -> List[Route]:
     return (meta.ROUTES + options.ROUTES + components.ROUTES + applystaged.ROUTES
-            + sessions.ROUTES + templates.ROUTES)
+            + sessions.ROUTES + templates.ROUTES + history.ROUTES)
+
+
+def extra_routes() -> List[Route]:
+    """Routes outside the v2 contract and its OpenAPI document: metrics, dashboard."""
+    return metrics.ROUTES
 
 
 def _paths(path: str, prefix: str) -> List[str]:
@@ -31,10 +36,10 @@ def _paths(path: str, prefix: str) -> List[str]:
 
 
 def create_app(context: Context) -> web.Application:
-    app = web.Application(middlewares=[problem_middleware], client_max_size=MAX_BODY)
+    app = web.Application(middlewares=[metrics.metrics_middleware, problem_middleware], client_max_size=MAX_BODY)
     app[CONTEXT] = context
     by_path: Dict[str, List[Tuple[str, Callable[..., Any]]]] = {}
-    for method, path, handler in all_routes():
+    for method, path, handler in all_routes() + extra_routes():
         for prefix in PREFIXES:
             for variant in _paths(path, prefix):
                 by_path.setdefault(variant, []).append((method, handler))

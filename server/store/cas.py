@@ -18,12 +18,15 @@ from typing import Iterable, List, Mapping, Optional, Sequence
 from redis.asyncio import Redis
 
 from . import keys
+from .history import HistorySettings
 
 MISSING = ""  # expected hash of a record that does not exist
 
 # ARGV: count, then per write: key, member, expected sha1 (or ""), new value (or "" to delete),
 # n_remove, remove index keys..., n_add, (add index key, score) pairs...; then n_blobs, then per
-# blob: key, value; then the blob index key and the current time.
+# blob: key, value; then the blob index key and the current time; then the history block
+# (history.py): n_entries, max length, min id, ttl ms, then per entry: write position (1-based),
+# stream key, n_fields, field/value pairs...
 _SCRIPT = """
 local conflicts = {}
 local i = 2
@@ -33,6 +36,7 @@ for r = 1, tonumber(ARGV[1]) do
 end
 local nblobs = tonumber(ARGV[i])
 local blob_index, now = ARGV[i + 1 + 2 * nblobs], ARGV[i + 2 + 2 * nblobs]
+local history_at = i + 3 + 2 * nblobs
 for b = 0, nblobs - 1 do
   local bkey = ARGV[i + 1 + 2 * b]
   redis.call('SET', bkey, ARGV[i + 2 + 2 * b], 'NX')
@@ -57,6 +61,25 @@ for r = 1, tonumber(ARGV[1]) do
     for j = add_at, add_at + 2 * nadd - 2, 2 do redis.call('ZADD', ARGV[j], ARGV[j + 1], member) end
   end
 end
+""" + """
+-- per-component history: one capped stream entry per applied write that changed a tracked field
+local h = history_at
+local nhist = tonumber(ARGV[h] or '0')
+if nhist > 0 then
+  local refused = {}
+  for _, r in ipairs(conflicts) do refused[r] = true end
+  local maxlen, minid, ttl = ARGV[h + 1], ARGV[h + 2], ARGV[h + 3]
+  h = h + 4
+  for e = 1, nhist do
+    local r, hkey, nf = tonumber(ARGV[h]), ARGV[h + 1], tonumber(ARGV[h + 2])
+    if not refused[r] then
+      redis.call('XADD', hkey, 'MAXLEN', maxlen, '*', unpack(ARGV, h + 3, h + 2 + 2 * nf))
+      redis.call('XTRIM', hkey, 'MINID', minid)
+      redis.call('PEXPIRE', hkey, ttl)
+    end
+    h = h + 3 + 2 * nf
+  end
+end
 return conflicts
 """
 
@@ -75,13 +98,15 @@ class Write:
     remove_from: Sequence[str] = field(default_factory=tuple)
     add_to: Sequence[str] = field(default_factory=tuple)  # lexical indexes: score 0
     scored: Mapping[str, float] = field(default_factory=dict)  # score indexes: (re)added with a score
+    history: Optional[Sequence[bytes]] = None  # a history entry's field/value pairs (history.py)
 
 
 class CasWriter:
     """Registers the script once per client and applies batches of writes."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, history: Optional[HistorySettings] = None) -> None:
         self._script = redis.register_script(_SCRIPT)
+        self.history = history if history is not None and history.enabled else None
 
     async def apply(self, writes: Sequence[Write], blobs: Optional[Mapping[str, bytes]] = None,
                     chunk: int = 1000) -> List[int]:
@@ -91,9 +116,20 @@ class CasWriter:
             return conflicts
         for start in range(0, max(len(writes), 1), chunk):
             part = writes[start:start + chunk]
-            result = await self._script(args=_args(part, blobs or {}))
+            result = await self._script(args=_args(part, blobs or {}) + self._history_args(part))
             conflicts.extend(start + int(pos) - 1 for pos in result)
         return conflicts
+
+    def _history_args(self, writes: Sequence[Write]) -> list:
+        """The script's history block: entries of the writes that carry one (usually none)."""
+        entries = [(n, w) for n, w in enumerate(writes, 1) if w.history]
+        if not entries or self.history is None:
+            return [0]
+        args: list = [len(entries), self.history.max_entries, self.history.min_id(),
+                      int(self.history.max_age * 1000)]
+        for n, w in entries:
+            args += [n, keys.component_history(w.member), len(w.history) // 2, *w.history]  # type: ignore[arg-type]
+        return args
 
 
 def _args(writes: Iterable[Write], blobs: Mapping[str, bytes]) -> list:
