@@ -19,6 +19,7 @@ from bos_shared.ages import parse_duration
 from . import metrics
 from .api.app import create_app
 from .api.context import Context
+from .api.transport import run_app
 from .clients.ims import ImsClient
 from .clients.rest import JsonClient
 from .clients.s3 import S3Client, S3Settings
@@ -130,8 +131,8 @@ def serve(settings: ServerSettings, reuse_port: bool = False) -> None:
     tune_gc()
     LOG.info("BOS API %s listening on %s:%d (Redis %s)", VERSION, settings.host, settings.port,
              settings.redis_url)
-    web.run_app(app, host=settings.host, port=settings.port, access_log=None, print=None, reuse_port=reuse_port,
-                max_line_size=MAX_REQUEST_LINE, max_field_size=MAX_REQUEST_LINE)
+    run_app(app, host=settings.host, port=settings.port, reuse_port=reuse_port, access_log=None,
+            max_line_size=MAX_REQUEST_LINE, max_field_size=MAX_REQUEST_LINE)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ def tenant_of(request: web.Request) -> Optional[str]:
     value = request.headers.get(HEADER)
     if value is not None and len(value) > MAX_LENGTH:
         raise BadRequest(f"The {HEADER} header must be at most {MAX_LENGTH} characters long")
+    if value and not value.isprintable():  # undecodable bytes arrive as lone surrogates
+        raise BadRequest(f"The {HEADER} header must be UTF-8 text without control characters")
     return value or None
 
 
