@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bos_shared.ages import parse_duration
+
+from .auth import config as auth_config
+from .auth.config import AuthSettings, TlsSettings
 
 
 def env(name: str, default: str) -> str:
@@ -25,6 +28,8 @@ class ServerSettings:
     token_retention: str
     token_sweep_seconds: float
     workers: int
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    tls: TlsSettings = field(default_factory=TlsSettings)
     history_max_entries: int = 50
     history_max_age: str = "7d"
     metrics: bool = True
@@ -47,6 +52,7 @@ class ServerSettings:
                             default=float(env("BOS_TOKEN_SWEEP_SECONDS", "3600")))
         parser.add_argument("--workers", type=int, default=int(env("BOS_WORKERS", "1")),
                             help="server processes sharing the port (SO_REUSEPORT); one per core (BOS_WORKERS)")
+        auth_config.add_arguments(parser)
         parser.add_argument("--history-max-entries", type=int,
                             default=int(env("BOS_HISTORY_MAX_ENTRIES", "50")),
                             help="entries kept per component history, 0 turns history off (BOS_HISTORY_MAX_ENTRIES)")
@@ -62,6 +68,7 @@ class ServerSettings:
             parser.error("--history-max-entries must be 0 or more")
         if not parse_duration(args.history_max_age):
             parser.error(f"--history-max-age: {args.history_max_age!r} is not a duration like 7d or 12h")
+        auth, tls = auth_config.from_args(parser, args)
         return cls(args.host, args.port, args.redis_url, args.tapms_url, args.ims_url, args.s3_url,
-                   args.log_level, args.token_retention, args.token_sweep_seconds, args.workers,
+                   args.log_level, args.token_retention, args.token_sweep_seconds, args.workers, auth, tls,
                    args.history_max_entries, args.history_max_age, args.metrics)

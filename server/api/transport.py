@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from http import HTTPStatus
 from typing import Any, Optional
 
@@ -77,21 +78,26 @@ class ProblemAppRunner(web.AppRunner):
                              handler_cancellation=plain.handler_cancellation, **self._kwargs)
 
 
-async def _serve(app: web.Application, host: str, port: int, reuse_port: bool, kwargs: dict) -> None:
+async def _serve(app: web.Application, host: str, port: int, reuse_port: bool, ssl_context: Optional[ssl.SSLContext],
+                 kwargs: dict) -> None:
     runner = ProblemAppRunner(app, handle_signals=True, **kwargs)
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port, reuse_port=reuse_port).start()
+        await web.TCPSite(runner, host, port, reuse_port=reuse_port, ssl_context=ssl_context).start()
         await asyncio.Event().wait()  # until SIGTERM/SIGINT raise GracefulExit
     finally:
         await runner.cleanup()
 
 
-def run_app(app: web.Application, *, host: str, port: int, reuse_port: bool = False, **kwargs: Any) -> None:
-    """Serve until SIGTERM/SIGINT, then clean up (what `web.run_app` does, with ProblemServer)."""
+def run_app(app: web.Application, *, host: str, port: int, reuse_port: bool = False,
+            ssl_context: Optional[ssl.SSLContext] = None, **kwargs: Any) -> None:
+    """Serve until SIGTERM/SIGINT, then clean up (what `web.run_app` does, with ProblemServer).
+
+    `ssl_context` serves HTTPS (`--tls-cert`, docs/auth.md).
+    """
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    main = loop.create_task(_serve(app, host, port, reuse_port, kwargs))
+    main = loop.create_task(_serve(app, host, port, reuse_port, ssl_context, kwargs))
     try:
         loop.run_until_complete(main)
     except (web.GracefulExit, KeyboardInterrupt):
