@@ -14,11 +14,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Sequence
 
+from bos_shared.records import Component  # the typed record (api.md §2.1)
+
 from .. import metrics
 from ..clients.bos import BosClient
 from .services import Services
 
-Component = Dict[str, Any]
 Errors = Dict[str, str]
 
 RETRY_LIMIT_ERROR = ("The retry limit has been hit for this component, but no services have "
