@@ -13,7 +13,7 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from ..store import TooMuchContention
-from ..store.codec import dumps
+from ..jsonio import dumps
 
 LOG = logging.getLogger("bos_server.api")
 

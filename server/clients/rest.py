@@ -17,7 +17,7 @@ from typing import Any, Mapping, Optional
 
 import aiohttp
 
-from ..store.codec import encode, parse
+from ..jsonio import encode, parse
 
 LOG = logging.getLogger(__name__)
 

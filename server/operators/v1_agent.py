@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 from bos_shared.components import empty_boot_artifacts, has_artifacts
 from bos_shared.schema_v1 import OPERATION_PHASES
 
-from ..store.codec import dumps
+from ..jsonio import dumps
 from ..store.v1 import AgentState, V1Store, agent_time, place, release_lock, take_lock
 from .framework import Operator, PassContext, one_line
 from .selection import HsmInventory, SetupError, select_nodes
