@@ -19,6 +19,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence
 
 from bos_shared.options import DEFAULTS, effective
 
+from .. import metrics
 from ..store import keys
 from .framework import Operator, PassContext, one_line
 from .services import Services
@@ -140,16 +141,19 @@ class Runner:
             logging.getLogger().setLevel(level_of(options.get("logging_level")))
             entry.in_pass_since = started
             hint: Optional[float] = None
+            failed = False
             try:
                 ctx = PassContext(self.services, options, entry.log, recheck=self.recheck, lock=self.lock)
                 hint = await op.run_pass(ctx)
             except asyncio.CancelledError:
                 raise
             except Exception:  # §2.2 step 4: log with traceback, the loop continues
+                failed = True
                 entry.log.exception("Unhandled error in the %s pass", op.name)
             finally:
                 entry.in_pass_since = None
                 entry.passes += 1
+                metrics.operator_pass(op.name, loop_time() - started, failed)
             await self._wait(entry, self._period(op, options), loop_time() - started, hint)
 
     @staticmethod
@@ -189,12 +193,16 @@ class Runner:
         from redis.asyncio import Redis
         from redis.exceptions import RedisError
         delay = 0.5
+        lost = False
         while not self.stopping.is_set():
             client = Redis.from_url(self.redis_url)
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(keys.EVENTS_CHANNEL)
                 LOG.info("Subscribed to change events on %s", keys.EVENTS_CHANNEL)
+                if lost:
+                    metrics.redis_reconnect("operators")
+                    lost = False
                 delay = 0.5
                 self.wake_all()  # anything published while we were not listening
                 while not self.stopping.is_set():
@@ -202,6 +210,8 @@ class Runner:
                     if message is not None:
                         self._handle(message)
             except (RedisError, OSError) as exc:
+                lost = True
+                metrics.redis_error("operators")
                 LOG.warning("Change events unavailable (polling meanwhile): %s", one_line(exc))
             finally:
                 await _close_quietly(pubsub, client)
