@@ -11,6 +11,7 @@ respect to every other, and a write is never computed from a stale read.
 from __future__ import annotations
 
 import hashlib
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Iterable, List, Mapping, Optional, Sequence
@@ -18,13 +19,22 @@ from typing import Iterable, List, Mapping, Optional, Sequence
 from redis.asyncio import Redis
 
 from . import keys
+from .connection import RetryingRedis
 
 MISSING = ""  # expected hash of a record that does not exist
+RECEIPT_SECONDS = 60  # far longer than any retry of one call (connection.RETRY_BUDGET)
 
 # ARGV: count, then per write: key, member, expected sha1 (or ""), new value (or "" to delete),
 # n_remove, remove index keys..., n_add, (add index key, score) pairs...; then n_blobs, then per
-# blob: key, value; then the blob index key and the current time.
+# blob: key, value; then the blob index key, the current time and the receipt key (or "").
+# The receipt makes a replay (the same ARGV after a dropped connection, connection.py) return
+# the outcome of the run that happened instead of applying the writes again.
 _SCRIPT = """
+local receipt = ARGV[#ARGV]
+if receipt ~= '' then
+  local done = redis.call('GET', receipt)
+  if done then return cjson.decode(done) end
+end
 local conflicts = {}
 local i = 2
 for r = 1, tonumber(ARGV[1]) do
@@ -57,8 +67,11 @@ for r = 1, tonumber(ARGV[1]) do
     for j = add_at, add_at + 2 * nadd - 2, 2 do redis.call('ZADD', ARGV[j], ARGV[j + 1], member) end
   end
 end
+if receipt ~= '' then
+  redis.call('SET', receipt, cjson.encode(conflicts), 'EX', RECEIPT_SECONDS)
+end
 return conflicts
-"""
+""".replace("RECEIPT_SECONDS", str(RECEIPT_SECONDS))
 
 
 def digest(raw: Optional[bytes]) -> str:
@@ -82,6 +95,9 @@ class CasWriter:
 
     def __init__(self, redis: Redis) -> None:
         self._script = redis.register_script(_SCRIPT)
+        self._receipts = isinstance(redis, RetryingRedis)
+        if self._receipts:
+            redis.mark_retry_safe(self._script.sha)
 
     async def apply(self, writes: Sequence[Write], blobs: Optional[Mapping[str, bytes]] = None,
                     chunk: int = 1000) -> List[int]:
@@ -91,12 +107,13 @@ class CasWriter:
             return conflicts
         for start in range(0, max(len(writes), 1), chunk):
             part = writes[start:start + chunk]
-            result = await self._script(args=_args(part, blobs or {}))
+            receipt = keys.cas_receipt(secrets.token_hex(12)) if self._receipts else ""
+            result = await self._script(args=_args(part, blobs or {}, receipt))
             conflicts.extend(start + int(pos) - 1 for pos in result)
         return conflicts
 
 
-def _args(writes: Iterable[Write], blobs: Mapping[str, bytes]) -> list:
+def _args(writes: Iterable[Write], blobs: Mapping[str, bytes], receipt: str = "") -> list:
     args: list = [0]
     count = 0
     for w in writes:
@@ -111,5 +128,5 @@ def _args(writes: Iterable[Write], blobs: Mapping[str, bytes]) -> list:
     args.append(len(blobs))
     for digest, value in blobs.items():
         args += [keys.artifacts_blob(digest), value]
-    args += [keys.ARTIFACT_BLOBS, int(time.time())]
+    args += [keys.ARTIFACT_BLOBS, int(time.time()), receipt]
     return args

@@ -154,3 +154,8 @@ def v1_agent(session_id: str) -> str:
 def v1_in_flight(session_id: str) -> str:
     """Sorted set (score 0) of `boot_set\\x00node` the engine still drives for the session."""
     return f"{PREFIX}v1:flight:{session_id}"
+
+
+def cas_receipt(token: str) -> str:
+    """Outcome of one compare-and-set call, kept briefly so a replay can return it (cas.py)."""
+    return f"{PREFIX}cas-receipt:{token}"
