@@ -66,6 +66,7 @@ bench: os-deps venv $(BENCH_STAMP)
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; } \
 		|| echo "could not install$$missing: the Python client measures instead (the results say so)"; fi
 	$(PY) bench/run.py $(if $(QUICK),--quick,) $(if $(SIZES),--api-sizes $(SIZES) --e2e-sizes $(SIZES),) $(BENCH_ARGS)
+	$(PY) -m bench.v1 $(if $(QUICK),--nodes 200 --status-nodes 2000 --runs 5,) --out bench/results/$(if $(QUICK),quick/,)v1.json
 
 $(BENCH_STAMP): bench/requirements.txt $(STAMP)
 	$(PY) -m pip install -q -r bench/requirements.txt
