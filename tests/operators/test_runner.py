@@ -117,14 +117,14 @@ def test_events_wake_a_loop_within_a_second_and_frequency_bounds_the_wait(tmp_pa
     run(scenario())
 
 
-def test_operators_of_one_process_share_the_decision_lock():
+def test_operators_of_one_process_share_its_claims():
     locks = []
 
     class Grab(Operator):
         name = "grab"
 
         async def run_pass(self, ctx):
-            locks.append(ctx.lock)
+            locks.append(ctx.claims)
             return None
 
     async def scenario():
