@@ -211,13 +211,13 @@ class ComponentOperator(Operator):
         ctx.busy(len(chunk), claim)
         if not claim.ids:
             return
-        outcome_recorded = True
+        outcome_recorded = False  # until then, decision records stay for whoever holds these next
         try:
             with fenced(ctx.claims, claim):
                 fresh = await self.recheck_due(ctx, await self.refresh(ctx, claim.ids))
                 await self.process_chunk(ctx, fresh, claim)
+            outcome_recorded = True
         except FenceLost as exc:
-            outcome_recorded = False  # a decision record stays for whoever holds them now
             ctx.log.warning("Stopped acting on %d components: %s (another replica takes them over)",
                             len(claim.ids), exc)
         finally:
