@@ -9,10 +9,12 @@ coordination of replicas (component leases, decision records) in `claims.py`.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Sequence
+from typing import Any, AsyncIterator, Dict, FrozenSet, List, Mapping, Optional, Sequence
 
 from ..clients.bos import BosClient
 from ..clients.rest import ServiceError
@@ -21,6 +23,8 @@ from .services import Services
 
 Component = Dict[str, Any]
 Errors = Dict[str, str]
+
+CLAIM_RETRY = 0.2  # seconds between attempts to claim components another holder has
 
 RETRY_LIMIT_ERROR = ("The retry limit has been hit for this component, but no services have "
                      "reported specific errors")
@@ -76,6 +80,32 @@ class PassContext:
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
+
+
+class ComponentsBusy(Exception):
+    """Components stayed held by another operator or replica, or their leases were lost
+    before the write: nothing was written; try again later."""
+
+
+@contextlib.asynccontextmanager
+async def claimed(ctx: PassContext, ids: Sequence[str], base: Optional[Claim] = None) -> AsyncIterator[Claim]:
+    """Hold every one of `ids` (waiting up to twice the lease period for busy ones), with every
+    write request inside fenced by the claim; always released. For writers that must write all
+    of their components (session setup, the v1 engine), where the pass flow skips busy ones."""
+    claim = await ctx.claims.claim(ids, into=base)
+    deadline = time.monotonic() + 2 * ctx.claims.lease
+    try:
+        while len(claim.ids) < len(set(ids)):
+            if time.monotonic() > deadline:
+                raise ComponentsBusy(f"{len(set(ids)) - len(claim.ids)} of {len(set(ids))} components stayed busy")
+            await asyncio.sleep(CLAIM_RETRY)
+            claim = await ctx.claims.claim(ids, into=claim)
+        with fenced(ctx.claims, claim):
+            yield claim
+    except FenceLost as exc:
+        raise ComponentsBusy(f"lost the components' leases before writing: {exc}") from exc
+    finally:
+        await ctx.claims.release(claim)
 
 
 class Operator:

@@ -23,7 +23,7 @@ from bos_shared.options import DEFAULTS, effective
 
 from ..clients.rest import ServiceError
 from ..store import keys
-from .claims import LocalClaims
+from .claims import FenceLost, LocalClaims
 from .framework import Operator, PassContext, one_line
 from .services import Services
 
@@ -145,6 +145,8 @@ class Runner:
                 hint = await op.run_pass(ctx)
             except asyncio.CancelledError:
                 raise
+            except FenceLost as exc:  # a safety net: the flows handle it where they hold claims
+                entry.log.warning("The %s pass stopped: %s", op.name, exc)
             except ServiceError as exc:  # a service (often the BOS API) unavailable after retries: one line
                 entry.log.warning("The %s pass ended early: %s", op.name, one_line(exc))
                 hint = self.recheck

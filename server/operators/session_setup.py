@@ -6,22 +6,19 @@ for the next pass; any other problem completes it with a readable error.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from ..clients.bos import batches
 from ..clients.rest import ServiceError, ServiceUnavailable
 from ..store import keys
 from .claims import Claim, FenceLost, fenced
-from .framework import Operator, PassContext, one_line
+from .framework import ComponentsBusy, Operator, PassContext, claimed, one_line
 from .selection import HsmInventory, SetupError, select_nodes
 from .sessions import describe, mark_complete
 from .target import component_patch, target_for
 
 NO_NODES = "No nodes were found to act upon."
 NONE_IN_BOS = "All nodes found to act upon do not exist as BOS components"
-CLAIM_RETRY = 0.2  # seconds between attempts to claim components another operator holds
 
 
 class BosUnavailable(Exception):
@@ -163,24 +160,13 @@ class SessionSetupOperator(Operator):
     async def _write_claimed(self, ctx: PassContext, batch: Sequence[Dict[str, Any]],
                              session_claim: Optional[Claim]) -> List[Dict[str, Any]]:
         """Write under the components' leases (and the session's): never between another
-        operator's (or replica's) read and write of these nodes. Waits for busy ones up to
-        twice the lease period."""
-        ids = [p["id"] for p in batch]
+        operator's (or replica's) read and write of these nodes."""
         base = Claim(session_claim.token, others=list(session_claim.others)) if session_claim else None
-        claim = await ctx.claims.claim(ids, into=base)
-        deadline = time.monotonic() + 2 * ctx.claims.lease
         try:
-            while len(claim.ids) < len(ids):
-                if time.monotonic() > deadline:
-                    raise BosUnavailable(f"{len(ids) - len(claim.ids)} components stayed busy")
-                await asyncio.sleep(CLAIM_RETRY)
-                claim = await ctx.claims.claim(ids, into=claim)
-            with fenced(ctx.claims, claim):
+            async with claimed(ctx, [p["id"] for p in batch], base):
                 return await self._bos(ctx.bos.patch_components(batch, ctx.batch_size, skip_bad_ids=True))
-        except FenceLost as exc:
-            raise BosUnavailable(f"lost the components' leases: {exc}") from exc
-        finally:
-            await ctx.claims.release(claim)
+        except ComponentsBusy as exc:
+            raise BosUnavailable(str(exc)) from exc
 
     async def _complete(self, ctx: PassContext, session: Mapping[str, Any], error: str) -> None:
         await self._bos(mark_complete(ctx, session, error))
