@@ -57,6 +57,9 @@ def validate(schema: Schema, value: Any, what: str = "") -> Any:
         raise BadRequest(f"Invalid {where}: {exc.message}") from None
 
 
+BODY_KEY = "bos.body"
+
+
 async def json_body(request: web.Request, required: bool = True) -> Any:
     """The decoded JSON body; malformed or hostile JSON is a 400 (never a 500).
 
@@ -74,6 +77,10 @@ async def json_body(request: web.Request, required: bool = True) -> Any:
 
 
 async def read_body(request: web.Request) -> bytearray:
+    """The body, read from the stream once; a middleware that had to look first (auth) left it in BODY_KEY."""
+    kept = request.get(BODY_KEY)
+    if kept is not None:
+        return kept
     length = request.content_length
     if length is not None and length > MAX_BODY:
         raise web.HTTPRequestEntityTooLarge(MAX_BODY, length)

@@ -17,9 +17,9 @@ from aiohttp import web
 from bos_shared.xnames import canonical
 
 from ..api.errors import PROBLEM_TYPE, ApiError, Handler, problem
-from ..api.params import json_body
+from ..api.params import BODY_KEY, json_body, read_body
 from ..api.tenancy import HEADER as TENANT_HEADER, TOKEN_TENANT
-from ..store.codec import dumps
+from ..jsonio import dumps
 from . import audit, policy
 from .keys import KeysUnavailable
 from .principal import NODE, TENANT_ADMIN, Principal
@@ -140,6 +140,8 @@ async def check_node_report(request: web.Request, principal: Principal) -> None:
     if principal.xname is None or canonical(target) != canonical(principal.xname):
         raise Denied(f"A node token for {principal.xname} may only report for its own component, "
                      f"not '{target}' (other changes need the role admin or tenant-admin)", policy.WRITE)
+    raw = await read_body(request)
+    request[BODY_KEY] = raw  # the handler parses it again: a node report is a few dozen bytes
     body = await json_body(request)
     if not _is_report(body, target):
         raise Denied(f"A node token may only PATCH actual_state (and id) of {principal.xname} "

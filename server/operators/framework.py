@@ -16,12 +16,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Dict, FrozenSet, List, Mapping, Optional, Sequence
 
+from bos_shared.records import Component  # the typed record (api.md §2.1)
+
+from .. import metrics
 from ..clients.bos import BosClient
 from ..clients.rest import ServiceError
 from .claims import Claim, FenceLost, LocalClaims, fenced
 from .services import Services
 
-Component = Dict[str, Any]
 Errors = Dict[str, str]
 
 CLAIM_RETRY = 0.2  # seconds between attempts to claim components another holder has
@@ -278,6 +280,7 @@ class ComponentOperator(Operator):
                           exc_info=not isinstance(exc, ServiceError))
             errors = {comp["id"]: text for comp in chunk}
         failed = sum(1 for e in errors.values() if e)
+        metrics.operator_acted(self.name, len(chunk), failed)
         if failed:
             ctx.log.warning("%d of %d components recorded an error", failed, len(chunk))
         await ctx.bos.patch_components(action_update(chunk, errors, self.action, self.retry_field),

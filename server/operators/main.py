@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, List, Optional, Sequence
 
 from redis.exceptions import RedisError
 
+from .. import metrics
 from ..runtime import tune_gc
 from ..store.version import UnsupportedRedis, check_version
 from . import registry
@@ -32,6 +33,7 @@ from .services import DEFAULT_URLS, Endpoints, Services
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
+DEFAULT_METRICS_PORT = 9465
 EXIT_CONFIG = 78  # EX_CONFIG: a configuration error that a restart does not mend
 ENV_URLS = {"bos": "BOS_API_URL", "hsm": "BOS_HSM_URL", "pcs": "BOS_PCS_URL", "bss": "BOS_BSS_URL",
             "cfs": "BOS_CFS_URL", "ims": "BOS_IMS_URL", "tapms": "BOS_TAPMS_URL"}
@@ -72,6 +74,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help="seconds a replica holds the components it works on without renewing "
                              "(renewed every third of it); a stopped replica's work is taken over "
                              "after at most this plus --recheck [BOS_OPERATOR_LEASE]")
+    parser.add_argument("--metrics-port", type=int, default=int(_env_float("BOS_METRICS_PORT", DEFAULT_METRICS_PORT)),
+                        help=f"serve Prometheus metrics at :PORT/metrics; 0 turns them off "
+                             f"(default {DEFAULT_METRICS_PORT}) [BOS_METRICS_PORT]")
+    parser.add_argument("--metrics-host", default=env.get("BOS_METRICS_HOST", "0.0.0.0"),
+                        help="address of the metrics endpoint [BOS_METRICS_HOST]")
     parser.add_argument("--check-liveness", action="store_true",
                         help="exit 0 if the liveness file is younger than LIVENESS_DELTA_MAX s, else 1")
     return parser.parse_args(argv)
@@ -128,8 +135,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyError as exc:
         print(f"bos-operators: unknown operator(s): {exc.args[0]}", file=sys.stderr)
         return 2
+    if args.metrics_port:
+        try:
+            serve_metrics(args.metrics_host, args.metrics_port)
+        except OSError as exc:
+            print(f"bos-operators: cannot serve metrics on {args.metrics_host}:{args.metrics_port}: {exc}",
+                  file=sys.stderr)
+            return 2
     tune_gc()
     return asyncio.run(_run(args))
+
+
+def serve_metrics(host: str, port: int) -> None:
+    """Prometheus metrics of this process at http://HOST:PORT/metrics (a daemon thread)."""
+    from prometheus_client import start_http_server
+    metrics.init()
+    start_http_server(port, addr=host)
 
 
 if __name__ == "__main__":
