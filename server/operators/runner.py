@@ -4,6 +4,8 @@ option refresh with last-good fallback (D31), logging level and liveness (§2.1)
 All operators run as asyncio tasks of one process (or a subset with --only).
 Each loop waits at most its frequency option between passes, and is woken
 early, within about a second, by the store's change events on Redis pub/sub.
+Any number of such processes may run: they coordinate through component leases
+in Redis (claims.py, docs/ha.md), never through a lock of this process.
 """
 
 from __future__ import annotations
@@ -19,7 +21,10 @@ from typing import Any, Dict, Mapping, Optional, Sequence
 
 from bos_shared.options import DEFAULTS, effective
 
+from .. import metrics
+from ..clients.rest import ServiceError
 from ..store import keys
+from .claims import FenceLost, LocalClaims
 from .framework import Operator, PassContext, one_line
 from .services import Services
 
@@ -34,6 +39,12 @@ RESUBSCRIBE_MAX = 5.0
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
+def loop_time() -> float:
+    """The event loop's clock: every wait of the runner is measured on it, so tests can run
+    the runner on a virtual clock (tests/support/clock.py) instead of the wall clock."""
+    return asyncio.get_running_loop().time()
+
+
 def level_of(name: Any, default: int = logging.INFO) -> int:
     text = str(name or "").upper()
     return getattr(logging, text) if text in LEVELS else default
@@ -46,20 +57,20 @@ class OptionsCache:
         self.services = services
         self.options: Dict[str, Any] = dict(DEFAULTS)
         self.loaded = False
-        self._fetched = 0.0
+        self._fetched: Optional[float] = None  # loop time of the last good read
         self._lock = asyncio.Lock()
 
     def invalidate(self) -> None:
-        self._fetched = 0.0
+        self._fetched = None
 
     async def refresh(self) -> Dict[str, Any]:
         async with self._lock:
-            if time.monotonic() - self._fetched < OPTIONS_MAX_AGE:
+            if self._fetched is not None and loop_time() - self._fetched < OPTIONS_MAX_AGE:
                 return self.options
             try:
                 self.options = effective(await self.services.bos.get_options())
                 self.loaded = True
-                self._fetched = time.monotonic()
+                self._fetched = loop_time()
                 self.services.apply_options(self.options)
             except Exception as exc:  # keep the last good options and say so
                 LOG.warning("Unable to read options (using %s): %s",
@@ -85,7 +96,8 @@ class Loop:
 class Runner:
     def __init__(self, operators: Sequence[Operator], services: Services, *,
                  redis_url: Optional[str] = None, liveness_file: Optional[str] = None,
-                 recheck: float = 1.0, stuck_after: float = 1800.0, grace: float = 5.0) -> None:
+                 recheck: float = 1.0, stuck_after: float = 1800.0, grace: float = 5.0,
+                 claims: Optional[LocalClaims] = None) -> None:
         self.loops = [Loop(op) for op in operators]
         self.services = services
         self.options = OptionsCache(services)
@@ -95,7 +107,7 @@ class Runner:
         self.stuck_after = stuck_after
         self.grace = grace
         self.stopping = asyncio.Event()
-        self.lock = asyncio.Lock()  # the decision lock shared by this process's operators
+        self.claims = claims or LocalClaims()  # LocalClaims: no Redis, this process is the only replica
 
     # -- lifecycle --
     async def run(self) -> int:
@@ -105,7 +117,8 @@ class Runner:
             loop.add_signal_handler(sig, self.stop)
         for entry in self.loops:
             entry.task = asyncio.create_task(self._loop(entry), name=f"operator-{entry.operator.name}")
-        helpers = [asyncio.create_task(self._liveness(), name="liveness")]
+        helpers = [asyncio.create_task(self._liveness(), name="liveness"),
+                   asyncio.create_task(self.claims.heartbeat(self.stopping), name="lease-heartbeat")]
         if self.redis_url:
             helpers.append(asyncio.create_task(self._events(), name="events"))
         LOG.info("Operators running: %s", ", ".join(e.operator.name for e in self.loops))
@@ -128,23 +141,33 @@ class Runner:
     async def _loop(self, entry: Loop) -> None:
         op = entry.operator
         while not self.stopping.is_set():
-            started = time.monotonic()
+            started = loop_time()
             entry.wake.clear()  # events from now on ask for another pass
             options = await self.options.refresh()
             logging.getLogger().setLevel(level_of(options.get("logging_level")))
             entry.in_pass_since = started
             hint: Optional[float] = None
+            failed = False
             try:
-                ctx = PassContext(self.services, options, entry.log, recheck=self.recheck, lock=self.lock)
+                ctx = PassContext(self.services, options, entry.log, recheck=self.recheck, claims=self.claims)
                 hint = await op.run_pass(ctx)
             except asyncio.CancelledError:
                 raise
+            except FenceLost as exc:  # a safety net: the flows handle it where they hold claims
+                failed = True
+                entry.log.warning("The %s pass stopped: %s", op.name, exc)
+            except ServiceError as exc:  # a service (often the BOS API) unavailable after retries: one line
+                failed = True
+                entry.log.warning("The %s pass ended early: %s", op.name, one_line(exc))
+                hint = self.recheck
             except Exception:  # §2.2 step 4: log with traceback, the loop continues
+                failed = True
                 entry.log.exception("Unhandled error in the %s pass", op.name)
             finally:
                 entry.in_pass_since = None
                 entry.passes += 1
-            await self._wait(entry, self._period(op, options), time.monotonic() - started, hint)
+                metrics.operator_pass(op.name, loop_time() - started, failed)
+            await self._wait(entry, self._period(op, options), loop_time() - started, hint)
 
     @staticmethod
     def _period(op: Operator, options: Mapping[str, Any]) -> float:
@@ -180,15 +203,20 @@ class Runner:
 
     async def _events(self) -> None:
         """Subscribe to the store's change channel; on loss, poll and keep resubscribing."""
-        from redis.asyncio import Redis
         from redis.exceptions import RedisError
+
+        from ..store.redis_url import redis_from_url
         delay = 0.5
+        lost = False
         while not self.stopping.is_set():
-            client = Redis.from_url(self.redis_url)
+            client = redis_from_url(self.redis_url)
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(keys.EVENTS_CHANNEL)
                 LOG.info("Subscribed to change events on %s", keys.EVENTS_CHANNEL)
+                if lost:
+                    metrics.redis_reconnect("operators")
+                    lost = False
                 delay = 0.5
                 self.wake_all()  # anything published while we were not listening
                 while not self.stopping.is_set():
@@ -196,6 +224,8 @@ class Runner:
                     if message is not None:
                         self._handle(message)
             except (RedisError, OSError) as exc:
+                lost = True
+                metrics.redis_error("operators")
                 LOG.warning("Change events unavailable (polling meanwhile): %s", one_line(exc))
             finally:
                 await _close_quietly(pubsub, client)
@@ -215,7 +245,7 @@ class Runner:
     # -- liveness (§2.1) --
     def healthy(self) -> bool:
         """Every loop task alive and no pass stuck for longer than `stuck_after`."""
-        now = time.monotonic()
+        now = loop_time()
         for entry in self.loops:
             if entry.task is None or entry.task.done():
                 return False

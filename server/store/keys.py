@@ -25,6 +25,11 @@ def component(component_id: str) -> str:
     return f"{PREFIX}comp:{component_id}"
 
 
+def component_history(component_id: str) -> str:
+    """The capped stream of a component's changes (extension, store/history.py)."""
+    return f"{PREFIX}hist:{component_id}"
+
+
 def _value_key(kind: str, value: str) -> str:
     # Values are user strings (session names, overrides up to 64 KiB): hash long ones.
     if len(value) > 200:
@@ -109,6 +114,25 @@ def token(value: str) -> str:
     return f"{PREFIX}token:{value}"
 
 
+# -- operator coordination across replicas (docs/ha.md) --
+CLAIM_TOKENS = PREFIX + "claims:token"  # INCR: the fencing token of each claim
+
+
+def component_lease(component_id: str) -> str:
+    """Who may read-decide-act on a component right now (value: the holder's fencing token)."""
+    return f"{PREFIX}lease:comp:{component_id}"
+
+
+def decision(operator: str, component_id: str) -> str:
+    """The power decision an operator is issuing for a component (token and state version)."""
+    return f"{PREFIX}decision:{operator}:{component_id}"
+
+
+def session_lease(tenant: Optional[str], name: str) -> str:
+    """Which replica is setting up a pending session right now (value: its fencing token)."""
+    return f"{PREFIX}lease:session:{scoped_member(tenant, name)}"
+
+
 # -- BOS v1 compatibility layer (v1.md): sessions and their status trees --
 # Boot-set and phase names never contain NUL, so "\x00" joins the parts of a key.
 V1_SESSIONS = PREFIX + "v1:idx:sessions"  # every v1 session ID (lexical order = listing order)
@@ -154,3 +178,8 @@ def v1_agent(session_id: str) -> str:
 def v1_in_flight(session_id: str) -> str:
     """Sorted set (score 0) of `boot_set\\x00node` the engine still drives for the session."""
     return f"{PREFIX}v1:flight:{session_id}"
+
+
+def cas_receipt(token: str) -> str:
+    """Outcome of one compare-and-set call, kept briefly so a replay can return it (cas.py)."""
+    return f"{PREFIX}cas-receipt:{token}"
