@@ -17,7 +17,7 @@ so machine load drifts hit all three alike; medians are reported. Besides the ra
 server's own CPU time per request (from /proc, workers included) is reported: on a shared
 machine the rate follows the CPU share the scheduler grants, the CPU per request does not.
 
-    .venv/bin/python -m bench.auth_overhead [--components 2000] [--runs 3] [--seconds 10]
+    .venv/bin/python -m bench.auth_overhead [--components 500] [--runs 3] [--seconds 10]
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -115,7 +116,9 @@ async def record_bss_token(redis_url: str) -> None:
 
 def main(argv: "List[str] | None" = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--components", type=int, default=2000)
+    parser.add_argument("--components", type=int, default=500)
+    parser.add_argument("--warmup", type=float, default=10.0,
+                        help="seconds of load before measuring: every worker must have seen every token once")
     parser.add_argument("--runs", type=int, default=3, help="runs per configuration (median reported)")
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds per run")
     parser.add_argument("--connections", type=int, default=64)
@@ -125,6 +128,7 @@ def main(argv: "List[str] | None" = None) -> int:
     if shutil.which("wrk") is None:
         print("wrk is not installed (make bench installs it)", file=sys.stderr)
         return 1
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers on the way out
     work = Path(tempfile.mkdtemp(prefix="bos-auth-bench-"))
     issuer = Issuer([rsa_key("bench-rsa")])
     jwks = issuer.write_jwks(work / "jwks.json")
@@ -149,8 +153,8 @@ def main(argv: "List[str] | None" = None) -> int:
             pairs.write_text("".join(f"{cid} {tokens[cid] if name != 'off' else ''}\n" for cid in ids))
             scripts[name] = work / f"report-{len(scripts)}.lua"
             scripts[name].write_text(WRK_SCRIPT % {"pairs": pairs, "bss": BSS_TOKEN})
-        for name, server in servers.items():  # warm-up: connections, caches, the JIT-less parts
-            wrk(server.url, scripts[name], 2, args.connections)
+        for name, server in servers.items():  # warm-up: each worker's token cache, connections
+            wrk(server.url, scripts[name], args.warmup, args.connections)
         runs: Dict[str, List[Dict[str, Any]]] = {name: [] for name in servers}
         for round_ in range(args.runs):
             for name, server in servers.items():

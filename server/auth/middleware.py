@@ -20,6 +20,7 @@ from ..api.errors import PROBLEM_TYPE, ApiError, Handler, problem
 from ..api.params import BODY_KEY, json_body, read_body
 from ..api.tenancy import HEADER as TENANT_HEADER, TOKEN_TENANT
 from ..jsonio import dumps
+from ..store.history import ACTOR
 from . import audit, policy
 from .keys import KeysUnavailable
 from .principal import NODE, TENANT_ADMIN, Principal
@@ -116,7 +117,11 @@ def make_middleware(verifier: Verifier) -> Any:
         except ApiError as exc:
             audit.record(request, exc.status, principal, role, exc.detail)
             return problem(exc.status, exc.title, exc.detail)
-        response = await handler(request)
+        actor = ACTOR.set(f"{principal.subject} ({role})")  # the component history's `by` (history.py)
+        try:
+            response = await handler(request)
+        finally:
+            ACTOR.reset(actor)
         audit.record(request, response.status, principal, role)
         return response
     return auth_middleware

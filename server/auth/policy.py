@@ -50,6 +50,7 @@ POLICY: Dict[Tuple[str, str], Roles] = {
     ("PUT", "/v2/components/{component_id}"): WRITE,
     ("PATCH", "/v2/components/{component_id}"): REPORT,  # the reporter's one request
     ("DELETE", "/v2/components/{component_id}"): WRITE,
+    ("GET", "/v2/components/{component_id}/history"): READ,  # tenant-scoped (api.md §3.4.6)
     ("POST", "/v2/applystaged"): WRITE,
     ("POST", "/v2/sessions"): WRITE,
     ("GET", "/v2/sessions"): READ,

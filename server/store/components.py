@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Callable, Dict, Iterable, List, Optional, Sequence, Set
+from typing import Any, AsyncIterator, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set
 
 from redis.asyncio import Redis
 
@@ -25,7 +25,7 @@ from .blobs import Blobs
 from .cas import CasWriter, Write, digest
 from .codec import dumps, loads
 from .events import Events
-from .history import HistorySettings, change_of, entry as history_entry
+from .history import ACTOR, HistorySettings, change_of, entry as history_entry
 
 Record = Dict[str, Any]
 Compute = Callable[[str, Optional[Record]], Optional[Record]]
@@ -288,12 +288,17 @@ class ComponentStore:
 
     # -- writes --
 
-    async def update(self, ids: Sequence[str], compute: Compute) -> Dict[str, Record]:
+    async def update(self, ids: Sequence[str], compute: Compute,
+                     actors: Optional[Mapping[str, str]] = None) -> Dict[str, Record]:
         """Atomically replace each record with `compute(id, current)` (None: leave it).
 
         `compute` may be called again for a record that changed concurrently; it
         must be a pure function of its arguments. Returns the written records.
+        `actors`: who writes each record, for its history (default: this task's ACTOR).
         """
+        if actors is None:
+            actor = ACTOR.get()
+            actors = dict.fromkeys(ids, actor) if actor else {}
         pending = list(dict.fromkeys(ids))
         written: Dict[str, Record] = {}
         changes: List[list] = []  # of tracked fields, for the change event (dashboard)
@@ -301,7 +306,7 @@ class ComponentStore:
             if not pending:
                 break
             raws = await self.get_raw_many(pending)
-            writes, results, blobs = self._plan(pending, raws, await self.decode(raws), compute)
+            writes, results, blobs = self._plan(pending, raws, await self.decode(raws), compute, actors)
             conflicts = set(await self.cas.apply(writes, blobs))
             for n, write in enumerate(writes):
                 if n not in conflicts:
@@ -315,7 +320,7 @@ class ComponentStore:
         return written
 
     def _plan(self, ids: Sequence[str], raws: Sequence[Optional[bytes]], olds: Sequence[Optional[Record]],
-              compute: Compute):
+              compute: Compute, actors: Mapping[str, str]):
         writes: List[Write] = []
         results: Dict[str, Record] = {}
         blobs: Dict[str, bytes] = {}
@@ -331,7 +336,8 @@ class ComponentStore:
             new_scored = scored_indexes(new)
             removed = tuple(old_idx - new_idx) + tuple(set(old_scored) - set(new_scored))
             writes.append(Write(keys.component(component_id), component_id, digest(raw), dumps(stored),
-                                removed, tuple(new_idx - old_idx), new_scored, history_entry(old, new)))
+                                removed, tuple(new_idx - old_idx), new_scored,
+                                history_entry(old, new, actors.get(component_id, ""))))
             results[component_id] = new
         return writes, results, blobs
 
@@ -370,7 +376,7 @@ class WriteBatcher:
 
     async def submit(self, component_id: str, compute: Compute) -> Optional[Record]:
         future = asyncio.get_running_loop().create_future()
-        self.queue.append((component_id, compute, future))
+        self.queue.append((component_id, compute, future, ACTOR.get()))  # the batch runs in another task
         if not self.running:
             self.running = True
             asyncio.ensure_future(self._drain())
@@ -390,7 +396,8 @@ class WriteBatcher:
             await self._run(batch)
 
     async def _run(self, batch: List[tuple]) -> None:
-        computes = {cid: compute for cid, compute, _f in batch}
+        computes = {cid: compute for cid, compute, _f, _a in batch}
+        actors = {cid: actor for cid, _c, _f, actor in batch if actor}
         errors: Dict[str, BaseException] = {}
 
         def guarded(cid: str, old: Optional[Record]) -> Optional[Record]:
@@ -402,13 +409,13 @@ class WriteBatcher:
                 return None
 
         try:
-            written = await self.store.update(list(computes), guarded)
+            written = await self.store.update(list(computes), guarded, actors)
         except Exception as exc:  # a store failure fails every caller of the batch
-            for _cid, _compute, future in batch:
+            for _cid, _compute, future, _actor in batch:
                 if not future.done():
                     future.set_exception(exc)
             return
-        for cid, _compute, future in batch:
+        for cid, _compute, future, _actor in batch:
             if future.done():
                 continue
             if cid in errors:

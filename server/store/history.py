@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -31,6 +32,10 @@ Record = Mapping[str, Any]
 # the names once per stream node).
 FIELDS = ("session", "phase", "status", "last_action", "failed", "error", "enabled", "reason")
 MAX_ERROR = 300  # characters of an error kept in an entry
+MAX_BY = 300     # characters of the writer kept in an entry
+# Who is writing, with auth on (docs/auth.md): "<token subject> (<role>)", set per request by the
+# auth middleware; empty when auth is off. Read in the writer's own task (see ComponentStore.update).
+ACTOR: ContextVar[str] = ContextVar("bos_actor", default="")
 ENTRY_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 
 
@@ -99,8 +104,11 @@ def reason(before: tuple, after: tuple) -> str:
     return "; ".join(parts)
 
 
-def entry(old: Optional[Record], new: Record) -> Optional[List[bytes]]:
-    """Stream field/value pairs describing `old` -> `new`, or None if no tracked field changed."""
+def entry(old: Optional[Record], new: Record, by: str = "") -> Optional[List[bytes]]:
+    """Stream field/value pairs describing `old` -> `new`, or None if no tracked field changed.
+
+    `by`: who made the change (auth on); stored as a last field only when known.
+    """
     before, after = tracked(old), tracked(new)
     if before == after:
         return None
@@ -110,6 +118,8 @@ def entry(old: Optional[Record], new: Record) -> Optional[List[bytes]]:
     out: List[bytes] = []
     for name, value in zip(FIELDS, values):
         out += [name.encode(), value.encode()]
+    if by:
+        out += [b"by", by[:MAX_BY].encode()]
     return out
 
 
@@ -124,7 +134,8 @@ def decode(stream_id: bytes, fields: Mapping[bytes, bytes]) -> Dict[str, Any]:
     """A stored entry as the API shows it (`GET /v2/components/{id}/history`)."""
     text = {k.decode(): v.decode() for k, v in fields.items()}
     millis = int(stream_id.split(b"-")[0])
-    return {
+    by = {"by": text["by"]} if text.get("by") else {}
+    return {**by,
         "id": stream_id.decode(),
         "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(millis / 1000)) + f".{millis % 1000:03d}Z",
         "session": text.get("session", ""), "phase": text.get("phase", ""), "status": text.get("status", ""),
