@@ -235,11 +235,11 @@
         maxSl = Math.max(maxSl, 16);
       }
       const k = Math.ceil(Math.sqrt(maxPer));
-      const width = Math.max(600, main.clientWidth - 30);
+      const width = Math.max(600, machine.parentElement.clientWidth - 30);
       let cell = 12, g = null;
       for (; cell >= 1; cell--) {
         g = shape(cell, k, maxCh, maxSl, cabs.length, width);
-        if (g.height <= Math.max(420, window.innerHeight * 0.8) || cell === 1) break;
+        if (g.height <= Math.max(360, window.innerHeight * 0.55) || cell === 1) break;
       }
       g.cabs = cabs;
       machine.width = width;
@@ -322,7 +322,7 @@
 
     // -- progress over time --
     function drawPlot() {
-      plot.width = Math.max(600, main.clientWidth - 30);
+      plot.width = Math.max(600, plot.parentElement.clientWidth - 30);
       const ctx = plot.getContext("2d"), W = plot.width, H = plot.height, left = 40, bottom = 18;
       ctx.clearRect(0, 0, W, H);
       const total = Math.max(1, nodes.size);
