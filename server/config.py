@@ -19,6 +19,8 @@ class ServerSettings:
     tapms_url: str
     ims_url: str
     s3_url: str
+    hsm_url: str
+    cfs_url: str
     log_level: str
     token_retention: str
     token_sweep_seconds: float
@@ -35,6 +37,10 @@ class ServerSettings:
         parser.add_argument("--ims-url", default=env("BOS_IMS_URL", "http://cray-ims/v3"))
         parser.add_argument("--s3-url", default=os.environ.get("BOS_S3_URL", ""),
                             help="S3 endpoint (default S3_PROTOCOL://S3_GATEWAY; keys from S3_ACCESS_KEY/S3_SECRET_KEY)")
+        # Read access for dry-run node selection, write access to CFS for a session stop
+        # (extensions, docs/deviations.md "Session control"); defaults as the operators'.
+        parser.add_argument("--hsm-url", default=env("BOS_HSM_URL", "http://cray-smd/hsm/v2"))
+        parser.add_argument("--cfs-url", default=env("BOS_CFS_URL", "http://cray-cfs-api/v3"))
         parser.add_argument("--log-level", default=env("BOS_LOG_LEVEL", "INFO"))
         parser.add_argument("--token-retention", default=env("BOS_TOKEN_RETENTION", "30d"),
                             help="keep unreferenced BSS token records this long (D4)")
@@ -46,4 +52,4 @@ class ServerSettings:
         if args.workers < 1:
             parser.error("--workers must be at least 1")
         return cls(args.host, args.port, args.redis_url, args.tapms_url, args.ims_url, args.s3_url,
-                   args.log_level, args.token_retention, args.token_sweep_seconds, args.workers)
+                   args.hsm_url, args.cfs_url, args.log_level, args.token_retention, args.token_sweep_seconds, args.workers)

@@ -17,6 +17,8 @@ from bos_shared.ages import parse_duration
 
 from .api.app import create_app
 from .api.context import Context
+from .clients.cfs import CfsClient
+from .clients.hsm import HsmClient
 from .clients.ims import ImsClient
 from .clients.rest import JsonClient
 from .clients.s3 import S3Client, S3Settings
@@ -36,7 +38,10 @@ def build_context(settings: ServerSettings) -> Context:
     tapms = JsonClient("TAPMS", settings.tapms_url, retries=10, read_timeout=10.0, budget=5.0)  # D5
     ims = JsonClient("IMS", settings.ims_url, retries=4, read_timeout=20.0, budget=30.0)
     s3 = S3Client(S3Settings.from_env(settings.s3_url or None))
-    return Context(Store.connect(settings.redis_url), TapmsClient(tapms), ImsClient(ims), s3, VERSION)
+    hsm = JsonClient("HSM", settings.hsm_url, retries=4, read_timeout=20.0, budget=30.0)
+    cfs = JsonClient("CFS", settings.cfs_url, retries=4, read_timeout=20.0, budget=30.0)
+    return Context(Store.connect(settings.redis_url), TapmsClient(tapms), ImsClient(ims), s3, VERSION,
+                   HsmClient(hsm), CfsClient(cfs))
 
 
 async def _token_sweeper(context: Context, settings: ServerSettings) -> None:
@@ -71,6 +76,9 @@ def _lifecycle(context: Context, settings: ServerSettings):
                 await task
         await context.tapms.http.close()
         await context.ims.http.close()
+        for client in (context.hsm, context.cfs):
+            if client is not None:
+                await client.http.close()
         await context.store.close()
     return lifecycle
 

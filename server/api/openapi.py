@@ -65,6 +65,7 @@ BODIES: Dict[Tuple[str, str], Tuple[Optional[str], int, Optional[str]]] = {
     ("GET", "/v2/sessions/{session_id}"): (None, 200, "V2Session"),
     ("PATCH", "/v2/sessions/{session_id}"): ("V2SessionUpdate", 200, "V2Session"),
     ("DELETE", "/v2/sessions/{session_id}"): (None, 204, None),
+    ("POST", "/v2/sessions/{session_id}/stop"): ("V2SessionStop", 200, "V2SessionStopResult"),
     ("GET", "/v2/sessions/{session_id}/status"): (None, 200, "V2SessionExtendedStatus"),
     ("POST", "/v2/sessions/{session_id}/status"): (None, 200, "V2SessionExtendedStatus"),
     ("GET", "/v2/sessiontemplates"): (None, 200, "[V2SessionTemplate]"),

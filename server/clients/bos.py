@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, AsyncIterator, Dict, Iterable, List, Mapping, Optional, Sequence
 from urllib.parse import quote
 
-from .rest import JsonClient
+from .rest import JsonClient, ServiceError
 
 TENANT_HEADER = "Cray-Tenant-Name"
 # Upper bound on records per bulk write even when max_component_batch_size is 0
@@ -128,6 +128,16 @@ class BosClient:
         """All tenants' sessions (no tenant header), optionally by status."""
         body = await self.http.get("/sessions", params={"status": status})
         return body if isinstance(body, list) else []
+
+    async def get_session(self, name: str, tenant: Optional[str]) -> Optional[Dict[str, Any]]:
+        """One session, or None if it does not exist (any other failure raises)."""
+        try:
+            body = await self.http.get(f"/sessions/{quote(name, safe='')}", headers=_tenant_headers(tenant))
+        except ServiceError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return body if isinstance(body, dict) else None
 
     async def get_template(self, name: str, tenant: Optional[str]) -> Dict[str, Any]:
         body = await self.http.get(f"/sessiontemplates/{quote(name, safe='')}",

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Sequence
 
 from ..clients.bos import BosClient
+from ..store.acting import acting
 from .services import Services
 
 Component = Dict[str, Any]
@@ -177,7 +178,7 @@ class ComponentOperator(Operator):
         if selected:
             ctx.log.info("Found %d components that require action", len(selected))
         for chunk in chunks(selected, ctx.batch_size):
-            async with ctx.lock:
+            async with ctx.lock, acting(ctx.services.redis):  # registered before the re-read (session stop)
                 await self.process_chunk(ctx, await self.refresh(ctx, chunk))
         return self.next_due(ctx)
 

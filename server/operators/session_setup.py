@@ -10,6 +10,7 @@ from typing import Any, Dict, List, Mapping, Optional
 
 from ..clients.bos import batches
 from ..clients.rest import ServiceError, ServiceUnavailable
+from ..store.acting import acting
 from .framework import Operator, PassContext, one_line
 from .selection import HsmInventory, SetupError, select_nodes
 from .sessions import describe, mark_complete
@@ -55,6 +56,18 @@ class SessionSetupOperator(Operator):
         return ctx.recheck * 5 if retry_soon else None
 
     async def setup(self, ctx: PassContext, session: Mapping[str, Any], inventory: HsmInventory) -> None:
+        """Set up one session, registered as an action in progress (a stop waits for it, store/acting.py)."""
+        async with acting(ctx.services.redis):
+            if not await self._still_pending(ctx, session):
+                ctx.log.info("Session %s is no longer pending (stopped or deleted); not set up", describe(session))
+                return
+            await self._setup(ctx, session, inventory)
+
+    async def _still_pending(self, ctx: PassContext, session: Mapping[str, Any]) -> bool:
+        current = await self._bos(ctx.bos.get_session(session["name"], session.get("tenant") or None))
+        return current is not None and (current.get("status") or {}).get("status") == "pending"
+
+    async def _setup(self, ctx: PassContext, session: Mapping[str, Any], inventory: HsmInventory) -> None:
         ctx.log.info("Setting up session %s (%s, template %s)", describe(session), session.get("operation"),
                      session.get("template_name"))
         try:

@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from typing import Any, Dict, List, Optional, Sequence
 
+from ..store.acting import acting
 from .framework import Component, Operator, PassContext, one_line
 from .status_rules import decide, build_patch
 
@@ -28,7 +29,7 @@ class StatusOperator(Operator):
         remaining = 0
         start_after: Optional[str] = None
         while True:
-            async with ctx.lock:
+            async with ctx.lock, acting(ctx.services.redis):  # see store/acting.py
                 page = await ctx.bos.component_page(ctx.batch_size, start_after, enabled=True)
                 if not page:
                     break

@@ -115,6 +115,9 @@ class FakeBos:
                                {"detail": f"Session template '{name}' does not exist"})
         return self.templates[(tenant, name)]
 
+    async def get_session(self, name: str, tenant: Optional[str]) -> Optional[dict]:
+        return next((s for s in self.sessions if s["name"] == name and s.get("tenant") == tenant), None)
+
     def session(self, name: str, tenant: Optional[str]) -> dict:
         return next(s for s in self.sessions if s["name"] == name and s.get("tenant") == tenant)
 
@@ -271,12 +274,19 @@ class FakeIms:
 
 
 class FakeRedis:
-    """Only what put_token uses: a transactional pipeline with set/zadd."""
+    """What put_token uses (a transactional pipeline with set/zadd) and the action fence."""
 
     def __init__(self, calls: Calls) -> None:
         self.calls = calls
         self.failures = 0
         self.tokens: Dict[str, Any] = {}
+        self.acting: Dict[str, float] = {}
+
+    async def zadd(self, key: str, mapping: dict) -> None:
+        self.acting.update(mapping)
+
+    async def zrem(self, key: str, member: str) -> None:
+        self.acting.pop(member, None)
 
     def pipeline(self, transaction: bool = True) -> "FakePipeline":
         return FakePipeline(self)
