@@ -251,6 +251,7 @@ PlannedBootSet = Object({
 })
 SessionPlan = define("V2SessionPlan", Object({
     "dry_run": Boolean(),
+    "error": String(description="The error the session would end with (then nothing would be acted on)"),
     "session": SessionCreate,
     "boot_sets": MapOf(PlannedBootSet),
     "excluded": Array(Object({"id": ComponentId, "boot_set": String(), "reason": String()})),

@@ -18,9 +18,10 @@ from bos_shared.times import epoch, now_str
 from .. import session_stop
 from ..store import keys, waves
 from ..templates import Services, check_boot_sets
+from . import dry_run
 from .context import ctx
 from .errors import BadRequest, Conflict, NotFound
-from .params import json_body, query_str, validate
+from .params import json_body, query_bool, query_str, validate
 from .responses import respond
 from .tenancy import owned_xnames, require_tenant_exists, tenant_of
 
@@ -48,6 +49,7 @@ async def services(request: web.Request) -> Services:
 
 async def create_session(request: web.Request) -> web.Response:
     context, tenant = ctx(request), tenant_of(request)
+    dry = query_bool(request, "dry_run", False)
     await require_tenant_exists(request, tenant)
     body = validate(schema.SessionCreate, await json_body(request))
     svc = await services(request)
@@ -65,11 +67,19 @@ async def create_session(request: web.Request) -> web.Response:
     if outcome == "error":
         raise BadRequest(f"Session template fails check: {message}")
     record = _new_session(body, tenant)
+    if dry:  # extension: the plan, nothing written
+        if body.get("name") and await context.store.sessions.get(tenant, record["name"]) is not None:
+            raise Conflict(_exists(record["name"], tenant))
+        return await dry_run.plan_response(request, record, template, svc.options)
     if not await context.store.sessions.create(record):
-        suffix = f" for tenant '{tenant}'" if tenant else ""
-        raise Conflict(f"Session '{record['name']}' already exists{suffix}")
+        raise Conflict(_exists(record["name"], tenant))
     await context.store.events.sessions_written(["pending"])
     return respond(record, 201)
+
+
+def _exists(name: str, tenant: Optional[str]) -> str:
+    suffix = f" for tenant '{tenant}'" if tenant else ""
+    return f"Session '{name}' already exists{suffix}"
 
 
 def _new_session(body: Record, tenant: Optional[str]) -> Record:
