@@ -76,8 +76,16 @@ def cfs_components(cluster: Stack, nodes: List[str]) -> Dict[str, Dict[str, Any]
 
 
 def wait(check: Any, timeout: float, what: str) -> None:
-    cluster_wait = Stack._wait
-    cluster_wait(check, timeout, what)
+    Stack._wait(check, timeout, what)
+
+
+def operators_have_moved_on(cluster: Stack, name: str) -> None:
+    """A canary session on two fresh nodes runs from setup to completion: every operator
+    has had passes (and its chance to act on the stopped nodes) since the stop returned."""
+    canary = cluster.take(2)
+    cluster.template(name, canary)
+    cluster.session(name, name, "boot")
+    cluster.wait_complete(name, timeout=60)
 
 
 # -- dry run (acceptance 1) + rolling waves (acceptance 2) --
@@ -179,7 +187,7 @@ def test_stop_during_a_reboot_cleans_up_and_nothing_acts_afterwards(cluster):
     cluster.session("stop-base", "stop-base", "boot")
     cluster.wait_complete("stop-base", timeout=120)
     cluster.sim.set_speed(2.0)  # slow enough to catch nodes in every phase
-    cluster.session("stopped", "stop-base", "reboot")
+    cluster.session("stopped", "stop-base", "reboot", max_in_flight=100)  # some nodes not yet started
     on_seen = last_seq(cluster, "pcs")
     wait(lambda: any(r["body"].get("operation") == "On" for r in cluster.sim.requests("pcs", on_seen)
                      if r["method"] == "POST"), 60, "the first power-on")
@@ -195,15 +203,15 @@ def test_stop_during_a_reboot_cleans_up_and_nothing_acts_afterwards(cluster):
     # CFS desired configuration cleared exactly where this session set it and CFS had not finished
     cfs = cfs_components(cluster, nodes)
     cleared = {x for x, c in cfs.items() if c["tags"].get("bos_session") == "stopped" and not c["desired_config"]}
-    assert cleared == set(cleanup["configuration_cleared"]) and cleared
+    assert cleared == set(cleanup["configuration_cleared"]) and 0 < len(cleared) <= 100
     for xname, comp in cfs.items():
-        if xname not in cleared:
-            assert comp["desired_config"] == GOOD_CONFIG, comp
+        if xname not in cleared:  # not started by "stopped": still the base session's configuration
+            assert comp["desired_config"] == GOOD_CONFIG and comp["tags"]["bos_session"] == "stop-base", comp
     cluster.sim.set_speed(10.0)
-    # no later PCS/BSS/CFS write for its nodes, through several operator passes
-    time_to_act = time.monotonic() + 6
-    wait(lambda: time.monotonic() > time_to_act, 10, "operators to have had their chances")
-    assert write_calls(cluster, nodes, after) == []
+    operators_have_moved_on(cluster, "after-stop")
+    assert write_calls(cluster, nodes, after) == []  # no later PCS/BSS/CFS write for its nodes
+    print(f"\nstop: {len(cleanup['disabled'])} disabled, {len(cleanup['configuration_cleared'])} CFS cleared, "
+          f"{len(cleanup['mid_power_transition'])} mid power transition")
     again = cluster.api.post("/v2/sessions/stopped/stop", json={}).json()  # idempotent
     assert again["cleanup"]["disabled"] == cleanup["disabled"]
     status = cluster.api.get("/v2/sessions/stopped/status").json()
@@ -227,8 +235,7 @@ def test_delete_of_a_running_session_stops_it_first(cluster):
     assert not [x for x, c in cfs.items() if c["tags"].get("bos_session") == "delete-running"
                 and c["desired_config"] and c.get("configuration_status") != "configured"]
     cluster.sim.set_speed(10.0)
-    time_to_act = time.monotonic() + 4
-    wait(lambda: time.monotonic() > time_to_act, 10, "operators to have had their chances")
+    operators_have_moved_on(cluster, "after-delete")
     assert write_calls(cluster, nodes, after) == []
 
 
