@@ -29,9 +29,11 @@ from .logs import apply_level, configure
 from .runtime import tune_gc
 from .store import Store
 from .store.token_sweep import sweep_if_due
+from .store.version import UnsupportedRedis, check_version
 
 LOG = logging.getLogger("bos_server")
 MAX_REQUEST_LINE = 1024 * 1024  # D8: at least 600 KiB
+EXIT_CONFIG = 78  # EX_CONFIG, as the reporter (R4): systemd units do not restart on it
 
 
 def build_context(settings: ServerSettings) -> Context:
@@ -64,10 +66,24 @@ async def _follow_log_level(context: Context) -> None:
         await asyncio.sleep(1.0)
 
 
+async def _require_redis_version(context: Context) -> None:
+    """Once Redis first answers, refuse to go on serving an unsupported version (exit 78)."""
+    while True:
+        try:
+            await check_version(context.store.redis)
+            return
+        except UnsupportedRedis as exc:
+            LOG.critical("%s", exc)
+            os._exit(EXIT_CONFIG)  # a configuration error: restarting does not help
+        except (RedisError, OSError):
+            await asyncio.sleep(1.0)  # not reachable yet (D6): data endpoints answer 503 meanwhile
+
+
 def _lifecycle(context: Context, settings: ServerSettings):
     async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
         tasks = [asyncio.create_task(_token_sweeper(context, settings)),
-                 asyncio.create_task(_follow_log_level(context))]
+                 asyncio.create_task(_follow_log_level(context)),
+                 asyncio.create_task(_require_redis_version(context))]
         yield
         for task in tasks:
             task.cancel()

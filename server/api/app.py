@@ -6,7 +6,7 @@ from typing import Any, Callable, Dict, List, Tuple
 
 from aiohttp import web
 
-from . import applystaged, components, meta, options, sessions, templates
+from . import applystaged, components, meta, options, sessions, templates, v1
 from .context import CONTEXT, Context
 from .errors import problem_middleware
 from .params import MAX_BODY
@@ -17,7 +17,7 @@ Route = Tuple[str, str, Callable[..., Any]]
 
 def all_routes() -> List[Route]:
     return (meta.ROUTES + options.ROUTES + components.ROUTES + applystaged.ROUTES
-            + sessions.ROUTES + templates.ROUTES)
+            + sessions.ROUTES + templates.ROUTES + v1.ROUTES)
 
 
 def _paths(path: str, prefix: str) -> List[str]:

@@ -123,6 +123,8 @@ def document(version: str) -> Dict[str, Any]:
     from . import app  # the route tables; imported late to avoid a cycle
     paths: Dict[str, Dict[str, Any]] = {}
     for method, path, _handler in app.all_routes():
+        if path.startswith("/v1"):  # the v1 compatibility layer is described by v1.md, not here
+            continue
         paths.setdefault(path, {})[method.lower()] = _operation(method, path)
     return {
         "openapi": "3.0.3",

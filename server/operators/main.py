@@ -17,13 +17,20 @@ import asyncio
 import logging
 import os
 import sys
-from typing import List, Optional, Sequence
+from typing import TYPE_CHECKING, List, Optional, Sequence
+
+from redis.exceptions import RedisError
 
 from ..runtime import tune_gc
+from ..store.version import UnsupportedRedis, check_version
 from . import registry
 from .runner import Runner, check_liveness, level_of
 from .services import DEFAULT_URLS, Endpoints, Services
 
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+EXIT_CONFIG = 78  # EX_CONFIG: a configuration error that a restart does not mend
 ENV_URLS = {"bos": "BOS_API_URL", "hsm": "BOS_HSM_URL", "pcs": "BOS_PCS_URL", "bss": "BOS_BSS_URL",
             "cfs": "BOS_CFS_URL", "ims": "BOS_IMS_URL", "tapms": "BOS_TAPMS_URL"}
 
@@ -64,6 +71,18 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+async def redis_supported(redis: "Redis") -> bool:
+    """False only for a reachable Redis older than 7.0; an unreachable one is waited for later."""
+    try:
+        await asyncio.wait_for(check_version(redis), 5.0)
+    except UnsupportedRedis as exc:
+        logging.getLogger("bos.operators").critical("%s", exc)
+        return False
+    except (RedisError, OSError, asyncio.TimeoutError) as exc:
+        logging.getLogger("bos.operators").warning("Redis not reachable yet (version not checked): %s", exc)
+    return True
+
+
 def operator_names(only: str) -> List[str]:
     return [n.strip().replace("_", "-") for n in only.split(",") if n.strip()]
 
@@ -76,6 +95,8 @@ async def _run(args: argparse.Namespace) -> int:
     if args.redis_url:
         from redis.asyncio import Redis
         redis = Redis.from_url(args.redis_url)
+        if not await redis_supported(redis):
+            return EXIT_CONFIG
     else:
         logging.getLogger("bos.operators").warning(
             "No Redis URL: power-on cannot record BSS tokens and operators only poll")
