@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from .auth import config as auth_config
+from .auth.config import AuthSettings, TlsSettings
 
 
 def env(name: str, default: str) -> str:
@@ -25,6 +28,8 @@ class ServerSettings:
     token_retention: str
     token_sweep_seconds: float
     workers: int
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    tls: TlsSettings = field(default_factory=TlsSettings)
 
     @classmethod
     def parse(cls, argv: "list[str] | None" = None) -> "ServerSettings":
@@ -48,8 +53,11 @@ class ServerSettings:
                             default=float(env("BOS_TOKEN_SWEEP_SECONDS", "3600")))
         parser.add_argument("--workers", type=int, default=int(env("BOS_WORKERS", "1")),
                             help="server processes sharing the port (SO_REUSEPORT); one per core (BOS_WORKERS)")
+        auth_config.add_arguments(parser)
         args = parser.parse_args(argv)
         if args.workers < 1:
             parser.error("--workers must be at least 1")
+        auth, tls = auth_config.from_args(parser, args)
         return cls(args.host, args.port, args.redis_url, args.tapms_url, args.ims_url, args.s3_url,
-                   args.hsm_url, args.cfs_url, args.log_level, args.token_retention, args.token_sweep_seconds, args.workers)
+                   args.hsm_url, args.cfs_url, args.log_level, args.token_retention, args.token_sweep_seconds,
+                   args.workers, auth, tls)

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import ssl
 import sys
 from typing import AsyncIterator, Optional
 
@@ -15,8 +16,10 @@ from redis.exceptions import RedisError
 from bos_shared import __version__ as VERSION
 from bos_shared.ages import parse_duration
 
+from . import auth
 from .api.app import create_app
 from .api.context import Context
+from .api.transport import run_app
 from .clients.cfs import CfsClient
 from .clients.hsm import HsmClient
 from .clients.ims import ImsClient
@@ -110,13 +113,29 @@ def main(argv: Optional[list] = None) -> None:
 
 def serve(settings: ServerSettings, reuse_port: bool = False) -> None:
     context = build_context(settings)
-    app = create_app(context)
+    app = create_app(context, auth.build_middleware(settings.auth))
     app.cleanup_ctx.append(_lifecycle(context, settings))
     tune_gc()
-    LOG.info("BOS API %s listening on %s:%d (Redis %s)", VERSION, settings.host, settings.port,
-             settings.redis_url)
-    web.run_app(app, host=settings.host, port=settings.port, access_log=None, print=None, reuse_port=reuse_port,
-                max_line_size=MAX_REQUEST_LINE, max_field_size=MAX_REQUEST_LINE)
+    tls = tls_context(settings)
+    LOG.info("BOS API %s listening on %s://%s:%d (Redis %s, authentication %s)", VERSION,
+             "https" if tls else "http", settings.host, settings.port, settings.redis_url,
+             "on" if settings.auth.enabled else "off")
+    run_app(app, host=settings.host, port=settings.port, reuse_port=reuse_port, ssl_context=tls, access_log=None,
+            max_line_size=MAX_REQUEST_LINE, max_field_size=MAX_REQUEST_LINE)
+
+
+def tls_context(settings: ServerSettings) -> Optional[ssl.SSLContext]:
+    """HTTPS for sites without a gateway (`--tls-cert/--tls-key`); None serves plain HTTP."""
+    if not settings.tls.enabled:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(str(settings.tls.cert), settings.tls.key)
+    except (OSError, ssl.SSLError) as exc:
+        LOG.error("Cannot load the TLS certificate %s / key %s: %s", settings.tls.cert, settings.tls.key, exc)
+        sys.exit(78)  # EX_CONFIG: a restart loop would not help
+    return context
 
 
 if __name__ == "__main__":

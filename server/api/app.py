@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from aiohttp import web
 
@@ -30,8 +30,10 @@ def _paths(path: str, prefix: str) -> List[str]:
     return variants
 
 
-def create_app(context: Context) -> web.Application:
-    app = web.Application(middlewares=[problem_middleware], client_max_size=MAX_BODY)
+def create_app(context: Context, auth: Optional[Any] = None) -> web.Application:
+    """`auth`: the auth middleware (bos_server.auth), outermost so it audits final statuses; None = off."""
+    middlewares = ([auth] if auth is not None else []) + [problem_middleware]
+    app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY)
     app[CONTEXT] = context
     by_path: Dict[str, List[Tuple[str, Callable[..., Any]]]] = {}
     for method, path, handler in all_routes():

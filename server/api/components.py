@@ -56,6 +56,9 @@ def _list_query(request: web.Request) -> ComponentQuery:
     )
 
 
+MAX_DURATION_LENGTH = 16  # its OpenAPI schema; longer numbers overflow a float timestamp
+
+
 def _actual_cutoff(request: web.Request) -> Optional[float]:
     """Extension `actual_state_older_than=<n><s|m|h|d|w>`: components whose actual boot was
     last reported longer ago than that (the actual-state-cleanup operator's selection,
@@ -63,7 +66,7 @@ def _actual_cutoff(request: web.Request) -> Optional[float]:
     raw = request.query.get("actual_state_older_than")
     if raw is None:
         return None
-    seconds = parse_duration(raw)
+    seconds = parse_duration(raw) if len(raw) <= MAX_DURATION_LENGTH else None
     if seconds is None:
         raise BadRequest(f"Invalid query parameter 'actual_state_older_than': {raw[:40]!r} is not a duration like 4h or 90m")
     return time.time() - seconds
