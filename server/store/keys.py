@@ -25,6 +25,11 @@ def component(component_id: str) -> str:
     return f"{PREFIX}comp:{component_id}"
 
 
+def component_history(component_id: str) -> str:
+    """The capped stream of a component's changes (extension, store/history.py)."""
+    return f"{PREFIX}hist:{component_id}"
+
+
 def _value_key(kind: str, value: str) -> str:
     # Values are user strings (session names, overrides up to 64 KiB): hash long ones.
     if len(value) > 200:
@@ -172,3 +177,8 @@ def v1_agent(session_id: str) -> str:
 def v1_in_flight(session_id: str) -> str:
     """Sorted set (score 0) of `boot_set\\x00node` the engine still drives for the session."""
     return f"{PREFIX}v1:flight:{session_id}"
+
+
+def cas_receipt(token: str) -> str:
+    """Outcome of one compare-and-set call, kept briefly so a replay can return it (cas.py)."""
+    return f"{PREFIX}cas-receipt:{token}"
