@@ -8,7 +8,8 @@ import logging
 import os
 import ssl
 import sys
-from typing import AsyncIterator, Optional
+import tempfile
+from typing import AsyncIterator, Iterator, Optional
 
 from aiohttp import web
 from redis.exceptions import RedisError
@@ -16,7 +17,7 @@ from redis.exceptions import RedisError
 from bos_shared import __version__ as VERSION
 from bos_shared.ages import parse_duration
 
-from . import auth
+from . import auth, metrics
 from .api.app import create_app
 from .api.context import Context
 from .api.transport import run_app
@@ -29,6 +30,7 @@ from .workers import run_workers
 from .logs import apply_level, configure
 from .runtime import tune_gc
 from .store import Store
+from .store.history import HistorySettings
 from .store.token_sweep import sweep_if_due
 from .store.version import UnsupportedRedis, check_version
 
@@ -41,7 +43,8 @@ def build_context(settings: ServerSettings) -> Context:
     tapms = JsonClient("TAPMS", settings.tapms_url, retries=10, read_timeout=10.0, budget=5.0)  # D5
     ims = JsonClient("IMS", settings.ims_url, retries=4, read_timeout=20.0, budget=30.0)
     s3 = S3Client(S3Settings.from_env(settings.s3_url or None))
-    return Context(Store.connect(settings.redis_url), TapmsClient(tapms), ImsClient(ims), s3, VERSION)
+    history = HistorySettings(settings.history_max_entries, float(parse_duration(settings.history_max_age) or 0))
+    return Context(Store.connect(settings.redis_url, history), TapmsClient(tapms), ImsClient(ims), s3, VERSION)
 
 
 async def _token_sweeper(context: Context, settings: ServerSettings) -> None:
@@ -99,11 +102,30 @@ def main(argv: Optional[list] = None) -> None:
     os.environ.setdefault("BOS_LOG_LEVEL", settings.log_level)
     configure("BOS_LOG_LEVEL")
     if settings.workers > 1:
-        sys.exit(run_workers(settings.workers, lambda: serve(settings, reuse_port=True)))
+        with _multiprocess_metrics(settings.metrics):
+            code = run_workers(settings.workers, lambda: serve(settings, reuse_port=True))
+        sys.exit(code)
     serve(settings)
 
 
+@contextlib.contextmanager
+def _multiprocess_metrics(enabled: bool) -> Iterator[None]:
+    """Workers write their metrics to files in one directory, so /metrics adds them up.
+
+    A directory given in PROMETHEUS_MULTIPROC_DIR is used as is (and must be emptied
+    by whoever restarts the server); otherwise a fresh one lives as long as the server.
+    """
+    if not enabled or os.environ.get(metrics.MULTIPROC_ENV):
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="bos-metrics-") as where:
+        os.environ[metrics.MULTIPROC_ENV] = where
+        yield
+
+
 def serve(settings: ServerSettings, reuse_port: bool = False) -> None:
+    if settings.metrics:
+        metrics.init()
     context = build_context(settings)
     app = create_app(context, auth.build_middleware(settings.auth))
     app.cleanup_ctx.append(_lifecycle(context, settings))

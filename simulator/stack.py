@@ -235,7 +235,9 @@ class Operators(ManagedProcess):
             raise RuntimeError(f"{exe} does not exist (is the server package installed? run `make venv`)")
         workdir.mkdir(parents=True, exist_ok=True)
         self.liveness = workdir / "operators-liveness"
-        argv = [str(exe), "--bos-url", bos_url, "--redis-url", redis_url,
+        self.metrics_url = f"http://127.0.0.1:{free_port()}/metrics"
+        argv = [str(exe), "--bos-url", bos_url, "--redis-url", redis_url, "--metrics-host", "127.0.0.1",
+                "--metrics-port", self.metrics_url.rsplit(":", 1)[1].split("/")[0],
                 "--hsm-url", urls["hsm"], "--pcs-url", urls["pcs"], "--bss-url", urls["bss"],
                 "--cfs-url", urls["cfs"], "--ims-url", urls["ims"], "--s3-url", urls["s3"],
                 "--tapms-url", urls["tapms"], *extra_args]

@@ -11,6 +11,7 @@ from bos_shared import schema
 from bos_shared.ages import parse_duration
 from bos_shared.times import now_str
 
+from .. import metrics
 from ..component_writes import (actual_state_update_allowed, apply_auto_fields, merge, new_record,
                                 tokens_in, view)
 from ..store import ComponentQuery, keys
@@ -224,7 +225,17 @@ async def patch_component(request: web.Request) -> web.Response:
             raise ActualStateConflict()  # §2.6, checked against the version being written (D2)
         return merge(old, patch)
 
-    written = await ctx(request).store.components.update_one(component_id, compute)
+    if not reports_actual:
+        return respond(view(await ctx(request).store.components.update_one(component_id, compute)))
+    try:  # a node reporter's report: counted by outcome (docs/metrics.md)
+        written = await ctx(request).store.components.update_one(component_id, compute)
+    except ActualStateConflict:
+        metrics.reporter_report("rejected")
+        raise
+    except NotFound:
+        metrics.reporter_report("not_found")
+        raise
+    metrics.reporter_report("accepted")
     return respond(view(written))
 
 

@@ -25,6 +25,7 @@ from .blobs import Blobs
 from .cas import CasWriter, Write, digest
 from .codec import dumps, loads
 from .events import Events
+from .history import HistorySettings, change_of, entry as history_entry
 
 Record = Dict[str, Any]
 Compute = Callable[[str, Optional[Record]], Optional[Record]]
@@ -128,10 +129,11 @@ async def _explicit_chunks(ids: List[str], start_after: Optional[str]) -> AsyncI
 
 
 class ComponentStore:
-    def __init__(self, redis: Redis, events: Events) -> None:
+    def __init__(self, redis: Redis, events: Events, history: Optional[HistorySettings] = None) -> None:
         self.redis = redis
         self.events = events
-        self.cas = CasWriter(redis)
+        self.history = history if history is not None else HistorySettings()
+        self.cas = CasWriter(redis, self.history)
         self.blobs = Blobs(redis)
         self._batcher = WriteBatcher(self)
 
@@ -294,6 +296,7 @@ class ComponentStore:
         """
         pending = list(dict.fromkeys(ids))
         written: Dict[str, Record] = {}
+        changes: List[list] = []  # of tracked fields, for the change event (dashboard)
         for _ in range(MAX_ROUNDS):
             if not pending:
                 break
@@ -303,10 +306,12 @@ class ComponentStore:
             for n, write in enumerate(writes):
                 if n not in conflicts:
                     written[write.member] = results[write.member]
+                    if write.history:
+                        changes.append(change_of(write.member, results[write.member]))
             pending = [writes[n].member for n in sorted(conflicts)]
         else:
             raise TooMuchContention(f"components kept changing during the update: {', '.join(pending[:5])}")
-        await self.events.components_written(written.values())
+        await self.events.components_written(written.values(), changes)
         return written
 
     def _plan(self, ids: Sequence[str], raws: Sequence[Optional[bytes]], olds: Sequence[Optional[Record]],
@@ -326,7 +331,7 @@ class ComponentStore:
             new_scored = scored_indexes(new)
             removed = tuple(old_idx - new_idx) + tuple(set(old_scored) - set(new_scored))
             writes.append(Write(keys.component(component_id), component_id, digest(raw), dumps(stored),
-                                removed, tuple(new_idx - old_idx), new_scored))
+                                removed, tuple(new_idx - old_idx), new_scored, history_entry(old, new)))
             results[component_id] = new
         return writes, results, blobs
 

@@ -25,6 +25,11 @@ def component(component_id: str) -> str:
     return f"{PREFIX}comp:{component_id}"
 
 
+def component_history(component_id: str) -> str:
+    """The capped stream of a component's changes (extension, store/history.py)."""
+    return f"{PREFIX}hist:{component_id}"
+
+
 def _value_key(kind: str, value: str) -> str:
     # Values are user strings (session names, overrides up to 64 KiB): hash long ones.
     if len(value) > 200:
