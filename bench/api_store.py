@@ -266,6 +266,24 @@ async def measure(client: Client, redis: Redis, count: int, args: argparse.Names
     log(f"  loading {count:,} components ...")
     results["load"] = await load(client, redis, count)
 
+    if not args.writes_only:
+        await queries(client, count, args, results, log)
+    results["reporter"] = await reporter_load(client, redis, count, args, work, pids, log)
+    results["reporter_patch"] = results["reporter"]["same"]  # the steady state, as before
+    await bulk_patch(client, count, args, results, log)
+    await client.call("PUT", "/v2/sessiontemplates/bench", body={"boot_sets": {"compute": {
+        "path": f"s3://boot-images/{DEFAULT_IMAGE_ID}/manifest.json", "type": "s3", "node_groups": ["compute"]}}})
+    log("  POST /v2/sessions, sequential ...")
+    created = await session_create(client, args, work, pids)
+    if created is not None:
+        results["session_create"] = created
+    if not args.writes_only:
+        await session_status(client, count, args, results, log)
+    return results
+
+
+async def queries(client: Client, count: int, args: argparse.Namespace, results: Dict[str, Any],
+                  log: Callable[[str], None]) -> None:
     small = sum(1 for i in range(count) if in_small_session(i))
 
     async def filtered() -> int:
@@ -296,9 +314,10 @@ async def measure(client: Client, redis: Redis, count: int, args: argparse.Names
         raise RuntimeError(f"the paged listing returned {records} records, expected {count}")
     results["paged_list"] = summary(times, pages=pages, page_size=BATCH)
 
-    results["reporter"] = await reporter_load(client, redis, count, args, work, pids, log)
-    results["reporter_patch"] = results["reporter"]["same"]  # the steady state, as before
 
+
+async def bulk_patch(client: Client, count: int, args: argparse.Namespace, results: Dict[str, Any],
+                     log: Callable[[str], None]) -> None:
     log("  bulk PATCH ...")
     items = min(BATCH, count)
     rng = random.Random(count)
@@ -321,12 +340,10 @@ async def measure(client: Client, redis: Redis, count: int, args: argparse.Names
     results["bulk_patch"] = summary(times, items=items, kernel_parameters_bytes=len(long_kernel_parameters("x" * 8)),
                                     response_bytes=size)
 
-    await client.call("PUT", "/v2/sessiontemplates/bench", body={"boot_sets": {"compute": {
-        "path": f"s3://boot-images/{DEFAULT_IMAGE_ID}/manifest.json", "type": "s3", "node_groups": ["compute"]}}})
-    log("  POST /v2/sessions, sequential ...")
-    created = await session_create(client, args, work, pids)
-    if created is not None:
-        results["session_create"] = created
+
+
+async def session_status(client: Client, count: int, args: argparse.Namespace, results: Dict[str, Any],
+                         log: Callable[[str], None]) -> None:
     log("  session extended status ...")
     await client.call("POST", "/v2/sessions", body={"name": SESSION, "operation": "shutdown", "template_name": "bench"},
                       expect=201)
@@ -342,7 +359,6 @@ async def measure(client: Client, redis: Redis, count: int, args: argparse.Names
     if body["managed_components_count"] != count:
         raise RuntimeError(f"extended status counted {body['managed_components_count']} members, expected {count}")
     results["session_status"] = summary(times, members=count)
-    return results
 
 
 async def run_size(count: int, args: argparse.Namespace, log: Callable[[str], None] = print) -> Dict[str, Any]:
@@ -377,6 +393,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--load-seconds", type=float, default=10.0, help="seconds per reporter-load run")
     parser.add_argument("--load-runs", type=int, default=3, help="reporter-load runs (median reported)")
     parser.add_argument("--python-load", action="store_true", help="use the Python load generator, not wrk")
+    parser.add_argument("--writes-only", action="store_true",
+                        help="only the write paths (seed, reporter, bulk PATCH, session create): for A/B runs")
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -384,7 +402,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--components", type=int, default=100_000)
     add_arguments(parser)
     args = parser.parse_args(argv)
-    print(json.dumps(asyncio.run(run_size(args.components, args)), indent=2))
+    result = asyncio.run(run_size(args.components, args, lambda text: print(text, file=sys.stderr, flush=True)))
+    print(json.dumps(result, indent=2))
     return 0
 
 

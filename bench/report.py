@@ -154,6 +154,8 @@ def _api_rows(size: str, data: Dict[str, Any]) -> List[Tuple[str, Tuple[str, str
     if created:
         out.append(("`POST /v2/sessions`, sequential", ("session_create", size),
                     f"{created['median_rate_per_s']:,.0f}/s", _cpu(created), ">= 1,500/s"))
+    if "filtered_list" not in data:  # --writes-only
+        return out
     filtered = data["filtered_list"]
     out.append((f"`GET /v2/components?session=…` ({_n(filtered['matches'])} matches)", ("filtered_list", size),
                 _ms(filtered["median_ms"]), _per(filtered["median_ms"], filtered["matches"], "record"), "<= 50 ms"))

@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 
 from . import keys
 from .codec import dumps, loads
+from .connection import connection_class
 from .components import ComponentQuery, ComponentStore, TooMuchContention
 from .events import Events
 from .options import OptionsStore
@@ -29,8 +30,10 @@ class Store:
     @classmethod
     def connect(cls, url: str) -> "Store":
         """Connect lazily: nothing touches Redis until the first command (D6)."""
+        fast = connection_class()  # rediss:// and unix:// URLs choose their own class
         redis = Redis.from_url(url, socket_connect_timeout=1.0, socket_timeout=30.0,
-                               health_check_interval=30, retry_on_timeout=False)
+                               health_check_interval=30, retry_on_timeout=False,
+                               **({"connection_class": fast} if fast else {}))
         events = Events(redis)
         return cls(redis, ComponentStore(redis, events), session_store(redis), template_store(redis),
                    OptionsStore(redis, events), events)
