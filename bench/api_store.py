@@ -52,7 +52,7 @@ from bos_sim.inventory import DEFAULT_BOOT_PARAMETERS, DEFAULT_IMAGE_ID, GOOD_CO
 from bos_sim.stack import ApiServer, RedisServer
 
 from . import load as load_gen
-from .common import median, percentile
+from .common import median, percentile, tree_cpu
 
 BATCH = 2800
 SESSION = "bench"
@@ -122,17 +122,30 @@ class Client:
         await self.http.close()
 
 
-async def timed_runs(runs: int, fn: Callable[[], Awaitable[Any]]) -> Tuple[List[float], Any]:
+async def timed_runs(runs: int, fn: Callable[[], Awaitable[Any]],
+                     pid: Optional[int] = None) -> Tuple[List[float], Any]:
+    """Wall times of `runs` calls; with `pid`, the CPU seconds that process tree spent are in CPU_TIMES."""
     times, result = [], None
+    CPU_TIMES.clear()
     for _ in range(runs):
+        cpu = tree_cpu(pid) if pid else 0.0
         started = time.perf_counter()
         result = await fn()
         times.append(time.perf_counter() - started)
+        if pid:
+            CPU_TIMES.append(tree_cpu(pid) - cpu)
     return times, result
 
 
+CPU_TIMES: List[float] = []
+
+
 def summary(times: List[float], **extra: Any) -> Dict[str, Any]:
-    return {"median_ms": round(1000 * median(times), 2), "runs_ms": [round(1000 * t, 2) for t in times], **extra}
+    out = {"median_ms": round(1000 * median(times), 2), "runs_ms": [round(1000 * t, 2) for t in times], **extra}
+    if CPU_TIMES and len(CPU_TIMES) == len(times):  # server CPU: the figure a loaded machine distorts least
+        out["median_api_cpu_ms"] = round(1000 * median(CPU_TIMES), 1)
+        CPU_TIMES.clear()
+    return out
 
 
 # -- reporter load ------------------------------------------------------------------------------
@@ -210,23 +223,28 @@ SEED_BATCH = 1000  # the reporter's seed: `PUT /v2/components`, 1,000 per reques
 SEED_CHECKPOINT = 50_000
 
 
-async def load(client: Client, redis: Redis, count: int) -> Dict[str, Any]:
+async def load(client: Client, redis: Redis, count: int, api_pid: Optional[int] = None) -> Dict[str, Any]:
     """Seed the store with 1,000-item PUTs; times the whole load and its first 50,000."""
     baseline = int((await redis.info("memory"))["used_memory"])
     checkpoint: Optional[float] = None
+    checkpoint_cpu: Optional[float] = None
+    cpu = 0.0
     seconds = 0.0  # request time only: building the bodies is the client's business
     for start in range(0, count, SEED_BATCH):
         body = orjson.dumps([component(i) for i in range(start, min(count, start + SEED_BATCH))])
+        cpu_before = tree_cpu(api_pid) if api_pid else 0.0
         started = time.perf_counter()
         await client.call("PUT", "/v2/components", raw=body)
         seconds += time.perf_counter() - started
+        cpu += tree_cpu(api_pid) - cpu_before if api_pid else 0.0
         if start + SEED_BATCH == SEED_CHECKPOINT:
-            checkpoint = seconds
+            checkpoint, checkpoint_cpu = seconds, cpu
     used = int((await redis.info("memory"))["used_memory"])
     sample = orjson.loads(await client.call("GET", "/v2/components", params={"page_size": "1"}))[0]
     stored = await redis.memory_usage(keys.component(sample["id"]))
-    return {"seconds": round(seconds, 3), "batch": SEED_BATCH,
+    return {"seconds": round(seconds, 3), "batch": SEED_BATCH, "api_cpu_seconds": round(cpu, 2),
             "first_50000_seconds": round(checkpoint, 3) if checkpoint is not None else None,
+            "first_50000_api_cpu_seconds": round(checkpoint_cpu, 2) if checkpoint_cpu is not None else None,
             "redis_used_memory_bytes": used,
             "redis_bytes_per_component": round((used - baseline) / count, 1),
             "record_json_bytes": len(orjson.dumps(sample)), "record_redis_bytes": int(stored or 0)}
@@ -264,13 +282,13 @@ async def measure(client: Client, redis: Redis, count: int, args: argparse.Names
     await put_token(redis, TOKEN, boot_artifacts())
     await client.call("PATCH", "/v2/options", body={"logging_level": "WARNING"})
     log(f"  loading {count:,} components ...")
-    results["load"] = await load(client, redis, count)
+    results["load"] = await load(client, redis, count, pids.get("api"))
 
     if not args.writes_only:
         await queries(client, count, args, results, log)
     results["reporter"] = await reporter_load(client, redis, count, args, work, pids, log)
     results["reporter_patch"] = results["reporter"]["same"]  # the steady state, as before
-    await bulk_patch(client, count, args, results, log)
+    await bulk_patch(client, count, args, results, log, pids.get("api"))
     await client.call("PUT", "/v2/sessiontemplates/bench", body={"boot_sets": {"compute": {
         "path": f"s3://boot-images/{DEFAULT_IMAGE_ID}/manifest.json", "type": "s3", "node_groups": ["compute"]}}})
     log("  POST /v2/sessions, sequential ...")
@@ -317,7 +335,7 @@ async def queries(client: Client, count: int, args: argparse.Namespace, results:
 
 
 async def bulk_patch(client: Client, count: int, args: argparse.Namespace, results: Dict[str, Any],
-                     log: Callable[[str], None]) -> None:
+                     log: Callable[[str], None], api_pid: Optional[int] = None) -> None:
     log("  bulk PATCH ...")
     items = min(BATCH, count)
     rng = random.Random(count)
@@ -336,7 +354,7 @@ async def bulk_patch(client: Client, count: int, args: argparse.Namespace, resul
         counter[0] += 1
         return await bulk([counter[0]])
 
-    times, size = await timed_runs(args.runs, one_bulk)
+    times, size = await timed_runs(args.runs, one_bulk, api_pid)
     results["bulk_patch"] = summary(times, items=items, kernel_parameters_bytes=len(long_kernel_parameters("x" * 8)),
                                     response_bytes=size)
 
