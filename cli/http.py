@@ -76,7 +76,12 @@ def _plain_text(resp: requests.Response) -> str:
     return text
 
 
-def _hint(status: int) -> str:
+def _hint(status: int, body: Any = None) -> str:
+    """What to do about a 401/403; names the missing role when the server says (docs/auth.md)."""
+    required = body.get("required_roles") if isinstance(body, dict) else None
+    if status == 403 and isinstance(required, list) and required:
+        roles = " or ".join(str(r) for r in required)
+        return f" (missing role: {roles}; use a token that has it: --token-file / BOS_TOKEN_FILE)"
     if status in (401, 403):
         return " (check --token-file / BOS_TOKEN_FILE)"
     return ""
@@ -91,7 +96,7 @@ def error_from_response(resp: requests.Response) -> ApiError:
     if isinstance(body, dict) and ("title" in body or "detail" in body):
         title = str(body.get("title") or resp.reason or "Error")
         detail = _one_line(str(body.get("detail") or ""))
-        return ApiError(resp.status_code, title, detail + _hint(resp.status_code), resp.url)
+        return ApiError(resp.status_code, title, detail + _hint(resp.status_code, body), resp.url)
     reason = resp.reason or "Error"
     snippet = _one_line(_plain_text(resp), 200)
     detail = f"{snippet} from {resp.url}" if snippet else f"from {resp.url}"
@@ -125,7 +130,9 @@ class Client:
         """
         url = self.url(path)
         try:
-            resp = self.http.request(method, url, params=params, json=body, timeout=self.settings.timeout)
+            # verify per request: a session-level value loses to REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE (as R7)
+            resp = self.http.request(method, url, params=params, json=body, timeout=self.settings.timeout,
+                                     **({"verify": self.settings.ca_bundle} if self.settings.ca_bundle else {}))
         except requests.exceptions.SSLError as exc:
             raise ConnectError(f"TLS error talking to {url}: {_reason(exc)} "
                                "(use --ca-bundle / BOS_CA_BUNDLE for a private CA)") from exc

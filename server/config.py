@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from bos_shared.ages import parse_duration
+
+from .auth import config as auth_config
+from .auth.config import AuthSettings, TlsSettings
 
 
 def env(name: str, default: str) -> str:
@@ -23,6 +28,11 @@ class ServerSettings:
     token_retention: str
     token_sweep_seconds: float
     workers: int
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    tls: TlsSettings = field(default_factory=TlsSettings)
+    history_max_entries: int = 50
+    history_max_age: str = "7d"
+    metrics: bool = True
 
     @classmethod
     def parse(cls, argv: "list[str] | None" = None) -> "ServerSettings":
@@ -42,8 +52,23 @@ class ServerSettings:
                             default=float(env("BOS_TOKEN_SWEEP_SECONDS", "3600")))
         parser.add_argument("--workers", type=int, default=int(env("BOS_WORKERS", "1")),
                             help="server processes sharing the port (SO_REUSEPORT); one per core (BOS_WORKERS)")
+        auth_config.add_arguments(parser)
+        parser.add_argument("--history-max-entries", type=int,
+                            default=int(env("BOS_HISTORY_MAX_ENTRIES", "50")),
+                            help="entries kept per component history, 0 turns history off (BOS_HISTORY_MAX_ENTRIES)")
+        parser.add_argument("--history-max-age", default=env("BOS_HISTORY_MAX_AGE", "7d"),
+                            help="history entries older than this are dropped (BOS_HISTORY_MAX_AGE)")
+        parser.add_argument("--no-metrics", dest="metrics", action="store_false",
+                            default=env("BOS_METRICS", "true").lower() not in ("0", "false", "no", "off"),
+                            help="do not collect Prometheus metrics; /metrics answers 404 (BOS_METRICS=false)")
         args = parser.parse_args(argv)
         if args.workers < 1:
             parser.error("--workers must be at least 1")
+        if args.history_max_entries < 0:
+            parser.error("--history-max-entries must be 0 or more")
+        if not parse_duration(args.history_max_age):
+            parser.error(f"--history-max-age: {args.history_max_age!r} is not a duration like 7d or 12h")
+        auth, tls = auth_config.from_args(parser, args)
         return cls(args.host, args.port, args.redis_url, args.tapms_url, args.ims_url, args.s3_url,
-                   args.log_level, args.token_retention, args.token_sweep_seconds, args.workers)
+                   args.log_level, args.token_retention, args.token_sweep_seconds, args.workers, auth, tls,
+                   args.history_max_entries, args.history_max_age, args.metrics)

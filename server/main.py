@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 import logging
 import os
+import ssl
 import sys
-from typing import AsyncIterator, Optional
+import tempfile
+from typing import AsyncIterator, Iterator, Optional
 
 from aiohttp import web
 from redis.exceptions import RedisError
@@ -15,8 +17,10 @@ from redis.exceptions import RedisError
 from bos_shared import __version__ as VERSION
 from bos_shared.ages import parse_duration
 
+from . import auth, metrics
 from .api.app import create_app
 from .api.context import Context
+from .api.transport import run_app
 from .clients.ims import ImsClient
 from .clients.rest import JsonClient
 from .clients.s3 import S3Client, S3Settings
@@ -26,17 +30,21 @@ from .workers import run_workers
 from .logs import apply_level, configure
 from .runtime import tune_gc
 from .store import Store
+from .store.history import HistorySettings
 from .store.token_sweep import sweep_if_due
+from .store.version import UnsupportedRedis, check_version
 
 LOG = logging.getLogger("bos_server")
 MAX_REQUEST_LINE = 1024 * 1024  # D8: at least 600 KiB
+EXIT_CONFIG = 78  # EX_CONFIG, as the reporter (R4): systemd units do not restart on it
 
 
 def build_context(settings: ServerSettings) -> Context:
     tapms = JsonClient("TAPMS", settings.tapms_url, retries=10, read_timeout=10.0, budget=5.0)  # D5
     ims = JsonClient("IMS", settings.ims_url, retries=4, read_timeout=20.0, budget=30.0)
     s3 = S3Client(S3Settings.from_env(settings.s3_url or None))
-    return Context(Store.connect(settings.redis_url), TapmsClient(tapms), ImsClient(ims), s3, VERSION)
+    history = HistorySettings(settings.history_max_entries, float(parse_duration(settings.history_max_age) or 0))
+    return Context(Store.connect(settings.redis_url, history), TapmsClient(tapms), ImsClient(ims), s3, VERSION)
 
 
 async def _token_sweeper(context: Context, settings: ServerSettings) -> None:
@@ -59,10 +67,24 @@ async def _follow_log_level(context: Context) -> None:
         await asyncio.sleep(1.0)
 
 
+async def _require_redis_version(context: Context) -> None:
+    """Once Redis first answers, refuse to go on serving an unsupported version (exit 78)."""
+    while True:
+        try:
+            await check_version(context.store.redis)
+            return
+        except UnsupportedRedis as exc:
+            LOG.critical("%s", exc)
+            os._exit(EXIT_CONFIG)  # a configuration error: restarting does not help
+        except (RedisError, OSError):
+            await asyncio.sleep(1.0)  # not reachable yet (D6): data endpoints answer 503 meanwhile
+
+
 def _lifecycle(context: Context, settings: ServerSettings):
     async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
         tasks = [asyncio.create_task(_token_sweeper(context, settings)),
-                 asyncio.create_task(_follow_log_level(context))]
+                 asyncio.create_task(_follow_log_level(context)),
+                 asyncio.create_task(_require_redis_version(context))]
         yield
         for task in tasks:
             task.cancel()
@@ -80,19 +102,54 @@ def main(argv: Optional[list] = None) -> None:
     os.environ.setdefault("BOS_LOG_LEVEL", settings.log_level)
     configure("BOS_LOG_LEVEL")
     if settings.workers > 1:
-        sys.exit(run_workers(settings.workers, lambda: serve(settings, reuse_port=True)))
+        with _multiprocess_metrics(settings.metrics):
+            code = run_workers(settings.workers, lambda: serve(settings, reuse_port=True))
+        sys.exit(code)
     serve(settings)
 
 
+@contextlib.contextmanager
+def _multiprocess_metrics(enabled: bool) -> Iterator[None]:
+    """Workers write their metrics to files in one directory, so /metrics adds them up.
+
+    A directory given in PROMETHEUS_MULTIPROC_DIR is used as is (and must be emptied
+    by whoever restarts the server); otherwise a fresh one lives as long as the server.
+    """
+    if not enabled or os.environ.get(metrics.MULTIPROC_ENV):
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="bos-metrics-") as where:
+        os.environ[metrics.MULTIPROC_ENV] = where
+        yield
+
+
 def serve(settings: ServerSettings, reuse_port: bool = False) -> None:
+    if settings.metrics:
+        metrics.init()
     context = build_context(settings)
-    app = create_app(context)
+    app = create_app(context, auth.build_middleware(settings.auth))
     app.cleanup_ctx.append(_lifecycle(context, settings))
     tune_gc()
-    LOG.info("BOS API %s listening on %s:%d (Redis %s)", VERSION, settings.host, settings.port,
-             settings.redis_url)
-    web.run_app(app, host=settings.host, port=settings.port, access_log=None, print=None, reuse_port=reuse_port,
-                max_line_size=MAX_REQUEST_LINE, max_field_size=MAX_REQUEST_LINE)
+    tls = tls_context(settings)
+    LOG.info("BOS API %s listening on %s://%s:%d (Redis %s, authentication %s)", VERSION,
+             "https" if tls else "http", settings.host, settings.port, settings.redis_url,
+             "on" if settings.auth.enabled else "off")
+    run_app(app, host=settings.host, port=settings.port, reuse_port=reuse_port, ssl_context=tls, access_log=None,
+            max_line_size=MAX_REQUEST_LINE, max_field_size=MAX_REQUEST_LINE)
+
+
+def tls_context(settings: ServerSettings) -> Optional[ssl.SSLContext]:
+    """HTTPS for sites without a gateway (`--tls-cert/--tls-key`); None serves plain HTTP."""
+    if not settings.tls.enabled:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(str(settings.tls.cert), settings.tls.key)
+    except (OSError, ssl.SSLError) as exc:
+        LOG.error("Cannot load the TLS certificate %s / key %s: %s", settings.tls.cert, settings.tls.key, exc)
+        sys.exit(78)  # EX_CONFIG: a restart loop would not help
+    return context
 
 
 if __name__ == "__main__":

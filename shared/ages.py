@@ -36,7 +36,7 @@ def parse_duration(text: object) -> Optional[int]:
     if not isinstance(text, str):
         return None
     match = _DURATION.match(text.strip())
-    if not match:
+    if not match or len(match.group(1)) > 4000:  # int() refuses more than 4300 digits
         return None
     return int(match.group(1)) * UNIT_SECONDS[match.group(2).lower()]
 

@@ -3,6 +3,10 @@
 A limit is a comma-separated list read left to right: a bare item adds, `&item`
 intersects, `!item` subtracts. Evaluation needs HSM data and lives with the
 session-setup operator; the syntax is shared so the API and the CLI agree on it.
+
+Only an absent limit (null or `""`) means "no limit". A limit that is present
+but names nothing (`","`, `"&"`, `" , "`) selects nothing: a stray character
+must never widen a session to every node (fail closed, D21).
 """
 
 from __future__ import annotations
@@ -16,11 +20,11 @@ _LIMIT_NID = re.compile(r"^[&!]*nid")
 
 
 def parse_limit(limit: Optional[str]) -> List[Tuple[str, str]]:
-    """(operator, name) pairs; empty items and items of only `&`/`!` are dropped (D21)."""
+    """(operator, name) pairs; items made only of `&`, `!` and whitespace are dropped (D21)."""
     items: List[Tuple[str, str]] = []
     for raw in (limit or "").split(","):
         item = raw.strip()
-        if not item or not item.strip("&!"):
+        if not item.replace(INTERSECT, "").replace(SUBTRACT, "").strip():
             continue
         op = UNION
         if item[0] in (INTERSECT, SUBTRACT):
@@ -31,16 +35,27 @@ def parse_limit(limit: Optional[str]) -> List[Tuple[str, str]]:
     return items
 
 
+def no_limit(limit: Optional[str]) -> bool:
+    """True when the session has no limit at all: null or the empty string (api.md §4.4)."""
+    return limit is None or limit == ""
+
+
+def names_nothing(limit: Optional[str]) -> bool:
+    """A limit that is present but has no item: it selects no node (D21)."""
+    return not no_limit(limit) and not parse_limit(limit)
+
+
 def evaluate_limit(limit: Optional[str], candidates: Set[str],
                    resolve: Callable[[str], Optional[Iterable[str]]]) -> Set[str]:
     """Apply a limit to one boot set's candidate nodes.
 
     `resolve(name)` returns the members of an HSM group, partition or role, or
-    None when the name is none of those (it is then a literal xname).
+    None when the name is none of those (it is then a literal xname). A limit
+    without items starts from and ends with the empty set (D21).
     """
-    items = parse_limit(limit)
-    if not items:
+    if no_limit(limit):
         return set(candidates)
+    items = parse_limit(limit)
     selected: Set[str] = set()
     for op, name in items:
         if name in ALL_NAMES:

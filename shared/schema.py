@@ -175,6 +175,9 @@ _BOOT_SET_FIELDS = {
     "rootfs_provider": String(1, 511),
     "rootfs_provider_passthrough": String(0, 4096),
     "cfs": CfsParameters,
+    # Extension (v1.md §3.1, docs/deviations.md): kept from v1 templates, honoured by v1 sessions only.
+    "boot_ordinal": Integer(0, COUNTER_MAX),
+    "shutdown_ordinal": Integer(0, COUNTER_MAX),
 }
 BootSet = define("V2BootSet", Object(_BOOT_SET_FIELDS, required=("path", "type")))
 BootSetPatch = Object(_BOOT_SET_FIELDS)

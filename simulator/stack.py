@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -48,10 +49,12 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, proc: Optio
     raise TimeoutError(f"{what} was not ready after {timeout:.0f}s")
 
 
-def http_ok(url: str) -> Callable[[], bool]:
+def http_ok(url: str, ca_file: Optional[Path] = None) -> Callable[[], bool]:
+    context = ssl.create_default_context(cafile=str(ca_file)) if ca_file else None
+
     def check() -> bool:
         try:
-            with urllib.request.urlopen(url, timeout=1) as resp:
+            with urllib.request.urlopen(url, timeout=1, context=context) as resp:
                 return 200 <= resp.status < 300
         except (urllib.error.URLError, OSError):
             return False
@@ -116,17 +119,18 @@ class RedisServer(ManagedProcess):
 
 
 class ApiServer(ManagedProcess):
-    """`bos-server` on a free port."""
+    """`bos-server` on a free port (HTTPS when `extra_args` has `--tls-cert`; `ca_file` verifies it)."""
 
     def __init__(self, workdir: Path, redis_url: str, port: Optional[int] = None,
-                 env: Optional[dict] = None, extra_args: Sequence[str] = ()) -> None:
+                 env: Optional[dict] = None, extra_args: Sequence[str] = (), ca_file: Optional[Path] = None) -> None:
         self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        scheme = "https" if "--tls-cert" in extra_args else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
         workdir.mkdir(parents=True, exist_ok=True)
         argv = [str(BIN / "bos-server"), "--host", "127.0.0.1", "--port", str(self.port),
                 "--redis-url", redis_url, *extra_args]
         super().__init__("api", argv, workdir / f"api-{self.port}.log", env)
-        wait_until(http_ok(self.url + "/v2/version"), 20, "bos-server", self.proc)
+        wait_until(http_ok(self.url + "/v2/version", ca_file), 20, "bos-server", self.proc)
 
 
 def scratch_dir(prefix: str = "bos-") -> Path:
@@ -231,7 +235,9 @@ class Operators(ManagedProcess):
             raise RuntimeError(f"{exe} does not exist (is the server package installed? run `make venv`)")
         workdir.mkdir(parents=True, exist_ok=True)
         self.liveness = workdir / "operators-liveness"
-        argv = [str(exe), "--bos-url", bos_url, "--redis-url", redis_url,
+        self.metrics_url = f"http://127.0.0.1:{free_port()}/metrics"
+        argv = [str(exe), "--bos-url", bos_url, "--redis-url", redis_url, "--metrics-host", "127.0.0.1",
+                "--metrics-port", self.metrics_url.rsplit(":", 1)[1].split("/")[0],
                 "--hsm-url", urls["hsm"], "--pcs-url", urls["pcs"], "--bss-url", urls["bss"],
                 "--cfs-url", urls["cfs"], "--ims-url", urls["ims"], "--s3-url", urls["s3"],
                 "--tapms-url", urls["tapms"], *extra_args]

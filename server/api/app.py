@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from aiohttp import web
 
-from . import applystaged, components, meta, options, sessions, templates
+from . import applystaged, components, history, meta, metrics, options, sessions, templates, v1
 from .context import CONTEXT, Context
 from .errors import problem_middleware
 from .params import MAX_BODY
@@ -17,7 +17,12 @@ Route = Tuple[str, str, Callable[..., Any]]
 
 def all_routes() -> List[Route]:
     return (meta.ROUTES + options.ROUTES + components.ROUTES + applystaged.ROUTES
-            + sessions.ROUTES + templates.ROUTES)
+            + sessions.ROUTES + templates.ROUTES + history.ROUTES + v1.ROUTES)
+
+
+def extra_routes() -> List[Route]:
+    """Routes outside the v2 contract and its OpenAPI document: metrics, dashboard."""
+    return metrics.ROUTES
 
 
 def _paths(path: str, prefix: str) -> List[str]:
@@ -30,11 +35,14 @@ def _paths(path: str, prefix: str) -> List[str]:
     return variants
 
 
-def create_app(context: Context) -> web.Application:
-    app = web.Application(middlewares=[problem_middleware], client_max_size=MAX_BODY)
+def create_app(context: Context, auth: Optional[Any] = None) -> web.Application:
+    """`auth`: the auth middleware (bos_server.auth), outermost but for metrics, so it audits final
+    statuses; None = off. Metrics come first so that they count refused requests too."""
+    middlewares = [metrics.metrics_middleware] + ([auth] if auth is not None else []) + [problem_middleware]
+    app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY)
     app[CONTEXT] = context
     by_path: Dict[str, List[Tuple[str, Callable[..., Any]]]] = {}
-    for method, path, handler in all_routes():
+    for method, path, handler in all_routes() + extra_routes():
         for prefix in PREFIXES:
             for variant in _paths(path, prefix):
                 by_path.setdefault(variant, []).append((method, handler))

@@ -11,6 +11,7 @@ from bos_shared import schema
 from bos_shared.ages import parse_duration
 from bos_shared.times import now_str
 
+from .. import metrics
 from ..component_writes import (actual_state_update_allowed, apply_auto_fields, merge, new_record,
                                 tokens_in, view)
 from ..store import ComponentQuery, keys
@@ -56,6 +57,9 @@ def _list_query(request: web.Request) -> ComponentQuery:
     )
 
 
+MAX_DURATION_LENGTH = 16  # its OpenAPI schema; longer numbers overflow a float timestamp
+
+
 def _actual_cutoff(request: web.Request) -> Optional[float]:
     """Extension `actual_state_older_than=<n><s|m|h|d|w>`: components whose actual boot was
     last reported longer ago than that (the actual-state-cleanup operator's selection,
@@ -63,7 +67,7 @@ def _actual_cutoff(request: web.Request) -> Optional[float]:
     raw = request.query.get("actual_state_older_than")
     if raw is None:
         return None
-    seconds = parse_duration(raw)
+    seconds = parse_duration(raw) if len(raw) <= MAX_DURATION_LENGTH else None
     if seconds is None:
         raise BadRequest(f"Invalid query parameter 'actual_state_older_than': {raw[:40]!r} is not a duration like 4h or 90m")
     return time.time() - seconds
@@ -221,7 +225,17 @@ async def patch_component(request: web.Request) -> web.Response:
             raise ActualStateConflict()  # §2.6, checked against the version being written (D2)
         return merge(old, patch)
 
-    written = await ctx(request).store.components.update_one(component_id, compute)
+    if not reports_actual:
+        return respond(view(await ctx(request).store.components.update_one(component_id, compute)))
+    try:  # a node reporter's report: counted by outcome (docs/metrics.md)
+        written = await ctx(request).store.components.update_one(component_id, compute)
+    except ActualStateConflict:
+        metrics.reporter_report("rejected")
+        raise
+    except NotFound:
+        metrics.reporter_report("not_found")
+        raise
+    metrics.reporter_report("accepted")
     return respond(view(written))
 
 

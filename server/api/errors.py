@@ -12,6 +12,7 @@ from typing import Awaitable, Callable, Optional
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from .. import metrics
 from ..store import TooMuchContention
 from ..store.codec import dumps
 
@@ -100,6 +101,7 @@ async def _handle(request: web.Request, handler: Handler) -> web.StreamResponse:
     except web.HTTPException as exc:
         return problem(exc.status, exc.reason, exc.text or exc.reason)
     except (RedisError, ConnectionError) as exc:
+        metrics.redis_error("api")
         return problem(503, REDIS_UNAVAILABLE, " ".join(str(exc).split()) or type(exc).__name__)
     except TooMuchContention as exc:
         return problem(503, SERVICE_UNAVAILABLE, str(exc))

@@ -19,21 +19,23 @@ def _base(request: web.Request) -> str:
     return f"{scheme}://{host}{prefix}"
 
 
-def _version(request: web.Request, with_versions: bool) -> dict:
+def version_document(request: web.Request, versions: str = "") -> dict:
+    """The Version object; `versions` ("v1", "v2") adds the `versions` link (api.md §3.1, v1.md §2.1)."""
     major, minor, patch = (ctx(request).version.split(".") + ["0", "0"])[:3]
     base = _base(request)
     links = [{"href": f"{base}/", "rel": "self"}]
-    if with_versions:
-        links.append({"href": f"{base}/v2", "rel": "versions"})
+    if versions:
+        links.append({"href": f"{base}/{versions}", "rel": "versions"})
     return {"major": major, "minor": minor, "patch": patch, "links": links}
 
 
 async def root(request: web.Request) -> web.Response:
-    return respond([_version(request, False)])
+    """Both API versions, v1 first; the two elements are identical (v1.md §2.1)."""
+    return respond([version_document(request), version_document(request)])
 
 
 async def v2(request: web.Request) -> web.Response:
-    return respond(_version(request, True))
+    return respond(version_document(request, "v2"))
 
 
 async def healthz(request: web.Request) -> web.Response:

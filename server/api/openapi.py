@@ -38,6 +38,9 @@ QUERY: Dict[Tuple[str, str], List[Dict[str, Any]]] = {
     ("PATCH", "/v2/components"): [_q("skip_bad_ids", BOOL)],
     ("GET", "/v2/sessions"): [_q("min_age", AGE), _q("max_age", AGE),
                               _q("status", schema.String(enum=schema.SESSION_STATUSES).json_schema())],
+    ("GET", "/v2/components/{component_id}/history"): [  # extension (api.md §3.4.6)
+        _q("start_after", {"type": "string", "pattern": r"^[0-9]+-[0-9]+$"}),
+        _q("page_size", {"type": "integer", "minimum": 1, "maximum": 1000})],
 }
 PATH_PARAMETERS = {"component_id": {"$ref": "#/components/schemas/ComponentId"},
                    "session_id": NAME, "session_template_id": NAME}
@@ -48,6 +51,7 @@ BODIES: Dict[Tuple[str, str], Tuple[Optional[str], int, Optional[str]]] = {
     ("GET", "/"): (None, 200, "[Version]"),
     ("GET", "/v2"): (None, 200, "Version"),
     ("GET", "/v2/version"): (None, 200, "Version"),
+    ("GET", "/v2/openapi.json"): (None, 200, None),
     ("GET", "/v2/healthz"): (None, 200, "Healthz"),
     ("GET", "/v2/options"): (None, 200, "V2Options"),
     ("PATCH", "/v2/options"): ("V2Options", 200, "V2Options"),
@@ -74,6 +78,18 @@ BODIES: Dict[Tuple[str, str], Tuple[Optional[str], int, Optional[str]]] = {
     ("DELETE", "/v2/sessiontemplates/{session_template_id}"): (None, 204, None),
     ("GET", "/v2/sessiontemplatesvalid/{session_template_id}"): (None, 200, "string"),
     ("GET", "/v2/sessiontemplatetemplate"): (None, 200, "V2SessionTemplate"),
+    ("GET", "/v2/components/{component_id}/history"): (None, 200, "[V2ComponentHistoryEntry]"),
+}
+
+# Extensions' response schemas that are not wire objects of the shared schema.
+_TEXT = {"type": "string"}
+EXTRA_SCHEMAS: Dict[str, Dict[str, Any]] = {
+    "V2ComponentHistoryEntry": {
+        "type": "object", "description": "One change of a component (extension, api.md §3.4.6)",
+        "properties": {"id": {"type": "string", "description": "entry id, the paging cursor"},
+                       "time": {"type": "string", "format": "date-time"}, "session": _TEXT, "phase": _TEXT,
+                       "status": _TEXT, "last_action": _TEXT, "last_action_failed": {"type": "boolean"},
+                       "error": _TEXT, "enabled": {"type": "boolean"}, "reason": _TEXT}},
 }
 
 
@@ -88,7 +104,7 @@ def _ref(name: str) -> Dict[str, Any]:
 
 
 def _operation(method: str, path: str) -> Dict[str, Any]:
-    request, status, response = BODIES.get((method, path), (None, 200, None))
+    request, status, response = BODIES[(method, path)]  # an undeclared route is an error, not a guess
     op: Dict[str, Any] = {"operationId": f"{method.lower()}_{path.strip('/').replace('/', '_').replace('{', '').replace('}', '') or 'root'}"}
     params = list(QUERY.get((method, path), []))
     params += [{"name": p[1:-1], "in": "path", "required": True, "schema": PATH_PARAMETERS[p[1:-1]]}
@@ -112,6 +128,8 @@ def document(version: str) -> Dict[str, Any]:
     from . import app  # the route tables; imported late to avoid a cycle
     paths: Dict[str, Dict[str, Any]] = {}
     for method, path, _handler in app.all_routes():
+        if path.startswith("/v1"):  # the v1 compatibility layer is described by v1.md, not here
+            continue
         paths.setdefault(path, {})[method.lower()] = _operation(method, path)
     return {
         "openapi": "3.0.3",
@@ -119,5 +137,5 @@ def document(version: str) -> Dict[str, Any]:
                  "description": "BOS v2 API. Every path is also served under /apis/bos."},
         "servers": [{"url": "/"}, {"url": "/apis/bos"}],
         "paths": paths,
-        "components": {"schemas": registry.json_schemas()},
+        "components": {"schemas": {**registry.json_schemas(), **EXTRA_SCHEMAS}},
     }

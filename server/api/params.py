@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+import json
+from typing import Any, Optional, Union
 
+import orjson
 from aiohttp import web
 
 from bos_shared.schema_types import Schema, SchemaError
 
-from ..store.codec import parse
 from .errors import BadRequest
 
 MAX_BODY = 256 * 1024 * 1024
+MAX_DEPTH = 1024  # orjson's nesting limit
 
 
 def query_bool(request: web.Request, name: str, default: Optional[bool] = None) -> Optional[bool]:
@@ -55,14 +57,79 @@ def validate(schema: Schema, value: Any, what: str = "") -> Any:
         raise BadRequest(f"Invalid {where}: {exc.message}") from None
 
 
+BODY_KEY = "bos.body"
+
+
 async def json_body(request: web.Request, required: bool = True) -> Any:
-    """The decoded JSON body; malformed JSON is a 400 (never a 500)."""
-    raw = await request.read()
-    if not raw.strip():
+    """The decoded JSON body; malformed or hostile JSON is a 400 (never a 500).
+
+    Memory: the body is read once into one buffer (pre-sized from Content-Length,
+    refused with 413 before reading when it is over the cap), parsed from those
+    bytes without a decoded copy, and dropped before the caller goes on; aiohttp's
+    `request.read()` would hold a second full copy for the request's lifetime.
+    """
+    raw = await read_body(request)
+    if not raw or raw.isspace():
         if required:
             raise BadRequest("Error parsing the data provided: the request body is empty; a JSON body is required")
         return None
+    return parse_json(raw)
+
+
+async def read_body(request: web.Request) -> bytearray:
+    """The body, read from the stream once; a middleware that had to look first (auth) left it in BODY_KEY."""
+    kept = request.get(BODY_KEY)
+    if kept is not None:
+        return kept
+    length = request.content_length
+    if length is not None and length > MAX_BODY:
+        raise web.HTTPRequestEntityTooLarge(MAX_BODY, length)
+    if length is None:  # chunked: grow as it comes, still bounded
+        grown = bytearray()
+        async for chunk in request.content.iter_any():
+            grown += chunk
+            if len(grown) > MAX_BODY:
+                raise web.HTTPRequestEntityTooLarge(MAX_BODY, len(grown))
+        return grown
+    body = bytearray(length)
+    view, filled = memoryview(body), 0
+    async for chunk in request.content.iter_any():
+        end = filled + len(chunk)
+        if end > length:
+            raise BadRequest("The request body is longer than its Content-Length")
+        view[filled:end] = chunk
+        filled = end
+    view.release()
+    if filled < length:
+        del body[filled:]
+    return body
+
+
+def parse_json(raw: Union[bytes, bytearray]) -> Any:
+    """JSON text: orjson, else the standard library for what orjson refuses (UTF-16, big integers).
+
+    Refused either way, as 400s: nesting deeper than orjson's limit (the standard
+    library would overflow the stack), NaN/Infinity (not JSON), and lone surrogates
+    (no store or client can write them back).
+    """
     try:
-        return parse(raw)
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        if "depth limit" in str(exc) or "recursion" in str(exc).lower():
+            raise BadRequest(f"Error parsing the data provided: JSON nested more than {MAX_DEPTH} levels deep") from None
+    try:
+        value = json.loads(raw, parse_constant=_no_constants)
+    except RecursionError:
+        raise BadRequest(f"Error parsing the data provided: JSON nested more than {MAX_DEPTH} levels deep") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"Error parsing the data provided: {exc}") from None
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = exc.object[exc.start:exc.end].encode("unicode_escape").decode("ascii")
+        raise BadRequest(f"Error parsing the data provided: the lone surrogate {bad} is not valid Unicode text") from None
+    return value
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from bos_shared import schema
 from bos_shared.ages import AgeError, parse_age
-from bos_shared.limits import limit_has_nids
+from bos_shared.limits import limit_has_nids, names_nothing
 from bos_shared.status import extended_status, extended_status_from_counts
 from bos_shared.times import epoch, now_str
 
@@ -53,6 +53,9 @@ async def create_session(request: web.Request) -> web.Response:
     limit = body.get("limit")
     if svc.options["session_limit_required"] and not limit:
         raise BadRequest("session_limit_required option is set, but this session has no limit specified")
+    if svc.options["session_limit_required"] and names_nothing(limit):  # D21: fails closed
+        raise BadRequest(f"session_limit_required option is set, but this session's limit names no nodes: "
+                         f"{limit[:40]!r}")
     if limit_has_nids(limit):
         if svc.options["reject_nids"]:
             raise BadRequest(f"reject_nids: session limit appears to contain NIDs: {limit}")

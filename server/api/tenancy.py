@@ -13,13 +13,23 @@ from .errors import BadRequest, InvalidTenant, NotFound, Unavailable
 
 HEADER = "Cray-Tenant-Name"
 MAX_LENGTH = 127
+TOKEN_TENANT = "bos.token_tenant"  # set by the auth middleware for a tenant admin (docs/auth.md)
 
 
 def tenant_of(request: web.Request) -> Optional[str]:
-    """The header's tenant, or None for "no tenant" (absent or empty)."""
+    """The header's tenant, or None for "no tenant" (absent or empty).
+
+    With auth on, a tenant admin's tenant comes from the token instead (the
+    middleware has already refused a header naming another tenant).
+    """
+    forced = request.get(TOKEN_TENANT)
+    if forced is not None:
+        return forced
     value = request.headers.get(HEADER)
     if value is not None and len(value) > MAX_LENGTH:
         raise BadRequest(f"The {HEADER} header must be at most {MAX_LENGTH} characters long")
+    if value and not value.isprintable():  # undecodable bytes arrive as lone surrogates
+        raise BadRequest(f"The {HEADER} header must be UTF-8 text without control characters")
     return value or None
 
 

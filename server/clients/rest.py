@@ -17,6 +17,7 @@ from typing import Any, Mapping, Optional
 
 import aiohttp
 
+from .. import metrics
 from ..store.codec import encode, parse
 
 LOG = logging.getLogger(__name__)
@@ -105,21 +106,27 @@ class JsonClient:
         """Send with retries; return the 2xx (or `ok_statuses`) response or raise ServiceError."""
         url = self.url(path)
         body = None if json_body is None else encode(json_body)  # once, not per attempt
-        deadline = time.monotonic() + self.budget if self.budget else None
+        started = time.monotonic()
+        deadline = started + self.budget if self.budget else None
         attempt = 0
-        while True:
-            attempt += 1
-            outcome = await self._attempt(method, url, params, body, headers, deadline)
-            if isinstance(outcome, Response) and (200 <= outcome.status < 300 or outcome.status in ok_statuses):
-                return outcome
-            error = self._error(method, url, outcome)
-            if not self._retryable(method, outcome) or attempt > self.retries:
-                raise error
-            delay = backoff(attempt)
-            if deadline is not None and time.monotonic() + delay >= deadline:
-                raise error
-            LOG.debug("Retrying %s (attempt %d) in %.1fs: %s", url, attempt + 1, delay, error)
-            await asyncio.sleep(delay)
+        failed = True
+        try:
+            while True:
+                attempt += 1
+                outcome = await self._attempt(method, url, params, body, headers, deadline)
+                if isinstance(outcome, Response) and (200 <= outcome.status < 300 or outcome.status in ok_statuses):
+                    failed = False
+                    return outcome
+                error = self._error(method, url, outcome)
+                if not self._retryable(method, outcome) or attempt > self.retries:
+                    raise error
+                delay = backoff(attempt)
+                if deadline is not None and time.monotonic() + delay >= deadline:
+                    raise error
+                LOG.debug("Retrying %s (attempt %d) in %.1fs: %s", url, attempt + 1, delay, error)
+                await asyncio.sleep(delay)
+        finally:
+            metrics.service_call(self.service, method, started, attempt, failed)
 
     async def _attempt(self, method: str, url: str, params: Optional[Mapping[str, Any]], body: Optional[bytes],
                        headers: Optional[Mapping[str, str]], deadline: Optional[float]) -> Any:

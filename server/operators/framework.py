@@ -14,10 +14,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Sequence
 
+from bos_shared.records import Component  # the typed record (api.md §2.1)
+
+from .. import metrics
 from ..clients.bos import BosClient
 from .services import Services
 
-Component = Dict[str, Any]
 Errors = Dict[str, str]
 
 RETRY_LIMIT_ERROR = ("The retry limit has been hit for this component, but no services have "
@@ -202,6 +204,7 @@ class ComponentOperator(Operator):
             ctx.log.error("Action failed for %d components: %s", len(chunk), text, exc_info=True)
             errors = {comp["id"]: text for comp in chunk}
         failed = sum(1 for e in errors.values() if e)
+        metrics.operator_acted(self.name, len(chunk), failed)
         if failed:
             ctx.log.warning("%d of %d components recorded an error", failed, len(chunk))
         await ctx.bos.patch_components(action_update(chunk, errors, self.action, self.retry_field),

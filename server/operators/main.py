@@ -17,13 +17,22 @@ import asyncio
 import logging
 import os
 import sys
-from typing import List, Optional, Sequence
+from typing import TYPE_CHECKING, List, Optional, Sequence
 
+from redis.exceptions import RedisError
+
+from .. import metrics
 from ..runtime import tune_gc
+from ..store.version import UnsupportedRedis, check_version
 from . import registry
 from .runner import Runner, check_liveness, level_of
 from .services import DEFAULT_URLS, Endpoints, Services
 
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+DEFAULT_METRICS_PORT = 9465
+EXIT_CONFIG = 78  # EX_CONFIG: a configuration error that a restart does not mend
 ENV_URLS = {"bos": "BOS_API_URL", "hsm": "BOS_HSM_URL", "pcs": "BOS_PCS_URL", "bss": "BOS_BSS_URL",
             "cfs": "BOS_CFS_URL", "ims": "BOS_IMS_URL", "tapms": "BOS_TAPMS_URL"}
 
@@ -59,9 +68,26 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help="a pass running longer than this stops the liveness writes")
     parser.add_argument("--stop-grace", type=float, default=_env_float("BOS_OPERATOR_STOP_GRACE", 5.0),
                         help="seconds a running pass may take to finish after SIGTERM [BOS_OPERATOR_STOP_GRACE]")
+    parser.add_argument("--metrics-port", type=int, default=int(_env_float("BOS_METRICS_PORT", DEFAULT_METRICS_PORT)),
+                        help=f"serve Prometheus metrics at :PORT/metrics; 0 turns them off "
+                             f"(default {DEFAULT_METRICS_PORT}) [BOS_METRICS_PORT]")
+    parser.add_argument("--metrics-host", default=env.get("BOS_METRICS_HOST", "0.0.0.0"),
+                        help="address of the metrics endpoint [BOS_METRICS_HOST]")
     parser.add_argument("--check-liveness", action="store_true",
                         help="exit 0 if the liveness file is younger than LIVENESS_DELTA_MAX s, else 1")
     return parser.parse_args(argv)
+
+
+async def redis_supported(redis: "Redis") -> bool:
+    """False only for a reachable Redis older than 7.0; an unreachable one is waited for later."""
+    try:
+        await asyncio.wait_for(check_version(redis), 5.0)
+    except UnsupportedRedis as exc:
+        logging.getLogger("bos.operators").critical("%s", exc)
+        return False
+    except (RedisError, OSError, asyncio.TimeoutError) as exc:
+        logging.getLogger("bos.operators").warning("Redis not reachable yet (version not checked): %s", exc)
+    return True
 
 
 def operator_names(only: str) -> List[str]:
@@ -76,6 +102,8 @@ async def _run(args: argparse.Namespace) -> int:
     if args.redis_url:
         from redis.asyncio import Redis
         redis = Redis.from_url(args.redis_url)
+        if not await redis_supported(redis):
+            return EXIT_CONFIG
     else:
         logging.getLogger("bos.operators").warning(
             "No Redis URL: power-on cannot record BSS tokens and operators only poll")
@@ -97,8 +125,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyError as exc:
         print(f"bos-operators: unknown operator(s): {exc.args[0]}", file=sys.stderr)
         return 2
+    if args.metrics_port:
+        try:
+            serve_metrics(args.metrics_host, args.metrics_port)
+        except OSError as exc:
+            print(f"bos-operators: cannot serve metrics on {args.metrics_host}:{args.metrics_port}: {exc}",
+                  file=sys.stderr)
+            return 2
     tune_gc()
     return asyncio.run(_run(args))
+
+
+def serve_metrics(host: str, port: int) -> None:
+    """Prometheus metrics of this process at http://HOST:PORT/metrics (a daemon thread)."""
+    from prometheus_client import start_http_server
+    metrics.init()
+    start_http_server(port, addr=host)
 
 
 if __name__ == "__main__":

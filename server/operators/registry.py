@@ -1,4 +1,4 @@
-"""The ten operators by name (`bos-operators --only NAME[,NAME]`)."""
+"""The operators by name (the ten of operators.md plus the v1 agent, v1.md §1) (`bos-operators --only NAME[,NAME]`)."""
 
 from __future__ import annotations
 
@@ -15,12 +15,13 @@ from .session_cleanup import SessionCleanupOperator
 from .session_completion import SessionCompletionOperator
 from .session_setup import SessionSetupOperator
 from .status import StatusOperator
+from .v1_agent import V1AgentOperator
 
 OPERATORS: Dict[str, Callable[[], Operator]] = {
     cls.name: cls for cls in (
         ActualStateCleanupOperator, ConfigurationOperator, DiscoveryOperator, PowerOffForcefulOperator,
         PowerOffGracefulOperator, PowerOnOperator, SessionCleanupOperator, SessionCompletionOperator,
-        SessionSetupOperator, StatusOperator)
+        SessionSetupOperator, StatusOperator, V1AgentOperator)
 }
 
 

@@ -19,6 +19,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence
 
 from bos_shared.options import DEFAULTS, effective
 
+from .. import metrics
 from ..store import keys
 from .framework import Operator, PassContext, one_line
 from .services import Services
@@ -34,6 +35,12 @@ RESUBSCRIBE_MAX = 5.0
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
+def loop_time() -> float:
+    """The event loop's clock: every wait of the runner is measured on it, so tests can run
+    the runner on a virtual clock (tests/support/clock.py) instead of the wall clock."""
+    return asyncio.get_running_loop().time()
+
+
 def level_of(name: Any, default: int = logging.INFO) -> int:
     text = str(name or "").upper()
     return getattr(logging, text) if text in LEVELS else default
@@ -46,20 +53,20 @@ class OptionsCache:
         self.services = services
         self.options: Dict[str, Any] = dict(DEFAULTS)
         self.loaded = False
-        self._fetched = 0.0
+        self._fetched: Optional[float] = None  # loop time of the last good read
         self._lock = asyncio.Lock()
 
     def invalidate(self) -> None:
-        self._fetched = 0.0
+        self._fetched = None
 
     async def refresh(self) -> Dict[str, Any]:
         async with self._lock:
-            if time.monotonic() - self._fetched < OPTIONS_MAX_AGE:
+            if self._fetched is not None and loop_time() - self._fetched < OPTIONS_MAX_AGE:
                 return self.options
             try:
                 self.options = effective(await self.services.bos.get_options())
                 self.loaded = True
-                self._fetched = time.monotonic()
+                self._fetched = loop_time()
                 self.services.apply_options(self.options)
             except Exception as exc:  # keep the last good options and say so
                 LOG.warning("Unable to read options (using %s): %s",
@@ -128,23 +135,26 @@ class Runner:
     async def _loop(self, entry: Loop) -> None:
         op = entry.operator
         while not self.stopping.is_set():
-            started = time.monotonic()
+            started = loop_time()
             entry.wake.clear()  # events from now on ask for another pass
             options = await self.options.refresh()
             logging.getLogger().setLevel(level_of(options.get("logging_level")))
             entry.in_pass_since = started
             hint: Optional[float] = None
+            failed = False
             try:
                 ctx = PassContext(self.services, options, entry.log, recheck=self.recheck, lock=self.lock)
                 hint = await op.run_pass(ctx)
             except asyncio.CancelledError:
                 raise
             except Exception:  # §2.2 step 4: log with traceback, the loop continues
+                failed = True
                 entry.log.exception("Unhandled error in the %s pass", op.name)
             finally:
                 entry.in_pass_since = None
                 entry.passes += 1
-            await self._wait(entry, self._period(op, options), time.monotonic() - started, hint)
+                metrics.operator_pass(op.name, loop_time() - started, failed)
+            await self._wait(entry, self._period(op, options), loop_time() - started, hint)
 
     @staticmethod
     def _period(op: Operator, options: Mapping[str, Any]) -> float:
@@ -183,12 +193,16 @@ class Runner:
         from redis.asyncio import Redis
         from redis.exceptions import RedisError
         delay = 0.5
+        lost = False
         while not self.stopping.is_set():
             client = Redis.from_url(self.redis_url)
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(keys.EVENTS_CHANNEL)
                 LOG.info("Subscribed to change events on %s", keys.EVENTS_CHANNEL)
+                if lost:
+                    metrics.redis_reconnect("operators")
+                    lost = False
                 delay = 0.5
                 self.wake_all()  # anything published while we were not listening
                 while not self.stopping.is_set():
@@ -196,6 +210,8 @@ class Runner:
                     if message is not None:
                         self._handle(message)
             except (RedisError, OSError) as exc:
+                lost = True
+                metrics.redis_error("operators")
                 LOG.warning("Change events unavailable (polling meanwhile): %s", one_line(exc))
             finally:
                 await _close_quietly(pubsub, client)
@@ -215,7 +231,7 @@ class Runner:
     # -- liveness (§2.1) --
     def healthy(self) -> bool:
         """Every loop task alive and no pass stuck for longer than `stuck_after`."""
-        now = time.monotonic()
+        now = loop_time()
         for entry in self.loops:
             if entry.task is None or entry.task.done():
                 return False

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Protocol, Set
 
-from bos_shared.limits import evaluate_limit, parse_limit
+from bos_shared.limits import evaluate_limit, names_nothing, no_limit
 
 from ..clients.hsm import HsmClient, roles_of
 from ..clients.tapms import TapmsClient, TenantNotFound
@@ -135,9 +135,14 @@ async def name_resolver(sources: Sources) -> Callable[[str], Optional[Iterable[s
 
 
 async def apply_limit(nodes: Set[str], limit: Optional[str], sources: Sources) -> Set[str]:
-    """Step 5: the session limit (D21 empty items ignored); `all`/`*` = this boot set's nodes."""
-    if not parse_limit(limit):
+    """Step 5: the session limit (D21 empty items ignored); `all`/`*` = this boot set's nodes.
+
+    No limit keeps every node; a limit with no items keeps none (D21).
+    """
+    if no_limit(limit):
         return nodes
+    if names_nothing(limit):
+        return set()
     return evaluate_limit(limit, nodes, await name_resolver(sources))
 
 

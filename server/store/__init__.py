@@ -9,9 +9,11 @@ from redis.asyncio import Redis
 
 from . import keys
 from .codec import dumps, loads
-from .connection import connection_class
+from .connection import RetryingRedis
+from .packing import connection_class
 from .components import ComponentQuery, ComponentStore, TooMuchContention
 from .events import Events
+from .history import HistorySettings
 from .options import OptionsStore
 from .scoped import ScopedStore, session_store, template_store
 
@@ -28,14 +30,14 @@ class Store:
     events: Events
 
     @classmethod
-    def connect(cls, url: str) -> "Store":
+    def connect(cls, url: str, history: Optional[HistorySettings] = None) -> "Store":
         """Connect lazily: nothing touches Redis until the first command (D6)."""
         fast = connection_class()  # rediss:// and unix:// URLs choose their own class
-        redis = Redis.from_url(url, socket_connect_timeout=1.0, socket_timeout=30.0,
-                               health_check_interval=30, retry_on_timeout=False,
-                               **({"connection_class": fast} if fast else {}))
+        redis = RetryingRedis.from_url(url, socket_connect_timeout=1.0, socket_timeout=30.0,
+                                       health_check_interval=30, retry_on_timeout=False,
+                                       **({"connection_class": fast} if fast else {}))
         events = Events(redis)
-        return cls(redis, ComponentStore(redis, events), session_store(redis), template_store(redis),
+        return cls(redis, ComponentStore(redis, events, history), session_store(redis), template_store(redis),
                    OptionsStore(redis, events), events)
 
     async def ping(self, timeout: float = 1.0) -> bool:

@@ -11,6 +11,7 @@ respect to every other, and a write is never computed from a stale read.
 from __future__ import annotations
 
 import hashlib
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Iterable, List, Mapping, Optional, Sequence
@@ -18,13 +19,25 @@ from typing import Iterable, List, Mapping, Optional, Sequence
 from redis.asyncio import Redis
 
 from . import keys
+from .connection import RetryingRedis
+from .history import HistorySettings
 
 MISSING = ""  # expected hash of a record that does not exist
+RECEIPT_SECONDS = 60  # far longer than any retry of one call (connection.RETRY_BUDGET)
 
 # ARGV: count, then per write: key, member, expected sha1 (or ""), new value (or "" to delete),
 # n_remove, remove index keys..., n_add, (add index key, score) pairs...; then n_blobs, then per
-# blob: key, value; then the blob index key and the current time.
+# blob: key, value; then the blob index key and the current time; then the history block
+# (history.py): n_entries, max length, min id, ttl ms, then per entry: write position (1-based),
+# stream key, n_fields, field/value pairs...; last the receipt key (or "").
+# The receipt makes a replay (the same ARGV after a dropped connection, connection.py) return
+# the outcome of the run that happened instead of applying the writes again.
 _SCRIPT = """
+local receipt = ARGV[#ARGV]
+if receipt ~= '' then
+  local done = redis.call('GET', receipt)
+  if done then return cjson.decode(done) end
+end
 local conflicts = {}
 local i = 2
 for r = 1, tonumber(ARGV[1]) do
@@ -33,6 +46,7 @@ for r = 1, tonumber(ARGV[1]) do
 end
 local nblobs = tonumber(ARGV[i])
 local blob_index, now = ARGV[i + 1 + 2 * nblobs], ARGV[i + 2 + 2 * nblobs]
+local history_at = i + 3 + 2 * nblobs
 for b = 0, nblobs - 1 do
   local bkey = ARGV[i + 1 + 2 * b]
   redis.call('SET', bkey, ARGV[i + 2 + 2 * b], 'NX')
@@ -57,8 +71,29 @@ for r = 1, tonumber(ARGV[1]) do
     for j = add_at, add_at + 2 * nadd - 2, 2 do redis.call('ZADD', ARGV[j], ARGV[j + 1], member) end
   end
 end
+-- per-component history: one capped stream entry per applied write that changed a tracked field
+local h = history_at
+local nhist = tonumber(ARGV[h])
+if nhist > 0 then
+  local refused = {}
+  for _, r in ipairs(conflicts) do refused[r] = true end
+  local maxlen, minid, ttl = ARGV[h + 1], ARGV[h + 2], ARGV[h + 3]
+  h = h + 4
+  for e = 1, nhist do
+    local r, hkey, nf = tonumber(ARGV[h]), ARGV[h + 1], tonumber(ARGV[h + 2])
+    if not refused[r] then
+      redis.call('XADD', hkey, 'MAXLEN', maxlen, '*', unpack(ARGV, h + 3, h + 2 + 2 * nf))
+      redis.call('XTRIM', hkey, 'MINID', minid)
+      redis.call('PEXPIRE', hkey, ttl)
+    end
+    h = h + 3 + 2 * nf
+  end
+end
+if receipt ~= '' then
+  redis.call('SET', receipt, cjson.encode(conflicts), 'EX', RECEIPT_SECONDS)
+end
 return conflicts
-"""
+""".replace("RECEIPT_SECONDS", str(RECEIPT_SECONDS))
 
 
 def digest(raw: Optional[bytes]) -> str:
@@ -75,13 +110,18 @@ class Write:
     remove_from: Sequence[str] = field(default_factory=tuple)
     add_to: Sequence[str] = field(default_factory=tuple)  # lexical indexes: score 0
     scored: Mapping[str, float] = field(default_factory=dict)  # score indexes: (re)added with a score
+    history: Optional[Sequence[bytes]] = None  # a history entry's field/value pairs (history.py)
 
 
 class CasWriter:
     """Registers the script once per client and applies batches of writes."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, history: Optional[HistorySettings] = None) -> None:
         self._script = redis.register_script(_SCRIPT)
+        self.history = history if history is not None and history.enabled else None
+        self._receipts = isinstance(redis, RetryingRedis)
+        if self._receipts:
+            redis.mark_retry_safe(self._script.sha)
 
     async def apply(self, writes: Sequence[Write], blobs: Optional[Mapping[str, bytes]] = None,
                     chunk: int = 1000) -> List[int]:
@@ -91,12 +131,25 @@ class CasWriter:
             return conflicts
         for start in range(0, max(len(writes), 1), chunk):
             part = writes[start:start + chunk]
-            result = await self._script(args=_args(part, blobs or {}))
+            receipt = keys.cas_receipt(secrets.token_hex(12)) if self._receipts else ""
+            result = await self._script(args=_args(part, blobs or {}, receipt, self._history_args(part)))
             conflicts.extend(start + int(pos) - 1 for pos in result)
         return conflicts
 
+    def _history_args(self, writes: Sequence[Write]) -> list:
+        """The script's history block: entries of the writes that carry one (usually none)."""
+        entries = [(n, w) for n, w in enumerate(writes, 1) if w.history]
+        if not entries or self.history is None:
+            return [0]
+        args: list = [len(entries), self.history.max_entries, self.history.min_id(),
+                      int(self.history.max_age * 1000)]
+        for n, w in entries:
+            args += [n, keys.component_history(w.member), len(w.history) // 2, *w.history]  # type: ignore[arg-type]
+        return args
 
-def _args(writes: Iterable[Write], blobs: Mapping[str, bytes]) -> list:
+
+def _args(writes: Iterable[Write], blobs: Mapping[str, bytes], receipt: str = "",
+          history: Sequence = (0,)) -> list:
     args: list = [0]
     count = 0
     for w in writes:
@@ -111,5 +164,5 @@ def _args(writes: Iterable[Write], blobs: Mapping[str, bytes]) -> list:
     args.append(len(blobs))
     for digest, value in blobs.items():
         args += [keys.artifacts_blob(digest), value]
-    args += [keys.ARTIFACT_BLOBS, int(time.time())]
+    args += [keys.ARTIFACT_BLOBS, int(time.time()), *history, receipt]
     return args

@@ -25,6 +25,7 @@ from .blobs import Blobs
 from .cas import CasWriter, Write, digest
 from .codec import dumps, loads
 from .events import Events
+from .history import HistorySettings, change_of, entry as history_entry
 
 Record = Dict[str, Any]
 Compute = Callable[[str, Optional[Record]], Optional[Record]]
@@ -128,10 +129,11 @@ async def _explicit_chunks(ids: List[str], start_after: Optional[str]) -> AsyncI
 
 
 class ComponentStore:
-    def __init__(self, redis: Redis, events: Events) -> None:
+    def __init__(self, redis: Redis, events: Events, history: Optional[HistorySettings] = None) -> None:
         self.redis = redis
         self.events = events
-        self.cas = CasWriter(redis)
+        self.history = history if history is not None else HistorySettings()
+        self.cas = CasWriter(redis, self.history)
         self.blobs = Blobs(redis)
         self._batcher = WriteBatcher(self)
 
@@ -297,6 +299,7 @@ class ComponentStore:
         pending = list(dict.fromkeys(ids))
         changed: Dict[str, Record] = {}
         unchanged: Dict[str, Record] = {}
+        changes: List[list] = []  # of tracked fields, for the change event (dashboard)
         for _ in range(MAX_ROUNDS):
             if not pending:
                 break
@@ -306,11 +309,13 @@ class ComponentStore:
             for n, write in enumerate(writes):
                 if n not in conflicts:
                     changed[write.member] = results.pop(write.member)
+                    if write.history:
+                        changes.append(change_of(write.member, changed[write.member]))
             unchanged.update(results)  # computed == stored: nothing to write (the read is the update)
             pending = [writes[n].member for n in sorted(conflicts)]
         else:
             raise TooMuchContention(f"components kept changing during the update: {', '.join(pending[:5])}")
-        await self.events.components_written(changed.values())
+        await self.events.components_written(changed.values(), changes)
         return {i: changed[i] if i in changed else unchanged[i] for i in ids if i in changed or i in unchanged}
 
     def _plan(self, ids: Sequence[str], raws: Sequence[Optional[bytes]], olds: Sequence[Optional[Record]],
@@ -335,7 +340,7 @@ class ComponentStore:
             new_scored = scored_indexes(new)
             removed = tuple(old_idx - new_idx) + tuple(set(old_scored) - set(new_scored))
             writes.append(Write(keys.component(component_id), component_id, digest(raw), value,
-                                removed, tuple(new_idx - old_idx), new_scored))
+                                removed, tuple(new_idx - old_idx), new_scored, history_entry(old, new)))
         return writes, results, blobs
 
     async def update_one(self, component_id: str, compute: Compute) -> Optional[Record]:

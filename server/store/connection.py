@@ -1,40 +1,129 @@
-"""A Redis connection that builds commands with hiredis' C packer.
+"""The store's Redis client: what is safe to repeat is repeated when a connection drops.
 
-redis-py's asyncio connection always packs commands in pure Python (its sync
-client uses hiredis when available, the asyncio one does not): on the write
-path that was a third of the API's CPU, since every record written sends about
-ten script arguments. `hiredis.pack_command` produces the same bytes (the
-split of a multi-word command name and the bytes-like conversions below are
-those of redis-py's own hiredis serializer). Without a hiredis that has
-`pack_command` (hiredis >= 2.0), the stock connection is used.
+After Redis restarts, every pooled connection is dead; the first command on each
+fails with "Connection closed by server." although the new server is up. Those
+commands never reached it, but in general a dropped connection does not say
+whether the command ran (Redis may have died after executing it), so a command is
+repeated only when running it twice has the effect and the reply of running it
+once:
+
+- reads (GET, MGET, ZRANGE, ...) and PING;
+- a plain SET (no NX/XX/GET): it writes the same value again;
+- scripts registered as retry-safe: the compare-and-set script carries a receipt
+  key, so a replay of a write that did run returns the recorded outcome instead
+  of applying it again or reporting a conflict with itself (`cas.py`);
+- pipelines made only of the above.
+
+Everything else (DEL, HSETNX, RPUSH, PUBLISH, other scripts) fails as before, and
+the API answers 503. On the first dropped connection the pool's idle
+connections are closed too (they are as dead as the one that failed), then
+attempts are repeated with a short back-off within RETRY_BUDGET seconds: enough
+to replace every dead pooled connection and ride out a short `-LOADING`, short
+enough that during a real outage each command still fails within about a second. Time-outs are not repeated: the command may still be
+running.
 """
 
 from __future__ import annotations
 
-from typing import Any, List, Optional, Type
+import asyncio
+import time
+from typing import Any, Awaitable, Callable, Iterable, Optional, Set, TypeVar
 
-from redis.asyncio.connection import Connection
-from redis.exceptions import DataError
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.asyncio.connection import ConnectionPool
+from redis.exceptions import AuthenticationError, AuthorizationError, ConnectionError as RedisConnectionError
 
-try:
-    from hiredis import pack_command as _pack
-except ImportError:  # hiredis is a declared dependency; stay correct without it
-    _pack = None
+T = TypeVar("T")
+RETRY_BUDGET = 1.0
+FIRST_DELAY, MAX_DELAY = 0.02, 0.5
+
+READS = frozenset({
+    "GET", "MGET", "EXISTS", "TYPE", "TTL", "PTTL", "STRLEN",
+    "HGET", "HMGET", "HGETALL", "HEXISTS", "HLEN", "HKEYS", "HVALS",
+    "LRANGE", "LLEN", "LINDEX", "SMEMBERS", "SISMEMBER", "SMISMEMBER", "SCARD",
+    "ZRANGE", "ZRANGEBYSCORE", "ZRANGEBYLEX", "ZREVRANGE", "ZREVRANGEBYSCORE", "ZREVRANGEBYLEX",
+    "ZCARD", "ZSCORE", "ZMSCORE", "ZRANK", "ZREVRANK", "ZCOUNT", "ZLEXCOUNT", "ZINTER", "ZINTERCARD", "ZUNION",
+    "SCAN", "SSCAN", "HSCAN", "ZSCAN", "PING", "ECHO", "TIME", "INFO", "DBSIZE",
+    "SCRIPT LOAD", "SCRIPT EXISTS",
+})
+_SET_FLAGS_UNSAFE = frozenset({"NX", "XX", "GET", "KEEPTTL"})
+_SCRIPT_CALLS = frozenset({"EVALSHA", "EVAL"})
 
 
-class HiredisPackingConnection(Connection):
-    def pack_command(self, *args: Any) -> List[bytes]:
-        if isinstance(args[0], str):
-            args = tuple(args[0].encode().split()) + args[1:]
-        elif b" " in args[0]:
-            args = tuple(args[0].split()) + args[1:]
-        args = tuple(bytes(a) if isinstance(a, (bytearray, memoryview)) else a for a in args)
+def _name(value: Any) -> str:
+    return (value.decode() if isinstance(value, bytes) else str(value)).upper()
+
+
+def retry_safe(args: tuple, safe_scripts: Set[str]) -> bool:
+    """Whether running this command twice has the effect and reply of running it once."""
+    name = _name(args[0])
+    if name in READS:
+        return True
+    if name == "SET":
+        return not any(isinstance(a, (str, bytes)) and _name(a) in _SET_FLAGS_UNSAFE for a in args[3:])
+    if name in _SCRIPT_CALLS and len(args) > 1:
+        return _name(args[1]).lower() in safe_scripts
+    return False
+
+
+def _dropped(exc: BaseException) -> bool:
+    """A lost or refused connection (or -LOADING), not a refused login."""
+    return isinstance(exc, RedisConnectionError) and not isinstance(exc, (AuthenticationError, AuthorizationError))
+
+
+async def with_retry(call: Callable[[], Awaitable[T]], pool: ConnectionPool, budget: float = RETRY_BUDGET) -> T:
+    deadline = time.monotonic() + budget
+    delay = 0.0
+    while True:
         try:
-            return [_pack(args)]
-        except TypeError as exc:  # bool, None, other objects: the error redis-py raises
-            raise DataError(str(exc)) from None
+            return await call()
+        except RedisConnectionError as exc:
+            if not _dropped(exc) or time.monotonic() + delay > deadline:
+                raise
+        await pool.disconnect(inuse_connections=False)  # idle ones are stale too
+        if delay:
+            await asyncio.sleep(delay)
+        delay = min(max(delay * 2, FIRST_DELAY), MAX_DELAY)
 
 
-def connection_class() -> Optional[Type[Connection]]:
-    """The class for `Redis.from_url(..., connection_class=...)` (TCP URLs only; None: the default)."""
-    return HiredisPackingConnection if _pack is not None else None
+class RetryingRedis(Redis):
+    """redis.asyncio.Redis with the retry rules above (and no blind retries of its own)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.safe_scripts: Set[str] = set()
+
+    def mark_retry_safe(self, sha: str) -> None:
+        """Declare a script (by SHA1) idempotent: a replay must return the first run's reply."""
+        self.safe_scripts.add(sha.lower())
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        if not retry_safe(args, self.safe_scripts):
+            return await Redis.execute_command(self, *args, **options)
+        return await with_retry(lambda: Redis.execute_command(self, *args, **options), self.connection_pool)
+
+    def pipeline(self, transaction: bool = True, shard_hint: Optional[str] = None) -> "RetryingPipeline":
+        pipe = RetryingPipeline(self.connection_pool, self.response_callbacks, transaction, shard_hint)
+        pipe.safe_scripts = self.safe_scripts
+        return pipe
+
+
+class RetryingPipeline(Pipeline):
+    """A pipeline (or MULTI/EXEC) repeated whole when every queued command is retry-safe."""
+
+    safe_scripts: Set[str] = set()
+
+    async def execute(self, raise_on_error: bool = True) -> Any:
+        stack = list(self.command_stack)
+        if self.watching or not stack or not _all_safe((args for args, _options in stack), self.safe_scripts):
+            return await Pipeline.execute(self, raise_on_error)
+
+        async def attempt() -> Any:
+            self.command_stack = list(stack)  # execute() empties it, even when it fails
+            return await Pipeline.execute(self, raise_on_error)
+        return await with_retry(attempt, self.connection_pool)
+
+
+def _all_safe(commands: Iterable[tuple], safe_scripts: Set[str]) -> bool:
+    return all(retry_safe(args, safe_scripts) for args in commands)

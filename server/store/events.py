@@ -7,7 +7,7 @@ work until the next periodic pass, so publishing is best effort.
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, Iterable
+from typing import Any, Dict, Iterable, Sequence
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -30,14 +30,20 @@ class Events:
         except RedisError as exc:
             LOG.warning("Could not publish change event %s: %s", message.get("kind"), exc)
 
-    async def components_written(self, records: Iterable[Dict[str, Any]]) -> None:
+    async def components_written(self, records: Iterable[Dict[str, Any]],
+                                 changes: Sequence[list] = ()) -> None:
+        """`changes`: [id, session, phase, status, has error] of each record whose tracked
+        fields changed (store/history.py), so a dashboard follows a boot from the events alone."""
         statuses = set()
         enabled = False
         for record in records:
             statuses.add(component_status(record))
             enabled = enabled or record.get("enabled") is True
         if statuses:
-            await self.publish({"kind": "components", "statuses": sorted(statuses), "enabled": enabled})
+            message: Dict[str, Any] = {"kind": "components", "statuses": sorted(statuses), "enabled": enabled}
+            if changes:
+                message["changes"] = list(changes)
+            await self.publish(message)
 
     async def sessions_written(self, statuses: Iterable[str]) -> None:
         await self.publish({"kind": "sessions", "statuses": sorted(set(statuses))})

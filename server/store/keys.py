@@ -25,6 +25,11 @@ def component(component_id: str) -> str:
     return f"{PREFIX}comp:{component_id}"
 
 
+def component_history(component_id: str) -> str:
+    """The capped stream of a component's changes (extension, store/history.py)."""
+    return f"{PREFIX}hist:{component_id}"
+
+
 def _value_key(kind: str, value: str) -> str:
     # Values are user strings (session names, overrides up to 64 KiB): hash long ones.
     if len(value) > 200:
@@ -107,3 +112,55 @@ TOKEN_SWEEP_LOCK = PREFIX + "lock:token-sweep"
 
 def token(value: str) -> str:
     return f"{PREFIX}token:{value}"
+
+
+# -- BOS v1 compatibility layer (v1.md): sessions and their status trees --
+# Boot-set and phase names never contain NUL, so "\x00" joins the parts of a key.
+V1_SESSIONS = PREFIX + "v1:idx:sessions"  # every v1 session ID (lexical order = listing order)
+V1_ACTIVE = PREFIX + "v1:idx:active"  # v1 sessions the agent still drives
+V1_AGENT_LOCK = PREFIX + "v1:lock:agent"  # one agent pass at a time across operator replicas
+V1_HEALTH_PROBE = PREFIX + "v1:healthz"  # written then read by GET /v1/healthz
+
+
+def v1_session(session_id: str) -> str:
+    return f"{PREFIX}v1:session:{session_id}"
+
+
+def v1_status(session_id: str) -> str:
+    """Hash: start_time, stop_time and the extension fields of the session-status metadata."""
+    return f"{PREFIX}v1:status:{session_id}"
+
+
+def v1_status_boot_sets(session_id: str) -> str:
+    """List: the boot-set names of the session status, in creation order (V5)."""
+    return f"{PREFIX}v1:status-bs:{session_id}"
+
+
+def v1_boot_set(session_id: str, boot_set: str) -> str:
+    """Hash: layout (phases and category order, JSON) and every start/stop time of the boot set."""
+    return f"{PREFIX}v1:bs:{session_id}\x00{boot_set}"
+
+
+def v1_category(session_id: str, boot_set: str, phase: str, category: str) -> str:
+    """Sorted set (score 0): the nodes of one category of one phase."""
+    return f"{PREFIX}v1:cat:{session_id}\x00{boot_set}\x00{phase}\x00{category}"
+
+
+def v1_errors(session_id: str, boot_set: str, phase: str) -> str:
+    """Sorted set (score 0) of `message\\x00node`: a phase's `errors` map, merged by union."""
+    return f"{PREFIX}v1:err:{session_id}\x00{boot_set}\x00{phase}"
+
+
+def v1_agent(session_id: str) -> str:
+    """Hash: the agent's progress through a session (stage, attempts, per-node boot set)."""
+    return f"{PREFIX}v1:agent:{session_id}"
+
+
+def v1_in_flight(session_id: str) -> str:
+    """Sorted set (score 0) of `boot_set\\x00node` the engine still drives for the session."""
+    return f"{PREFIX}v1:flight:{session_id}"
+
+
+def cas_receipt(token: str) -> str:
+    """Outcome of one compare-and-set call, kept briefly so a replay can return it (cas.py)."""
+    return f"{PREFIX}cas-receipt:{token}"

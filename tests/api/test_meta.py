@@ -7,10 +7,10 @@ import requests
 from tests.support.client import Api, assert_problem
 
 
-def test_root_lists_the_v2_version_with_a_self_link(api: Api) -> None:
+def test_root_lists_both_versions_with_a_self_link_v1_2_1(api: Api) -> None:
     body = api.get("/").json()
-    assert body == [{"major": "2", "minor": "50", "patch": "0",
-                     "links": [{"href": f"{api.base}/", "rel": "self"}]}]
+    version = {"major": "2", "minor": "50", "patch": "0", "links": [{"href": f"{api.base}/", "rel": "self"}]}
+    assert body == [version, version]
 
 
 def test_v2_and_version_links_follow_the_prefix_used_d16(api: Api) -> None:

@@ -19,7 +19,7 @@ from tests.support.client import Api, assert_problem
 
 BLUE, RED, EMPTY_TENANT = "vcluster-blue", "vcluster-red", "vcluster-empty"
 B0, B1 = TENANTS[BLUE]          # x1000c0s0b0n0, x1000c0s0b0n1
-R0 = TENANTS[RED][0]            # x1000c0s0b1n0
+RED0 = TENANTS[RED][0]            # x1000c0s0b1n0
 FREE = "x1000c0s0b1n1"          # nobody's
 BAD = "Bad Request"
 NOT_FOUND = "The resource was not found"
@@ -62,9 +62,9 @@ def api(sim_api: Api) -> Api:
 
 @pytest.fixture
 def components(api: Api) -> Api:
-    """Components owned by blue (B0, B1), red (R0) and nobody (FREE)."""
+    """Components owned by blue (B0, B1), red (RED0) and nobody (FREE)."""
     resp = api.put("/v2/components", json=[{"id": c, "enabled": False, "error": "", "session": ""}
-                                           for c in (B0, B1, R0, FREE)])
+                                           for c in (B0, B1, RED0, FREE)])
     assert resp.status_code == 200, resp.text
     return api
 
@@ -217,7 +217,7 @@ def test_d10_bulk_delete_removes_tenant_saved_statuses(components: Api) -> None:
 def test_tenant_session_status_counts_only_the_tenants_components(components: Api) -> None:
     put_template(components, "tpl", BLUE)
     put_template(components, "tpl", None)
-    body = [{"id": c, "session": "s1"} for c in (B0, R0, FREE)] + [{"id": B1, "staged_state": {"session": "s1"}}]
+    body = [{"id": c, "session": "s1"} for c in (B0, RED0, FREE)] + [{"id": B1, "staged_state": {"session": "s1"}}]
     assert components.patch("/v2/components", json=body).status_code == 200
     create_session(components, "s1", BLUE)
     blue = components.get("/v2/sessions/s1/status", tenant=BLUE).json()
@@ -235,35 +235,35 @@ def test_tenant_session_status_counts_only_the_tenants_components(components: Ap
 
 def test_component_list_with_tenant_header_shows_only_owned_components(components: Api) -> None:
     assert ids_of(components.get("/v2/components", tenant=BLUE)) == [B0, B1]
-    assert ids_of(components.get("/v2/components", tenant=RED)) == [R0]
+    assert ids_of(components.get("/v2/components", tenant=RED)) == [RED0]
     assert ids_of(components.get("/v2/components", tenant=EMPTY_TENANT)) == []
-    assert ids_of(components.get("/v2/components")) == sorted([B0, B1, R0, FREE])
-    assert ids_of(components.get("/v2/components", tenant="")) == sorted([B0, B1, R0, FREE])
-    assert ids_of(components.get("/v2/components", params={"ids": f"{R0},{B1},{FREE}"}, tenant=BLUE)) == [B1]
+    assert ids_of(components.get("/v2/components")) == sorted([B0, B1, RED0, FREE])
+    assert ids_of(components.get("/v2/components", tenant="")) == sorted([B0, B1, RED0, FREE])
+    assert ids_of(components.get("/v2/components", params={"ids": f"{RED0},{B1},{FREE}"}, tenant=BLUE)) == [B1]
     assert ids_of(components.get("/v2/components", params={"page_size": 1}, tenant=BLUE)) == [B0]
     assert ids_of(components.get("/v2/components", params={"start_after_id": B0}, tenant=BLUE)) == [B1]
 
 
 def test_single_component_access_to_non_owned_ids_is_a_404(components: Api) -> None:
-    detail = f"Component '{R0}' does not exist"
-    assert_problem(components.get(f"/v2/components/{R0}", tenant=BLUE), 404, NOT_FOUND, detail)
-    assert_problem(components.patch(f"/v2/components/{R0}", json={"error": "x"}, tenant=BLUE), 404, NOT_FOUND, detail)
-    assert_problem(components.delete(f"/v2/components/{R0}", tenant=BLUE), 404, NOT_FOUND, detail)
-    assert_problem(components.put(f"/v2/components/{R0}", json={"error": "x"}, tenant=BLUE), 404, NOT_FOUND, detail)
-    assert components.get(f"/v2/components/{R0}").json()["error"] == ""
+    detail = f"Component '{RED0}' does not exist"
+    assert_problem(components.get(f"/v2/components/{RED0}", tenant=BLUE), 404, NOT_FOUND, detail)
+    assert_problem(components.patch(f"/v2/components/{RED0}", json={"error": "x"}, tenant=BLUE), 404, NOT_FOUND, detail)
+    assert_problem(components.delete(f"/v2/components/{RED0}", tenant=BLUE), 404, NOT_FOUND, detail)
+    assert_problem(components.put(f"/v2/components/{RED0}", json={"error": "x"}, tenant=BLUE), 404, NOT_FOUND, detail)
+    assert components.get(f"/v2/components/{RED0}").json()["error"] == ""
     assert components.get(f"/v2/components/{B0}", tenant=BLUE).status_code == 200
     assert components.patch(f"/v2/components/{B0}", json={"error": "mine"}, tenant=BLUE).json()["error"] == "mine"
     assert components.delete(f"/v2/components/{B1}", tenant=BLUE).status_code == 204
-    assert ids_of(components.get("/v2/components")) == sorted([B0, R0, FREE])
+    assert ids_of(components.get("/v2/components")) == sorted([B0, RED0, FREE])
 
 
 def test_d17_component_put_of_non_owned_ids_is_a_404_and_writes_nothing(components: Api) -> None:
     before = components.get("/v2/components").json()
     resp = components.put("/v2/components", json=[{"id": B0, "error": "x"}, {"id": "x9", "error": "x"},
-                                                  {"id": R0, "error": "x"}], tenant=BLUE)
+                                                  {"id": RED0, "error": "x"}], tenant=BLUE)
     assert_problem(resp, 404, NOT_FOUND, "Component 'x9' does not exist")
-    resp = components.put("/v2/components", params={"create_only": "true"}, json=[{"id": R0}], tenant=BLUE)
-    assert_problem(resp, 404, NOT_FOUND, f"Component '{R0}' does not exist")
+    resp = components.put("/v2/components", params={"create_only": "true"}, json=[{"id": RED0}], tenant=BLUE)
+    assert_problem(resp, 404, NOT_FOUND, f"Component '{RED0}' does not exist")
     assert components.get("/v2/components").json() == before
     resp = components.put("/v2/components", json=[{"id": B0, "error": "new"}], tenant=BLUE)
     assert resp.status_code == 200 and ids_of(resp) == [B0]
@@ -273,20 +273,20 @@ def test_d17_component_put_of_non_owned_ids_is_a_404_and_writes_nothing(componen
 
 def test_bulk_patch_with_tenant_header_treats_non_owned_ids_as_missing(components: Api) -> None:
     before = components.get("/v2/components").json()
-    resp = components.patch("/v2/components", json=[{"id": B0, "error": "x"}, {"id": R0, "error": "x"}], tenant=BLUE)
-    assert_problem(resp, 404, NOT_FOUND, f"Component '{R0}' does not exist")
+    resp = components.patch("/v2/components", json=[{"id": B0, "error": "x"}, {"id": RED0, "error": "x"}], tenant=BLUE)
+    assert_problem(resp, 404, NOT_FOUND, f"Component '{RED0}' does not exist")
     resp = components.patch("/v2/components", json={"patch": {"error": "x"}, "filters": {"ids": f"{B1},{FREE}"}},
                             tenant=BLUE)
     assert_problem(resp, 404, NOT_FOUND, f"Component '{FREE}' does not exist")
     assert components.get("/v2/components").json() == before
     resp = components.patch("/v2/components", params={"skip_bad_ids": "true"},
-                            json=[{"id": R0, "error": "x"}, {"id": B1, "error": "x"}], tenant=BLUE)
+                            json=[{"id": RED0, "error": "x"}, {"id": B1, "error": "x"}], tenant=BLUE)
     assert ids_of(resp) == [B1]
-    assert components.get(f"/v2/components/{R0}").json()["error"] == ""
+    assert components.get(f"/v2/components/{RED0}").json()["error"] == ""
 
 
 def test_bulk_patch_session_filter_is_restricted_to_owned_components(components: Api) -> None:
-    body = [{"id": c, "session": "s1"} for c in (B0, R0, FREE)]
+    body = [{"id": c, "session": "s1"} for c in (B0, RED0, FREE)]
     assert components.patch("/v2/components", json=body).status_code == 200
     resp = components.patch("/v2/components", json={"patch": {"error": "hit"}, "filters": {"session": "s1"}},
                             tenant=BLUE)
@@ -303,16 +303,16 @@ def staged_nodes(components: Api) -> Api:
     create_session(components, "su", None)
     body = [{"id": B0, "staged_state": {"session": "sb", "boot_artifacts": ARTIFACTS}},
             {"id": B1, "staged_state": {"session": "su"}},
-            {"id": R0, "staged_state": {"session": "sb", "boot_artifacts": ARTIFACTS}}]
+            {"id": RED0, "staged_state": {"session": "sb", "boot_artifacts": ARTIFACTS}}]
     assert components.patch("/v2/components", json=body).status_code == 200
     return components
 
 
 def test_applystaged_with_tenant_header_ignores_non_owned_and_uses_tenant_sessions(staged_nodes: Api) -> None:
-    before = staged_nodes.get(f"/v2/components/{R0}").json()
-    resp = staged_nodes.post("/v2/applystaged", json={"xnames": [R0, B1, B0, FREE]}, tenant=BLUE)
-    assert resp.json() == {"succeeded": [B0], "failed": [B1], "ignored": [R0, FREE]}
-    assert staged_nodes.get(f"/v2/components/{R0}").json() == before
+    before = staged_nodes.get(f"/v2/components/{RED0}").json()
+    resp = staged_nodes.post("/v2/applystaged", json={"xnames": [RED0, B1, B0, FREE]}, tenant=BLUE)
+    assert resp.json() == {"succeeded": [B0], "failed": [B1], "ignored": [RED0, FREE]}
+    assert staged_nodes.get(f"/v2/components/{RED0}").json() == before
     assert staged_nodes.get(f"/v2/components/{B0}").json()["session"] == "sb"
     # su is untenanted: not found in blue's namespace
     assert staged_nodes.get(f"/v2/components/{B1}").json()["error"] == \

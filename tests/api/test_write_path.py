@@ -20,7 +20,7 @@ from redis.asyncio.connection import Connection
 from bos_server.component_writes import apply_auto_fields, merge, new_record
 from bos_server.store import Store
 from bos_server.store.blobs import MIN_BYTES, Blobs
-from bos_server.store.connection import HiredisPackingConnection
+from bos_server.store.packing import HiredisPackingConnection
 from tests.support.client import Api
 
 LONG = {"kernel": "s3://boot-images/img/kernel", "kernel_parameters": "console=ttyS0 " + "x" * MIN_BYTES,

@@ -9,7 +9,6 @@ end-to-end run against the simulator and the real operators is in test_e2e.py.
 from __future__ import annotations
 
 import io
-import threading
 import time
 from typing import Callable, Iterator, List
 
@@ -21,7 +20,6 @@ from tests.support.client import Api
 
 from .conftest import NODES, Runner, put_template
 
-STEP = 0.3
 Step = Callable[[Api, str], None]
 
 
@@ -65,29 +63,20 @@ def stage_all(api: Api, name: str) -> None:
 
 
 class Driver:
-    """Plays the operators: waits for the session to exist, then applies steps STEP apart."""
+    """Plays the operators in lockstep with the watcher: where the watcher would sleep
+    between two polls, the next step is applied instead. Each state is therefore seen by
+    exactly one poll, however loaded the machine (no wall-clock timing)."""
 
-    def __init__(self, api: Api, name: str, steps: List[Step]) -> None:
-        self.api, self.name, self.steps = api, name, steps
-        self.error: List[BaseException] = []
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
+    def __init__(self, api: Api, name: str, steps: List[Step], monkeypatch: pytest.MonkeyPatch) -> None:
+        self.api, self.name, self.steps = api, name, list(steps)
+        monkeypatch.setattr(watch.time, "sleep", self._next_step)
 
-    def _run(self) -> None:
-        try:
-            deadline = time.monotonic() + 20
-            while self.api.get(f"/v2/sessions/{self.name}").status_code != 200:
-                assert time.monotonic() < deadline, "session never appeared"
-                time.sleep(0.05)
-            for step in self.steps:
-                time.sleep(STEP)
-                step(self.api, self.name)
-        except BaseException as exc:  # reported by join()
-            self.error.append(exc)
+    def _next_step(self, _seconds: float) -> None:
+        if self.steps:
+            self.steps.pop(0)(self.api, self.name)
 
     def join(self) -> None:
-        self.thread.join(30)
-        assert not self.error, self.error
+        assert not self.steps, f"the watcher stopped before these steps: {self.steps}"
 
 
 @pytest.fixture
@@ -98,9 +87,10 @@ def session(api: Api) -> Iterator[str]:
     yield "s1"
 
 
-def test_watch_follows_to_the_end_and_fails_when_a_node_failed(bos: Runner, api: Api, session: str) -> None:
+def test_watch_follows_to_the_end_and_fails_when_a_node_failed(bos: Runner, api: Api, session: str,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     driver = Driver(api, session, [running, stable(NODES[0]), stable(NODES[1]),
-                                   failed(NODES[2], "Failed to power off: node ignored Soft-Off"), complete()])
+                                   failed(NODES[2], "Failed to power off: node ignored Soft-Off"), complete()], monkeypatch)
     result = bos("sessions", "watch", session, "--interval", "0.1")
     driver.join()
     assert result.code == 4, result.out + result.err
@@ -115,9 +105,9 @@ def test_watch_follows_to_the_end_and_fails_when_a_node_failed(bos: Runner, api:
     assert "Failed to power off: node ignored Soft-Off" in failed_row
 
 
-def test_create_watch_succeeds_with_exit_0(bos: Runner, api: Api) -> None:
+def test_create_watch_succeeds_with_exit_0(bos: Runner, api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     put_template(api, "compute")
-    driver = Driver(api, "w", [running, stable(NODES[0]), stable(NODES[1]), stable(NODES[2]), complete()])
+    driver = Driver(api, "w", [running, stable(NODES[0]), stable(NODES[1]), stable(NODES[2]), complete()], monkeypatch)
     result = bos("sessions", "create", "--template-name", "compute", "--operation", "shutdown", "--name", "w",
                  "--watch", "--interval", "0.1")
     driver.join()
@@ -127,8 +117,8 @@ def test_create_watch_succeeds_with_exit_0(bos: Runner, api: Api) -> None:
     assert result.out.rstrip().endswith("No failed nodes.")
 
 
-def test_watch_json_prints_exactly_the_final_extended_status(bos: Runner, api: Api, session: str) -> None:
-    driver = Driver(api, session, [running, stable(NODES[0]), stable(NODES[1]), stable(NODES[2]), complete()])
+def test_watch_json_prints_exactly_the_final_extended_status(bos: Runner, api: Api, session: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    driver = Driver(api, session, [running, stable(NODES[0]), stable(NODES[1]), stable(NODES[2]), complete()], monkeypatch)
     result = bos("sessions", "watch", session, "--interval", "0.1", "--format", "json")
     driver.join()
     assert result.code == 0, result.err
@@ -136,18 +126,18 @@ def test_watch_json_prints_exactly_the_final_extended_status(bos: Runner, api: A
     assert "s1 complete: 3/3 done" in result.err  # progress and report go to stderr
 
 
-def test_setup_error_is_shown_and_fails(bos: Runner, api: Api, session: str) -> None:
-    driver = Driver(api, session, [complete("No nodes were found to act upon.")])
+def test_setup_error_is_shown_and_fails(bos: Runner, api: Api, session: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    driver = Driver(api, session, [complete("No nodes were found to act upon.")], monkeypatch)
     result = bos("sessions", "watch", session, "--interval", "0.1")
     driver.join()
     assert result.code == 4
     assert "Error        No nodes were found to act upon." in result.out
 
 
-def test_watching_a_staged_session_stops_once_it_is_staged(bos: Runner, api: Api) -> None:
+def test_watching_a_staged_session_stops_once_it_is_staged(bos: Runner, api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     put_template(api, "compute")
     api.post("/v2/sessions", json={"name": "st", "template_name": "compute", "operation": "shutdown", "stage": True})
-    driver = Driver(api, "st", [stage_all])
+    driver = Driver(api, "st", [stage_all], monkeypatch)
     result = bos("sessions", "watch", "st", "--interval", "0.1")
     driver.join()
     assert result.code == 0, result.out + result.err

@@ -15,8 +15,10 @@ import pytest
 from bos_server.operators import registry
 from bos_server.operators.framework import Operator
 from bos_server.operators.main import operator_names
-from bos_server.operators.runner import OptionsCache, Runner, check_liveness, level_of, write_liveness
+from bos_server.operators.runner import DEBOUNCE, OptionsCache, Runner, check_liveness, level_of, write_liveness
 from bos_shared.options import DEFAULTS
+
+from tests.support.clock import loop_time, run_virtual
 
 from .conftest import run
 from .fakes import FakeServices, fail
@@ -32,7 +34,7 @@ class Recorder(Operator):
         self.passes: list = []
 
     async def run_pass(self, ctx):
-        self.passes.append(time.monotonic())
+        self.passes.append(loop_time())
         return None
 
 
@@ -49,14 +51,16 @@ class FlakyOptions(FakeServices):
     ({"kind": "sessions", "statuses": ["pending"]}, {"session-setup"}),
     ({"kind": "sessions", "statuses": ["running"]}, {"session-completion"}),
     ({"kind": "sessions", "statuses": ["complete"]}, {"session-cleanup"}),
-    ({"kind": "components", "statuses": ["power_on_pending"], "enabled": True}, {"power-on", "status"}),
-    ({"kind": "components", "statuses": ["power_off_pending"], "enabled": True}, {"power-off-graceful", "status"}),
+    ({"kind": "sessions", "statuses": ["v1"]}, {"v1-agent"}),
+    ({"kind": "components", "statuses": ["power_on_pending"], "enabled": True}, {"power-on", "status", "v1-agent"}),
+    ({"kind": "components", "statuses": ["power_off_pending"], "enabled": True},
+     {"power-off-graceful", "status", "v1-agent"}),
     ({"kind": "components", "statuses": ["power_off_gracefully_called"], "enabled": True},
-     {"power-off-forceful", "status"}),
-    ({"kind": "components", "statuses": ["configuring"], "enabled": True}, {"configuration", "status"}),
-    ({"kind": "components", "statuses": ["on_hold"], "enabled": True}, {"status", "session-completion"}),
-    ({"kind": "components", "statuses": ["stable"], "enabled": False}, {"session-completion"}),
-    ({"kind": "components", "statuses": ["power_on_called"], "enabled": True}, {"status"}),
+     {"power-off-forceful", "status", "v1-agent"}),
+    ({"kind": "components", "statuses": ["configuring"], "enabled": True}, {"configuration", "status", "v1-agent"}),
+    ({"kind": "components", "statuses": ["on_hold"], "enabled": True}, {"status", "session-completion", "v1-agent"}),
+    ({"kind": "components", "statuses": ["stable"], "enabled": False}, {"session-completion", "v1-agent"}),
+    ({"kind": "components", "statuses": ["power_on_called"], "enabled": True}, {"status", "v1-agent"}),
     ({"kind": "bogus"}, set()),
 ])
 def test_change_events_wake_only_operators_that_may_have_work(event, woken):
@@ -95,6 +99,9 @@ def test_options_defaults_until_first_success_then_last_good():  # D31
 
 
 def test_events_wake_a_loop_within_a_second_and_frequency_bounds_the_wait(tmp_path):
+    """On a virtual clock: a relevant event wakes the loop after exactly the debounce, two
+    events coalesce into one pass, an irrelevant one wakes nothing, and without events the
+    next pass comes exactly one polling period after the last."""
     async def scenario():
         svc = FlakyOptions()
         svc.bos.options["polling_frequency"] = 60
@@ -102,19 +109,21 @@ def test_events_wake_a_loop_within_a_second_and_frequency_bounds_the_wait(tmp_pa
         runner = Runner([op], svc, liveness_file=str(tmp_path / "live"))  # type: ignore[arg-type]
         task = asyncio.create_task(runner.run())
         await asyncio.sleep(0.3)
-        assert len(op.passes) == 1
-        sent = time.monotonic()
+        assert op.passes == [0.0]
+        sent = loop_time()
         runner.dispatch({"kind": "components", "statuses": ["power_on_pending"], "enabled": True})
         runner.dispatch({"kind": "components", "statuses": ["power_on_pending"], "enabled": True})  # coalesced
         await asyncio.sleep(0.6)
-        assert len(op.passes) == 2 and op.passes[1] - sent < 0.5
+        assert len(op.passes) == 2 and op.passes[1] - sent == pytest.approx(DEBOUNCE)
         runner.dispatch({"kind": "components", "statuses": ["stable"], "enabled": False})  # not for this operator
         await asyncio.sleep(0.4)
         assert len(op.passes) == 2
+        await asyncio.sleep(60)
+        assert len(op.passes) == 3 and op.passes[2] - op.passes[1] == pytest.approx(60)
         assert check_liveness(str(tmp_path / "live"), 20) == 0
         runner.stop()
         assert await task == 0
-    run(scenario())
+    run_virtual(scenario())
 
 
 def test_operators_of_one_process_share_the_decision_lock():
@@ -134,7 +143,7 @@ def test_operators_of_one_process_share_the_decision_lock():
         await asyncio.sleep(0.2)
         runner.stop()
         await task
-    run(scenario())
+    run_virtual(scenario())
     assert len(locks) >= 2 and all(lock is locks[0] for lock in locks)
 
 
@@ -147,11 +156,11 @@ def test_unreachable_redis_falls_back_to_polling(tmp_path):
                         liveness_file=str(tmp_path / "live"))
         task = asyncio.create_task(runner.run())
         await asyncio.sleep(0.5)
-        assert len(op.passes) >= 3  # still polling
+        assert len(op.passes) >= 3  # still polling, at least every MIN_WAIT
         assert check_liveness(str(tmp_path / "live"), 20) == 0
         runner.stop()
         assert await task == 0
-    run(scenario())
+    run_virtual(scenario())
 
 
 def test_liveness_file_and_probe(tmp_path):
@@ -171,13 +180,13 @@ def test_liveness_stops_when_a_pass_is_stuck():
         loop = runner.loops[0]
         loop.task = asyncio.create_task(asyncio.sleep(10))
         assert runner.healthy()
-        loop.in_pass_since = time.monotonic() - 2
+        loop.in_pass_since = loop_time() - 2
         assert not runner.healthy()
         loop.in_pass_since = None
         loop.task.cancel()
         await asyncio.sleep(0)
         assert not runner.healthy()  # a dead loop is not alive either
-    run(scenario())
+    run_virtual(scenario())
 
 
 def test_sigterm_stops_cleanly_and_check_liveness_command(tmp_path):

@@ -55,6 +55,12 @@ CANDIDATES = set(GROUPS["compute"])
     ("compute,", CANDIDATES),
     (" blue , ,& ,!, " + N3, {N1, N2, N3}),  # items of only & or ! ignored, whitespace trimmed
     ("nosuchgroup", set()),  # unknown names are literal xnames
+    (",", set()),  # D21: a limit present but naming nothing selects nothing (fails closed)
+    ("&", set()),
+    ("!", set()),
+    (" , ", set()),
+    (" ", set()),
+    (",,&,!,&!", set()),
 ], ids=lambda v: repr(v) if isinstance(v, (str, type(None))) else None)
 def test_limit_algebra(limit, expected):
     assert evaluate_limit(limit, CANDIDATES, RESOLVE) == expected
@@ -172,3 +178,15 @@ def test_hsm_failure_propagates():
     with pytest.raises(Exception) as info:
         select({"node_list": [N0]}, svc=svc)
     assert "hsm" in str(info.value)
+
+
+@pytest.mark.parametrize("limit", [",", "&", "!", " , ", "&!,"])
+def test_a_limit_of_only_separators_selects_no_node(limit):  # D21: fails closed
+    nodes, _warnings, _svc = select({"node_groups": ["compute"]}, {"name": "s", "limit": limit})
+    assert nodes == set()
+
+
+@pytest.mark.parametrize("limit", ["", None])
+def test_no_limit_keeps_every_candidate(limit):
+    nodes, _warnings, _svc = select({"node_groups": ["compute"]}, {"name": "s", "limit": limit})
+    assert nodes == set(GROUPS["compute"])

@@ -171,6 +171,14 @@ def test_no_nodes_is_a_setup_error(make_ctx):
     assert patches(svc) == []
 
 
+@pytest.mark.parametrize("limit", [",", "&", "!", " , "])
+def test_a_limit_of_only_separators_is_no_nodes_not_all_nodes(make_ctx, limit):  # D21: fails closed
+    svc = setup([session(limit=limit)])
+    run_setup(make_ctx, svc)
+    assert _completed_with(svc) == "No nodes were found to act upon."
+    assert patches(svc) == []
+
+
 def test_unknown_to_bos_are_dropped(make_ctx):
     svc = setup([session()], known=[N[1]])
     run_setup(make_ctx, svc)

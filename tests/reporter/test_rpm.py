@@ -12,7 +12,10 @@ from typing import Dict, List
 
 import pytest
 
-from bos_sim.stack import ApiServer
+import requests
+
+from bos_sim.stack import ApiServer, RedisServer
+from tests.support.auth import Issuer, auth_server_args, bearer, make_tls
 from tests.support.client import Api
 
 from .conftest import XNAME, Node, find_python
@@ -139,6 +142,29 @@ def test_installed_bos_reporter_once_reports_to_the_live_api(scratch_root: Path,
     assert done.returncode == 0, done.stderr
     token = node.cmdline.read_text().split("bss_referral_token=")[1].split()[0]
     assert api.get(f"/v2/components/{XNAME}").json()["actual_state"]["bss_token"] == token
+
+
+def test_installed_bos_reporter_reports_through_tls_with_a_node_token(scratch_root: Path, node: Node,
+                                                                    redis_server: RedisServer, tmp_path: Path) -> None:
+    """issue 14: the packaged agent, unchanged, against an HTTPS server with auth on (docs/auth.md)."""
+    issuer, tls = Issuer(), make_tls(tmp_path / "pki")
+    jwks = issuer.write_jwks(tmp_path / "jwks.json")
+    server = ApiServer(tmp_path / "api", redis_server.url.rsplit("/", 1)[0] + "/9",
+                       extra_args=auth_server_args(jwks, tls), ca_file=tls.ca)
+    try:
+        admin = {"headers": bearer(issuer.admin()), "verify": str(tls.ca), "timeout": 10}
+        url = f"{server.url}/v2/components/{XNAME}"
+        assert requests.put(url, json={"enabled": False}, **admin).status_code == 200
+        node.token_file.write_text(issuer.node(XNAME) + "\n")  # the JWT-SVID SPIRE would hand the node
+        exe = str(scratch_root / "usr/bin/bos-reporter")
+        env = dict(installed_env(scratch_root, node), BOS_REPORTER_CA_BUNDLE=str(tls.ca))
+        done = subprocess.run([sys.executable, exe, "--once", *node.args(f"{server.url}/v2")], env=env,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        token = node.cmdline.read_text().split("bss_referral_token=")[1].split()[0]
+        assert requests.get(url, **admin).json()["actual_state"]["bss_token"] == token
+    finally:
+        assert server.stop() == 0, server.log_tail()
 
 
 def unit_settings(text: str) -> Dict[str, List[str]]:

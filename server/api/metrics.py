@@ -1,0 +1,112 @@
+"""`GET /metrics` (extension, docs/metrics.md): Prometheus exposition of the API.
+
+Counters and histograms come from every `--workers` process (prometheus-client's
+multiprocess mode: each worker writes its own memory-mapped file, a scrape adds
+them up), so any worker answers for all. Components by phase and by status and
+sessions by status are read from the store's indexes at scrape time: a few
+ZCARDs, whatever the number of components (D1).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Iterable, List
+
+from aiohttp import web
+
+from bos_shared import schema
+
+from .. import metrics
+from ..store import keys
+from .context import ctx
+from .errors import Handler
+
+EXPOSITION = "text/plain; version=0.0.4; charset=utf-8"
+PREFIXES = ("/apis/bos",)
+
+
+def route_of(request: web.Request) -> str:
+    """The route template (`/v2/components/{component_id}`), never the raw path (bounded labels)."""
+    resource = request.match_info.route.resource
+    if resource is None:
+        return "unmatched"
+    path = resource.canonical
+    for prefix in PREFIXES:
+        if path.startswith(prefix + "/"):
+            path = path[len(prefix):]
+    return path.rstrip("/") or "/"
+
+
+@web.middleware
+async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        if metrics.METRICS is not None:
+            metrics.METRICS.http(route_of(request), request.method, status, time.perf_counter() - started)
+
+
+class _Families:
+    """A collector that yields metric families computed before the scrape."""
+
+    def __init__(self, families: List[Any]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterable[Any]:
+        return self.families
+
+
+def _store_families() -> List[Any]:
+    from prometheus_client.core import GaugeMetricFamily
+    return [GaugeMetricFamily("bos_components_by_phase", "Components by status.phase", labels=["phase"]),
+            GaugeMetricFamily("bos_components_by_status", "Components by computed status", labels=["status"]),
+            GaugeMetricFamily("bos_sessions_by_status", "Sessions by status", labels=["status"])]
+
+
+async def get_metrics(request: web.Request) -> web.Response:
+    from prometheus_client import CollectorRegistry, REGISTRY, generate_latest
+    if metrics.METRICS is None:
+        return web.Response(status=404, text="metrics are turned off (--no-metrics)\n")
+    registry = CollectorRegistry(auto_describe=False)
+    if metrics.multiprocess():
+        from prometheus_client import multiprocess
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry.register(_Families(list(REGISTRY.collect())))
+    registry.register(_Families(await _counts(request)))
+    return web.Response(body=generate_latest(registry), headers={"Content-Type": EXPOSITION})
+
+
+async def _counts(request: web.Request) -> List[Any]:
+    redis = ctx(request).store.redis
+    phases = [p for p in schema.PHASES if p]
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.zcard(keys.COMPONENT_IDS)
+        for phase in phases:
+            pipe.zcard(keys.by_phase(phase))
+        for status in schema.COMPONENT_STATUSES:
+            pipe.zcard(keys.by_status(status))
+        for status in schema.SESSION_STATUSES:
+            pipe.zcard(keys.sessions_by_status(status))
+        counts = iter(await pipe.execute())
+    by_phase, by_status, sessions = _store_families()
+    total = next(counts)
+    phase_counts = [next(counts) for _ in phases]
+    for phase, count in zip(phases, phase_counts):
+        by_phase.add_metric([phase], count)
+    by_phase.add_metric([""], max(0, total - sum(phase_counts)))
+    for status in schema.COMPONENT_STATUSES:
+        by_status.add_metric([status], next(counts))
+    for status in schema.SESSION_STATUSES:
+        sessions.add_metric([status], next(counts))
+    return [by_phase, by_status, sessions]
+
+
+ROUTES = [("GET", "/metrics", get_metrics)]

@@ -1,0 +1,31 @@
+"""Opt-in authentication and authorization (docs/auth.md; spec README item 8).
+
+Off unless a JWKS URL or file is configured: then every request but health,
+version and the OpenAPI document needs a bearer JWT, and the policy table
+(policy.py) decides what each role may do. `build` wires the pieces.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from .config import AuthSettings, TlsSettings
+from .keys import KeyRing, file_loader, url_loader
+from .middleware import make_middleware
+from .tokens import Verifier
+
+
+def build_verifier(settings: AuthSettings) -> Verifier:
+    if settings.jwks_file:
+        ring = KeyRing(file_loader(settings.jwks_file), settings.jwks_lifespan, watch_file=settings.jwks_file)
+    else:
+        ring = KeyRing(url_loader(str(settings.jwks_url)), settings.jwks_lifespan)
+    return Verifier(settings, ring)
+
+
+def build_middleware(settings: AuthSettings) -> Optional[Any]:
+    """The auth middleware, or None when auth is off (today's behaviour, unchanged)."""
+    return make_middleware(build_verifier(settings)) if settings.enabled else None
+
+
+__all__ = ["AuthSettings", "TlsSettings", "build_middleware", "build_verifier"]

@@ -1,0 +1,149 @@
+"""Per-component history (extension, deviations.md "Component history").
+
+Every change of a component's phase, computed status, last action, error,
+session, enabled flag or desired/actual boot state appends one entry to a capped
+Redis stream of that component. The entry is appended by the same Lua script,
+in the same atomic step, as the record write it describes (cas.py), and only
+if that write was applied. Entries are bounded in count (`XADD MAXLEN`) and in
+age (`XTRIM MINID`, and the whole stream expires when the component has been
+quiet for the age bound), both set by bos-server flags.
+
+Writes that change none of the tracked fields (a reporter re-reporting the same
+boot, a timestamp refresh) append nothing: detection is a tuple comparison in
+Python, so the reporter's hot path pays only that.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from redis.asyncio import Redis
+
+from bos_shared.status import component_status
+
+from . import keys
+
+Record = Mapping[str, Any]
+# The stream fields of every entry, in this order (identical field lists let Redis store
+# the names once per stream node).
+FIELDS = ("session", "phase", "status", "last_action", "failed", "error", "enabled", "reason")
+MAX_ERROR = 300  # characters of an error kept in an entry
+ENTRY_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+
+
+@dataclass(frozen=True)
+class HistorySettings:
+    """Bounds of every component's history: at most `max_entries`, none older than `max_age` s."""
+
+    max_entries: int = 50
+    max_age: float = 7 * 86400.0
+
+    @property
+    def enabled(self) -> bool:
+        return self.max_entries > 0 and self.max_age > 0
+
+    def min_id(self, now: Optional[float] = None) -> str:
+        """The oldest stream ID still inside the age bound."""
+        return f"{int(((now if now is not None else time.time()) - self.max_age) * 1000)}-0"
+
+
+def _boot(state: Any) -> Tuple[str, str, str]:
+    artifacts = state.get("boot_artifacts") if isinstance(state, dict) else None
+    if not isinstance(artifacts, dict):
+        return ("", "", "")
+    return (artifacts.get("kernel") or "", artifacts.get("kernel_parameters") or "", artifacts.get("initrd") or "")
+
+
+def tracked(record: Optional[Record]) -> tuple:
+    """The tracked fields of a record (timestamps excluded): a change of any is a history entry."""
+    if record is None:
+        return ()
+    status = record.get("status") or {}
+    action = record.get("last_action") or {}
+    desired = record.get("desired_state")
+    return (status.get("phase") or "", component_status(record), action.get("action") or "",
+            action.get("failed") is True, record.get("error") or "", record.get("session") or "",
+            record.get("enabled") is True, _boot(desired),
+            (desired.get("configuration") or "") if isinstance(desired, dict) else "",
+            _boot(record.get("actual_state")))
+
+
+# Positions in tracked() and the words a reason uses for them.
+_NAMES = ("phase", "status", "last_action", "failed", "error", "session", "enabled", "desired boot",
+          "desired configuration", "actual boot")
+
+
+def reason(before: tuple, after: tuple) -> str:
+    """A short, human reason: what changed, most telling first."""
+    if not before:
+        return "created"
+    parts: List[str] = []
+    for name, old, new in zip(_NAMES, before, after):
+        if old == new:
+            continue
+        if name == "error":
+            parts.append("error cleared" if not new else "error set")
+        elif name == "failed":
+            parts.append("action failed" if new else "action succeeded")
+        elif name == "enabled":
+            parts.append("enabled" if new else "disabled")
+        elif name in ("desired boot", "actual boot"):
+            parts.append(f"{name} {'cleared' if not any(new) else 'set'}")
+        elif name == "desired configuration":
+            parts.append(f"desired configuration {new or 'cleared'}")
+        else:
+            parts.append(f"{name} {old or '-'} -> {new or '-'}")
+    return "; ".join(parts)
+
+
+def entry(old: Optional[Record], new: Record) -> Optional[List[bytes]]:
+    """Stream field/value pairs describing `old` -> `new`, or None if no tracked field changed."""
+    before, after = tracked(old), tracked(new)
+    if before == after:
+        return None
+    phase, status, action, failed, error, session, enabled = after[:7]
+    values = (session, phase, status, action, "1" if failed else "0", error[:MAX_ERROR],
+              "1" if enabled else "0", reason(before, after))
+    out: List[bytes] = []
+    for name, value in zip(FIELDS, values):
+        out += [name.encode(), value.encode()]
+    return out
+
+
+def change_of(component_id: str, new: Record) -> list:
+    """What a change event carries for the dashboard: [id, session, phase, status, has error]."""
+    status = new.get("status") or {}
+    return [component_id, new.get("session") or "", status.get("phase") or "",
+            component_status(new), bool(new.get("error"))]
+
+
+def decode(stream_id: bytes, fields: Mapping[bytes, bytes]) -> Dict[str, Any]:
+    """A stored entry as the API shows it (`GET /v2/components/{id}/history`)."""
+    text = {k.decode(): v.decode() for k, v in fields.items()}
+    millis = int(stream_id.split(b"-")[0])
+    return {
+        "id": stream_id.decode(),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(millis / 1000)) + f".{millis % 1000:03d}Z",
+        "session": text.get("session", ""), "phase": text.get("phase", ""), "status": text.get("status", ""),
+        "last_action": text.get("last_action", ""), "last_action_failed": text.get("failed") == "1",
+        "error": text.get("error", ""), "enabled": text.get("enabled") == "1", "reason": text.get("reason", ""),
+    }
+
+
+async def read(redis: Redis, settings: HistorySettings, component_id: str, start_after: Optional[str],
+               page_size: int) -> List[Dict[str, Any]]:
+    """Entries oldest first, after `start_after` (an entry id), inside the age bound."""
+    lower = settings.min_id()
+    if start_after is not None and _id_tuple(start_after) >= _id_tuple(lower):
+        lower = "(" + start_after
+    rows: Sequence = await redis.xrange(keys.component_history(component_id), min=lower, max="+",
+                                        count=page_size)
+    return [decode(sid, fields) for sid, fields in rows]
+
+
+def _id_tuple(stream_id: str) -> Tuple[int, int]:
+    ms, _, seq = stream_id.partition("-")
+    return (int(ms), int(seq or 0))

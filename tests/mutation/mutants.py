@@ -1,0 +1,47 @@
+"""Mutants: each switches off one mechanism behind a promise, and names the tests that must
+then fail. `python -m tests.mutation` (also `make mutation`, and a test in `make test`) runs
+each named test set with its mutant applied in every Python process of the run (pytest and
+the servers it starts), through `site/sitecustomize.py`, and fails if the tests stay green.
+
+A mutant is applied by patching code at start-up; its anchor must exist, so a refactor that
+moves a mechanism makes the mutation check fail loudly instead of testing nothing.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Callable, Dict, Tuple
+
+
+def _replace_in(module_name: str, attribute: str, anchor: str, replacement: str) -> None:
+    module = importlib.import_module(module_name)
+    text = getattr(module, attribute)
+    if anchor not in text:
+        raise RuntimeError(f"mutant anchor {anchor!r} not found in {module_name}.{attribute}")
+    setattr(module, attribute, text.replace(anchor, replacement))
+
+
+def _always_true(module_name: str, function: str) -> None:
+    """Make a predicate always true, wherever it was imported to (its code object is replaced)."""
+    func = getattr(importlib.import_module(module_name), function)
+    func.__code__ = (lambda *args, **kwargs: True).__code__
+
+
+@dataclass(frozen=True)
+class Mutant:
+    mechanism: str
+    apply: Callable[[], None]
+    tests: Tuple[str, ...]
+
+
+MUTANTS: Dict[str, Mutant] = {
+    "no-cas": Mutant(
+        "the compare-and-set check of the Redis write script (D2): every write lands",
+        lambda: _replace_in("bos_server.store.cas", "_SCRIPT", "if actual ~= expected then", "if false then"),
+        ("tests/store/test_cas.py", "tests/store/test_cas_workers.py")),
+    "no-409": Mutant(
+        "the actual-state 409 rule (api.md §2.6): every report is accepted",
+        lambda: _always_true("bos_server.component_writes", "actual_state_update_allowed"),
+        ("tests/api/test_components.py::test_actual_state_patch_409_rule",)),
+}

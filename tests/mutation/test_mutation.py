@@ -1,0 +1,14 @@
+"""The guarantees' tests can fail: with each mechanism switched off, its tests go red."""
+
+from __future__ import annotations
+
+import pytest
+
+from .mutants import MUTANTS
+from .runner import run_mutant
+
+
+@pytest.mark.parametrize("name", sorted(MUTANTS))
+def test_switching_the_mechanism_off_turns_its_tests_red(name: str) -> None:
+    result = run_mutant(name)
+    assert result.killed, f"{name} survived: {MUTANTS[name].mechanism}\n{result.output[-3000:]}"

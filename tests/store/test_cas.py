@@ -1,0 +1,93 @@
+"""The compare-and-set write itself (D2), with no write batcher in the way.
+
+Each test lets a second, independent store write the same record between the
+read and the write of an update: the update must notice it, recompute from the
+new value, and leave both changes in place, with the indexes describing the
+final record. With the hash comparison of the write script switched off
+(`make mutation`), these tests fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Awaitable, Callable, Dict, Iterator, List, Optional
+
+import pytest
+import redis as redis_lib
+
+from bos_server.store import Store, keys
+from bos_server.store.codec import loads
+from bos_sim.stack import RedisServer
+
+Record = Dict[str, Any]
+Read = Callable[..., Awaitable[Any]]
+
+
+@pytest.fixture
+def url(redis_server: RedisServer, redis_client: redis_lib.Redis) -> Iterator[str]:
+    redis_client.flushdb()
+    yield redis_server.url
+
+
+def interposing(read: Read, interloper: Callable[[], Awaitable[Any]]) -> Read:
+    """`read`, except that its first call lets `interloper` write after the read returned."""
+    done: List[bool] = []
+
+    async def wrapped(*args: Any) -> Any:
+        result = await read(*args)
+        if not done:
+            done.append(True)
+            await interloper()
+        return result
+    return wrapped
+
+
+async def component_race(url: str, first: Record, theirs: Callable[[Record], Record],
+                         ours: Callable[[Record], Record]) -> None:
+    mine, other = Store.connect(url), Store.connect(url)
+    try:
+        await mine.components.update([first["id"]], lambda _id, _old: dict(first))
+        interloper = lambda: other.components.update([first["id"]], lambda _id, old: theirs(old))  # noqa: E731
+        mine.components.get_raw_many = interposing(mine.components.get_raw_many, interloper)  # type: ignore
+        await mine.components.update([first["id"]], lambda _id, old: ours(old or {}))
+    finally:
+        await mine.close()
+        await other.close()
+
+
+def test_d2_component_update_recomputes_after_a_conflicting_write(url: str, redis_client: redis_lib.Redis) -> None:
+    asyncio.run(component_race(url, {"id": "x1", "enabled": False, "error": ""},
+                               theirs=lambda old: {**old, "error": "set by the other writer"},
+                               ours=lambda old: {**old, "retry_policy": 7}))
+    record = loads(redis_client.get(keys.component("x1")))
+    assert record["retry_policy"] == 7, "our update was lost"
+    assert record["error"] == "set by the other writer", "the concurrent write was lost"
+
+
+def test_d2_component_indexes_move_with_the_record_that_won(url: str, redis_client: redis_lib.Redis) -> None:
+    asyncio.run(component_race(url, {"id": "x1", "enabled": False},
+                               theirs=lambda old: {**old, "enabled": True},
+                               ours=lambda old: {**old, "error": "e"}))
+    record = loads(redis_client.get(keys.component("x1")))
+    assert record["enabled"] is True and record["error"] == "e"
+    assert redis_client.zscore(keys.COMPONENT_ENABLED, "x1") is not None, "index lost the concurrent write"
+
+
+def test_d2_session_update_recomputes_after_a_conflicting_write(url: str) -> None:
+    async def scenario() -> Optional[Record]:
+        mine, other = Store.connect(url), Store.connect(url)
+        try:
+            await mine.sessions.put({"name": "s1", "tenant": "", "operation": "boot", "components": "",
+                                     "status": {"status": "pending", "error": None}})
+            interloper = lambda: other.sessions.update("", "s1", lambda old: {**old, "components": "x1,x2"})  # noqa: E731
+            mine.redis.get = interposing(mine.redis.get, interloper)  # type: ignore
+            await mine.sessions.update("", "s1", lambda old: {**old, "status": {**old["status"], "status": "running"}})
+            return await other.sessions.get("", "s1")
+        finally:
+            await mine.close()
+            await other.close()
+
+    record = asyncio.run(scenario())
+    assert record is not None
+    assert record["status"]["status"] == "running", "our update was lost"
+    assert record["components"] == "x1,x2", "the concurrent write was lost"
