@@ -10,7 +10,7 @@ from typing import List, NoReturn, Optional, Sequence, TextIO
 
 from . import __version__
 from .args import InputError
-from .commands import components, service, sessions, templates
+from .commands import components, service, sessions, templates, v1
 from .config import (DEFAULT_TIMEOUT, DEFAULT_URL, ENV_CA_BUNDLE, ENV_FORMAT, ENV_TENANT, ENV_TIMEOUT,
                      ENV_TOKEN_FILE, ENV_URL, FORMATS, ConfigError, resolve)
 from .context import Context
@@ -70,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     sessions.register(commands, common)
     components.register(commands, common)
     service.register(commands, common)
+    v1.register(commands, common)
     return parser
 
 

@@ -28,8 +28,11 @@ def zero_event_stats() -> Dict[str, int]:
     return {name: 0 for name in COUNTERS}
 
 
+IGNORED_WORDS = ("spire_join_token=", "bos_session_id=")  # D23; v1 session IDs (v1.md §4.3)
+
+
 def _words(params: Optional[str]) -> List[str]:
-    return [w for w in (params or "").split() if not w.startswith("spire_join_token=")]
+    return [w for w in (params or "").split() if not w.startswith(IGNORED_WORDS)]
 
 
 def boot_artifacts_match(desired: Optional[Mapping[str, Any]], actual: Optional[Mapping[str, Any]]) -> bool:

@@ -18,7 +18,7 @@ from typing import Any, Mapping, Optional
 import aiohttp
 
 from .. import metrics
-from ..store.codec import encode, parse
+from ..jsonio import encode, parse
 
 LOG = logging.getLogger(__name__)
 

@@ -100,8 +100,8 @@ async def _run(args: argparse.Namespace) -> int:
                           redis=args.redis_url, token=args.auth_token)
     redis = None
     if args.redis_url:
-        from redis.asyncio import Redis
-        redis = Redis.from_url(args.redis_url)
+        from ..store.redis_url import redis_from_url
+        redis = redis_from_url(args.redis_url)
         if not await redis_supported(redis):
             return EXIT_CONFIG
     else:

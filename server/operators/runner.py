@@ -190,12 +190,13 @@ class Runner:
 
     async def _events(self) -> None:
         """Subscribe to the store's change channel; on loss, poll and keep resubscribing."""
-        from redis.asyncio import Redis
         from redis.exceptions import RedisError
+
+        from ..store.redis_url import redis_from_url
         delay = 0.5
         lost = False
         while not self.stopping.is_set():
-            client = Redis.from_url(self.redis_url)
+            client = redis_from_url(self.redis_url)
             pubsub = client.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(keys.EVENTS_CHANNEL)

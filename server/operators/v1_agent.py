@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 from bos_shared.components import empty_boot_artifacts, has_artifacts
 from bos_shared.schema_v1 import OPERATION_PHASES
 
-from ..store.codec import dumps
+from ..jsonio import dumps
 from ..store.v1 import AgentState, V1Store, agent_time, place, release_lock, take_lock
 from .framework import Operator, PassContext, one_line
 from .selection import HsmInventory, SetupError, select_nodes
@@ -196,8 +196,7 @@ class SessionAgent:
         patches: List[Record] = []
         for name in stage.boot_sets:
             nodes = await self.remaining(name)
-            for phase in stage.phases:
-                await self.store.set_time(self.sid, name, phase, "start_time", now, first_wins=True)
+            await self.store.set_time(self.sid, name, stage.phases[0], "start_time", now, first_wins=True)
             if not nodes:
                 continue
             try:
@@ -313,8 +312,11 @@ class SessionAgent:
                         moves[(name, phase, category)].append(node)
                 for phase, message in found.errors.items():
                     errors[(name, phase)][message].append(node)
+        now = agent_time()
         for (name, phase, category), moved in moves.items():
             await place(self.store, self.sid, name, phase, category, moved)
+            if category != "not_started":  # a phase starts when its first node gets there
+                await self.store.set_time(self.sid, name, phase, "start_time", now, first_wins=True)
         for (name, phase), by_message in errors.items():
             await self.store.add_errors(self.sid, name, phase, by_message)
         await self.state.set(signatures)

@@ -15,6 +15,7 @@ from .components import ComponentQuery, ComponentStore, TooMuchContention
 from .events import Events
 from .history import HistorySettings
 from .options import OptionsStore
+from .redis_url import redis_from_url
 from .scoped import ScopedStore, session_store, template_store
 
 __all__ = ["ComponentQuery", "Store", "TooMuchContention", "keys"]
@@ -32,10 +33,8 @@ class Store:
     @classmethod
     def connect(cls, url: str, history: Optional[HistorySettings] = None) -> "Store":
         """Connect lazily: nothing touches Redis until the first command (D6)."""
-        fast = connection_class()  # rediss:// and unix:// URLs choose their own class
-        redis = RetryingRedis.from_url(url, socket_connect_timeout=1.0, socket_timeout=30.0,
-                                       health_check_interval=30, retry_on_timeout=False,
-                                       **({"connection_class": fast} if fast else {}))
+        redis = redis_from_url(url, RetryingRedis, socket_connect_timeout=1.0, socket_timeout=30.0,
+                               health_check_interval=30, retry_on_timeout=False, **connection_class(url))
         events = Events(redis)
         return cls(redis, ComponentStore(redis, events, history), session_store(redis), template_store(redis),
                    OptionsStore(redis, events), events)

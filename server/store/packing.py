@@ -11,7 +11,7 @@ those of redis-py's own hiredis serializer). Without a hiredis that has
 
 from __future__ import annotations
 
-from typing import Any, List, Optional, Type
+from typing import Any, Dict, List
 
 from redis.asyncio.connection import Connection
 from redis.exceptions import DataError
@@ -35,6 +35,12 @@ class HiredisPackingConnection(Connection):
             raise DataError(str(exc)) from None
 
 
-def connection_class() -> Optional[Type[Connection]]:
-    """The class for `Redis.from_url(..., connection_class=...)` (TCP URLs only; None: the default)."""
-    return HiredisPackingConnection if _pack is not None else None
+def connection_class(url: str) -> Dict[str, Any]:
+    """Extra `from_url` options for `url`: the packing connection for plain `redis://` TCP URLs.
+
+    TLS, Unix-socket and Sentinel URLs keep the connection classes redis-py
+    chooses for them.
+    """
+    if _pack is None or not url.lower().startswith("redis://"):
+        return {}
+    return {"connection_class": HiredisPackingConnection}

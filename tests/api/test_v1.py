@@ -177,7 +177,8 @@ def test_row13_template_uuid_and_limit(api: Api) -> None:
     {"operation": "boot", "templateName": "t1", "job": "boa-x"},
     {"operation": "boot", "templateName": "t1", "links": []}, {"operation": "boot"},
     {"operation": "boot", "templateName": ""}, {"operation": "boot", "templateName": "t1", "limit": 5},
-    {"operation": "boot", "templateName": "t1", "extra": 1}, {"templateName": "t1"}, [], "boot"])
+    {"operation": "boot", "templateName": "t1", "extra": 1}, {"templateName": "t1"}, [], "boot",
+    {"operation": "boot", "templateName": "t1", "limit": "x" * 524289}])
 def test_row14_bad_session_bodies(api: Api, body: Any) -> None:
     assert_problem(api.post("/v1/session", json=body), 400, "Bad Request")
 
@@ -333,3 +334,18 @@ def test_ten_thousand_sessions_listed(api: Api, sim_stack) -> None:
     pipe.execute()
     resp = requests.get(api.url("/v1/session"), timeout=60)
     assert resp.status_code == 200 and resp.json()[:10000] == ids
+
+
+def test_row4_store_down_is_503(tmp_path) -> None:
+    """v1.md §2.1 and §1.1: the healthz body, and problem+json 503 on data paths, with Redis gone."""
+    from bos_sim.stack import ApiServer, free_port
+    server = ApiServer(tmp_path / "api", f"redis://127.0.0.1:{free_port()}/0")
+    try:
+        health = requests.get(f"{server.url}/v1/healthz", timeout=10)
+        assert health.status_code == 503
+        assert health.json() == {"dbStatus": "Failed to read from cluster", "apiStatus": "Not Ready"}
+        assert requests.get(f"{server.url}/v1", timeout=5).status_code == 200
+        for path in ("/v1/session", "/v1/sessiontemplate", "/v1/session/x/status"):
+            assert_problem(requests.get(server.url + path, timeout=10), 503, "Unable to connect to the Redis database")
+    finally:
+        assert server.stop() == 0

@@ -199,6 +199,32 @@ def test_power_on_failure_lands_in_failed_with_retry_hint_row29(cluster: Stack) 
     assert f"--operation reboot --limit {broken}" in log and f"These nodes failed to reboot. {broken}" in log
 
 
+def test_boot_of_running_nodes_does_not_power_cycle_them_row30(cluster: Stack) -> None:
+    nodes = cluster.take(2)
+    v1_template(cluster, "v1-twice", {"compute": boot_set(nodes)}, configuration=None, enable_cfs=False)
+    run(cluster, "v1-twice", "boot")
+    cluster.sim.clear_requests("pcs")
+    sid = run(cluster, "v1-twice", "boot")  # same image, already on: only recorded as booted
+    assert not cluster.pcs_requests("On") and not cluster.pcs_requests("Soft-Off")
+    assert only(nodes, "succeeded", tree(cluster, sid, "compute")["boot"])
+
+
+def test_shutdown_failure_and_forced_off_row32(cluster: Stack) -> None:
+    nodes = cluster.take(3)
+    stubborn, unknown = nodes[0], nodes[1]
+    v1_template(cluster, "v1-shut", {"compute": boot_set(nodes)})
+    run(cluster, "v1-shut", "boot")
+    cluster.sim.set_node_faults([stubborn], ignore_soft_off=True)
+    cluster.sim.set_node_faults([unknown], missing_pcs=True)
+    sid = run(cluster, "v1-shut", "shutdown")
+    phase = status(cluster, sid, "compute", "shutdown")
+    found = categories(phase)
+    assert found["failed"] == [unknown] and sorted(found["succeeded"]) == sorted([stubborn, nodes[2]])
+    assert list(phase["errors"].values()) == [[unknown]]
+    assert stubborn in cluster.xnames_sent("Force-Off")
+    cluster.sim.set_node_faults([unknown], replace=True)
+
+
 def test_boot_without_cfs_excludes_configure_row33(cluster: Stack) -> None:
     nodes = cluster.take(2)
     v1_template(cluster, "v1-nocfs", {"compute": boot_set(nodes)}, configuration=None, enable_cfs=False)

@@ -105,3 +105,10 @@ def test_name_pattern(name, ok) -> None:
         assert ok
     except SchemaError:
         assert not ok
+
+
+def test_kernel_parameters_compare_without_v1_session_ids() -> None:
+    """v1.md §4.3: a v1 session's `bos_session_id=` word never makes a running node's boot differ."""
+    desired = {"kernel": "k", "initrd": "i", "kernel_parameters": "a b bos_session_id=s2"}
+    assert boot_artifacts_match(desired, dict(desired, kernel_parameters="a bos_session_id=s1 b"))
+    assert not boot_artifacts_match(desired, dict(desired, kernel_parameters="a bos_session_id=s1"))
