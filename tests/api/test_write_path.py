@@ -20,7 +20,7 @@ from redis.asyncio.connection import Connection
 from bos_server.component_writes import apply_auto_fields, merge, new_record
 from bos_server.store import Store
 from bos_server.store.blobs import MIN_BYTES, Blobs
-from bos_server.store.packing import HiredisPackingConnection
+from bos_server.store.packing import HiredisPackingConnection, connection_class
 from tests.support.client import Api
 
 LONG = {"kernel": "s3://boot-images/img/kernel", "kernel_parameters": "console=ttyS0 " + "x" * MIN_BYTES,
@@ -96,3 +96,5 @@ def test_hiredis_packer_sends_redis_py_bytes(args: tuple) -> None:
 def test_the_store_uses_the_hiredis_packer_for_tcp_urls() -> None:
     assert Store.connect("redis://127.0.0.1:1/0").redis.connection_pool.connection_class is HiredisPackingConnection
     assert Store.connect("unix:///tmp/none.sock").redis.connection_pool.connection_class is not HiredisPackingConnection
+    assert connection_class("redis+sentinel://127.0.0.1:26379/mymaster") == {}
+    assert connection_class("rediss://127.0.0.1:1/0") == {}
