@@ -23,7 +23,7 @@ from .common import V1NotFound, body_of, reject_tenant, status_href, v1_store
 
 Record = Dict[str, Any]
 # Extension fields of the session-status metadata (docs/deviations.md): stored as JSON.
-EXTENSIONS = ("overlaps", "retry_hints")
+EXTENSIONS = ("overlaps", "retry_hints", "error")
 
 
 # -- reading --
