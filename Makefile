@@ -16,7 +16,7 @@ QUICK ?=
 PYTEST_ARGS ?=
 RPM_OUT ?= dist/rpm
 
-.PHONY: help venv os-deps test demo bench rpm clean mutation lint
+.PHONY: help venv os-deps test demo bench rpm image clean mutation lint
 
 help:
 	@echo "make demo   boot $(NODES) simulated nodes end to end (NODES=N; FAIL='--fail-cfs-rate 0.02 ...')"
@@ -25,6 +25,7 @@ help:
 	@echo "make lint   ruff and mypy"
 	@echo "make mutation  switch each guarded mechanism off and show its tests go red"
 	@echo "make rpm    build the bos-reporter RPM into dist/rpm/"
+	@echo "make image  build the service container image (podman or buildah; IMAGE=bos:VERSION)"
 	@echo "make venv   create .venv with every package installed editable"
 
 venv: $(STAMP)
@@ -90,6 +91,18 @@ mutation: os-deps venv
 # A noarch RPM of the node agent (spec in packaging/rpm/), built with rpmbuild into $(RPM_OUT).
 rpm: os-deps venv
 	$(PY) packaging/rpm/build.py --out $(RPM_OUT)
+
+# The service image (deploy/Containerfile): needs podman or buildah and a reachable base image
+# (PYTHON_IMAGE=... for a mirror). `make test` checks the file statically instead (tests/deploy).
+IMAGE ?= bos:$(shell sed -n 's/^version = "\(.*\)"/\1/p' server/pyproject.toml)
+IMAGE_ARGS ?=
+image:
+	@tool=$$(command -v podman || command -v buildah) || { echo "error: podman or buildah is required" >&2; exit 1; }; \
+	$$tool build -f deploy/Containerfile --ignorefile deploy/container/ignore -t $(IMAGE) $(IMAGE_ARGS) . && \
+	if command -v podman >/dev/null; then \
+		for cmd in "bos-server --help" "bos-operators --help" "bos-import --help" "bos --help"; do \
+			podman run --rm $(IMAGE) $$cmd >/dev/null || exit 1; done; \
+		echo "$(IMAGE): built; bos-server, bos-operators, bos-import and bos start"; fi
 
 clean:
 	rm -rf $(VENV) dist build */*.egg-info .pytest_cache

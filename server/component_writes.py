@@ -13,7 +13,7 @@ from typing import Any, Dict, Iterable, Mapping, Optional
 from bos_shared.components import zero_event_stats
 from bos_shared.status import component_status, status_view
 
-from .store.codec import clone
+from .jsonio import clone
 
 LOG = logging.getLogger(__name__)
 Record = Dict[str, Any]

@@ -14,7 +14,7 @@ from redis.exceptions import RedisError
 
 from .. import metrics
 from ..store import TooMuchContention
-from ..store.codec import dumps
+from ..jsonio import dumps
 
 LOG = logging.getLogger("bos_server.api")
 

@@ -7,7 +7,7 @@ from typing import Any, AsyncIterator, List
 
 from aiohttp import web
 
-from ..store.codec import dumps
+from ..jsonio import dumps
 
 LOG = logging.getLogger("bos_server.api")
 JSON = "application/json"

@@ -19,7 +19,7 @@ from bos_shared.xnames import canonical
 from ..api.errors import PROBLEM_TYPE, ApiError, Handler, problem
 from ..api.params import BODY_KEY, json_body, read_body
 from ..api.tenancy import HEADER as TENANT_HEADER, TOKEN_TENANT
-from ..store.codec import dumps
+from ..jsonio import dumps
 from . import audit, policy
 from .keys import KeysUnavailable
 from .principal import NODE, TENANT_ADMIN, Principal

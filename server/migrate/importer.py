@@ -19,7 +19,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from bos_shared.times import epoch
 
 from ..store import Store, keys
-from ..store.codec import dumps, loads
+from ..jsonio import dumps, loads
 from . import records
 from .records import Record, Rejected
 from .reference import (COMPONENTS_DB, OPTIONS_DB, SESSIONS_DB, STATUSES_DB, TEMPLATES_DB, TOKENS_DB, Entry,

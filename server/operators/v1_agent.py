@@ -22,9 +22,9 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 from bos_shared.components import empty_boot_artifacts, has_artifacts
 from bos_shared.schema_v1 import OPERATION_PHASES
 
-from ..store.codec import dumps
+from ..jsonio import dumps
 from ..store.v1 import AgentState, V1Store, agent_time, place, release_lock, take_lock
-from .framework import Operator, PassContext, one_line
+from .framework import Operator, PassContext, claimed, one_line
 from .selection import HsmInventory, SetupError, select_nodes
 from .target import Target, component_patch, configuration_for, target_for
 from .v1_plan import CONFIGURE, SHUTDOWN, Stage, plan
@@ -275,7 +275,7 @@ class SessionAgent:
         if not patches:
             return set()
         clean = [{k: v for k, v in p.items() if k != "__boot_set"} for p in patches]
-        async with self.ctx.lock:
+        async with claimed(self.ctx, [p["id"] for p in clean]):  # component leases (docs/ha.md)
             updated = await self.ctx.bos.patch_components(clean, self.ctx.batch_size, skip_bad_ids=True)
         written = {c.get("id") for c in updated}
         if await self.store.get_session(self.sid) is None:

@@ -1,43 +1,5 @@
-"""JSON encoding of stored records (orjson: listing 100,000 records must stay well under 2 s)."""
+"""The store's JSON encoding: the server's one JSON helper (`bos_server.jsonio`)."""
 
-from __future__ import annotations
+from ..jsonio import clone, dumps, encode, loads, parse
 
-import json
-from typing import Any
-
-import orjson
-
-
-def dumps(value: Any) -> bytes:
-    return orjson.dumps(value)
-
-
-def loads(raw: Any) -> Any:
-    return orjson.loads(raw)
-
-
-def clone(value: Any) -> Any:
-    """A deep copy of JSON data (several times faster than copy.deepcopy)."""
-    return orjson.loads(orjson.dumps(value))
-
-
-def parse(raw: Any) -> Any:
-    """JSON text from the outside world: orjson, else the standard library.
-
-    orjson is several times faster on the large bodies BOS exchanges; anything it
-    refuses (UTF-16 text, NaN, integers beyond 64 bits, lone surrogates) goes to
-    `json.loads`, so what is accepted and every error message stay exactly those
-    of the standard library.
-    """
-    try:
-        return orjson.loads(raw)
-    except (orjson.JSONDecodeError, TypeError):
-        return json.loads(raw)
-
-
-def encode(value: Any) -> bytes:
-    """A request body: orjson, else `json.dumps` for what orjson cannot encode (e.g. int keys)."""
-    try:
-        return orjson.dumps(value)
-    except TypeError:
-        return json.dumps(value).encode()
+__all__ = ["clone", "dumps", "encode", "loads", "parse"]

@@ -14,7 +14,7 @@ from aiohttp import web
 from bos_shared import schema_v1
 from bos_shared.schema_types import SchemaError
 
-from ...store.codec import loads
+from ...jsonio import loads
 from ...store.v1 import TIMES, V1Store, agent_time
 from ..errors import BadRequest, Conflict
 from ..params import validate
