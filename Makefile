@@ -16,7 +16,7 @@ QUICK ?=
 PYTEST_ARGS ?=
 RPM_OUT ?= dist/rpm
 
-.PHONY: help venv os-deps test demo bench rpm clean mutation lint
+.PHONY: help venv os-deps test demo bench rpm image clean mutation lint constraints
 
 help:
 	@echo "make demo   boot $(NODES) simulated nodes end to end (NODES=N; FAIL='--fail-cfs-rate 0.02 ...')"
@@ -25,16 +25,17 @@ help:
 	@echo "make lint   ruff and mypy"
 	@echo "make mutation  switch each guarded mechanism off and show its tests go red"
 	@echo "make rpm    build the bos-reporter RPM into dist/rpm/"
+	@echo "make image  build the service container image (podman or buildah; IMAGE=bos:VERSION)"
 	@echo "make venv   create .venv with every package installed editable"
 
 venv: $(STAMP)
 
-$(STAMP): $(foreach p,$(PKGS),$(p)/pyproject.toml) requirements-dev.txt
+$(STAMP): $(foreach p,$(PKGS),$(p)/pyproject.toml) requirements-dev.txt constraints.txt
 	@test -n "$(PYTHON)" || { echo "error: Python 3.11 or newer is required" >&2; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "installing Python packages into $(VENV) (log: $(VENV)/install.log)"
 	@{ $(PY) -m pip install --upgrade pip && \
-	   $(PY) -m pip install -r requirements-dev.txt $(foreach p,$(PKGS),-e ./$(p)); } > $(VENV)/install.log 2>&1 \
+	   $(PY) -m pip install -c constraints.txt -r requirements-dev.txt $(foreach p,$(PKGS),-e ./$(p)); } > $(VENV)/install.log 2>&1 \
 	   || { tail -30 $(VENV)/install.log; exit 1; }
 	@touch $@
 
@@ -71,6 +72,12 @@ $(BENCH_STAMP): bench/requirements.txt $(STAMP)
 	$(PY) -m pip install -q -r bench/requirements.txt
 	@touch $@
 
+# Pin what the venv has now (after changing a range in a pyproject or requirements file, `make venv` then this).
+constraints: venv
+	@{ echo "# Exact versions \`make venv\` installs (pip -c): CI and every developer get the set the suite was"; \
+	   echo "# last run with. Regenerate with \`make constraints\` after changing a dependency range."; \
+	   $(PY) -m pip freeze --exclude-editable | grep -v '^bos-\|^-e\|^#'; } > constraints.txt
+
 # ruff (ruff.toml) and mypy (mypy.ini: strict on shared/, checked bodies elsewhere), on the packages
 # under their import names (each folder *is* its package, so mypy reads them through symlinks).
 TYPECHECK := build/typecheck
@@ -90,6 +97,18 @@ mutation: os-deps venv
 # A noarch RPM of the node agent (spec in packaging/rpm/), built with rpmbuild into $(RPM_OUT).
 rpm: os-deps venv
 	$(PY) packaging/rpm/build.py --out $(RPM_OUT)
+
+# The service image (deploy/Containerfile): needs podman or buildah and a reachable base image
+# (PYTHON_IMAGE=... for a mirror). `make test` checks the file statically instead (tests/deploy).
+IMAGE ?= bos:$(shell sed -n 's/^version = "\(.*\)"/\1/p' server/pyproject.toml)
+IMAGE_ARGS ?=
+image:
+	@tool=$$(command -v podman || command -v buildah) || { echo "error: podman or buildah is required" >&2; exit 1; }; \
+	$$tool build -f deploy/Containerfile --ignorefile deploy/container/ignore -t $(IMAGE) $(IMAGE_ARGS) . && \
+	if command -v podman >/dev/null; then \
+		for cmd in "bos-server --help" "bos-operators --help" "bos-import --help" "bos --help"; do \
+			podman run --rm $(IMAGE) $$cmd >/dev/null || exit 1; done; \
+		echo "$(IMAGE): built; bos-server, bos-operators, bos-import and bos start"; fi
 
 clean:
 	rm -rf $(VENV) dist build */*.egg-info .pytest_cache

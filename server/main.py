@@ -31,6 +31,7 @@ from .logs import apply_level, configure
 from .runtime import tune_gc
 from .store import Store
 from .store.history import HistorySettings
+from .store.redis_url import redis_from_url
 from .store.token_sweep import sweep_if_due
 from .store.version import UnsupportedRedis, check_version
 
@@ -99,6 +100,10 @@ def _lifecycle(context: Context, settings: ServerSettings):
 
 def main(argv: Optional[list] = None) -> None:
     settings = ServerSettings.parse(argv)
+    try:
+        redis_from_url(settings.redis_url)  # no connection yet: only the URL's form is checked
+    except ValueError as exc:
+        sys.exit(f"bos-server: error: --redis-url {settings.redis_url!r}: {exc}")
     os.environ.setdefault("BOS_LOG_LEVEL", settings.log_level)
     configure("BOS_LOG_LEVEL")
     try:

@@ -10,10 +10,12 @@ from redis.asyncio import Redis
 from . import keys
 from .codec import dumps, loads
 from .connection import RetryingRedis
+from .packing import connection_class
 from .components import ComponentQuery, ComponentStore, TooMuchContention
 from .events import Events
 from .history import HistorySettings
 from .options import OptionsStore
+from .redis_url import redis_from_url
 from .scoped import ScopedStore, session_store, template_store
 
 __all__ = ["ComponentQuery", "Store", "TooMuchContention", "keys"]
@@ -31,8 +33,8 @@ class Store:
     @classmethod
     def connect(cls, url: str, history: Optional[HistorySettings] = None) -> "Store":
         """Connect lazily: nothing touches Redis until the first command (D6)."""
-        redis = RetryingRedis.from_url(url, socket_connect_timeout=1.0, socket_timeout=30.0,
-                                       health_check_interval=30, retry_on_timeout=False)
+        redis = redis_from_url(url, RetryingRedis, socket_connect_timeout=1.0, socket_timeout=30.0,
+                               health_check_interval=30, retry_on_timeout=False, **connection_class(url))
         events = Events(redis)
         return cls(redis, ComponentStore(redis, events, history), session_store(redis), template_store(redis),
                    OptionsStore(redis, events), events)

@@ -118,6 +118,10 @@ class FakeBos:
     def session(self, name: str, tenant: Optional[str]) -> dict:
         return next(s for s in self.sessions if s["name"] == name and s.get("tenant") == tenant)
 
+    async def get_session(self, name: str, tenant: Optional[str]) -> dict:
+        self.calls.append(("bos.get_session", name, tenant))
+        return self.session(name, tenant)
+
     async def patch_session(self, name: str, tenant: Optional[str], body: Mapping[str, Any]) -> dict:
         self.calls.append(("bos.patch_session", name, tenant, dict(body)))
         record = self.session(name, tenant)

@@ -238,7 +238,7 @@ def test_components_moved_on_since_selection_are_left_alone(make_ctx):
         selected = await op.select(ctx)
         svc.bos.components[N[1]]["status"]["status_override"] = "on_hold"  # e.g. taken over by a new session
         for chunk in chunks(selected, 0):
-            await op.process_chunk(ctx, await op.refresh(ctx, chunk))
+            await op.claimed_chunk(ctx, chunk)
     run(scenario())
     assert [c for c in svc.calls if c[0] == "pcs.transition"] == [("pcs.transition", "On", [N[0]])]
     assert [p["id"] for p in updates(svc)[-1]] == [N[0]]
