@@ -28,7 +28,7 @@ from .clients.rest import JsonClient
 from .clients.s3 import S3Client, S3Settings
 from .clients.tapms import TapmsClient
 from .config import ServerSettings
-from .workers import run_workers
+from .workers import PortTaken, claim_port, run_workers
 from .logs import apply_level, configure
 from .runtime import tune_gc
 from .store import Store
@@ -114,9 +114,13 @@ def main(argv: Optional[list] = None) -> None:
         sys.exit(f"bos-server: error: --redis-url {settings.redis_url!r}: {exc}")
     os.environ.setdefault("BOS_LOG_LEVEL", settings.log_level)
     configure("BOS_LOG_LEVEL")
+    try:
+        guard = claim_port(settings.port)  # held until this process exits
+    except PortTaken as exc:
+        sys.exit(f"bos-server: {exc}")
     if settings.workers > 1:
         with _multiprocess_metrics(settings.metrics):
-            code = run_workers(settings.workers, lambda: serve(settings, reuse_port=True))
+            code = run_workers(settings.workers, lambda: serve(settings, reuse_port=True), guard)
         sys.exit(code)
     serve(settings)
 
