@@ -3,6 +3,11 @@
 The operators talk to the API over HTTP like any other client. This module
 owns paging (`page_size` + `start_after_id`), patch batching and the §2.4
 invariant that an operator patch with `desired_state` also carries `session`.
+
+Every write the operators send sets absolute values (attempt counts are computed
+from the record read, not incremented by the server), so sending one twice leaves
+the same record: they are retried like GETs on a 503 or a dropped connection
+(the API answers 503 while its Redis is away, operators.md §2.6).
 """
 
 from __future__ import annotations
@@ -114,7 +119,7 @@ class BosClient:
         updated: List[Component] = []
         params = {"skip_bad_ids": True} if skip_bad_ids else None
         for batch in batches(list(patches), batch_size):
-            body = await self.http.patch("/components", list(batch), params=params)
+            body = await self.http.patch("/components", list(batch), params=params, idempotent=True)
             updated.extend(body if isinstance(body, list) else [])
         return updated
 
@@ -129,6 +134,10 @@ class BosClient:
         body = await self.http.get("/sessions", params={"status": status})
         return body if isinstance(body, list) else []
 
+    async def get_session(self, name: str, tenant: Optional[str]) -> Dict[str, Any]:
+        body = await self.http.get(f"/sessions/{quote(name, safe='')}", headers=_tenant_headers(tenant))
+        return body if isinstance(body, dict) else {}
+
     async def get_template(self, name: str, tenant: Optional[str]) -> Dict[str, Any]:
         body = await self.http.get(f"/sessiontemplates/{quote(name, safe='')}",
                                    headers=_tenant_headers(tenant))
@@ -136,12 +145,12 @@ class BosClient:
 
     async def patch_session(self, name: str, tenant: Optional[str], body: Mapping[str, Any]) -> Dict[str, Any]:
         out = await self.http.patch(f"/sessions/{quote(name, safe='')}", dict(body),
-                                    headers=_tenant_headers(tenant))
+                                    headers=_tenant_headers(tenant), idempotent=True)
         return out if isinstance(out, dict) else {}
 
     async def save_session_status(self, name: str, tenant: Optional[str]) -> Dict[str, Any]:
         out = await self.http.post(f"/sessions/{quote(name, safe='')}/status",
-                                   headers=_tenant_headers(tenant))
+                                   headers=_tenant_headers(tenant), idempotent=True)
         return out if isinstance(out, dict) else {}
 
     async def delete_sessions(self, status: str, min_age: str) -> None:

@@ -3,7 +3,9 @@
 Every service client (BOS API, HSM, PCS, BSS, CFS, IMS, TAPMS) is a thin layer
 over `JsonClient`, so timeouts, retries, back-off and error rendering are
 decided once: connection failures (request never sent) are retried for every
-method; 500/502/503/504 and read timeouts only for idempotent methods.
+method; 500/502/503/504, read timeouts and dropped connections only for idempotent
+requests (idempotent methods, or a call that says it is, like the BOS API's
+absolute-value PATCHes), with bounded exponential back-off.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ import asyncio
 import json
 import logging
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from typing import Any, Awaitable, Callable, Mapping, Optional
 
 import aiohttp
 
@@ -26,6 +29,12 @@ IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
 BACKOFF_FACTOR = 0.5
 BACKOFF_MAX = 120.0
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+# Awaited before every attempt of a write request (anything but GET/HEAD/OPTIONS). The
+# operators set it while acting on claimed components, so a replica that lost its claim
+# sends nothing more (it raises); see operators/claims.py and docs/ha.md.
+BEFORE_WRITE: ContextVar[Optional[Callable[[], Awaitable[None]]]] = ContextVar("bos_before_write", default=None)
 
 
 class ServiceError(Exception):
@@ -102,28 +111,34 @@ class JsonClient:
 
     async def request(self, method: str, path: str, *, params: Optional[Mapping[str, Any]] = None,
                       json_body: Any = None, headers: Optional[Mapping[str, str]] = None,
-                      ok_statuses: tuple = ()) -> Response:
-        """Send with retries; return the 2xx (or `ok_statuses`) response or raise ServiceError."""
+                      ok_statuses: tuple = (), idempotent: Optional[bool] = None) -> Response:
+        """Send with retries; return the 2xx (or `ok_statuses`) response or raise ServiceError.
+
+        `idempotent` overrides the method's default (PUT/DELETE/GET yes, POST/PATCH no)."""
         url = self.url(path)
         body = None if json_body is None else encode(json_body)  # once, not per attempt
         started = time.monotonic()
         deadline = started + self.budget if self.budget else None
+        repeatable = method in IDEMPOTENT if idempotent is None else idempotent
+        guard = BEFORE_WRITE.get() if method not in READ_METHODS else None
         attempt = 0
         failed = True
         try:
             while True:
                 attempt += 1
+                if guard is not None:
+                    await guard()
                 outcome = await self._attempt(method, url, params, body, headers, deadline)
                 if isinstance(outcome, Response) and (200 <= outcome.status < 300 or outcome.status in ok_statuses):
                     failed = False
                     return outcome
                 error = self._error(method, url, outcome)
-                if not self._retryable(method, outcome) or attempt > self.retries:
+                if not self._retryable(repeatable, outcome) or attempt > self.retries:
                     raise error
                 delay = backoff(attempt)
                 if deadline is not None and time.monotonic() + delay >= deadline:
                     raise error
-                LOG.debug("Retrying %s (attempt %d) in %.1fs: %s", url, attempt + 1, delay, error)
+                LOG.info("Retrying %s %s (attempt %d) in %.1fs: %s", method, url, attempt + 1, delay, error.reason)
                 await asyncio.sleep(delay)
         finally:
             metrics.service_call(self.service, method, started, attempt, failed)
@@ -150,11 +165,12 @@ class JsonClient:
         except (asyncio.TimeoutError, aiohttp.ClientError, OSError) as exc:
             return ("sent", exc)
 
-    def _retryable(self, method: str, outcome: Any) -> bool:
+    @staticmethod
+    def _retryable(repeatable: bool, outcome: Any) -> bool:
         if isinstance(outcome, Response):
-            return outcome.status in RETRY_STATUSES and method in IDEMPOTENT
+            return outcome.status in RETRY_STATUSES and repeatable
         kind, _exc = outcome
-        return kind == "unsent" or method in IDEMPOTENT
+        return kind == "unsent" or repeatable
 
     def _error(self, method: str, url: str, outcome: Any) -> ServiceError:
         if isinstance(outcome, Response):

@@ -20,6 +20,15 @@ class ConfigurationOperator(ComponentOperator):
     filters = {"enabled": True, "status": "configuring"}
 
     async def narrow(self, ctx: PassContext, candidates: List[Component]) -> List[Component]:
+        return await self.differing(ctx, candidates)
+
+    async def recheck_due(self, ctx: PassContext, components: List[Component]) -> List[Component]:
+        """CFS again, under the leases: a push another replica made since selection is not repeated."""
+        return await self.differing(ctx, components)
+
+    @staticmethod
+    async def differing(ctx: PassContext, candidates: List[Component]) -> List[Component]:
+        """Components whose CFS `desired_config` differs from BOS's (D27: no CFS record = skipped)."""
         if not candidates:
             return []
         records = await ctx.services.cfs.components(c["id"] for c in candidates)

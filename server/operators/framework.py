@@ -3,24 +3,31 @@
 
 Operator modules subclass `Operator` (own pass) or `ComponentOperator` (generic
 flow) and only say which components are their work and what to do with a chunk.
-Waking, option refresh, logging level and liveness live in `runner.py`.
+Waking, option refresh, logging level and liveness live in `runner.py`; the
+coordination of replicas (component leases, decision records) in `claims.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Sequence
+from typing import Any, AsyncIterator, Dict, FrozenSet, List, Mapping, Optional, Sequence
 
 from bos_shared.records import Component  # the typed record (api.md §2.1)
 
 from .. import metrics
 from ..clients.bos import BosClient
+from ..clients.rest import ServiceError
+from ..store.acting import acting
+from .claims import Claim, FenceLost, LocalClaims, fenced
 from .services import Services
 
 Errors = Dict[str, str]
+
+CLAIM_RETRY = 0.2  # seconds between attempts to claim components another holder has
 
 RETRY_LIMIT_ERROR = ("The retry limit has been hit for this component, but no services have "
                      "reported specific errors")
@@ -53,11 +60,18 @@ class PassContext:
     now: float = field(default_factory=time.time)
     started: float = field(default_factory=time.monotonic)
     recheck: float = 1.0
-    # Held from reading components to writing the decision about them, by every operator
-    # of this process that decides on component state (status, power, configuration,
-    # cleanup, setup). Operators woken by the same change then never act on each
-    # other's stale snapshots; see ComponentOperator.refresh.
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Component leases, held from reading components to writing the decision about them by
+    # every operator that decides on component state, in every replica (docs/ha.md).
+    claims: LocalClaims = field(default_factory=LocalClaims)
+    contended: int = 0  # components skipped this pass because another holder had them
+
+    def busy(self, wanted: int, claim: Claim) -> None:
+        """Count (and say) the components another holder has: they get another look soon."""
+        skipped = wanted - len(claim.ids)
+        if skipped:
+            self.contended += skipped
+            self.log.info("%d of %d components are held by another operator or replica; looking again soon",
+                          skipped, wanted)
 
     @property
     def batch_size(self) -> int:
@@ -69,6 +83,32 @@ class PassContext:
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
+
+
+class ComponentsBusy(Exception):
+    """Components stayed held by another operator or replica, or their leases were lost
+    before the write: nothing was written; try again later."""
+
+
+@contextlib.asynccontextmanager
+async def claimed(ctx: PassContext, ids: Sequence[str], base: Optional[Claim] = None) -> AsyncIterator[Claim]:
+    """Hold every one of `ids` (waiting up to twice the lease period for busy ones), with every
+    write request inside fenced by the claim; always released. For writers that must write all
+    of their components (session setup, the v1 engine), where the pass flow skips busy ones."""
+    claim = await ctx.claims.claim(ids, into=base)
+    deadline = time.monotonic() + 2 * ctx.claims.lease
+    try:
+        while len(claim.ids) < len(set(ids)):
+            if time.monotonic() > deadline:
+                raise ComponentsBusy(f"{len(set(ids)) - len(claim.ids)} of {len(set(ids))} components stayed busy")
+            await asyncio.sleep(CLAIM_RETRY)
+            claim = await ctx.claims.claim(ids, into=claim)
+        with fenced(ctx.claims, claim):
+            yield claim
+    except FenceLost as exc:
+        raise ComponentsBusy(f"lost the components' leases before writing: {exc}") from exc
+    finally:
+        await ctx.claims.release(claim)
 
 
 class Operator:
@@ -140,13 +180,17 @@ def action_update(components: Sequence[Mapping[str, Any]], errors: Mapping[str, 
 
 
 class ComponentOperator(Operator):
-    """The generic flow (§2.3): select all → chunk → retry gate → act → action update.
+    """The generic flow (§2.3): select all → chunk → claim → re-read → retry gate → record the
+    decision → act → action update → release.
 
-    `filters` is the BOS query of the operator's work; `narrow` adds the further
-    selection steps (HSM existence, time, CFS). Before acting, each chunk is
-    re-read under the process's decision lock and keeps only the components still
-    matching `filters` and `still_due`: a component another operator moved on since
-    the selection (or a newer session took over) is left alone.
+    `filters` is the BOS query of the operator's work; `narrow` adds the further selection
+    steps (HSM existence, time, CFS). Each chunk's components are claimed first (component
+    leases, docs/ha.md), then re-read, and only those still matching `filters` and
+    `still_due` are acted on: a component another operator or replica moved on since the
+    selection is left alone, and one it holds right now is skipped and looked at again soon.
+    Operators with a retry counter record each decision with the component's state version
+    before acting; a decision a stopped replica had already recorded is adopted as issued,
+    never issued twice.
     """
 
     action: Optional[str] = None
@@ -162,6 +206,15 @@ class ComponentOperator(Operator):
 
     def still_due(self, ctx: PassContext, component: Component) -> bool:
         return True
+
+    async def recheck_due(self, ctx: PassContext, components: List[Component]) -> List[Component]:
+        """Re-check, after the claim, selection steps that read other services (default: none)."""
+        return components
+
+    def version(self, component: Component) -> str:
+        """The component's state version for this operator's decision: it changes exactly when
+        the decision's outcome is recorded (the retry counter), or a new session takes over."""
+        return f"{component.get('session') or ''}\x1f{attempts(component, self.retry_field or '')}"
 
     async def act(self, ctx: PassContext, chunk: Sequence[Component]) -> Errors:
         """Do the work for a chunk; return per-component errors (absent or "" = success)."""
@@ -179,21 +232,45 @@ class ComponentOperator(Operator):
         if selected:
             ctx.log.info("Found %d components that require action", len(selected))
         for chunk in chunks(selected, ctx.batch_size):
-            async with ctx.lock:
-                await self.process_chunk(ctx, await self.refresh(ctx, chunk))
-        return self.next_due(ctx)
+            await self.claimed_chunk(ctx, chunk)
+        due = self.next_due(ctx)
+        if ctx.contended:
+            due = ctx.recheck if due is None else min(due, ctx.recheck)
+        return due
 
-    async def refresh(self, ctx: PassContext, chunk: Sequence[Component]) -> List[Component]:
-        """The chunk's current records that are still this operator's work."""
-        fresh = await ctx.bos.components_by_ids([c["id"] for c in chunk], **self.filters)
+    async def claimed_chunk(self, ctx: PassContext, chunk: Sequence[Component]) -> None:
+        """Claim the chunk, then work on what was claimed; always release."""
+        claim = await ctx.claims.claim([c["id"] for c in chunk])
+        ctx.busy(len(chunk), claim)
+        if not claim.ids:
+            return
+        outcome_recorded = False  # until then, decision records stay for whoever holds these next
+        try:
+            async with acting(ctx.services.redis):  # before the re-read (store/acting.py: session stop)
+                with fenced(ctx.claims, claim):
+                    fresh = await self.recheck_due(ctx, await self.refresh(ctx, claim.ids))
+                    await self.process_chunk(ctx, fresh, claim)
+            outcome_recorded = True
+        except FenceLost as exc:
+            ctx.log.warning("Stopped acting on %d components: %s (another replica takes them over)",
+                            len(claim.ids), exc)
+        finally:
+            await ctx.claims.release(claim, self.name if self.retry_field and outcome_recorded else None)
+
+    async def refresh(self, ctx: PassContext, ids: Sequence[str]) -> List[Component]:
+        """The current records of `ids` (read under their leases) that are still this operator's work."""
+        fresh = await ctx.bos.components_by_ids(list(ids), **self.filters)
         kept = [c for c in fresh if self.still_due(ctx, c)]
-        if len(kept) < len(chunk):
+        if len(kept) < len(ids):
             ctx.log.info("%d of %d components changed since selection and are left alone",
-                         len(chunk) - len(kept), len(chunk))
+                         len(ids) - len(kept), len(ids))
         return kept
 
-    async def process_chunk(self, ctx: PassContext, chunk: Sequence[Component]) -> None:
+    async def process_chunk(self, ctx: PassContext, chunk: Sequence[Component],
+                            claim: Optional[Claim] = None) -> None:
         chunk = await self.retry_gate(ctx, chunk)
+        if chunk and claim is not None:
+            chunk = await self.record_decisions(ctx, chunk, claim)
         if not chunk:
             return
         errors: Errors = {comp["id"]: "" for comp in chunk}
@@ -201,7 +278,8 @@ class ComponentOperator(Operator):
             errors.update(await self.act(ctx, chunk))
         except Exception as exc:  # §2.4: the whole chunk gets the error text
             text = one_line(exc)
-            ctx.log.error("Action failed for %d components: %s", len(chunk), text, exc_info=True)
+            ctx.log.error("Action failed for %d components: %s", len(chunk), text,
+                          exc_info=not isinstance(exc, ServiceError))
             errors = {comp["id"]: text for comp in chunk}
         failed = sum(1 for e in errors.values() if e)
         metrics.operator_acted(self.name, len(chunk), failed)
@@ -209,6 +287,26 @@ class ComponentOperator(Operator):
             ctx.log.warning("%d of %d components recorded an error", failed, len(chunk))
         await ctx.bos.patch_components(action_update(chunk, errors, self.action, self.retry_field),
                                        ctx.batch_size)
+
+    async def record_decisions(self, ctx: PassContext, chunk: Sequence[Component],
+                               claim: Claim) -> List[Component]:
+        """Record each decision (fenced) before acting; adopt those a stopped holder had issued.
+
+        Returns the components to act on. An adopted decision gets its action update as if
+        this replica had issued it (no external call): at most once per decision.
+        """
+        if not self.retry_field:
+            return list(chunk)
+        marked, adopted = await ctx.claims.mark(claim, self.name, {c["id"]: self.version(c) for c in chunk})
+        if adopted:
+            taken = set(adopted)
+            ctx.log.warning("%d components: %s was already issued by a replica that stopped; recorded, "
+                            "not repeated: %s", len(adopted), self.action, ",".join(adopted[:20]))
+            await ctx.bos.patch_components(
+                action_update([c for c in chunk if c["id"] in taken], {}, self.action, self.retry_field),
+                ctx.batch_size)
+        keep = set(marked)
+        return [c for c in chunk if c["id"] in keep]
 
     async def retry_gate(self, ctx: PassContext, chunk: Sequence[Component]) -> List[Component]:
         """§2.5: components at their retry limit get override `failed` instead of an action."""

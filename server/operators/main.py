@@ -7,7 +7,8 @@
 
 Every option also comes from the environment (BOS_API_URL, BOS_REDIS_URL,
 BOS_HSM_URL, ..., S3_PROTOCOL/S3_GATEWAY/S3_ACCESS_KEY/S3_SECRET_KEY,
-BOS_OPERATOR_LOG_LEVEL, BOS_LIVENESS_FILE, LIVENESS_DELTA_MAX).
+BOS_OPERATOR_LOG_LEVEL, BOS_LIVENESS_FILE, LIVENESS_DELTA_MAX, BOS_OPERATOR_LEASE).
+Several replicas may run side by side (docs/ha.md).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from .. import metrics
 from ..runtime import tune_gc
 from ..store.version import UnsupportedRedis, check_version
 from . import registry
+from .claims import DEFAULT_LEASE, LocalClaims, RedisClaims
 from .runner import Runner, check_liveness, level_of
 from .services import DEFAULT_URLS, Endpoints, Services
 
@@ -68,6 +70,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help="a pass running longer than this stops the liveness writes")
     parser.add_argument("--stop-grace", type=float, default=_env_float("BOS_OPERATOR_STOP_GRACE", 5.0),
                         help="seconds a running pass may take to finish after SIGTERM [BOS_OPERATOR_STOP_GRACE]")
+    parser.add_argument("--lease", type=float, default=_env_float("BOS_OPERATOR_LEASE", DEFAULT_LEASE),
+                        help="seconds a replica holds the components it works on without renewing "
+                             "(renewed every third of it); a stopped replica's work is taken over "
+                             "after at most this plus --recheck [BOS_OPERATOR_LEASE]")
     parser.add_argument("--metrics-port", type=int, default=int(_env_float("BOS_METRICS_PORT", DEFAULT_METRICS_PORT)),
                         help=f"serve Prometheus metrics at :PORT/metrics; 0 turns them off "
                              f"(default {DEFAULT_METRICS_PORT}) [BOS_METRICS_PORT]")
@@ -99,18 +105,22 @@ async def _run(args: argparse.Namespace) -> int:
                           cfs=args.cfs_url, ims=args.ims_url, tapms=args.tapms_url, s3=args.s3_url,
                           redis=args.redis_url, token=args.auth_token)
     redis = None
+    claims: LocalClaims = LocalClaims()
     if args.redis_url:
         from ..store.redis_url import redis_from_url
         redis = redis_from_url(args.redis_url)
         if not await redis_supported(redis):
             return EXIT_CONFIG
+        claims = RedisClaims(redis, lease=args.lease)
     else:
         logging.getLogger("bos.operators").warning(
-            "No Redis URL: power-on cannot record BSS tokens and operators only poll")
+            "No Redis URL: power-on cannot record BSS tokens, operators only poll, and no other "
+            "replica may run (no coordination store)")
     services = Services.build(endpoints, redis)
     operators = registry.build(operator_names(args.only))
     runner = Runner(operators, services, redis_url=args.redis_url, liveness_file=args.liveness_file,
-                    recheck=args.recheck, stuck_after=args.stuck_after, grace=args.stop_grace)
+                    recheck=args.recheck, stuck_after=args.stuck_after, grace=args.stop_grace,
+                    claims=claims)
     return await runner.run()
 
 

@@ -4,6 +4,8 @@ option refresh with last-good fallback (D31), logging level and liveness (§2.1)
 All operators run as asyncio tasks of one process (or a subset with --only).
 Each loop waits at most its frequency option between passes, and is woken
 early, within about a second, by the store's change events on Redis pub/sub.
+Any number of such processes may run: they coordinate through component leases
+in Redis (claims.py, docs/ha.md), never through a lock of this process.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from typing import Any, Dict, Mapping, Optional, Sequence
 from bos_shared.options import DEFAULTS, effective
 
 from .. import metrics
+from ..clients.rest import ServiceError
 from ..store import keys
+from .claims import FenceLost, LocalClaims
 from .framework import Operator, PassContext, one_line
 from .services import Services
 
@@ -92,7 +96,8 @@ class Loop:
 class Runner:
     def __init__(self, operators: Sequence[Operator], services: Services, *,
                  redis_url: Optional[str] = None, liveness_file: Optional[str] = None,
-                 recheck: float = 1.0, stuck_after: float = 1800.0, grace: float = 5.0) -> None:
+                 recheck: float = 1.0, stuck_after: float = 1800.0, grace: float = 5.0,
+                 claims: Optional[LocalClaims] = None) -> None:
         self.loops = [Loop(op) for op in operators]
         self.services = services
         self.options = OptionsCache(services)
@@ -102,7 +107,7 @@ class Runner:
         self.stuck_after = stuck_after
         self.grace = grace
         self.stopping = asyncio.Event()
-        self.lock = asyncio.Lock()  # the decision lock shared by this process's operators
+        self.claims = claims or LocalClaims()  # LocalClaims: no Redis, this process is the only replica
 
     # -- lifecycle --
     async def run(self) -> int:
@@ -112,7 +117,8 @@ class Runner:
             loop.add_signal_handler(sig, self.stop)
         for entry in self.loops:
             entry.task = asyncio.create_task(self._loop(entry), name=f"operator-{entry.operator.name}")
-        helpers = [asyncio.create_task(self._liveness(), name="liveness")]
+        helpers = [asyncio.create_task(self._liveness(), name="liveness"),
+                   asyncio.create_task(self.claims.heartbeat(self.stopping), name="lease-heartbeat")]
         if self.redis_url:
             helpers.append(asyncio.create_task(self._events(), name="events"))
         LOG.info("Operators running: %s", ", ".join(e.operator.name for e in self.loops))
@@ -143,10 +149,17 @@ class Runner:
             hint: Optional[float] = None
             failed = False
             try:
-                ctx = PassContext(self.services, options, entry.log, recheck=self.recheck, lock=self.lock)
+                ctx = PassContext(self.services, options, entry.log, recheck=self.recheck, claims=self.claims)
                 hint = await op.run_pass(ctx)
             except asyncio.CancelledError:
                 raise
+            except FenceLost as exc:  # a safety net: the flows handle it where they hold claims
+                failed = True
+                entry.log.warning("The %s pass stopped: %s", op.name, exc)
+            except ServiceError as exc:  # a service (often the BOS API) unavailable after retries: one line
+                failed = True
+                entry.log.warning("The %s pass ended early: %s", op.name, one_line(exc))
+                hint = self.recheck
             except Exception:  # §2.2 step 4: log with traceback, the loop continues
                 failed = True
                 entry.log.exception("Unhandled error in the %s pass", op.name)

@@ -6,16 +6,18 @@ for the next pass; any other problem completes it with a readable error.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from ..clients.bos import batches
 from ..clients.rest import ServiceError, ServiceUnavailable
-from .framework import Operator, PassContext, one_line
-from .selection import HsmInventory, SetupError, select_nodes
+from ..store import keys
+from ..store.acting import acting
+from .claims import Claim, FenceLost, fenced
+from .framework import ComponentsBusy, Operator, PassContext, claimed, one_line
+from .plan import NO_NODES, plan_session
+from .selection import HsmInventory, SetupError
 from .sessions import describe, mark_complete
-from .target import component_patch, target_for
-
-NO_NODES = "No nodes were found to act upon."
+from .target import component_patch
 NONE_IN_BOS = "All nodes found to act upon do not exist as BOS components"
 
 
@@ -45,22 +47,52 @@ class SessionSetupOperator(Operator):
         retry_soon = False
         for session in pending:
             try:
-                await self.setup(ctx, session, inventory)
+                retry_soon |= not await self.setup_claimed(ctx, session, inventory)
             except BosUnavailable as exc:
                 ctx.log.error("BOS API unavailable; session %s stays pending: %s", describe(session), exc)
+                retry_soon = True
+            except ServiceError as exc:  # D30, one line: the service is named in the text
+                ctx.log.error("Setting up session %s failed; it stays pending: %s", describe(session), exc)
                 retry_soon = True
             except Exception:  # D30: one session's trouble never stops the others
                 ctx.log.exception("Setting up session %s failed; it stays pending", describe(session))
                 retry_soon = True
         return ctx.recheck * 5 if retry_soon else None
 
-    async def setup(self, ctx: PassContext, session: Mapping[str, Any], inventory: HsmInventory) -> None:
+    async def setup_claimed(self, ctx: PassContext, session: Mapping[str, Any], inventory: HsmInventory) -> bool:
+        """Set the session up under its lease, if it is still pending once held (docs/ha.md): one
+        replica sets up a session, once. False if another replica is setting it up now."""
+        tenant = session.get("tenant") or None
+        claim = await ctx.claims.claim_key(keys.session_lease(tenant, session["name"]))
+        if claim is None:
+            ctx.log.info("Session %s is being set up by another replica", describe(session))
+            return False
+        try:
+            async with acting(ctx.services.redis):  # before the re-check: a session stop waits for us
+                try:
+                    current = await self._bos(ctx.bos.get_session(session["name"], tenant))
+                except ServiceError as exc:
+                    if exc.status == 404:
+                        return True  # deleted meanwhile
+                    raise
+                if (current.get("status") or {}).get("status") != "pending":
+                    return True  # another replica set it up meanwhile, or it was stopped
+                with fenced(ctx.claims, claim):
+                    await self.setup(ctx, current, inventory, claim)
+        except FenceLost as exc:
+            raise BosUnavailable(f"lost the session's lease: {exc}") from exc
+        finally:
+            await ctx.claims.release_others(claim)
+        return True
+
+    async def setup(self, ctx: PassContext, session: Mapping[str, Any], inventory: HsmInventory,
+                    claim: Optional[Claim] = None) -> None:
         ctx.log.info("Setting up session %s (%s, template %s)", describe(session), session.get("operation"),
                      session.get("template_name"))
         try:
             template = await self._template(ctx, session)
             patches = await self.patches(ctx, session, template, inventory)
-            ids = await self._write(ctx, patches)
+            ids = await self._write(ctx, patches, claim)
             if not ids:
                 raise SetupError(NONE_IN_BOS)
         except SetupError as exc:
@@ -87,37 +119,23 @@ class SessionSetupOperator(Operator):
 
     async def patches(self, ctx: PassContext, session: Mapping[str, Any], template: Mapping[str, Any],
                       inventory: HsmInventory) -> List[Dict[str, Any]]:
-        """§6.2 step 2: per boot set in template order; a node's last boot set wins."""
-        by_node: Dict[str, Dict[str, Any]] = {}
+        """§6.2 step 2 (operators/plan.py, shared with the dry run): one patch per node."""
+        ttl = str(ctx.options["component_actual_state_ttl"])
+        plan = await plan_session(session, template, inventory, ctx.services.s3, ttl, ctx.log)
+        if not plan.by_node():
+            raise SetupError(NO_NODES)
         staged = bool(session.get("stage"))
         operation = session.get("operation") or ""
-        ttl = str(ctx.options["component_actual_state_ttl"])
-        for name, boot_set in template["boot_sets"].items():
-            try:
-                warnings: List[str] = []
-                nodes = await select_nodes(boot_set, session, inventory, warnings)
-                for warning in warnings:
-                    ctx.log.warning("Session %s, boot set %s: %s", describe(session), name, warning)
-                if not nodes:
-                    continue
-                target = await target_for(template, name, boot_set, operation, ctx.services.s3, ttl)
-            except SetupError:
-                raise
-            except Exception as exc:  # HSM, TAPMS, S3 failures complete the session (§6.9)
-                raise SetupError(f"Boot set '{name}': {one_line(exc)}") from exc
-            for node in sorted(nodes):
-                by_node[node] = component_patch(node, session["name"], operation, staged, target)
-        if not by_node:
-            raise SetupError(NO_NODES)
-        return list(by_node.values())
+        return [component_patch(node, session["name"], operation, staged, target)
+                for node, target in sorted(plan.by_node().items())]
 
-    async def _write(self, ctx: PassContext, patches: List[Dict[str, Any]]) -> List[str]:
+    async def _write(self, ctx: PassContext, patches: List[Dict[str, Any]],
+                     session_claim: Optional[Claim] = None) -> List[str]:
         """PATCH with skip_bad_ids; IDs missing from the answer are unknown to BOS."""
         updated: List[Dict[str, Any]] = []
         try:
             for batch in batches(patches, ctx.batch_size):
-                async with ctx.lock:  # never between another operator's read and write of these nodes
-                    updated += await self._bos(ctx.bos.patch_components(batch, ctx.batch_size, skip_bad_ids=True))
+                updated += await self._write_claimed(ctx, batch, session_claim)
         except ServiceError as exc:  # e.g. a 400 for an oversize kernel command line
             raise SetupError(f"Unable to update the session's components: {problem_detail(exc)}") from exc
         written = {c.get("id") for c in updated}
@@ -125,6 +143,17 @@ class SessionSetupOperator(Operator):
         if missing:
             ctx.log.warning("%d components not found in BOS: %s", len(missing), ",".join(missing[:100]))
         return [p["id"] for p in patches if p["id"] in written]
+
+    async def _write_claimed(self, ctx: PassContext, batch: Sequence[Dict[str, Any]],
+                             session_claim: Optional[Claim]) -> List[Dict[str, Any]]:
+        """Write under the components' leases (and the session's): never between another
+        operator's (or replica's) read and write of these nodes."""
+        base = Claim(session_claim.token, others=list(session_claim.others)) if session_claim else None
+        try:
+            async with claimed(ctx, [p["id"] for p in batch], base):
+                return await self._bos(ctx.bos.patch_components(batch, ctx.batch_size, skip_bad_ids=True))
+        except ComponentsBusy as exc:
+            raise BosUnavailable(str(exc)) from exc
 
     async def _complete(self, ctx: PassContext, session: Mapping[str, Any], error: str) -> None:
         await self._bos(mark_complete(ctx, session, error))

@@ -8,6 +8,8 @@ import time
 from collections import Counter
 from typing import Any, Dict, List, Optional, Sequence
 
+from ..store.acting import acting
+from .claims import FenceLost, fenced
 from .framework import Component, Operator, PassContext, one_line
 from .status_rules import decide, build_patch
 
@@ -22,28 +24,45 @@ class StatusOperator(Operator):
     wake_statuses = frozenset({"on_hold"})
 
     async def run_pass(self, ctx: PassContext) -> Optional[float]:
-        """Page through the enabled components; each page is read, evaluated and written
-        under the decision lock, so no other operator of this process acts in between."""
+        """Page through the enabled components; each page is claimed (component leases, so no
+        other operator or replica acts on it in between), re-read, evaluated and written."""
         cfs: Optional[Dict[str, Dict[str, Any]]] = None
         remaining = 0
         start_after: Optional[str] = None
         while True:
-            async with ctx.lock:
-                page = await ctx.bos.component_page(ctx.batch_size, start_after, enabled=True)
-                if not page:
-                    break
-                try:
-                    if cfs is None:
-                        cfs = await self._cfs_records(ctx, page, last_page=self._last(ctx, page))
-                    power = await ctx.services.pcs.power_status([c["id"] for c in page])
-                except Exception as exc:  # §3.1 step 4: pages already written stay written
-                    ctx.log.error("Unable to read CFS or PCS; ending the status pass: %s", one_line(exc))
-                    return self._recheck(ctx)
-                remaining += await self._evaluate_chunk(ctx, page, power, cfs)
+            page = await ctx.bos.component_page(ctx.batch_size, start_after, enabled=True)
+            if not page:
+                break
+            claim = await ctx.claims.claim([c["id"] for c in page])
+            ctx.busy(len(page), claim)
+            try:
+                async with acting(ctx.services.redis):  # before the re-read (store/acting.py: session stop)
+                    with fenced(ctx.claims, claim):
+                        if cfs is None:
+                            cfs = await self._cfs_records(ctx, page, last_page=self._last(ctx, page))
+                        remaining += await self._claimed_page(ctx, claim.ids, cfs)
+            except FenceLost as exc:
+                ctx.log.warning("Stopped evaluating %d components: %s", len(claim.ids), exc)
+            except Exception as exc:  # §3.1 step 4: pages already written stay written
+                ctx.log.error("Unable to read or write (BOS, CFS or PCS); ending the status pass: %s",
+                              one_line(exc))
+                return self._recheck(ctx)
+            finally:
+                await ctx.claims.release(claim)
             if self._last(ctx, page):
                 break
             start_after = page[-1]["id"]
-        return self._recheck(ctx) if remaining else None
+        return self._recheck(ctx) if remaining or ctx.contended else None
+
+    async def _claimed_page(self, ctx: PassContext, ids: List[str], cfs: Dict[str, Dict[str, Any]]) -> int:
+        """Re-read the claimed components (the page was read before the claim), then decide."""
+        if not ids:
+            return 0
+        fresh = await ctx.bos.components_by_ids(ids, enabled=True)
+        if not fresh:
+            return 0
+        power = await ctx.services.pcs.power_status([c["id"] for c in fresh])
+        return await self._evaluate_chunk(ctx, fresh, power, cfs)
 
     @staticmethod
     def _last(ctx: PassContext, page: Sequence[Component]) -> bool:

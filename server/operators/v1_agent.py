@@ -14,6 +14,7 @@ work, stored as sets so reading it never walks nodes (server/store/v1.py).
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections import defaultdict
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
@@ -23,13 +24,14 @@ from bos_shared.schema_v1 import OPERATION_PHASES
 
 from ..jsonio import dumps
 from ..store.v1 import AgentState, V1Store, agent_time, place, release_lock, take_lock
-from .framework import Operator, PassContext, one_line
+from .framework import Operator, PassContext, claimed, one_line
 from .selection import HsmInventory, SetupError, select_nodes
 from .target import Target, component_patch, configuration_for, target_for
 from .v1_plan import CONFIGURE, SHUTDOWN, Stage, plan
 from .v1_progress import Progress, progress
 
 LOCK_SECONDS = 300
+FAILING_FOR = 600.0  # seconds of uninterrupted failures after which a session is ended (L13)
 NOT_IN_BOS = "Node is not a BOS component"
 POWERED_OFF = "Node is powered off"
 NO_BOOT_RECORD = "The node's booted artifacts are unknown (it has not reported to BOS)"
@@ -79,11 +81,15 @@ class V1AgentOperator(Operator):
         busy = False
         try:
             for sid in active:
+                agent = SessionAgent(ctx, store, sid)
                 try:
-                    busy = await SessionAgent(ctx, store, sid).step() or busy
+                    busy = await agent.step() or busy
+                    await agent.state.clear_failure()
                 except Exception as exc:  # one session's trouble never stops the others; resumed next pass
                     ctx.log.error("v1 session %s: %s", sid, one_line(exc), exc_info=True)
-                    busy = True
+                    busy = not await agent.give_up_after_failure(one_line(exc))
+                if await store.get_session(sid) is None:  # deleted during the pass: drop what it wrote since
+                    await store.delete_session(sid)
         finally:
             await release_lock(redis, token)
         return max(ctx.recheck, ctx.elapsed()) if busy else None
@@ -133,6 +139,18 @@ class SessionAgent:
             await self.state.set({"stage": str(index)})
         await self.finish_session()
         return False
+
+    async def give_up_after_failure(self, error: str) -> bool:
+        """L13: an agent failing for FAILING_FOR seconds on end ends the session (stop_time set);
+        shorter trouble (an API restart, an HSM blip) is resumed where it stopped. True if it gave up."""
+        since = await self.state.failing_since(time.time())
+        if time.time() - since < FAILING_FOR or await self.store.get_session(self.sid) is None:
+            return False
+        self.ctx.log.error("v1 session %s: giving up after %.0f s of failures: %s", self.sid, time.time() - since, error)
+        await self.store.set_status_field(self.sid, "error", json.dumps(error), first_wins=False)
+        await self.store.set_status_field(self.sid, "stop_time", agent_time())
+        await self.store.deactivate(self.sid)
+        return True
 
     # -- setup: selection, boot-set statuses, overlap report --
 
@@ -257,7 +275,7 @@ class SessionAgent:
         if not patches:
             return set()
         clean = [{k: v for k, v in p.items() if k != "__boot_set"} for p in patches]
-        async with self.ctx.lock:
+        async with claimed(self.ctx, [p["id"] for p in clean]):  # component leases (docs/ha.md)
             updated = await self.ctx.bos.patch_components(clean, self.ctx.batch_size, skip_bad_ids=True)
         written = {c.get("id") for c in updated}
         if await self.store.get_session(self.sid) is None:

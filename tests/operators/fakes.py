@@ -118,6 +118,10 @@ class FakeBos:
     def session(self, name: str, tenant: Optional[str]) -> dict:
         return next(s for s in self.sessions if s["name"] == name and s.get("tenant") == tenant)
 
+    async def get_session(self, name: str, tenant: Optional[str]) -> dict:
+        self.calls.append(("bos.get_session", name, tenant))
+        return self.session(name, tenant)
+
     async def patch_session(self, name: str, tenant: Optional[str], body: Mapping[str, Any]) -> dict:
         self.calls.append(("bos.patch_session", name, tenant, dict(body)))
         record = self.session(name, tenant)
@@ -271,12 +275,19 @@ class FakeIms:
 
 
 class FakeRedis:
-    """Only what put_token uses: a transactional pipeline with set/zadd."""
+    """What put_token uses (a transactional pipeline with set/zadd) and the action fence."""
 
     def __init__(self, calls: Calls) -> None:
         self.calls = calls
         self.failures = 0
         self.tokens: Dict[str, Any] = {}
+        self.acting: Dict[str, float] = {}
+
+    async def zadd(self, key: str, mapping: dict) -> None:
+        self.acting.update(mapping)
+
+    async def zrem(self, key: str, member: str) -> None:
+        self.acting.pop(member, None)
 
     def pipeline(self, transaction: bool = True) -> "FakePipeline":
         return FakePipeline(self)

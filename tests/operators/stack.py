@@ -24,7 +24,11 @@ FAST_OPTIONS = {"polling_frequency": 5, "discovery_frequency": 300, "max_power_o
 
 
 class Stack:
-    def __init__(self, workdir: Path, nodes: int, speed: float = 10.0) -> None:
+    """`replicas`: one `bos-operators` process per entry, each running the named operators
+    (`--only`; "" = all ten), all with `operator_args`."""
+
+    def __init__(self, workdir: Path, nodes: int, speed: float = 10.0, replicas: Sequence[str] = ("",),
+                 operator_args: Sequence[str] = ()) -> None:
         # The operators start after the fast options are set, so they never act on defaults.
         self.stack = processes.Stack(workdir, nodes=nodes, speed=speed, operators=False,
                                      sim_args=["--record-limit", "50000"])
@@ -32,8 +36,11 @@ class Stack:
             self.sim, self.api_server = self.stack.sim, self.stack.api
             self.api = Api(self.api_server.url)
             self.set_options()
-            self.operators = self.stack.adopt(processes.Operators(
-                workdir / "ops", self.stack.bos_url, self.stack.redis.url, self.sim.urls, env=self.sim.env()))
+            self.replicas = [self.stack.adopt(processes.Operators(
+                workdir / f"ops{i}", self.stack.bos_url, self.stack.redis.url, self.sim.urls, env=self.sim.env(),
+                extra_args=[*(["--only", only] if only else []), *operator_args]))
+                for i, only in enumerate(replicas)]
+            self.operators = self.replicas[0]
             self.pool = [n["xname"] for n in self.sim.nodes() if n["role"] == "Compute"]
             self._wait(lambda: len(self.api.get("/v2/components").json()) >= nodes, 30, "discovery")
         except BaseException:

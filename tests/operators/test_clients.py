@@ -226,3 +226,67 @@ def test_retries_5xx_for_idempotent_requests_only():
     got, error = run(serve({"GET /x": flaky, "POST /x": flaky}, use))
     assert got == {"ok": True} and calls == {"GET": 3, "POST": 1}
     assert error.status == 503 and "\n" not in str(error)
+
+
+def test_bos_writes_are_retried_on_503_and_dropped_connections():
+    """The API answers 503 (or drops the connection) while its Redis restarts: the operators'
+    absolute-value writes are sent again, with back-off, and succeed (issue 10, item 4)."""
+    calls = {"components": 0, "session": 0}
+
+    async def flaky_components(request, body):
+        calls["components"] += 1
+        if calls["components"] == 1:
+            return web.json_response({"title": "Service Unavailable"}, status=503)
+        if calls["components"] == 2:  # "Connection closed by server": no response at all
+            request.transport.close()
+            return web.Response()
+        return web.json_response(body)
+
+    async def flaky_session(request, body):
+        calls["session"] += 1
+        if calls["session"] == 1:
+            return web.json_response({"title": "Service Unavailable"}, status=503)
+        return web.json_response({"name": "s1", **body})
+
+    async def use(base, log):
+        bos = BosClient(client(base, "bos"))
+        updated = await bos.patch_components([{"id": "x1", "error": ""}])
+        session = await bos.patch_session("s1", None, {"status": {"status": "running"}})
+        await bos.http.close()
+        return updated, session
+    updated, session = run(serve({"PATCH /components": flaky_components, "PATCH /sessions/s1": flaky_session}, use))
+    assert updated == [{"id": "x1", "error": ""}] and session["status"] == {"status": "running"}
+    assert calls == {"components": 3, "session": 2}
+
+
+def test_writes_check_the_fence_before_every_attempt():
+    """While operators act on claimed components, each attempt of a write first checks the claim
+    (docs/ha.md); a lost claim stops the request before it is sent. Reads are not checked."""
+    from bos_server.clients.rest import BEFORE_WRITE
+    from bos_server.operators.claims import FenceLost
+    checks: List[int] = []
+    sent = {"PATCH": 0, "GET": 0}
+
+    async def handler(request, body):
+        sent[request.method] += 1
+        return web.json_response({"title": "oops"} if sent[request.method] == 1 else {}, status=503
+                                 if sent[request.method] == 1 else 200)
+
+    async def guard():
+        checks.append(1)
+        if len(checks) > 2:
+            raise FenceLost("lease lost")
+
+    async def use(base, log):
+        http = client(base)
+        reset = BEFORE_WRITE.set(guard)
+        try:
+            await http.get("/x")
+            await http.patch("/x", {}, idempotent=True)  # 503, then 200: checked twice
+            with pytest.raises(FenceLost):
+                await http.patch("/x", {}, idempotent=True)
+        finally:
+            BEFORE_WRITE.reset(reset)
+            await http.close()
+    run(serve({"PATCH /x": handler, "GET /x": handler}, use))
+    assert len(checks) == 3 and sent == {"PATCH": 2, "GET": 2}

@@ -130,7 +130,7 @@ def test_power_on_order(make_ctx):
              pending_on(N[1], desired=SBPS, configuration="cfg", session="s1")]
     svc = services(comps)
     run(PowerOnOperator().run_pass(make_ctx(svc)))
-    steps = [c[0] for c in svc.calls if c[0] not in ("hsm.query", "bos.list_components")]
+    steps = [c[0] for c in svc.calls if c[0] not in ("hsm.query", "bos.list_components", "bos.list_sessions")]
     assert steps == ["bos.components_by_ids", "bos.patch_components", "ims.tag", "bss.put", "redis.token", "bos.patch_components",
                      "cfs.patch", "pcs.transition", "bos.patch_components"]
     preset, token_patch, final = updates(svc)
@@ -238,7 +238,7 @@ def test_components_moved_on_since_selection_are_left_alone(make_ctx):
         selected = await op.select(ctx)
         svc.bos.components[N[1]]["status"]["status_override"] = "on_hold"  # e.g. taken over by a new session
         for chunk in chunks(selected, 0):
-            await op.process_chunk(ctx, await op.refresh(ctx, chunk))
+            await op.claimed_chunk(ctx, chunk)
     run(scenario())
     assert [c for c in svc.calls if c[0] == "pcs.transition"] == [("pcs.transition", "On", [N[0]])]
     assert [p["id"] for p in updates(svc)[-1]] == [N[0]]

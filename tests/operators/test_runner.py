@@ -126,14 +126,14 @@ def test_events_wake_a_loop_within_a_second_and_frequency_bounds_the_wait(tmp_pa
     run_virtual(scenario())
 
 
-def test_operators_of_one_process_share_the_decision_lock():
+def test_operators_of_one_process_share_its_claims():
     locks = []
 
     class Grab(Operator):
         name = "grab"
 
         async def run_pass(self, ctx):
-            locks.append(ctx.lock)
+            locks.append(ctx.claims)
             return None
 
     async def scenario():
@@ -233,3 +233,33 @@ def test_urls_from_environment(monkeypatch):
     args = parse_args(["--hsm-url", "http://hsm.example/hsm/v2"])
     assert args.pcs_url == "http://pcs.example" and args.hsm_url == "http://hsm.example/hsm/v2"
     assert args.redis_url == "redis://r:1/0" and args.cfs_url == "http://cray-cfs-api/v3"
+
+
+def test_an_unavailable_service_ends_the_pass_with_one_line_not_a_traceback(caplog):
+    """Issue 10 item 4: a 503 from the API after retries is logged as one line; the loop goes on."""
+    from bos_server.clients.rest import ServiceUnavailable
+
+    class Unlucky(Operator):
+        name = "unlucky"
+        passes = 0
+
+        async def run_pass(self, ctx):
+            Unlucky.passes += 1
+            raise ServiceUnavailable("bos", "PATCH", "http://api/v2/components", "status 503: Connection closed")
+
+    async def scenario():
+        svc = FlakyOptions()
+        svc.bos.options["polling_frequency"] = 0
+        runner = Runner([Unlucky()], svc, recheck=0.05)  # type: ignore[arg-type]
+        task = asyncio.create_task(runner.run())
+        deadline = time.monotonic() + 5
+        while Unlucky.passes < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        runner.stop()
+        assert await task == 0
+    with caplog.at_level("WARNING"):
+        run(scenario())
+    assert Unlucky.passes >= 2  # the loop kept going
+    lines = [r for r in caplog.records if "unlucky pass ended early" in r.getMessage()]
+    assert lines and all(r.exc_info is None and "\n" not in r.getMessage() for r in lines)
+    assert not [r for r in caplog.records if r.exc_info]

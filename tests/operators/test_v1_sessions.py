@@ -264,6 +264,8 @@ def test_delete_during_run_stops_it_row34(cluster: Stack) -> None:
     assert all(r["enabled"] is False for r in cluster.components(nodes).values())
     cluster.sim.set_node_faults(nodes, replace=True)
     assert cluster.api.get(f"/v1/session/{sid}").status_code == 404
+    assert cluster.api.get(f"/v1/session/{sid}/status").status_code == 404  # nothing re-created by the agent
+    assert sid not in cluster.api.get("/v1/session").json()
 
 
 def test_v1_and_v2_sessions_overlap(cluster: Stack) -> None:
