@@ -16,7 +16,7 @@ QUICK ?=
 PYTEST_ARGS ?=
 RPM_OUT ?= dist/rpm
 
-.PHONY: help venv os-deps test demo bench rpm image clean mutation lint
+.PHONY: help venv os-deps test demo bench rpm image clean mutation lint constraints
 
 help:
 	@echo "make demo   boot $(NODES) simulated nodes end to end (NODES=N; FAIL='--fail-cfs-rate 0.02 ...')"
@@ -30,12 +30,12 @@ help:
 
 venv: $(STAMP)
 
-$(STAMP): $(foreach p,$(PKGS),$(p)/pyproject.toml) requirements-dev.txt
+$(STAMP): $(foreach p,$(PKGS),$(p)/pyproject.toml) requirements-dev.txt constraints.txt
 	@test -n "$(PYTHON)" || { echo "error: Python 3.11 or newer is required" >&2; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "installing Python packages into $(VENV) (log: $(VENV)/install.log)"
 	@{ $(PY) -m pip install --upgrade pip && \
-	   $(PY) -m pip install -r requirements-dev.txt $(foreach p,$(PKGS),-e ./$(p)); } > $(VENV)/install.log 2>&1 \
+	   $(PY) -m pip install -c constraints.txt -r requirements-dev.txt $(foreach p,$(PKGS),-e ./$(p)); } > $(VENV)/install.log 2>&1 \
 	   || { tail -30 $(VENV)/install.log; exit 1; }
 	@touch $@
 
@@ -71,6 +71,12 @@ bench: os-deps venv $(BENCH_STAMP)
 $(BENCH_STAMP): bench/requirements.txt $(STAMP)
 	$(PY) -m pip install -q -r bench/requirements.txt
 	@touch $@
+
+# Pin what the venv has now (after changing a range in a pyproject or requirements file, `make venv` then this).
+constraints: venv
+	@{ echo "# Exact versions \`make venv\` installs (pip -c): CI and every developer get the set the suite was"; \
+	   echo "# last run with. Regenerate with \`make constraints\` after changing a dependency range."; \
+	   $(PY) -m pip freeze --exclude-editable | grep -v '^bos-\|^-e\|^#'; } > constraints.txt
 
 # ruff (ruff.toml) and mypy (mypy.ini: strict on shared/, checked bodies elsewhere), on the packages
 # under their import names (each folder *is* its package, so mypy reads them through symlinks).

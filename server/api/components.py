@@ -119,7 +119,7 @@ async def put_components(request: web.Request) -> web.Response:
     tokens, now = await _resolved(request, items), now_str()
     records: Dict[str, Record] = {}
     for item in items:  # a duplicate ID: the last item wins
-        records[item["id"]] = new_record(item["id"], apply_auto_fields(item, tokens, now))
+        records[item["id"]] = new_record(item["id"], apply_auto_fields(item, tokens, now, owned=True), owned=True)
 
     def compute(component_id: str, old: Optional[Record]) -> Optional[Record]:
         if create_only and old is not None:
@@ -140,7 +140,7 @@ async def patch_components(request: web.Request) -> web.Response:
     else:
         items = _item_list(body)
         tokens = await _resolved(request, items)
-        patches = {item["id"]: apply_auto_fields(item, tokens, now) for item in items}
+        patches = {item["id"]: apply_auto_fields(item, tokens, now, owned=True) for item in items}
         targets, patch_for = list(patches), patches.__getitem__
     if not (isinstance(body, dict) and body["filters"].get("session")):
         targets = await _existing_targets(request, targets, tenant, skip_bad_ids)
@@ -205,7 +205,7 @@ async def put_component(request: web.Request) -> web.Response:
     await _owned_or_404(request, component_id)
     data = dict(body, id=component_id)
     tokens = await _resolved(request, [data])
-    record = new_record(component_id, apply_auto_fields(data, tokens, now_str()))
+    record = new_record(component_id, apply_auto_fields(data, tokens, now_str(), owned=True), owned=True)
     written = await ctx(request).store.components.update_one(component_id, lambda _i, _old: record)
     return respond(view(written))
 
@@ -215,7 +215,7 @@ async def patch_component(request: web.Request) -> web.Response:
     body = validate(schema.Component, await json_body(request))
     await _owned_or_404(request, component_id)
     tokens = await _resolved(request, [body])
-    patch = apply_auto_fields(dict(body, id=component_id), tokens, now_str())
+    patch = apply_auto_fields(dict(body, id=component_id), tokens, now_str(), owned=True)
     reports_actual = "actual_state" in body
 
     def compute(_id: str, old: Optional[Record]) -> Record:

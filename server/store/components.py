@@ -293,9 +293,12 @@ class ComponentStore:
 
         `compute` may be called again for a record that changed concurrently; it
         must be a pure function of its arguments. Returns the written records.
+        A computed record whose encoding equals the stored value is not written
+        (nor announced): its update took effect at the read, which saw that value.
         """
         pending = list(dict.fromkeys(ids))
-        written: Dict[str, Record] = {}
+        changed: Dict[str, Record] = {}
+        unchanged: Dict[str, Record] = {}
         changes: List[list] = []  # of tracked fields, for the change event (dashboard)
         for _ in range(MAX_ROUNDS):
             if not pending:
@@ -305,14 +308,15 @@ class ComponentStore:
             conflicts = set(await self.cas.apply(writes, blobs))
             for n, write in enumerate(writes):
                 if n not in conflicts:
-                    written[write.member] = results[write.member]
+                    changed[write.member] = results.pop(write.member)
                     if write.history:
-                        changes.append(change_of(write.member, results[write.member]))
+                        changes.append(change_of(write.member, changed[write.member]))
+            unchanged.update(results)  # computed == stored: nothing to write (the read is the update)
             pending = [writes[n].member for n in sorted(conflicts)]
         else:
             raise TooMuchContention(f"components kept changing during the update: {', '.join(pending[:5])}")
-        await self.events.components_written(written.values(), changes)
-        return written
+        await self.events.components_written(changed.values(), changes)
+        return {i: changed[i] if i in changed else unchanged[i] for i in ids if i in changed or i in unchanged}
 
     def _plan(self, ids: Sequence[str], raws: Sequence[Optional[bytes]], olds: Sequence[Optional[Record]],
               compute: Compute):
@@ -320,19 +324,23 @@ class ComponentStore:
         results: Dict[str, Record] = {}
         blobs: Dict[str, bytes] = {}
         for component_id, raw, old in zip(ids, raws, olds):
+            old_idx = index_keys(old) if old is not None else set()  # before compute, which may share parts
+            old_scored = scored_indexes(old) if old is not None else {}
             new = compute(component_id, old)
             if new is None:
                 continue
             new["id"] = component_id
-            old_idx = index_keys(old) if old is not None else set()
+            results[component_id] = new
+            row_blobs: Dict[str, bytes] = {}
+            value = dumps(self.blobs.intern(new, row_blobs))
+            if value == raw:
+                continue
+            blobs.update(row_blobs)
             new_idx = index_keys(new)
-            stored = self.blobs.intern(new, blobs)
-            old_scored = scored_indexes(old) if old is not None else {}
             new_scored = scored_indexes(new)
             removed = tuple(old_idx - new_idx) + tuple(set(old_scored) - set(new_scored))
-            writes.append(Write(keys.component(component_id), component_id, digest(raw), dumps(stored),
+            writes.append(Write(keys.component(component_id), component_id, digest(raw), value,
                                 removed, tuple(new_idx - old_idx), new_scored, history_entry(old, new)))
-            results[component_id] = new
         return writes, results, blobs
 
     async def update_one(self, component_id: str, compute: Compute) -> Optional[Record]:
