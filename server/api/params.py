@@ -5,7 +5,7 @@ Query parameters are declared and read with their routes (api/routes.py)."""
 from __future__ import annotations
 
 import json
-from typing import Any, Optional, Union
+from typing import Any, Union
 
 import orjson
 from aiohttp import web
