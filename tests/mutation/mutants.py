@@ -28,6 +28,20 @@ def _always_true(module_name: str, function: str) -> None:
     func.__code__ = (lambda *args, **kwargs: True).__code__
 
 
+def _limits_fail_open() -> None:
+    """The defect D21 fixed: a limit without items selects every candidate, and `names_nothing`
+    never flags one (replaced in the module before any importer binds the names)."""
+    limits = importlib.import_module("bos_shared.limits")
+    evaluate = limits.evaluate_limit
+
+    def fail_open(limit, candidates, resolve):  # type: ignore[no-untyped-def]
+        if not limits.no_limit(limit) and not limits.parse_limit(limit):
+            return set(candidates)
+        return evaluate(limit, candidates, resolve)
+    limits.evaluate_limit = fail_open
+    limits.names_nothing = lambda limit: False
+
+
 @dataclass(frozen=True)
 class Mutant:
     mechanism: str
@@ -44,4 +58,8 @@ MUTANTS: Dict[str, Mutant] = {
         "the actual-state 409 rule (api.md §2.6): every report is accepted",
         lambda: _always_true("bos_server.component_writes", "actual_state_update_allowed"),
         ("tests/api/test_components.py::test_actual_state_patch_409_rule",)),
+    "limit-fail-open": Mutant(
+        "limits fail closed (D21): a limit of only separators selects every node",
+        _limits_fail_open,
+        ("tests/shared/test_limit_grammar.py", "tests/api/test_limits.py")),
 }
