@@ -153,7 +153,8 @@ async def read(redis: Redis, settings: HistorySettings, component_id: str, start
     oldest = (settings.oldest_ms(), -1)
     after = max(oldest, _id_tuple(start_after)) if start_after is not None else oldest
     out: List[Dict[str, Any]] = []
-    for element in await redis.lrange(keys.component_history(component_id), 0, -1):
+    elements: List[bytes] = await redis.lrange(keys.component_history(component_id), 0, -1)  # type: ignore[assignment, misc]
+    for element in elements:
         if _id_tuple(element.split(b" ", 1)[0].decode()) > after:
             out.append(decode(element))
             if len(out) == page_size:
