@@ -102,9 +102,10 @@ def run(nodes: int, lease: float, runs: int, recheck: float, log=print) -> Dict[
                 log(f"  run {i + 1}: {json.dumps(outcome)}")
                 result["runs"].append(outcome)
                 # the next run starts from powered-off nodes
+                off = f"{api}/sessions/off-{i}"
                 json_request("POST", api + "/sessions", {"name": f"off-{i}", "template_name": "handover",
                                                           "operation": "shutdown"})
-                wait_for(lambda: json_request("GET", f"{api}/sessions/off-{i}")["status"]["status"] == "complete",
+                wait_for(lambda url=off: json_request("GET", url)["status"]["status"] == "complete",
                          300, "shutdown", period=0.2)
             redis.close()
     finally:
