@@ -13,13 +13,16 @@ STAMP := $(VENV)/.installed
 NODES ?= 1000
 FAIL ?=
 QUICK ?=
+KEEP ?=
 PYTEST_ARGS ?=
 RPM_OUT ?= dist/rpm
 
 .PHONY: help venv os-deps test demo bench rpm image clean mutation lint constraints soak
+.PHONY: browser-deps
 
 help:
-	@echo "make demo   boot $(NODES) simulated nodes end to end (NODES=N; FAIL='--fail-cfs-rate 0.02 ...')"
+	@echo "make demo   boot $(NODES) simulated nodes end to end (NODES=N; FAIL='--fail-cfs-rate 0.02 ...';"
+	@echo "            KEEP=1 keeps the stack and its dashboard up until Ctrl-C)"
 	@echo "make test   run the test suite (installs what it needs)"
 	@echo "make bench  run the benchmarks into docs/benchmarks.md (QUICK=1 smoke sizes, SIZES=1000,10000)"
 	@echo "make lint   ruff and mypy"
@@ -50,11 +53,22 @@ os-deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-test: os-deps venv
+# The dashboard's browser tests use headless Chromium; when it cannot be installed they skip and say so.
+browser-deps:
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null 2>&1 || missing="$$missing chromium-driver"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing OS packages:$$missing"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; } \
+		|| echo "could not install$$missing: the dashboard browser tests will be skipped"; \
+	fi
+
+test: os-deps browser-deps venv
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: os-deps venv
-	$(PY) -m bos_sim.demo --nodes $(NODES) $(FAIL)
+	$(PY) -m bos_sim.demo --nodes $(NODES) $(FAIL) $(if $(KEEP),--keep-running,)
 
 # Benchmarks (bench/run.py --help): QUICK=1 smoke sizes; SIZES=1000,10000 node/component counts
 # of both parts; BENCH_ARGS for anything else (e.g. --only e2e --latencies zero --realistic-max 10000).
