@@ -43,6 +43,20 @@ def _no_fence() -> None:
     claims.RedisClaims.check = unchecked  # type: ignore[assignment,method-assign]
 
 
+def _limits_fail_open() -> None:
+    """The defect D21 fixed: a limit without items selects every candidate, and `names_nothing`
+    never flags one (replaced in the module before any importer binds the names)."""
+    limits = importlib.import_module("bos_shared.limits")
+    evaluate = limits.evaluate_limit
+
+    def fail_open(limit, candidates, resolve):  # type: ignore[no-untyped-def]
+        if not limits.no_limit(limit) and not limits.parse_limit(limit):
+            return set(candidates)
+        return evaluate(limit, candidates, resolve)
+    limits.evaluate_limit = fail_open
+    limits.names_nothing = lambda limit: False
+
+
 @dataclass(frozen=True)
 class Mutant:
     mechanism: str
@@ -73,4 +87,8 @@ MUTANTS: Dict[str, Mutant] = {
         lambda: _replace_in("bos_server.operators.claims", "_MARK", "        code = 2\n", "        code = 1\n"),
         ("tests/operators/test_replicas.py::test_replica_paused_past_its_lease_sends_nothing_after_waking[pcs]",),
         heavy=True),
+    "limit-fail-open": Mutant(
+        "limits fail closed (D21): a limit of only separators selects every node",
+        _limits_fail_open,
+        ("tests/shared/test_limit_grammar.py", "tests/api/test_limits.py")),
 }
