@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import random
 import shutil
@@ -50,7 +51,8 @@ from bos_server.store.tokens import put_token
 from bos_sim.inventory import DEFAULT_BOOT_PARAMETERS, DEFAULT_IMAGE_ID, GOOD_CONFIGS, node_xname
 from bos_sim.stack import ApiServer, RedisServer
 
-from .common import median, percentile
+from . import load as load_gen
+from .common import median, percentile, tree_cpu
 
 BATCH = 2800
 SESSION = "bench"
@@ -107,8 +109,8 @@ class Client:
         self.http = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=900))
 
     async def call(self, method: str, path: str, *, body: Any = None, params: Optional[dict] = None,
-                   expect: int = 200) -> bytes:
-        data = orjson.dumps(body) if body is not None else None
+                   expect: int = 200, raw: Optional[bytes] = None) -> bytes:
+        data = raw if raw is not None else orjson.dumps(body) if body is not None else None
         headers = {"Content-Type": "application/json"} if data is not None else {}
         async with self.http.request(method, self.base + path, data=data, params=params, headers=headers) as resp:
             raw = await resp.read()
@@ -120,57 +122,33 @@ class Client:
         await self.http.close()
 
 
-async def timed_runs(runs: int, fn: Callable[[], Awaitable[Any]]) -> Tuple[List[float], Any]:
+async def timed_runs(runs: int, fn: Callable[[], Awaitable[Any]],
+                     pid: Optional[int] = None) -> Tuple[List[float], Any]:
+    """Wall times of `runs` calls; with `pid`, the CPU seconds that process tree spent are in CPU_TIMES."""
     times, result = [], None
+    CPU_TIMES.clear()
     for _ in range(runs):
+        cpu = tree_cpu(pid) if pid else 0.0
         started = time.perf_counter()
         result = await fn()
         times.append(time.perf_counter() - started)
+        if pid:
+            CPU_TIMES.append(tree_cpu(pid) - cpu)
     return times, result
 
 
+CPU_TIMES: List[float] = []
+
+
 def summary(times: List[float], **extra: Any) -> Dict[str, Any]:
-    return {"median_ms": round(1000 * median(times), 2), "runs_ms": [round(1000 * t, 2) for t in times], **extra}
+    out = {"median_ms": round(1000 * median(times), 2), "runs_ms": [round(1000 * t, 2) for t in times], **extra}
+    if CPU_TIMES and len(CPU_TIMES) == len(times):  # server CPU: the figure a loaded machine distorts least
+        out["median_api_cpu_ms"] = round(1000 * median(CPU_TIMES), 1)
+        CPU_TIMES.clear()
+    return out
 
 
 # -- reporter load ------------------------------------------------------------------------------
-
-WRK_SCRIPT = """
-local ids = {}
-for line in io.lines("%(ids)s") do ids[#ids + 1] = line end
-local token = "%(token)s"
-local headers = {["Content-Type"] = "application/json"}
-local counter = 0
-setup = function(thread) thread:set("seed", math.random(1, 1000000)) end
-init = function(args) math.randomseed(seed or 1) end
-request = function()
-  local id = ids[math.random(#ids)]
-  return wrk.format("PATCH", "/v2/components/" .. id, headers,
-                    '{"id":"' .. id .. '","actual_state":{"bss_token":"' .. token .. '"}}')
-end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format('WRK_JSON {"requests":%%d,"duration_us":%%d,"non_2xx":%%d,"connect_errors":%%d,' ..
-    '"read_errors":%%d,"write_errors":%%d,"timeouts":%%d,"p50_us":%%d,"p90_us":%%d,"p99_us":%%d,"max_us":%%d}\\n',
-    summary.requests, summary.duration, e.status, e.connect, e.read, e.write, e.timeout,
-    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
-end
-"""
-
-
-def wrk_run(url: str, script: Path, seconds: float, connections: int, threads: int) -> Dict[str, Any]:
-    argv = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds:g}s", "--timeout", "10s",
-            "-s", str(script), url]
-    out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
-    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("WRK_JSON ")), None)
-    if out.returncode != 0 or line is None:
-        raise RuntimeError(f"wrk failed ({out.returncode}): {out.stderr.strip()[:500]} {out.stdout[-500:]}")
-    raw = json.loads(line[len("WRK_JSON "):])
-    errors = raw["non_2xx"] + raw["connect_errors"] + raw["read_errors"] + raw["write_errors"] + raw["timeouts"]
-    return {"rate": raw["requests"] / (raw["duration_us"] / 1e6), "p50_ms": raw["p50_us"] / 1000,
-            "p90_ms": raw["p90_us"] / 1000, "p99_ms": raw["p99_us"] / 1000, "requests": raw["requests"],
-            "errors": errors}
-
 
 async def python_run(client: Client, ids: List[str], seconds: float, connections: int) -> Dict[str, Any]:
     """The fallback load generator (it competes with the server for the CPU)."""
@@ -199,46 +177,75 @@ async def python_run(client: Client, ids: List[str], seconds: float, connections
             "requests": len(latencies), "errors": errors}
 
 
-async def reporter_load(client: Client, count: int, args: argparse.Namespace, work: Path) -> Dict[str, Any]:
+KNOWN_TOKENS = 100  # the post-boot report: tokens power-on wrote, each resolving to boot artifacts
+
+
+def known_tokens() -> List[str]:
+    return [f"{n:08x}-0000-4000-8000-b05b05b05b05" for n in range(KNOWN_TOKENS)]
+
+
+async def reporter_load(client: Client, redis: Redis, count: int, args: argparse.Namespace, work: Path,
+                        pids: Dict[str, int], log: Callable[[str], None]) -> Dict[str, Dict[str, Any]]:
+    """The three reporter workloads (bench/load.py), each with server CPU per request."""
     ids = [node_xname(i) for i in range(count)]
-    use_wrk = shutil.which("wrk") is not None and not args.python_load
-    runs: List[Dict[str, Any]] = []
-    if use_wrk:
-        (work / "ids.txt").write_text("\n".join(ids) + "\n")
-        script = work / "report.lua"
-        script.write_text(WRK_SCRIPT % {"ids": work / "ids.txt", "token": TOKEN})
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, wrk_run, client.base, script, min(2.0, args.load_seconds),
-                                   args.connections, 1)  # warm-up
-        for _ in range(args.load_runs):
-            runs.append(await loop.run_in_executor(None, wrk_run, client.base, script, args.load_seconds,
-                                                   args.connections, 1))
-    else:
+    if not load_gen.available() or args.python_load:
         await python_run(client, ids, min(2.0, args.load_seconds), args.connections)
-        for _ in range(args.load_runs):
-            runs.append(await python_run(client, ids, args.load_seconds, args.connections))
-    return {"generator": "wrk (C, 1 thread, keep-alive)" if use_wrk else "python aiohttp (same machine)",
-            "connections": args.connections, "seconds_per_run": args.load_seconds, "runs": len(runs),
-            "median_rate_per_s": round(median([r["rate"] for r in runs]), 1),
-            "median_p50_ms": round(median([r["p50_ms"] for r in runs]), 2),
-            "median_p99_ms": round(median([r["p99_ms"] for r in runs]), 2),
-            "runs_rate_per_s": [round(r["rate"], 1) for r in runs],
-            "runs_p99_ms": [round(r["p99_ms"], 2) for r in runs],
-            "requests": sum(r["requests"] for r in runs), "errors": sum(r["errors"] for r in runs)}
+        runs = [await python_run(client, ids, args.load_seconds, args.connections) for _ in range(args.load_runs)]
+        return {"same": load_gen.summarise(runs, workload="same", generator="python aiohttp (same machine)",
+                                           connections=args.connections, seconds_per_run=args.load_seconds)}
+    for token in known_tokens():
+        await put_token(redis, token, boot_artifacts())
+    loop = asyncio.get_running_loop()
+    out = {}
+    for mode in load_gen.WORKLOADS:
+        log(f"  reporter load, {mode} token ({args.connections} connections) ...")
+        tokens = known_tokens() if mode == "known" else [TOKEN]
+        out[mode] = await loop.run_in_executor(None, functools.partial(
+            load_gen.reporter, client.base, work, ids, tokens, mode, seconds=args.load_seconds,
+            runs=args.load_runs, connections=args.connections, pids=pids))
+    return out
+
+
+async def session_create(client: Client, args: argparse.Namespace, work: Path,
+                         pids: Dict[str, int]) -> Optional[Dict[str, Any]]:
+    """`POST /v2/sessions`, sequential (a shutdown session of the bench template: no S3/IMS checks)."""
+    if not load_gen.available():
+        return None
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(None, functools.partial(
+        load_gen.sessions, client.base, work, {"operation": "shutdown", "template_name": "bench"},
+        seconds=min(5.0, args.load_seconds), runs=args.load_runs, pids=pids))
 
 
 # -- the other measurements ---------------------------------------------------------------------
 
-async def load(client: Client, redis: Redis, count: int) -> Dict[str, Any]:
+SEED_BATCH = 1000  # the reporter's seed: `PUT /v2/components`, 1,000 per request, sequential
+SEED_CHECKPOINT = 50_000
+
+
+async def load(client: Client, redis: Redis, count: int, api_pid: Optional[int] = None) -> Dict[str, Any]:
+    """Seed the store with 1,000-item PUTs; times the whole load and its first 50,000."""
     baseline = int((await redis.info("memory"))["used_memory"])
-    started = time.perf_counter()
-    for start in range(0, count, BATCH):
-        await client.call("PUT", "/v2/components", body=[component(i) for i in range(start, min(count, start + BATCH))])
-    seconds = time.perf_counter() - started
+    checkpoint: Optional[float] = None
+    checkpoint_cpu: Optional[float] = None
+    cpu = 0.0
+    seconds = 0.0  # request time only: building the bodies is the client's business
+    for start in range(0, count, SEED_BATCH):
+        body = orjson.dumps([component(i) for i in range(start, min(count, start + SEED_BATCH))])
+        cpu_before = tree_cpu(api_pid) if api_pid else 0.0
+        started = time.perf_counter()
+        await client.call("PUT", "/v2/components", raw=body)
+        seconds += time.perf_counter() - started
+        cpu += tree_cpu(api_pid) - cpu_before if api_pid else 0.0
+        if start + SEED_BATCH == SEED_CHECKPOINT:
+            checkpoint, checkpoint_cpu = seconds, cpu
     used = int((await redis.info("memory"))["used_memory"])
     sample = orjson.loads(await client.call("GET", "/v2/components", params={"page_size": "1"}))[0]
     stored = await redis.memory_usage(keys.component(sample["id"]))
-    return {"seconds": round(seconds, 2), "redis_used_memory_bytes": used,
+    return {"seconds": round(seconds, 3), "batch": SEED_BATCH, "api_cpu_seconds": round(cpu, 2),
+            "first_50000_seconds": round(checkpoint, 3) if checkpoint is not None else None,
+            "first_50000_api_cpu_seconds": round(checkpoint_cpu, 2) if checkpoint_cpu is not None else None,
+            "redis_used_memory_bytes": used,
             "redis_bytes_per_component": round((used - baseline) / count, 1),
             "record_json_bytes": len(orjson.dumps(sample)), "record_redis_bytes": int(stored or 0)}
 
@@ -270,13 +277,31 @@ async def paged_listing(client: Client) -> Tuple[int, int]:
 
 
 async def measure(client: Client, redis: Redis, count: int, args: argparse.Namespace, work: Path,
-                  log: Callable[[str], None]) -> Dict[str, Any]:
+                  log: Callable[[str], None], pids: Dict[str, int]) -> Dict[str, Any]:
     results: Dict[str, Any] = {"components": count}
     await put_token(redis, TOKEN, boot_artifacts())
     await client.call("PATCH", "/v2/options", body={"logging_level": "WARNING"})
     log(f"  loading {count:,} components ...")
-    results["load"] = await load(client, redis, count)
+    results["load"] = await load(client, redis, count, pids.get("api"))
 
+    if not args.writes_only:
+        await queries(client, count, args, results, log)
+    results["reporter"] = await reporter_load(client, redis, count, args, work, pids, log)
+    results["reporter_patch"] = results["reporter"]["same"]  # the steady state, as before
+    await bulk_patch(client, count, args, results, log, pids.get("api"))
+    await client.call("PUT", "/v2/sessiontemplates/bench", body={"boot_sets": {"compute": {
+        "path": f"s3://boot-images/{DEFAULT_IMAGE_ID}/manifest.json", "type": "s3", "node_groups": ["compute"]}}})
+    log("  POST /v2/sessions, sequential ...")
+    created = await session_create(client, args, work, pids)
+    if created is not None:
+        results["session_create"] = created
+    if not args.writes_only:
+        await session_status(client, count, args, results, log)
+    return results
+
+
+async def queries(client: Client, count: int, args: argparse.Namespace, results: Dict[str, Any],
+                  log: Callable[[str], None]) -> None:
     small = sum(1 for i in range(count) if in_small_session(i))
 
     async def filtered() -> int:
@@ -307,9 +332,10 @@ async def measure(client: Client, redis: Redis, count: int, args: argparse.Names
         raise RuntimeError(f"the paged listing returned {records} records, expected {count}")
     results["paged_list"] = summary(times, pages=pages, page_size=BATCH)
 
-    log(f"  reporter load ({args.connections} connections) ...")
-    results["reporter_patch"] = await reporter_load(client, count, args, work)
 
+
+async def bulk_patch(client: Client, count: int, args: argparse.Namespace, results: Dict[str, Any],
+                     log: Callable[[str], None], api_pid: Optional[int] = None) -> None:
     log("  bulk PATCH ...")
     items = min(BATCH, count)
     rng = random.Random(count)
@@ -328,13 +354,15 @@ async def measure(client: Client, redis: Redis, count: int, args: argparse.Names
         counter[0] += 1
         return await bulk([counter[0]])
 
-    times, size = await timed_runs(args.runs, one_bulk)
+    times, size = await timed_runs(args.runs, one_bulk, api_pid)
     results["bulk_patch"] = summary(times, items=items, kernel_parameters_bytes=len(long_kernel_parameters("x" * 8)),
                                     response_bytes=size)
 
+
+
+async def session_status(client: Client, count: int, args: argparse.Namespace, results: Dict[str, Any],
+                         log: Callable[[str], None]) -> None:
     log("  session extended status ...")
-    await client.call("PUT", "/v2/sessiontemplates/bench", body={"boot_sets": {"compute": {
-        "path": f"s3://boot-images/{DEFAULT_IMAGE_ID}/manifest.json", "type": "s3", "node_groups": ["compute"]}}})
     await client.call("POST", "/v2/sessions", body={"name": SESSION, "operation": "shutdown", "template_name": "bench"},
                       expect=201)
     await client.call("PATCH", f"/v2/sessions/{SESSION}", body={"status": {"status": "running"}})
@@ -349,7 +377,6 @@ async def measure(client: Client, redis: Redis, count: int, args: argparse.Names
     if body["managed_components_count"] != count:
         raise RuntimeError(f"extended status counted {body['managed_components_count']} members, expected {count}")
     results["session_status"] = summary(times, members=count)
-    return results
 
 
 async def run_size(count: int, args: argparse.Namespace, log: Callable[[str], None] = print) -> Dict[str, Any]:
@@ -362,7 +389,8 @@ async def run_size(count: int, args: argparse.Namespace, log: Callable[[str], No
         client = Client(server.url, args.connections)
         redis = Redis.from_url(redis_server.url)
         try:
-            result = await measure(client, redis, count, args, work, log)
+            pids = {"api": server.proc.pid, "redis": redis_server.proc.pid}
+            result = await measure(client, redis, count, args, work, log, pids)
         finally:
             await client.close()
             await redis.aclose()
@@ -383,6 +411,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--load-seconds", type=float, default=10.0, help="seconds per reporter-load run")
     parser.add_argument("--load-runs", type=int, default=3, help="reporter-load runs (median reported)")
     parser.add_argument("--python-load", action="store_true", help="use the Python load generator, not wrk")
+    parser.add_argument("--writes-only", action="store_true",
+                        help="only the write paths (seed, reporter, bulk PATCH, session create): for A/B runs")
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -390,7 +420,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--components", type=int, default=100_000)
     add_arguments(parser)
     args = parser.parse_args(argv)
-    print(json.dumps(asyncio.run(run_size(args.components, args)), indent=2))
+    result = asyncio.run(run_size(args.components, args, lambda text: print(text, file=sys.stderr, flush=True)))
+    print(json.dumps(result, indent=2))
     return 0
 
 

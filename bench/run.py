@@ -53,7 +53,8 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
                         help="skip realistic-latency sessions above this many nodes (0 = none skipped)")
     parser.add_argument("--only", choices=["api", "e2e"], help="run one part; the other's results are kept")
     parser.add_argument("--out", type=Path, help="results folder (default bench/results, quick: bench/results/quick)")
-    parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--doc", type=Path, help="document whose generated part is rewritten (default "
+                        "docs/benchmarks.md; quick: <out>/benchmarks.md, so a smoke run never replaces the full table)")
     parser.add_argument("--e2e-timeout", type=float, default=1800, help="seconds per session")
     parser.add_argument("--profile", type=Path, help="py-spy profiles of every e2e session into this folder")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots (no matplotlib needed)")
@@ -68,6 +69,7 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     if not set(args.latencies) <= {"zero", "realistic"}:
         parser.error("--latencies takes zero and/or realistic")
     args.out = args.out or (ROOT / "bench" / "results" / ("quick" if args.quick else ""))
+    args.doc = args.doc or (args.out / "benchmarks.md" if args.quick else ROOT / "docs" / "benchmarks.md")
     return args
 
 

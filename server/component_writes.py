@@ -31,13 +31,17 @@ def tokens_in(items: Iterable[Mapping[str, Any]]) -> set:
     return found
 
 
-def apply_auto_fields(data: Record, tokens: Optional[Mapping[str, Mapping[str, Any]]], now: str) -> Record:
+def apply_auto_fields(data: Record, tokens: Optional[Mapping[str, Mapping[str, Any]]], now: str,
+                      owned: bool = False) -> Record:
     """Transform incoming component data per §2.4 (steps in order); returns a new dict.
 
     `tokens` holds the token records of the reported tokens; None skips step 1
     (applystaged re-applies §2.4 to a stored record whose token was resolved before).
+    `owned`: the caller hands `data` over (a freshly parsed body it will not read
+    again), so it is transformed in place instead of deep-copied first.
     """
-    data = clone(data)
+    if not owned:
+        data = clone(data)
     if tokens is not None:
         _resolve_token(data, tokens)
     _stamp(data, now)
@@ -77,8 +81,13 @@ def _stamp(data: Record, now: str) -> None:
 
 
 def merge(record: Record, patch: Mapping[str, Any]) -> Record:
-    """The stored record after a PATCH (§2.5); never stores the computed status."""
-    out = clone(record)
+    """The stored record after a PATCH (§2.5); never stores the computed status.
+
+    Neither argument is modified. The result shares the values of fields the
+    patch leaves alone with `record` (every field it changes is a new object),
+    which saves a deep copy of the whole record per write.
+    """
+    out = dict(record)
     for key, value in patch.items():
         if key == "id":
             continue
@@ -104,13 +113,13 @@ def _merge_state(current: Record, patch: Mapping[str, Any]) -> Record:
 
 def _drop_computed(record: Record) -> None:
     status = record.get("status")
-    if isinstance(status, dict):
-        status.pop("status", None)
+    if isinstance(status, dict) and "status" in status:
+        record["status"] = {k: v for k, v in status.items() if k != "status"}  # the dict may be shared
 
 
-def new_record(component_id: str, data: Mapping[str, Any]) -> Record:
-    """A full record for PUT: the body with the path/item ID."""
-    record = clone(dict(data))
+def new_record(component_id: str, data: Mapping[str, Any], owned: bool = False) -> Record:
+    """A full record for PUT: the body with the path/item ID (`owned` as in apply_auto_fields)."""
+    record = dict(data) if owned else clone(dict(data))
     record["id"] = component_id
     _drop_computed(record)
     return record

@@ -4,24 +4,95 @@ Every request handler is stateless apart from caches with bounded staleness
 (api.md §6.2), so workers need no coordination. The parent forks before any
 event loop or connection exists, forwards SIGTERM/SIGINT, and exits non-zero if
 a worker dies on its own.
+
+Workers never outlive their parent, even when it is killed with SIGKILL: each
+asks the kernel for SIGTERM when its parent dies (PR_SET_PDEATHSIG, Linux), and a
+watchdog thread compares the parent PID every WATCH_SECONDS as a fallback (other
+systems, or a parent that died before the request took effect). SIGTERM then
+shuts the worker down cleanly.
+
+One parent per port: SO_REUSEPORT would let a second `bos-server --workers N` on
+the same port add N more workers beside the first. The parent (and a
+single-process server) first claims the port with an abstract Unix socket named
+after it, which lives exactly as long as its process and in the same network
+namespace as the TCP port; a second server finds it taken and exits with a clear
+message. Workers close their copy, so once a parent is gone (even by SIGKILL) a
+new one can take over at once while the old workers finish.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import os
 import signal
-from typing import Callable, Dict
+import socket
+import sys
+import threading
+import time
+from typing import Callable, Dict, Optional
 
 LOG = logging.getLogger("bos_server.workers")
+PR_SET_PDEATHSIG = 1
+WATCH_SECONDS = 0.5
+CLAIM_WAIT_SECONDS = 2.0
 
 
-def run_workers(count: int, serve: Callable[[], None]) -> int:
+class PortTaken(RuntimeError):
+    """Another bos-server process already serves this port."""
+
+
+def claim_port(port: int, wait: float = CLAIM_WAIT_SECONDS) -> Optional[socket.socket]:
+    """Hold the port for this process; PortTaken if another server holds it (after `wait` s).
+
+    Returns None where abstract Unix sockets do not exist (not Linux): there the
+    bind of the listening socket is the only check.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    deadline = time.monotonic() + wait
+    while True:
+        guard = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            guard.bind(f"\0bos-server-port-{port}")
+            guard.set_inheritable(False)
+            return guard
+        except OSError:
+            guard.close()
+            if time.monotonic() >= deadline:
+                raise PortTaken(f"another bos-server is already serving port {port}; stop it first "
+                                "(a second one would add its workers beside the first one's)") from None
+            time.sleep(0.1)
+
+
+def die_with_parent(parent: int) -> None:
+    """In a worker: get SIGTERM when `parent` exits, however it exits."""
+    libc_name = ctypes.util.find_library("c")
+    if sys.platform.startswith("linux") and libc_name:
+        libc = ctypes.CDLL(libc_name, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+            LOG.warning("prctl(PR_SET_PDEATHSIG) failed (errno %d); relying on the watchdog", ctypes.get_errno())
+    threading.Thread(target=_watch_parent, args=(parent,), name="parent-watchdog", daemon=True).start()
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(WATCH_SECONDS)
+    LOG.error("The bos-server parent (pid %d) is gone; stopping this worker", parent)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def run_workers(count: int, serve: Callable[[], None], guard: Optional[socket.socket] = None) -> int:
     children: Dict[int, int] = {}
+    parent = os.getpid()
     for index in range(count):
         pid = os.fork()
         if pid == 0:
+            if guard is not None:
+                guard.close()
             signal.signal(signal.SIGINT, signal.SIG_DFL)
+            die_with_parent(parent)
             serve()
             os._exit(0)
         children[pid] = index

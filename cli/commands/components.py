@@ -1,4 +1,4 @@
-"""`bos components list|describe|update|delete`."""
+"""`bos components list|describe|update|delete|history`."""
 
 from __future__ import annotations
 
@@ -70,6 +70,35 @@ def cmd_describe(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+HISTORY_COLUMNS = (
+    Column("TIME", field("time")),
+    Column("STATUS", field("status")),
+    Column("PHASE", field("phase")),
+    Column("LAST ACTION", lambda e: (e.get("last_action") or "") + (" (failed)" if e.get("last_action_failed") else "")),
+    Column("SESSION", field("session")),
+    Column("REASON", field("reason"), max_width=80),
+    Column("ERROR", field("error"), max_width=50),
+)
+HISTORY_PAGE = 1000
+
+
+def cmd_history(ctx: Context, args: argparse.Namespace) -> int:
+    """Every page of the component's history (api.md §3.4.6), oldest first; `--last N` keeps the newest N."""
+    entries: List[Mapping[str, Any]] = []
+    params: Dict[str, Any] = {"page_size": HISTORY_PAGE}
+    while True:
+        page = ctx.client.get(_path(args.id) + "/history", params)
+        entries.extend(page)
+        if len(page) < HISTORY_PAGE:
+            break
+        params["start_after"] = page[-1]["id"]
+    if args.last:
+        entries = entries[-args.last:]
+    ctx.emit(entries, lambda: output.table(HISTORY_COLUMNS, entries) if entries
+             else f"No history for {args.id} (nothing changed within the retention period).")
+    return 0
+
+
 def build_patch(args: argparse.Namespace) -> Dict[str, Any]:
     patch: Dict[str, Any] = load_object(args.file) if args.file else {}
     if args.enabled is not None:
@@ -137,6 +166,10 @@ def register(subparsers: "argparse._SubParsersAction", common: argparse.Argument
                          help=f"components per request (default {PAGE_SIZE}; 0 = all at once)")
 
     leaf(actions, "describe", cmd_describe, "Show one component", common).add_argument("id")
+
+    history = leaf(actions, "history", cmd_history, "What a node went through: its changes, oldest first", common)
+    history.add_argument("id")
+    history.add_argument("--last", type=non_negative_int, default=0, metavar="N", help="only the newest N changes")
 
     update = leaf(actions, "update", cmd_update, "Enable/disable, clear errors, set the retry policy", common)
     update.add_argument("ids", nargs="*", metavar="ID", help="one or more xnames (comma- or space-separated)")

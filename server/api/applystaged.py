@@ -15,6 +15,7 @@ from ..component_writes import apply_auto_fields
 from .context import ctx
 from .params import json_body, validate
 from .responses import respond
+from .routes import route
 from .tenancy import owned_xnames, tenant_of
 
 Record = Dict[str, Any]
@@ -98,4 +99,5 @@ async def apply_staged(request: web.Request) -> web.Response:
     return respond(result)
 
 
-ROUTES = [("POST", "/v2/applystaged", apply_staged)]
+ROUTES = [route("POST", "/v2/applystaged", apply_staged, body="V2ApplyStagedComponents",
+               response="V2ApplyStagedStatus")]

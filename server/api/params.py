@@ -1,9 +1,11 @@
-"""Query-string and body parsing (api.md §1.2, §1.4): every failure is a 400 naming the field."""
+"""Body parsing and schema validation (api.md §1.2, §1.5): every failure is a 400 naming the field.
+
+Query parameters are declared and read with their routes (api/routes.py)."""
 
 from __future__ import annotations
 
 import json
-from typing import Any, Optional, Union
+from typing import Any, Union
 
 import orjson
 from aiohttp import web
@@ -14,36 +16,7 @@ from .errors import BadRequest
 
 MAX_BODY = 256 * 1024 * 1024
 MAX_DEPTH = 1024  # orjson's nesting limit
-
-
-def query_bool(request: web.Request, name: str, default: Optional[bool] = None) -> Optional[bool]:
-    raw = request.query.get(name)  # the first occurrence wins
-    if raw is None:
-        return default
-    lowered = raw.lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    raise BadRequest(f"Query parameter '{name}' must be true or false (got {raw[:40]!r})")
-
-
-def query_int(request: web.Request, name: str, minimum: int, maximum: int, default: int) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw, 10)
-    except ValueError:
-        raise BadRequest(f"Query parameter '{name}' must be an integer (got {raw[:40]!r})") from None
-    if not minimum <= value <= maximum:
-        raise BadRequest(f"Query parameter '{name}' must be between {minimum} and {maximum} (got {value})")
-    return value
-
-
-def query_str(request: web.Request, name: str, schema: Optional[Schema] = None) -> Optional[str]:
-    raw = request.query.get(name)
-    if raw is None or schema is None:
-        return raw
-    return validate(schema, raw, f"query parameter '{name}'")
+LEAN_BYTES = 32 * 1024 * 1024  # from here on parse for memory, not speed (json_body)
 
 
 def validate(schema: Schema, value: Any, what: str = "") -> Any:
@@ -64,15 +37,18 @@ async def json_body(request: web.Request, required: bool = True) -> Any:
     """The decoded JSON body; malformed or hostile JSON is a 400 (never a 500).
 
     Memory: the body is read once into one buffer (pre-sized from Content-Length,
-    refused with 413 before reading when it is over the cap), parsed from those
-    bytes without a decoded copy, and dropped before the caller goes on; aiohttp's
-    `request.read()` would hold a second full copy for the request's lifetime.
+    refused with 413 before reading when it is over the cap; aiohttp's
+    `request.read()` would hold a second full copy for the request's lifetime),
+    and dropped before the caller goes on. Small bodies are parsed by orjson, fast;
+    large ones (LEAN_BYTES) so that the peak stays near twice the body's size.
     """
     raw = await read_body(request)
     if not raw or raw.isspace():
         if required:
             raise BadRequest("Error parsing the data provided: the request body is empty; a JSON body is required")
         return None
+    if len(raw) >= LEAN_BYTES and isinstance(raw, bytearray):
+        return parse_large_json(raw)
     return parse_json(raw)
 
 
@@ -117,19 +93,59 @@ def parse_json(raw: Union[bytes, bytearray]) -> Any:
     except orjson.JSONDecodeError as exc:
         if "depth limit" in str(exc) or "recursion" in str(exc).lower():
             raise BadRequest(f"Error parsing the data provided: JSON nested more than {MAX_DEPTH} levels deep") from None
+    return _standard_parse(raw)
+
+
+def parse_large_json(raw: bytearray) -> Any:
+    """A body of LEAN_BYTES or more, in at most about twice its size; empties `raw`.
+
+    orjson holds the input, its own copy of it and the result at once (3x the body
+    for a body of long strings). Decoding to text first and releasing the buffer
+    before the standard library parses it keeps the peak at text + result.
+    """
     try:
-        value = json.loads(raw, parse_constant=_no_constants)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return parse_json(raw)  # UTF-16/32, or not text at all: the ordinary path says which
+    raw.clear()
+    return _standard_parse(text)
+
+
+def _standard_parse(text: Union[str, bytes, bytearray]) -> Any:
+    try:
+        value = json.loads(text, parse_constant=_no_constants)
     except RecursionError:
-        raise BadRequest(f"Error parsing the data provided: JSON nested more than {MAX_DEPTH} levels deep") from None
+        raise BadRequest("Error parsing the data provided: JSON nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"Error parsing the data provided: {exc}") from None
-    try:
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError as exc:
-        bad = exc.object[exc.start:exc.end].encode("unicode_escape").decode("ascii")
-        raise BadRequest(f"Error parsing the data provided: the lone surrogate {bad} is not valid Unicode text") from None
+    _reject_surrogates(value)
     return value
 
 
 def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
+
+
+def _reject_surrogates(value: Any) -> None:
+    """Lone surrogates (`"\\ud800"`) are valid JSON escapes but not text: refuse them."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            _check_text(item)
+        elif isinstance(item, dict):
+            for key, member in item.items():
+                _check_text(key)
+                stack.append(member)
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _check_text(text: str) -> None:
+    if text.isascii():
+        return
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = exc.object[exc.start:exc.end].encode("unicode_escape").decode("ascii")
+        raise BadRequest(f"Error parsing the data provided: the lone surrogate {bad} is not valid Unicode text") from None

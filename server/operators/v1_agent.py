@@ -13,7 +13,9 @@ work, stored as sets so reading it never walks nodes (server/store/v1.py).
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 import uuid
 from collections import defaultdict
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
@@ -30,6 +32,8 @@ from .v1_plan import CONFIGURE, SHUTDOWN, Stage, plan
 from .v1_progress import Progress, progress
 
 LOCK_SECONDS = 300
+MAX_REST = 10.0  # seconds: the longest pause between passes while work is in flight
+FAILING_FOR = 600.0  # seconds of uninterrupted failures after which a session is ended (L13)
 NOT_IN_BOS = "Node is not a BOS component"
 POWERED_OFF = "Node is powered off"
 NO_BOOT_RECORD = "The node's booted artifacts are unknown (it has not reported to BOS)"
@@ -65,6 +69,10 @@ class V1AgentOperator(Operator):
     wake_on_enabled = True  # the engine moved one of the nodes it drives
     wake_statuses = frozenset({"stable", "failed", "on_hold"})  # ...or let go of it
 
+    def __init__(self) -> None:
+        self._last_end = 0.0
+        self._last_length = 0.0
+
     async def run_pass(self, ctx: PassContext) -> Optional[float]:
         redis = ctx.services.redis
         if redis is None:
@@ -73,17 +81,35 @@ class V1AgentOperator(Operator):
         active = await store.active_ids()
         if not active:
             return None
+        # Every engine write wakes this operator; with many nodes in flight a pass is long, so
+        # rest as long as the last pass took: at most half the time goes into reading progress.
+        rest = self._last_length - (time.monotonic() - self._last_end)
+        if rest > 0:
+            await asyncio.sleep(min(rest, MAX_REST))
+        started = time.monotonic()
+        try:
+            return await self._pass(ctx, store, active)
+        finally:
+            self._last_end = time.monotonic()
+            self._last_length = self._last_end - started
+
+    async def _pass(self, ctx: PassContext, store: V1Store, active: List[str]) -> Optional[float]:
+        redis = store.redis
         token = str(uuid.uuid4())
         if not await take_lock(redis, token, LOCK_SECONDS):  # another replica's agent is in a pass
             return ctx.recheck
         busy = False
         try:
             for sid in active:
+                agent = SessionAgent(ctx, store, sid)
                 try:
-                    busy = await SessionAgent(ctx, store, sid).step() or busy
+                    busy = await agent.step() or busy
+                    await agent.state.clear_failure()
                 except Exception as exc:  # one session's trouble never stops the others; resumed next pass
                     ctx.log.error("v1 session %s: %s", sid, one_line(exc), exc_info=True)
-                    busy = True
+                    busy = not await agent.give_up_after_failure(one_line(exc)) or busy
+                if await store.get_session(sid) is None:  # deleted during the pass: drop what it wrote since
+                    await store.delete_session(sid)
         finally:
             await release_lock(redis, token)
         return max(ctx.recheck, ctx.elapsed()) if busy else None
@@ -133,6 +159,18 @@ class SessionAgent:
             await self.state.set({"stage": str(index)})
         await self.finish_session()
         return False
+
+    async def give_up_after_failure(self, error: str) -> bool:
+        """L13: an agent failing for FAILING_FOR seconds on end ends the session (stop_time set);
+        shorter trouble (an API restart, an HSM blip) is resumed where it stopped. True if it gave up."""
+        since = await self.state.failing_since(time.time())
+        if time.time() - since < FAILING_FOR or await self.store.get_session(self.sid) is None:
+            return False
+        self.ctx.log.error("v1 session %s: giving up after %.0f s of failures: %s", self.sid, time.time() - since, error)
+        await self.store.set_status_field(self.sid, "error", json.dumps(error), first_wins=False)
+        await self.store.set_status_field(self.sid, "stop_time", agent_time())
+        await self.store.deactivate(self.sid)
+        return True
 
     # -- setup: selection, boot-set statuses, overlap report --
 

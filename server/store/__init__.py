@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 from . import keys
 from .codec import dumps, loads
 from .connection import RetryingRedis
+from .packing import connection_class
 from .components import ComponentQuery, ComponentStore, TooMuchContention
 from .events import Events
 from .history import HistorySettings
@@ -33,7 +34,7 @@ class Store:
     def connect(cls, url: str, history: Optional[HistorySettings] = None) -> "Store":
         """Connect lazily: nothing touches Redis until the first command (D6)."""
         redis = redis_from_url(url, RetryingRedis, socket_connect_timeout=1.0, socket_timeout=30.0,
-                               health_check_interval=30, retry_on_timeout=False)
+                               health_check_interval=30, retry_on_timeout=False, **connection_class(url))
         events = Events(redis)
         return cls(redis, ComponentStore(redis, events, history), session_store(redis), template_store(redis),
                    OptionsStore(redis, events), events)

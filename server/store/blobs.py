@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import orjson
 from redis.asyncio import Redis
@@ -35,6 +35,7 @@ class Blobs:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self._cache: "OrderedDict[str, Dict[str, Any]]" = OrderedDict()
+        self._digests: Dict[tuple, Tuple[str, bytes]] = {}  # sorted items -> (digest or "", canonical JSON)
 
     def intern(self, record: Record, out_blobs: Dict[str, bytes]) -> Record:
         """The record as stored: large boot_artifacts replaced by references (added to out_blobs)."""
@@ -44,16 +45,38 @@ class Blobs:
             artifacts = value.get("boot_artifacts") if isinstance(value, dict) else None
             if not isinstance(artifacts, dict):
                 continue
-            raw = _canonical(artifacts)
-            if len(raw) < MIN_BYTES:
+            found = self._digest(artifacts)
+            if found is None:
                 continue
-            digest = hashlib.sha1(raw).hexdigest()
+            digest, raw = found
             out_blobs[digest] = raw
             self._remember(digest, artifacts)
             if stored is record:
                 stored = dict(record)
             stored[state] = dict(value, boot_artifacts={REF: digest})
         return stored
+
+    def _digest(self, artifacts: Dict[str, Any]) -> Optional[Tuple[str, bytes]]:
+        """(sha1, canonical JSON) of an artifact set, None when it stays inline.
+
+        A bulk write or a wave of reports carries the same few sets thousands of
+        times: the digest is remembered by content (the sorted items), which
+        costs a tuple instead of an encoding and a SHA-1 per record.
+        """
+        try:
+            key: Optional[tuple] = tuple(sorted(artifacts.items()))
+            hit = self._digests.get(key)
+        except TypeError:  # an unhashable value (not the schema's strings): no memo
+            key, hit = None, None
+        if hit is not None:
+            return hit if hit[0] else None
+        raw = _canonical(artifacts)
+        found = (hashlib.sha1(raw).hexdigest(), raw) if len(raw) >= MIN_BYTES else ("", b"")
+        if key is not None:
+            self._digests[key] = found
+            if len(self._digests) > CACHE_SIZE:
+                self._digests.pop(next(iter(self._digests)))
+        return found if found[0] else None
 
     async def expand(self, records: Iterable[Optional[Record]], shared: bool = False) -> None:
         """Replace references by their blobs, in place.

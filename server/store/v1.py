@@ -252,6 +252,15 @@ class AgentState:
         if values:
             await self.redis.hset(self.key, mapping=dict(values))
 
+    async def failing_since(self, now: float) -> float:
+        """When the current run of failures began (recorded now if it just began)."""
+        await self.redis.hsetnx(self.key, "failing_since", str(now))
+        raw = await self.redis.hget(self.key, "failing_since")
+        return float(_text(raw)) if raw is not None else now
+
+    async def clear_failure(self) -> None:
+        await self.redis.hdel(self.key, "failing_since")
+
     async def add_in_flight(self, members: Iterable[str]) -> None:
         members = list(members)
         if members:

@@ -7,6 +7,7 @@ issue asks for is present in the JSON and in the generated document.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 API_MEASUREMENTS = {"load", "filtered_list", "full_list", "paged_list", "reporter_patch", "bulk_patch",
-                    "session_status"}
+                    "session_status", "reporter"}
 PROCESSES = {"api", "operators", "simulator", "redis"}
 
 
@@ -43,6 +44,12 @@ def test_quick_bench_reports_every_api_measurement(quick_run: Path) -> None:
     assert load["median_p50_ms"] > 0 and load["median_p99_ms"] >= load["median_p50_ms"]
     assert api["load"]["redis_bytes_per_component"] > 0 and api["load"]["record_json_bytes"] > 1000
     assert api["session_status"]["members"] == int(size)
+    if shutil.which("wrk"):  # `make bench` installs it; without it only the steady state is measured
+        assert set(api["reporter"]) == {"unknown", "known", "same"}  # issue 13's three reporter workloads
+        for workload in list(api["reporter"].values()) + [api["session_create"]]:
+            assert workload["errors"] == 0 and workload["median_api_cpu_ms_per_request"] > 0
+    assert api["load"]["batch"] == 1000 and api["load"]["api_cpu_seconds"] > 0
+    assert api["bulk_patch"]["median_api_cpu_ms"] > 0
 
 
 @pytest.mark.slow
@@ -76,3 +83,11 @@ def test_quick_bench_writes_the_document_and_plot(quick_run: Path) -> None:
         return
     assert (quick_run / "scaling.png").stat().st_size > 10_000
     assert "![scaling](scaling.png)" in doc
+
+
+def test_a_quick_run_never_writes_the_full_run_document(tmp_path: Path) -> None:
+    sys.path.insert(0, str(ROOT))
+    from bench.run import parse_args
+    assert parse_args(["--quick", "--out", str(tmp_path)]).doc == tmp_path / "benchmarks.md"
+    assert parse_args(["--quick"]).doc == ROOT / "bench" / "results" / "quick" / "benchmarks.md"
+    assert parse_args([]).doc == ROOT / "docs" / "benchmarks.md"

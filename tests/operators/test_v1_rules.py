@@ -93,3 +93,35 @@ def test_kernel_parameters_and_retry_hint_v1_4_3_4_4() -> None:
     assert retry_hint("reboot", "t1", ["x2", "x1"]) == [
         "These nodes failed to reboot. x1,x2", "You can attempt to reboot these nodes by issuing the command:",
         "cray bos v1 session create --template-name t1 --operation reboot --limit x1,x2"]
+
+
+def test_agent_gives_up_after_failing_for_a_long_time_l13(redis_server, monkeypatch) -> None:
+    """A session whose agent keeps failing ends with a stop_time and the error; short trouble is resumed."""
+    import asyncio
+    import logging
+    from types import SimpleNamespace
+
+    from redis.asyncio import Redis
+
+    from bos_server.operators import v1_agent
+    from bos_server.store.v1 import V1Store
+
+    async def scenario() -> None:
+        redis = Redis.from_url(redis_server.url)
+        try:
+            store = V1Store(redis)
+            await store.create_session({"id": SID, "operation": "boot", "templateName": "t", "job": "boa-x",
+                                        "limit": "", "template": {}}, "2024-01-01T00:00:00.000000Z")
+            agent = v1_agent.SessionAgent(SimpleNamespace(log=logging.getLogger("test")), store, SID)
+            assert await agent.give_up_after_failure("HSM is down") is False  # the first failure: keep trying
+            assert SID in await store.active_ids()
+            monkeypatch.setattr(v1_agent, "FAILING_FOR", 0.0)
+            assert await agent.give_up_after_failure("HSM is down") is True
+            fields = await store.status_fields(SID)
+            assert fields["stop_time"] and fields["error"] == '"HSM is down"'
+            assert SID not in await store.active_ids()
+            await store.delete_session(SID)
+        finally:
+            await redis.aclose()
+
+    asyncio.run(scenario())

@@ -109,9 +109,10 @@ async def delete_session(request: web.Request) -> web.Response:
     store = v1_store(request)
     if await store.get_session(sid) is None:
         raise V1NotFound(f"Sesssion: {sid} not found")  # sic, R's three s (v1.md §2.3)
-    stopped = await cancel(ctx(request).store, sid)
+    report = await cancel(ctx(request).store, ctx(request).cfs, sid)
     await store.delete_session(sid)
-    LOG.info("v1 session %s deleted; %d components stopped", sid, stopped)
+    LOG.info("v1 session %s deleted; %d components stopped, CFS configuration cleared on %d", sid,
+             len(report["disabled"]), len(report["configuration_cleared"]))
     return web.Response(status=204)
 
 

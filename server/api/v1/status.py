@@ -23,7 +23,7 @@ from .common import V1NotFound, body_of, reject_tenant, status_href, v1_store
 
 Record = Dict[str, Any]
 # Extension fields of the session-status metadata (docs/deviations.md): stored as JSON.
-EXTENSIONS = ("overlaps", "retry_hints")
+EXTENSIONS = ("overlaps", "retry_hints", "error")
 
 
 # -- reading --
@@ -253,31 +253,34 @@ async def delete_boot_set(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-async def _phase_of(request: web.Request) -> Tuple[Record, str]:
+async def _phase_of(request: web.Request) -> Tuple[V1Store, str, str, Record]:
+    """(store, session, boot set, phase layout) of a phase path; 404s as v1.md §2.4 says."""
     reject_tenant(request)
     sid, bs = _ids(request)
-    status = await boot_set_status(v1_store(request), sid, bs)
-    if status is None:
+    store = v1_store(request)
+    layout = await store.layout(sid, bs)
+    if layout is None:
         raise _no_boot_set(sid, bs)
     wanted = request.match_info["phase_name"]
-    for phase in status["phases"]:
+    for phase in layout["phases"]:
         if phase["name"] == wanted.lower():
-            return phase, wanted
+            return store, sid, bs, phase
     raise _phase_not_found(wanted)
 
 
 async def get_phase(request: web.Request) -> web.Response:
-    phase, _ = await _phase_of(request)
-    return respond(phase)
+    """One phase: only its own categories are read (a boot set's other phases are not)."""
+    store, sid, bs, layout = await _phase_of(request)
+    counts = await store.category_counts(sid, bs, {"phases": [layout]})
+    return respond(await _phase(store, sid, bs, layout, await store.boot_set_times(sid, bs), counts))
 
 
 async def get_category(request: web.Request) -> web.Response:
-    phase, _ = await _phase_of(request)
+    store, sid, bs, layout = await _phase_of(request)
     wanted = request.match_info["category_name"]
-    for category in phase["categories"]:
-        if category["name"] == wanted.lower():
-            return respond(category)
-    raise V1NotFound(f"Category '{wanted}' is not found.")
+    if wanted.lower() not in layout["categories"]:
+        raise V1NotFound(f"Category '{wanted}' is not found.")
+    return respond({"name": wanted.lower(), "node_list": await store.nodes(sid, bs, layout["name"], wanted.lower())})
 
 
 _STATUS = "/v1/session/{session_id}/status"

@@ -1,0 +1,131 @@
+"""The write path's shortcuts keep its guarantees (issue 13): every test here goes red when
+the shortcut it covers is made wrong.
+
+- A record whose new encoding equals the stored value is not written again.
+- `merge` shares untouched fields with the stored record but never modifies it.
+- Artifact digests memoised by content equal the digest of the canonical JSON.
+- The hiredis command packer sends the bytes redis-py's own packer would.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from typing import Any, Dict
+
+import orjson
+import pytest
+from redis.asyncio.connection import Connection
+
+from bos_server.component_writes import apply_auto_fields, merge, new_record
+from bos_server.store import Store
+from bos_server.store.blobs import MIN_BYTES, Blobs
+from bos_server.store.packing import HiredisPackingConnection, connection_class
+from tests.support.client import Api
+
+LONG = {"kernel": "s3://boot-images/img/kernel", "kernel_parameters": "console=ttyS0 " + "x" * MIN_BYTES,
+        "initrd": "s3://boot-images/img/initrd"}
+
+
+def test_an_unchanged_record_is_not_written_again(api: Api, redis_client) -> None:
+    assert api.put("/v2/components/x1", json={"enabled": False, "retry_policy": 2}).status_code == 200
+    redis_client.pexpire("bos:comp:x1", 10_000_000)  # a SET would clear this
+    resp = api.patch("/v2/components/x1", json={"retry_policy": 2})
+    assert resp.status_code == 200 and resp.json()["retry_policy"] == 2
+    assert redis_client.pttl("bos:comp:x1") > 0, "an identical record was rewritten"
+    resp = api.patch("/v2/components/x1", json={"retry_policy": 3})
+    assert resp.status_code == 200 and resp.json()["retry_policy"] == 3
+    assert redis_client.pttl("bos:comp:x1") == -1, "a changed record was not written"
+
+
+def test_an_unchanged_bulk_item_is_returned_like_a_written_one(api: Api) -> None:
+    body = [{"id": "a", "enabled": False, "retry_policy": 1}, {"id": "b", "enabled": False}]
+    assert api.put("/v2/components", json=body).status_code == 200
+    resp = api.patch("/v2/components", json=[{"id": "a", "retry_policy": 1}, {"id": "b", "retry_policy": 5}])
+    assert resp.status_code == 200
+    assert [(r["id"], r["retry_policy"]) for r in resp.json()] == [("a", 1), ("b", 5)]
+
+
+def test_merge_never_modifies_the_stored_record() -> None:
+    record = {"id": "x1", "enabled": True, "status": {"phase": "", "status": "stable", "status_override": ""},
+              "desired_state": {"boot_artifacts": dict(LONG), "configuration": "c"},
+              "event_stats": {"power_on_attempts": 1}, "last_action": {"action": "powering_on"}}
+    before = copy.deepcopy(record)
+    out = merge(record, {"desired_state": {"boot_artifacts": {"kernel": "k2"}}, "event_stats": {"power_on_attempts": 2},
+                         "enabled": False})
+    assert record == before
+    assert "status" not in out["status"] and out["desired_state"]["boot_artifacts"]["kernel"] == "k2"
+    assert out["desired_state"]["boot_artifacts"]["initrd"] == LONG["initrd"]
+    assert out["event_stats"] == {"power_on_attempts": 2} and out["enabled"] is False
+
+
+def test_owned_bodies_transform_like_copied_ones() -> None:
+    body = {"id": "x1", "enabled": True, "desired_state": {"boot_artifacts": dict(LONG)},
+            "actual_state": {"bss_token": "t"}, "staged_state": {}, "last_action": {"action": "a"}}
+    tokens = {"t": {"kernel": "k", "kernel_parameters": "p", "initrd": "i", "timestamp": "2026-01-01T00:00:00Z"}}
+    copied = new_record("x1", apply_auto_fields(copy.deepcopy(body), tokens, "NOW"))
+    owned = new_record("x1", apply_auto_fields(copy.deepcopy(body), tokens, "NOW", owned=True), owned=True)
+    assert owned == copied
+
+
+@pytest.mark.parametrize("artifacts", [LONG, {"kernel": "short"}, dict(reversed(list(LONG.items())))])
+def test_memoised_artifact_digests_are_those_of_the_canonical_json(artifacts: Dict[str, Any]) -> None:
+    blobs = Blobs(redis=None)  # type: ignore[arg-type]  (intern never touches Redis)
+    raw = orjson.dumps(artifacts, option=orjson.OPT_SORT_KEYS)
+    for _ in range(2):  # first computed, then from the memo
+        out: Dict[str, bytes] = {}
+        stored = blobs.intern({"desired_state": {"boot_artifacts": dict(artifacts)}}, out)
+        if len(raw) < MIN_BYTES:
+            assert out == {} and stored["desired_state"]["boot_artifacts"] == artifacts
+        else:
+            digest = hashlib.sha1(raw).hexdigest()
+            assert out == {digest: raw} and stored["desired_state"]["boot_artifacts"] == {"$blob": digest}
+    other: Dict[str, bytes] = {}
+    blobs.intern({"actual_state": {"boot_artifacts": dict(LONG, kernel="another")}}, other)
+    assert not (set(other) & set(out)) or len(raw) < MIN_BYTES
+
+
+@pytest.mark.parametrize("args", [
+    ("SET", "k", "v"), ("CONFIG GET", "maxmemory"), (b"CLIENT SETINFO", "lib-name", "x"),
+    ("EVALSHA", "f" * 40, 3, b"\x00\xff", "é", 1.25, 0, 1_700_000_000.5, bytearray(b"z"), memoryview(b"m")),
+])
+def test_hiredis_packer_sends_redis_py_bytes(args: tuple) -> None:
+    assert HiredisPackingConnection().pack_command(*args) == [b"".join(Connection().pack_command(*args))]
+
+
+def test_the_store_uses_the_hiredis_packer_for_tcp_urls() -> None:
+    assert Store.connect("redis://127.0.0.1:1/0").redis.connection_pool.connection_class is HiredisPackingConnection
+    assert Store.connect("unix:///tmp/none.sock").redis.connection_pool.connection_class is not HiredisPackingConnection
+    assert connection_class("redis+sentinel://127.0.0.1:26379/mymaster") == {}
+    assert connection_class("rediss://127.0.0.1:1/0") == {}
+
+
+def test_concurrent_token_lookups_share_one_round_trip(redis_server) -> None:
+    import asyncio
+
+    from bos_server.store import tokens as token_store
+
+    async def scenario() -> Dict[str, Any]:
+        store = Store.connect(redis_server.url)
+        try:
+            await token_store.put_token(store.redis, "tok-known", {"kernel": "k", "kernel_parameters": "p",
+                                                                   "initrd": "i"})
+            token_store.forget(["tok-known"])
+            calls = []
+            original = store.redis.mget
+
+            async def counting_mget(*args: Any, **kwargs: Any) -> Any:
+                calls.append(args)
+                return await original(*args, **kwargs)
+
+            store.redis.mget = counting_mget  # type: ignore[method-assign]
+            results = await asyncio.gather(*(token_store.get_tokens(store.redis, [f"tok-unknown-{n}", "tok-known"])
+                                             for n in range(20)))
+            return {"calls": len(calls), "results": results}
+        finally:
+            await store.close()
+
+    outcome = asyncio.run(scenario())
+    assert outcome["calls"] == 1
+    for found in outcome["results"]:
+        assert set(found) == {"tok-known"} and found["tok-known"]["kernel"] == "k"
