@@ -26,8 +26,7 @@ OPEN = {("GET", "/"), ("GET", "/v2"), ("GET", "/v2/version"), ("GET", "/v2/healt
         ("GET", "/v1"), ("GET", "/v1/version"), ("GET", "/v1/healthz"),
         ("GET", "/dashboard"), ("GET", "/dashboard/static/{name}")}  # the dashboard's files hold no data
 # The endpoints the Cray-Tenant-Name header scopes (api.md §3.3-§3.9 "(T)") plus what ignores it harmlessly.
-TENANT_ROUTES = {"/v2/components", "/v2/components/{component_id}", "/v2/components/{component_id}/history",
-                 "/v2/applystaged", "/v2/sessions",
+TENANT_ROUTES = {"/v2/components", "/v2/components/{component_id}", "/v2/applystaged", "/v2/sessions",
                  "/v2/sessions/{session_id}", "/v2/sessions/{session_id}/status", "/v2/sessiontemplates",
                  "/v2/sessiontemplates/{session_template_id}", "/v2/sessiontemplatesvalid/{session_template_id}",
                  "/v2/sessiontemplatetemplate", "/v2/components/{component_id}/history"}
