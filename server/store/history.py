@@ -64,20 +64,25 @@ def _boot(state: Any) -> Tuple[str, str, str]:
 
 
 def tracked(record: Optional[Record]) -> tuple:
-    """The tracked fields of a record (timestamps excluded): a change of any is a history entry."""
+    """The tracked fields of a record (timestamps excluded): a change of any is a history entry.
+
+    The computed status is a function of the override, phase, last action and its failure
+    (api.md §2.3), so comparing those compares it too, without computing it on every write.
+    """
     if record is None:
         return ()
     status = record.get("status") or {}
     action = record.get("last_action") or {}
     desired = record.get("desired_state")
-    return (status.get("phase") or "", component_status(record), action.get("action") or "",
+    return (status.get("phase") or "", status.get("status_override") or "", action.get("action") or "",
             action.get("failed") is True, record.get("error") or "", record.get("session") or "",
             record.get("enabled") is True, _boot(desired),
             (desired.get("configuration") or "") if isinstance(desired, dict) else "",
             _boot(record.get("actual_state")))
 
 
-# Positions in tracked() and the words a reason uses for them.
+# Positions in tracked() and the words a reason uses for them ("status" is the computed status,
+# put in place of the override by entry()).
 _NAMES = ("phase", "status", "last_action", "failed", "error", "session", "enabled", "desired boot",
           "desired configuration", "actual boot")
 
@@ -110,7 +115,11 @@ def entry(old: Optional[Record], new: Record) -> Optional[bytes]:
     before, after = tracked(old), tracked(new)
     if before == after:
         return None
-    phase, status, action, failed, error, session, enabled = after[:7]
+    status = component_status(new)
+    if before:
+        before = before[:1] + (component_status(old),) + before[2:]  # type: ignore[arg-type]
+    after = after[:1] + (status,) + after[2:]
+    phase, _status, action, failed, error, session, enabled = after[:7]
     return dumps([session, phase, status, action, failed, error[:MAX_ERROR], enabled, reason(before, after)])
 
 
@@ -144,7 +153,8 @@ async def read(redis: Redis, settings: HistorySettings, component_id: str, start
     oldest = (settings.oldest_ms(), -1)
     after = max(oldest, _id_tuple(start_after)) if start_after is not None else oldest
     out: List[Dict[str, Any]] = []
-    for element in await redis.lrange(keys.component_history(component_id), 0, -1):
+    elements: List[bytes] = await redis.lrange(keys.component_history(component_id), 0, -1)  # type: ignore[assignment, misc]
+    for element in elements:
         if _id_tuple(element.split(b" ", 1)[0].decode()) > after:
             out.append(decode(element))
             if len(out) == page_size:
