@@ -81,7 +81,8 @@ class WriteBatcher:
 def _first_per_id(items: List[tuple]) -> tuple:
     """Split so that each ID appears once per batch; later duplicates wait their turn."""
     seen: Set[str] = set()
-    batch, rest = [], []
+    batch: List[tuple] = []
+    rest: List[tuple] = []
     for item in items:
         (rest if item[0] in seen else batch).append(item)
         seen.add(item[0])
