@@ -181,10 +181,10 @@ class SessionAgent:
         selected: Dict[str, List[str]] = {}
         for name, boot_set in boot_sets.items():
             warnings: List[str] = []
-            nodes = await select_nodes(boot_set, {"limit": self.record.get("limit") or ""}, inventory, warnings)
+            found = await select_nodes(boot_set, {"limit": self.record.get("limit") or ""}, inventory, warnings)
             for warning in warnings:
                 self.ctx.log.warning("v1 session %s, boot set %s: %s", self.sid, name, warning)
-            selected[name] = sorted(nodes)
+            selected[name] = sorted(found)
         phases = OPERATION_PHASES[self.operation]
         now = agent_time()
         for name, nodes in selected.items():
@@ -297,7 +297,7 @@ class SessionAgent:
         clean = [{k: v for k, v in p.items() if k != "__boot_set"} for p in patches]
         async with claimed(self.ctx, [p["id"] for p in clean]):  # component leases (docs/ha.md)
             updated = await self.ctx.bos.patch_components(clean, self.ctx.batch_size, skip_bad_ids=True)
-        written = {c.get("id") for c in updated}
+        written = {str(c["id"]) for c in updated if c.get("id")}
         if await self.store.get_session(self.sid) is None:
             await self.ctx.bos.patch_components([{"id": i, "enabled": False} for i in sorted(written)],
                                                 self.ctx.batch_size)

@@ -156,10 +156,10 @@ class V1Store:
                     if nodes:
                         pipe.zadd(keys.v1_errors(sid, boot_set, phase["name"]),
                                   {f"{message}\x00{n}": 0 for n in nodes})
-                for name in TIMES:
-                    value = (phase.get("metadata") or {}).get(name)
-                    if value:
-                        pipe.hset(key, _field(phase["name"], name), value)
+                for time_name in TIMES:
+                    stamp = (phase.get("metadata") or {}).get(time_name)
+                    if stamp:
+                        pipe.hset(key, _field(phase["name"], time_name), str(stamp))
             pipe.lrem(keys.v1_status_boot_sets(sid), 0, boot_set)
             pipe.rpush(keys.v1_status_boot_sets(sid), boot_set)
             await pipe.execute()
@@ -250,7 +250,7 @@ class AgentState:
 
     async def set(self, values: Mapping[str, str]) -> None:
         if values:
-            await self.redis.hset(self.key, mapping=dict(values))
+            await self.redis.hset(self.key, mapping=dict(values))  # type: ignore[arg-type]  # redis-py's stub is invariant
 
     async def failing_since(self, now: float) -> float:
         """When the current run of failures began (recorded now if it just began)."""
