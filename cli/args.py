@@ -17,6 +17,7 @@ import yaml
 
 from bos_shared.ages import AgeError, parse_age
 from bos_shared.schema import OPERATIONS
+from bos_shared.schema_types import CountOrPercent, SchemaError
 
 TRUE_WORDS = ("true", "yes", "on", "1")
 FALSE_WORDS = ("false", "no", "off", "0")
@@ -57,6 +58,21 @@ def non_negative_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must not be negative: {value}")
     return value
+
+
+def positive_int(text: str) -> int:
+    value = non_negative_int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {value}")
+    return value
+
+
+def count_or_percent(text: str) -> Any:
+    """`max_failed`: a whole number, or a percentage `N%` from 0% to 100% (the API's own rule)."""
+    try:
+        return CountOrPercent().validate(int(text) if text.strip().lstrip("-").isdigit() else text.strip())
+    except SchemaError as exc:
+        raise argparse.ArgumentTypeError(f"{exc.message}") from exc
 
 
 def positive_float(text: str) -> float:

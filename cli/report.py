@@ -90,3 +90,10 @@ def failed_nodes_text(records: Iterable[Mapping[str, Any]]) -> str:
     if not rows:
         return "No failed nodes."
     return f"Failed nodes ({len(rows)}):\n" + table(FAILED_COLUMNS, rows)
+
+
+def retry_hint(name: str, session: Mapping[str, Any], failed: int) -> str:
+    """Seed 003: a session that ended with failures names the exact command that retries them."""
+    if not failed or (session.get("status") or {}).get("status") != "complete":
+        return ""
+    return f"Retry the {failed} failed node{'s' if failed != 1 else ''} with: bos sessions retry {name}"

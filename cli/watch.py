@@ -168,6 +168,9 @@ def final_report(ctx: Context, name: str, snap: Snapshot, stream: TextIO, final_
     if snap.parked_staged and not snap.complete:
         stream.write(f"Staged: {snap.staged} components wait for `bos applystaged --xnames ...`.\n")
     stream.write("\n" + report.failed_nodes_text(failed) + "\n")
+    hint = report.retry_hint(name, session, len(failed))
+    if hint:
+        stream.write(hint + "\n")
     setup_error = (session.get("status") or {}).get("error")
     if failed or setup_error or float(ext.get("percent_failed") or 0.0) > 0:
         return EXIT_FAILED_NODES

@@ -33,6 +33,8 @@ class ServerSettings:
     history_max_entries: int = 50
     history_max_age: str = "7d"
     metrics: bool = True
+    hsm_url: str = "http://cray-smd/hsm/v2"  # dry-run node selection (extension)
+    cfs_url: str = "http://cray-cfs-api/v3"  # a session stop clears desired configuration (extension)
 
     @classmethod
     def parse(cls, argv: "list[str] | None" = None) -> "ServerSettings":
@@ -45,6 +47,10 @@ class ServerSettings:
         parser.add_argument("--ims-url", default=env("BOS_IMS_URL", "http://cray-ims/v3"))
         parser.add_argument("--s3-url", default=os.environ.get("BOS_S3_URL", ""),
                             help="S3 endpoint (default S3_PROTOCOL://S3_GATEWAY; keys from S3_ACCESS_KEY/S3_SECRET_KEY)")
+        # Read access for dry-run node selection, write access to CFS for a session stop
+        # (extensions, docs/deviations.md "Session control"); defaults as the operators'.
+        parser.add_argument("--hsm-url", default=env("BOS_HSM_URL", "http://cray-smd/hsm/v2"))
+        parser.add_argument("--cfs-url", default=env("BOS_CFS_URL", "http://cray-cfs-api/v3"))
         parser.add_argument("--log-level", default=env("BOS_LOG_LEVEL", "INFO"))
         parser.add_argument("--token-retention", default=env("BOS_TOKEN_RETENTION", "30d"),
                             help="keep unreferenced BSS token records this long (D4)")
@@ -71,4 +77,5 @@ class ServerSettings:
         auth, tls = auth_config.from_args(parser, args)
         return cls(args.host, args.port, args.redis_url, args.tapms_url, args.ims_url, args.s3_url,
                    args.log_level, args.token_retention, args.token_sweep_seconds, args.workers, auth, tls,
-                   args.history_max_entries, args.history_max_age, args.metrics)
+                   args.history_max_entries, args.history_max_age, args.metrics,
+                   hsm_url=args.hsm_url, cfs_url=args.cfs_url)

@@ -21,6 +21,8 @@ from . import auth, metrics
 from .api.app import create_app
 from .api.context import Context
 from .api.transport import run_app
+from .clients.cfs import CfsClient
+from .clients.hsm import HsmClient
 from .clients.ims import ImsClient
 from .clients.rest import JsonClient
 from .clients.s3 import S3Client, S3Settings
@@ -45,7 +47,10 @@ def build_context(settings: ServerSettings) -> Context:
     ims = JsonClient("IMS", settings.ims_url, retries=4, read_timeout=20.0, budget=30.0)
     s3 = S3Client(S3Settings.from_env(settings.s3_url or None))
     history = HistorySettings(settings.history_max_entries, float(parse_duration(settings.history_max_age) or 0))
-    return Context(Store.connect(settings.redis_url, history), TapmsClient(tapms), ImsClient(ims), s3, VERSION)
+    hsm = JsonClient("HSM", settings.hsm_url, retries=4, read_timeout=20.0, budget=30.0)
+    cfs = JsonClient("CFS", settings.cfs_url, retries=4, read_timeout=20.0, budget=30.0)
+    return Context(Store.connect(settings.redis_url, history), TapmsClient(tapms), ImsClient(ims), s3, VERSION,
+                   hsm=HsmClient(hsm), cfs=CfsClient(cfs))
 
 
 async def _token_sweeper(context: Context, settings: ServerSettings) -> None:
@@ -94,6 +99,9 @@ def _lifecycle(context: Context, settings: ServerSettings):
                 await task
         await context.tapms.http.close()
         await context.ims.http.close()
+        for client in (context.hsm, context.cfs):
+            if client is not None:
+                await client.http.close()
         await context.store.close()
     return lifecycle
 

@@ -8,7 +8,7 @@ and have them ignored (D13).
 
 from __future__ import annotations
 
-from .schema_types import (Array, Boolean, Integer, MapOf, Number, Object, Registry, String)
+from .schema_types import (Array, Boolean, CountOrPercent, Integer, MapOf, Number, Object, Registry, String)
 
 # -- names, identifiers and limits (api.md §1.6) ---------------------------------------------
 
@@ -29,6 +29,7 @@ MAX_APPLYSTAGED_XNAMES = 32768
 MAX_STATUS_QUERY_LENGTH = 512
 MAX_PAGE_SIZE = 1048576
 COUNTER_MAX = 1048576
+MAX_NODES = 1048576  # a bound for node counts in session extensions
 
 # -- enumerations (api.md §2.2) ---------------------------------------------------------------
 
@@ -128,6 +129,15 @@ ComponentsUpdate = define("V2ComponentsUpdate", Object({
 
 # -- sessions (api.md §2.7) ------------------------------------------------------------------
 
+# Extensions (docs/deviations.md "Session control"): absent = the reference's behaviour.
+SESSION_EXTENSIONS = {
+    "max_in_flight": Integer(1, MAX_NODES, description=(
+        "Extension: at most this many of the session's nodes in a power transition or booting at once")),
+    "max_failed": CountOrPercent(MAX_NODES, description=(
+        "Extension: when more nodes than this (a count, or a percentage of the session's nodes) have "
+        "failed, the session starts no more nodes and ends with an error")),
+}
+
 SessionStatus = define("V2SessionStatus", Object({
     "start_time": String(0, 127),
     "end_time": String(0, 127, nullable=True),
@@ -144,6 +154,7 @@ Session = define("V2Session", Object({
     "components": String(0, MAX_COMPONENTS_FIELD_LENGTH),
     "include_disabled": Boolean(),
     "status": SessionStatus,
+    **SESSION_EXTENSIONS,
 }, required=("name", "operation", "template_name")))
 SessionCreate = define("V2SessionCreate", Object({
     "name": Name(),
@@ -152,6 +163,7 @@ SessionCreate = define("V2SessionCreate", Object({
     "limit": String(0, MAX_LIMIT_LENGTH, nullable=True),
     "stage": Boolean(default=False),
     "include_disabled": Boolean(default=False),
+    **SESSION_EXTENSIONS,
 }, required=("operation", "template_name")))
 SessionUpdate = define("V2SessionUpdate", Object({
     "components": String(0, MAX_COMPONENTS_FIELD_LENGTH),
@@ -196,6 +208,18 @@ SessionTemplatePatch = define("V2SessionTemplatePatch", Object(dict(_TEMPLATE_FI
 
 # -- extended status, applystaged, options, version, health (api.md §2.9-§2.12) --------------
 
+SessionCleanup = define("V2SessionCleanup", Object({
+    "stopped_at": String(),
+    "keep_configuration": Boolean(),
+    "disabled": Array(ComponentId, description="disabled so no operator acts on them again"),
+    "configuration_cleared": Array(ComponentId, description="CFS desired configuration cleared"),
+    "staged_cleared": Array(ComponentId, description="staged state cleared"),
+    "mid_power_transition": MapOf(String(), description="node -> its status when stopped (PCS request "
+                                                        "sent, not confirmed: it completes on the node)"),
+    "configuration_errors": Array(String()),
+    "actions_still_running": Integer(0),
+}, description="Extension: what stopping the session cleaned up, per node"))
+
 Percent = Number()
 ExtendedStatus = define("V2SessionExtendedStatus", Object({
     "status": String(enum=SESSION_STATUSES),
@@ -207,6 +231,37 @@ ExtendedStatus = define("V2SessionExtendedStatus", Object({
     "percent_staged": Percent,
     "error_summary": MapOf(Object({"count": Integer(0), "list": String()})),
     "timing": Object({"start_time": String(), "end_time": String(nullable=True), "duration": String()}),
+    "waiting_for_slot": Integer(0, description="Extension (max_in_flight): nodes waiting for a slot"),
+    "cleanup": SessionCleanup,
+}))
+
+# -- session control extensions (docs/deviations.md "Session control") -------------------------
+
+SessionStop = define("V2SessionStop", Object({
+    "keep_configuration": Boolean(default=False, description="Do not clear CFS desired configuration"),
+}))
+SessionStopResult = define("V2SessionStopResult", Object({
+    "session": Session,
+    "stopped": Boolean(description="False when the session had already completed on its own"),
+    "cleanup": SessionCleanup,
+}))
+PlannedBootSet = Object({
+    "nodes": Array(ComponentId),
+    "node_count": Integer(0),
+    "boot_artifacts": BootArtifacts,
+    "configuration": String(),
+    "arch": String(),
+})
+SessionPlan = define("V2SessionPlan", Object({
+    "dry_run": Boolean(),
+    "error": String(description="The error the session would end with (then nothing would be acted on)"),
+    "session": SessionCreate,
+    "boot_sets": MapOf(PlannedBootSet),
+    "excluded": Array(Object({"id": ComponentId, "boot_set": String(), "reason": String()})),
+    "taken_over": MapOf(String(), description="node -> the running session it would be taken from"),
+    "warnings": Array(String()),
+    "summary": Object({"nodes": Integer(0), "excluded": Integer(0), "taken_over": Integer(0),
+                       "excluded_by_reason": MapOf(Integer(0))}),
 }))
 ApplyStagedRequest = define("V2ApplyStagedComponents", Object({
     "xnames": Array(ComponentId, 0, MAX_APPLYSTAGED_XNAMES),

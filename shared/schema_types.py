@@ -320,3 +320,39 @@ class Registry:
 
     def json_schemas(self) -> Dict[str, Any]:
         return {name: schema.json_schema() for name, schema in self._schemas.items()}
+
+
+class CountOrPercent(Schema):
+    """An integer >= 0, or a percentage "N%" with 0 <= N <= 100 (a session's `max_failed`)."""
+
+    PATTERN = r"^(100(\.0+)?|[0-9]{1,2}(\.[0-9]+)?)%$"
+
+    def __init__(self, maximum: Optional[int] = None, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.maximum = maximum
+        self._regex = re.compile(self.PATTERN)
+
+    def _check(self, value: Any, path: str) -> Any:
+        if isinstance(value, str):
+            if not self._regex.match(value):
+                raise SchemaError(path, f"must be a whole number or a percentage from 0% to 100% "
+                                        f"(got {value[:40]!r})")
+            return value
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SchemaError(path, f"must be an integer or a percentage string, not {_describe(value)}")
+        if value < 0:
+            raise SchemaError(path, f"must be at least 0 (got {value})")
+        if self.maximum is not None and value > self.maximum:
+            raise SchemaError(path, f"must be at most {self.maximum} (got {value})")
+        return value
+
+    def json_schema(self) -> Dict[str, Any]:
+        number: Dict[str, Any] = {"type": "integer", "minimum": 0}
+        if self.maximum is not None:
+            number["maximum"] = self.maximum
+        out: Dict[str, Any] = {"oneOf": [number, {"type": "string", "pattern": self.PATTERN}]}
+        if self.nullable:
+            out["nullable"] = True
+        if self.description:
+            out["description"] = self.description
+        return out

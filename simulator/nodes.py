@@ -29,7 +29,7 @@ class TaskSink(Protocol):
 class Node:
     __slots__ = ("xname", "nid", "role", "subrole", "arch", "enabled", "locked", "lock_time", "cls",
                  "power", "power_time", "pending", "pgen", "boot", "boot_count", "booted", "task",
-                 "report_status", "reported_token", "report_attempts", "reports", "faults")
+                 "report_status", "reported_token", "report_attempts", "reports", "faults", "booted_time")
 
     def __init__(self, xname: str, nid: Optional[int], role: str = "Compute", subrole: Optional[str] = None,
                  arch: Optional[str] = "X86", enabled: bool = True, cls: str = "River") -> None:
@@ -55,6 +55,7 @@ class Node:
         self.report_attempts = 0
         self.reports = 0
         self.faults: Optional[NodeFaults] = None
+        self.booted_time: Optional[float] = None  # when the last boot finished (wave measurements)
 
     def fault(self, name: str) -> Any:
         return getattr(self.faults, name) if self.faults is not None else False
@@ -171,6 +172,7 @@ class NodeEngine:
         if gen != node.pgen or node.power != "on":
             return
         node.pending, node.booted = "", True
+        node.booted_time = time.time()
         self.cluster.reporting.node_booted(node, node.boot_count)
         # The CFS state reporter is a separate node service: it runs whether or not BOS accepts the report.
         self.cluster.cfs.node_booted(node.xname)
@@ -208,7 +210,7 @@ class NodeEngine:
         return {"xname": node.xname, "nid": node.nid, "role": node.role, "subrole": node.subrole,
                 "arch": node.arch, "enabled": node.enabled, "locked": node.locked,
                 "power": node.power, "pending": node.pending, "booted": node.booted,
-                "boot_count": node.boot_count, "cmdline": self.cmdline(node),
+                "boot_count": node.boot_count, "booted_time": node.booted_time, "cmdline": self.cmdline(node),
                 "report_status": node.report_status, "reported_token": node.reported_token,
                 "reports": node.reports,
                 "cfs": None if cfs is None else {"desired_config": cfs.desired_config, "enabled": cfs.enabled,

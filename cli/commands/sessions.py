@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import re
 from typing import Any, Dict, List, Mapping
 from urllib.parse import quote
 
 from bos_shared.schema import SESSION_STATUSES
 
 from .. import output, report, watch
-from ..args import add_flag_bool, age, operation, positive_float
+from ..args import add_flag_bool, age, count_or_percent, operation, positive_float, positive_int
+from ..plan import plan_text, stop_text
 from ..context import Context
 from ..http import UsageError
 from ..output import Column, field
@@ -51,9 +53,13 @@ def _filters(args: argparse.Namespace) -> Dict[str, str]:
 
 def cmd_create(ctx: Context, args: argparse.Namespace) -> int:
     body: Dict[str, Any] = {"template_name": args.template_name, "operation": args.operation}
-    for key in ("name", "limit", "stage", "include_disabled"):  # only what was given: API defaults apply
-        if getattr(args, key) is not None:
+    for key in ("name", "limit", "stage", "include_disabled", "max_in_flight", "max_failed"):
+        if getattr(args, key) is not None:  # only what was given: API defaults apply
             body[key] = getattr(args, key)
+    if args.dry_run:
+        plan = ctx.client.post("/sessions", body, params={"dry_run": "true"})
+        ctx.emit(plan, lambda: plan_text(plan))
+        return 0
     session = ctx.client.post("/sessions", body)
     name = session["name"]
     ctx.emit(session, lambda: f"Session '{name}' created.\n" + output.key_values(session))
@@ -102,8 +108,52 @@ def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
         ctx.emit(ext)
         return 0
     session = ctx.client.get(_path(args.name))
-    ctx.emit(ext, lambda: report.extended_status_text(ext, args.name, session))
+    failed = 0
+    if float(ext.get("percent_failed") or 0.0) > 0:
+        failed = len(ctx.client.components({"session": args.name, "status": "failed"}))
+    hint = report.retry_hint(args.name, session, failed)
+    ctx.emit(ext, lambda: report.extended_status_text(ext, args.name, session) + (f"\n{hint}" if hint else ""))
     return 0
+
+
+def cmd_stop(ctx: Context, args: argparse.Namespace) -> int:
+    result = ctx.client.post(_path(args.name) + "/stop", {"keep_configuration": args.keep_configuration})
+    ctx.emit(result, lambda: stop_text(args.name, result))
+    return 0
+
+
+def cmd_retry(ctx: Context, args: argparse.Namespace) -> int:
+    """Seed 003: a new session like NAME, limited to NAME's failed nodes, named NAME-retry-N."""
+    session = ctx.client.get(_path(args.name))
+    failed = sorted(c["id"] for c in ctx.client.components({"session": args.name, "status": "failed"}))
+    if not failed:
+        raise UsageError(f"session '{args.name}' has no failed nodes: nothing to retry")
+    body: Dict[str, Any] = {"name": retry_name(ctx, args.name), "template_name": session["template_name"],
+                            "operation": session["operation"], "limit": ",".join(failed)}
+    for key in ("stage", "include_disabled", "max_in_flight", "max_failed"):
+        if session.get(key) is not None:
+            body[key] = session[key]
+    created = ctx.client.post("/sessions", body)
+    name = created["name"]
+    ctx.emit(created, lambda: f"Session '{name}' created: {session['operation']} of the {len(failed)} failed "
+                              f"nodes of '{args.name}'.\n" + output.key_values(created))
+    if not args.watch:
+        if ctx.human:
+            ctx.say(f"\nFollow it with: bos sessions watch {name}")
+        return 0
+    if ctx.human:
+        ctx.say("")
+    return watch.watch_session(ctx, name, args.interval, args.timeout, final_json=False)
+
+
+def retry_name(ctx: Context, name: str) -> str:
+    """`NAME-retry-N` with the first N not taken (a retry of a retry keeps the original name)."""
+    base = re.sub(r"-retry-[0-9]+$", "", name)
+    taken = {s.get("name") for s in ctx.client.get("/sessions")}
+    number = 1
+    while f"{base}-retry-{number}" in taken:
+        number += 1
+    return f"{base}-retry-{number}"
 
 
 def cmd_watch(ctx: Context, args: argparse.Namespace) -> int:
@@ -133,8 +183,23 @@ def register(subparsers: "argparse._SubParsersAction", common: argparse.Argument
     add_flag_bool(create, "--stage", "only stage the change; apply later with `bos applystaged`")
     add_flag_bool(create, "--include-disabled", "also act on nodes disabled in HSM")
     create.add_argument("--name", help="session name (default: a random UUID)")
+    create.add_argument("--max-in-flight", type=positive_int, metavar="N",
+                        help="at most N nodes in a power transition or booting at once (rolling waves)")
+    create.add_argument("--max-failed", type=count_or_percent, metavar="N|N%",
+                        help="stop starting nodes once more than N (or N%% of the) nodes have failed")
+    create.add_argument("--dry-run", action="store_true",
+                        help="show what the session would do (nodes, boot artifacts, kernel parameters, "
+                             "excluded nodes and why); change nothing")
     create.add_argument("--watch", action="store_true", help="follow the session until it completes")
     _add_watch_flags(create)
+    stop = leaf(actions, "stop", cmd_stop, "Stop a session and clean up after it", common)
+    stop.add_argument("name")
+    stop.add_argument("--keep-configuration", action="store_true",
+                      help="leave the CFS desired configuration this session set")
+    retry = leaf(actions, "retry", cmd_retry, "Re-run a session on its failed nodes (NAME-retry-N)", common)
+    retry.add_argument("name")
+    retry.add_argument("--watch", action="store_true", help="follow the new session until it completes")
+    _add_watch_flags(retry)
 
     listing = leaf(actions, "list", cmd_list, "List sessions", common)
     _add_filters(listing, "list")

@@ -36,6 +36,8 @@ QUERY: Dict[Tuple[str, str], List[Dict[str, Any]]] = {
         _q("actual_state_older_than", schema.String(2, 16, pattern=r"^[0-9]+[smhdwSMHDW]$").json_schema())],
     ("PUT", "/v2/components"): [_q("create_only", BOOL)],
     ("PATCH", "/v2/components"): [_q("skip_bad_ids", BOOL)],
+    ("POST", "/v2/sessions"): [dict(_q("dry_run", BOOL), description=(
+        "Extension: validate, then answer 200 with the session's plan (V2SessionPlan); nothing is written"))],
     ("GET", "/v2/sessions"): [_q("min_age", AGE), _q("max_age", AGE),
                               _q("status", schema.String(enum=schema.SESSION_STATUSES).json_schema())],
     ("GET", "/v2/components/{component_id}/history"): [  # extension (api.md §3.4.6)
@@ -69,6 +71,7 @@ BODIES: Dict[Tuple[str, str], Tuple[Optional[str], int, Optional[str]]] = {
     ("GET", "/v2/sessions/{session_id}"): (None, 200, "V2Session"),
     ("PATCH", "/v2/sessions/{session_id}"): ("V2SessionUpdate", 200, "V2Session"),
     ("DELETE", "/v2/sessions/{session_id}"): (None, 204, None),
+    ("POST", "/v2/sessions/{session_id}/stop"): ("V2SessionStop", 200, "V2SessionStopResult"),
     ("GET", "/v2/sessions/{session_id}/status"): (None, 200, "V2SessionExtendedStatus"),
     ("POST", "/v2/sessions/{session_id}/status"): (None, 200, "V2SessionExtendedStatus"),
     ("GET", "/v2/sessiontemplates"): (None, 200, "[V2SessionTemplate]"),
@@ -90,6 +93,14 @@ EXTRA_SCHEMAS: Dict[str, Dict[str, Any]] = {
                        "time": {"type": "string", "format": "date-time"}, "session": _TEXT, "phase": _TEXT,
                        "status": _TEXT, "last_action": _TEXT, "last_action_failed": {"type": "boolean"},
                        "error": _TEXT, "enabled": {"type": "boolean"}, "reason": _TEXT}},
+}
+
+
+# Extension answers beside the main one (docs/deviations.md "Session control").
+EXTRA_RESPONSES: Dict[Tuple[str, str], Dict[str, Any]] = {
+    ("POST", "/v2/sessions"): {"200": {"description": "Dry run (dry_run=true): the plan",
+                                       "content": {"application/json": {
+                                           "schema": {"$ref": "#/components/schemas/V2SessionPlan"}}}}},
 }
 
 
@@ -119,7 +130,7 @@ def _operation(method: str, path: str) -> Dict[str, Any]:
     if response:
         ok["content"] = {"application/json": {"schema": _ref(response)}}
     problem = {"description": "Problem", "content": {"application/problem+json": {"schema": _ref("ProblemDetails")}}}
-    op["responses"] = {str(status): ok, "default": problem}
+    op["responses"] = {str(status): ok, **EXTRA_RESPONSES.get((method, path), {}), "default": problem}
     return op
 
 

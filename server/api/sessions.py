@@ -15,11 +15,13 @@ from bos_shared.limits import limit_has_nids, names_nothing
 from bos_shared.status import extended_status, extended_status_from_counts
 from bos_shared.times import epoch, now_str
 
-from ..store import keys
+from .. import session_stop
+from ..store import keys, waves
 from ..templates import Services, check_boot_sets
+from . import dry_run
 from .context import ctx
 from .errors import BadRequest, Conflict, NotFound
-from .params import json_body, query_str, validate
+from .params import json_body, query_bool, query_str, validate
 from .responses import respond
 from .tenancy import owned_xnames, require_tenant_exists, tenant_of
 
@@ -47,6 +49,7 @@ async def services(request: web.Request) -> Services:
 
 async def create_session(request: web.Request) -> web.Response:
     context, tenant = ctx(request), tenant_of(request)
+    dry = query_bool(request, "dry_run", False)
     await require_tenant_exists(request, tenant)
     body = validate(schema.SessionCreate, await json_body(request))
     svc = await services(request)
@@ -67,19 +70,31 @@ async def create_session(request: web.Request) -> web.Response:
     if outcome == "error":
         raise BadRequest(f"Session template fails check: {message}")
     record = _new_session(body, tenant)
+    if dry:  # extension: the plan, nothing written
+        if body.get("name") and await context.store.sessions.get(tenant, record["name"]) is not None:
+            raise Conflict(_exists(record["name"], tenant))
+        return await dry_run.plan_response(request, record, template, svc.options)
     if not await context.store.sessions.create(record):
-        suffix = f" for tenant '{tenant}'" if tenant else ""
-        raise Conflict(f"Session '{record['name']}' already exists{suffix}")
+        raise Conflict(_exists(record["name"], tenant))
     await context.store.events.sessions_written(["pending"])
     return respond(record, 201)
 
 
+def _exists(name: str, tenant: Optional[str]) -> str:
+    suffix = f" for tenant '{tenant}'" if tenant else ""
+    return f"Session '{name}' already exists{suffix}"
+
+
 def _new_session(body: Record, tenant: Optional[str]) -> Record:
-    return {"name": body.get("name") or str(uuid.uuid4()), "tenant": tenant,
-            "operation": body["operation"], "template_name": body["template_name"],
-            "limit": body.get("limit") or "", "stage": body.get("stage", False), "components": "",
-            "include_disabled": body.get("include_disabled", False),
-            "status": {"start_time": now_str(), "end_time": None, "status": "pending", "error": None}}
+    record = {"name": body.get("name") or str(uuid.uuid4()), "tenant": tenant,
+              "operation": body["operation"], "template_name": body["template_name"],
+              "limit": body.get("limit") or "", "stage": body.get("stage", False), "components": "",
+              "include_disabled": body.get("include_disabled", False),
+              "status": {"start_time": now_str(), "end_time": None, "status": "pending", "error": None}}
+    for key in schema.SESSION_EXTENSIONS:  # only when given: reference clients never see them
+        if body.get(key) is not None:
+            record[key] = body[key]
+    return record
 
 
 def _age(request: web.Request, name: str) -> Optional[int]:
@@ -119,10 +134,18 @@ async def list_sessions(request: web.Request) -> web.Response:
     return respond(await _matching(request, None))
 
 
+def _companion_keys(record: Record) -> List[str]:
+    tenant, name = record.get("tenant"), record["name"]
+    return [keys.session_status(tenant, name), keys.wave_admitted(name), *session_stop.cleanup_keys(tenant, name)]
+
+
 async def delete_sessions(request: web.Request) -> web.Response:
     matching = await _matching(request, "complete")  # D10: only complete ones unless asked
+    for n, record in enumerate(matching):  # extension: a pending or running session is stopped first
+        if (record.get("status") or {}).get("status") != "complete":
+            matching[n] = (await _stop(request, record["name"], record.get("tenant"), False)).session
     store = ctx(request).store.sessions
-    await store.delete_many(matching, lambda r: [keys.session_status(r.get("tenant"), r["name"])])
+    await store.delete_many(matching, _companion_keys)
     return web.Response(status=204)
 
 
@@ -159,12 +182,42 @@ async def patch_session(request: web.Request) -> web.Response:
 
 
 async def delete_session(request: web.Request) -> web.Response:
+    """Extension: a pending or running session is stopped (with cleanup) before it is deleted."""
     name, tenant = _path_name(request), tenant_of(request)
     store = ctx(request).store
+    record = await store.sessions.get(tenant, name)
+    if record is None:
+        raise _not_found(name, tenant)
+    if (record.get("status") or {}).get("status") != "complete":
+        await _stop(request, name, tenant, keep_configuration=False)
     if not await store.sessions.delete(tenant, name):
         raise _not_found(name, tenant)
-    await store.redis.delete(keys.session_status(tenant, name))
+    await store.redis.delete(*_companion_keys(record))
     return web.Response(status=204)
+
+
+async def stop_session(request: web.Request) -> web.Response:
+    """`POST /v2/sessions/{session_id}/stop` (extension): stop with cleanup, idempotent."""
+    name, tenant = _path_name(request), tenant_of(request)
+    body = validate(schema.SessionStop, await json_body(request, required=False) or {})
+    result = await _stop(request, name, tenant, keep_configuration=body.get("keep_configuration", False))
+    return respond({"session": result.session, "stopped": result.stopped, "cleanup": result.cleanup})
+
+
+async def _stop(request: web.Request, name: str, tenant: Optional[str],
+                keep_configuration: bool) -> session_stop.StopResult:
+    """Stop within the caller's tenant scope (D25), then save the extended status with the cleanup."""
+    context = ctx(request)
+    only = await owned_xnames(request, tenant) if tenant else None
+    exclude = await _other_tenants_nodes(request, name) if not tenant else set()
+    result = await session_stop.stop_session(context.store, context.cfs, tenant, name,
+                                             keep_configuration=keep_configuration, only=only, exclude=exclude)
+    if result is None:
+        raise _not_found(name, tenant)
+    if result.stopped:
+        status = await live_status(request, result.session)
+        await context.store.save_status(tenant, name, status)
+    return result
 
 
 async def live_status(request: web.Request, session: Record) -> Record:
@@ -175,7 +228,7 @@ async def live_status(request: web.Request, session: Record) -> Record:
     if not tenant and not foreign:  # the common case: count in Redis, decode nothing
         counts = await store.components.session_counts(name)
         staged_count = await store.redis.zcard(keys.by_staged_session(name))
-        return extended_status_from_counts(session, counts, staged_count)
+        return await _with_extensions(request, session, extended_status_from_counts(session, counts, staged_count))
     members = set(await store.components.ids_in(keys.by_session(name)))
     staged = set(await store.components.ids_in(keys.by_staged_session(name)))
     if tenant:
@@ -184,7 +237,19 @@ async def live_status(request: web.Request, session: Record) -> Record:
     else:
         members, staged = members - foreign, staged - foreign
     records = await store.components.get_many(sorted(members))
-    return extended_status(session, records.values(), len(staged))
+    return await _with_extensions(request, session, extended_status(session, records.values(), len(staged)))
+
+
+async def _with_extensions(request: web.Request, session: Record, status: Record) -> Record:
+    """Extension fields, only for sessions that use the extensions (reference clients never see them)."""
+    store = ctx(request).store
+    if session.get("max_in_flight"):
+        status["waiting_for_slot"] = await waves.waiting_count(store.redis, session["name"])
+    if session_stop.was_stopped(session):
+        cleanup = await session_stop.saved_cleanup(store, session.get("tenant"), session["name"])
+        if cleanup is not None:
+            status["cleanup"] = cleanup
+    return status
 
 
 async def _other_tenants_nodes(request: web.Request, name: str) -> set:
@@ -220,6 +285,7 @@ ROUTES = [
     ("GET", "/v2/sessions/{session_id}", get_session),
     ("PATCH", "/v2/sessions/{session_id}", patch_session),
     ("DELETE", "/v2/sessions/{session_id}", delete_session),
+    ("POST", "/v2/sessions/{session_id}/stop", stop_session),
     ("GET", "/v2/sessions/{session_id}/status", get_session_status),
     ("POST", "/v2/sessions/{session_id}/status", save_session_status),
 ]

@@ -21,6 +21,7 @@ from bos_shared.records import Component  # the typed record (api.md §2.1)
 from .. import metrics
 from ..clients.bos import BosClient
 from ..clients.rest import ServiceError
+from ..store.acting import acting
 from .claims import Claim, FenceLost, LocalClaims, fenced
 from .services import Services
 
@@ -245,9 +246,10 @@ class ComponentOperator(Operator):
             return
         outcome_recorded = False  # until then, decision records stay for whoever holds these next
         try:
-            with fenced(ctx.claims, claim):
-                fresh = await self.recheck_due(ctx, await self.refresh(ctx, claim.ids))
-                await self.process_chunk(ctx, fresh, claim)
+            async with acting(ctx.services.redis):  # before the re-read (store/acting.py: session stop)
+                with fenced(ctx.claims, claim):
+                    fresh = await self.recheck_due(ctx, await self.refresh(ctx, claim.ids))
+                    await self.process_chunk(ctx, fresh, claim)
             outcome_recorded = True
         except FenceLost as exc:
             ctx.log.warning("Stopped acting on %d components: %s (another replica takes them over)",

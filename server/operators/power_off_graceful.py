@@ -6,6 +6,7 @@ from typing import List, Sequence
 
 from .framework import Component, ComponentOperator, Errors, PassContext
 from .power import existing_in_hsm, transition
+from .waves import gate
 
 
 class PowerOffGracefulOperator(ComponentOperator):
@@ -16,7 +17,7 @@ class PowerOffGracefulOperator(ComponentOperator):
     filters = {"enabled": True, "status": "power_off_pending"}
 
     async def narrow(self, ctx: PassContext, candidates: List[Component]) -> List[Component]:
-        return await existing_in_hsm(ctx, candidates)
+        return await gate(ctx, await existing_in_hsm(ctx, candidates))  # max_in_flight (operators/waves.py)
 
     async def act(self, ctx: PassContext, chunk: Sequence[Component]) -> Errors:
         return await transition(ctx, "Soft-Off", [c["id"] for c in chunk])

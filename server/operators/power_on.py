@@ -16,6 +16,7 @@ from ..artifacts import ims_image_id
 from ..store.tokens import put_token
 from .framework import Component, ComponentOperator, Errors, PassContext, one_line
 from .power import existing_in_hsm, transition
+from .waves import gate
 
 TOKEN_RETRIES = 5
 BSS_HOSTS_PER_PUT = 5000  # bounds the PUT body when max_component_batch_size is 0 (unlimited)
@@ -72,7 +73,7 @@ class PowerOnOperator(ComponentOperator):
     filters = {"enabled": True, "status": "power_on_pending"}
 
     async def narrow(self, ctx: PassContext, candidates: List[Component]) -> List[Component]:
-        return await existing_in_hsm(ctx, candidates)
+        return await gate(ctx, await existing_in_hsm(ctx, candidates))  # max_in_flight (operators/waves.py)
 
     async def act(self, ctx: PassContext, chunk: Sequence[Component]) -> Errors:
         by_id = {c["id"]: c for c in chunk}

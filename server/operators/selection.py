@@ -146,10 +146,17 @@ async def apply_limit(nodes: Set[str], limit: Optional[str], sources: Sources) -
     return evaluate_limit(limit, nodes, await name_resolver(sources))
 
 
-async def filter_arch(nodes: Set[str], arch: Optional[str], sources: Sources) -> Set[str]:
+async def filter_arch(nodes: Set[str], arch: Optional[str], sources: Sources,
+                      excluded: Optional[Dict[str, str]] = None) -> Set[str]:
     """Step 8: keep nodes whose HSM Arch matches the boot set's arch (D22)."""
     found = await sources.query(sorted(nodes), False)
-    return {c["ID"] for c in found if c.get("ID") in nodes and arch_matches(arch, c.get("Arch"))}
+    kept = {c["ID"] for c in found if c.get("ID") in nodes and arch_matches(arch, c.get("Arch"))}
+    if excluded is not None:
+        known = {c["ID"]: c.get("Arch") for c in found if c.get("ID") in nodes}
+        for node in nodes - kept:
+            excluded[node] = (NOT_IN_HSM if node not in known else
+                              WRONG_ARCH.format(known[node] or "none", arch or "X86"))
+    return kept
 
 
 async def filter_enabled(nodes: Set[str], sources: Sources) -> Set[str]:
@@ -158,24 +165,41 @@ async def filter_enabled(nodes: Set[str], sources: Sources) -> Set[str]:
     return {c["ID"] for c in found if c.get("ID") in nodes}
 
 
+# Why a node of a boot set is left out (dry-run plans, docs/deviations.md "Session control").
+NOT_IN_LIMIT = "not in limit"
+LOCKED = "locked in HSM"
+NOT_IN_TENANT = "not in tenant"
+NOT_IN_HSM = "not found in HSM"
+WRONG_ARCH = "wrong arch (HSM {}, boot set {})"
+DISABLED = "disabled in HSM"
+
+
+def _drop(before: Set[str], after: Set[str], reason: str, excluded: Optional[Dict[str, str]]) -> Set[str]:
+    if excluded is not None:
+        excluded.update(dict.fromkeys(before - after, reason))
+    return after
+
+
 async def select_nodes(boot_set: Mapping[str, Any], session: Mapping[str, Any], sources: Sources,
-                       warnings: Optional[List[str]] = None) -> Set[str]:
+                       warnings: Optional[List[str]] = None,
+                       excluded: Optional[Dict[str, str]] = None) -> Set[str]:
     """Steps 1-9 of §6.3 for one boot set; stops as soon as the set is empty.
 
-    Raises SetupError for tenant problems; HSM/TAPMS failures propagate (the
-    caller completes the session with the error).
+    `excluded`, when given, receives every candidate left out and why (a dry run
+    shows them; session setup does not ask). Raises SetupError for tenant
+    problems; HSM/TAPMS failures propagate (the caller completes the session).
     """
     warnings = warnings if warnings is not None else []
     tenant = session.get("tenant") or None
     nodes = await candidates(boot_set, tenant, sources, warnings)
     if nodes:
-        nodes = await apply_limit(nodes, session.get("limit"), sources)
+        nodes = _drop(nodes, await apply_limit(nodes, session.get("limit"), sources), NOT_IN_LIMIT, excluded)
     if nodes:
-        nodes = nodes - await sources.locked()
+        nodes = _drop(nodes, nodes - await sources.locked(), LOCKED, excluded)
     if nodes and tenant:
-        nodes = nodes & await _tenant_set(sources, tenant)
+        nodes = _drop(nodes, nodes & await _tenant_set(sources, tenant), NOT_IN_TENANT, excluded)
     if nodes:
-        nodes = await filter_arch(nodes, boot_set.get("arch"), sources)
+        nodes = await filter_arch(nodes, boot_set.get("arch"), sources, excluded)
     if nodes and not session.get("include_disabled"):
-        nodes = await filter_enabled(nodes, sources)
+        nodes = _drop(nodes, await filter_enabled(nodes, sources), DISABLED, excluded)
     return nodes

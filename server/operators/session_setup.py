@@ -11,13 +11,13 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 from ..clients.bos import batches
 from ..clients.rest import ServiceError, ServiceUnavailable
 from ..store import keys
+from ..store.acting import acting
 from .claims import Claim, FenceLost, fenced
 from .framework import ComponentsBusy, Operator, PassContext, claimed, one_line
-from .selection import HsmInventory, SetupError, select_nodes
+from .plan import NO_NODES, plan_session
+from .selection import HsmInventory, SetupError
 from .sessions import describe, mark_complete
-from .target import component_patch, target_for
-
-NO_NODES = "No nodes were found to act upon."
+from .target import component_patch
 NONE_IN_BOS = "All nodes found to act upon do not exist as BOS components"
 
 
@@ -68,16 +68,17 @@ class SessionSetupOperator(Operator):
             ctx.log.info("Session %s is being set up by another replica", describe(session))
             return False
         try:
-            try:
-                current = await self._bos(ctx.bos.get_session(session["name"], tenant))
-            except ServiceError as exc:
-                if exc.status == 404:
-                    return True  # deleted meanwhile
-                raise
-            if (current.get("status") or {}).get("status") != "pending":
-                return True  # another replica set it up meanwhile
-            with fenced(ctx.claims, claim):
-                await self.setup(ctx, current, inventory, claim)
+            async with acting(ctx.services.redis):  # before the re-check: a session stop waits for us
+                try:
+                    current = await self._bos(ctx.bos.get_session(session["name"], tenant))
+                except ServiceError as exc:
+                    if exc.status == 404:
+                        return True  # deleted meanwhile
+                    raise
+                if (current.get("status") or {}).get("status") != "pending":
+                    return True  # another replica set it up meanwhile, or it was stopped
+                with fenced(ctx.claims, claim):
+                    await self.setup(ctx, current, inventory, claim)
         except FenceLost as exc:
             raise BosUnavailable(f"lost the session's lease: {exc}") from exc
         finally:
@@ -118,29 +119,15 @@ class SessionSetupOperator(Operator):
 
     async def patches(self, ctx: PassContext, session: Mapping[str, Any], template: Mapping[str, Any],
                       inventory: HsmInventory) -> List[Dict[str, Any]]:
-        """§6.2 step 2: per boot set in template order; a node's last boot set wins."""
-        by_node: Dict[str, Dict[str, Any]] = {}
+        """§6.2 step 2 (operators/plan.py, shared with the dry run): one patch per node."""
+        ttl = str(ctx.options["component_actual_state_ttl"])
+        plan = await plan_session(session, template, inventory, ctx.services.s3, ttl, ctx.log)
+        if not plan.by_node():
+            raise SetupError(NO_NODES)
         staged = bool(session.get("stage"))
         operation = session.get("operation") or ""
-        ttl = str(ctx.options["component_actual_state_ttl"])
-        for name, boot_set in template["boot_sets"].items():
-            try:
-                warnings: List[str] = []
-                nodes = await select_nodes(boot_set, session, inventory, warnings)
-                for warning in warnings:
-                    ctx.log.warning("Session %s, boot set %s: %s", describe(session), name, warning)
-                if not nodes:
-                    continue
-                target = await target_for(template, name, boot_set, operation, ctx.services.s3, ttl)
-            except SetupError:
-                raise
-            except Exception as exc:  # HSM, TAPMS, S3 failures complete the session (§6.9)
-                raise SetupError(f"Boot set '{name}': {one_line(exc)}") from exc
-            for node in sorted(nodes):
-                by_node[node] = component_patch(node, session["name"], operation, staged, target)
-        if not by_node:
-            raise SetupError(NO_NODES)
-        return list(by_node.values())
+        return [component_patch(node, session["name"], operation, staged, target)
+                for node, target in sorted(plan.by_node().items())]
 
     async def _write(self, ctx: PassContext, patches: List[Dict[str, Any]],
                      session_claim: Optional[Claim] = None) -> List[str]:

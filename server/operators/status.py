@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from typing import Any, Dict, List, Optional, Sequence
 
+from ..store.acting import acting
 from .claims import FenceLost, fenced
 from .framework import Component, Operator, PassContext, one_line
 from .status_rules import decide, build_patch
@@ -35,10 +36,11 @@ class StatusOperator(Operator):
             claim = await ctx.claims.claim([c["id"] for c in page])
             ctx.busy(len(page), claim)
             try:
-                with fenced(ctx.claims, claim):
-                    if cfs is None:
-                        cfs = await self._cfs_records(ctx, page, last_page=self._last(ctx, page))
-                    remaining += await self._claimed_page(ctx, claim.ids, cfs)
+                async with acting(ctx.services.redis):  # before the re-read (store/acting.py: session stop)
+                    with fenced(ctx.claims, claim):
+                        if cfs is None:
+                            cfs = await self._cfs_records(ctx, page, last_page=self._last(ctx, page))
+                        remaining += await self._claimed_page(ctx, claim.ids, cfs)
             except FenceLost as exc:
                 ctx.log.warning("Stopped evaluating %d components: %s", len(claim.ids), exc)
             except Exception as exc:  # §3.1 step 4: pages already written stay written

@@ -114,6 +114,24 @@ def token(value: str) -> str:
     return f"{PREFIX}token:{value}"
 
 
+# -- session control (extensions, docs/deviations.md "Session control") --
+# Operator actions in progress: token -> expiry time. A session stop waits for the
+# actions that were in progress when it disabled its components (server/session_stop.py).
+ACTING = PREFIX + "idx:acting"
+
+
+def session_cleanup(tenant: Optional[str], name: str) -> str:
+    """What stopping a session cleaned up, per node (POST /v2/sessions/{name}/stop)."""
+    return f"{PREFIX}scleanup:{scoped_member(tenant, name)}"
+
+
+def wave_admitted(session_name: str) -> str:
+    """Nodes of a session with `max_in_flight` that were given a slot (scored 0)."""
+    if len(session_name) > 200:
+        session_name = "sha1:" + hashlib.sha1(session_name.encode()).hexdigest()
+    return f"{PREFIX}wave:admitted:{session_name}"
+
+
 # -- operator coordination across replicas (docs/ha.md) --
 CLAIM_TOKENS = PREFIX + "claims:token"  # INCR: the fencing token of each claim
 

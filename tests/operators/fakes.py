@@ -275,12 +275,19 @@ class FakeIms:
 
 
 class FakeRedis:
-    """Only what put_token uses: a transactional pipeline with set/zadd."""
+    """What put_token uses (a transactional pipeline with set/zadd) and the action fence."""
 
     def __init__(self, calls: Calls) -> None:
         self.calls = calls
         self.failures = 0
         self.tokens: Dict[str, Any] = {}
+        self.acting: Dict[str, float] = {}
+
+    async def zadd(self, key: str, mapping: dict) -> None:
+        self.acting.update(mapping)
+
+    async def zrem(self, key: str, member: str) -> None:
+        self.acting.pop(member, None)
 
     def pipeline(self, transaction: bool = True) -> "FakePipeline":
         return FakePipeline(self)

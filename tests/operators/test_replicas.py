@@ -101,6 +101,9 @@ def duplicates(found: Dict[str, Counter], want: Dict[str, Counter]) -> Dict[str,
 def three(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     running = Stack(tmp_path_factory.mktemp("replicas3"), nodes=NODES + NODES // 40 + 4,
                     replicas=SUBSETS, operator_args=OPERATOR_ARGS)
+    # Nodes honour Soft-Off within 0.3 s; a long forceful wait keeps a loaded machine from adding a
+    # (legitimate, but uncounted) Force-Off decision when the status operator observes late.
+    running.set_options(max_power_off_wait_time=15)
     yield running
     running.stop()
 

@@ -1,0 +1,74 @@
+"""The wave gate of the power operators (extension `max_in_flight` / `max_failed`).
+
+power-off-graceful and power-on start a node's first power action; before they
+do, the node of a capped session must hold a slot (store/waves.py). Nodes
+without one stay where they are and are looked at again on the next pass (a
+slot frees when a node reaches `configuring` or finishes, which wakes the
+operators). When a session's failures exceed `max_failed`, its waiting nodes are
+disabled with `NOT_STARTED` and the session gets an error naming the threshold.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any, Dict, List, Mapping, Sequence
+
+from ..store import waves
+from .framework import Component, PassContext
+
+NOT_STARTED = "Not started: the session's max_failed threshold ({}) was exceeded"
+THRESHOLD_ERROR = ("Session stopped starting nodes: more than max_failed={} of its nodes failed "
+                   "({} failed of {})")
+UNLIMITED_SESSION = ""
+
+
+def _capped(session: Mapping[str, Any]) -> bool:
+    return session.get("max_in_flight") is not None or session.get("max_failed") is not None
+
+
+async def gate(ctx: PassContext, candidates: Sequence[Component]) -> List[Component]:
+    """The candidates that may start now: uncapped ones, and capped ones holding a slot."""
+    redis = ctx.services.redis
+    by_session: Dict[str, List[Component]] = defaultdict(list)
+    for comp in candidates:
+        by_session[comp.get("session") or UNLIMITED_SESSION].append(comp)
+    capped = {}
+    if redis is not None and any(by_session.keys() - {UNLIMITED_SESSION}):
+        capped = {s["name"]: s for s in await ctx.bos.list_sessions(status="running") if _capped(s)}
+    allowed: List[Component] = []
+    for name, comps in by_session.items():
+        session = capped.get(name)
+        if session is None:
+            allowed += comps
+            continue
+        allowed += await _admit(ctx, session, comps)
+    return allowed
+
+
+async def _admit(ctx: PassContext, session: Mapping[str, Any], comps: List[Component]) -> List[Component]:
+    name = session["name"]
+    admission = await waves.admit(ctx.services.redis, name, session.get("max_in_flight"),
+                                  session.get("max_failed"), [c["id"] for c in comps])
+    admitted = set(admission.admitted)
+    if admission.exceeded:
+        await _stop_starting(ctx, session, [c for c in comps if c["id"] not in admitted])
+    waiting = len(comps) - len(admitted)
+    if waiting:
+        ctx.log.info("Session %s: %d nodes wait for a slot (max_in_flight=%s)", name, waiting,
+                     session.get("max_in_flight"))
+    return [c for c in comps if c["id"] in admitted]
+
+
+async def _stop_starting(ctx: PassContext, session: Mapping[str, Any], waiting: List[Component]) -> None:
+    """max_failed exceeded: record the threshold on the session, disable the nodes not yet started."""
+    name, threshold = session["name"], session.get("max_failed")
+    members = await ctx.services.redis.zcard(waves.keys.by_session(name))
+    failed = await ctx.services.redis.zintercard(2, [waves.keys.by_session(name), waves.keys.by_status("failed")])
+    error = THRESHOLD_ERROR.format(threshold, failed, members)
+    ctx.log.warning("Session %s: %s; %d waiting nodes are not started", name, error, len(waiting))
+    status = session.get("status") or {}
+    if status.get("error") != error:
+        await ctx.bos.patch_session(name, session.get("tenant") or None, {"status": {"error": error}})
+    patches = [{"id": c["id"], "enabled": False, "error": NOT_STARTED.format(threshold)} for c in waiting]
+    if patches:
+        await ctx.bos.patch_components(patches, ctx.batch_size)
