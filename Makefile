@@ -13,17 +13,21 @@ STAMP := $(VENV)/.installed
 NODES ?= 1000
 FAIL ?=
 QUICK ?=
+KEEP ?=
 PYTEST_ARGS ?=
 RPM_OUT ?= dist/rpm
 
-.PHONY: help venv os-deps test demo bench rpm image clean mutation lint constraints
+.PHONY: help venv os-deps test demo bench rpm image clean mutation lint constraints soak
+.PHONY: browser-deps
 
 help:
-	@echo "make demo   boot $(NODES) simulated nodes end to end (NODES=N; FAIL='--fail-cfs-rate 0.02 ...')"
+	@echo "make demo   boot $(NODES) simulated nodes end to end (NODES=N; FAIL='--fail-cfs-rate 0.02 ...';"
+	@echo "            KEEP=1 keeps the stack and its dashboard up until Ctrl-C)"
 	@echo "make test   run the test suite (installs what it needs)"
 	@echo "make bench  run the benchmarks into docs/benchmarks.md (QUICK=1 smoke sizes, SIZES=1000,10000)"
 	@echo "make lint   ruff and mypy"
 	@echo "make mutation  switch each guarded mechanism off and show its tests go red"
+	@echo "make soak   operator replicas at scale: SOAK_NODES nodes, SOAK_ROUNDS rounds, kill/pause, handover time"
 	@echo "make rpm    build the bos-reporter RPM into dist/rpm/"
 	@echo "make image  build the service container image (podman or buildah; IMAGE=bos:VERSION)"
 	@echo "make venv   create .venv with every package installed editable"
@@ -49,11 +53,22 @@ os-deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-test: os-deps venv
+# The dashboard's browser tests use headless Chromium; when it cannot be installed they skip and say so.
+browser-deps:
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null 2>&1 || missing="$$missing chromium-driver"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing OS packages:$$missing"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; } \
+		|| echo "could not install$$missing: the dashboard browser tests will be skipped"; \
+	fi
+
+test: os-deps browser-deps venv
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: os-deps venv
-	$(PY) -m bos_sim.demo --nodes $(NODES) $(FAIL)
+	$(PY) -m bos_sim.demo --nodes $(NODES) $(FAIL) $(if $(KEEP),--keep-running,)
 
 # Benchmarks (bench/run.py --help): QUICK=1 smoke sizes; SIZES=1000,10000 node/component counts
 # of both parts; BENCH_ARGS for anything else (e.g. --only e2e --latencies zero --realistic-max 10000).
@@ -93,6 +108,17 @@ lint: venv
 # (tests/mutation/mutants.py lists them; `make test` runs the same check as a test).
 mutation: os-deps venv
 	$(PY) -m tests.mutation
+
+# Several bos-operators replicas (docs/ha.md), larger and longer than the short version in
+# `make test`: boot/reboot/shutdown rounds with 3 then 2 replicas, kill -9 and SIGSTOP past the
+# lease, every action counted per node; then the handover time after a kill (bench/handover.py)
+# and the replica mutants (leases, fence, decision records off: their tests must go red).
+SOAK_NODES ?= 1000
+SOAK_ROUNDS ?= 3
+soak: os-deps venv
+	BOS_SOAK_NODES=$(SOAK_NODES) BOS_SOAK_ROUNDS=$(SOAK_ROUNDS) $(PY) -m pytest tests/operators/test_replicas.py -q -s $(PYTEST_ARGS)
+	$(PY) -m bench.handover --nodes 200 --lease 10 --runs 3
+	$(PY) -m tests.mutation no-leases no-fence no-adoption
 
 # A noarch RPM of the node agent (spec in packaging/rpm/), built with rpmbuild into $(RPM_OUT).
 rpm: os-deps venv

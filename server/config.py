@@ -30,7 +30,7 @@ class ServerSettings:
     workers: int
     auth: AuthSettings = field(default_factory=AuthSettings)
     tls: TlsSettings = field(default_factory=TlsSettings)
-    history_max_entries: int = 50
+    history_max_entries: int = 30
     history_max_age: str = "7d"
     metrics: bool = True
     hsm_url: str = "http://cray-smd/hsm/v2"  # dry-run node selection (extension)
@@ -60,7 +60,7 @@ class ServerSettings:
                             help="server processes sharing the port (SO_REUSEPORT); one per core (BOS_WORKERS)")
         auth_config.add_arguments(parser)
         parser.add_argument("--history-max-entries", type=int,
-                            default=int(env("BOS_HISTORY_MAX_ENTRIES", "50")),
+                            default=int(env("BOS_HISTORY_MAX_ENTRIES", "30")),
                             help="entries kept per component history, 0 turns history off (BOS_HISTORY_MAX_ENTRIES)")
         parser.add_argument("--history-max-age", default=env("BOS_HISTORY_MAX_AGE", "7d"),
                             help="history entries older than this are dropped (BOS_HISTORY_MAX_AGE)")

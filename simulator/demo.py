@@ -6,6 +6,10 @@ loopback ports in a temporary directory, creates the session template of
 `boot` session, shows its progress, prints the final extended status and
 stops everything, also on Ctrl-C.
 
+The dashboard URL is printed as soon as the API is up; with `--keep-running`
+(`make demo KEEP=1`) on a terminal the stack stays up after the session until
+Ctrl-C, so the page can be explored.
+
 Exit status: 0 when the session completed and exactly the nodes expected to
 succeed did (with injected failures, the nodes the simulator made faulty in a
 way BOS cannot repair are expected to fail); 1 otherwise; 130 on Ctrl-C.
@@ -44,6 +48,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for the session (default 900)")
     parser.add_argument("--template", type=Path, default=EXAMPLE, help="session template JSON")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs) afterwards")
+    parser.add_argument("--keep-running", action="store_true",
+                        help="on a terminal, keep the stack up after the session until Ctrl-C (make demo KEEP=1)")
     for flag in RATE_FLAGS:
         parser.add_argument(f"--{flag.replace('_', '-')}", type=float, default=0.0, metavar="R",
                             help="share of nodes with this injected fault (0..1)")
@@ -75,7 +81,26 @@ def start_stack(stack: ExitStack, work: Path, args: argparse.Namespace) -> tuple
     rates = [arg for flag in RATE_FLAGS for arg in (f"--{flag.replace('_', '-')}", str(getattr(args, flag)))]
     print(f"starting the simulator ({args.nodes} nodes)...", flush=True)
     processes = stack.enter_context(Stack(work, nodes=args.nodes, seed=args.seed, speed=args.speed, sim_args=rates))
+    print(f"dashboard: {dashboard_url(processes.api.url)}", flush=True)
     return processes.sim, Api(processes.api.url)
+
+
+def dashboard_url(api_url: str) -> str:
+    return f"{api_url}/dashboard/#/session/{SESSION_NAME}"
+
+
+def keep_running(api: Api) -> None:
+    """Keep the stack up until Ctrl-C, if someone is there to press it."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        print("--keep-running needs a terminal (Ctrl-C to stop); stopping now", flush=True)
+        return
+    print(f"\nthe stack stays up: dashboard {dashboard_url(api.base)}, API {api.base}/v2 "
+          "(e.g. `bos --url " + api.base + " sessions list`); press Ctrl-C to stop", flush=True)
+    try:
+        while True:
+            signal.pause()
+    except KeyboardInterrupt:
+        print("\nstopping", flush=True)
 
 
 def wait_for_discovery(api: Api, count: int, timeout: float = 120) -> None:
@@ -151,6 +176,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"session {SESSION_NAME} started", flush=True)
             follow(api, args.timeout)
             ok = report(api, sim)
+            if args.keep_running:
+                keep_running(api)
     finally:
         if args.keep or not ok:
             print(f"logs: {work}")

@@ -1,9 +1,9 @@
-"""`bos components list|describe|update|delete`."""
+"""`bos components list|describe|update|delete|history`."""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any, Dict, List, Mapping
+from typing import Any, Dict, List, Mapping, Sequence
 from urllib.parse import quote
 
 from .. import output, summary
@@ -48,7 +48,7 @@ def list_params(args: argparse.Namespace) -> Dict[str, str]:
     return params
 
 
-def listing_text(records: List[Mapping[str, Any]], rows: str) -> str:
+def listing_text(records: Sequence[Mapping[str, Any]], rows: str) -> str:
     """Counts first; rows too when few enough, or asked for (`--rows`), not with `--summary`."""
     text = summary.summary_text(summary.count(records))
     if not records or rows == "none":
@@ -67,6 +67,35 @@ def cmd_list(ctx: Context, args: argparse.Namespace) -> int:
 
 def cmd_describe(ctx: Context, args: argparse.Namespace) -> int:
     ctx.emit(ctx.client.get(_path(args.id)))
+    return 0
+
+
+HISTORY_COLUMNS = (
+    Column("TIME", field("time")),
+    Column("STATUS", field("status")),
+    Column("PHASE", field("phase")),
+    Column("LAST ACTION", lambda e: (e.get("last_action") or "") + (" (failed)" if e.get("last_action_failed") else "")),
+    Column("SESSION", field("session")),
+    Column("REASON", field("reason"), max_width=80),
+    Column("ERROR", field("error"), max_width=50),
+)
+HISTORY_PAGE = 1000
+
+
+def cmd_history(ctx: Context, args: argparse.Namespace) -> int:
+    """Every page of the component's history (api.md §3.4.6), oldest first; `--last N` keeps the newest N."""
+    entries: List[Mapping[str, Any]] = []
+    params: Dict[str, Any] = {"page_size": HISTORY_PAGE}
+    while True:
+        page = ctx.client.get(_path(args.id) + "/history", params)
+        entries.extend(page)
+        if len(page) < HISTORY_PAGE:
+            break
+        params["start_after"] = page[-1]["id"]
+    if args.last:
+        entries = entries[-args.last:]
+    ctx.emit(entries, lambda: output.table(HISTORY_COLUMNS, entries) if entries
+             else f"No history for {args.id} (nothing changed within the retention period).")
     return 0
 
 
@@ -137,6 +166,10 @@ def register(subparsers: "argparse._SubParsersAction", common: argparse.Argument
                          help=f"components per request (default {PAGE_SIZE}; 0 = all at once)")
 
     leaf(actions, "describe", cmd_describe, "Show one component", common).add_argument("id")
+
+    history = leaf(actions, "history", cmd_history, "What a node went through: its changes, oldest first", common)
+    history.add_argument("id")
+    history.add_argument("--last", type=non_negative_int, default=0, metavar="N", help="only the newest N changes")
 
     update = leaf(actions, "update", cmd_update, "Enable/disable, clear errors, set the retry policy", common)
     update.add_argument("ids", nargs="*", metavar="ID", help="one or more xnames (comma- or space-separated)")

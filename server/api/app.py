@@ -7,6 +7,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from aiohttp import web
 
 from . import applystaged, components, history, meta, metrics, options, sessions, templates, v1
+from .. import dashboard
 from .context import CONTEXT, Context
 from .errors import problem_middleware
 from .params import MAX_BODY
@@ -22,7 +23,7 @@ def all_routes() -> List[Route]:
 
 def extra_routes() -> List[Route]:
     """Routes outside the v2 contract and its OpenAPI document: metrics, dashboard."""
-    return metrics.ROUTES
+    return metrics.ROUTES + dashboard.ROUTES
 
 
 def _paths(path: str, prefix: str) -> List[str]:
@@ -41,6 +42,7 @@ def create_app(context: Context, auth: Optional[Any] = None) -> web.Application:
     middlewares = [metrics.metrics_middleware] + ([auth] if auth is not None else []) + [problem_middleware]
     app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY)
     app[CONTEXT] = context
+    dashboard.install(app)
     by_path: Dict[str, List[Tuple[str, Callable[..., Any]]]] = {}
     for method, path, handler in all_routes() + extra_routes():
         for prefix in PREFIXES:

@@ -23,7 +23,7 @@ from ..jsonio import dumps, loads
 from . import records
 from .records import Record, Rejected
 from .reference import (COMPONENTS_DB, OPTIONS_DB, SESSIONS_DB, STATUSES_DB, TEMPLATES_DB, TOKENS_DB, Entry,
-                        ReferenceSource, SourceError, split_entries)
+                        ReferenceSource, SourceError)
 
 KINDS = ("options", "tokens", "templates", "components", "sessions", "statuses")  # the order of writes
 
@@ -89,7 +89,7 @@ class Importer:
         total = sum(t.source for t in plan.tallies.values())
         importable = sum(t.importable for t in plan.tallies.values())
         if total == 0:
-            raise SourceError(f"the source holds no BOS data: databases 0-5 are empty")
+            raise SourceError("the source holds no BOS data: databases 0-5 are empty")
         if importable * 2 < total:
             examples = "; ".join(f"{k} {key!r}: {r}" for k, key, r in plan.rejects[:3])
             raise SourceError(f"the source is not a BOS database: only {importable} of its {total} entries "

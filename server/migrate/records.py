@@ -73,7 +73,9 @@ def component(entry: Entry) -> Record:
 def _without_token_stamp(record: Record) -> Record:
     """A resolved token adds `timestamp` to the actual boot artifacts (D12): stored, never validated."""
     actual = record.get("actual_state")
-    artifacts = actual.get("boot_artifacts") if isinstance(actual, dict) else None
+    if not isinstance(actual, dict):
+        return record
+    artifacts = actual.get("boot_artifacts")
     if not isinstance(artifacts, dict) or "timestamp" not in artifacts:
         return record
     if not isinstance(artifacts["timestamp"], str):
@@ -87,10 +89,11 @@ def _without_token_stamp(record: Record) -> Record:
 
 def _scoped(entry: Entry, what: str) -> Tuple[Record, Optional[str], str]:
     if not SCOPED_KEY.match(entry.key):
-        raise Rejected(f"unknown entry: the key is not sha1(tenant)-sha1(name)")
+        raise Rejected("unknown entry: the key is not sha1(tenant)-sha1(name)")
     record = copy.deepcopy(_object(decode(entry), f"the {what}"))
     name, tenant = record.get("name"), record.get("tenant")
     _validate(schema.Name(), name)
+    assert isinstance(name, str)  # checked just above
     if tenant is not None and not (isinstance(tenant, str) and len(tenant) <= schema.MAX_TENANT_LENGTH):
         raise Rejected("tenant: must be null or a string of at most 127 characters")
     tenant = tenant or None

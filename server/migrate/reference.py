@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import AsyncIterator, Dict, List, Optional, Tuple
+from typing import AsyncIterator, Dict, List, Optional
 from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio import Redis
@@ -124,19 +124,16 @@ class ReferenceSource:
         for key, raw in zip(keys, raws):
             name = key.decode(errors="replace")
             if raw is None:  # deleted meanwhile, or not a string
-                kind = (await client.type(key)).decode()
+                kind = await client.type(key)
+                kind = kind.decode() if isinstance(kind, bytes) else str(kind)
                 if kind == "none":
                     continue
                 out.append(Entry(name, None, kind))
             else:
-                out.append(Entry(name, raw))
+                out.append(Entry(name, raw if isinstance(raw, bytes) else str(raw).encode()))
         return out
 
     async def close(self) -> None:
         for client in self.clients.values():
             await client.aclose()
 
-
-def split_entries(entries: List[Entry]) -> Tuple[List[Entry], List[Entry]]:
-    """(string entries, entries of another Redis type)."""
-    return [e for e in entries if e.raw is not None], [e for e in entries if e.raw is None]

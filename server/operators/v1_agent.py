@@ -13,6 +13,7 @@ work, stored as sets so reading it never walks nodes (server/store/v1.py).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -31,6 +32,7 @@ from .v1_plan import CONFIGURE, SHUTDOWN, Stage, plan
 from .v1_progress import Progress, progress
 
 LOCK_SECONDS = 300
+MAX_REST = 10.0  # seconds: the longest pause between passes while work is in flight
 FAILING_FOR = 600.0  # seconds of uninterrupted failures after which a session is ended (L13)
 NOT_IN_BOS = "Node is not a BOS component"
 POWERED_OFF = "Node is powered off"
@@ -67,6 +69,10 @@ class V1AgentOperator(Operator):
     wake_on_enabled = True  # the engine moved one of the nodes it drives
     wake_statuses = frozenset({"stable", "failed", "on_hold"})  # ...or let go of it
 
+    def __init__(self) -> None:
+        self._last_end = 0.0
+        self._last_length = 0.0
+
     async def run_pass(self, ctx: PassContext) -> Optional[float]:
         redis = ctx.services.redis
         if redis is None:
@@ -75,6 +81,20 @@ class V1AgentOperator(Operator):
         active = await store.active_ids()
         if not active:
             return None
+        # Every engine write wakes this operator; with many nodes in flight a pass is long, so
+        # rest as long as the last pass took: at most half the time goes into reading progress.
+        rest = self._last_length - (time.monotonic() - self._last_end)
+        if rest > 0:
+            await asyncio.sleep(min(rest, MAX_REST))
+        started = time.monotonic()
+        try:
+            return await self._pass(ctx, store, active)
+        finally:
+            self._last_end = time.monotonic()
+            self._last_length = self._last_end - started
+
+    async def _pass(self, ctx: PassContext, store: V1Store, active: List[str]) -> Optional[float]:
+        redis = store.redis
         token = str(uuid.uuid4())
         if not await take_lock(redis, token, LOCK_SECONDS):  # another replica's agent is in a pass
             return ctx.recheck
@@ -87,7 +107,7 @@ class V1AgentOperator(Operator):
                     await agent.state.clear_failure()
                 except Exception as exc:  # one session's trouble never stops the others; resumed next pass
                     ctx.log.error("v1 session %s: %s", sid, one_line(exc), exc_info=True)
-                    busy = not await agent.give_up_after_failure(one_line(exc))
+                    busy = not await agent.give_up_after_failure(one_line(exc)) or busy
                 if await store.get_session(sid) is None:  # deleted during the pass: drop what it wrote since
                     await store.delete_session(sid)
         finally:
@@ -167,9 +187,9 @@ class SessionAgent:
             selected[name] = sorted(nodes)
         phases = OPERATION_PHASES[self.operation]
         now = agent_time()
-        for name, nodes in selected.items():
+        for name, chosen in selected.items():
             await self.store.create_boot_set(self.sid, name, [
-                {"name": p, "categories": {"not_started": nodes}} for p in phases], {"start_time": now})
+                {"name": p, "categories": {"not_started": chosen}} for p in phases], {"start_time": now})
         await self.report_overlap(sorted({n for nodes in selected.values() for n in nodes}))
         fields = {f"nodes:{n}": dumps(nodes).decode() for n, nodes in selected.items()}
         fields.update({f"config:{n}": "1" if configuration_for(self.template, bs) else ""
@@ -277,7 +297,7 @@ class SessionAgent:
         clean = [{k: v for k, v in p.items() if k != "__boot_set"} for p in patches]
         async with claimed(self.ctx, [p["id"] for p in clean]):  # component leases (docs/ha.md)
             updated = await self.ctx.bos.patch_components(clean, self.ctx.batch_size, skip_bad_ids=True)
-        written = {c.get("id") for c in updated}
+        written = {c["id"] for c in updated if "id" in c}
         if await self.store.get_session(self.sid) is None:
             await self.ctx.bos.patch_components([{"id": i, "enabled": False} for i in sorted(written)],
                                                 self.ctx.batch_size)

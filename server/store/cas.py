@@ -28,8 +28,8 @@ RECEIPT_SECONDS = 60  # far longer than any retry of one call (connection.RETRY_
 # ARGV: count, then per write: key, member, expected sha1 (or ""), new value (or "" to delete),
 # n_remove, remove index keys..., n_add, (add index key, score) pairs...; then n_blobs, then per
 # blob: key, value; then the blob index key and the current time; then the history block
-# (history.py): n_entries, max length, min id, ttl ms, then per entry: write position (1-based),
-# stream key, n_fields, field/value pairs...; last the receipt key (or "").
+# (history.py): n_entries, max length, oldest ms kept, ttl ms, then per entry: write position
+# (1-based), list key, payload; last the receipt key (or "").
 # The receipt makes a replay (the same ARGV after a dropped connection, connection.py) return
 # the outcome of the run that happened instead of applying the writes again.
 _SCRIPT = """
@@ -71,22 +71,33 @@ for r = 1, tonumber(ARGV[1]) do
     for j = add_at, add_at + 2 * nadd - 2, 2 do redis.call('ZADD', ARGV[j], ARGV[j + 1], member) end
   end
 end
--- per-component history: one capped stream entry per applied write that changed a tracked field
-local h = history_at
-local nhist = tonumber(ARGV[h])
+-- per-component history: one capped list entry "<ms>-<seq> <payload>" per applied write that
+-- changed a tracked field; ids increase per component even if the clock steps back
+local nhist = tonumber(ARGV[history_at])
 if nhist > 0 then
   local refused = {}
   for _, r in ipairs(conflicts) do refused[r] = true end
-  local maxlen, minid, ttl = ARGV[h + 1], ARGV[h + 2], ARGV[h + 3]
-  h = h + 4
-  for e = 1, nhist do
-    local r, hkey, nf = tonumber(ARGV[h]), ARGV[h + 1], tonumber(ARGV[h + 2])
-    if not refused[r] then
-      redis.call('XADD', hkey, 'MAXLEN', maxlen, '*', unpack(ARGV, h + 3, h + 2 + 2 * nf))
-      redis.call('XTRIM', hkey, 'MINID', minid)
+  local maxlen, oldest, ttl = tonumber(ARGV[history_at + 1]), tonumber(ARGV[history_at + 2]), ARGV[history_at + 3]
+  local clock = redis.call('TIME')
+  local now_ms = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+  for h = history_at + 4, history_at + 3 * nhist + 1, 3 do
+    local hkey = ARGV[h + 1]
+    if not refused[tonumber(ARGV[h])] then
+      local ms, seq = now_ms, 0
+      local last = redis.call('LINDEX', hkey, -1)
+      if last then
+        local lms, lseq = string.match(last, '^(%d+)-(%d+) ')
+        if tonumber(lms) >= ms then ms, seq = tonumber(lms), tonumber(lseq) + 1 end
+      end
+      redis.call('RPUSH', hkey, string.format('%d-%d ', ms, seq) .. ARGV[h + 2])
+      redis.call('LTRIM', hkey, -maxlen, -1)
+      local first = redis.call('LINDEX', hkey, 0)
+      while first and tonumber(string.match(first, '^(%d+)-')) < oldest do
+        redis.call('LPOP', hkey)
+        first = redis.call('LINDEX', hkey, 0)
+      end
       redis.call('PEXPIRE', hkey, ttl)
     end
-    h = h + 3 + 2 * nf
   end
 end
 if receipt ~= '' then
@@ -110,7 +121,7 @@ class Write:
     remove_from: Sequence[str] = field(default_factory=tuple)
     add_to: Sequence[str] = field(default_factory=tuple)  # lexical indexes: score 0
     scored: Mapping[str, float] = field(default_factory=dict)  # score indexes: (re)added with a score
-    history: Optional[Sequence[bytes]] = None  # a history entry's field/value pairs (history.py)
+    history: Optional[bytes] = None  # a history entry's payload (history.py)
 
 
 class CasWriter:
@@ -142,10 +153,10 @@ class CasWriter:
         entries = [(n, w) for n, w in enumerate(writes, 1) if w.history]
         if not entries or self.history is None:
             return [0]
-        args: list = [len(entries), self.history.max_entries, self.history.min_id(),
+        args: list = [len(entries), self.history.max_entries, self.history.oldest_ms(),
                       int(self.history.max_age * 1000)]
         for n, w in entries:
-            args += [n, keys.component_history(w.member), len(w.history) // 2, *w.history]  # type: ignore[arg-type]
+            args += [n, keys.component_history(w.member), w.history]
         return args
 
 

@@ -7,6 +7,7 @@ work until the next periodic pass, so publishing is best effort.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, Dict, Iterable, Sequence
 
 from redis.asyncio import Redis
@@ -43,6 +44,7 @@ class Events:
             message: Dict[str, Any] = {"kind": "components", "statuses": sorted(statuses), "enabled": enabled}
             if changes:
                 message["changes"] = list(changes)
+                message["t"] = round(time.time() * 1000)  # ms: a dashboard keeps the newest state per node
             await self.publish(message)
 
     async def sessions_written(self, statuses: Iterable[str]) -> None:

@@ -26,7 +26,7 @@ def component(component_id: str) -> str:
 
 
 def component_history(component_id: str) -> str:
-    """The capped stream of a component's changes (extension, store/history.py)."""
+    """The capped list of a component's changes (extension, store/history.py)."""
     return f"{PREFIX}hist:{component_id}"
 
 

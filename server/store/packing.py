@@ -19,7 +19,7 @@ from redis.exceptions import DataError
 try:
     from hiredis import pack_command as _pack
 except ImportError:  # hiredis is a declared dependency; stay correct without it
-    _pack = None
+    _pack = None  # type: ignore[assignment]
 
 
 class HiredisPackingConnection(Connection):
@@ -28,10 +28,13 @@ class HiredisPackingConnection(Connection):
             args = tuple(args[0].encode().split()) + args[1:]
         elif b" " in args[0]:
             args = tuple(args[0].split()) + args[1:]
-        args = tuple(bytes(a) if isinstance(a, (bytearray, memoryview)) else a for a in args)
         try:
             return [_pack(args)]
-        except TypeError as exc:  # bool, None, other objects: the error redis-py raises
+        except TypeError:  # bytearray/memoryview (rare: converted, then packed), or bool, None, ...
+            args = tuple(bytes(a) if isinstance(a, (bytearray, memoryview)) else a for a in args)
+        try:
+            return [_pack(args)]
+        except TypeError as exc:  # the error redis-py raises for what it cannot send
             raise DataError(str(exc)) from None
 
 

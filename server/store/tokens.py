@@ -6,10 +6,12 @@ it. Records are swept when old *and* no component references them.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+import weakref
 from collections import OrderedDict
-from typing import Any, Dict, Iterable, Mapping
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from redis.asyncio import Redis
 
@@ -41,11 +43,60 @@ async def get_tokens(redis: Redis, tokens: Iterable[str]) -> Dict[str, Dict[str,
     found = {t: _CACHE[t] for t in wanted if t in _CACHE}
     missing = sorted(wanted - set(found))
     if missing:
-        raws = await redis.mget([keys.token(t) for t in missing])
-        for token, raw in zip(missing, raws):
+        for token, raw in (await _lookups(redis).read(missing)).items():
             if raw:
                 found[token] = json.loads(raw)
                 _remember(token, found[token])
+    return found
+
+
+class _Lookups:
+    """Concurrent look-ups of uncached tokens share one MGET.
+
+    After a boot every node reports a token this process has not seen yet (and a
+    misconfigured node one nobody knows): in a wave of reports each request
+    would otherwise make its own round trip to Redis, which costs more CPU
+    than the rest of its token handling. Each caller gets its own future, so a
+    cancelled request never cancels another's look-up.
+    """
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self.waiting: List[Tuple[List[str], "asyncio.Future[Dict[str, Optional[bytes]]]"]] = []
+
+    async def read(self, tokens: List[str]) -> Dict[str, Optional[bytes]]:
+        future = asyncio.get_running_loop().create_future()
+        self.waiting.append((tokens, future))
+        if len(self.waiting) == 1:  # the first caller of this loop iteration schedules the read
+            asyncio.ensure_future(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        batch, self.waiting = self.waiting, []
+        wanted = sorted({t for tokens, _f in batch for t in tokens})
+        try:
+            raws = dict(zip(wanted, await self.redis.mget([keys.token(t) for t in wanted])))
+        except Exception as exc:  # every caller of the batch sees the failure
+            for _tokens, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        except BaseException:  # cancelled (shutdown): so are the callers
+            for _tokens, future in batch:
+                future.cancel()
+            raise
+        for tokens, future in batch:
+            if not future.done():
+                future.set_result({t: raws.get(t) for t in tokens})
+
+
+_LOOKUPS: "weakref.WeakKeyDictionary[Redis, _Lookups]" = weakref.WeakKeyDictionary()
+
+
+def _lookups(redis: Redis) -> _Lookups:
+    found = _LOOKUPS.get(redis)
+    if found is None:
+        found = _LOOKUPS[redis] = _Lookups(redis)
     return found
 
 

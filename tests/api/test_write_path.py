@@ -98,3 +98,34 @@ def test_the_store_uses_the_hiredis_packer_for_tcp_urls() -> None:
     assert Store.connect("unix:///tmp/none.sock").redis.connection_pool.connection_class is not HiredisPackingConnection
     assert connection_class("redis+sentinel://127.0.0.1:26379/mymaster") == {}
     assert connection_class("rediss://127.0.0.1:1/0") == {}
+
+
+def test_concurrent_token_lookups_share_one_round_trip(redis_server) -> None:
+    import asyncio
+
+    from bos_server.store import tokens as token_store
+
+    async def scenario() -> Dict[str, Any]:
+        store = Store.connect(redis_server.url)
+        try:
+            await token_store.put_token(store.redis, "tok-known", {"kernel": "k", "kernel_parameters": "p",
+                                                                   "initrd": "i"})
+            token_store.forget(["tok-known"])
+            calls = []
+            original = store.redis.mget
+
+            async def counting_mget(*args: Any, **kwargs: Any) -> Any:
+                calls.append(args)
+                return await original(*args, **kwargs)
+
+            store.redis.mget = counting_mget  # type: ignore[method-assign]
+            results = await asyncio.gather(*(token_store.get_tokens(store.redis, [f"tok-unknown-{n}", "tok-known"])
+                                             for n in range(20)))
+            return {"calls": len(calls), "results": results}
+        finally:
+            await store.close()
+
+    outcome = asyncio.run(scenario())
+    assert outcome["calls"] == 1
+    for found in outcome["results"]:
+        assert set(found) == {"tok-known"} and found["tok-known"]["kernel"] == "k"

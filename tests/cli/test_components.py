@@ -124,3 +124,19 @@ def test_delete(bos: Runner, api: Api) -> None:
     assert result.out.strip() == f"Component '{ids[0]}' deleted."
     assert [c["id"] for c in api.get("/v2/components").json()] == [ids[1]]
     assert bos("components", "delete", ids[0]).code == 1
+
+
+def test_history_lists_every_change_oldest_first(bos: Runner, api: Api) -> None:
+    put_components(api, [{"id": "x3000c0s9b0n0", "enabled": False}])
+    for error in ("first", "second", ""):
+        assert api.patch("/v2/components/x3000c0s9b0n0", json={"error": error}).status_code == 200
+    result = bos("components", "history", "x3000c0s9b0n0")
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert lines[0].split()[:3] == ["TIME", "STATUS", "PHASE"]
+    assert [line.split()[-1] for line in lines[2:]] == ["first", "second", "-"]  # error column
+    assert "error cleared" in lines[-1] and "created" in lines[1]
+    last = bos("components", "history", "x3000c0s9b0n0", "--last", "1", "--format", "json")
+    assert last.code == 0 and [e["reason"] for e in __import__("json").loads(last.out)] == ["error cleared"]
+    missing = bos("components", "history", "x3000c0s9b9n9")
+    assert missing.code != 0 and "does not exist" in missing.err

@@ -71,3 +71,15 @@ def test_bad_operation_is_a_usage_error(bos: Runner) -> None:
     assert result.code == 2 and "must be one of" in result.err
     missing = bos("v1", "session", "create", "--template-name", "nope", "--operation", "configure")
     assert missing.code == 1 and "Session Template ID invalid: nope" in missing.err
+
+
+def test_seed_spelling_template_uuid_and_capitalised_operation(bos: Runner, api: Api, tmp_path: Path) -> None:
+    """`cray bos v1 session create --template-uuid SESSIONTEMPLATE_NAME --operation Configure` (seed 001)."""
+    make_template(bos, tmp_path)
+    created = bos("v1", "session", "create", "--template-uuid", "cle", "--operation", "Configure", "--format", "json")
+    assert created.code == 0, created.err
+    body = created.json()
+    assert body["operation"] == "Configure" and body["templateName"] == "cle" and "templateUuid" not in body
+    sid = body["links"][0]["href"].rsplit("/", 1)[1]
+    described = bos("v1", "session", "describe", sid)
+    assert "operation     Configure" in described.out and f"job           boa-{sid}" in described.out

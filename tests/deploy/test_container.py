@@ -41,7 +41,7 @@ def instructions() -> List[Tuple[str, str]]:
         if not line.endswith("\\"):
             lines.append(current)
             current = ""
-    return [(l.split(None, 1)[0].upper(), l.split(None, 1)[1] if " " in l else "") for l in lines]
+    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1] if " " in line else "") for line in lines]
 
 
 def stages() -> List[List[Tuple[str, str]]]:

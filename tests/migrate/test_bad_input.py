@@ -12,7 +12,7 @@ import redis as redis_lib
 from bos_sim.stack import RedisServer, free_port
 
 from .conftest import digest, run_import, run_json, server_url
-from .reference_fixture import TEMPLATES, Reference, populate, scoped_key, xname
+from .reference_fixture import TEMPLATES, Reference, xname
 
 
 @pytest.fixture

@@ -16,8 +16,7 @@ from bos_sim.stack import ApiServer, RedisServer
 from tests.support.client import Api
 
 from .conftest import digest, run_import, run_json, server_url
-from .reference_fixture import (COMPONENT_COUNT, SESSIONS, TEMPLATES, TOKEN_IDS, TOKENS, Reference, populate,
-                                scoped_key, xname)
+from .reference_fixture import (COMPONENT_COUNT, SESSIONS, TEMPLATES, TOKEN_IDS, TOKENS, Reference, xname)
 
 SOURCE_DBS = list(range(6))
 

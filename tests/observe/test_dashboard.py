@@ -1,0 +1,92 @@
+"""The dashboard in a real browser (headless Chromium) during a simulated 1,000-node boot:
+the sessions page lists the session, the session page's machine view changes while the
+boot runs and ends all stable, a click shows a node's history, and the console stays clean."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Dict, Iterator, List
+
+import pytest
+import requests
+
+from tests.observe.browser import chromium, console_errors
+from tests.operators.stack import Stack
+
+NODES = 1000
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    running = Stack(tmp_path_factory.mktemp("dashboard"), nodes=NODES)
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    yield from chromium()
+
+
+def wait_for(check: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def machine_counts(browser: Any) -> Dict[str, int]:
+    raw = browser.execute_script("const m = document.getElementById('machine'); return m && m.dataset.counts;")
+    return json.loads(raw) if raw else {}
+
+
+def test_a_boot_watched_in_the_browser(big: Stack, browser: Any) -> None:
+    nodes = big.take(len(big.pool))
+    big.template("dash-all", nodes)
+    big.session("dash-boot", "dash-all", "boot")
+    dashboard = big.api_server.url + "/dashboard/"
+
+    browser.get(dashboard)
+    wait_for(lambda: browser.find_elements("css selector", "tr[data-session='dash-boot']"), 20, "the session row")
+    browser.find_element("css selector", "tr[data-session='dash-boot'] a").click()
+    wait_for(lambda: sum(machine_counts(browser).values()) == len(nodes), 60, "the machine view to show every node")
+
+    seen: List[Dict[str, int]] = []
+
+    def complete() -> bool:
+        counts = machine_counts(browser)
+        if not seen or counts != seen[-1]:
+            seen.append(counts)
+        return counts == {"stable": len(nodes)}
+    wait_for(complete, 300, "every node stable in the machine view")
+    assert len(seen) >= 3, f"the machine view did not change while the boot ran: {seen}"
+    assert any(set(c) - {"stable"} for c in seen), seen  # it showed nodes on their way
+    wait_for(lambda: browser.find_element("id", "s-status").text == "complete", 30, "the session to show complete")
+
+    # the progress plot, the live badge and a node's history from a click on its cell
+    assert browser.find_element("id", "live").text == "live"
+    canvas = browser.find_element("id", "machine")
+    from selenium.webdriver.common.action_chains import ActionChains
+    ActionChains(browser).move_to_element_with_offset(canvas, -canvas.size["width"] // 2 + 8,
+                                                      -canvas.size["height"] // 2 + 20).click().perform()
+    wait_for(lambda: browser.find_elements("css selector", "#history tbody tr"), 20, "a node's history")
+    statuses = [td.text for td in browser.find_elements("css selector", "#history tbody tr td:nth-child(2)")]
+    assert statuses[-1] == "stable" and "power_on_called" in statuses
+    assert console_errors(browser) == []
+
+
+def test_components_page_and_tenancy(big: Stack, browser: Any) -> None:
+    browser.get(big.api_server.url + "/apis/bos/dashboard/#/components")
+    wait_for(lambda: len(browser.find_elements("css selector", "#components tbody tr")) == 100, 30, "a page of components")
+    assert console_errors(browser) == []
+    # the event stream is tenant-scoped like the API: an unknown tenant is refused, never served
+    resp = requests.get(big.api_server.url + "/dashboard/api/sessions/dash-boot/nodes",
+                        headers={"Cray-Tenant-Name": "no-such-tenant"}, timeout=10)
+    assert resp.status_code in (400, 404)
+    resp = requests.get(big.api_server.url + "/dashboard/api/events?session=dash-boot&tenant=a",
+                        headers={"Cray-Tenant-Name": "b"}, timeout=10)
+    assert resp.status_code == 400
