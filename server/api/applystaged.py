@@ -87,6 +87,7 @@ async def apply_staged(request: web.Request) -> web.Response:
         if not name or name not in operations:
             outcome.pop(component_id, None)
             return None
+        assert old is not None  # it has a staged session
         new, ok = applied(old, operations[name], clear_stage, tenant)
         outcome[component_id] = ok
         return apply_auto_fields(new, None, now)

@@ -96,7 +96,7 @@ def _ids_param(request: web.Request) -> Optional[List[str]]:
     return ids
 
 
-async def list_components(request: web.Request) -> web.Response:
+async def list_components(request: web.Request) -> web.StreamResponse:
     query = _list_query(request)
     candidates = _ids_param(request)
     tenant = tenant_of(request)
@@ -220,7 +220,7 @@ async def put_component(request: web.Request) -> web.Response:
     tokens = await _resolved(request, [data])
     record = new_record(component_id, apply_auto_fields(data, tokens, now_str(), owned=True), owned=True)
     written = await ctx(request).store.components.update_one(component_id, lambda _i, _old: record)
-    return respond(view(written))
+    return respond(_shown(written))
 
 
 async def patch_component(request: web.Request) -> web.Response:
@@ -239,7 +239,7 @@ async def patch_component(request: web.Request) -> web.Response:
         return merge(old, patch)
 
     if not reports_actual:
-        return respond(view(await ctx(request).store.components.update_one(component_id, compute)))
+        return respond(_shown(await ctx(request).store.components.update_one(component_id, compute)))
     try:  # a node reporter's report: counted by outcome (docs/metrics.md)
         written = await ctx(request).store.components.update_one(component_id, compute)
     except ActualStateConflict:
@@ -249,7 +249,13 @@ async def patch_component(request: web.Request) -> web.Response:
         metrics.reporter_report("not_found")
         raise
     metrics.reporter_report("accepted")
-    return respond(view(written))
+    return respond(_shown(written))
+
+
+def _shown(written: Optional[Record]) -> Record:
+    """The response view of a single-record write whose compute always writes (or raises)."""
+    assert written is not None
+    return view(written)
 
 
 async def delete_component(request: web.Request) -> web.Response:

@@ -56,7 +56,8 @@ def _ref(name: str) -> Dict[str, Any]:
 def _operation(method: str, path: str) -> Dict[str, Any]:
     declared = DECLARED[(method, path)]  # an undeclared route is an error, not a guess
     request, status, response = declared.body, declared.status, declared.response
-    op: Dict[str, Any] = {"operationId": f"{method.lower()}_{path.strip('/').replace('/', '_').replace('{', '').replace('}', '') or 'root'}"}
+    slug = path.strip("/").replace("/", "_").replace("{", "").replace("}", "") or "root"
+    op: Dict[str, Any] = {"operationId": f"{method.lower()}_{slug}"}
     params = [param.openapi() for param in declared.query]
     params += [{"name": p[1:-1], "in": "path", "required": True, "schema": PATH_PARAMETERS[p[1:-1]]}
                for p in path.split("/") if p.startswith("{")]
