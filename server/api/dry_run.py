@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Dict, List, Mapping, Set
+from typing import Any, Awaitable, Dict, List, Mapping, Sequence, Set
 
 from aiohttp import web
 
@@ -65,7 +65,7 @@ async def _prefetch(inventory: HsmInventory, record: Record, template: Mapping[s
     the inventory caches them for the selection steps)."""
     boot_sets = template["boot_sets"].values()
     limited = bool(parse_limit(record.get("limit")))
-    wanted = [inventory.locked()]
+    wanted: List[Awaitable[Any]] = [inventory.locked()]
     if limited or any(b.get("node_roles_groups") for b in boot_sets):
         wanted.append(inventory.roles())
     if limited or any(b.get("node_groups") for b in boot_sets):
@@ -84,7 +84,7 @@ def _session_view(record: Record) -> Record:
     return {k: record[k] for k in fields if k in record}
 
 
-def _summary(boot_sets: Mapping[str, Any], excluded: List[Mapping[str, str]],
+def _summary(boot_sets: Mapping[str, Any], excluded: Sequence[Mapping[str, str]],
              taken: Mapping[str, str]) -> Record:
     by_reason: Dict[str, int] = {}
     for entry in excluded:
