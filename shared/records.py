@@ -102,7 +102,7 @@ class Session(TypedDict, total=False):
     components: str
     include_disabled: bool
     status: SessionStatus
-    max_in_flight: int  # extension (api.md §3.10.1)
+    max_in_flight: int  # extension: rolling waves (api.md §3.10)
     max_failed: Union[int, str]  # extension: a count or "N%"
 
 
