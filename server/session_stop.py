@@ -201,3 +201,17 @@ async def _save(store: Store, tenant: Optional[str], name: str, report: Dict[str
 def cleanup_keys(tenant: Optional[str], name: str) -> List[str]:
     """Keys to delete with the session record."""
     return [keys.session_cleanup(tenant, name)]
+
+
+async def stop_components(store: Store, cfs: Optional[CfsClient], name: str, *, keep_configuration: bool = False,
+                          actions_wait: float = ACTIONS_WAIT) -> Dict[str, Any]:
+    """Steps 2-4 above for work that has no v2 session record: a v1 session, whose components
+    carry its ID as `session` (v1.md §2.3 V4). Returns the cleanup report (not saved)."""
+    report = empty_cleanup(keep_configuration)
+    scope = _Scope(None, frozenset())
+    stopped_now = await _disable(store, name, scope, report)
+    report["actions_still_running"] = await wait_for_actions(store.redis, actions_wait)
+    stopped_now += await _disable(store, name, scope, report)
+    if not keep_configuration:
+        await _clear_configuration(cfs, name, sorted(set(stopped_now)), report)
+    return report

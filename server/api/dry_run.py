@@ -10,7 +10,7 @@ would write. Nothing is written: no record, no component, no BSS/CFS/PCS call
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List, Mapping, Optional, Set
+from typing import Any, Dict, Mapping, Optional, Sequence, Set
 
 from aiohttp import web
 
@@ -63,7 +63,7 @@ def _session_view(record: Record) -> Record:
     return {k: record[k] for k in fields if k in record}
 
 
-def _summary(boot_sets: Mapping[str, Any], excluded: List[Mapping[str, str]],
+def _summary(boot_sets: Mapping[str, Any], excluded: Sequence[Mapping[str, str]],
              taken: Mapping[str, str]) -> Record:
     by_reason: Dict[str, int] = {}
     for entry in excluded:

@@ -1,6 +1,6 @@
 """Screenshot of the dashboard's session page during a simulated boot (docs/dashboard.png).
 
-    .venv/bin/python -m tests.observe.screenshot --nodes 10000 --out docs/dashboard.png
+    .venv/bin/python -m tests.observe.screenshot --nodes 10204 --out docs/dashboard.png   # 10,000 compute nodes
 
 Boots NODES simulated nodes (a few with injected faults, so failures show) through
 the real stack and photographs the session page in headless Chromium once most
@@ -32,11 +32,11 @@ def main() -> None:
         broken = nodes[2600:2632] + nodes[5000::397]  # one chassis that never boots, and scattered failures
         stack.sim.set_node_faults(broken, fail_boot=True)
         stack.template("compute-23.4", nodes)
-        stack.session("reboot-compute", "compute-23.4", "boot")
+        stack.session("boot-compute", "compute-23.4", "boot")
         browser_gen = chromium()
         browser = next(browser_gen)
         browser.set_window_size(1400, 1500)
-        browser.get(stack.api_server.url + "/dashboard/#/session/reboot-compute")
+        browser.get(stack.api_server.url + "/dashboard/#/session/boot-compute")
         deadline = time.monotonic() + 900
         while time.monotonic() < deadline:
             raw = browser.execute_script("const m = document.getElementById('machine'); return m && m.dataset.counts;")

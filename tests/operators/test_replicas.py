@@ -14,7 +14,7 @@ import random
 import signal
 import time
 from collections import Counter
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 import pytest
 import redis as redis_lib

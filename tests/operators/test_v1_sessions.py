@@ -255,6 +255,8 @@ def test_delete_during_run_stops_it_row34(cluster: Stack) -> None:
     assert cluster.api.delete(f"/v1/session/{sid}").status_code == 204
     records = cluster.components(nodes)
     assert all(r["enabled"] is False for r in records.values()), records
+    # the session-control cleanup: the configuration this session set, never applied, is cleared
+    assert all(n["cfs"]["desired_config"] == "" for n in cluster.sim_nodes(nodes).values())
     ons = [x for x in cluster.xnames_sent("On") if x in nodes]
     cluster.set_options(max_boot_wait_time=1)  # the engine would retry at once if it still drove them
     other = cluster.take(1)

@@ -96,7 +96,7 @@ async def get_session(request: web.Request) -> web.Response:
     if record is None:
         raise V1NotFound(f"Session {sid} not found")
     meta = await session_metadata(store, sid)
-    flat = {k: "" for k in ("start_time", "stop_time", "complete", "in_progress", "error_count")}
+    flat: Dict[str, Any] = {k: "" for k in ("start_time", "stop_time", "complete", "in_progress", "error_count")}
     if meta is not None:
         flat = {k: meta.get(k) for k in flat}
     return respond({"templateName": record["templateName"], "operation": record["operation"],
@@ -109,9 +109,10 @@ async def delete_session(request: web.Request) -> web.Response:
     store = v1_store(request)
     if await store.get_session(sid) is None:
         raise V1NotFound(f"Sesssion: {sid} not found")  # sic, R's three s (v1.md §2.3)
-    stopped = await cancel(ctx(request).store, sid)
+    report = await cancel(ctx(request).store, ctx(request).cfs, sid)
     await store.delete_session(sid)
-    LOG.info("v1 session %s deleted; %d components stopped", sid, stopped)
+    LOG.info("v1 session %s deleted; %d components stopped, CFS configuration cleared on %d", sid,
+             len(report["disabled"]), len(report["configuration_cleared"]))
     return web.Response(status=204)
 
 
