@@ -17,7 +17,7 @@ KEEP ?=
 PYTEST_ARGS ?=
 RPM_OUT ?= dist/rpm
 
-.PHONY: help venv os-deps test demo bench rpm image clean mutation lint constraints
+.PHONY: help venv os-deps test demo bench rpm image clean mutation lint constraints soak
 .PHONY: browser-deps
 
 help:
@@ -27,6 +27,7 @@ help:
 	@echo "make bench  run the benchmarks into docs/benchmarks.md (QUICK=1 smoke sizes, SIZES=1000,10000)"
 	@echo "make lint   ruff and mypy"
 	@echo "make mutation  switch each guarded mechanism off and show its tests go red"
+	@echo "make soak   operator replicas at scale: SOAK_NODES nodes, SOAK_ROUNDS rounds, kill/pause, handover time"
 	@echo "make rpm    build the bos-reporter RPM into dist/rpm/"
 	@echo "make image  build the service container image (podman or buildah; IMAGE=bos:VERSION)"
 	@echo "make venv   create .venv with every package installed editable"
@@ -107,6 +108,17 @@ lint: venv
 # (tests/mutation/mutants.py lists them; `make test` runs the same check as a test).
 mutation: os-deps venv
 	$(PY) -m tests.mutation
+
+# Several bos-operators replicas (docs/ha.md), larger and longer than the short version in
+# `make test`: boot/reboot/shutdown rounds with 3 then 2 replicas, kill -9 and SIGSTOP past the
+# lease, every action counted per node; then the handover time after a kill (bench/handover.py)
+# and the replica mutants (leases, fence, decision records off: their tests must go red).
+SOAK_NODES ?= 1000
+SOAK_ROUNDS ?= 3
+soak: os-deps venv
+	BOS_SOAK_NODES=$(SOAK_NODES) BOS_SOAK_ROUNDS=$(SOAK_ROUNDS) $(PY) -m pytest tests/operators/test_replicas.py -q -s $(PYTEST_ARGS)
+	$(PY) -m bench.handover --nodes 200 --lease 10 --runs 3
+	$(PY) -m tests.mutation no-leases no-fence no-adoption
 
 # A noarch RPM of the node agent (spec in packaging/rpm/), built with rpmbuild into $(RPM_OUT).
 rpm: os-deps venv

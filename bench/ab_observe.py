@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import shutil
 import tempfile
@@ -48,8 +49,9 @@ async def one(config: str, count: int, seconds: float, connections: int) -> Dict
         out = {}
         for mode in WORKLOADS:
             tokens = known_tokens() if mode == "known" else [TOKEN]
-            out[mode] = await asyncio.get_running_loop().run_in_executor(None, lambda: load_gen.reporter(
-                server.url, work, ids, tokens, mode, seconds=seconds, runs=1, connections=connections, pids=pids))
+            out[mode] = await asyncio.get_running_loop().run_in_executor(None, functools.partial(
+                load_gen.reporter, server.url, work, ids, tokens, mode, seconds=seconds, runs=1,
+                connections=connections, pids=pids))
         return out
     finally:
         await client.close()

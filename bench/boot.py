@@ -15,7 +15,10 @@ While the stack runs, RSS and CPU of Redis, the API (all worker processes),
 the operators and the simulator are sampled; Redis `used_memory` is read after
 the boot session.
 
-    .venv/bin/python -m bench.boot --nodes 1000 [--latency zero|realistic] [--profile DIR]
+    .venv/bin/python -m bench.boot --nodes 1000 [--latency zero|realistic] [--profile DIR] [--replicas N]
+
+`--replicas N` runs N `bos-operators` processes side by side (docs/ha.md): the cost of
+coordinating replicas is the wall time against `--replicas 1`.
 """
 
 from __future__ import annotations
@@ -113,11 +116,13 @@ def run_session(driver: Driver, name: str, operation: str, nodes: int, timeout: 
 
 def run_stack(nodes: int, latency: str, *, operations: Sequence[str] = OPERATIONS, timeout: float = 1800,
               api_workers: int = 2, profile: Optional[Path] = None, keep: bool = False,
-              log=print) -> Dict[str, Any]:
+              log=print, replicas: int = 1) -> Dict[str, Any]:
     """Start a stack of `nodes`, run each operation once; returns timings, memory and record sizes."""
     work = Path(tempfile.mkdtemp(prefix=f"bos-bench-e2e-{nodes}-"))
     sim_args = ZERO_DELAYS if latency == "zero" else []
     result: Dict[str, Any] = {"nodes": nodes, "latency": latency, "api_workers": api_workers}
+    if replicas != 1:
+        result["operator_replicas"] = replicas
     try:
         with Stack(work, nodes=nodes, sim_args=sim_args, sim_timeout=600, operators=False,
                    api_args=["--workers", str(api_workers)], env={"BOS_LOG_LEVEL": "WARNING"}) as stack:
@@ -125,10 +130,12 @@ def run_stack(nodes: int, latency: str, *, operations: Sequence[str] = OPERATION
             try:
                 baseline = driver.used_memory()
                 driver.call("PATCH", "/options", json=dict(DEFAULTS))
-                operators = stack.adopt(Operators(work / "ops", stack.bos_url, stack.redis.url, stack.sim.urls,
-                                                  env=stack.sim.env()))
+                operators = [stack.adopt(Operators(work / f"ops{i}" if i else work / "ops", stack.bos_url,
+                                                   stack.redis.url, stack.sim.urls, env=stack.sim.env()))
+                             for i in range(replicas)]
                 pids = {"redis": stack.redis.proc.pid, "api": stack.api.proc.pid,
-                        "operators": operators.proc.pid, "simulator": stack.sim.proc.pid}
+                        "operators": operators[0].proc.pid, "simulator": stack.sim.proc.pid}
+                pids.update({f"operators{i + 1}": op.proc.pid for i, op in enumerate(operators[1:], 1)})
                 started = time.monotonic()
                 with Watch(pids) as watch:
                     wait_for(lambda: driver.components() >= nodes, 600, "discovery", period=0.2)
@@ -175,9 +182,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--timeout", type=float, default=1800)
     parser.add_argument("--profile", type=Path, help="record py-spy profiles of every process into this folder")
     parser.add_argument("--keep", action="store_true", help="keep the stack's logs")
+    parser.add_argument("--replicas", type=int, default=1, help="bos-operators processes side by side")
     args = parser.parse_args(argv)
+    if args.replicas < 1:
+        parser.error("--replicas must be at least 1")
     result = run_stack(args.nodes, args.latency, operations=args.operation or OPERATIONS, timeout=args.timeout,
-                       api_workers=args.api_workers, profile=args.profile, keep=args.keep)
+                       api_workers=args.api_workers, profile=args.profile, keep=args.keep, replicas=args.replicas)
     print(json.dumps(result, indent=2))
     return 0
 

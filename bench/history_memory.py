@@ -18,7 +18,7 @@ import redis as redis_lib
 from redis.asyncio import Redis
 
 from bos_server.store import keys
-from bos_server.store.cas import CasWriter, Write, digest
+from bos_server.store.cas import CasWriter, Write
 from bos_server.store.history import HistorySettings, entry
 from bos_sim.inventory import node_xname
 from bos_sim.stack import RedisServer

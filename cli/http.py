@@ -131,8 +131,9 @@ class Client:
         url = self.url(path)
         try:
             # verify per request: a session-level value loses to REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE (as R7)
+            verify: Any = self.settings.ca_bundle or True
             resp = self.http.request(method, url, params=params, json=body, timeout=self.settings.timeout,
-                                     **({"verify": self.settings.ca_bundle} if self.settings.ca_bundle else {}))
+                                     verify=verify)
         except requests.exceptions.SSLError as exc:
             raise ConnectError(f"TLS error talking to {url}: {_reason(exc)} "
                                "(use --ca-bundle / BOS_CA_BUNDLE for a private CA)") from exc

@@ -98,9 +98,9 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if not bss_token:
         log.warning("%s", NO_TOKEN_MESSAGE)  # R5
         return EXIT_OK
-    period, warning = period_of(params)
-    if warning:
-        log.warning("%s", warning)
+    period, period_warning = period_of(params)
+    if period_warning:
+        log.warning("%s", period_warning)
     if args.once:
         return report_once(settings, params, xname, bss_token, period, args.attempts)
     return report_forever(settings, params, xname, bss_token, period, env, args, config_file)

@@ -56,16 +56,23 @@ class Metrics:
                                    ["service"])
         self.retries = Counter("bos_service_retries_total", "Retried attempts of external service calls",
                                ["service"])
-        self._http: Dict[Tuple[str, str, str], Tuple[Any, Any]] = {}
+        self._http: Dict[Tuple[str, str, int], Tuple[Any, Any]] = {}
+        self._reports: Dict[str, Any] = {}
 
     def http(self, route: str, method: str, status: int, seconds: float) -> None:
-        key = (route, method, str(status))
+        key = (route, method, status)
         children = self._http.get(key)
         if children is None:  # labels() costs a lock and a dict; the children are cached per key
-            children = self._http[key] = (self.requests.labels(route, method, key[2]),
+            children = self._http[key] = (self.requests.labels(route, method, str(status)),
                                           self.latency.labels(route, method))
         children[0].inc()
         children[1].observe(seconds)
+
+    def report(self, result: str) -> None:
+        child = self._reports.get(result)
+        if child is None:
+            child = self._reports[result] = self.reports.labels(result)
+        child.inc()
 
 
 METRICS: Optional[Metrics] = None
@@ -87,7 +94,7 @@ def multiprocess() -> bool:
 
 def reporter_report(result: str) -> None:
     if METRICS is not None:
-        METRICS.reports.labels(result).inc()
+        METRICS.report(result)
 
 
 def redis_error(process: str) -> None:

@@ -61,7 +61,7 @@ async def check_artifacts(services: Services, boot_set: Mapping[str, Any]) -> Fi
     """Manifest, kernel, initrd and boot-parameter checks of §4.2 step 2.4."""
     found = Findings()
     try:
-        manifest = await read_manifest(services.s3, boot_set)
+        manifest = await read_manifest(services.s3, dict(boot_set))
     except ArtifactError as exc:
         found.error = f"Can't find boot artifacts. Error: {exc}"
         return found

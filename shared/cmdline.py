@@ -11,7 +11,7 @@ swallow nor fake the parameters the reporter reads.
 
 from __future__ import annotations
 
-from typing import Dict, Iterator, Optional, Tuple, Union
+from typing import Dict, Iterator, List, Optional, Tuple, Union
 
 # The kernel's whitespace (isspace() on the ASCII range) plus NUL, so a
 # NUL-separated file (like /proc/<pid>/cmdline) parses as well.
@@ -36,7 +36,7 @@ def parse_cmdline(text: Union[str, bytes]) -> Dict[str, str]:
 
 def split_words(text: str) -> Iterator[str]:
     """Words of a command line: whitespace outside double quotes separates them."""
-    word: list = []
+    word: List[str] = []
     in_quote = False
     for char in text:
         if char in WHITESPACE and not in_quote:

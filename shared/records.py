@@ -9,7 +9,7 @@ records themselves: a PATCH body or an old record may carry any subset.
 
 from __future__ import annotations
 
-from typing import Dict, List, Literal, Optional, TypedDict  # all in the standard library since 3.8
+from typing import Dict, List, Literal, Optional, TypedDict, Union  # all in the standard library since 3.8
 
 Phase = Literal["powering_on", "powering_off", "configuring", ""]
 Action = Literal["actual_state_cleanup", "apply_staged", "newly_discovered", "powering_off_forcefully",
@@ -102,6 +102,8 @@ class Session(TypedDict, total=False):
     components: str
     include_disabled: bool
     status: SessionStatus
+    max_in_flight: int  # extension: rolling waves (api.md §3.10)
+    max_failed: Union[int, str]  # extension: a count or "N%"
 
 
 class CfsParameters(TypedDict, total=False):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Set, TYPE_CHECKING
 
 from aiohttp import web
 
@@ -73,6 +73,14 @@ def _values(raw: Any) -> List[str]:
     return [str(item) for item in items if str(item) != ""]
 
 
+def _lowered_in(field_name: str, wanted: Set[str]) -> Predicate:
+    return lambda comp: str(comp.get(field_name, "")).lower() in wanted
+
+
+def _value_in(field_name: str, wanted: Set[Any], text: bool = False) -> Predicate:
+    return lambda comp: (str(comp.get(field_name)) if text else comp.get(field_name)) in wanted
+
+
 def component_filter(cluster: "Cluster", params: Dict[str, List[str]]) -> Predicate:
     """Filters of GET /State/Components and of the query body; values ORed, keys ANDed."""
     checks: List[Predicate] = []
@@ -80,18 +88,18 @@ def component_filter(cluster: "Cluster", params: Dict[str, List[str]]) -> Predic
                             ("arch", "Arch"), ("class", "Class")):
         wanted = {v.lower() for v in _values(params.get(key))}
         if wanted:
-            checks.append(lambda c, f=field_name, w=wanted: str(c.get(f, "")).lower() in w)
+            checks.append(_lowered_in(field_name, wanted))
     enabled = [parse_bool(v, "enabled") for v in _values(params.get("enabled"))]
     if enabled:
-        checks.append(lambda c, e=set(enabled): c["Enabled"] in e)
+        checks.append(_value_in("Enabled", set(enabled)))
     for key, table in (("group", cluster.groups), ("partition", cluster.partitions)):
         labels = _values(params.get(key))
         if labels:
-            members = set().union(*(table[label].members for label in labels if label in table))
-            checks.append(lambda c, m=members: c["ID"] in m)
+            members: Set[Any] = set().union(*(table[label].members for label in labels if label in table))
+            checks.append(_value_in("ID", members))
     nids = _values(params.get("nid"))
     if nids:
-        checks.append(lambda c, n=set(nids): str(c.get("NID")) in n)
+        checks.append(_value_in("NID", set(nids), text=True))
     return lambda comp: all(check(comp) for check in checks)
 
 

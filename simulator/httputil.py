@@ -181,7 +181,7 @@ class Recorder:
 
 
 def service_middleware(service: str, base: str, style: str, recorder: Recorder,
-                       faults: ServiceFaults) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+                       faults: ServiceFaults) -> Any:  # an aiohttp middleware
     """Record, inject faults, and render errors for one service."""
     render = ERROR_RENDERERS[style]
 

@@ -148,7 +148,7 @@ class Reporting:
 
     async def _patch(self, xname: str, token: str) -> Optional[str]:
         """One PATCH; None on success, else a short reason."""
-        assert self._session is not None
+        assert self._session is not None and self.config.bos_url is not None
         url = self.config.bos_url.rstrip("/") + report_path(xname)
         headers = {"Authorization": f"Bearer {NODE_TOKEN}", "Accept": "application/json"}
         self.sent += 1

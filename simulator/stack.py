@@ -137,7 +137,7 @@ def scratch_dir(prefix: str = "bos-") -> Path:
     return Path(tempfile.mkdtemp(prefix=prefix))
 
 
-def json_request(method: str, url: str, body: object = None, timeout: float = 30) -> object:
+def json_request(method: str, url: str, body: object = None, timeout: float = 30) -> Any:
     """A JSON request with the standard library (the launcher must not need `requests`)."""
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
@@ -182,7 +182,7 @@ class Simulator(ManagedProcess):
 
     # ------------------------------------------------------------------ control API helpers
 
-    def control(self, method: str, path: str, body: object = None) -> object:
+    def control(self, method: str, path: str, body: object = None) -> Any:
         return json_request(method, self.urls["control"] + path, body)
 
     def summary(self) -> dict:

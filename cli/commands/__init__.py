@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import Callable
+from typing import Any, Callable
 
 from ..context import Context
 
@@ -11,7 +11,7 @@ Handler = Callable[[Context, argparse.Namespace], int]
 
 
 def leaf(subparsers: "argparse._SubParsersAction", name: str, handler: Handler, help_text: str,
-         common: argparse.ArgumentParser, **kw: object) -> argparse.ArgumentParser:
+         common: argparse.ArgumentParser, **kw: Any) -> argparse.ArgumentParser:
     """A runnable sub-command that also accepts the global options after its name.
 
     `cray bos v2 sessions list --format json` puts `--format` last; accepting
@@ -23,7 +23,7 @@ def leaf(subparsers: "argparse._SubParsersAction", name: str, handler: Handler, 
 
 
 def group(subparsers: "argparse._SubParsersAction", name: str, help_text: str,
-          **kw: object) -> "argparse._SubParsersAction":
+          **kw: Any) -> "argparse._SubParsersAction":
     """A command group (`sessions`, `components`...) whose action is required."""
     parser = subparsers.add_parser(name, help=help_text, description=help_text, **kw)
     actions = parser.add_subparsers(title="actions", dest="action", metavar="ACTION")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any, Dict, List, Mapping
+from typing import Any, Dict, List, Mapping, Sequence
 from urllib.parse import quote
 
 from .. import output, summary
@@ -48,7 +48,7 @@ def list_params(args: argparse.Namespace) -> Dict[str, str]:
     return params
 
 
-def listing_text(records: List[Mapping[str, Any]], rows: str) -> str:
+def listing_text(records: Sequence[Mapping[str, Any]], rows: str) -> str:
     """Counts first; rows too when few enough, or asked for (`--rows`), not with `--summary`."""
     text = summary.summary_text(summary.count(records))
     if not records or rows == "none":

@@ -13,7 +13,7 @@ from .. import output, report, watch
 from ..args import add_flag_bool, age, count_or_percent, operation, positive_float, positive_int
 from ..plan import plan_text, stop_text
 from ..context import Context
-from ..http import UsageError
+from ..http import CliError, UsageError
 from ..output import Column, field
 from . import group, leaf
 
@@ -127,7 +127,7 @@ def cmd_retry(ctx: Context, args: argparse.Namespace) -> int:
     session = ctx.client.get(_path(args.name))
     failed = sorted(c["id"] for c in ctx.client.components({"session": args.name, "status": "failed"}))
     if not failed:
-        raise UsageError(f"session '{args.name}' has no failed nodes: nothing to retry")
+        raise CliError(f"session '{args.name}' has no failed nodes: nothing to retry")
     body: Dict[str, Any] = {"name": retry_name(ctx, args.name), "template_name": session["template_name"],
                             "operation": session["operation"], "limit": ",".join(failed)}
     for key in ("stage", "include_disabled", "max_in_flight", "max_failed"):

@@ -71,7 +71,7 @@ def cmd_describe(ctx: Context, args: argparse.Namespace) -> int:
 
 def _boot_set_from_flags(args: argparse.Namespace) -> Dict[str, Any]:
     boot_set: Dict[str, Any] = {}
-    for flag, key, is_list in BOOT_SET_FLAGS:
+    for _flag, key, is_list in BOOT_SET_FLAGS:
         value = getattr(args, key)
         if value is not None:
             boot_set[key] = split_ids(value) if is_list else value

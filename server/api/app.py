@@ -42,7 +42,7 @@ def create_app(context: Context, auth: Optional[Any] = None) -> web.Application:
     middlewares = [metrics.metrics_middleware] + ([auth] if auth is not None else []) + [problem_middleware]
     app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY)
     app[CONTEXT] = context
-    dashboard.install(app, context)
+    dashboard.install(app)
     by_path: Dict[str, List[Tuple[str, Callable[..., Any]]]] = {}
     for method, path, handler in all_routes() + extra_routes():
         for prefix in PREFIXES:

@@ -15,6 +15,7 @@ from ..component_writes import apply_auto_fields
 from .context import ctx
 from .params import json_body, validate
 from .responses import respond
+from .routes import route
 from .tenancy import owned_xnames, tenant_of
 
 Record = Dict[str, Any]
@@ -86,6 +87,7 @@ async def apply_staged(request: web.Request) -> web.Response:
         if not name or name not in operations:
             outcome.pop(component_id, None)
             return None
+        assert old is not None  # it has a staged session
         new, ok = applied(old, operations[name], clear_stage, tenant)
         outcome[component_id] = ok
         return apply_auto_fields(new, None, now)
@@ -98,4 +100,5 @@ async def apply_staged(request: web.Request) -> web.Response:
     return respond(result)
 
 
-ROUTES = [("POST", "/v2/applystaged", apply_staged)]
+ROUTES = [route("POST", "/v2/applystaged", apply_staged, body="V2ApplyStagedComponents",
+               response="V2ApplyStagedStatus")]

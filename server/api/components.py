@@ -18,7 +18,8 @@ from ..store import ComponentQuery, keys
 from ..store.tokens import get_tokens
 from .context import ctx
 from .errors import ActualStateConflict, BadRequest, NotFound
-from .params import json_body, query_bool, query_int, query_str, validate
+from .params import json_body, validate
+from .routes import Query, flag, integer, query, route
 from .responses import respond, respond_list
 from .tenancy import check_owned, owned_xnames, tenant_of
 
@@ -42,39 +43,51 @@ def _split_ids(raw: str, what: str) -> List[str]:
     return list(dict.fromkeys(ids))
 
 
+MAX_DURATION_LENGTH = 16  # longer numbers overflow a float timestamp
+LIST_QUERY = (
+    Query("ids", schema.String(1, schema.MAX_IDS_QUERY_LENGTH)),
+    Query("session", schema.Name()),
+    Query("staged_session", schema.Name()),
+    flag("enabled"),
+    Query("phase", schema.String(enum=schema.PHASES)),
+    Query("status", schema.String(0, schema.MAX_STATUS_QUERY_LENGTH)),
+    Query("start_after_id", schema.String(1, schema.MAX_ID_LENGTH)),
+    integer("page_size", 0, schema.MAX_PAGE_SIZE, 0),
+    Query("actual_state_older_than", schema.String(2, MAX_DURATION_LENGTH, pattern=r"^[0-9]+[smhdwSMHDW]$"),
+          description="Extension: components whose actual state was last reported longer ago than this"),
+)
+
+
 def _list_query(request: web.Request) -> ComponentQuery:
-    phase = query_str(request, "phase", schema.String(enum=schema.PHASES))
-    status = query_str(request, "status", schema.String(0, schema.MAX_STATUS_QUERY_LENGTH))
+    phase = query(request, "phase")
+    status = query(request, "status")
     return ComponentQuery(
-        session=query_str(request, "session", schema.Name()),
-        staged_session=query_str(request, "staged_session", schema.Name()),
-        enabled=query_bool(request, "enabled"),
+        session=query(request, "session"),
+        staged_session=query(request, "staged_session"),
+        enabled=query(request, "enabled"),
         phase=phase or None,  # `phase=` means no phase filter
         statuses=[s.strip() for s in status.split(",") if s.strip()] if status is not None else None,
-        start_after=query_str(request, "start_after_id", schema.String(1, schema.MAX_ID_LENGTH)),
-        page_size=query_int(request, "page_size", 0, schema.MAX_PAGE_SIZE, 0),
+        start_after=query(request, "start_after_id"),
+        page_size=query(request, "page_size"),
         actual_before=_actual_cutoff(request),
     )
-
-
-MAX_DURATION_LENGTH = 16  # its OpenAPI schema; longer numbers overflow a float timestamp
 
 
 def _actual_cutoff(request: web.Request) -> Optional[float]:
     """Extension `actual_state_older_than=<n><s|m|h|d|w>`: components whose actual boot was
     last reported longer ago than that (the actual-state-cleanup operator's selection,
     served from an index instead of a scan of every component)."""
-    raw = request.query.get("actual_state_older_than")
-    if raw is None:
+    if request.query.get("actual_state_older_than") is None:
         return None
-    seconds = parse_duration(raw) if len(raw) <= MAX_DURATION_LENGTH else None
+    raw = query(request, "actual_state_older_than")  # shape checked by its declaration
+    seconds = parse_duration(raw)
     if seconds is None:
         raise BadRequest(f"Invalid query parameter 'actual_state_older_than': {raw[:40]!r} is not a duration like 4h or 90m")
     return time.time() - seconds
 
 
 def _ids_param(request: web.Request) -> Optional[List[str]]:
-    raw = query_str(request, "ids", schema.String(0, schema.MAX_IDS_QUERY_LENGTH))
+    raw = query(request, "ids")
     if raw is None:
         return None
     ids = _split_ids(raw, "query parameter 'ids'")
@@ -83,7 +96,7 @@ def _ids_param(request: web.Request) -> Optional[List[str]]:
     return ids
 
 
-async def list_components(request: web.Request) -> web.Response:
+async def list_components(request: web.Request) -> web.StreamResponse:
     query = _list_query(request)
     candidates = _ids_param(request)
     tenant = tenant_of(request)
@@ -114,7 +127,7 @@ async def _resolved(request: web.Request, items: List[Record]) -> Dict[str, Any]
 
 async def put_components(request: web.Request) -> web.Response:
     items = _item_list(await json_body(request))
-    create_only = query_bool(request, "create_only", False)
+    create_only = query(request, "create_only")
     await check_owned(request, tenant_of(request), [item["id"] for item in items])
     tokens, now = await _resolved(request, items), now_str()
     records: Dict[str, Record] = {}
@@ -132,7 +145,7 @@ async def put_components(request: web.Request) -> web.Response:
 
 async def patch_components(request: web.Request) -> web.Response:
     body = await json_body(request)
-    skip_bad_ids = query_bool(request, "skip_bad_ids", False)
+    skip_bad_ids = query(request, "skip_bad_ids")
     tenant = tenant_of(request)
     now = now_str()
     if isinstance(body, dict):
@@ -207,7 +220,7 @@ async def put_component(request: web.Request) -> web.Response:
     tokens = await _resolved(request, [data])
     record = new_record(component_id, apply_auto_fields(data, tokens, now_str(), owned=True), owned=True)
     written = await ctx(request).store.components.update_one(component_id, lambda _i, _old: record)
-    return respond(view(written))
+    return respond(_shown(written))
 
 
 async def patch_component(request: web.Request) -> web.Response:
@@ -226,7 +239,7 @@ async def patch_component(request: web.Request) -> web.Response:
         return merge(old, patch)
 
     if not reports_actual:
-        return respond(view(await ctx(request).store.components.update_one(component_id, compute)))
+        return respond(_shown(await ctx(request).store.components.update_one(component_id, compute)))
     try:  # a node reporter's report: counted by outcome (docs/metrics.md)
         written = await ctx(request).store.components.update_one(component_id, compute)
     except ActualStateConflict:
@@ -236,7 +249,13 @@ async def patch_component(request: web.Request) -> web.Response:
         metrics.reporter_report("not_found")
         raise
     metrics.reporter_report("accepted")
-    return respond(view(written))
+    return respond(_shown(written))
+
+
+def _shown(written: Optional[Record]) -> Record:
+    """The response view of a single-record write whose compute always writes (or raises)."""
+    assert written is not None
+    return view(written)
 
 
 async def delete_component(request: web.Request) -> web.Response:
@@ -248,11 +267,13 @@ async def delete_component(request: web.Request) -> web.Response:
 
 
 ROUTES = [
-    ("GET", "/v2/components", list_components),
-    ("PUT", "/v2/components", put_components),
-    ("PATCH", "/v2/components", patch_components),
-    ("GET", "/v2/components/{component_id}", get_component),
-    ("PUT", "/v2/components/{component_id}", put_component),
-    ("PATCH", "/v2/components/{component_id}", patch_component),
-    ("DELETE", "/v2/components/{component_id}", delete_component),
+    route("GET", "/v2/components", list_components, query=LIST_QUERY, response="[V2Component]"),
+    route("PUT", "/v2/components", put_components, query=(flag("create_only", False),),
+          body="V2ComponentArray", response="[V2Component]"),
+    route("PATCH", "/v2/components", patch_components, query=(flag("skip_bad_ids", False),),
+          body="V2ComponentArray|V2ComponentsUpdate", response="[V2Component]"),
+    route("GET", "/v2/components/{component_id}", get_component, response="V2Component"),
+    route("PUT", "/v2/components/{component_id}", put_component, body="V2Component", response="V2Component"),
+    route("PATCH", "/v2/components/{component_id}", patch_component, body="V2Component", response="V2Component"),
+    route("DELETE", "/v2/components/{component_id}", delete_component, status=204),
 ]

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from bos_shared import schema
+
 from ..store import history
 from .components import _owned_or_404, _path_id
 from .context import ctx
 from .errors import BadRequest, NotFound
-from .params import query_int
+from .routes import Query, integer, query, route
 from .responses import respond
 
 DEFAULT_PAGE = 100
@@ -27,7 +29,7 @@ async def get_history(request: web.Request) -> web.Response:
     if start_after is not None and not history.ENTRY_ID.match(start_after):
         raise BadRequest(f"Invalid query parameter 'start_after': {start_after[:40]!r} is not a history entry id "
                          "like 1700000000000-0")
-    page_size = query_int(request, "page_size", 1, MAX_PAGE, DEFAULT_PAGE)
+    page_size = query(request, "page_size")
     store = ctx(request).store.components
     entries = await history.read(store.redis, store.history, component_id, start_after, page_size)
     if not entries and start_after is None and not await store.existing([component_id]):
@@ -35,4 +37,6 @@ async def get_history(request: web.Request) -> web.Response:
     return respond(entries)
 
 
-ROUTES = [("GET", "/v2/components/{component_id}/history", get_history)]
+ROUTES = [route("GET", "/v2/components/{component_id}/history", get_history, response="[V2ComponentHistoryEntry]",
+                query=(Query("start_after", schema.String(1, 64, pattern=r"^[0-9]+-[0-9]+$")),
+                       integer("page_size", 1, MAX_PAGE, DEFAULT_PAGE)))]

@@ -7,6 +7,7 @@ from aiohttp import web
 from .context import ctx
 from .openapi import document
 from .responses import respond
+from .routes import route
 
 GATEWAY_PREFIX = "/apis/bos"
 
@@ -49,9 +50,9 @@ async def openapi(request: web.Request) -> web.Response:
 
 
 ROUTES = [
-    ("GET", "/", root),
-    ("GET", "/v2", v2),
-    ("GET", "/v2/version", v2),
-    ("GET", "/v2/healthz", healthz),
-    ("GET", "/v2/openapi.json", openapi),
+    route("GET", "/", root, response="[Version]"),
+    route("GET", "/v2", v2, response="Version"),
+    route("GET", "/v2/version", v2, response="Version"),
+    route("GET", "/v2/healthz", healthz, response="Healthz"),
+    route("GET", "/v2/openapi.json", openapi),
 ]

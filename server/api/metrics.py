@@ -10,7 +10,7 @@ ZCARDs, whatever the number of components (D1).
 from __future__ import annotations
 
 import time
-from typing import Any, Iterable, List
+from typing import Any, Dict, Iterable, List
 
 from aiohttp import web
 
@@ -25,9 +25,19 @@ EXPOSITION = "text/plain; version=0.0.4; charset=utf-8"
 PREFIXES = ("/apis/bos",)
 
 
+_ROUTES: Dict[Any, str] = {}  # resource -> label: the app's resources are fixed, so this stays small
+
+
 def route_of(request: web.Request) -> str:
     """The route template (`/v2/components/{component_id}`), never the raw path (bounded labels)."""
     resource = request.match_info.route.resource
+    label = _ROUTES.get(resource)
+    if label is None:
+        label = _ROUTES[resource] = _label(resource)
+    return label
+
+
+def _label(resource: Any) -> str:
     if resource is None:
         return "unmatched"
     path = resource.canonical

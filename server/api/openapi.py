@@ -1,88 +1,27 @@
 """The OpenAPI 3 document, derived from the shared schema and the route tables.
 
-Schemas come from `bos_shared.schema.registry` (never restated here); paths come
-from the ROUTES of each resource module, annotated with their bodies and responses.
+Schemas come from `bos_shared.schema.registry` (never restated here); operations come
+from the route declarations (api/routes.py): the same ones that parse the requests.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Tuple
 
 from bos_shared import schema
 from bos_shared.schema import registry
+
+from .routes import DECLARED
 
 TENANT = {"name": "Cray-Tenant-Name", "in": "header", "required": False,
           "schema": schema.String(0, schema.MAX_TENANT_LENGTH).json_schema()}
 TENANT_PATHS = ("/v2/components", "/v2/sessions", "/v2/sessiontemplates", "/v2/sessiontemplatesvalid", "/v2/applystaged")
 
 
-def _q(name: str, schema: Dict[str, Any]) -> Dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "schema": schema}
-
-
-# Parameter schemas come from the shared schema, like the bodies (one source of truth).
-BOOL = schema.Boolean().json_schema()
-AGE = {"$ref": "#/components/schemas/AgeString"}
 NAME = schema.Name().json_schema()
-QUERY: Dict[Tuple[str, str], List[Dict[str, Any]]] = {
-    ("GET", "/v2/components"): [
-        _q("ids", schema.String(1, schema.MAX_IDS_QUERY_LENGTH).json_schema()), _q("session", NAME),
-        _q("staged_session", NAME), _q("enabled", BOOL),
-        _q("phase", schema.String(enum=schema.PHASES).json_schema()),
-        _q("status", schema.String(0, schema.MAX_STATUS_QUERY_LENGTH).json_schema()),
-        _q("start_after_id", {"$ref": "#/components/schemas/ComponentId"}),
-        _q("page_size", schema.Integer(0, schema.MAX_PAGE_SIZE).json_schema()),
-        _q("actual_state_older_than", schema.String(2, 16, pattern=r"^[0-9]+[smhdwSMHDW]$").json_schema())],
-    ("PUT", "/v2/components"): [_q("create_only", BOOL)],
-    ("PATCH", "/v2/components"): [_q("skip_bad_ids", BOOL)],
-    ("POST", "/v2/sessions"): [dict(_q("dry_run", BOOL), description=(
-        "Extension: validate, then answer 200 with the session's plan (V2SessionPlan); nothing is written"))],
-    ("GET", "/v2/sessions"): [_q("min_age", AGE), _q("max_age", AGE),
-                              _q("status", schema.String(enum=schema.SESSION_STATUSES).json_schema())],
-    ("GET", "/v2/components/{component_id}/history"): [  # extension (api.md §3.4.6)
-        _q("start_after", {"type": "string", "pattern": r"^[0-9]+-[0-9]+$"}),
-        _q("page_size", {"type": "integer", "minimum": 1, "maximum": 1000})],
-}
 PATH_PARAMETERS = {"component_id": {"$ref": "#/components/schemas/ComponentId"},
                    "session_id": NAME, "session_template_id": NAME}
-QUERY[("DELETE", "/v2/sessions")] = QUERY[("GET", "/v2/sessions")]
-
-# (method, path) -> (request schema, success status, response schema); "[X]" is an array of X.
-BODIES: Dict[Tuple[str, str], Tuple[Optional[str], int, Optional[str]]] = {
-    ("GET", "/"): (None, 200, "[Version]"),
-    ("GET", "/v2"): (None, 200, "Version"),
-    ("GET", "/v2/version"): (None, 200, "Version"),
-    ("GET", "/v2/openapi.json"): (None, 200, None),
-    ("GET", "/v2/healthz"): (None, 200, "Healthz"),
-    ("GET", "/v2/options"): (None, 200, "V2Options"),
-    ("PATCH", "/v2/options"): ("V2Options", 200, "V2Options"),
-    ("GET", "/v2/components"): (None, 200, "[V2Component]"),
-    ("PUT", "/v2/components"): ("V2ComponentArray", 200, "[V2Component]"),
-    ("PATCH", "/v2/components"): ("V2ComponentArray|V2ComponentsUpdate", 200, "[V2Component]"),
-    ("GET", "/v2/components/{component_id}"): (None, 200, "V2Component"),
-    ("PUT", "/v2/components/{component_id}"): ("V2Component", 200, "V2Component"),
-    ("PATCH", "/v2/components/{component_id}"): ("V2Component", 200, "V2Component"),
-    ("DELETE", "/v2/components/{component_id}"): (None, 204, None),
-    ("POST", "/v2/applystaged"): ("V2ApplyStagedComponents", 200, "V2ApplyStagedStatus"),
-    ("POST", "/v2/sessions"): ("V2SessionCreate", 201, "V2Session"),
-    ("GET", "/v2/sessions"): (None, 200, "[V2Session]"),
-    ("DELETE", "/v2/sessions"): (None, 204, None),
-    ("GET", "/v2/sessions/{session_id}"): (None, 200, "V2Session"),
-    ("PATCH", "/v2/sessions/{session_id}"): ("V2SessionUpdate", 200, "V2Session"),
-    ("DELETE", "/v2/sessions/{session_id}"): (None, 204, None),
-    ("POST", "/v2/sessions/{session_id}/stop"): ("V2SessionStop", 200, "V2SessionStopResult"),
-    ("GET", "/v2/sessions/{session_id}/status"): (None, 200, "V2SessionExtendedStatus"),
-    ("POST", "/v2/sessions/{session_id}/status"): (None, 200, "V2SessionExtendedStatus"),
-    ("GET", "/v2/sessiontemplates"): (None, 200, "[V2SessionTemplate]"),
-    ("GET", "/v2/sessiontemplates/{session_template_id}"): (None, 200, "V2SessionTemplate"),
-    ("PUT", "/v2/sessiontemplates/{session_template_id}"): ("V2SessionTemplate", 200, "V2SessionTemplate"),
-    ("PATCH", "/v2/sessiontemplates/{session_template_id}"): ("V2SessionTemplatePatch", 200, "V2SessionTemplate"),
-    ("DELETE", "/v2/sessiontemplates/{session_template_id}"): (None, 204, None),
-    ("GET", "/v2/sessiontemplatesvalid/{session_template_id}"): (None, 200, "string"),
-    ("GET", "/v2/sessiontemplatetemplate"): (None, 200, "V2SessionTemplate"),
-    ("GET", "/v2/components/{component_id}/history"): (None, 200, "[V2ComponentHistoryEntry]"),
-}
 
 # Extensions' response schemas that are not wire objects of the shared schema.
 _TEXT = {"type": "string"}
@@ -115,9 +54,11 @@ def _ref(name: str) -> Dict[str, Any]:
 
 
 def _operation(method: str, path: str) -> Dict[str, Any]:
-    request, status, response = BODIES[(method, path)]  # an undeclared route is an error, not a guess
-    op: Dict[str, Any] = {"operationId": f"{method.lower()}_{path.strip('/').replace('/', '_').replace('{', '').replace('}', '') or 'root'}"}
-    params = list(QUERY.get((method, path), []))
+    declared = DECLARED[(method, path)]  # an undeclared route is an error, not a guess
+    request, status, response = declared.body, declared.status, declared.response
+    slug = path.strip("/").replace("/", "_").replace("{", "").replace("}", "") or "root"
+    op: Dict[str, Any] = {"operationId": f"{method.lower()}_{slug}"}
+    params = [param.openapi() for param in declared.query]
     params += [{"name": p[1:-1], "in": "path", "required": True, "schema": PATH_PARAMETERS[p[1:-1]]}
                for p in path.split("/") if p.startswith("{")]
     if path.startswith(TENANT_PATHS):

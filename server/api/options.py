@@ -10,6 +10,7 @@ from ..logs import apply_level
 from .context import ctx
 from .params import json_body, validate
 from .responses import respond
+from .routes import route
 
 
 async def get_options(request: web.Request) -> web.Response:
@@ -26,6 +27,6 @@ async def patch_options(request: web.Request) -> web.Response:
 
 
 ROUTES = [
-    ("GET", "/v2/options", get_options),
-    ("PATCH", "/v2/options", patch_options),
+    route("GET", "/v2/options", get_options, response="V2Options"),
+    route("PATCH", "/v2/options", patch_options, body="V2Options", response="V2Options"),
 ]

@@ -1,9 +1,11 @@
-"""Query-string and body parsing (api.md §1.2, §1.4): every failure is a 400 naming the field."""
+"""Body parsing and schema validation (api.md §1.2, §1.5): every failure is a 400 naming the field.
+
+Query parameters are declared and read with their routes (api/routes.py)."""
 
 from __future__ import annotations
 
 import json
-from typing import Any, Optional, Union
+from typing import Any, Union
 
 import orjson
 from aiohttp import web
@@ -15,36 +17,6 @@ from .errors import BadRequest
 MAX_BODY = 256 * 1024 * 1024
 MAX_DEPTH = 1024  # orjson's nesting limit
 LEAN_BYTES = 32 * 1024 * 1024  # from here on parse for memory, not speed (json_body)
-
-
-def query_bool(request: web.Request, name: str, default: Optional[bool] = None) -> Optional[bool]:
-    raw = request.query.get(name)  # the first occurrence wins
-    if raw is None:
-        return default
-    lowered = raw.lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    raise BadRequest(f"Query parameter '{name}' must be true or false (got {raw[:40]!r})")
-
-
-def query_int(request: web.Request, name: str, minimum: int, maximum: int, default: int) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw, 10)
-    except ValueError:
-        raise BadRequest(f"Query parameter '{name}' must be an integer (got {raw[:40]!r})") from None
-    if not minimum <= value <= maximum:
-        raise BadRequest(f"Query parameter '{name}' must be between {minimum} and {maximum} (got {value})")
-    return value
-
-
-def query_str(request: web.Request, name: str, schema: Optional[Schema] = None) -> Optional[str]:
-    raw = request.query.get(name)
-    if raw is None or schema is None:
-        return raw
-    return validate(schema, raw, f"query parameter '{name}'")
 
 
 def validate(schema: Schema, value: Any, what: str = "") -> Any:

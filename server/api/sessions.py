@@ -21,8 +21,9 @@ from ..templates import Services, check_boot_sets
 from . import dry_run
 from .context import ctx
 from .errors import BadRequest, Conflict, NotFound
-from .params import json_body, query_bool, query_str, validate
+from .params import json_body, validate
 from .responses import respond
+from .routes import Query, flag, query, route
 from .tenancy import owned_xnames, require_tenant_exists, tenant_of
 
 LOG = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ async def services(request: web.Request) -> Services:
 
 async def create_session(request: web.Request) -> web.Response:
     context, tenant = ctx(request), tenant_of(request)
-    dry = query_bool(request, "dry_run", False)
+    dry = query(request, "dry_run")
     await require_tenant_exists(request, tenant)
     body = validate(schema.SessionCreate, await json_body(request))
     svc = await services(request)
@@ -98,7 +99,7 @@ def _new_session(body: Record, tenant: Optional[str]) -> Record:
 
 
 def _age(request: web.Request, name: str) -> Optional[int]:
-    raw = request.query.get(name)
+    raw = query(request, name)
     if raw is None:
         return None
     try:
@@ -110,7 +111,7 @@ def _age(request: web.Request, name: str) -> Optional[int]:
 async def _matching(request: web.Request, default_status: Optional[str]) -> List[Record]:
     """Sessions matching the list/delete query (api.md §3.6.2-§3.6.3)."""
     min_age, max_age = _age(request, "min_age"), _age(request, "max_age")
-    status = query_str(request, "status", schema.String(enum=schema.SESSION_STATUSES)) or default_status
+    status = query(request, "status") or default_status
     tenant = tenant_of(request)
     store = ctx(request).store.sessions
     within = keys.sessions_by_status(status) if status else None
@@ -278,14 +279,21 @@ async def save_session_status(request: web.Request) -> web.Response:
     return respond(status)
 
 
+LIST_QUERY = (Query("min_age", schema.AgeString, "raw"), Query("max_age", schema.AgeString, "raw"),
+              Query("status", schema.String(enum=schema.SESSION_STATUSES)))
+DRY_RUN = flag("dry_run", False, "Extension: validate, then answer 200 with the session's plan (V2SessionPlan); "
+                                 "nothing is written")
+
 ROUTES = [
-    ("POST", "/v2/sessions", create_session),
-    ("GET", "/v2/sessions", list_sessions),
-    ("DELETE", "/v2/sessions", delete_sessions),
-    ("GET", "/v2/sessions/{session_id}", get_session),
-    ("PATCH", "/v2/sessions/{session_id}", patch_session),
-    ("DELETE", "/v2/sessions/{session_id}", delete_session),
-    ("POST", "/v2/sessions/{session_id}/stop", stop_session),
-    ("GET", "/v2/sessions/{session_id}/status", get_session_status),
-    ("POST", "/v2/sessions/{session_id}/status", save_session_status),
+    route("POST", "/v2/sessions", create_session, query=(DRY_RUN,), body="V2SessionCreate", status=201,
+          response="V2Session"),
+    route("GET", "/v2/sessions", list_sessions, query=LIST_QUERY, response="[V2Session]"),
+    route("DELETE", "/v2/sessions", delete_sessions, query=LIST_QUERY, status=204),
+    route("GET", "/v2/sessions/{session_id}", get_session, response="V2Session"),
+    route("PATCH", "/v2/sessions/{session_id}", patch_session, body="V2SessionUpdate", response="V2Session"),
+    route("DELETE", "/v2/sessions/{session_id}", delete_session, status=204),
+    route("POST", "/v2/sessions/{session_id}/stop", stop_session, body="V2SessionStop",
+          response="V2SessionStopResult"),
+    route("GET", "/v2/sessions/{session_id}/status", get_session_status, response="V2SessionExtendedStatus"),
+    route("POST", "/v2/sessions/{session_id}/status", save_session_status, response="V2SessionExtendedStatus"),
 ]

@@ -14,6 +14,7 @@ from .context import ctx
 from .errors import BadRequest, NotFound
 from .params import json_body, validate
 from .responses import respond
+from .routes import route
 from .sessions import services
 from .tenancy import require_tenant_exists, tenant_of
 
@@ -122,11 +123,13 @@ async def template_template(_request: web.Request) -> web.Response:
 
 
 ROUTES = [
-    ("GET", "/v2/sessiontemplates", list_templates),
-    ("GET", "/v2/sessiontemplates/{session_template_id}", get_template),
-    ("PUT", "/v2/sessiontemplates/{session_template_id}", put_template),
-    ("PATCH", "/v2/sessiontemplates/{session_template_id}", patch_template),
-    ("DELETE", "/v2/sessiontemplates/{session_template_id}", delete_template),
-    ("GET", "/v2/sessiontemplatesvalid/{session_template_id}", validate_template),
-    ("GET", "/v2/sessiontemplatetemplate", template_template),
+    route("GET", "/v2/sessiontemplates", list_templates, response="[V2SessionTemplate]"),
+    route("GET", "/v2/sessiontemplates/{session_template_id}", get_template, response="V2SessionTemplate"),
+    route("PUT", "/v2/sessiontemplates/{session_template_id}", put_template, body="V2SessionTemplate",
+          response="V2SessionTemplate"),
+    route("PATCH", "/v2/sessiontemplates/{session_template_id}", patch_template, body="V2SessionTemplatePatch",
+          response="V2SessionTemplate"),
+    route("DELETE", "/v2/sessiontemplates/{session_template_id}", delete_template, status=204),
+    route("GET", "/v2/sessiontemplatesvalid/{session_template_id}", validate_template, response="string"),
+    route("GET", "/v2/sessiontemplatetemplate", template_template, response="V2SessionTemplate"),
 ]

@@ -66,6 +66,12 @@ POLICY: Dict[Tuple[str, str], Roles] = {
     ("DELETE", "/v2/sessiontemplates/{session_template_id}"): WRITE,
     ("GET", "/v2/sessiontemplatesvalid/{session_template_id}"): READ,
     ("GET", "/v2/sessiontemplatetemplate"): READ,
+    # observability extensions (docs/dashboard.md, docs/metrics.md): a history is scoped by tenant like its
+    # component; the dashboard's files hold no data; its data endpoints and /metrics keep the default
+    # (administrators and read-only callers: they take `?tenant=`, which a tenant admin must not choose)
+    ("GET", "/v2/components/{component_id}/history"): READ,
+    ("GET", "/dashboard"): OPEN,
+    ("GET", "/dashboard/static/{name}"): OPEN,
 }
 
 

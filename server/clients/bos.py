@@ -15,6 +15,8 @@ from __future__ import annotations
 from typing import Any, AsyncIterator, Dict, Iterable, List, Mapping, Optional, Sequence
 from urllib.parse import quote
 
+from bos_shared.records import Component  # the typed record (api.md §2.1)
+
 from .rest import JsonClient
 
 TENANT_HEADER = "Cray-Tenant-Name"
@@ -23,8 +25,6 @@ TENANT_HEADER = "Cray-Tenant-Name"
 MAX_WRITE_BATCH = 5000
 # IDs per `GET /components?ids=...`: keeps the request line far below the 600 KiB the API accepts (D8).
 IDS_PER_GET = 2000
-
-Component = Dict[str, Any]
 
 
 class PatchInvariantError(AssertionError):

@@ -27,7 +27,7 @@ from aiohttp import web
 
 from bos_shared import schema
 
-from ..api.context import Context, ctx
+from ..api.context import ctx
 from ..api.errors import BadRequest, NotFound, Unavailable
 from ..api.params import validate
 from ..api.tenancy import HEADER, MAX_LENGTH, owned_xnames
@@ -43,9 +43,9 @@ KEEPALIVE = 15.0  # seconds between comments on an idle stream (proxies drop sil
 COALESCE = 0.25  # seconds: changes within this window go out as one message
 
 
-def install(app: web.Application, context: Context) -> None:
+def install(app: web.Application) -> None:
     """Give the app its change feed (started by the first viewer, stopped with the app)."""
-    feed = Feed(context.store.redis)
+    feed = Feed()
     app[FEED] = feed
 
     async def stop(_app: web.Application) -> None:
@@ -138,7 +138,7 @@ async def events(request: web.Request) -> web.StreamResponse:
         _tenant(request)
         owned, foreign = None, set()
     try:
-        queue = await request.app[FEED].subscribe()
+        queue = await request.app[FEED].subscribe(ctx(request).store.redis)
     except asyncio.TimeoutError:
         raise Unavailable("The change events are not available (Redis)") from None
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",

@@ -28,14 +28,15 @@ Event = Optional[Dict[str, Any]]  # None: the stream must end (resubscribe from 
 
 
 class Feed:
-    def __init__(self, redis: Redis) -> None:
-        self.redis = redis
+    def __init__(self) -> None:
+        self.redis: Optional[Redis] = None
         self.queues: Set[asyncio.Queue] = set()
         self.task: Optional[asyncio.Task] = None
         self.ready = asyncio.Event()
 
-    async def subscribe(self) -> "asyncio.Queue[Event]":
+    async def subscribe(self, redis: Redis) -> "asyncio.Queue[Event]":
         """A queue of events from now on (returns once the subscription is live)."""
+        self.redis = redis
         queue: asyncio.Queue = asyncio.Queue(QUEUE_LIMIT)
         self.queues.add(queue)
         if self.task is None or self.task.done():
@@ -53,6 +54,7 @@ class Feed:
             await asyncio.gather(self.task, return_exceptions=True)
 
     async def _listen(self) -> None:
+        assert self.redis is not None
         pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
         try:
             await pubsub.subscribe(keys.EVENTS_CHANNEL)

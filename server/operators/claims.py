@@ -139,7 +139,8 @@ class LocalClaims:
     async def mark(self, claim: Claim, operator: str,
                    versions: Mapping[str, str]) -> Tuple[List[str], List[str]]:
         """(components whose decision is now recorded, components whose decision was already issued)."""
-        return [i for i in versions if i in set(claim.ids)], []
+        held = set(claim.ids)
+        return [i for i in versions if i in held], []
 
     async def claim_key(self, lease_key: str) -> Optional[Claim]:
         """Hold one lease (e.g. a session's); None if another holder has it."""
@@ -180,7 +181,8 @@ class RedisClaims(LocalClaims):
     async def claim(self, ids: Sequence[str], into: Optional[Claim] = None) -> Claim:
         """Claim what is free (one script call per SCRIPT_CHUNK ids); a store error claims nothing."""
         claim = into or Claim("")
-        wanted = [i for i in dict.fromkeys(ids) if i not in set(claim.ids)]
+        held = set(claim.ids)
+        wanted = [i for i in dict.fromkeys(ids) if i not in held]
         try:
             for start in range(0, len(wanted), SCRIPT_CHUNK):
                 part = wanted[start:start + SCRIPT_CHUNK]

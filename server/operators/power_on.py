@@ -93,8 +93,8 @@ class PowerOnOperator(ComponentOperator):
                 errors.update(await self._program_bss(ctx, group.triple, [by_id[i] for i in run_ids]))
         remaining = [c for c in chunk if c["id"] not in errors]
         errors.update(await self._configure_cfs(ctx, remaining))
-        remaining = [c["id"] for c in remaining if c["id"] not in errors]
-        errors.update(await transition(ctx, "On", remaining, prefix=PCS_ERROR))
+        to_power = [c["id"] for c in remaining if c["id"] not in errors]
+        errors.update(await transition(ctx, "On", to_power, prefix=PCS_ERROR))
         return errors
 
     @staticmethod

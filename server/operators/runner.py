@@ -208,6 +208,7 @@ class Runner:
         from ..store.redis_url import redis_from_url
         delay = 0.5
         lost = False
+        assert self.redis_url is not None  # started only with a Redis URL
         while not self.stopping.is_set():
             client = redis_from_url(self.redis_url)
             pubsub = client.pubsub(ignore_subscribe_messages=True)

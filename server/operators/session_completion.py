@@ -4,7 +4,7 @@ its components is enabled and none is staged for it (tenant rules and D25 applie
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional, Set
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Set
 
 from .framework import Component, Operator, PassContext, one_line
 from .sessions import describe, mark_complete
@@ -30,7 +30,7 @@ class SessionCompletionOperator(Operator):
         return None
 
     @staticmethod
-    def _tenants_by_name(sessions: List[Mapping[str, Any]]) -> Dict[str, Set[str]]:
+    def _tenants_by_name(sessions: Sequence[Mapping[str, Any]]) -> Dict[str, Set[str]]:
         out: Dict[str, Set[str]] = {}
         for session in sessions:
             if session.get("tenant"):

@@ -187,9 +187,9 @@ class SessionAgent:
             selected[name] = sorted(found)
         phases = OPERATION_PHASES[self.operation]
         now = agent_time()
-        for name, nodes in selected.items():
+        for name, chosen in selected.items():
             await self.store.create_boot_set(self.sid, name, [
-                {"name": p, "categories": {"not_started": nodes}} for p in phases], {"start_time": now})
+                {"name": p, "categories": {"not_started": chosen}} for p in phases], {"start_time": now})
         await self.report_overlap(sorted({n for nodes in selected.values() for n in nodes}))
         fields = {f"nodes:{n}": dumps(nodes).decode() for n, nodes in selected.items()}
         fields.update({f"config:{n}": "1" if configuration_for(self.template, bs) else ""
@@ -297,7 +297,7 @@ class SessionAgent:
         clean = [{k: v for k, v in p.items() if k != "__boot_set"} for p in patches]
         async with claimed(self.ctx, [p["id"] for p in clean]):  # component leases (docs/ha.md)
             updated = await self.ctx.bos.patch_components(clean, self.ctx.batch_size, skip_bad_ids=True)
-        written = {str(c["id"]) for c in updated if c.get("id")}
+        written = {c["id"] for c in updated if "id" in c}
         if await self.store.get_session(self.sid) is None:
             await self.ctx.bos.patch_components([{"id": i, "enabled": False} for i in sorted(written)],
                                                 self.ctx.batch_size)

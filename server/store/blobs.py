@@ -42,7 +42,9 @@ class Blobs:
         stored = record
         for state in STATES:
             value = record.get(state)
-            artifacts = value.get("boot_artifacts") if isinstance(value, dict) else None
+            if not isinstance(value, dict):
+                continue
+            artifacts = value.get("boot_artifacts")
             if not isinstance(artifacts, dict):
                 continue
             found = self._digest(artifacts)
@@ -65,7 +67,7 @@ class Blobs:
         """
         try:
             key: Optional[tuple] = tuple(sorted(artifacts.items()))
-            hit = self._digests.get(key)
+            hit = self._digests.get(key) if key is not None else None
         except TypeError:  # an unhashable value (not the schema's strings): no memo
             key, hit = None, None
         if hit is not None:

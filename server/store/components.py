@@ -1,131 +1,39 @@
-"""Component records in Redis, with the indexes that keep every query O(matching) (D1).
+"""Component records in Redis: reads, and compare-and-set writes that move each record's
+index entries in the same atomic step (D1, D2).
 
-Each record is one JSON string. Sorted-set indexes (members scored 0, read
-lexicographically) exist for: all IDs, enabled, session, staged session, phase,
-computed status and "has an error". A listing walks the smallest index that
-applies, in ID order from `start_after_id`, and checks every filter on the
-decoded record, so results are exactly those of the unindexed definition.
+The store is split by job: query planning (component_query.py: a record's indexes, the
+listing filters, the index walk), counting (component_counts.py: a session's extended
+status from the indexes), the CAS writes here (over cas.py's script), and the batching of
+concurrent single-record writes (write_batcher.py).
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
-from dataclasses import dataclass
-from typing import Any, AsyncIterator, Callable, Dict, Iterable, List, Optional, Sequence, Set
+from typing import Any, AsyncIterator, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set
 
 from redis.asyncio import Redis
-
-from bos_shared.components import has_artifacts
-from bos_shared.status import component_status
-from bos_shared.times import epoch
 
 from . import keys
 from .blobs import Blobs
 from .cas import CasWriter, Write, digest
 from .codec import dumps, loads
+from .component_counts import session_counts
+from .component_query import (SCAN_CHUNK, ComponentQuery, actual_state_older_than, explicit_chunks, index_keys,
+                              scored_indexes, smallest_driver, walk)
 from .events import Events
-from .history import HistorySettings, change_of, entry as history_entry
+from .history import ACTOR, HistorySettings, change_of, entry as history_entry
+from .write_batcher import WriteBatcher
+
+__all__ = ["ComponentQuery", "ComponentStore", "MAX_ROUNDS", "TooMuchContention", "actual_state_older_than",
+           "index_keys", "scored_indexes"]
 
 Record = Dict[str, Any]
 Compute = Callable[[str, Optional[Record]], Optional[Record]]
-SCAN_CHUNK = 1000
-PHASE_NAMES = ("powering_on", "powering_off", "configuring")
 MAX_ROUNDS = 100
 
 
 class TooMuchContention(Exception):
     """A record kept changing under a writer; the caller should answer 503."""
-
-
-def index_keys(record: Record) -> Set[str]:
-    """The indexes a record belongs to."""
-    found = {keys.COMPONENT_IDS, keys.by_status(component_status(record))}
-    if record.get("enabled") is True:
-        found.add(keys.COMPONENT_ENABLED)
-    if record.get("session"):
-        found.add(keys.by_session(record["session"]))
-    staged = (record.get("staged_state") or {}).get("session")
-    if staged:
-        found.add(keys.by_staged_session(staged))
-    phase = (record.get("status") or {}).get("phase")
-    if phase:
-        found.add(keys.by_phase(phase))
-    if record.get("error"):
-        found.add(keys.COMPONENT_ERRORED)
-    return found
-
-
-# Timestamps are whole seconds and a bulk write stamps every record alike: parsing each
-# distinct one once saves a regex and a datetime per record read and written.
-_epoch = functools.lru_cache(maxsize=4096)(epoch)
-
-
-def scored_indexes(record: Record) -> Dict[str, float]:
-    """Score indexes of a record: when its actual boot was last reported (for cleanup, §4.2)."""
-    actual = record.get("actual_state")
-    if not isinstance(actual, dict) or not has_artifacts(actual.get("boot_artifacts")):
-        return {}
-    stamp = actual.get("last_updated")
-    return {keys.COMPONENT_ACTUAL_STAMP: (_epoch(stamp) if isinstance(stamp, str) else epoch(stamp)) or 0}
-
-
-def actual_state_older_than(record: Record, cutoff: float) -> bool:
-    stamp = scored_indexes(record).get(keys.COMPONENT_ACTUAL_STAMP)
-    return stamp is not None and stamp < cutoff
-
-
-@dataclass
-class ComponentQuery:
-    """Filters of `GET /v2/components` (api.md §3.3.1); None means "no filter"."""
-
-    ids: Optional[Sequence[str]] = None
-    session: Optional[str] = None
-    staged_session: Optional[str] = None
-    enabled: Optional[bool] = None
-    phase: Optional[str] = None
-    statuses: Optional[Sequence[str]] = None
-    start_after: Optional[str] = None
-    page_size: int = 0
-    actual_before: Optional[float] = None  # extension: actual state reported before this epoch
-
-    def matches(self, record: Record) -> bool:
-        if self.actual_before is not None and not actual_state_older_than(record, self.actual_before):
-            return False
-        if self.session is not None and record.get("session") != self.session:
-            return False
-        if self.staged_session is not None and (record.get("staged_state") or {}).get("session") != self.staged_session:
-            return False
-        if self.enabled is not None and (record.get("enabled") is True) != self.enabled:
-            return False
-        if self.phase is not None and ((record.get("status") or {}).get("phase") or "") != self.phase:
-            return False
-        if self.statuses is not None and component_status(record) not in self.statuses:
-            return False
-        return True
-
-    def drivers(self) -> List[List[str]]:
-        """Candidate index choices; each is a list of sorted sets whose union holds every match."""
-        options: List[List[str]] = [[keys.COMPONENT_IDS]]
-        if self.session is not None:
-            options.append([keys.by_session(self.session)])
-        if self.staged_session is not None:
-            options.append([keys.by_staged_session(self.staged_session)])
-        if self.enabled is True:
-            options.append([keys.COMPONENT_ENABLED])
-        if self.phase:
-            options.append([keys.by_phase(self.phase)])
-        if self.statuses is not None:
-            options.append([keys.by_status(s) for s in sorted(set(self.statuses))])
-        return options
-
-
-async def _explicit_chunks(ids: List[str], start_after: Optional[str]) -> AsyncIterator[List[str]]:
-    """Explicit candidate IDs (sorted) after `start_after`, in chunks, like an index walk."""
-    if start_after is not None:
-        ids = [i for i in ids if i > start_after]
-    for start in range(0, len(ids), SCAN_CHUNK):
-        yield ids[start:start + SCAN_CHUNK]
 
 
 class ComponentStore:
@@ -195,9 +103,9 @@ class ComponentStore:
             stale_ids = {m.decode() for m in stale}
             candidates = stale_ids if candidates is None else stale_ids & set(candidates)
         if candidates is not None:
-            chunks = _explicit_chunks(sorted(set(candidates)), q.start_after)
+            chunks = explicit_chunks(sorted(set(candidates)), q.start_after)
         else:
-            chunks = self._walk(await self._smallest_driver(q), q.start_after)
+            chunks = walk(self.redis, await smallest_driver(self.redis, q), q.start_after)
         found = 0
         async for chunk in chunks:
             wanted = limit - found if limit is not None else None
@@ -209,93 +117,28 @@ class ComponentStore:
             if limit is not None and found >= limit:
                 return
 
-    async def _smallest_driver(self, q: ComponentQuery) -> List[str]:
-        options = q.drivers()
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for option in options:
-                for key in option:
-                    pipe.zcard(key)
-            sizes = iter(await pipe.execute())
-        totals = [sum(next(sizes) for _ in option) for option in options]
-        return options[totals.index(min(totals))]
-
-    async def _walk(self, index_keys_: List[str], start_after: Optional[str]) -> AsyncIterator[List[str]]:
-        """IDs of the union of sorted sets, ascending, after `start_after`, in chunks."""
-        if len(index_keys_) == 1:
-            async for chunk in self._walk_one(index_keys_[0], start_after):
-                yield chunk
-            return
-        # Several status indexes: merge their ordered streams.
-        cursors = [self._walk_one(key, start_after) for key in index_keys_]
-        buffers: List[List[str]] = [[] for _ in cursors]
-        done = [False] * len(cursors)
-        while True:
-            for n, cursor in enumerate(cursors):
-                if not buffers[n] and not done[n]:
-                    buffers[n] = await anext(cursor, [])
-                    done[n] = not buffers[n]
-            live = [b for b in buffers if b]
-            if not live:
-                return
-            horizon = min(b[-1] for b in live)  # everything <= horizon is complete in every stream
-            merged = sorted(set(i for b in live for i in b if i <= horizon))
-            for n, b in enumerate(buffers):
-                buffers[n] = [i for i in b if i > horizon]
-            yield merged
-
-    async def _walk_one(self, key: str, start_after: Optional[str]) -> AsyncIterator[List[str]]:
-        lower = b"-" if start_after is None else b"(" + start_after.encode()
-        while True:
-            chunk = await self.redis.zrange(key, lower, b"+", bylex=True, offset=0, num=SCAN_CHUNK)
-            if not chunk:
-                return
-            ids = [c.decode() for c in chunk]
-            yield ids
-            if len(ids) < SCAN_CHUNK:
-                return
-            lower = b"(" + chunk[-1]
-
     async def session_counts(self, session: str) -> Dict[str, Any]:
-        """`member_counts` of a session's members, counted in Redis from the indexes.
-
-        O(members) inside Redis and no record decoding except for members with an
-        error, so a 100,000-node session's extended status stays cheap.
-        """
-        members = keys.by_session(session)
-        enabled = [members, keys.COMPONENT_ENABLED]
-        on_hold = keys.by_status("on_hold")
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.zcard(members)
-            pipe.zintercard(2, [members, keys.by_status("stable")])
-            pipe.zintercard(2, [members, keys.by_status("failed")])
-            for phase in PHASE_NAMES:
-                pipe.zintercard(3, enabled + [keys.by_phase(phase)])
-                pipe.zintercard(4, enabled + [keys.by_phase(phase), on_hold])
-            pipe.zinter([members, keys.COMPONENT_ERRORED])
-            results = await pipe.execute()
-        total, stable, failed = results[:3]
-        phase_counts = results[3:3 + 2 * len(PHASE_NAMES)]
-        phases = {p: phase_counts[2 * n] - phase_counts[2 * n + 1] for n, p in enumerate(PHASE_NAMES)}
-        errored = [m.decode() for m in results[-1]]
-        errors: Dict[str, List[str]] = {}
-        for record in (await self.get_many(errored)).values():
-            if record.get("error") and record.get("session") == session:
-                errors.setdefault(record["error"], []).append(record["id"])
-        return {"members": total, "successful": stable, "failed": failed, "phases": phases, "errors": errors}
+        """`member_counts` of a session's members, counted in Redis (component_counts.py)."""
+        return await session_counts(self, session)
 
     async def ids_in(self, index_key: str) -> List[str]:
         return [m.decode() for m in await self.redis.zrange(index_key, 0, -1)]
 
     # -- writes --
 
-    async def update(self, ids: Sequence[str], compute: Compute) -> Dict[str, Record]:
+    async def update(self, ids: Sequence[str], compute: Compute,
+                     actors: Optional[Mapping[str, str]] = None) -> Dict[str, Record]:
         """Atomically replace each record with `compute(id, current)` (None: leave it).
 
         `compute` may be called again for a record that changed concurrently; it
         must be a pure function of its arguments. Returns the written records.
         A computed record whose encoding equals the stored value is not written
         (nor announced): its update took effect at the read, which saw that value.
+        `actors`: who writes each record, for its history (default: this task's ACTOR).
         """
+        if actors is None:
+            actor = ACTOR.get()
+            actors = dict.fromkeys(ids, actor) if actor else {}
         pending = list(dict.fromkeys(ids))
         changed: Dict[str, Record] = {}
         unchanged: Dict[str, Record] = {}
@@ -304,7 +147,7 @@ class ComponentStore:
             if not pending:
                 break
             raws = await self.get_raw_many(pending)
-            writes, results, blobs = self._plan(pending, raws, await self.decode(raws), compute)
+            writes, results, blobs = self._plan(pending, raws, await self.decode(raws), compute, actors)
             conflicts = set(await self.cas.apply(writes, blobs))
             for n, write in enumerate(writes):
                 if n not in conflicts:
@@ -319,7 +162,7 @@ class ComponentStore:
         return {i: changed[i] if i in changed else unchanged[i] for i in ids if i in changed or i in unchanged}
 
     def _plan(self, ids: Sequence[str], raws: Sequence[Optional[bytes]], olds: Sequence[Optional[Record]],
-              compute: Compute):
+              compute: Compute, actors: Mapping[str, str]):
         writes: List[Write] = []
         results: Dict[str, Record] = {}
         blobs: Dict[str, bytes] = {}
@@ -340,7 +183,8 @@ class ComponentStore:
             new_scored = scored_indexes(new)
             removed = tuple(old_idx - new_idx) + tuple(set(old_scored) - set(new_scored))
             writes.append(Write(keys.component(component_id), component_id, digest(raw), value,
-                                removed, tuple(new_idx - old_idx), new_scored, history_entry(old, new)))
+                                removed, tuple(new_idx - old_idx), new_scored,
+                                history_entry(old, new, actors.get(component_id, ""))))
         return writes, results, blobs
 
     async def update_one(self, component_id: str, compute: Compute) -> Optional[Record]:
@@ -363,73 +207,3 @@ class ComponentStore:
         raise TooMuchContention(f"component {component_id} kept changing during the delete")
 
 
-class WriteBatcher:
-    """Coalesces concurrent single-record updates into batched store round trips.
-
-    Under reporter load (thousands of PATCHes per second) a redis-py round trip
-    costs more CPU than the request itself, so concurrent requests share one
-    MGET and one compare-and-set call. Each record stays individually atomic.
-    """
-
-    def __init__(self, store: ComponentStore) -> None:
-        self.store = store
-        self.queue: List[tuple] = []
-        self.running = False
-
-    async def submit(self, component_id: str, compute: Compute) -> Optional[Record]:
-        future = asyncio.get_running_loop().create_future()
-        self.queue.append((component_id, compute, future))
-        if not self.running:
-            self.running = True
-            asyncio.ensure_future(self._drain())
-        return await future
-
-    async def _drain(self) -> None:
-        try:
-            while self.queue:
-                items, self.queue = self.queue, []
-                await self._flush(items)
-        finally:
-            self.running = False
-
-    async def _flush(self, items: List[tuple]) -> None:
-        while items:
-            batch, items = _first_per_id(items)
-            await self._run(batch)
-
-    async def _run(self, batch: List[tuple]) -> None:
-        computes = {cid: compute for cid, compute, _f in batch}
-        errors: Dict[str, BaseException] = {}
-
-        def guarded(cid: str, old: Optional[Record]) -> Optional[Record]:
-            errors.pop(cid, None)
-            try:
-                return computes[cid](cid, old)
-            except Exception as exc:  # delivered to that caller only
-                errors[cid] = exc
-                return None
-
-        try:
-            written = await self.store.update(list(computes), guarded)
-        except Exception as exc:  # a store failure fails every caller of the batch
-            for _cid, _compute, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-            return
-        for cid, _compute, future in batch:
-            if future.done():
-                continue
-            if cid in errors:
-                future.set_exception(errors[cid])
-            else:
-                future.set_result(written.get(cid))
-
-
-def _first_per_id(items: List[tuple]) -> tuple:
-    """Split so that each ID appears once per batch; later duplicates wait their turn."""
-    seen: Set[str] = set()
-    batch, rest = [], []
-    for item in items:
-        (rest if item[0] in seen else batch).append(item)
-        seen.add(item[0])
-    return batch, rest

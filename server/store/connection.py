@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Awaitable, Callable, Iterable, Optional, Set, TypeVar
+from typing import Any, Awaitable, Callable, Iterable, List, Optional, Set, TypeVar
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -115,7 +115,7 @@ class RetryingPipeline(Pipeline):
     safe_scripts: Set[str] = set()
 
     async def execute(self, raise_on_error: bool = True) -> Any:
-        stack = list(self.command_stack)
+        stack: List[Any] = list(self.command_stack)  # type: ignore[has-type]  # redis-py is read untyped
         if self.watching or not stack or not _all_safe((args for args, _options in stack), self.safe_scripts):
             return await Pipeline.execute(self, raise_on_error)
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
@@ -37,6 +38,11 @@ Record = Mapping[str, Any]
 # The values of an entry's JSON array, in this order.
 FIELDS = ("session", "phase", "status", "last_action", "failed", "error", "enabled", "reason")
 MAX_ERROR = 300  # characters of an error kept in an entry
+MAX_BY = 300     # characters of the writer kept in an entry
+# Who is writing, with auth on (docs/auth.md): "<token subject> (<role>)", set per request by the
+# auth middleware; empty when auth is off. Read in the writer's own task (ComponentStore.update,
+# WriteBatcher.submit).
+ACTOR: ContextVar[str] = ContextVar("bos_actor", default="")
 ENTRY_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 
 
@@ -64,20 +70,25 @@ def _boot(state: Any) -> Tuple[str, str, str]:
 
 
 def tracked(record: Optional[Record]) -> tuple:
-    """The tracked fields of a record (timestamps excluded): a change of any is a history entry."""
+    """The tracked fields of a record (timestamps excluded): a change of any is a history entry.
+
+    The computed status is a function of the override, phase, last action and its failure
+    (api.md §2.3), so comparing those compares it too, without computing it on every write.
+    """
     if record is None:
         return ()
     status = record.get("status") or {}
     action = record.get("last_action") or {}
     desired = record.get("desired_state")
-    return (status.get("phase") or "", component_status(record), action.get("action") or "",
+    return (status.get("phase") or "", status.get("status_override") or "", action.get("action") or "",
             action.get("failed") is True, record.get("error") or "", record.get("session") or "",
             record.get("enabled") is True, _boot(desired),
             (desired.get("configuration") or "") if isinstance(desired, dict) else "",
             _boot(record.get("actual_state")))
 
 
-# Positions in tracked() and the words a reason uses for them.
+# Positions in tracked() and the words a reason uses for them ("status" is the computed status,
+# put in place of the override by entry()).
 _NAMES = ("phase", "status", "last_action", "failed", "error", "session", "enabled", "desired boot",
           "desired configuration", "actual boot")
 
@@ -105,13 +116,21 @@ def reason(before: tuple, after: tuple) -> str:
     return "; ".join(parts)
 
 
-def entry(old: Optional[Record], new: Record) -> Optional[bytes]:
-    """The payload of an entry describing `old` -> `new`, or None if no tracked field changed."""
+def entry(old: Optional[Record], new: Record, by: str = "") -> Optional[bytes]:
+    """The payload of an entry describing `old` -> `new`, or None if no tracked field changed.
+
+    `by`: who made the change (auth on), a ninth value only when known.
+    """
     before, after = tracked(old), tracked(new)
     if before == after:
         return None
-    phase, status, action, failed, error, session, enabled = after[:7]
-    return dumps([session, phase, status, action, failed, error[:MAX_ERROR], enabled, reason(before, after)])
+    status = component_status(new)
+    if before:
+        before = before[:1] + (component_status(old),) + before[2:]  # type: ignore[arg-type]
+    after = after[:1] + (status,) + after[2:]
+    phase, _status, action, failed, error, session, enabled = after[:7]
+    values = [session, phase, status, action, failed, error[:MAX_ERROR], enabled, reason(before, after)]
+    return dumps(values + [by[:MAX_BY]] if by else values)
 
 
 def change_of(component_id: str, new: Record) -> list:
@@ -124,9 +143,11 @@ def change_of(component_id: str, new: Record) -> list:
 def decode(element: bytes) -> Dict[str, Any]:
     """A stored entry as the API shows it (`GET /v2/components/{id}/history`)."""
     entry_id, _, payload = element.partition(b" ")
-    values = dict(zip(FIELDS, loads(payload)))
+    stored = loads(payload)
+    values = dict(zip(FIELDS, stored))
     millis = int(entry_id.split(b"-")[0])
-    return {
+    by = {"by": stored[len(FIELDS)]} if len(stored) > len(FIELDS) else {}  # auth on (docs/auth.md)
+    return {**by,
         "id": entry_id.decode(),
         "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(millis / 1000)) + f".{millis % 1000:03d}Z",
         "session": values["session"], "phase": values["phase"], "status": values["status"],
@@ -144,7 +165,8 @@ async def read(redis: Redis, settings: HistorySettings, component_id: str, start
     oldest = (settings.oldest_ms(), -1)
     after = max(oldest, _id_tuple(start_after)) if start_after is not None else oldest
     out: List[Dict[str, Any]] = []
-    for element in await redis.lrange(keys.component_history(component_id), 0, -1):
+    elements: List[bytes] = await redis.lrange(keys.component_history(component_id), 0, -1)  # type: ignore[assignment, misc]
+    for element in elements:
         if _id_tuple(element.split(b" ", 1)[0].decode()) > after:
             out.append(decode(element))
             if len(out) == page_size:

@@ -19,7 +19,7 @@ from redis.exceptions import DataError
 try:
     from hiredis import pack_command as _pack
 except ImportError:  # hiredis is a declared dependency; stay correct without it
-    _pack = None
+    _pack = None  # type: ignore[assignment]
 
 
 class HiredisPackingConnection(Connection):

@@ -71,7 +71,7 @@ class ScopedStore:
             if raw is None and not create:
                 return None
             old = loads(raw) if raw is not None else None
-            new = compute(old)
+            new = compute(old)  # type: ignore[arg-type]  # None only when `create` (a new record)
             if not await self.cas.apply([self._write(new, old, digest(raw))]):
                 return new
         raise TooMuchContention(f"{name} kept changing during the update")

@@ -146,8 +146,8 @@ class V1Store:
         if not await self.redis.hsetnx(key, "layout", dumps(layout)):
             return False
         async with self.redis.pipeline(transaction=True) as pipe:
-            for name, value in times.items():
-                pipe.hset(key, name, value)
+            for name, stamp in times.items():
+                pipe.hset(key, name, stamp)
             for phase in phases:
                 for category, nodes in phase["categories"].items():
                     if nodes:
@@ -157,9 +157,9 @@ class V1Store:
                         pipe.zadd(keys.v1_errors(sid, boot_set, phase["name"]),
                                   {f"{message}\x00{n}": 0 for n in nodes})
                 for time_name in TIMES:
-                    stamp = (phase.get("metadata") or {}).get(time_name)
-                    if stamp:
-                        pipe.hset(key, _field(phase["name"], time_name), str(stamp))
+                    value = (phase.get("metadata") or {}).get(time_name)
+                    if value:
+                        pipe.hset(key, _field(phase["name"], time_name), value)
             pipe.lrem(keys.v1_status_boot_sets(sid), 0, boot_set)
             pipe.rpush(keys.v1_status_boot_sets(sid), boot_set)
             await pipe.execute()

@@ -23,12 +23,13 @@ from .conftest import AuthStack
 OWN = "x1000c0s0b0n0"     # owned by the tenant admin's tenant (vcluster-blue)
 OTHER = "x1000c0s0b1n0"
 OPEN = {("GET", "/"), ("GET", "/v2"), ("GET", "/v2/version"), ("GET", "/v2/healthz"), ("GET", "/v2/openapi.json"),
-        ("GET", "/v1"), ("GET", "/v1/version"), ("GET", "/v1/healthz")}
+        ("GET", "/v1"), ("GET", "/v1/version"), ("GET", "/v1/healthz"),
+        ("GET", "/dashboard"), ("GET", "/dashboard/static/{name}")}  # the dashboard's files hold no data
 # The endpoints the Cray-Tenant-Name header scopes (api.md §3.3-§3.9 "(T)") plus what ignores it harmlessly.
 TENANT_ROUTES = {"/v2/components", "/v2/components/{component_id}", "/v2/applystaged", "/v2/sessions",
                  "/v2/sessions/{session_id}", "/v2/sessions/{session_id}/status", "/v2/sessiontemplates",
                  "/v2/sessiontemplates/{session_template_id}", "/v2/sessiontemplatesvalid/{session_template_id}",
-                 "/v2/sessiontemplatetemplate"}
+                 "/v2/sessiontemplatetemplate", "/v2/components/{component_id}/history"}
 KNOWN_ROUTES = TENANT_ROUTES | {"/v2/options"} | {route for _method, route in OPEN}
 ROLES = ("anonymous", "admin", "tenant-admin", "read-only", "node", "other-node", "no-role")
 REPORT = {"id": OWN, "actual_state": {"bss_token": "5b0c1f3e-4c2a-4a61-9d7e-0a2f7c9e1b11"}}
@@ -66,8 +67,11 @@ def token_for(issuer: Issuer, role: str) -> "str | None":
 
 
 def concrete(route: str) -> str:
-    values = {"component_id": OWN, "session_id": "matrix-session", "session_template_id": "matrix-template"}
-    return re.sub(r"\{([^}:]+)(:[^}]*)?\}", lambda m: values.get(m.group(1), "matrix"), route)
+    values = {"component_id": OWN, "session_id": "matrix-session", "session_template_id": "matrix-template",
+              "name": "app.js"}
+    path = re.sub(r"\{([^}:]+)(:[^}]*)?\}", lambda m: values.get(m.group(1), "matrix"), route)
+    # the dashboard's event stream never ends by itself: ask for a session that does not exist (404)
+    return path + "?session=matrix-session" if route == "/dashboard/api/events" else path
 
 
 ROUTES = router_routes()

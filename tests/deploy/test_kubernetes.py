@@ -170,7 +170,7 @@ def test_the_sizing_table_states_the_rendered_requests() -> None:
             [container] = containers(obj)
             res = container["resources"]
             cell = f"{res['requests']['cpu']} / {res['requests']['memory']} / {res['limits']['memory']}"
-            rows = [line for line in text.splitlines() if line.startswith(f"| `{name}`")]
+            rows = [line for line in text.splitlines() if line.startswith(f"| `{name}` |") and line.count(" / ") == 4]
             assert rows, f"no sizing row for {name}"
             assert rows[0].split("|")[column + 1].strip() == cell, (tree, name, rows[0])
 

@@ -45,6 +45,8 @@ def sections(doc: str) -> Set[str]:
     """Numbers of the headings of one spec file, e.g. {"1", "1.1", "3.3.1"}."""
     path = SPEC / f"{doc}.md"
     if not path.is_file():
+        path = SPEC.parent / f"{doc}.md"  # the design notes beside the contract (docs/ha.md, ...)
+    if not path.is_file():
         return set()
     found = set()
     for line in path.read_text(encoding="utf-8").splitlines():

@@ -28,11 +28,41 @@ def _always_true(module_name: str, function: str) -> None:
     func.__code__ = (lambda *args, **kwargs: True).__code__
 
 
+def _no_leases() -> None:
+    """Operators without the coordination store: every claim granted (as before docs/ha.md)."""
+    from bos_server.operators import claims, main
+    main.RedisClaims = lambda redis, lease: claims.LocalClaims()  # type: ignore[assignment,misc]
+
+
+def _no_fence() -> None:
+    """Write requests no longer check the claim first."""
+    from bos_server.operators import claims
+
+    async def unchecked(self: object, claim: object) -> None:
+        return None
+    claims.RedisClaims.check = unchecked  # type: ignore[assignment,method-assign]
+
+
+def _limits_fail_open() -> None:
+    """The defect D21 fixed: a limit without items selects every candidate, and `names_nothing`
+    never flags one (replaced in the module before any importer binds the names)."""
+    limits = importlib.import_module("bos_shared.limits")
+    evaluate = limits.evaluate_limit
+
+    def fail_open(limit, candidates, resolve):  # type: ignore[no-untyped-def]
+        if not limits.no_limit(limit) and not limits.parse_limit(limit):
+            return set(candidates)
+        return evaluate(limit, candidates, resolve)
+    limits.evaluate_limit = fail_open
+    limits.names_nothing = lambda limit: False
+
+
 @dataclass(frozen=True)
 class Mutant:
     mechanism: str
     apply: Callable[[], None]
     tests: Tuple[str, ...]
+    heavy: bool = False  # whole stacks with several replicas: `make mutation`/`make soak`, not `make test`
 
 
 MUTANTS: Dict[str, Mutant] = {
@@ -44,4 +74,21 @@ MUTANTS: Dict[str, Mutant] = {
         "the actual-state 409 rule (api.md §2.6): every report is accepted",
         lambda: _always_true("bos_server.component_writes", "actual_state_update_allowed"),
         ("tests/api/test_components.py::test_actual_state_patch_409_rule",)),
+    "no-leases": Mutant(
+        "component leases of the operator replicas (docs/ha.md §1): every claim granted",
+        _no_leases, ("tests/operators/test_replicas.py::test_three_replicas_act_once_per_decision",), heavy=True),
+    "no-fence": Mutant(
+        "the fence check before every write request of a claim holder (docs/ha.md §3)",
+        _no_fence,
+        ("tests/operators/test_replicas.py::test_replica_paused_past_its_lease_sends_nothing_after_waking[bss]",),
+        heavy=True),
+    "no-adoption": Mutant(
+        "decision records (docs/ha.md §2): a stopped holder's decision is issued again, not adopted",
+        lambda: _replace_in("bos_server.operators.claims", "_MARK", "        code = 2\n", "        code = 1\n"),
+        ("tests/operators/test_replicas.py::test_replica_paused_past_its_lease_sends_nothing_after_waking[pcs]",),
+        heavy=True),
+    "limit-fail-open": Mutant(
+        "limits fail closed (D21): a limit of only separators selects every node",
+        _limits_fail_open,
+        ("tests/shared/test_limit_grammar.py", "tests/api/test_limits.py")),
 }

@@ -242,19 +242,22 @@ def test_an_unavailable_service_ends_the_pass_with_one_line_not_a_traceback(capl
     class Unlucky(Operator):
         name = "unlucky"
         passes = 0
+        twice: asyncio.Event
 
         async def run_pass(self, ctx):
             Unlucky.passes += 1
+            if Unlucky.passes >= 2:
+                self.twice.set()
             raise ServiceUnavailable("bos", "PATCH", "http://api/v2/components", "status 503: Connection closed")
 
     async def scenario():
         svc = FlakyOptions()
         svc.bos.options["polling_frequency"] = 0
-        runner = Runner([Unlucky()], svc, recheck=0.05)  # type: ignore[arg-type]
+        op = Unlucky()
+        op.twice = asyncio.Event()
+        runner = Runner([op], svc, recheck=0.05)  # type: ignore[arg-type]
         task = asyncio.create_task(runner.run())
-        deadline = time.monotonic() + 5
-        while Unlucky.passes < 2 and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
+        await asyncio.wait_for(op.twice.wait(), 5)
         runner.stop()
         assert await task == 0
     with caplog.at_level("WARNING"):

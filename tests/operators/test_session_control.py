@@ -128,8 +128,11 @@ def test_dry_run_plan_is_what_the_session_does_and_waves_cap_in_flight(cluster):
     print(f"\ndry-run of a 512-node template: {time.monotonic() - started:.3f}s")
 
     cluster.session("waves", "waves", "boot", max_in_flight=50, limit=body["limit"])
+    wait(lambda: cluster.api.get("/v2/sessions/waves/status").json().get("waiting_for_slot", 0) >= 400, 30,
+         "the extended status to show the nodes waiting for a slot")
     status = cluster.wait_complete("waves", timeout=180)
     assert status["percent_successful"] == 100.0 and status["managed_components_count"] == 500
+    assert status["waiting_for_slot"] == 0
     records = cluster.components(pool[:500])
     assert sorted(records) == planned["nodes"]
     for rec in records.values():  # the exact kernel parameters of the plan

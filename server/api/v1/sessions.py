@@ -96,8 +96,9 @@ async def get_session(request: web.Request) -> web.Response:
     if record is None:
         raise V1NotFound(f"Session {sid} not found")
     meta = await session_metadata(store, sid)
-    names = ("start_time", "stop_time", "complete", "in_progress", "error_count")
-    flat: Dict[str, Any] = {k: (meta.get(k) if meta is not None else "") for k in names}
+    flat: Dict[str, Any] = {k: "" for k in ("start_time", "stop_time", "complete", "in_progress", "error_count")}
+    if meta is not None:
+        flat = {k: meta.get(k) for k in flat}
     return respond({"templateName": record["templateName"], "operation": record["operation"],
                     "job": record["job"], "status_link": status_href(sid), **flat})
 

@@ -1,0 +1,110 @@
+"""Component leases, fencing and decision records on a real redis-server (docs/ha.md)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Awaitable, Callable
+
+import pytest
+from redis.asyncio import Redis
+
+from bos_server.operators.claims import Claim, FenceLost, RedisClaims, fenced
+from bos_server.clients.rest import BEFORE_WRITE
+from bos_server.store import keys
+
+IDS = [f"x1000c0s{i}b0n0" for i in range(6)]
+
+
+def scenario(redis_server: Any, body: Callable[[Redis], Awaitable[None]]) -> None:
+    async def main() -> None:
+        redis = Redis.from_url(redis_server.url)
+        await redis.flushdb()
+        try:
+            await body(redis)
+        finally:
+            await redis.aclose()
+    asyncio.run(main())
+
+
+async def expire(redis: Redis, ids: Any) -> None:
+    """What the lease's expiry does (Redis's own clock; not waited for here)."""
+    await redis.delete(*(keys.component_lease(i) for i in ids))
+
+
+def test_one_holder_per_component_with_fresh_fencing_tokens(redis_server):
+    async def body(redis: Redis) -> None:
+        a, b = RedisClaims(redis, lease=5, replica="a:1"), RedisClaims(redis, lease=5, replica="b:2")
+        first = await a.claim(IDS[:4])
+        second = await b.claim(IDS[2:])
+        assert first.ids == IDS[:4] and second.ids == IDS[4:]  # the overlap stays with its holder
+        assert first.token.startswith("a:1:") and second.token.startswith("b:2:") and first.token != second.token
+        await a.release(first)
+        third = await b.claim(IDS[2:4], into=second)  # same token, the freed ones added
+        assert third.ids == IDS[4:] + IDS[2:4] and third.token == second.token
+        assert await redis.get(keys.component_lease(IDS[0])) is None
+    scenario(redis_server, body)
+
+
+def test_a_lost_lease_fails_the_fence_and_release_spares_the_new_holder(redis_server):
+    async def body(redis: Redis) -> None:
+        a, b = RedisClaims(redis, lease=0.2, replica="a:1"), RedisClaims(redis, lease=5, replica="b:2")
+        held = await a.claim(IDS[:2])
+        await a.check(held)  # held: renewed
+        await expire(redis, IDS[:2])  # the lease runs out (a paused holder)
+        taken = await b.claim(IDS[:2])
+        assert taken.ids == IDS[:2]
+        with pytest.raises(FenceLost):
+            await a.check(held)
+        await a.release(held, "power-on")
+        assert (await redis.get(keys.component_lease(IDS[0]))).decode() == taken.token
+    scenario(redis_server, body)
+
+
+def test_decision_records_adopt_a_stopped_holders_decision_of_the_same_version(redis_server):
+    async def body(redis: Redis) -> None:
+        a, b = RedisClaims(redis, lease=0.2, replica="a:1"), RedisClaims(redis, lease=5, replica="b:2")
+        held = await a.claim(IDS[:3])
+        marked, adopted = await a.mark(held, "power-on", {i: "s1\x1f0" for i in IDS[:3]})
+        assert marked == IDS[:3] and adopted == []
+        await expire(redis, IDS[:3])  # a stops before writing its action update
+        taken = await b.claim(IDS[:3])
+        versions = {IDS[0]: "s1\x1f0", IDS[1]: "s1\x1f1", IDS[2]: "s2\x1f0"}  # moved on: new decisions
+        marked, adopted = await b.mark(taken, "power-on", versions)
+        assert adopted == [IDS[0]] and marked == IDS[1:3]
+        await b.release(taken, "power-on")  # outcome written: records and leases gone
+        assert await redis.exists(*(keys.decision("power-on", i) for i in IDS[:3])) == 0
+        with pytest.raises(FenceLost):  # a marks nothing once its leases are gone
+            await a.mark(held, "power-on", {IDS[0]: "s1\x1f1"})
+    scenario(redis_server, body)
+
+
+def test_claims_cost_one_script_call_per_2000_components(redis_server):
+    async def body(redis: Redis) -> None:
+        claims = RedisClaims(redis, lease=5, replica="a:1")
+        calls = []
+        script = claims._claim
+
+        async def counted(**kw: Any) -> Any:
+            calls.append(len(kw["args"]))
+            return await script(**kw)
+        claims._claim = counted  # type: ignore[assignment]
+        many = [f"x{i}c0s0b0n0" for i in range(5000)]
+        held = await claims.claim(many)
+        assert len(held.ids) == 5000 and len(calls) == 3
+    scenario(redis_server, body)
+
+
+def test_write_requests_inside_fenced_check_the_claim(redis_server):
+    async def body(redis: Redis) -> None:
+        claims = RedisClaims(redis, lease=5, replica="a:1")
+        held = await claims.claim(IDS[:1])
+        with fenced(claims, held):
+            guard = BEFORE_WRITE.get()
+            assert guard is not None
+            await guard()
+            await redis.delete(keys.component_lease(IDS[0]))  # e.g. Redis restarted empty
+            with pytest.raises(FenceLost):
+                await guard()
+        assert BEFORE_WRITE.get() is None
+        assert isinstance(held, Claim)
+    scenario(redis_server, body)
