@@ -10,17 +10,15 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from .config import AuthSettings, TlsSettings
-from .keys import KeyRing, file_loader, url_loader
+from .keys import KeyRing, KeyRings, file_loader, url_loader
 from .middleware import make_middleware
 from .tokens import Verifier
 
 
 def build_verifier(settings: AuthSettings) -> Verifier:
-    if settings.jwks_file:
-        ring = KeyRing(file_loader(settings.jwks_file), settings.jwks_lifespan, watch_file=settings.jwks_file)
-    else:
-        ring = KeyRing(url_loader(str(settings.jwks_url)), settings.jwks_lifespan)
-    return Verifier(settings, ring)
+    rings = [KeyRing(url_loader(url), settings.jwks_lifespan) for url in settings.jwks_urls]
+    rings += [KeyRing(file_loader(path), settings.jwks_lifespan, watch_file=path) for path in settings.jwks_files]
+    return Verifier(settings, rings[0] if len(rings) == 1 else KeyRings(rings))
 
 
 def build_middleware(settings: AuthSettings) -> Optional[Any]:

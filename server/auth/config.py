@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Tuple
 
 DEFAULT_LEEWAY = 30.0     # seconds of clock skew tolerated on exp/nbf/iat
 MAX_LEEWAY = 300.0        # a larger skew is a broken clock, not a tolerance
@@ -20,6 +20,11 @@ DEFAULT_TOKEN_CACHE = 16384
 
 def _env(name: str, default: str = "") -> str:
     return os.environ.get(name) or default
+
+
+def _list(value: Optional[str]) -> Tuple[str, ...]:
+    """A comma-separated flag or variable (`a,b`), without empty items."""
+    return tuple(item.strip() for item in (value or "").split(",") if item.strip())
 
 
 @dataclass(frozen=True)
@@ -35,10 +40,12 @@ class ClaimNames:
 
 @dataclass(frozen=True)
 class AuthSettings:
-    jwks_url: Optional[str] = None
-    jwks_file: Optional[str] = None
-    issuer: Optional[str] = None
-    audience: Optional[str] = None
+    """Several key sources and issuers may be trusted at once (Keycloak for people, SPIRE for nodes)."""
+
+    jwks_urls: Tuple[str, ...] = ()
+    jwks_files: Tuple[str, ...] = ()
+    issuers: Tuple[str, ...] = ()
+    audiences: Tuple[str, ...] = ()
     leeway: float = DEFAULT_LEEWAY
     jwks_lifespan: float = DEFAULT_JWKS_LIFESPAN
     token_cache: int = DEFAULT_TOKEN_CACHE
@@ -46,7 +53,7 @@ class AuthSettings:
 
     @property
     def enabled(self) -> bool:
-        return bool(self.jwks_url or self.jwks_file)
+        return bool(self.jwks_urls or self.jwks_files)
 
 
 @dataclass(frozen=True)
@@ -62,14 +69,14 @@ class TlsSettings:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("authentication (off unless a JWKS is given; docs/auth.md)")
     group.add_argument("--auth-jwks-url", default=_env("BOS_AUTH_JWKS_URL") or None,
-                       help="JWKS URL of the token issuer, e.g. Keycloak's .../protocol/openid-connect/certs "
-                            "(BOS_AUTH_JWKS_URL)")
+                       help="JWKS URL(s) of the token issuers, comma-separated, e.g. Keycloak's "
+                            ".../protocol/openid-connect/certs and SPIRE's OIDC provider's /keys (BOS_AUTH_JWKS_URL)")
     group.add_argument("--auth-jwks-file", default=_env("BOS_AUTH_JWKS_FILE") or None,
-                       help="JWKS file (JSON), re-read when it changes (BOS_AUTH_JWKS_FILE)")
+                       help="JWKS file(s) (JSON), comma-separated, re-read when they change (BOS_AUTH_JWKS_FILE)")
     group.add_argument("--auth-issuer", default=_env("BOS_AUTH_ISSUER") or None,
-                       help="required `iss` claim (BOS_AUTH_ISSUER)")
+                       help="accepted `iss` claim(s), comma-separated; unchecked when unset (BOS_AUTH_ISSUER)")
     group.add_argument("--auth-audience", default=_env("BOS_AUTH_AUDIENCE") or None,
-                       help="required `aud` claim (BOS_AUTH_AUDIENCE)")
+                       help="accepted `aud` value(s), comma-separated; unchecked when unset (BOS_AUTH_AUDIENCE)")
     group.add_argument("--auth-leeway", type=float, default=float(_env("BOS_AUTH_LEEWAY", str(DEFAULT_LEEWAY))),
                        help=f"seconds of clock skew allowed, at most {MAX_LEEWAY:g} (BOS_AUTH_LEEWAY)")
     group.add_argument("--auth-jwks-lifespan", type=float,
@@ -95,20 +102,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def from_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> "tuple[AuthSettings, TlsSettings]":
     """The settings; nonsensical combinations are usage errors (exit 2), never a silent default."""
-    if args.auth_jwks_url and args.auth_jwks_file:
-        parser.error("give --auth-jwks-url or --auth-jwks-file, not both")
+    urls, files = _list(args.auth_jwks_url), _list(args.auth_jwks_file)
+    for url in urls:
+        if not url.startswith(("https://", "http://")):
+            parser.error(f"--auth-jwks-url {url}: not an http(s) URL")
     if not 0 <= args.auth_leeway <= MAX_LEEWAY:
         parser.error(f"--auth-leeway must be between 0 and {MAX_LEEWAY:g} seconds")
     if args.auth_jwks_lifespan <= 0:
         parser.error("--auth-jwks-lifespan must be positive")
     if args.auth_token_cache < 0:
         parser.error("--auth-token-cache must not be negative")
-    if args.auth_jwks_file and not os.path.isfile(args.auth_jwks_file):
-        parser.error(f"--auth-jwks-file {args.auth_jwks_file}: no such file")
+    for path in files:
+        if not os.path.isfile(path):
+            parser.error(f"--auth-jwks-file {path}: no such file")
     if args.tls_key and not args.tls_cert:
         parser.error("--tls-key needs --tls-cert")
     claims = ClaimNames(args.auth_roles_claim, args.auth_tenant_claim, args.auth_admin_role,
                         args.auth_tenant_admin_role, args.auth_read_only_role)
-    auth = AuthSettings(args.auth_jwks_url, args.auth_jwks_file, args.auth_issuer, args.auth_audience,
-                        args.auth_leeway, args.auth_jwks_lifespan, args.auth_token_cache, claims)
+    auth = AuthSettings(urls, files, _list(args.auth_issuer), _list(args.auth_audience), args.auth_leeway,
+                        args.auth_jwks_lifespan, args.auth_token_cache, claims)
     return auth, TlsSettings(args.tls_cert, args.tls_key)

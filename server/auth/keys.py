@@ -134,3 +134,24 @@ class KeyRing:
         self.keys = {key.key_id: key for key in fetched if key.public_key_use in (None, "sig")}
         self.loaded_at, self.signature = self.clock(), signature
         LOG.info("Loaded %d signing key(s)", len(self.keys))
+
+
+class KeyRings:
+    """Several sources (e.g. Keycloak and SPIRE): a key is looked up in each, in order."""
+
+    def __init__(self, rings: List[KeyRing]) -> None:
+        self.rings = rings
+
+    async def key_for(self, kid: Optional[str]) -> Optional[PyJWK]:
+        unavailable: List[str] = []
+        for ring in self.rings:
+            try:
+                key = await ring.key_for(kid)
+            except KeysUnavailable as exc:
+                unavailable.append(str(exc))
+                continue
+            if key is not None:
+                return key
+        if len(unavailable) == len(self.rings):
+            raise KeysUnavailable("; ".join(unavailable))
+        return None

@@ -20,6 +20,7 @@ from ..api.errors import PROBLEM_TYPE, ApiError, Handler, problem
 from ..api.params import BODY_KEY, json_body, read_body
 from ..api.tenancy import HEADER as TENANT_HEADER, TOKEN_TENANT
 from ..jsonio import dumps
+from ..store.history import ACTOR
 from . import audit, policy
 from .keys import KeysUnavailable
 from .principal import NODE, TENANT_ADMIN, Principal
@@ -116,7 +117,11 @@ def make_middleware(verifier: Verifier) -> Any:
         except ApiError as exc:
             audit.record(request, exc.status, principal, role, exc.detail)
             return problem(exc.status, exc.title, exc.detail)
-        response = await handler(request)
+        actor = ACTOR.set(f"{principal.subject} ({role})")  # the component history's `by` (history.py)
+        try:
+            response = await handler(request)
+        finally:
+            ACTOR.reset(actor)
         audit.record(request, response.status, principal, role)
         return response
     return auth_middleware
@@ -137,7 +142,8 @@ def scope_to_tenant(request: web.Request, principal: Principal) -> None:
 async def check_node_report(request: web.Request, principal: Principal) -> None:
     """A node reports its own actual state (reporter.md §1) and does nothing else."""
     target = request.match_info.get("component_id", "")
-    if principal.xname is None or canonical(target) != canonical(principal.xname):
+    own = principal.xname
+    if own is None or (target != own and canonical(target) != canonical(own)):
         raise Denied(f"A node token for {principal.xname} may only report for its own component, "
                      f"not '{target}' (other changes need the role admin or tenant-admin)", policy.WRITE)
     raw = await read_body(request)

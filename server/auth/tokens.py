@@ -19,7 +19,7 @@ import jwt
 from jwt import PyJWK
 
 from .config import AuthSettings
-from .keys import KeyRing, KeysUnavailable
+from .keys import KeyRing, KeyRings, KeysUnavailable
 from .principal import Principal, principal_of
 
 ALGORITHMS_BY_KEY_TYPE = {
@@ -36,7 +36,8 @@ class InvalidToken(Exception):
 
 
 class Verifier:
-    def __init__(self, settings: AuthSettings, keys: KeyRing, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, settings: AuthSettings, keys: "KeyRing | KeyRings",
+                 clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.keys = keys
         self.clock = clock
@@ -72,17 +73,17 @@ class Verifier:
             raise InvalidToken(f"The token's algorithm {alg} does not match its key")
         settings = self.settings
         try:
-            return jwt.decode(token, key.key, algorithms=[alg], audience=settings.audience, issuer=settings.issuer,
-                              leeway=settings.leeway,
-                              options={"require": ["exp", "sub"], "verify_aud": settings.audience is not None})
+            return jwt.decode(token, key.key, algorithms=[alg], audience=list(settings.audiences) or None,
+                              issuer=list(settings.issuers) or None, leeway=settings.leeway,
+                              options={"require": ["exp", "sub"], "verify_aud": bool(settings.audiences)})
         except jwt.ExpiredSignatureError:
             raise InvalidToken("The token has expired") from None
         except jwt.InvalidSignatureError:
             raise InvalidToken("The token's signature is not valid") from None
         except jwt.InvalidIssuerError:
-            raise InvalidToken(f"The token was not issued by {settings.issuer}") from None
+            raise InvalidToken(f"The token was not issued by {' or '.join(settings.issuers)}") from None
         except jwt.InvalidAudienceError:
-            raise InvalidToken(f"The token is not meant for audience {settings.audience}") from None
+            raise InvalidToken(f"The token is not meant for audience {' or '.join(settings.audiences)}") from None
         except jwt.MissingRequiredClaimError as exc:
             raise InvalidToken(f"The token has no '{exc.claim}' claim") from None
         except jwt.ImmatureSignatureError:

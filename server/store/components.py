@@ -9,7 +9,7 @@ concurrent single-record writes (write_batcher.py).
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Callable, Dict, Iterable, List, Optional, Sequence, Set
+from typing import Any, AsyncIterator, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set
 
 from redis.asyncio import Redis
 
@@ -21,7 +21,7 @@ from .component_counts import session_counts
 from .component_query import (SCAN_CHUNK, ComponentQuery, actual_state_older_than, explicit_chunks, index_keys,
                               scored_indexes, smallest_driver, walk)
 from .events import Events
-from .history import HistorySettings, change_of, entry as history_entry
+from .history import ACTOR, HistorySettings, change_of, entry as history_entry
 from .write_batcher import WriteBatcher
 
 __all__ = ["ComponentQuery", "ComponentStore", "MAX_ROUNDS", "TooMuchContention", "actual_state_older_than",
@@ -126,14 +126,19 @@ class ComponentStore:
 
     # -- writes --
 
-    async def update(self, ids: Sequence[str], compute: Compute) -> Dict[str, Record]:
+    async def update(self, ids: Sequence[str], compute: Compute,
+                     actors: Optional[Mapping[str, str]] = None) -> Dict[str, Record]:
         """Atomically replace each record with `compute(id, current)` (None: leave it).
 
         `compute` may be called again for a record that changed concurrently; it
         must be a pure function of its arguments. Returns the written records.
         A computed record whose encoding equals the stored value is not written
         (nor announced): its update took effect at the read, which saw that value.
+        `actors`: who writes each record, for its history (default: this task's ACTOR).
         """
+        if actors is None:
+            actor = ACTOR.get()
+            actors = dict.fromkeys(ids, actor) if actor else {}
         pending = list(dict.fromkeys(ids))
         changed: Dict[str, Record] = {}
         unchanged: Dict[str, Record] = {}
@@ -142,7 +147,7 @@ class ComponentStore:
             if not pending:
                 break
             raws = await self.get_raw_many(pending)
-            writes, results, blobs = self._plan(pending, raws, await self.decode(raws), compute)
+            writes, results, blobs = self._plan(pending, raws, await self.decode(raws), compute, actors)
             conflicts = set(await self.cas.apply(writes, blobs))
             for n, write in enumerate(writes):
                 if n not in conflicts:
@@ -157,7 +162,7 @@ class ComponentStore:
         return {i: changed[i] if i in changed else unchanged[i] for i in ids if i in changed or i in unchanged}
 
     def _plan(self, ids: Sequence[str], raws: Sequence[Optional[bytes]], olds: Sequence[Optional[Record]],
-              compute: Compute):
+              compute: Compute, actors: Mapping[str, str]):
         writes: List[Write] = []
         results: Dict[str, Record] = {}
         blobs: Dict[str, bytes] = {}
@@ -178,7 +183,8 @@ class ComponentStore:
             new_scored = scored_indexes(new)
             removed = tuple(old_idx - new_idx) + tuple(set(old_scored) - set(new_scored))
             writes.append(Write(keys.component(component_id), component_id, digest(raw), value,
-                                removed, tuple(new_idx - old_idx), new_scored, history_entry(old, new)))
+                                removed, tuple(new_idx - old_idx), new_scored,
+                                history_entry(old, new, actors.get(component_id, ""))))
         return writes, results, blobs
 
     async def update_one(self, component_id: str, compute: Compute) -> Optional[Record]:

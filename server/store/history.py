@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
@@ -37,6 +38,11 @@ Record = Mapping[str, Any]
 # The values of an entry's JSON array, in this order.
 FIELDS = ("session", "phase", "status", "last_action", "failed", "error", "enabled", "reason")
 MAX_ERROR = 300  # characters of an error kept in an entry
+MAX_BY = 300     # characters of the writer kept in an entry
+# Who is writing, with auth on (docs/auth.md): "<token subject> (<role>)", set per request by the
+# auth middleware; empty when auth is off. Read in the writer's own task (ComponentStore.update,
+# WriteBatcher.submit).
+ACTOR: ContextVar[str] = ContextVar("bos_actor", default="")
 ENTRY_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 
 
@@ -110,8 +116,11 @@ def reason(before: tuple, after: tuple) -> str:
     return "; ".join(parts)
 
 
-def entry(old: Optional[Record], new: Record) -> Optional[bytes]:
-    """The payload of an entry describing `old` -> `new`, or None if no tracked field changed."""
+def entry(old: Optional[Record], new: Record, by: str = "") -> Optional[bytes]:
+    """The payload of an entry describing `old` -> `new`, or None if no tracked field changed.
+
+    `by`: who made the change (auth on), a ninth value only when known.
+    """
     before, after = tracked(old), tracked(new)
     if before == after:
         return None
@@ -120,7 +129,8 @@ def entry(old: Optional[Record], new: Record) -> Optional[bytes]:
         before = before[:1] + (component_status(old),) + before[2:]  # type: ignore[arg-type]
     after = after[:1] + (status,) + after[2:]
     phase, _status, action, failed, error, session, enabled = after[:7]
-    return dumps([session, phase, status, action, failed, error[:MAX_ERROR], enabled, reason(before, after)])
+    values = [session, phase, status, action, failed, error[:MAX_ERROR], enabled, reason(before, after)]
+    return dumps(values + [by[:MAX_BY]] if by else values)
 
 
 def change_of(component_id: str, new: Record) -> list:
@@ -133,9 +143,11 @@ def change_of(component_id: str, new: Record) -> list:
 def decode(element: bytes) -> Dict[str, Any]:
     """A stored entry as the API shows it (`GET /v2/components/{id}/history`)."""
     entry_id, _, payload = element.partition(b" ")
-    values = dict(zip(FIELDS, loads(payload)))
+    stored = loads(payload)
+    values = dict(zip(FIELDS, stored))
     millis = int(entry_id.split(b"-")[0])
-    return {
+    by = {"by": stored[len(FIELDS)]} if len(stored) > len(FIELDS) else {}  # auth on (docs/auth.md)
+    return {**by,
         "id": entry_id.decode(),
         "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(millis / 1000)) + f".{millis % 1000:03d}Z",
         "session": values["session"], "phase": values["phase"], "status": values["status"],

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Set
 
+from .history import ACTOR
+
 if TYPE_CHECKING:
     from .components import ComponentStore
 
@@ -28,7 +30,7 @@ class WriteBatcher:
 
     async def submit(self, component_id: str, compute: Compute) -> Optional[Record]:
         future = asyncio.get_running_loop().create_future()
-        self.queue.append((component_id, compute, future))
+        self.queue.append((component_id, compute, future, ACTOR.get()))  # the batch runs in another task
         if not self.running:
             self.running = True
             self._drainer = asyncio.ensure_future(self._drain())
@@ -48,7 +50,8 @@ class WriteBatcher:
             await self._run(batch)
 
     async def _run(self, batch: List[tuple]) -> None:
-        computes = {cid: compute for cid, compute, _f in batch}
+        computes = {cid: compute for cid, compute, _f, _a in batch}
+        actors = {cid: actor for cid, _c, _f, actor in batch if actor}  # who writes each, for its history
         errors: Dict[str, BaseException] = {}
 
         def guarded(cid: str, old: Optional[Record]) -> Optional[Record]:
@@ -60,13 +63,13 @@ class WriteBatcher:
                 return None
 
         try:
-            written = await self.store.update(list(computes), guarded)
+            written = await self.store.update(list(computes), guarded, actors)
         except Exception as exc:  # a store failure fails every caller of the batch
-            for _cid, _compute, future in batch:
+            for _cid, _compute, future, _actor in batch:
                 if not future.done():
                     future.set_exception(exc)
             return
-        for cid, _compute, future in batch:
+        for cid, _compute, future, _actor in batch:
             if future.done():
                 continue
             if cid in errors:

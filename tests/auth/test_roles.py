@@ -121,3 +121,23 @@ def test_every_write_is_audited_with_subject_and_role_on_one_escaped_line(auth_s
     assert (denied["status"], denied["role"]) == (403, "node") and "own component" in denied["reason"]
     assert not any(line.startswith("2026-01-01") for line in auth_stack.log().splitlines())
     assert all(e["method"] != "GET" for e in entries)  # reads are not audited
+
+
+def test_the_component_history_records_who_changed_it(auth_stack: AuthStack, admin: Api,
+                                                       victim: Dict[str, Any]) -> None:
+    """issue 14 item 5 with the history extension (api.md §3.4.6): `by` = token subject and role."""
+    desired = {"desired_state": {"boot_artifacts": ARTIFACTS, "configuration": ""}, "session": "",
+               "enabled": True}
+    assert admin.patch(f"/v2/components/{VICTIM}", json=desired).status_code == 200
+    record_token(auth_stack.services.redis.url, "7d2e3f50-6e4c-4c83-9f90-2c4f9e1b3d33", ARTIFACTS)
+    node = auth_stack.client(auth_stack.issuer.node(ATTACKER))
+    report = {"id": ATTACKER, "actual_state": {"bss_token": "7d2e3f50-6e4c-4c83-9f90-2c4f9e1b3d33"}}
+    assert node.patch(f"/v2/components/{ATTACKER}", json=report).status_code == 200
+    victim_history = admin.get(f"/v2/components/{VICTIM}/history").json()
+    assert victim_history[-1]["by"] == "admin-alice (admin)" and "desired boot set" in victim_history[-1]["reason"]
+    reporter_history = admin.get(f"/v2/components/{ATTACKER}/history").json()
+    assert reporter_history[-1]["by"] == f"{node_subject(ATTACKER)} (node)"
+    assert "actual boot set" in reporter_history[-1]["reason"]
+    tenant = auth_stack.client(auth_stack.issuer.tenant_admin())
+    assert tenant.get(f"/v2/components/{VICTIM}/history").status_code == 200  # scoped like GET of the component
+    assert tenant.get("/v2/components/x1000c0s0b1n0/history").status_code == 404

@@ -114,12 +114,17 @@ def jwks_server() -> Iterator[JwksServer]:
     server.close()
 
 
+SPIRE_ISSUER = "https://oidc-discovery.spire.test"
+SPIRE = Issuer([rsa_key("spire-1")])
+
+
 @pytest.fixture
 def url_api(tmp_path: Path, redis_server: RedisServer, jwks_server: JwksServer) -> Iterator[ApiServer]:
+    """Keycloak's keys from a URL, SPIRE's from a file: both issuers trusted."""
     redis_url = redis_server.url.rsplit("/", 1)[0] + "/7"
     server = ApiServer(tmp_path / "api", redis_url, extra_args=[
-        "--auth-jwks-url", jwks_server.url, "--auth-issuer", ISSUER, "--auth-audience", AUDIENCE,
-        "--auth-jwks-lifespan", "2"])
+        "--auth-jwks-url", jwks_server.url, "--auth-jwks-file", str(SPIRE.write_jwks(tmp_path / "spire.json")),
+        "--auth-issuer", f"{ISSUER},{SPIRE_ISSUER}", "--auth-audience", AUDIENCE, "--auth-jwks-lifespan", "2"])
     yield server
     assert server.stop() == 0
 
@@ -137,3 +142,16 @@ def test_jwks_url_keys_are_cached_and_a_rotated_key_is_picked_up(url_api: ApiSer
     issuer.keys.append(rotated)
     token = issuer.token("admin-2", ["admin"], kid="kc-2")
     eventually(lambda: get(url_api.url, token)() == 200, 15, "the rotated key to be accepted")
+
+
+def test_keycloak_and_spire_tokens_are_both_trusted(url_api: ApiServer, jwks_server: JwksServer) -> None:
+    admin = {"headers": bearer(jwks_server.issuer.admin()), "timeout": 10}
+    xname = "x1000c0s0b0n0"
+    assert requests.put(f"{url_api.url}/v2/components/{xname}", json={"enabled": False}, **admin).status_code == 200
+    svid = SPIRE.node(xname, iss=SPIRE_ISSUER)
+    report = {"id": xname, "actual_state": {"bss_token": "5b0c1f3e-4c2a-4a61-9d7e-0a2f7c9e1b11"}}
+    resp = requests.patch(f"{url_api.url}/v2/components/{xname}", json=report, headers=bearer(svid), timeout=10)
+    assert resp.status_code == 200, resp.text
+    forged = SPIRE.node(xname, iss="https://elsewhere.test")
+    resp = requests.patch(f"{url_api.url}/v2/components/{xname}", json=report, headers=bearer(forged), timeout=10)
+    assert resp.status_code == 401

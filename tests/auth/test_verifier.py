@@ -14,13 +14,13 @@ import pytest
 from jwt import PyJWK
 
 from bos_server.auth.config import AuthSettings, ClaimNames
-from bos_server.auth.keys import MIN_REFRESH, KeyRing, KeysUnavailable, file_loader
+from bos_server.auth.keys import MIN_REFRESH, KeyRing, KeyRings, KeysUnavailable, file_loader
 from bos_server.auth.principal import ADMIN, NODE, READ_ONLY, TENANT_ADMIN, node_xname, principal_of
 from bos_server.auth.tokens import InvalidToken, Verifier
 from bos_server.config import ServerSettings
 from tests.support.auth import AUDIENCE, ISSUER, Issuer, b64, ec_key, node_subject, rsa_key, tampered, unsigned
 
-SETTINGS = AuthSettings(jwks_file="unused", issuer=ISSUER, audience=AUDIENCE)
+SETTINGS = AuthSettings(jwks_files=("unused",), issuers=(ISSUER,), audiences=(AUDIENCE,))
 
 
 class Clock:
@@ -123,12 +123,12 @@ def test_a_verified_token_is_served_from_the_cache_until_it_expires(issuer: Issu
 
 
 def test_the_token_cache_is_bounded(issuer: Issuer) -> None:
-    check = verifier(issuer, AuthSettings(jwks_file="x", issuer=ISSUER, audience=AUDIENCE, token_cache=2))
+    check = verifier(issuer, AuthSettings(jwks_files=("x",), issuers=(ISSUER,), audiences=(AUDIENCE,), token_cache=2))
     tokens = [issuer.token(f"user{i}", ["admin"]) for i in range(3)]
     for token in tokens:
         run(check.principal(token))
     assert list(check.cache) == tokens[1:]
-    off = verifier(issuer, AuthSettings(jwks_file="x", issuer=ISSUER, audience=AUDIENCE, token_cache=0))
+    off = verifier(issuer, AuthSettings(jwks_files=("x",), issuers=(ISSUER,), audiences=(AUDIENCE,), token_cache=0))
     run(off.principal(tokens[0]))
     assert off.cache == {}
 
@@ -189,6 +189,17 @@ def test_concurrent_look_ups_share_one_fetch(issuer: Issuer) -> None:
     assert loader.calls == 1
 
 
+def test_several_sources_are_searched_and_one_down_does_not_hide_the_others(issuer: Issuer) -> None:
+    down, up = CountingLoader(issuer), CountingLoader(Issuer([rsa_key("spire-1")]))
+    down.fail = True
+    rings = KeyRings([KeyRing(down, 300.0, clock=Clock()), KeyRing(up, 300.0, clock=Clock())])
+    assert run(rings.key_for("spire-1")) is not None
+    assert run(rings.key_for("unknown")) is None
+    up.fail = True
+    with pytest.raises(KeysUnavailable):
+        run(KeyRings([KeyRing(down, 300.0), KeyRing(up, 300.0)]).key_for("spire-1"))
+
+
 def test_a_changed_jwks_file_is_reread(issuer: Issuer, tmp_path: Path) -> None:
     path = Issuer([rsa_key("old")]).write_jwks(tmp_path / "jwks.json")
     clock = Clock()
@@ -240,12 +251,13 @@ def test_auth_is_off_by_default_and_on_with_a_jwks(tmp_path: Path, monkeypatch: 
     monkeypatch.setenv("BOS_AUTH_JWKS_URL", "https://keycloak.test/certs")
     monkeypatch.setenv("BOS_AUTH_AUDIENCE", "bos")
     settings = ServerSettings.parse([])
-    assert settings.auth.enabled and settings.auth.audience == "bos"
-    assert ServerSettings.parse(["--auth-jwks-url", "https://other/certs"]).auth.jwks_url == "https://other/certs"
+    assert settings.auth.enabled and settings.auth.audiences == ("bos",)
+    both = ServerSettings.parse(["--auth-jwks-url", "https://kc/certs, https://spire/keys", "--auth-issuer", "a,b"])
+    assert both.auth.jwks_urls == ("https://kc/certs", "https://spire/keys") and both.auth.issuers == ("a", "b")
 
 
 @pytest.mark.parametrize("argv", [
-    ["--auth-jwks-url", "https://a/certs", "--auth-jwks-file", "/etc/hosts"],
+    ["--auth-jwks-url", "file:///etc/jwks.json"],
     ["--auth-jwks-file", "/nonexistent/jwks.json"],
     ["--auth-jwks-url", "https://a/certs", "--auth-leeway", "3600"],
     ["--auth-jwks-url", "https://a/certs", "--auth-leeway", "-1"],
