@@ -307,6 +307,17 @@ def _machine(meta: Dict[str, Any]) -> str:
             f"redis-py {m.get('redis_py', '?')}; load generator: {m.get('wrk') or 'Python (wrk not installed)'}")
 
 
+def _loads(values: List[float]) -> str:
+    return " / ".join(f"{v:.1f}" for v in values)
+
+
+def _busy(meta: Dict[str, Any]) -> bool:
+    """The machine had more runnable work than the benchmark's own (load above the core count)."""
+    load = meta.get("load_average")
+    cores = meta.get("machine", {}).get("cores") or 1
+    return bool(load) and max(load["start"][1], load["end"][1]) > cores
+
+
 def generated(results: Dict[str, Any], doc: Path, plots: List[Path]) -> str:
     meta = results.get("meta", {})
     settings = meta.get("settings", {})
@@ -319,6 +330,10 @@ def generated(results: Dict[str, Any], doc: Path, plots: List[Path]) -> str:
               *[f"- The {part} results are kept from the run of {date} (this run: `--only`)."
                 for part, date in meta.get("kept", {}).items()],
               f"- Machine: {_machine(meta)}",
+              *([f"- Load average (1/5/15 min) at start {_loads(meta['load_average']['start'])}, at end "
+                 f"{_loads(meta['load_average']['end'])}, on {meta.get('machine', {}).get('cores', '?')} cores: "
+                 f"other work competed for the CPU; compare CPU per request/item, not wall times"]
+                if _busy(meta) else []),
               f"- Settings: API/store sizes {settings.get('api_sizes')}, end-to-end sizes {settings.get('e2e_sizes')}, "
               f"latencies {settings.get('latencies')}; `bos-server --workers {settings.get('api_workers')}` everywhere; "
               f"query medians of {settings.get('runs')} runs (full and paged listings: {settings.get('full_runs')}); "

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import time
@@ -112,6 +113,7 @@ def run_e2e(args: argparse.Namespace) -> Dict[str, Any]:
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     started = time.monotonic()
+    load_start = list(os.getloadavg())  # other work on the machine distorts every wall time
     results_file = args.out / "results.json"
     previous: Dict[str, Any] = {}
     if args.only and results_file.exists():
@@ -129,6 +131,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.only in (None, "e2e"):
         results["e2e"] = run_e2e(args)
     results["meta"]["seconds"] = round(time.monotonic() - started, 1)
+    results["meta"]["load_average"] = {"start": load_start, "end": list(os.getloadavg())}
     if args.only and previous:
         kept = "e2e" if args.only == "api" else "api"
         results["meta"]["kept"] = {kept: (previous.get("meta", {}).get("kept", {}).get(kept)

@@ -36,7 +36,7 @@ from typing import Callable, Dict, Optional
 LOG = logging.getLogger("bos_server.workers")
 PR_SET_PDEATHSIG = 1
 WATCH_SECONDS = 0.5
-CLAIM_WAIT_SECONDS = 2.0
+CLAIM_WAIT_SECONDS = 1.0
 
 
 class PortTaken(RuntimeError):

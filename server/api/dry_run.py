@@ -9,12 +9,14 @@ would write. Nothing is written: no record, no component, no BSS/CFS/PCS call
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Any, Dict, Mapping, Optional, Sequence, Set
+from typing import Any, Awaitable, Dict, List, Mapping, Sequence, Set
 
 from aiohttp import web
 
 from bos_shared import schema
+from bos_shared.limits import parse_limit
 
 from ..operators.plan import NO_NODES, Plan, plan_session
 from ..operators.selection import HsmInventory, SetupError
@@ -38,6 +40,7 @@ async def plan_response(request: web.Request, record: Record, template: Mapping[
     ttl = str(options["component_actual_state_ttl"])
     body: Record = {"dry_run": True, "session": _session_view(record)}
     try:
+        await _prefetch(inventory, record, template)
         plan = await plan_session(record, template, inventory, context.s3, ttl, LOG, explain=True)
     except SetupError as exc:  # what the real session would end with
         body.update(error=str(exc), boot_sets={}, excluded=[], taken_over={}, warnings=[],
@@ -55,6 +58,24 @@ async def plan_response(request: web.Request, record: Record, template: Mapping[
     body.update(boot_sets=boot_sets, excluded=plan.excluded, taken_over=taken, warnings=plan.warnings,
                 summary=_summary(boot_sets, plan.excluded, taken))
     return respond(body)
+
+
+async def _prefetch(inventory: HsmInventory, record: Record, template: Mapping[str, Any]) -> None:
+    """Load the HSM tables this plan will read at once, not one after the other (same data:
+    the inventory caches them for the selection steps)."""
+    boot_sets = template["boot_sets"].values()
+    limited = bool(parse_limit(record.get("limit")))
+    wanted: List[Awaitable[Any]] = [inventory.locked()]
+    if limited or any(b.get("node_roles_groups") for b in boot_sets):
+        wanted.append(inventory.roles())
+    if limited or any(b.get("node_groups") for b in boot_sets):
+        wanted.append(inventory.groups())
+    if limited:
+        wanted.append(inventory.partitions())
+    try:
+        await asyncio.gather(*wanted)
+    except Exception:  # the selection step that needs it fails the same way, with its context
+        LOG.debug("Prefetching the HSM inventory failed; the plan reports it", exc_info=True)
 
 
 def _session_view(record: Record) -> Record:
@@ -92,9 +113,15 @@ async def _taken_over(request: web.Request, plan: Plan, name: str) -> Dict[str, 
     if not running:
         return {}
     nodes = sorted({node for entry in plan.boot_sets for node in entry.nodes})
+    if not nodes:
+        return {}
+    enabled = [n for n, score in zip(nodes, await store.redis.zmscore(keys.COMPONENT_ENABLED, nodes))
+               if score is not None]  # index look-ups only: no record is decoded
     taken: Dict[str, str] = {}
-    for node, rec in (await store.components.get_many(nodes)).items():
-        owner: Optional[str] = rec.get("session")
-        if owner in running and rec.get("enabled") is True:
-            taken[node] = owner
+    for owner in sorted(running):
+        if not enabled:
+            break
+        scores = await store.redis.zmscore(keys.by_session(owner), enabled)
+        taken.update({n: owner for n, score in zip(enabled, scores) if score is not None})
+        enabled = [n for n in enabled if n not in taken]
     return taken

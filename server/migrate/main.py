@@ -32,8 +32,13 @@ class TargetError(Exception):
 
 
 def parse(argv: Optional[List[str]]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="bos-import", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="bos-import", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Import a running reference BOS's Redis (options, BSS token records, session templates, "
+                    "components, sessions, saved session statuses) into this BOS. Dry run unless --apply.",
+        epilog="exit status: 0 done (rejected entries are reported, not fatal); 1 refused, nothing written "
+               "(not a BOS database, target inside the source, conflicting target records); 3 a Redis "
+               "cannot be reached. Runbook: docs/deploy.md")
     parser.add_argument("--from", dest="source", required=True, metavar="URL",
                         help="the reference BOS's Redis server, e.g. redis://cray-bos-db:6379 (read only)")
     parser.add_argument("--redis-url", default=env("BOS_REDIS_URL", "redis://cray-bos-db:6379"),

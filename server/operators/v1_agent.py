@@ -181,10 +181,10 @@ class SessionAgent:
         selected: Dict[str, List[str]] = {}
         for name, boot_set in boot_sets.items():
             warnings: List[str] = []
-            nodes = await select_nodes(boot_set, {"limit": self.record.get("limit") or ""}, inventory, warnings)
+            found = await select_nodes(boot_set, {"limit": self.record.get("limit") or ""}, inventory, warnings)
             for warning in warnings:
                 self.ctx.log.warning("v1 session %s, boot set %s: %s", self.sid, name, warning)
-            selected[name] = sorted(nodes)
+            selected[name] = sorted(found)
         phases = OPERATION_PHASES[self.operation]
         now = agent_time()
         for name, chosen in selected.items():

@@ -130,9 +130,10 @@ class CasWriter:
     def __init__(self, redis: Redis, history: Optional[HistorySettings] = None) -> None:
         self._script = redis.register_script(_SCRIPT)
         self.history = history if history is not None and history.enabled else None
-        self._receipts = isinstance(redis, RetryingRedis)
-        if self._receipts:
+        self._receipts = False
+        if isinstance(redis, RetryingRedis):
             redis.mark_retry_safe(self._script.sha)
+            self._receipts = True
 
     async def apply(self, writes: Sequence[Write], blobs: Optional[Mapping[str, bytes]] = None,
                     chunk: int = 1000) -> List[int]:

@@ -10,6 +10,9 @@ from .conftest import NODES, Runner, put_components, put_template
 def test_dry_run_prints_a_plan_and_json_is_the_apis_answer(bos: Runner, api: Api) -> None:
     put_template(api, "compute")
     put_components(api, [{"id": n, "enabled": False} for n in NODES[:2]])  # NODES[2] is no BOS component
+    api.post("/v2/sessions", json={"name": "older", "template_name": "compute", "operation": "boot"})
+    api.patch("/v2/sessions/older", json={"status": {"status": "running"}})
+    api.patch("/v2/components", json=[{"id": NODES[0], "enabled": True, "session": "older"}])
     args = ("sessions", "create", "--template-name", "compute", "--operation", "boot", "--name", "plan",
             "--limit", f"{NODES[0]},{NODES[2]}", "--dry-run")
     table = bos(*args)
@@ -17,7 +20,8 @@ def test_dry_run_prints_a_plan_and_json_is_the_apis_answer(bos: Runner, api: Api
     assert "Dry run: nothing was changed." in table.out and "compute" in table.out
     assert "bos_update_frequency=" in table.out  # the exact kernel parameters
     assert "not in limit" in table.out and "not a BOS component" in table.out
-    assert "Summary: 1 nodes would be acted on, 2 excluded" in table.out
+    assert "Summary: 1 nodes would be acted on, 2 excluded, 1 taken over" in table.out
+    assert f"older: 1 nodes ({NODES[0]})" in table.out
     as_json = bos(*args, "--format", "json")
     body = {"template_name": "compute", "operation": "boot", "name": "plan", "limit": f"{NODES[0]},{NODES[2]}"}
     assert as_json.json() == api.post("/v2/sessions", params={"dry_run": "true"}, json=body).json()

@@ -14,6 +14,8 @@ import requests
 from tests.observe.browser import chromium, console_errors
 from tests.operators.stack import Stack
 
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # a 1,000-node boot in a browser
+
 NODES = 1000
 
 

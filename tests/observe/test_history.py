@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from typing import Any, Dict, List
 
+import pytest
 import redis as redis_lib
 
 from bos_server.store import keys
 from tests.operators.stack import Stack
 from tests.operators.test_lifecycle import boot
+
+pytestmark = pytest.mark.slow
 
 
 def history(cluster: Stack, node: str, **params: Any) -> List[Dict[str, Any]]:

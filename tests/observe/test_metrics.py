@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from typing import Dict, Tuple
 
+import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.operators.stack import Stack
 from tests.operators.test_lifecycle import boot
+
+pytestmark = pytest.mark.slow
 
 Samples = Dict[Tuple[str, Tuple[Tuple[str, str], ...]], float]
 

@@ -21,7 +21,7 @@ import redis as redis_lib
 
 from bos_server.store import keys
 
-from .stack import FAST_OPTIONS, Stack
+from .stack import Stack
 
 pytestmark = pytest.mark.slow
 
@@ -33,6 +33,9 @@ OPERATOR_ARGS = ["--lease", str(LEASE), "--recheck", "0.5"]
 SUBSETS = ("", "status,power-on,power-off-graceful,power-off-forceful,session-completion,discovery",
            "session-setup,status,power-on,power-off-graceful,power-off-forceful,configuration,"
            "session-completion,session-cleanup,actual-state-cleanup")
+WAIT = 10 * max(1, NODES // 200)  # seconds: the power-on time-out while counting
+WAITS = {"max_power_on_wait_time": WAIT, "max_boot_wait_time": 3 * WAIT, "max_power_off_wait_time": 3 * WAIT}
+RETRY_WAIT = 5 * max(1, NODES // 200)  # a short power-on time-out where a re-decision is wanted
 SEED = int(os.environ.get("BOS_REPLICA_SEED", str(int(time.time()) % 100000)))
 
 
@@ -101,9 +104,9 @@ def duplicates(found: Dict[str, Counter], want: Dict[str, Counter]) -> Dict[str,
 def three(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     running = Stack(tmp_path_factory.mktemp("replicas3"), nodes=NODES + NODES // 40 + 4,
                     replicas=SUBSETS, operator_args=OPERATOR_ARGS)
-    # Nodes honour Soft-Off within 0.3 s; a long forceful wait keeps a loaded machine from adding a
-    # (legitimate, but uncounted) Force-Off decision when the status operator observes late.
-    running.set_options(max_power_off_wait_time=15)
+    # Generous time-outs: a loaded machine must not add legitimate, but uncounted, new decisions
+    # (a power-on retry, a forced power-off, a reboot after a slow boot) to the counts.
+    running.set_options(**WAITS)
     yield running
     running.stop()
 
@@ -185,25 +188,29 @@ def test_replica_paused_past_its_lease_sends_nothing_after_waking(three, nodes, 
     Either way no node gets a second PCS request for one decision."""
     actions = Actions(three)
     actions.clear()
-    method = "PUT" if stalled == "bss" else "POST"
-    three.sim.add_service_fault(stalled, delay=1.5, method=method, count=1)
+    method, path = ("PUT", "/bootparameters") if stalled == "bss" else ("POST", "/transitions")
+    three.sim.add_service_fault(stalled, delay=1.5, method=method, path_prefix=path, count=1)
     client = redis_lib.Redis.from_url(three.stack.redis.url)
     paused: List[Any] = []
-    off = [x for x, node in three.sim_nodes(nodes).items() if node["power"] != "on"]
+    off = [x for start in range(0, len(nodes), 200)  # the simulator's request line is bounded
+           for x, node in three.sim_nodes(nodes[start:start + 200]).items() if node["power"] != "on"]
+    # Adopted decisions that were never sent are re-decided after a time-out: keep it short here
+    # (a power-on, or a Soft-Off of a later PCS batch than the stalled one, at soak sizes).
+    three.set_options(**{**WAITS, "max_power_on_wait_time": RETRY_WAIT, "max_power_off_wait_time": RETRY_WAIT})
     name = f"r-pause-{stalled}"
     operation, group = ("reboot", "power-on") if stalled == "bss" else ("shutdown", "power-off-graceful")
     try:
         three.template(name, nodes)
         three.session(name, name, operation)
-        three._wait(lambda: any(r["method"] == method for r in three.sim.requests(stalled)), 30,
-                    f"the stalled {stalled} request")
+        three._wait(lambda: any(r["method"] == method and r["path"].endswith(path)
+                                for r in three.sim.requests(stalled)), 30, f"the stalled {stalled} request")
         victim = replica_holding(client, three, keys.decision(group, "*"), 5)
         os.kill(victim.proc.pid, signal.SIGSTOP)
         paused.append(victim)
         # past the lease; for the stalled BSS write also past the status time-out, so the others
         # have re-decided and issued the power-on before the paused replica wakes
-        wake_at = time.monotonic() + 3 * LEASE + (FAST_OPTIONS["max_power_on_wait_time"] + 2 if stalled == "bss" else 0)
-        three._wait(lambda: time.monotonic() > wake_at, 20, "the lease to pass")
+        wake_at = time.monotonic() + 3 * LEASE + (RETRY_WAIT + 2 if stalled == "bss" else 0)
+        three._wait(lambda: time.monotonic() > wake_at, 60, "the lease to pass")
         os.kill(victim.proc.pid, signal.SIGCONT)
         paused.clear()
         status = three.wait_complete(name, 120)
@@ -215,11 +222,18 @@ def test_replica_paused_past_its_lease_sends_nothing_after_waking(three, nodes, 
         for proc in paused:
             os.kill(proc.proc.pid, signal.SIGCONT)
         three.sim.clear_service_faults()
+        three.set_options(**WAITS)
         client.close()
     found = actions.count()
     want = expected(nodes, operation, off)
-    assert found["pcs"] == want["pcs"], duplicates(found, want)
-    if stalled == "pcs":  # adopted as issued: nothing repeated at all
-        assert found == want, duplicates(found, want)
-    else:  # not yet issued: re-decided after the status time-out (a new decision: BSS again)
+    # No node got any PCS operation twice. (A Force-Off after the short time-out is a new,
+    # legitimate decision, for a node observed off late or whose adopted Soft-Off was never sent.)
+    assert max(found["pcs"].values()) == 1, duplicates(found, want)
+    for xname in nodes:
+        powered_off = found["pcs"][(xname, "Soft-Off")] + found["pcs"][(xname, "Force-Off")]
+        assert xname in off or powered_off >= 1, xname
+    if stalled == "pcs":  # adopted as issued: nothing repeated, nothing else sent
+        assert found["bss"] == want["bss"] and found["cfs"] == want["cfs"], duplicates(found, want)
+    else:  # the paused replica's power-on was never sent: re-decided after the time-out (BSS again)
+        assert all(found["pcs"][(xname, "On")] == 1 for xname in nodes), duplicates(found, want)
         assert max(found["bss"].values()) <= 2 and max(found["cfs"].values()) <= 2, duplicates(found, want)

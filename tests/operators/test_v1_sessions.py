@@ -131,7 +131,7 @@ def test_boot_then_configure_then_shutdown(cluster: Stack) -> None:
     phase = status(cluster, sid2, "compute", "configure")
     assert phase["errors"] == {"Node is powered off": [off]}
     assert not cluster.pcs_requests() and not [r for r in cluster.sim.requests("bss") if r["method"] == "PUT"]
-    for xname, node in cluster.sim_nodes(nodes[:-1]).items():
+    for node in cluster.sim_nodes(nodes[:-1]).values():
         assert node["cfs"]["desired_config"] == OTHER_CONFIG and node["cfs"]["configuration_status"] == "configured"
     cfs_patches = [r for r in cluster.sim.requests("cfs") if r["method"] == "PATCH"
                    and ((r.get("body") or {}).get("patch") or {}).get("tags", {}).get("bos_session") == sid2]

@@ -24,7 +24,7 @@ NAMES: Dict[str, FrozenSet[str]] = {
 }
 WORDS = sorted(CANDIDATES) + sorted(NAMES) + ["x9", "all", "*", "nosuch", "nid1"]
 PIECES = WORDS + ["&", "!", ",", " ", "\t", ",,", "&!", "!&"]
-EXAMPLES = 3000
+EXAMPLES = 2000
 
 
 def resolve(name: str) -> Optional[FrozenSet[str]]:
@@ -78,14 +78,14 @@ def test_evaluation_matches_the_reference(limit: str) -> None:
     assert evaluate_limit(limit, set(CANDIDATES), resolve) == reference(limit)
 
 
-@settings(max_examples=EXAMPLES // 6, deadline=None)
+@settings(max_examples=EXAMPLES // 4, deadline=None)
 @given(separators_only)
 def test_a_limit_without_names_selects_nothing(limit: str) -> None:  # D21: fails closed
     assert names_nothing(limit) and not no_limit(limit)
     assert evaluate_limit(limit, set(CANDIDATES), resolve) == set()
 
 
-@settings(max_examples=EXAMPLES // 6, deadline=None)
+@settings(max_examples=EXAMPLES // 4, deadline=None)
 @given(limits)
 def test_only_a_limit_without_items_is_flagged(limit: str) -> None:
     assert names_nothing(limit) == (limit != "" and not reference_items(limit))

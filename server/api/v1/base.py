@@ -25,7 +25,8 @@ async def healthz(request: web.Request) -> web.Response:
     try:
         store = v1_store(request)
         await store.redis.set(keys.V1_HEALTH_PROBE, probe, ex=60)
-        ok = (await store.redis.get(keys.V1_HEALTH_PROBE) or b"").decode() == probe
+        read = await store.redis.get(keys.V1_HEALTH_PROBE)
+        ok = (read.decode() if isinstance(read, bytes) else read) == probe
     except Exception:  # noqa: BLE001 - every failure means "not ready"
         ok = False
     return respond(HEALTHY if ok else UNHEALTHY, 200 if ok else 503)
