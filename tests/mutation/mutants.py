@@ -57,6 +57,18 @@ def _limits_fail_open() -> None:
     limits.names_nothing = lambda limit: False
 
 
+def _node_any_component() -> None:
+    """A node token may report for any component: its SPIFFE ID's xname is not compared (docs/auth.md)."""
+    from bos_server.auth import middleware
+    middleware.canonical = lambda xname: ""  # type: ignore[assignment]  # every xname compares equal
+
+
+def _no_token_cache() -> None:
+    """Every request verifies its token's signature again (docs/auth.md "Cost")."""
+    from bos_server.auth import tokens
+    tokens.Verifier._remember = lambda self, *args: None  # type: ignore[method-assign]
+
+
 @dataclass(frozen=True)
 class Mutant:
     mechanism: str
@@ -87,6 +99,18 @@ MUTANTS: Dict[str, Mutant] = {
         lambda: _replace_in("bos_server.operators.claims", "_MARK", "        code = 2\n", "        code = 1\n"),
         ("tests/operators/test_replicas.py::test_replica_paused_past_its_lease_sends_nothing_after_waking[pcs]",),
         heavy=True),
+    "auth-node-any-component": Mutant(
+        "a node token reports only for its own xname (docs/auth.md): any component accepted",
+        _node_any_component,
+        ("tests/auth/test_roles.py::test_a_node_token_reports_its_own_state_and_nothing_else",)),
+    "auth-node-any-body": Mutant(
+        "a node token may PATCH only actual_state (docs/auth.md): any body accepted",
+        lambda: _always_true("bos_server.auth.middleware", "_is_report"),
+        ("tests/auth/test_roles.py::test_the_node_steering_attack_is_forbidden",)),
+    "auth-no-token-cache": Mutant(
+        "verified tokens are remembered until they expire (docs/auth.md)",
+        _no_token_cache,
+        ("tests/auth/test_verifier.py::test_a_verified_token_is_served_from_the_cache_until_it_expires",)),
     "limit-fail-open": Mutant(
         "limits fail closed (D21): a limit of only separators selects every node",
         _limits_fail_open,
