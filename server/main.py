@@ -146,6 +146,7 @@ def serve(settings: ServerSettings, reuse_port: bool = False) -> None:
     context = build_context(settings)
     app = create_app(context, auth.build_middleware(settings.auth))
     app.cleanup_ctx.append(_lifecycle(context, settings))
+    app.on_cleanup.append(auth.flush_audit)
     tune_gc()
     tls = tls_context(settings)
     LOG.info("BOS API %s listening on %s://%s:%d (Redis %s, authentication %s)", VERSION,

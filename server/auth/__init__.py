@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from . import audit
 from .config import AuthSettings, TlsSettings
 from .keys import KeyRing, KeyRings, file_loader, url_loader
 from .middleware import make_middleware
@@ -21,9 +22,14 @@ def build_verifier(settings: AuthSettings) -> Verifier:
     return Verifier(settings, rings[0] if len(rings) == 1 else KeyRings(rings))
 
 
+async def flush_audit(_app: Any) -> None:
+    """An application cleanup: workers leave with os._exit, so atexit would not write the last lines."""
+    audit.TRAIL.flush()
+
+
 def build_middleware(settings: AuthSettings) -> Optional[Any]:
     """The auth middleware, or None when auth is off (today's behaviour, unchanged)."""
     return make_middleware(build_verifier(settings)) if settings.enabled else None
 
 
-__all__ = ["AuthSettings", "TlsSettings", "build_middleware", "build_verifier"]
+__all__ = ["AuthSettings", "TlsSettings", "build_middleware", "build_verifier", "flush_audit"]

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
 
+from bos_sim.stack import ApiServer
+
 from tests.reporter.conftest import eventually
-from tests.support.auth import TENANT, node_subject
+from tests.support.auth import TENANT, auth_server_args, bearer, node_subject
 from tests.support.client import Api, assert_problem
 from tests.support.tokens import record_token
 
@@ -141,3 +144,17 @@ def test_the_component_history_records_who_changed_it(auth_stack: AuthStack, adm
     tenant = auth_stack.client(auth_stack.issuer.tenant_admin())
     assert tenant.get(f"/v2/components/{VICTIM}/history").status_code == 200  # scoped like GET of the component
     assert tenant.get("/v2/components/x1000c0s0b1n0/history").status_code == 404
+
+
+def test_the_last_audit_lines_survive_a_worker_shutdown(tmp_path: Path, auth_stack: AuthStack) -> None:
+    """Workers end with os._exit: the batched trail is written by the application's cleanup."""
+    jwks = auth_stack.issuer.write_jwks(tmp_path / "jwks.json")
+    server = ApiServer(tmp_path / "api", auth_stack.services.redis.url,
+                       extra_args=["--workers", "2", *auth_server_args(jwks)])
+    try:
+        client = Api(server.url)
+        client.http.headers.update(bearer(auth_stack.issuer.token("last-writer", ["admin"])))
+        assert client.patch("/v2/components/x1000c0s0b0n0", json={"enabled": False}).status_code == 404
+    finally:
+        assert server.stop() == 0
+    assert '"subject":"last-writer"' in server.log_path.read_text()
