@@ -154,7 +154,7 @@ def test_the_last_audit_lines_survive_a_worker_shutdown(tmp_path: Path, auth_sta
     try:
         client = Api(server.url)
         client.http.headers.update(bearer(auth_stack.issuer.token("last-writer", ["admin"])))
-        assert client.patch("/v2/components/x1000c0s0b0n0", json={"enabled": False}).status_code == 404
+        assert client.patch("/v2/components/x9999c9s9b0n0", json={"enabled": False}).status_code == 404
     finally:
         assert server.stop() == 0
     assert '"subject":"last-writer"' in server.log_path.read_text()
