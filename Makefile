@@ -64,7 +64,7 @@ browser-deps:
 		|| echo "could not install$$missing: the dashboard browser tests will be skipped"; \
 	fi
 
-test: os-deps browser-deps venv
+test: os-deps browser-deps venv lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: os-deps venv

@@ -23,7 +23,7 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Sequence
+from typing import Any, Dict, List, Sequence
 
 from .common import median, tree_cpu
 

@@ -431,7 +431,8 @@ def test_actual_state_older_than_selects_only_stale_reported_components(api: Api
     assert ids_of(api.get("/v2/components", params={"actual_state_older_than": "4h"})) == ["stale"]
     assert ids_of(api.get("/v2/components", params={"actual_state_older_than": "0s"})) == ["fresh", "stale"]
     assert_problem(api.get("/v2/components", params={"actual_state_older_than": "soon"}), 400, "Bad Request")
-    api.patch("/v2/components/stale", json={"actual_state": {"boot_artifacts": {"kernel": "", "kernel_parameters": "", "initrd": ""}, "bss_token": ""}})
+    cleared = {"boot_artifacts": {"kernel": "", "kernel_parameters": "", "initrd": ""}, "bss_token": ""}
+    api.patch("/v2/components/stale", json={"actual_state": cleared})
     assert ids_of(api.get("/v2/components", params={"actual_state_older_than": "0s"})) == ["fresh"]
     api.delete("/v2/components/fresh")
     assert redis_client.zscore("bos:idx:comp:actual-stamp", "fresh") is None

@@ -41,7 +41,7 @@ def assert_booted(records: Dict[str, Dict[str, Any]], ids: Iterable[str], sessio
 
 
 def assert_sim_booted(cluster: Stack, ids: Iterable[str], configuration: str = GOOD_CONFIG) -> None:
-    for xname, node in cluster.sim_nodes(list(ids)).items():
+    for node in cluster.sim_nodes(list(ids)).values():
         assert node["power"] == "on" and node["booted"], node
         assert node["cfs"]["desired_config"] == configuration, node
         assert node["cfs"]["configuration_status"] == "configured", node
@@ -100,7 +100,7 @@ def test_shutdown(cluster):
     boot(cluster, "shutdown-boot", nodes)
     status = boot(cluster, "shutdown", nodes, operation="shutdown")
     assert_all_successful(status, 12)
-    for xname, rec in cluster.components(nodes).items():
+    for rec in cluster.components(nodes).values():
         assert rec["status"]["status"] == "stable" and rec["enabled"] is False and rec["error"] == ""
         assert artifacts(rec, "desired_state") == EMPTY_ARTIFACTS and rec["session"] == "shutdown"
     assert all(n["power"] == "off" for n in cluster.sim_nodes(nodes).values())
