@@ -59,6 +59,7 @@ POLICY: Dict[Tuple[str, str], Roles] = {
     ("DELETE", "/v2/sessions/{session_id}"): WRITE,
     ("GET", "/v2/sessions/{session_id}/status"): READ,
     ("POST", "/v2/sessions/{session_id}/status"): WRITE,
+    ("POST", "/v2/sessions/{session_id}/stop"): WRITE,  # tenant-scoped like DELETE, which stops first
     ("GET", "/v2/sessiontemplates"): READ,
     ("GET", "/v2/sessiontemplates/{session_template_id}"): READ,
     ("PUT", "/v2/sessiontemplates/{session_template_id}"): WRITE,
