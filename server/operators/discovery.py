@@ -6,7 +6,7 @@ discovery never deletes anything.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Set
 
 from bos_shared.components import empty_actual_state, empty_desired_state
 
@@ -25,7 +25,7 @@ class DiscoveryOperator(Operator):
 
     async def run_pass(self, ctx: PassContext) -> Optional[float]:
         hsm_nodes = {c["ID"] for c in await ctx.services.hsm.all_components() if c.get("Type") == "Node"}
-        known: set = set()
+        known: Set[str] = set()
         async for page in ctx.bos.iter_component_pages(ctx.batch_size):
             known.update(c["id"] for c in page)
         missing = sorted(hsm_nodes - known)

@@ -84,7 +84,7 @@ class Loop:
 
     operator: Operator
     wake: asyncio.Event = field(default_factory=asyncio.Event)
-    task: Optional[asyncio.Task] = None
+    task: Optional["asyncio.Task[None]"] = None
     in_pass_since: Optional[float] = None
     passes: int = 0
 

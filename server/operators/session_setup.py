@@ -6,19 +6,21 @@ for the next pass; any other problem completes it with a readable error.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Awaitable, Dict, List, Mapping, Optional, Sequence, TypeVar
 
 from ..clients.bos import batches
 from ..clients.rest import ServiceError, ServiceUnavailable
 from ..store import keys
 from ..store.acting import acting
 from .claims import Claim, FenceLost, fenced
-from .framework import ComponentsBusy, Operator, PassContext, claimed, one_line
+from .framework import Component, ComponentsBusy, Operator, PassContext, claimed, one_line
 from .plan import NO_NODES, plan_session
 from .selection import HsmInventory, SetupError
 from .sessions import describe, mark_complete
 from .target import component_patch
 NONE_IN_BOS = "All nodes found to act upon do not exist as BOS components"
+
+T = TypeVar("T")
 
 
 class BosUnavailable(Exception):
@@ -132,7 +134,7 @@ class SessionSetupOperator(Operator):
     async def _write(self, ctx: PassContext, patches: List[Dict[str, Any]],
                      session_claim: Optional[Claim] = None) -> List[str]:
         """PATCH with skip_bad_ids; IDs missing from the answer are unknown to BOS."""
-        updated: List[Dict[str, Any]] = []
+        updated: List[Component] = []
         try:
             for batch in batches(patches, ctx.batch_size):
                 updated += await self._write_claimed(ctx, batch, session_claim)
@@ -145,7 +147,7 @@ class SessionSetupOperator(Operator):
         return [p["id"] for p in patches if p["id"] in written]
 
     async def _write_claimed(self, ctx: PassContext, batch: Sequence[Dict[str, Any]],
-                             session_claim: Optional[Claim]) -> List[Dict[str, Any]]:
+                             session_claim: Optional[Claim]) -> List[Component]:
         """Write under the components' leases (and the session's): never between another
         operator's (or replica's) read and write of these nodes."""
         base = Claim(session_claim.token, others=list(session_claim.others)) if session_claim else None
@@ -159,7 +161,7 @@ class SessionSetupOperator(Operator):
         await self._bos(mark_complete(ctx, session, error))
 
     @staticmethod
-    async def _bos(call: Any) -> Any:
+    async def _bos(call: Awaitable[T]) -> T:
         """Await a BOS API call; an outage becomes BosUnavailable (the session stays pending)."""
         try:
             return await call

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional
 
 from bos_shared.times import now_str
 
@@ -12,7 +12,7 @@ from .framework import PassContext, one_line
 async def mark_complete(ctx: PassContext, session: Mapping[str, Any], error: Optional[str] = None) -> None:
     """PATCH status complete (+ error), then POST .../status to save the extended status."""
     name, tenant = session["name"], session.get("tenant") or None
-    status: dict = {"status": "complete", "end_time": now_str()}
+    status: Dict[str, Any] = {"status": "complete", "end_time": now_str()}
     if error is not None:
         status["error"] = one_line(error)
     await ctx.bos.patch_session(name, tenant, {"status": status})

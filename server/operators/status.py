@@ -81,8 +81,8 @@ class StatusOperator(Operator):
                               cfs: Dict[str, Dict[str, Any]]) -> int:
         """Evaluate and write one chunk; returns how many components stay enabled."""
         now = time.time()
-        patches: List[dict] = []
-        rules: Counter = Counter()
+        patches: List[Dict[str, Any]] = []
+        rules: Counter[str] = Counter()
         still_enabled = 0
         for comp in chunk:
             decision = decide(comp, power.get(comp["id"]), cfs.get(comp["id"]), now, ctx.options)

@@ -7,7 +7,7 @@ so every rule is tested as a table (tests/operators/test_status_rules.py).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional
 
 from bos_shared.components import (boot_artifacts_match, desired_boot_is_off, empty_actual_state,
                                    zero_event_stats)
@@ -102,10 +102,10 @@ def decide(component: Mapping[str, Any], power: Optional[str], cfs: Optional[Map
     return decision
 
 
-def build_patch(component: Mapping[str, Any], decision: Decision) -> Optional[dict]:
+def build_patch(component: Mapping[str, Any], decision: Decision) -> Optional[Dict[str, Any]]:
     """§3.3: the minimal patch for `decision`, or None when nothing changes."""
     status = component.get("status") or {}
-    patch: dict = {"id": component["id"], "status": {"status_override": decision.override}}
+    patch: Dict[str, Any] = {"id": component["id"], "status": {"status_override": decision.override}}
     changed = False
     if decision.phase != (status.get("phase") or ""):
         if decision.phase == "":
@@ -129,6 +129,6 @@ def build_patch(component: Mapping[str, Any], decision: Decision) -> Optional[di
 
 
 def evaluate(component: Mapping[str, Any], power: Optional[str], cfs: Optional[Mapping[str, Any]],
-             now: float, options: Mapping[str, Any]) -> Optional[dict]:
+             now: float, options: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
     """Decision table plus patch building: the status operator's whole per-component step."""
     return build_patch(component, decide(component, power, cfs, now, options))

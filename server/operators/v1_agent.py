@@ -127,7 +127,8 @@ class SessionAgent:
 
     @property
     def template(self) -> Record:
-        return self.record["template"]
+        template: Dict[str, Any] = self.record["template"]
+        return template
 
     @property
     def operation(self) -> str:

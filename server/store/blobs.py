@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
 import orjson
 from redis.asyncio import Redis
@@ -35,7 +35,7 @@ class Blobs:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self._cache: "OrderedDict[str, Dict[str, Any]]" = OrderedDict()
-        self._digests: Dict[tuple, Tuple[str, bytes]] = {}  # sorted items -> (digest or "", canonical JSON)
+        self._digests: Dict[Tuple[Any, ...], Tuple[str, bytes]] = {}  # sorted items -> (digest or "", canonical JSON)
 
     def intern(self, record: Record, out_blobs: Dict[str, bytes]) -> Record:
         """The record as stored: large boot_artifacts replaced by references (added to out_blobs)."""
@@ -66,7 +66,7 @@ class Blobs:
         costs a tuple instead of an encoding and a SHA-1 per record.
         """
         try:
-            key: Optional[tuple] = tuple(sorted(artifacts.items()))
+            key: Optional[Tuple[Any, ...]] = tuple(sorted(artifacts.items()))
             hit = self._digests.get(key) if key is not None else None
         except TypeError:  # an unhashable value (not the schema's strings): no memo
             key, hit = None, None
@@ -86,7 +86,7 @@ class Blobs:
         `shared`: every record gets this process's cached dict itself instead of a
         copy (for read-only use, e.g. rendering a listing of 100,000 records).
         """
-        refs: List[tuple] = []
+        refs: List[Tuple[Any, ...]] = []
         for record in records:
             if record is None:
                 continue
@@ -101,7 +101,7 @@ class Blobs:
         for value, digest in refs:
             value["boot_artifacts"] = self._cache[digest] if shared else dict(self._cache[digest])
 
-    async def _load(self, digests: set) -> None:
+    async def _load(self, digests: Set[str]) -> None:
         wanted = sorted(digests)
         if not wanted:
             return

@@ -14,7 +14,7 @@ import hashlib
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Iterable, List, Mapping, Optional, Sequence
+from typing import Any, Iterable, List, Mapping, Optional, Sequence
 
 from redis.asyncio import Redis
 
@@ -148,12 +148,12 @@ class CasWriter:
             conflicts.extend(start + int(pos) - 1 for pos in result)
         return conflicts
 
-    def _history_args(self, writes: Sequence[Write]) -> list:
+    def _history_args(self, writes: Sequence[Write]) -> List[Any]:
         """The script's history block: entries of the writes that carry one (usually none)."""
         entries = [(n, w) for n, w in enumerate(writes, 1) if w.history]
         if not entries or self.history is None:
             return [0]
-        args: list = [len(entries), self.history.max_entries, self.history.oldest_ms(),
+        args: List[Any] = [len(entries), self.history.max_entries, self.history.oldest_ms(),
                       int(self.history.max_age * 1000)]
         for n, w in entries:
             args += [n, keys.component_history(w.member), w.history]
@@ -161,8 +161,8 @@ class CasWriter:
 
 
 def _args(writes: Iterable[Write], blobs: Mapping[str, bytes], receipt: str = "",
-          history: Sequence = (0,)) -> list:
-    args: list = [0]
+          history: Sequence[Any] = (0,)) -> List[Any]:
+    args: List[Any] = [0]
     count = 0
     for w in writes:
         count += 1

@@ -9,7 +9,7 @@ concurrent single-record writes (write_batcher.py).
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set
+from typing import Any, AsyncIterator, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 from redis.asyncio import Redis
 
@@ -81,7 +81,7 @@ class ComponentStore:
         return found
 
     async def count(self) -> int:
-        return await self.redis.zcard(keys.COMPONENT_IDS)
+        return int(await self.redis.zcard(keys.COMPONENT_IDS))
 
     async def query(self, q: ComponentQuery, candidates: Optional[Iterable[str]] = None) -> List[Record]:
         """Matching records in ID order, paged; `candidates` restricts to explicit IDs (ids, tenant)."""
@@ -142,7 +142,7 @@ class ComponentStore:
         pending = list(dict.fromkeys(ids))
         changed: Dict[str, Record] = {}
         unchanged: Dict[str, Record] = {}
-        changes: List[list] = []  # of tracked fields, for the change event (dashboard)
+        changes: List[List[Any]] = []  # of tracked fields, for the change event (dashboard)
         for _ in range(MAX_ROUNDS):
             if not pending:
                 break
@@ -162,7 +162,7 @@ class ComponentStore:
         return {i: changed[i] if i in changed else unchanged[i] for i in ids if i in changed or i in unchanged}
 
     def _plan(self, ids: Sequence[str], raws: Sequence[Optional[bytes]], olds: Sequence[Optional[Record]],
-              compute: Compute, actors: Mapping[str, str]):
+              compute: Compute, actors: Mapping[str, str]) -> Tuple[List[Write], Dict[str, Record], Dict[str, bytes]]:
         writes: List[Write] = []
         results: Dict[str, Record] = {}
         blobs: Dict[str, bytes] = {}

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Awaitable, Callable, Iterable, List, Optional, Set, TypeVar
+from typing import Any, Awaitable, Callable, Iterable, List, Optional, Set, Tuple, TypeVar
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -55,7 +55,7 @@ def _name(value: Any) -> str:
     return (value.decode() if isinstance(value, bytes) else str(value)).upper()
 
 
-def retry_safe(args: tuple, safe_scripts: Set[str]) -> bool:
+def retry_safe(args: Tuple[Any, ...], safe_scripts: Set[str]) -> bool:
     """Whether running this command twice has the effect and reply of running it once."""
     name = _name(args[0])
     if name in READS:
@@ -125,5 +125,5 @@ class RetryingPipeline(Pipeline):
         return await with_retry(attempt, self.connection_pool)
 
 
-def _all_safe(commands: Iterable[tuple], safe_scripts: Set[str]) -> bool:
+def _all_safe(commands: Iterable[Tuple[Any, ...]], safe_scripts: Set[str]) -> bool:
     return all(retry_safe(args, safe_scripts) for args in commands)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Dict, Iterable, Sequence
+from typing import Any, Dict, Iterable, List, Sequence
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -32,7 +32,7 @@ class Events:
             LOG.warning("Could not publish change event %s: %s", message.get("kind"), exc)
 
     async def components_written(self, records: Iterable[Dict[str, Any]],
-                                 changes: Sequence[list] = ()) -> None:
+                                 changes: Sequence[List[Any]] = ()) -> None:
         """`changes`: [id, session, phase, status, has error] of each record whose tracked
         fields changed (store/history.py), so a dashboard follows a boot from the events alone."""
         statuses = set()

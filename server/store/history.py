@@ -69,7 +69,7 @@ def _boot(state: Any) -> Tuple[str, str, str]:
     return (artifacts.get("kernel") or "", artifacts.get("kernel_parameters") or "", artifacts.get("initrd") or "")
 
 
-def tracked(record: Optional[Record]) -> tuple:
+def tracked(record: Optional[Record]) -> Tuple[Any, ...]:
     """The tracked fields of a record (timestamps excluded): a change of any is a history entry.
 
     The computed status is a function of the override, phase, last action and its failure
@@ -93,7 +93,7 @@ _NAMES = ("phase", "status", "last_action", "failed", "error", "session", "enabl
           "desired configuration", "actual boot")
 
 
-def reason(before: tuple, after: tuple) -> str:
+def reason(before: Tuple[Any, ...], after: Tuple[Any, ...]) -> str:
     """A short, human reason: what changed, most telling first."""
     if not before:
         return "created"
@@ -133,7 +133,7 @@ def entry(old: Optional[Record], new: Record, by: str = "") -> Optional[bytes]:
     return dumps(values + [by[:MAX_BY]] if by else values)
 
 
-def change_of(component_id: str, new: Record) -> list:
+def change_of(component_id: str, new: Record) -> List[Any]:
     """What a change event carries for the dashboard: [id, session, phase, status, has error]."""
     status = new.get("status") or {}
     return [component_id, new.get("session") or "", status.get("phase") or "",
@@ -165,7 +165,7 @@ async def read(redis: Redis, settings: HistorySettings, component_id: str, start
     oldest = (settings.oldest_ms(), -1)
     after = max(oldest, _id_tuple(start_after)) if start_after is not None else oldest
     out: List[Dict[str, Any]] = []
-    elements: List[bytes] = await redis.lrange(keys.component_history(component_id), 0, -1)  # type: ignore[assignment, misc]
+    elements: List[bytes] = await redis.lrange(keys.component_history(component_id), 0, -1)
     for element in elements:
         if _id_tuple(element.split(b" ", 1)[0].decode()) > after:
             out.append(decode(element))

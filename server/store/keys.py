@@ -7,7 +7,7 @@ so ZRANGE BYLEX gives ordered paging in O(log N + page) (D1).
 from __future__ import annotations
 
 import hashlib
-from typing import Optional
+from typing import Optional, Tuple
 
 PREFIX = "bos:"
 EVENTS_CHANNEL = PREFIX + "events"
@@ -67,7 +67,7 @@ def scoped_member(tenant: Optional[str], name: str) -> str:
     return f"{tenant or ''}\x00{name}"
 
 
-def split_member(member: str) -> tuple:
+def split_member(member: str) -> Tuple[Optional[str], str]:
     tenant, _, name = member.partition("\x00")
     return (tenant or None, name)
 

@@ -63,13 +63,15 @@ class _Lookups:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self.waiting: List[Tuple[List[str], "asyncio.Future[Dict[str, Optional[bytes]]]"]] = []
+        self._flusher: Optional["asyncio.Future[None]"] = None
 
     async def read(self, tokens: List[str]) -> Dict[str, Optional[bytes]]:
         future = asyncio.get_running_loop().create_future()
         self.waiting.append((tokens, future))
         if len(self.waiting) == 1:  # the first caller of this loop iteration schedules the read
-            asyncio.ensure_future(self._flush())
-        return await future
+            self._flusher = asyncio.ensure_future(self._flush())  # kept: an unreferenced task may vanish
+        found: Dict[str, Optional[bytes]] = await future
+        return found
 
     async def _flush(self) -> None:
         batch, self.waiting = self.waiting, []

@@ -250,7 +250,7 @@ class AgentState:
 
     async def set(self, values: Mapping[str, str]) -> None:
         if values:
-            await self.redis.hset(self.key, mapping=dict(values))  # type: ignore[arg-type]  # redis-py's stub is invariant
+            await self.redis.hset(self.key, mapping=dict(values))
 
     async def failing_since(self, now: float) -> float:
         """When the current run of failures began (recorded now if it just began)."""

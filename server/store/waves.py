@@ -97,4 +97,4 @@ async def waiting_count(redis: Any, session: str) -> int:
             pipe.zintercard(3, [members, enabled, phase])
             pipe.zintercard(4, [admitted, members, enabled, phase])
         found = await pipe.execute()
-    return (found[0] - found[1]) + (found[2] - found[3])
+    return int((found[0] - found[1]) + (found[2] - found[3]))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Set
+from typing import Any, Callable, Dict, List, Optional, Set, TYPE_CHECKING, Tuple
 
 from .history import ACTOR
 
@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 
 Record = Dict[str, Any]
 Compute = Callable[[str, Optional[Record]], Optional[Record]]
+Item = Tuple[Any, ...]  # (component id, compute, future[, writer]): one caller's request
 
 
 class WriteBatcher:
@@ -24,7 +25,7 @@ class WriteBatcher:
 
     def __init__(self, store: ComponentStore) -> None:
         self.store = store
-        self.queue: List[tuple] = []
+        self.queue: List[Item] = []
         self.running = False
         self._drainer: Optional["asyncio.Task[None]"] = None  # kept: a task without a reference may vanish
 
@@ -34,7 +35,8 @@ class WriteBatcher:
         if not self.running:
             self.running = True
             self._drainer = asyncio.ensure_future(self._drain())
-        return await future
+        result: Optional[Record] = await future
+        return result
 
     async def _drain(self) -> None:
         try:
@@ -44,13 +46,13 @@ class WriteBatcher:
         finally:
             self.running = False
 
-    async def _flush(self, items: List[tuple]) -> None:
+    async def _flush(self, items: List[Item]) -> None:
         while items:
             batch, items = _first_per_id(items)
             await self._run(batch)
 
-    async def _run(self, batch: List[tuple]) -> None:
-        computes = {cid: compute for cid, compute, _f, _a in batch}
+    async def _run(self, batch: List[Item]) -> None:
+        computes: Dict[str, Compute] = {cid: compute for cid, compute, _f, _a in batch}
         actors = {cid: actor for cid, _c, _f, actor in batch if actor}  # who writes each, for its history
         errors: Dict[str, BaseException] = {}
 
@@ -78,11 +80,11 @@ class WriteBatcher:
                 future.set_result(written.get(cid))
 
 
-def _first_per_id(items: List[tuple]) -> tuple:
+def _first_per_id(items: List[Item]) -> Tuple[List[Item], List[Item]]:
     """Split so that each ID appears once per batch; later duplicates wait their turn."""
     seen: Set[str] = set()
-    batch: List[tuple] = []
-    rest: List[tuple] = []
+    batch: List[Item] = []
+    rest: List[Item] = []
     for item in items:
         (rest if item[0] in seen else batch).append(item)
         seen.add(item[0])
