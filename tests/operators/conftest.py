@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -28,13 +28,18 @@ def make_ctx() -> Callable[..., PassContext]:
     return make
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory):
-    """The real API, Redis, simulator (160 nodes, 10x speed) and operators, for one test module."""
-    running = Stack(tmp_path_factory.mktemp("lifecycle"), nodes=160)
+def module_stack(tmp_path_factory: pytest.TempPathFactory, name: str, nodes: int) -> Iterator[Stack]:
+    """The real API, Redis, simulator and operators for one test module; they must stop cleanly."""
+    running = Stack(tmp_path_factory.mktemp(name), nodes=nodes)
     yield running
     codes = running.stop()
     assert codes.get("operators") == 0, f"bos-operators did not stop cleanly: {codes}"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """160 simulated nodes at 10x speed; a module may override `stack` with its own size."""
+    yield from module_stack(tmp_path_factory, "lifecycle", 160)
 
 
 @pytest.fixture

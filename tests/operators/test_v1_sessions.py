@@ -7,10 +7,11 @@ Every scenario takes fresh nodes from one module stack.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 import pytest
 
+from .conftest import module_stack
 from .stack import GOOD_CONFIG, MANIFEST, Stack
 
 pytestmark = pytest.mark.slow
@@ -19,18 +20,8 @@ OTHER_CONFIG = "other-config"
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory):
-    running = Stack(tmp_path_factory.mktemp("v1"), nodes=70)
-    yield running
-    codes = running.stop()
-    assert codes.get("operators") == 0, f"bos-operators did not stop cleanly: {codes}"
-
-
-@pytest.fixture
-def cluster(stack: Stack) -> Stack:
-    stack.set_options()
-    stack.sim.clear_service_faults()
-    return stack
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    yield from module_stack(tmp_path_factory, "v1", 70)  # `cluster` (conftest) re-applies the options
 
 
 def boot_set(nodes: Sequence[str], **extra: Any) -> Dict[str, Any]:
