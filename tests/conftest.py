@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, List
 
 import pytest
 import redis as redis_lib
 
 from bos_sim.stack import ApiServer, RedisServer
 from tests.support.client import Api, fresh_api
+from tests.support.schedule import group_and_order
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the group marks
+def pytest_collection_modifyitems(items: List[pytest.Item]) -> None:
+    """One module per xdist worker, longest first (tests/support/schedule.py)."""
+    group_and_order(items)
 
 
 @pytest.fixture(scope="session")
