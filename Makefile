@@ -69,7 +69,7 @@ browser-deps:
 # (tests/support/schedule.py). TEST_WORKERS=0 runs it in this process, serially.
 TEST_WORKERS ?= 4
 test: os-deps browser-deps venv lint
-	$(PY) -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder) $(PYTEST_ARGS)
+	$(PY) -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder) $(PYTEST_ARGS)
 
 demo: os-deps venv
 	$(PY) -m bos_sim.demo --nodes $(NODES) $(FAIL) $(if $(KEEP),--keep-running,)

@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator, List
+from typing import Any, Iterator, List, Optional
 
 import pytest
 import redis as redis_lib
 
 from bos_sim.stack import ApiServer, RedisServer
 from tests.support.client import Api, fresh_api
-from tests.support.schedule import group_and_order
+from tests.support.schedule import ModuleScheduling, order
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the group marks
 def pytest_collection_modifyitems(items: List[pytest.Item]) -> None:
-    """One module per xdist worker, longest first (tests/support/schedule.py)."""
-    group_and_order(items)
+    """Longest modules first (tests/support/schedule.py)."""
+    order(items)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Optional[ModuleScheduling]:
+    """`--dist loadfile`: one module per unit, except the independent ones (tests/support/schedule.py)."""
+    return ModuleScheduling(config, log) if config.getvalue("dist") == "loadfile" else None
 
 
 @pytest.fixture(scope="session")

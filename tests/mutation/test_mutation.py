@@ -9,9 +9,6 @@ import pytest
 from .mutants import MUTANTS
 from .runner import run_mutant
 
-pytestmark = pytest.mark.independent  # each mutant is a child pytest of its own (tests/support/schedule.py)
-
-
 @pytest.mark.parametrize("name", sorted(n for n, m in MUTANTS.items() if not m.heavy))
 def test_switching_the_mechanism_off_turns_its_tests_red(name: str, tmp_path: Path) -> None:
     result = run_mutant(name, basetemp=tmp_path / "pytest")

@@ -1,20 +1,21 @@
-"""How `make test` spreads the suite over pytest-xdist workers (`--dist loadgroup`).
+"""How `make test` spreads the suite over pytest-xdist workers (`-n 4 --dist loadfile`).
 
 Most of the suite's time is waiting (simulated nodes booting, servers starting), not CPU,
 so several workers share two cores well. Two rules keep that fast and safe:
 
-- **A module is one unit of work** (an `xdist_group` named after it), so a module-scoped
-  stack starts once, on one worker, and its tests run in file order there. A module whose
-  tests share nothing (`pytestmark = pytest.mark.independent`, e.g. the mutation runs,
-  each a child pytest of its own) is split: each of its tests is a unit.
-- **Longest units first** (longest-processing-time scheduling): units are queued by the
-  time their module took in a measured run (`tests/durations.json`; an independent test
-  counts its share of its module's), so the long end-to-end modules start at once and the
+- **A module is one unit of work**: a module-scoped stack starts once, on one worker, and
+  the module's tests run there in file order. A module whose tests share nothing is split
+  instead, each of its tests a unit (`INDEPENDENT`: the mutation runs, each a child pytest
+  of its own). `ModuleScheduling` is xdist's `loadfile` scheduler with that exception.
+- **Longest units first** (longest-processing-time scheduling): `order()` queues modules by
+  the time they took in a measured run (`tests/durations.json`; an independent module's
+  tests each count their share), so the long end-to-end modules start at once and the
   short ones fill the gaps at the end. A module the file does not know yet is queued with
-  the long ones (`UNKNOWN_SECONDS`), so a new slow module cannot end up last.
-  `python -m tests.support.schedule JUNIT.xml` rewrites the file from a run's `--junitxml`.
+  the long ones (`UNKNOWN_SECONDS`), so a new slow module cannot end up last. xdist keeps
+  this order with `--no-loadscope-reorder`. `python -m tests.support.schedule JUNIT.xml`
+  rewrites the file from a run's `--junitxml` report.
 
-Nothing here changes what a test does; without xdist only the order of modules changes.
+Nothing here changes what a test does; without xdist only the order of the modules changes.
 """
 
 from __future__ import annotations
@@ -27,18 +28,28 @@ from pathlib import Path
 from typing import Dict, List
 
 import pytest
+from xdist.scheduler import LoadFileScheduling
 
 DURATIONS = Path(__file__).resolve().parents[1] / "durations.json"
 UNKNOWN_SECONDS = 60.0  # a module with no measurement yet is queued among the long ones
+INDEPENDENT = frozenset({"tests/mutation/test_mutation.py"})
 
 
-def module_of(item: pytest.Item) -> str:
-    return item.nodeid.split("::", 1)[0]
+def module_of(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
 
 
-def unit_of(item: pytest.Item) -> str:
-    """The unit of work an item belongs to: its module, or itself in an `independent` module."""
-    return item.nodeid if item.get_closest_marker("independent") else module_of(item)
+def unit_of(nodeid: str) -> str:
+    """The unit of work a test belongs to: its module, or itself in an independent module."""
+    module = module_of(nodeid)
+    return nodeid if module in INDEPENDENT else module
+
+
+class ModuleScheduling(LoadFileScheduling):
+    """xdist's `loadfile`, except that each test of an `INDEPENDENT` module is a unit."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        return unit_of(nodeid)
 
 
 def known_durations() -> Dict[str, float]:
@@ -48,22 +59,18 @@ def known_durations() -> Dict[str, float]:
         return {}
 
 
-def group_and_order(items: List[pytest.Item]) -> None:
-    """Mark each item with its unit's group and queue units longest first. The sort is
-    stable and depends only on the collection, so every worker sees the same order, and a
-    module's tests keep their file order."""
+def order(items: List[pytest.Item]) -> None:
+    """Queue units longest first. The sort is stable and depends only on the collection, so
+    every worker sees the same order, and a module's tests keep their file order."""
     seconds = known_durations()
-    tests_in = Counter(module_of(item) for item in items)
+    tests_in = Counter(module_of(item.nodeid) for item in items)
     position: Dict[str, int] = {}
     weight: Dict[str, float] = {}
     for index, item in enumerate(items):
-        unit, module = unit_of(item), module_of(item)
+        unit, module = unit_of(item.nodeid), module_of(item.nodeid)
         position.setdefault(unit, index)
-        share = 1 if unit == module else tests_in[module]
-        weight[unit] = seconds.get(module, UNKNOWN_SECONDS) / share
-        if not item.get_closest_marker("xdist_group"):
-            item.add_marker(pytest.mark.xdist_group(unit))
-    items.sort(key=lambda item: (-weight[unit_of(item)], position[unit_of(item)]))
+        weight[unit] = seconds.get(module, UNKNOWN_SECONDS) / (1 if unit == module else tests_in[module])
+    items.sort(key=lambda item: (-weight[unit_of(item.nodeid)], position[unit_of(item.nodeid)]))
 
 
 def durations_from_junit(report: Path) -> Dict[str, float]:
