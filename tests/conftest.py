@@ -10,11 +10,12 @@ import redis as redis_lib
 
 from bos_sim.stack import ApiServer, RedisServer
 from tests.support.client import Api, fresh_api
-from tests.support.schedule import ModuleScheduling, order
+from tests.support.schedule import ModuleScheduling, check_unique, order
 
 
 def pytest_collection_modifyitems(items: List[pytest.Item]) -> None:
-    """Longest modules first (tests/support/schedule.py)."""
+    """Unique IDs, longest modules first (tests/support/schedule.py)."""
+    check_unique(items)
     order(items)
 
 

@@ -47,7 +47,7 @@ def _no_takeover() -> None:
     """Session setup leaves a component another session still drives to that session ("first
     session wins") instead of taking it over (operators.md §6.8)."""
     from bos_server.operators import session_setup
-    write = session_setup.SessionSetup._write_claimed
+    write = session_setup.SessionSetupOperator._write_claimed
 
     async def first_session_wins(self, ctx, batch, session_claim):  # type: ignore[no-untyped-def]
         mine = {p["id"]: p.get("session") or p.get("staged_state", {}).get("session") for p in batch}
@@ -55,7 +55,7 @@ def _no_takeover() -> None:
                 if c.get("session") and c.get("session") != mine[c["id"]]}
         kept = [p for p in batch if p["id"] not in held]
         return await write(self, ctx, kept, session_claim) if kept else []
-    session_setup.SessionSetup._write_claimed = first_session_wins  # type: ignore[method-assign]
+    session_setup.SessionSetupOperator._write_claimed = first_session_wins  # type: ignore[method-assign]
 
 
 def _limits_fail_open() -> None:

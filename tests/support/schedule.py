@@ -4,9 +4,11 @@ Most of the suite's time is waiting (simulated nodes booting, servers starting),
 so several workers share two cores well. Two rules keep that fast and safe:
 
 - **A module is one unit of work**: a module-scoped stack starts once, on one worker, and
-  the module's tests run there in file order. A module whose tests share nothing is split
-  instead, each of its tests a unit (`INDEPENDENT`: the mutation runs, each a child pytest
-  of its own). `ModuleScheduling` is xdist's `loadfile` scheduler with that exception.
+  the module's tests run there in file order. The tests of an `INDEPENDENT` module are
+  units of their own instead: the mutation runs (each a child pytest with its own
+  servers) and the schemathesis operations (a worker that runs several keeps its server,
+  as its next test is of the same module). `ModuleScheduling` is xdist's `loadfile`
+  scheduler with that exception.
 - **Longest units first** (longest-processing-time scheduling): `order()` queues modules by
   the time they took in a measured run (`tests/durations.json`; an independent module's
   tests each count their share), so the long end-to-end modules start at once and the
@@ -32,7 +34,7 @@ from xdist.scheduler import LoadFileScheduling
 
 DURATIONS = Path(__file__).resolve().parents[1] / "durations.json"
 UNKNOWN_SECONDS = 60.0  # a module with no measurement yet is queued among the long ones
-INDEPENDENT = frozenset({"tests/mutation/test_mutation.py"})
+INDEPENDENT = frozenset({"tests/mutation/test_mutation.py", "tests/contract/test_schemathesis.py"})
 
 
 def module_of(nodeid: str) -> str:
@@ -57,6 +59,14 @@ def known_durations() -> Dict[str, float]:
         return {str(k): float(v) for k, v in json.loads(DURATIONS.read_text()).items()}
     except FileNotFoundError:
         return {}
+
+
+def check_unique(items: List[pytest.Item]) -> None:
+    """xdist schedules by node ID: a second item with the same ID would silently not run."""
+    twice = sorted(nodeid for nodeid, n in Counter(item.nodeid for item in items).items() if n > 1)
+    if twice:
+        raise pytest.UsageError(f"{len(twice)} test IDs are not unique (pytest-xdist would run only one of each): "
+                                + ", ".join(twice[:5]))
 
 
 def order(items: List[pytest.Item]) -> None:
