@@ -20,7 +20,7 @@ from .codec import dumps, loads
 from .component_counts import session_counts
 from .component_query import (SCAN_CHUNK, ComponentQuery, actual_state_older_than, explicit_chunks, index_keys,
                               scored_indexes, smallest_driver, walk)
-from .events import Events
+from .events import Events, components_message, encoded
 from .history import ACTOR, HistorySettings, change_of, entry as history_entry
 from .write_batcher import WriteBatcher
 
@@ -143,22 +143,32 @@ class ComponentStore:
         changed: Dict[str, Record] = {}
         unchanged: Dict[str, Record] = {}
         changes: List[List[Any]] = []  # of tracked fields, for the change event (dashboard)
-        for _ in range(MAX_ROUNDS):
+        published = False
+        for round_ in range(MAX_ROUNDS):
             if not pending:
                 break
             raws = await self.get_raw_many(pending)
             writes, results, blobs = self._plan(pending, raws, await self.decode(raws), compute, actors)
-            conflicts = set(await self.cas.apply(writes, blobs))
+            written = {w.member: results[w.member] for w in writes}
+            changing = [change_of(w.member, written[w.member]) for w in writes if w.history]
+            # The first round's script announces the write itself when nothing conflicts (the
+            # usual case); otherwise one event for everything written is published at the end.
+            event = encoded(components_message(written.values(), changing)) if round_ == 0 else None
+            conflicts = set(await self.cas.apply(writes, blobs, event=event))
+            published = event is not None and not conflicts
+            if conflicts:
+                changing = [change_of(w.member, written[w.member]) for n, w in enumerate(writes)
+                            if w.history and n not in conflicts]
             for n, write in enumerate(writes):
                 if n not in conflicts:
                     changed[write.member] = results.pop(write.member)
-                    if write.history:
-                        changes.append(change_of(write.member, changed[write.member]))
+            changes.extend(changing)
             unchanged.update(results)  # computed == stored: nothing to write (the read is the update)
             pending = [writes[n].member for n in sorted(conflicts)]
         else:
             raise TooMuchContention(f"components kept changing during the update: {', '.join(pending[:5])}")
-        await self.events.components_written(changed.values(), changes)
+        if not published:
+            await self.events.components_written(changed.values(), changes)
         return {i: changed[i] if i in changed else unchanged[i] for i in ids if i in changed or i in unchanged}
 
     def _plan(self, ids: Sequence[str], raws: Sequence[Optional[bytes]], olds: Sequence[Optional[Record]],
