@@ -6,14 +6,14 @@ for the next pass; any other problem completes it with a readable error.
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Dict, List, Mapping, Optional, Sequence, TypeVar
+from typing import Any, Awaitable, Dict, List, Mapping, Optional, Sequence, Set, TypeVar
 
 from ..clients.bos import batches
 from ..clients.rest import ServiceError, ServiceUnavailable
 from ..store import keys
 from ..store.acting import acting
 from .claims import Claim, FenceLost, fenced
-from .framework import Component, ComponentsBusy, Operator, PassContext, claimed, one_line
+from .framework import ComponentsBusy, Operator, PassContext, claimed, one_line
 from .plan import NO_NODES, plan_session
 from .selection import HsmInventory, SetupError
 from .sessions import describe, mark_complete
@@ -134,20 +134,19 @@ class SessionSetupOperator(Operator):
     async def _write(self, ctx: PassContext, patches: List[Dict[str, Any]],
                      session_claim: Optional[Claim] = None) -> List[str]:
         """PATCH with skip_bad_ids; IDs missing from the answer are unknown to BOS."""
-        updated: List[Component] = []
+        written: Set[str] = set()
         try:
             for batch in batches(patches, ctx.batch_size):
-                updated += await self._write_claimed(ctx, batch, session_claim)
+                written.update(await self._write_claimed(ctx, batch, session_claim))
         except ServiceError as exc:  # e.g. a 400 for an oversize kernel command line
             raise SetupError(f"Unable to update the session's components: {problem_detail(exc)}") from exc
-        written = {c.get("id") for c in updated}
         missing = sorted(p["id"] for p in patches if p["id"] not in written)
         if missing:
             ctx.log.warning("%d components not found in BOS: %s", len(missing), ",".join(missing[:100]))
         return [p["id"] for p in patches if p["id"] in written]
 
     async def _write_claimed(self, ctx: PassContext, batch: Sequence[Dict[str, Any]],
-                             session_claim: Optional[Claim]) -> List[Component]:
+                             session_claim: Optional[Claim]) -> List[str]:
         """Write under the components' leases (and the session's): never between another
         operator's (or replica's) read and write of these nodes."""
         base = Claim(session_claim.token, others=list(session_claim.others)) if session_claim else None

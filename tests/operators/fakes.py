@@ -80,7 +80,7 @@ class FakeBos:
         return found[0] if found else None
 
     async def patch_components(self, patches: Sequence[Mapping[str, Any]], batch_size: int = 0,
-                               skip_bad_ids: bool = False) -> List[dict]:
+                               skip_bad_ids: bool = False) -> List[str]:
         check_patch_invariant(patches)
         self.calls.append(("bos.patch_components", [dict(p) for p in patches]))
         if self.fail_patch is not None:
@@ -93,14 +93,14 @@ class FakeBos:
                     continue
                 raise ServiceError("bos", "PATCH", "/components", "status 404", 404)
             merge(comp, patch)
-            out.append(comp)
+            out.append(comp["id"])
         return out
 
-    async def create_components(self, records: Sequence[Mapping[str, Any]]) -> List[dict]:
+    async def create_components(self, records: Sequence[Mapping[str, Any]]) -> List[str]:
         self.calls.append(("bos.create_components", [r["id"] for r in records]))
         created = [dict(r) for r in records if r["id"] not in self.components]
         self.components.update({r["id"]: r for r in created})
-        return created
+        return [r["id"] for r in created]
 
     async def list_sessions(self, status: Optional[str] = None) -> List[dict]:
         self.calls.append(("bos.list_sessions", status))
