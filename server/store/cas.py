@@ -29,7 +29,8 @@ RECEIPT_SECONDS = 60  # far longer than any retry of one call (connection.RETRY_
 # n_remove, remove index keys..., n_add, (add index key, score) pairs...; then n_blobs, then per
 # blob: key, value; then the blob index key and the current time; then the history block
 # (history.py): n_entries, max length, oldest ms kept, ttl ms, then per entry: write position
-# (1-based), list key, payload; last the receipt key (or "").
+# (1-based), list key, payload; then the change event (channel and message, or two ""), published
+# only when every write of the call applied; last the receipt key (or "").
 # The receipt makes a replay (the same ARGV after a dropped connection, connection.py) return
 # the outcome of the run that happened instead of applying the writes again.
 _SCRIPT = """
@@ -100,6 +101,9 @@ if nhist > 0 then
     end
   end
 end
+if #conflicts == 0 and ARGV[#ARGV - 1] ~= '' then
+  redis.call('PUBLISH', ARGV[#ARGV - 2], ARGV[#ARGV - 1])
+end
 if receipt ~= '' then
   redis.call('SET', receipt, cjson.encode(conflicts), 'EX', RECEIPT_SECONDS)
 end
@@ -136,15 +140,22 @@ class CasWriter:
             self._receipts = True
 
     async def apply(self, writes: Sequence[Write], blobs: Optional[Mapping[str, bytes]] = None,
-                    chunk: int = 1000) -> List[int]:
-        """Apply writes (with the blobs they reference); return positions (0-based) that conflicted."""
+                    chunk: int = 1000, event: Optional[bytes] = None) -> List[int]:
+        """Apply writes (with the blobs they reference); return positions (0-based) that conflicted.
+
+        `event`: a change event (events.py) published by the script itself when no
+        write conflicted, i.e. exactly when the result is empty: a writer saves the
+        round trip of its own PUBLISH, and the event never announces a refused write.
+        """
         conflicts: List[int] = []
         if not writes and not blobs:
             return conflicts
+        last = max(len(writes), 1) - 1
         for start in range(0, max(len(writes), 1), chunk):
             part = writes[start:start + chunk]
             receipt = keys.cas_receipt(secrets.token_hex(12)) if self._receipts else ""
-            result = await self._script(args=_args(part, blobs or {}, receipt, self._history_args(part)))
+            publish = event if event is not None and not conflicts and start + chunk > last else None
+            result = await self._script(args=_args(part, blobs or {}, receipt, self._history_args(part), publish))
             conflicts.extend(start + int(pos) - 1 for pos in result)
         return conflicts
 
@@ -161,7 +172,7 @@ class CasWriter:
 
 
 def _args(writes: Iterable[Write], blobs: Mapping[str, bytes], receipt: str = "",
-          history: Sequence[Any] = (0,)) -> List[Any]:
+          history: Sequence[Any] = (0,), event: Optional[bytes] = None) -> List[Any]:
     args: List[Any] = [0]
     count = 0
     for w in writes:
@@ -176,5 +187,6 @@ def _args(writes: Iterable[Write], blobs: Mapping[str, bytes], receipt: str = ""
     args.append(len(blobs))
     for digest, value in blobs.items():
         args += [keys.artifacts_blob(digest), value]
-    args += [keys.ARTIFACT_BLOBS, int(time.time()), *history, receipt]
+    args += [keys.ARTIFACT_BLOBS, int(time.time()), *history]
+    args += [keys.EVENTS_CHANNEL, event, receipt] if event else ["", "", receipt]
     return args
