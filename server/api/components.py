@@ -20,7 +20,7 @@ from .context import ctx
 from .errors import ActualStateConflict, BadRequest, NotFound
 from .params import json_body, validate
 from .routes import Query, flag, integer, query, route
-from .responses import respond, respond_list
+from .responses import respond, respond_ids, respond_list, wants_minimal
 from .tenancy import check_owned, owned_xnames, tenant_of
 
 MISSING_ID = "At least one component is missing the required 'id' field"
@@ -140,6 +140,8 @@ async def put_components(request: web.Request) -> web.Response:
         return records[component_id]
 
     written = await ctx(request).store.components.update(list(records), compute)
+    if wants_minimal(request):
+        return respond_ids([i for i in records if i in written])
     return respond([view(written[i]) for i in records if i in written])
 
 
@@ -162,6 +164,8 @@ async def patch_components(request: web.Request) -> web.Response:
         return merge(old, patch_for(component_id)) if old is not None else None
 
     written = await ctx(request).store.components.update(targets, compute)
+    if wants_minimal(request):
+        return respond_ids([i for i in targets if i in written])
     return respond([view(written[i]) for i in targets if i in written])
 
 
