@@ -21,7 +21,7 @@ from .context import ctx
 from .errors import ActualStateConflict, BadRequest, NotFound
 from .params import json_body, validate, validate_items
 from .routes import Query, flag, integer, query, route
-from .responses import respond, respond_list, respond_parts
+from .responses import respond, respond_ids, respond_list, respond_parts, wants_minimal
 from .tenancy import check_owned, owned_xnames, tenant_of
 
 MISSING_ID = "At least one component is missing the required 'id' field"
@@ -150,7 +150,7 @@ async def put_components(request: web.Request) -> web.StreamResponse:
 
 async def _write_in_slices(request: web.Request, ids: List[str], compute: Compute,
                            inputs: Dict[str, Any]) -> web.StreamResponse:
-    """A bulk write answered with the written records, in request order.
+    """A bulk write answered with the written records (or only their IDs: `Prefer: return=minimal`), in request order.
 
     Up to WHOLE_WRITE records are one store update. Larger writes go WRITE_SLICE
     records at a time, and each slice's inputs are dropped and its response encoded
@@ -159,18 +159,24 @@ async def _write_in_slices(request: web.Request, ids: List[str], compute: Comput
     (issue 10 item 7). Each record is written atomically either way.
     """
     store = ctx(request).store.components
+    minimal = wants_minimal(request)
     size = max(len(ids), 1) if len(ids) <= WHOLE_WRITE else WRITE_SLICE
     parts: List[bytes] = []
+    written_ids: List[str] = []
     for start in range(0, len(ids), size):
         part = ids[start:start + size]
         written = await store.update(part, compute)
-        for chunk in range(0, len(part), RESPONSE_CHUNK):
+        if minimal:
+            written_ids += [i for i in part if i in written]
+        for chunk in range(0, len(part), RESPONSE_CHUNK) if not minimal else ():
             views = [view(written[i]) for i in part[chunk:chunk + RESPONSE_CHUNK] if i in written]
             if views:
                 parts.append(dumps(views)[1:-1])
         del written
         for component_id in part:
             inputs.pop(component_id, None)
+    if minimal:
+        return respond_ids(written_ids)
     return await respond_parts(request, parts)
 
 

@@ -197,11 +197,19 @@ class ComponentOperator(Operator):
     retry_field: Optional[str] = None
     filters: Mapping[str, Any] = {}
 
-    async def select(self, ctx: PassContext) -> List[Component]:
-        """The whole candidate list; any failure means nothing is selected this pass."""
-        return await self.narrow(ctx, await ctx.bos.list_components(ctx.batch_size, **self.filters))
+    async def select(self, ctx: PassContext) -> List[str]:
+        """IDs of the whole selection; any failure means nothing is selected this pass.
+
+        Every selection step runs over every candidate before any chunk is acted on (§2.3), but
+        page by page, keeping only the IDs: a chunk's records are re-read under its claim anyway
+        (`refresh`), so a pass at 100,000 nodes never holds every candidate's record at once."""
+        selected: List[str] = []
+        async for page in ctx.bos.iter_component_pages(ctx.batch_size, **self.filters):
+            selected.extend(c["id"] for c in await self.narrow(ctx, page))
+        return selected
 
     async def narrow(self, ctx: PassContext, candidates: List[Component]) -> List[Component]:
+        """Further selection steps over one page of the BOS query's candidates."""
         return candidates
 
     def still_due(self, ctx: PassContext, component: Component) -> bool:
@@ -238,9 +246,9 @@ class ComponentOperator(Operator):
             due = ctx.recheck if due is None else min(due, ctx.recheck)
         return due
 
-    async def claimed_chunk(self, ctx: PassContext, chunk: Sequence[Component]) -> None:
-        """Claim the chunk, then work on what was claimed; always release."""
-        claim = await ctx.claims.claim([c["id"] for c in chunk])
+    async def claimed_chunk(self, ctx: PassContext, chunk: Sequence[str]) -> None:
+        """Claim the chunk's components, then work on what was claimed; always release."""
+        claim = await ctx.claims.claim(chunk)
         ctx.busy(len(chunk), claim)
         if not claim.ids:
             return

@@ -151,6 +151,15 @@ async def walk(redis: Redis, index_keys_: List[str], start_after: Optional[str])
             buffers[n] = [i for i in b if i > horizon]
         yield merged
 
+async def enabled_page(redis: Redis, start_after: Optional[str], count: int) -> List[str]:
+    """Up to `count` (0 = all) IDs of enabled components after `start_after`, ascending: the
+    status operator's paging, which reads the records only after claiming them."""
+    lower = b"-" if start_after is None else b"(" + start_after.encode()
+    found = await redis.zrange(keys.COMPONENT_ENABLED, lower, b"+", bylex=True,
+                               offset=0 if count > 0 else None, num=count if count > 0 else None)
+    return [i.decode() if isinstance(i, bytes) else str(i) for i in found]
+
+
 async def walk_one(redis: Redis, key: str, start_after: Optional[str]) -> AsyncIterator[List[str]]:
     lower = b"-" if start_after is None else b"(" + start_after.encode()
     while True:

@@ -23,6 +23,7 @@ from .component_query import (SCAN_CHUNK, ComponentQuery, actual_state_older_tha
                               scored_indexes, smallest_driver, walk)
 from .events import Events, components_message, encoded
 from .history import ACTOR, HistorySettings, change_of, entry as history_entry
+from .record_form import pack, unpack
 from .write_batcher import WriteBatcher
 
 __all__ = ["ComponentQuery", "ComponentStore", "MAX_ROUNDS", "TooMuchContention", "actual_state_older_than",
@@ -67,7 +68,7 @@ class ComponentStore:
         `shared`: the records' boot_artifacts dicts are shared between records and
         must not be modified (Blobs.expand); saves a copy per record on listings.
         """
-        records = [loads(raw) if raw is not None else None for raw in raws]
+        records = [unpack(loads(raw)) if raw is not None else None for raw in raws]
         await self.blobs.expand(records, shared)
         return records
 
@@ -222,7 +223,7 @@ class ComponentStore:
             new["id"] = component_id
             results[component_id] = new
             row_blobs: Dict[str, bytes] = {}
-            value = dumps(self.blobs.intern(new, row_blobs))
+            value = dumps(pack(self.blobs.intern(new, row_blobs)))
             if value == raw:
                 continue
             blobs.update(row_blobs)
@@ -246,7 +247,7 @@ class ComponentStore:
             raw = (await self.get_raw_many([component_id]))[0]
             if raw is None:
                 return False
-            old = loads(raw)
+            old = unpack(loads(raw))
             write = Write(keys.component(component_id), component_id, digest(raw), None,
                           tuple(index_keys(old)) + tuple(scored_indexes(old)), ())
             if not await self.cas.apply([write]):

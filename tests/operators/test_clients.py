@@ -29,7 +29,8 @@ async def serve(routes: Dict[str, Handler], use: Callable[[str, List[dict]], Awa
         async def inner(request: web.Request) -> web.StreamResponse:
             raw = await request.read()
             body = json.loads(raw) if raw else None
-            log.append({"method": request.method, "path": request.path, "query": dict(request.query), "body": body})
+            log.append({"method": request.method, "path": request.path, "query": dict(request.query), "body": body,
+                        "prefer": request.headers.get("Prefer")})
             return await handler(request, body)
         return inner
     for key, handler in routes.items():
@@ -204,7 +205,8 @@ def test_bos_pages_with_start_after_id_and_batches_patches():
                         {"enabled": "true", "page_size": "2", "start_after_id": "x3"}]
     patches = [e for e in log if e["method"] == "PATCH"]
     assert [len(e["body"]) for e in patches] == [2, 2, 1] and patches[0]["query"] == {"skip_bad_ids": "true"}
-    assert len(updated) == 5
+    assert patches[0]["prefer"] == "return=minimal"  # only the IDs come back (api.md §3.3.3)
+    assert updated == [f"x{i}" for i in range(5)]  # a server ignoring the preference: IDs of its records
 
 
 def test_retries_5xx_for_idempotent_requests_only():
@@ -255,7 +257,7 @@ def test_bos_writes_are_retried_on_503_and_dropped_connections():
         await bos.http.close()
         return updated, session
     updated, session = run(serve({"PATCH /components": flaky_components, "PATCH /sessions/s1": flaky_session}, use))
-    assert updated == [{"id": "x1", "error": ""}] and session["status"] == {"status": "running"}
+    assert updated == ["x1"] and session["status"] == {"status": "running"}
     assert calls == {"components": 3, "session": 2}
 
 
