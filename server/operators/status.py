@@ -17,6 +17,7 @@ from .status_rules import decide, build_patch
 # Up to this many enabled components, CFS is asked by ID (<= 200 per GET) instead of
 # listing all of CFS (D26): a pass then costs O(work), not O(cluster).
 CFS_BY_ID_MAX = 1000
+CFS_FIELDS = ("desired_config", "configuration_status")  # what the decision table reads (status_rules)
 
 
 class StatusOperator(Operator):
@@ -84,7 +85,7 @@ class StatusOperator(Operator):
         """CFS once per pass (D26): by ID when the whole pass is one small page, else everything."""
         if last_page and len(first_page) <= CFS_BY_ID_MAX:
             return await ctx.services.cfs.components(first_page)
-        return await ctx.services.cfs.all_components()
+        return await ctx.services.cfs.all_components(CFS_FIELDS)
 
     @staticmethod
     async def _evaluate_chunk(ctx: PassContext, chunk: Sequence[Component], power: Dict[str, str],

@@ -244,7 +244,7 @@ class FakeCfs:
         self.records = records if records is not None else {}
         self.fail_configs: Set[str] = set()
 
-    async def all_components(self) -> Dict[str, dict]:
+    async def all_components(self, fields: Optional[Sequence[str]] = None) -> Dict[str, dict]:
         self.calls.append(("cfs.all_components",))
         return dict(self.records)
 

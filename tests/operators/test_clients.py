@@ -162,16 +162,20 @@ def test_cfs_follows_next_and_batches_ids():
         everything = await cfs.all_components()
         some = await cfs.components(ids[:210])
         patched = await cfs.patch_batch(["a", "b"], {"enabled": True})
+        slim = await cfs.all_components(("configuration_status",))
         await http.close()
-        return everything, some, patched, log
-    everything, some, patched, log = run(serve({"GET /components": components, "PATCH /components": patch}, use))
+        return everything, some, patched, slim, log
+    everything, some, patched, slim, log = run(serve({"GET /components": components, "PATCH /components": patch},
+                                                     use))
     assert len(everything) == 250 and len(some) == 210 and patched == ["a"]
+    assert everything["x000"] == {"id": "x000", "desired_config": "c"} and slim["x000"] == {"id": "x000"}
+    assert len(slim) == 250
     gets = [e["query"] for e in log if e["method"] == "GET"]
     assert gets[0] == {} and gets[1]["after_id"] == "x099" and gets[1]["state_details"] == "false"
     assert "enabled" not in gets[1]  # null values are omitted
     id_batches = [len(q["ids"].split(",")) for q in gets if q.get("ids") and "after_id" not in q]
     assert id_batches == [200, 10]
-    assert log[-1]["body"] == {"patch": {"enabled": True}, "filters": {"ids": "a,b"}}
+    assert [e["body"] for e in log if e["method"] == "PATCH"] == [{"patch": {"enabled": True}, "filters": {"ids": "a,b"}}]
     assert len(CfsClient.patch_batches([str(i) for i in range(2500)])) == 3
 
 
