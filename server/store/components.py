@@ -179,6 +179,8 @@ class ComponentStore:
         script running in Redis while the next chunk is planned here (two cores, not one).
         """
         raws = await self.get_raw_many(ids)
+        writes: List[Write] = []
+        results: Dict[str, Record] = {}
         if len(ids) <= WRITE_CHUNK:
             writes, results, blobs = self._plan(ids, raws, await self.decode(raws), compute, actors)
             event = None
@@ -186,9 +188,8 @@ class ComponentStore:
                 written = [results[w.member] for w in writes]
                 event = encoded(components_message(written, [change_of(w.member, r) for w, r in zip(writes, written)
                                                               if w.history]))
-            conflicts = await self.cas.apply(writes, blobs, event=event)
-            return writes, results, set(conflicts), event is not None and not conflicts
-        writes, results = [], {}
+            refused = await self.cas.apply(writes, blobs, event=event)
+            return writes, results, set(refused), event is not None and not refused
         started: List[Tuple[int, "asyncio.Future[List[int]]"]] = []
         try:
             for start in range(0, len(ids), WRITE_CHUNK):
@@ -201,10 +202,11 @@ class ComponentStore:
                 await asyncio.sleep(0)  # the script goes out before the next chunk is planned
         finally:  # also when a compute raised: no write is left running unobserved
             outcomes = await asyncio.gather(*(task for _offset, task in started), return_exceptions=True)
-        failed = next((o for o in outcomes if isinstance(o, BaseException)), None)
-        if failed is not None:
-            raise failed
-        conflicts = {offset + n for (offset, _task), found in zip(started, outcomes) for n in found}  # type: ignore[union-attr]
+        conflicts: Set[int] = set()
+        for (offset, _task), found in zip(started, outcomes):
+            if isinstance(found, BaseException):
+                raise found
+            conflicts.update(offset + n for n in found)
         return writes, results, conflicts, False
 
     def _plan(self, ids: Sequence[str], raws: Sequence[Optional[bytes]], olds: Sequence[Optional[Record]],
