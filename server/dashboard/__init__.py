@@ -50,8 +50,12 @@ def install(app: web.Application) -> None:
     feed = Feed()
     app[FEED] = feed
 
+    async def end_streams(_app: web.Application) -> None:
+        feed.end_streams()  # before the server waits for open requests: a stream never ends by itself
+
     async def stop(_app: web.Application) -> None:
         await feed.close()
+    app.on_shutdown.append(end_streams)
     app.on_cleanup.append(stop)
 
 
