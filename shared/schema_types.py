@@ -29,7 +29,7 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def _within(path: str, key: str, exc: SchemaError, index: bool = False) -> SchemaError:
+def within(path: str, key: str, exc: SchemaError, index: bool = False) -> SchemaError:
     """`exc`, raised inside the member `key` (a property name, or "[3]" with `index`) of the value at `path`.
 
     Members are validated with an empty path and their errors re-raised with the
@@ -205,7 +205,7 @@ class Array(Schema):
             for item in value:
                 out.append(items._check(item, "") if item is not None else items.validate(None, ""))
         except SchemaError as exc:
-            raise _within(path, f"[{len(out)}]", exc, index=True) from None
+            raise within(path, f"[{len(out)}]", exc, index=True) from None
         return out
 
     def _json_extra(self) -> Dict[str, Any]:
@@ -284,7 +284,7 @@ class Object(Schema):
                     continue
                 out[key] = prop._check(item, "") if item is not None else prop.validate(None, "")
         except SchemaError as exc:
-            raise _within(path, key, exc) from None
+            raise within(path, key, exc) from None
         return out
 
     def _check_count(self, value: Dict[str, Any], path: str) -> None:
@@ -332,7 +332,7 @@ class MapOf(Schema):
             try:
                 out[key] = self.values.validate(item, "")
             except SchemaError as exc:
-                raise _within(path, key, exc) from None
+                raise within(path, key, exc) from None
         return out
 
     def _json_extra(self) -> Dict[str, Any]:

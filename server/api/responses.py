@@ -70,3 +70,24 @@ async def _prepend(item: List[Any], rest: AsyncIterator[List[Any]]) -> AsyncIter
     yield item
     async for chunk in rest:
         yield chunk
+
+
+async def respond_parts(request: web.Request, parts: List[bytes]) -> web.StreamResponse:
+    """A JSON array from its encoded parts (each the items of an array, without brackets).
+
+    Sent part by part with a Content-Length, so the whole body is never joined into
+    one more copy (a bulk write's response, components.py).
+    """
+    if len(parts) <= 1:
+        return web.Response(status=200, body=b"[" + (parts[0] if parts else b"") + b"]", content_type=JSON)
+    response = web.StreamResponse(status=200)
+    response.content_type = JSON
+    response.content_length = sum(len(p) for p in parts) + len(parts) + 1
+    await response.prepare(request)
+    await response.write(b"[" + parts[0])
+    for n in range(1, len(parts)):
+        await response.write(b"," + parts[n])
+        parts[n - 1] = b""  # sent: its memory goes back
+    await response.write(b"]")
+    await response.write_eof()
+    return response
