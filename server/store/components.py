@@ -19,8 +19,8 @@ from .blobs import Blobs
 from .cas import CasWriter, Write, digest
 from .codec import dumps, loads
 from .component_counts import session_counts
-from .component_query import (SCAN_CHUNK, ComponentQuery, actual_state_older_than, explicit_chunks, index_keys,
-                              scored_indexes, smallest_driver, walk)
+from .component_query import (SCAN_CHUNK, ComponentQuery, actual_state_older_than, explicit_chunks, facet_keys,
+                              index_facets, index_keys, scored_indexes, smallest_driver, walk)
 from .events import Events, components_message, encoded
 from .history import ACTOR, HistorySettings, change_of, entry as history_entry
 from .record_form import pack, unpack
@@ -215,7 +215,7 @@ class ComponentStore:
         results: Dict[str, Record] = {}
         blobs: Dict[str, bytes] = {}
         for component_id, raw, old in zip(ids, raws, olds):
-            old_idx = index_keys(old) if old is not None else set()  # before compute, which may share parts
+            old_facets = index_facets(old) if old is not None else None  # before compute, which may share parts
             old_scored = scored_indexes(old) if old is not None else {}
             new = compute(component_id, old)
             if new is None:
@@ -227,12 +227,19 @@ class ComponentStore:
             if value == raw:
                 continue
             blobs.update(row_blobs)
-            new_idx = index_keys(new)
+            new_facets = index_facets(new)
+            removed: Tuple[str, ...] = ()
+            added: Tuple[str, ...] = ()
+            if new_facets != old_facets:  # the usual bulk write moves no index entry
+                old_idx = facet_keys(old_facets) if old_facets is not None else frozenset()
+                new_idx = facet_keys(new_facets)
+                removed, added = tuple(old_idx - new_idx), tuple(new_idx - old_idx)
             new_scored = scored_indexes(new)
-            removed = tuple(old_idx - new_idx) + tuple(set(old_scored) - set(new_scored))
+            removed += tuple(set(old_scored) - set(new_scored))
+            # Score entries re-added only when they changed: the index holds the old record's (CAS)
+            moved = {k: v for k, v in new_scored.items() if old_scored.get(k) != v}
             writes.append(Write(keys.component(component_id), component_id, digest(raw), value,
-                                removed, tuple(new_idx - old_idx), new_scored,
-                                history_entry(old, new, actors.get(component_id, ""))))
+                                removed, added, moved, history_entry(old, new, actors.get(component_id, ""))))
         return writes, results, blobs
 
     async def update_one(self, component_id: str, compute: Compute) -> Optional[Record]:

@@ -1,6 +1,6 @@
 """Change events on Redis pub/sub, so operators wake within a second (operators.md §2.2).
 
-One message per write request, never per record; a lost message only delays
+One message per write request (per 1,000-record slice of a bulk write over 3,000), never per record; a lost message only delays
 work until the next periodic pass, so publishing is best effort.
 """
 
