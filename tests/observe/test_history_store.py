@@ -97,3 +97,21 @@ def test_a_boot_history_is_small(redis_server) -> None:
     # once for its run of entries, once as the old value in the reason of the change to "next"
     assert stored.count(SESSION.encode()) == 2
     assert len(stored) <= 8 * 28 + 2 * len(SESSION) + len("boot timed out"), len(stored)
+
+
+async def _upgrade(url: str) -> tuple:
+    redis = Redis.from_url(url)
+    writer = CasWriter(redis, HistorySettings())
+    try:
+        await redis.delete("rec:h3", keys.component_history("h3"))
+        await redis.rpush(keys.component_history("h3"), b'1700000000000-0 ["s","","stable","",false,"",true,"created"]')
+        before = await read(redis, writer.history, "h3", None, 100)  # an older version's list: no 500
+        assert await writer.apply([Write("rec:h3", "h3", "", b"v1", history=entry(None, _record("")))]) == []
+        return before, await read(redis, writer.history, "h3", None, 100)
+    finally:
+        await redis.aclose()
+
+
+def test_a_list_of_an_older_version_is_replaced_not_an_error(redis_server) -> None:
+    before, after = asyncio.run(_upgrade(redis_server.url))
+    assert before == [] and [e["reason"] for e in after] == ["created"]
