@@ -53,7 +53,8 @@ def client(base: str, name: str = "svc") -> JsonClient:
 
 def test_hsm_query_is_chunked_and_filters():
     async def query(request, body):
-        return web.json_response({"Components": [{"ID": i, "Arch": "X86"} for i in body["ComponentIDs"] if i != "x9"]})
+        return web.json_response({"Components": [{"ID": i, "Arch": "X86", "NID": 1, "State": "Ready"}
+                                                 for i in body["ComponentIDs"] if i != "x9"]})
 
     async def use(base, log):
         http = client(base)
@@ -64,6 +65,7 @@ def test_hsm_query_is_chunked_and_filters():
         return found, log
     found, log = run(serve({"POST /State/Components/Query": query}, use))
     assert sorted(c["ID"] for c in found) == ["x1", "x2", "x3"]
+    assert found[0] == {"ID": found[0]["ID"], "Arch": "X86"}  # only the fields the operators read
     assert [entry["body"] for entry in log] == [{"ComponentIDs": ["x1", "x2"], "enabled": ["True"]},
                                                 {"ComponentIDs": ["x3", "x9"], "enabled": ["True"]}]
 
