@@ -15,7 +15,10 @@ While the stack runs, RSS and CPU of Redis, the API (all worker processes),
 the operators and the simulator are sampled; Redis `used_memory` is read after
 the boot session.
 
-    .venv/bin/python -m bench.boot --nodes 1000 [--latency zero|realistic] [--profile DIR] [--replicas N]
+    .venv/bin/python -m bench.boot --nodes 1000 [--latency zero|realistic] [--profile DIR] [--replicas N] [--breakdown]
+
+`--breakdown` adds Redis memory by kind of key after the first session (`MEMORY USAGE` of every
+key: record, history, each index, leases, receipts; docs/metrics.md).
 
 `--replicas N` runs N `bos-operators` processes side by side (docs/ha.md): the cost of
 coordinating replicas is the wall time against `--replicas 1`.
