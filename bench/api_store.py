@@ -286,8 +286,9 @@ async def measure(client: Client, redis: Redis, count: int, args: argparse.Names
 
     if not args.writes_only:
         await queries(client, count, args, results, log)
-    results["reporter"] = await reporter_load(client, redis, count, args, work, pids, log)
-    results["reporter_patch"] = results["reporter"]["same"]  # the steady state, as before
+    if not args.no_reporter:
+        results["reporter"] = await reporter_load(client, redis, count, args, work, pids, log)
+        results["reporter_patch"] = results["reporter"]["same"]  # the steady state, as before
     await bulk_patch(client, count, args, results, log, pids.get("api"))
     await client.call("PUT", "/v2/sessiontemplates/bench", body={"boot_sets": {"compute": {
         "path": f"s3://boot-images/{DEFAULT_IMAGE_ID}/manifest.json", "type": "s3", "node_groups": ["compute"]}}})
@@ -413,6 +414,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--python-load", action="store_true", help="use the Python load generator, not wrk")
     parser.add_argument("--writes-only", action="store_true",
                         help="only the write paths (seed, reporter, bulk PATCH, session create): for A/B runs")
+    parser.add_argument("--no-reporter", action="store_true",
+                        help="skip the reporter load (with --writes-only: seed, bulk PATCH, session create)")
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -15,7 +15,10 @@ While the stack runs, RSS and CPU of Redis, the API (all worker processes),
 the operators and the simulator are sampled; Redis `used_memory` is read after
 the boot session.
 
-    .venv/bin/python -m bench.boot --nodes 1000 [--latency zero|realistic] [--profile DIR] [--replicas N]
+    .venv/bin/python -m bench.boot --nodes 1000 [--latency zero|realistic] [--profile DIR] [--replicas N] [--breakdown]
+
+`--breakdown` adds Redis memory by kind of key after the first session (`MEMORY USAGE` of every
+key: record, history, each index, leases, receipts; docs/metrics.md).
 
 `--replicas N` runs N `bos-operators` processes side by side (docs/ha.md): the cost of
 coordinating replicas is the wall time against `--replicas 1`.
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import sys
 import tempfile
@@ -78,6 +82,16 @@ class Driver:
     def used_memory(self) -> int:
         return int(self.redis.info("memory")["used_memory"])
 
+    def key_breakdown(self) -> Dict[str, Dict[str, int]]:
+        """Redis memory by kind of key (`MEMORY USAGE` of every key; a bench-only full scan)."""
+        out: Dict[str, Dict[str, int]] = {}
+        for key in self.redis.scan_iter(count=1000):
+            kind = key_kind(key.decode(errors="replace"))
+            row = out.setdefault(kind, {"keys": 0, "bytes": 0})
+            row["keys"] += 1
+            row["bytes"] += int(self.redis.memory_usage(key, samples=0) or 0)
+        return dict(sorted(out.items(), key=lambda item: -item[1]["bytes"]))
+
     def session_status(self, name: str) -> str:
         return self.call("GET", f"/sessions/{name}")["status"]["status"]
 
@@ -90,6 +104,16 @@ class Driver:
     def close(self) -> None:
         self.http.close()
         self.redis.close()
+
+
+_KINDS = re.compile(r"^(bos:(?:idx:comp:(?:session|staged|phase|status)|idx:[a-z-]+(?::[a-z-]+)?|lease:[a-z]+"
+                    r"|decision:[a-z_]+|v1:[a-z-]+:[a-z-]+|[a-z-]+))")
+
+
+def key_kind(key: str) -> str:
+    """A key's kind: its name up to the variable part (`bos:comp`, `bos:idx:comp:phase`, `bos:lease:comp`)."""
+    match = _KINDS.match(key)
+    return match.group(1) if match else key
 
 
 def run_session(driver: Driver, name: str, operation: str, nodes: int, timeout: float) -> Dict[str, Any]:
@@ -116,7 +140,7 @@ def run_session(driver: Driver, name: str, operation: str, nodes: int, timeout: 
 
 def run_stack(nodes: int, latency: str, *, operations: Sequence[str] = OPERATIONS, timeout: float = 1800,
               api_workers: int = 2, profile: Optional[Path] = None, keep: bool = False,
-              log=print, replicas: int = 1) -> Dict[str, Any]:
+              log=print, replicas: int = 1, breakdown: bool = False) -> Dict[str, Any]:
     """Start a stack of `nodes`, run each operation once; returns timings, memory and record sizes."""
     work = Path(tempfile.mkdtemp(prefix=f"bos-bench-e2e-{nodes}-"))
     sim_args = ZERO_DELAYS if latency == "zero" else []
@@ -161,6 +185,8 @@ def run_stack(nodes: int, latency: str, *, operations: Sequence[str] = OPERATION
                             result["redis_used_memory_bytes"] = used
                             result["redis_bytes_per_component"] = round((used - baseline) / nodes, 1)
                             result["record"] = driver.record_sizes()
+                            if breakdown:
+                                result["redis_keys"] = driver.key_breakdown()
                 result["processes"] = watch.result()
             finally:
                 driver.close()
@@ -183,11 +209,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--profile", type=Path, help="record py-spy profiles of every process into this folder")
     parser.add_argument("--keep", action="store_true", help="keep the stack's logs")
     parser.add_argument("--replicas", type=int, default=1, help="bos-operators processes side by side")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="after the first session: Redis memory by kind of key (MEMORY USAGE of every key)")
     args = parser.parse_args(argv)
     if args.replicas < 1:
         parser.error("--replicas must be at least 1")
     result = run_stack(args.nodes, args.latency, operations=args.operation or OPERATIONS, timeout=args.timeout,
-                       api_workers=args.api_workers, profile=args.profile, keep=args.keep, replicas=args.replicas)
+                       api_workers=args.api_workers, profile=args.profile, keep=args.keep, replicas=args.replicas,
+                       breakdown=args.breakdown)
     print(json.dumps(result, indent=2))
     return 0
 

@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 
 from bos_server.store import keys
 from bos_server.store.cas import CasWriter, Write
-from bos_server.store.history import HistorySettings, entry
+from bos_server.store.history import HistorySettings, decode, entry
 from bos_sim.inventory import node_xname
 from bos_sim.stack import RedisServer
 
@@ -64,7 +64,7 @@ def main() -> None:
                 before = int(client.info("memory")["used_memory"])
                 asyncio.run(fill(server.url, args.components, entries, settings))
                 grown = int(client.info("memory")["used_memory"]) - before
-                sample = client.llen(keys.component_history(node_xname(0)))
+                sample = len(decode(client.get(keys.component_history(node_xname(0))) or b""))
                 print(f"{args.components} components x {sample} history entries: {grown / 2**20:.0f} MiB "
                       f"({grown / args.components:.0f} bytes per component)")
         finally:

@@ -54,4 +54,4 @@ def desired_boot_is_off(desired_state: Optional[Mapping[str, Any]]) -> bool:
 
 def has_artifacts(artifacts: Optional[Mapping[str, Any]]) -> bool:
     """Any non-empty kernel, kernel_parameters or initrd (timestamp ignored)."""
-    return any((artifacts or {}).get(key) for key in ARTIFACT_KEYS)
+    return bool(artifacts) and any(map(artifacts.get, ARTIFACT_KEYS))  # type: ignore[union-attr]

@@ -18,14 +18,33 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 class SchemaError(ValueError):
     """A value does not satisfy a schema; `path` names the offending field."""
 
-    def __init__(self, path: str, message: str) -> None:
+    def __init__(self, path: str, message: str, leading_index: bool = False) -> None:
         self.path = path
         self.message = message
+        self.leading_index = leading_index  # `path` starts with an array index ("[3].id")
         super().__init__(f"{path}: {message}" if path else message)
 
 
 def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
+
+
+def within(path: str, key: str, exc: SchemaError, index: bool = False) -> SchemaError:
+    """`exc`, raised inside the member `key` (a property name, or "[3]" with `index`) of the value at `path`.
+
+    Members are validated with an empty path and their errors re-raised with the
+    full one on the way out: a valid body (the common case, thousands of items
+    per bulk write) builds no path strings at all.
+    """
+    head = path + key if index else _join(path, key)
+    inner = exc.path
+    if not inner:
+        full = head
+    elif exc.leading_index:
+        full = head + inner
+    else:
+        full = f"{head}.{inner}"
+    return SchemaError(full, exc.message, leading_index=index and not path)
 
 
 def _describe(value: Any) -> str:
@@ -180,7 +199,14 @@ class Array(Schema):
             raise SchemaError(path, f"must have at least {self.min_items} item(s)")
         if self.max_items is not None and len(value) > self.max_items:
             raise SchemaError(path, f"must have at most {self.max_items} items (got {len(value)})")
-        return [self.items.validate(item, f"{path}[{i}]") for i, item in enumerate(value)]
+        items = self.items
+        out = []
+        try:
+            for item in value:
+                out.append(items._check(item, "") if item is not None else items.validate(None, ""))
+        except SchemaError as exc:
+            raise within(path, f"[{len(out)}]", exc, index=True) from None
+        return out
 
     def _json_extra(self) -> Dict[str, Any]:
         out: Dict[str, Any] = {"items": self.items.json_schema()}
@@ -204,6 +230,9 @@ class Ref(Schema):
         if value is None and self.nullable:
             return None
         return self.target.validate(value, path)
+
+    def _check(self, value: Any, path: str) -> Any:
+        return self.target._check(value, path)
 
     def json_schema(self) -> Dict[str, Any]:
         ref = {"$ref": f"#/components/schemas/{self.name}"}
@@ -235,20 +264,27 @@ class Object(Schema):
     def _check(self, value: Any, path: str) -> Any:
         if not isinstance(value, dict):
             raise SchemaError(path, f"must be an object, not {_describe(value)}")
-        self._check_count(value, path)
+        count = len(value)
+        if count < self.min_properties or (self.max_properties is not None and count > self.max_properties):
+            self._check_count(value, path)
         for name in self.required:
             if name not in value:
                 raise SchemaError(_join(path, name), "is a required property")
         out: Dict[str, Any] = {}
-        for key, item in value.items():
-            prop = self.properties.get(key)
-            if prop is None:
-                if self.additional == "ignore":
+        properties = self.properties
+        key = ""
+        try:
+            for key, item in value.items():
+                prop = properties.get(key)
+                if prop is None:
+                    if self.additional == "ignore":
+                        continue
+                    raise SchemaError("", "is not a known property")
+                if prop.read_only:
                     continue
-                raise SchemaError(_join(path, key), "is not a known property")
-            if prop.read_only:
-                continue
-            out[key] = prop.validate(item, _join(path, key))
+                out[key] = prop._check(item, "") if item is not None else prop.validate(None, "")
+        except SchemaError as exc:
+            raise within(path, key, exc) from None
         return out
 
     def _check_count(self, value: Dict[str, Any], path: str) -> None:
@@ -293,7 +329,10 @@ class MapOf(Schema):
         for key, item in value.items():
             if self.key is not None:
                 self.key.validate(key, _join(path, key) + " (key)")
-            out[key] = self.values.validate(item, _join(path, key))
+            try:
+                out[key] = self.values.validate(item, "")
+            except SchemaError as exc:
+                raise within(path, key, exc) from None
         return out
 
     def _json_extra(self) -> Dict[str, Any]:

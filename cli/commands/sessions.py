@@ -63,6 +63,11 @@ def cmd_create(ctx: Context, args: argparse.Namespace) -> int:
     session = ctx.client.post("/sessions", body)
     name = session["name"]
     ctx.emit(session, lambda: f"Session '{name}' created.\n" + output.key_values(session))
+    return _follow(ctx, args, name)
+
+
+def _follow(ctx: Context, args: argparse.Namespace, name: str) -> int:
+    """After a create: watch the new session with --watch, else say how to."""
     if not args.watch:
         if ctx.human:
             ctx.say(f"\nFollow it with: bos sessions watch {name}")
@@ -137,13 +142,7 @@ def cmd_retry(ctx: Context, args: argparse.Namespace) -> int:
     name = created["name"]
     ctx.emit(created, lambda: f"Session '{name}' created: {session['operation']} of the {len(failed)} failed "
                               f"nodes of '{args.name}'.\n" + output.key_values(created))
-    if not args.watch:
-        if ctx.human:
-            ctx.say(f"\nFollow it with: bos sessions watch {name}")
-        return 0
-    if ctx.human:
-        ctx.say("")
-    return watch.watch_session(ctx, name, args.interval, args.timeout, final_json=False)
+    return _follow(ctx, args, name)
 
 
 def retry_name(ctx: Context, name: str) -> str:

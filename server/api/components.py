@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any, AsyncIterator, Dict, List, Optional
+from typing import Any, AsyncIterator, Callable, Dict, List, Optional
 
 from aiohttp import web
 
@@ -14,17 +14,22 @@ from bos_shared.times import now_str
 from .. import metrics
 from ..component_writes import (actual_state_update_allowed, apply_auto_fields, merge, new_record,
                                 tokens_in, view)
+from ..jsonio import dumps
 from ..store import ComponentQuery, keys
 from ..store.tokens import get_tokens
 from .context import ctx
 from .errors import ActualStateConflict, BadRequest, NotFound
-from .params import json_body, validate
+from .params import json_body, validate, validate_items
 from .routes import Query, flag, integer, query, route
-from .responses import respond, respond_list
+from .responses import respond, respond_ids, respond_list, respond_parts, wants_minimal
 from .tenancy import check_owned, owned_xnames, tenant_of
 
 MISSING_ID = "At least one component is missing the required 'id' field"
+RESPONSE_CHUNK = 1000  # records viewed and encoded at a time in a bulk write's response
+WHOLE_WRITE = 3000  # a bulk write up to this size is one store update (session setup writes 2,800)
+WRITE_SLICE = 1000  # records per store update of a larger one (_write_in_slices)
 Record = Dict[str, Any]
+Compute = Callable[[str, Optional[Record]], Optional[Record]]
 
 
 def _not_found(component_id: str) -> NotFound:
@@ -118,14 +123,14 @@ def _item_list(body: Any) -> List[Record]:
         raise BadRequest("Invalid body: must be an array of components")
     if any(isinstance(item, dict) and "id" not in item for item in body):
         raise BadRequest(MISSING_ID)
-    return validate(schema.ComponentArray, body)
+    return validate_items(schema.ComponentArray, body)
 
 
 async def _resolved(request: web.Request, items: List[Record]) -> Dict[str, Any]:
     return await get_tokens(ctx(request).store.redis, tokens_in(items))
 
 
-async def put_components(request: web.Request) -> web.Response:
+async def put_components(request: web.Request) -> web.StreamResponse:
     items = _item_list(await json_body(request))
     create_only = query(request, "create_only")
     await check_owned(request, tenant_of(request), [item["id"] for item in items])
@@ -133,36 +138,72 @@ async def put_components(request: web.Request) -> web.Response:
     records: Dict[str, Record] = {}
     for item in items:  # a duplicate ID: the last item wins
         records[item["id"]] = new_record(item["id"], apply_auto_fields(item, tokens, now, owned=True), owned=True)
+    del items
 
     def compute(component_id: str, old: Optional[Record]) -> Optional[Record]:
         if create_only and old is not None:
             return None  # D32: never overwrite a record created meanwhile
         return records[component_id]
 
-    written = await ctx(request).store.components.update(list(records), compute)
-    return respond([view(written[i]) for i in records if i in written])
+    return await _write_in_slices(request, list(records), compute, records)
 
 
-async def patch_components(request: web.Request) -> web.Response:
+async def _write_in_slices(request: web.Request, ids: List[str], compute: Compute,
+                           inputs: Dict[str, Any]) -> web.StreamResponse:
+    """A bulk write answered with the written records (or only their IDs: `Prefer: return=minimal`), in request order.
+
+    Up to WHOLE_WRITE records are one store update. Larger writes go WRITE_SLICE
+    records at a time, and each slice's inputs are dropped and its response encoded
+    once it is written: the request holds its parsed body, shrinking, plus the encoded
+    response, growing, not the records, their writes and their views all at once
+    (issue 10 item 7). Each record is written atomically either way.
+    """
+    store = ctx(request).store.components
+    minimal = wants_minimal(request)
+    size = max(len(ids), 1) if len(ids) <= WHOLE_WRITE else WRITE_SLICE
+    parts: List[bytes] = []
+    written_ids: List[str] = []
+    for start in range(0, len(ids), size):
+        part = ids[start:start + size]
+        written = await store.update(part, compute)
+        if minimal:
+            written_ids += [i for i in part if i in written]
+        for chunk in range(0, len(part), RESPONSE_CHUNK) if not minimal else ():
+            views = [view(written[i]) for i in part[chunk:chunk + RESPONSE_CHUNK] if i in written]
+            if views:
+                parts.append(dumps(views)[1:-1])
+        del written
+        for component_id in part:
+            inputs.pop(component_id, None)
+    if minimal:
+        return respond_ids(written_ids)
+    return await respond_parts(request, parts)
+
+
+async def patch_components(request: web.Request) -> web.StreamResponse:
     body = await json_body(request)
     skip_bad_ids = query(request, "skip_bad_ids")
     tenant = tenant_of(request)
     now = now_str()
+    by_session = False
+    patches: Dict[str, Record] = {}  # the list form's items, dropped as they are written
     if isinstance(body, dict):
         targets, patch_for = await _filter_form(request, body, tenant, now)
+        by_session = bool(body["filters"].get("session"))
     else:
         items = _item_list(body)
+        body = None  # memory (issue 10 item 7): only the validated copy is used from here on
         tokens = await _resolved(request, items)
         patches = {item["id"]: apply_auto_fields(item, tokens, now, owned=True) for item in items}
+        del items
         targets, patch_for = list(patches), patches.__getitem__
-    if not (isinstance(body, dict) and body["filters"].get("session")):
+    if not by_session:
         targets = await _existing_targets(request, targets, tenant, skip_bad_ids)
 
     def compute(component_id: str, old: Optional[Record]) -> Optional[Record]:
         return merge(old, patch_for(component_id)) if old is not None else None
 
-    written = await ctx(request).store.components.update(targets, compute)
-    return respond([view(written[i]) for i in targets if i in written])
+    return await _write_in_slices(request, targets, compute, patches)
 
 
 async def _filter_form(request: web.Request, body: Record, tenant: Optional[str], now: str):

@@ -17,6 +17,7 @@ from bos_shared.times import epoch, now_str
 
 from .. import session_stop
 from ..store import keys, waves
+from ..store.events import encoded, sessions_message
 from ..templates import Services, check_boot_sets
 from . import dry_run
 from .context import ctx
@@ -75,9 +76,8 @@ async def create_session(request: web.Request) -> web.Response:
         if body.get("name") and await context.store.sessions.get(tenant, record["name"]) is not None:
             raise Conflict(_exists(record["name"], tenant))
         return await dry_run.plan_response(request, record, template, svc.options)
-    if not await context.store.sessions.create(record):
+    if not await context.store.sessions.create(record, event=encoded(sessions_message(["pending"]))):
         raise Conflict(_exists(record["name"], tenant))
-    await context.store.events.sessions_written(["pending"])
     return respond(record, 201)
 
 

@@ -68,11 +68,14 @@ POLICY: Dict[Tuple[str, str], Roles] = {
     ("GET", "/v2/sessiontemplatesvalid/{session_template_id}"): READ,
     ("GET", "/v2/sessiontemplatetemplate"): READ,
     # observability extensions (docs/dashboard.md, docs/metrics.md): a history is scoped by tenant like its
-    # component; the dashboard's files hold no data; its data endpoints and /metrics keep the default
-    # (administrators and read-only callers: they take `?tenant=`, which a tenant admin must not choose)
+    # component; the dashboard's files hold no data; its data endpoints are scoped like the extended status
+    # (a tenant admin's view is its token's tenant, a `?tenant=` naming another is a 400); /metrics keeps the
+    # default (administrators and read-only callers)
     ("GET", "/v2/components/{component_id}/history"): READ,
     ("GET", "/dashboard"): OPEN,
     ("GET", "/dashboard/static/{name}"): OPEN,
+    ("GET", "/dashboard/api/sessions/{session_id}/nodes"): READ,
+    ("GET", "/dashboard/api/events"): READ,
 }
 
 

@@ -21,20 +21,27 @@ class CfsClient:
     def __init__(self, http: JsonClient) -> None:
         self.http = http
 
-    async def _pages(self, params: Mapping[str, Any]) -> List[Dict[str, Any]]:
+    async def _pages(self, params: Mapping[str, Any],
+                     fields: Optional[Sequence[str]] = None) -> List[Dict[str, Any]]:
+        """Every page's components; only `id` and `fields` of each when `fields` is given."""
         out: List[Dict[str, Any]] = []
         query: Optional[Dict[str, Any]] = dict(params)
         while query is not None:
             body = await self.http.get("/components", params=query)
             if not isinstance(body, dict):
                 break
-            out.extend(c for c in body.get("components") or [] if isinstance(c, dict) and c.get("id"))
+            found = [c for c in body.get("components") or [] if isinstance(c, dict) and c.get("id")]
+            if fields is not None:
+                found = [{k: c[k] for k in ("id", *fields) if k in c} for c in found]
+            out.extend(found)
             query = _next_params(body.get("next"))
         return out
 
-    async def all_components(self) -> Dict[str, Dict[str, Any]]:
-        """Every CFS component by ID (status operator, once per pass, D26)."""
-        return {c["id"]: c for c in await self._pages({})}
+    async def all_components(self, fields: Optional[Sequence[str]] = None) -> Dict[str, Dict[str, Any]]:
+        """Every CFS component by ID (status operator, once per pass, D26); with `fields`, only
+        those fields of each are kept, page by page (100,000 full records held for a whole
+        status pass were a good part of the operators' memory)."""
+        return {c["id"]: c for c in await self._pages({}, fields)}
 
     async def components(self, ids: Iterable[str]) -> Dict[str, Dict[str, Any]]:
         """CFS components for `ids` in GETs of <= 200 IDs; unknown IDs are absent."""

@@ -10,9 +10,11 @@ the network) over the public API, plus two read-only helpers the API lacks:
   first (for a session), then `changes` (the members whose tracked fields
   changed, from the store's change events) and `session` (the sessions changed).
 
-Tenancy: the `Cray-Tenant-Name` header, or `?tenant=` where a browser cannot set
-headers (EventSource); both given and different is a 400. A tenant sees only
-its own sessions and, of their members, only the xnames it owns (api.md §1.8).
+Tenancy: the `Cray-Tenant-Name` header (with auth on, a tenant admin's token tenant),
+or `?tenant=` for clients that cannot set headers; two of them naming different tenants
+is a 400. A tenant sees only its own sessions and, of their members, only the xnames it
+owns (api.md §1.8). The page itself reads the event stream with fetch(), so it sends
+the header and, with auth on, its bearer token (docs/dashboard.md).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from bos_shared import schema
 from ..api.context import ctx
 from ..api.errors import BadRequest, NotFound, Unavailable
 from ..api.params import validate
-from ..api.tenancy import HEADER, MAX_LENGTH, owned_xnames
+from ..api.tenancy import HEADER, MAX_LENGTH, owned_xnames, tenant_of
 from ..store import keys
 from ..store.codec import dumps
 from .feed import Feed
@@ -48,13 +50,22 @@ def install(app: web.Application) -> None:
     feed = Feed()
     app[FEED] = feed
 
+    async def end_streams(_app: web.Application) -> None:
+        feed.end_streams()  # before the server waits for open requests: a stream never ends by itself
+
     async def stop(_app: web.Application) -> None:
         await feed.close()
+    app.on_shutdown.append(end_streams)
     app.on_cleanup.append(stop)
 
 
 def _tenant(request: web.Request) -> Optional[str]:
-    header, query = request.headers.get(HEADER), request.query.get("tenant")
+    """The viewer's tenant: a tenant admin's token tenant (auth on), else the header, else `?tenant=`.
+
+    A `?tenant=` naming another tenant than the header or the token is a 400, so a
+    tenant admin can never choose another tenant's view (docs/auth.md).
+    """
+    header, query = tenant_of(request), request.query.get("tenant")
     if header and query and header != query:
         raise BadRequest(f"The {HEADER} header and the tenant parameter name different tenants")
     value = header or query or None

@@ -87,6 +87,10 @@ class Feed:
                 self.queues.discard(queue)
                 _force(queue, None)
 
+    def end_streams(self) -> None:
+        """End every open stream now (the server is stopping; browsers reconnect elsewhere)."""
+        self._end_all()
+
     def _end_all(self) -> None:
         for queue in list(self.queues):
             _force(queue, None)

@@ -27,18 +27,18 @@ class ActualStateCleanupOperator(ComponentOperator):
     name = "actual-state-cleanup"
     action = "actual_state_cleanup"
 
-    async def select(self, ctx: PassContext) -> List[Component]:
-        """Components (enabled or not) whose actual state is older than the TTL."""
+    async def select(self, ctx: PassContext) -> List[str]:
+        """IDs of the components (enabled or not) whose actual state is older than the TTL."""
         ttl = self._ttl(ctx)
         if ttl is None:
             ctx.log.error("Unusable component_actual_state_ttl %r", ctx.options["component_actual_state_ttl"])
             return []
-        selected: List[Component] = []
+        selected: List[str] = []
         # Our API answers this from an index; a server that ignores the parameter returns every
         # component, and the expiry check below still selects exactly the right ones.
         stale = ctx.options["component_actual_state_ttl"]
         async for page in ctx.bos.iter_component_pages(ctx.batch_size, actual_state_older_than=stale):
-            selected.extend(c for c in page if expired(c, ttl, ctx.now))
+            selected.extend(c["id"] for c in page if expired(c, ttl, ctx.now))
         return selected
 
     def still_due(self, ctx: PassContext, component: Component) -> bool:

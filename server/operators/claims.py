@@ -282,12 +282,14 @@ class RedisClaims(LocalClaims):
             except asyncio.TimeoutError:
                 pass
             for token, leases in list(self.held.items()):
+                if self.held.get(token) is not leases:
+                    continue  # released (or re-claimed) while earlier tokens were renewed
                 try:
                     lost = await self._renew_keys(token, sorted(leases))
                 except FenceLost as exc:
                     LOG.warning("Lease heartbeat failed: %s", exc)
                     continue
-                if lost:
+                if lost and self.held.get(token) is leases:  # not released during its renewal
                     LOG.warning("%d leases of %s expired before their renewal", lost, token)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Dict, FrozenSet, List, Mapping, Optional, Sequence
@@ -28,6 +29,12 @@ from .services import Services
 Errors = Dict[str, str]
 
 CLAIM_RETRY = 0.2  # seconds between attempts to claim components another holder has
+# The generic flow waits this long, in short jittered steps, for chunk components another
+# operator holds (typically the status operator evaluating the same page) before leaving them to
+# a later pass: their holder releases them within a moment, and a pass skipped for them cost a
+# whole re-check interval at each hand-over between operators (issue 13, realistic latencies).
+CHUNK_CLAIM_WAIT = 1.0
+CHUNK_CLAIM_STEP = (0.05, 0.15)
 
 RETRY_LIMIT_ERROR = ("The retry limit has been hit for this component, but no services have "
                      "reported specific errors")
@@ -197,11 +204,19 @@ class ComponentOperator(Operator):
     retry_field: Optional[str] = None
     filters: Mapping[str, Any] = {}
 
-    async def select(self, ctx: PassContext) -> List[Component]:
-        """The whole candidate list; any failure means nothing is selected this pass."""
-        return await self.narrow(ctx, await ctx.bos.list_components(ctx.batch_size, **self.filters))
+    async def select(self, ctx: PassContext) -> List[str]:
+        """IDs of the whole selection; any failure means nothing is selected this pass.
+
+        Every selection step runs over every candidate before any chunk is acted on (§2.3), but
+        page by page, keeping only the IDs: a chunk's records are re-read under its claim anyway
+        (`refresh`), so a pass at 100,000 nodes never holds every candidate's record at once."""
+        selected: List[str] = []
+        async for page in ctx.bos.iter_component_pages(ctx.batch_size, **self.filters):
+            selected.extend(c["id"] for c in await self.narrow(ctx, page))
+        return selected
 
     async def narrow(self, ctx: PassContext, candidates: List[Component]) -> List[Component]:
+        """Further selection steps over one page of the BOS query's candidates."""
         return candidates
 
     def still_due(self, ctx: PassContext, component: Component) -> bool:
@@ -238,9 +253,9 @@ class ComponentOperator(Operator):
             due = ctx.recheck if due is None else min(due, ctx.recheck)
         return due
 
-    async def claimed_chunk(self, ctx: PassContext, chunk: Sequence[Component]) -> None:
-        """Claim the chunk, then work on what was claimed; always release."""
-        claim = await ctx.claims.claim([c["id"] for c in chunk])
+    async def claimed_chunk(self, ctx: PassContext, chunk: Sequence[str]) -> None:
+        """Claim the chunk's components, then work on what was claimed; always release."""
+        claim = await self._claim_chunk(ctx, chunk)
         ctx.busy(len(chunk), claim)
         if not claim.ids:
             return
@@ -256,6 +271,17 @@ class ComponentOperator(Operator):
                             len(claim.ids), exc)
         finally:
             await ctx.claims.release(claim, self.name if self.retry_field and outcome_recorded else None)
+
+    @staticmethod
+    async def _claim_chunk(ctx: PassContext, chunk: Sequence[str]) -> Claim:
+        """Claim what is free, then wait up to CHUNK_CLAIM_WAIT for the rest (bounded: two
+        claimants waiting for each other's part both go on with what they hold)."""
+        claim = await ctx.claims.claim(chunk)
+        deadline = time.monotonic() + CHUNK_CLAIM_WAIT
+        while len(claim.ids) < len(chunk) and time.monotonic() < deadline:
+            await asyncio.sleep(random.uniform(*CHUNK_CLAIM_STEP))
+            claim = await ctx.claims.claim(chunk, into=claim)
+        return claim
 
     async def refresh(self, ctx: PassContext, ids: Sequence[str]) -> List[Component]:
         """The current records of `ids` (read under their leases) that are still this operator's work."""

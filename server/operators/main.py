@@ -107,8 +107,10 @@ async def _run(args: argparse.Namespace) -> int:
     redis = None
     claims: LocalClaims = LocalClaims()
     if args.redis_url:
+        from ..store.packing import connection_class
         from ..store.redis_url import redis_from_url
-        redis = redis_from_url(args.redis_url)
+        # hiredis' C packer, as in the API: the claim scripts send one argument per component
+        redis = redis_from_url(args.redis_url, **connection_class(args.redis_url))
         if not await redis_supported(redis):
             return EXIT_CONFIG
         claims = RedisClaims(redis, lease=args.lease)

@@ -25,8 +25,11 @@ class PowerOffForcefulOperator(ComponentOperator):
     def __init__(self) -> None:
         self._next_due: Optional[float] = None
 
+    async def select(self, ctx: PassContext) -> List[str]:
+        self._next_due = None  # the pages' narrowing finds the earliest one not yet due
+        return await super().select(ctx)
+
     async def narrow(self, ctx: PassContext, candidates: List[Component]) -> List[Component]:
-        self._next_due = None
         due: List[Component] = []
         for comp in candidates:
             left = seconds_until(comp, self._wait(ctx), ctx.now)

@@ -6,18 +6,18 @@ for the next pass; any other problem completes it with a readable error.
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Dict, List, Mapping, Optional, Sequence, TypeVar
+from typing import Any, Awaitable, Dict, List, Mapping, Optional, Sequence, Set, Tuple, TypeVar
 
 from ..clients.bos import batches
 from ..clients.rest import ServiceError, ServiceUnavailable
 from ..store import keys
 from ..store.acting import acting
 from .claims import Claim, FenceLost, fenced
-from .framework import Component, ComponentsBusy, Operator, PassContext, claimed, one_line
+from .framework import ComponentsBusy, Operator, PassContext, claimed, one_line
 from .plan import NO_NODES, plan_session
 from .selection import HsmInventory, SetupError
 from .sessions import describe, mark_complete
-from .target import component_patch
+from .target import Target, component_patch
 NONE_IN_BOS = "All nodes found to act upon do not exist as BOS components"
 
 T = TypeVar("T")
@@ -93,8 +93,8 @@ class SessionSetupOperator(Operator):
                      session.get("template_name"))
         try:
             template = await self._template(ctx, session)
-            patches = await self.patches(ctx, session, template, inventory)
-            ids = await self._write(ctx, patches, claim)
+            targets = await self.targets(ctx, session, template, inventory)
+            ids = await self._write(ctx, session, targets, claim)
             if not ids:
                 raise SetupError(NONE_IN_BOS)
         except SetupError as exc:
@@ -119,35 +119,38 @@ class SessionSetupOperator(Operator):
             raise SetupError(f"Session template '{name}' is not valid: it has no boot sets")
         return template
 
-    async def patches(self, ctx: PassContext, session: Mapping[str, Any], template: Mapping[str, Any],
-                      inventory: HsmInventory) -> List[Dict[str, Any]]:
-        """§6.2 step 2 (operators/plan.py, shared with the dry run): one patch per node."""
+    async def targets(self, ctx: PassContext, session: Mapping[str, Any], template: Mapping[str, Any],
+                      inventory: HsmInventory) -> List[Tuple[str, Target]]:
+        """§6.2 step 2 (operators/plan.py, shared with the dry run): each node's target, by ID."""
         ttl = str(ctx.options["component_actual_state_ttl"])
         plan = await plan_session(session, template, inventory, ctx.services.s3, ttl, ctx.log)
-        if not plan.by_node():
+        by_node = plan.by_node()
+        if not by_node:
             raise SetupError(NO_NODES)
+        return sorted(by_node.items())
+
+    async def _write(self, ctx: PassContext, session: Mapping[str, Any], targets: List[Tuple[str, Target]],
+                     session_claim: Optional[Claim] = None) -> List[str]:
+        """PATCH with skip_bad_ids, one batch's patches built at a time (a patch per node of a
+        100,000-node session held at once was most of setup's memory); IDs missing from the
+        answer are unknown to BOS."""
         staged = bool(session.get("stage"))
         operation = session.get("operation") or ""
-        return [component_patch(node, session["name"], operation, staged, target)
-                for node, target in sorted(plan.by_node().items())]
-
-    async def _write(self, ctx: PassContext, patches: List[Dict[str, Any]],
-                     session_claim: Optional[Claim] = None) -> List[str]:
-        """PATCH with skip_bad_ids; IDs missing from the answer are unknown to BOS."""
-        updated: List[Component] = []
+        written: Set[str] = set()
         try:
-            for batch in batches(patches, ctx.batch_size):
-                updated += await self._write_claimed(ctx, batch, session_claim)
+            for batch in batches(targets, ctx.batch_size):
+                patches = [component_patch(node, session["name"], operation, staged, target)
+                           for node, target in batch]
+                written.update(await self._write_claimed(ctx, patches, session_claim))
         except ServiceError as exc:  # e.g. a 400 for an oversize kernel command line
             raise SetupError(f"Unable to update the session's components: {problem_detail(exc)}") from exc
-        written = {c.get("id") for c in updated}
-        missing = sorted(p["id"] for p in patches if p["id"] not in written)
+        missing = [node for node, _target in targets if node not in written]
         if missing:
             ctx.log.warning("%d components not found in BOS: %s", len(missing), ",".join(missing[:100]))
-        return [p["id"] for p in patches if p["id"] in written]
+        return [node for node, _target in targets if node in written]
 
     async def _write_claimed(self, ctx: PassContext, batch: Sequence[Dict[str, Any]],
-                             session_claim: Optional[Claim]) -> List[Component]:
+                             session_claim: Optional[Claim]) -> List[str]:
         """Write under the components' leases (and the session's): never between another
         operator's (or replica's) read and write of these nodes."""
         base = Claim(session_claim.token, others=list(session_claim.others)) if session_claim else None

@@ -9,6 +9,7 @@ from collections import Counter
 from typing import Any, Dict, List, Optional, Sequence
 
 from ..store.acting import acting
+from ..store.component_query import enabled_page
 from .claims import FenceLost, fenced
 from .framework import Component, Operator, PassContext, one_line
 from .status_rules import decide, build_patch
@@ -16,6 +17,7 @@ from .status_rules import decide, build_patch
 # Up to this many enabled components, CFS is asked by ID (<= 200 per GET) instead of
 # listing all of CFS (D26): a pass then costs O(work), not O(cluster).
 CFS_BY_ID_MAX = 1000
+CFS_FIELDS = ("desired_config", "configuration_status")  # what the decision table reads (status_rules)
 
 
 class StatusOperator(Operator):
@@ -30,10 +32,10 @@ class StatusOperator(Operator):
         remaining = 0
         start_after: Optional[str] = None
         while True:
-            page = await ctx.bos.component_page(ctx.batch_size, start_after, enabled=True)
+            page = await self._page_ids(ctx, start_after)
             if not page:
                 break
-            claim = await ctx.claims.claim([c["id"] for c in page])
+            claim = await ctx.claims.claim(page)
             ctx.busy(len(page), claim)
             try:
                 async with acting(ctx.services.redis):  # before the re-read (store/acting.py: session stop)
@@ -51,8 +53,17 @@ class StatusOperator(Operator):
                 await ctx.claims.release(claim)
             if self._last(ctx, page):
                 break
-            start_after = page[-1]["id"]
+            start_after = page[-1]
         return self._recheck(ctx) if remaining or ctx.contended else None
+
+    @staticmethod
+    async def _page_ids(ctx: PassContext, start_after: Optional[str]) -> List[str]:
+        """The next page of enabled component IDs. From the store's enabled index when the
+        operators share the API's Redis: the records are then read once per pass, after the
+        claim, instead of also before it (at 100,000 nodes that read was a third of a pass)."""
+        if ctx.services.redis is not None:
+            return await enabled_page(ctx.services.redis, start_after, ctx.batch_size)
+        return [c["id"] for c in await ctx.bos.component_page(ctx.batch_size, start_after, enabled=True)]
 
     async def _claimed_page(self, ctx: PassContext, ids: List[str], cfs: Dict[str, Dict[str, Any]]) -> int:
         """Re-read the claimed components (the page was read before the claim), then decide."""
@@ -65,16 +76,16 @@ class StatusOperator(Operator):
         return await self._evaluate_chunk(ctx, fresh, power, cfs)
 
     @staticmethod
-    def _last(ctx: PassContext, page: Sequence[Component]) -> bool:
+    def _last(ctx: PassContext, page: Sequence[str]) -> bool:
         return ctx.batch_size <= 0 or len(page) < ctx.batch_size
 
     @staticmethod
-    async def _cfs_records(ctx: PassContext, first_page: Sequence[Component],
+    async def _cfs_records(ctx: PassContext, first_page: Sequence[str],
                            last_page: bool) -> Dict[str, Dict[str, Any]]:
         """CFS once per pass (D26): by ID when the whole pass is one small page, else everything."""
         if last_page and len(first_page) <= CFS_BY_ID_MAX:
-            return await ctx.services.cfs.components(c["id"] for c in first_page)
-        return await ctx.services.cfs.all_components()
+            return await ctx.services.cfs.components(first_page)
+        return await ctx.services.cfs.all_components(CFS_FIELDS)
 
     @staticmethod
     async def _evaluate_chunk(ctx: PassContext, chunk: Sequence[Component], power: Dict[str, str],

@@ -298,7 +298,7 @@ class SessionAgent:
         clean = [{k: v for k, v in p.items() if k != "__boot_set"} for p in patches]
         async with claimed(self.ctx, [p["id"] for p in clean]):  # component leases (docs/ha.md)
             updated = await self.ctx.bos.patch_components(clean, self.ctx.batch_size, skip_bad_ids=True)
-        written = {c["id"] for c in updated if "id" in c}
+        written = set(updated)
         if await self.store.get_session(self.sid) is None:
             await self.ctx.bos.patch_components([{"id": i, "enabled": False} for i in sorted(written)],
                                                 self.ctx.batch_size)

@@ -1,7 +1,8 @@
 """Content-addressed boot-artifact blobs: the memory diet of component records.
 
 Every node of a session carries the same ~2 KiB of kernel parameters twice
-(desired and actual). Records store `{"$blob": <sha1>}` instead and the blob
+(desired and actual). Records store the blob's digest string in its place (records of
+older versions: `{"$blob": <digest>}`; the schema never allows a string there) and the blob
 is stored once. Blobs are immutable, so each process caches them freely; they
 are written (SET NX) and their last-use time refreshed by the same atomic
 script that writes the record, and swept only when unreferenced and unused for
@@ -21,10 +22,17 @@ from . import keys
 
 STATES = ("actual_state", "desired_state", "staged_state")
 MIN_BYTES = 160  # smaller artifact sets stay inline: a reference would not save anything
-REF = "$blob"
+REF = "$blob"  # the reference object of older versions
 CACHE_SIZE = 4096
 
 Record = Dict[str, Any]
+
+
+def digest_of(raw: bytes) -> str:
+    """A blob's name: 80 bits of BLAKE2b, 20 hex digits (40 bytes less per record than SHA-1's
+    40 digits; collisions need ~2^40 distinct artifact sets). References of older records
+    (40-digit SHA-1) still resolve: a reference is read as the key's name, whatever its length."""
+    return hashlib.blake2b(raw, digest_size=10).hexdigest()
 
 
 def _canonical(artifacts: Dict[str, Any]) -> bytes:
@@ -55,11 +63,11 @@ class Blobs:
             self._remember(digest, artifacts)
             if stored is record:
                 stored = dict(record)
-            stored[state] = dict(value, boot_artifacts={REF: digest})
+            stored[state] = dict(value, boot_artifacts=digest)
         return stored
 
     def _digest(self, artifacts: Dict[str, Any]) -> Optional[Tuple[str, bytes]]:
-        """(sha1, canonical JSON) of an artifact set, None when it stays inline.
+        """(digest, canonical JSON) of an artifact set, None when it stays inline.
 
         A bulk write or a wave of reports carries the same few sets thousands of
         times: the digest is remembered by content (the sorted items), which
@@ -73,7 +81,7 @@ class Blobs:
         if hit is not None:
             return hit if hit[0] else None
         raw = _canonical(artifacts)
-        found = (hashlib.sha1(raw).hexdigest(), raw) if len(raw) >= MIN_BYTES else ("", b"")
+        found = (digest_of(raw), raw) if len(raw) >= MIN_BYTES else ("", b"")
         if key is not None:
             self._digests[key] = found
             if len(self._digests) > CACHE_SIZE:
@@ -92,9 +100,9 @@ class Blobs:
                 continue
             for state in STATES:
                 value = record.get(state)
-                artifacts = value.get("boot_artifacts") if isinstance(value, dict) else None
-                if isinstance(artifacts, dict) and REF in artifacts:
-                    refs.append((value, artifacts[REF]))
+                ref = _ref(value.get("boot_artifacts")) if isinstance(value, dict) else None
+                if ref is not None:
+                    refs.append((value, ref))
         if not refs:
             return
         await self._load({digest for _v, digest in refs if digest not in self._cache})
@@ -120,10 +128,19 @@ class Blobs:
             self._cache.popitem(last=False)
 
 
+def _ref(artifacts: Any) -> Optional[str]:
+    """The blob a stored `boot_artifacts` refers to, if it is a reference."""
+    if isinstance(artifacts, str):
+        return artifacts
+    if isinstance(artifacts, dict) and REF in artifacts:  # an older version's reference
+        return str(artifacts[REF])
+    return None
+
+
 def referenced_digests(record: Record) -> List[str]:
     found = []
     for state in STATES:
-        artifacts = (record.get(state) or {}).get("boot_artifacts") if isinstance(record.get(state), dict) else None
-        if isinstance(artifacts, dict) and REF in artifacts:
-            found.append(artifacts[REF])
+        ref = _ref(record[state].get("boot_artifacts")) if isinstance(record.get(state), dict) else None
+        if ref is not None:
+            found.append(ref)
     return found

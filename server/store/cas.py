@@ -29,7 +29,8 @@ RECEIPT_SECONDS = 60  # far longer than any retry of one call (connection.RETRY_
 # n_remove, remove index keys..., n_add, (add index key, score) pairs...; then n_blobs, then per
 # blob: key, value; then the blob index key and the current time; then the history block
 # (history.py): n_entries, max length, oldest ms kept, ttl ms, then per entry: write position
-# (1-based), list key, payload; last the receipt key (or "").
+# (1-based), history key, packed payload; then the change event (channel and message, or two ""),
+# published only when every write of the call applied; last the receipt key (or "").
 # The receipt makes a replay (the same ARGV after a dropped connection, connection.py) return
 # the outcome of the run that happened instead of applying the writes again.
 _SCRIPT = """
@@ -71,10 +72,32 @@ for r = 1, tonumber(ARGV[1]) do
     for j = add_at, add_at + 2 * nadd - 2, 2 do redis.call('ZADD', ARGV[j], ARGV[j + 1], member) end
   end
 end
--- per-component history: one capped list entry "<ms>-<seq> <payload>" per applied write that
--- changed a tracked field; ids increase per component even if the clock steps back
+-- per-component history (history.py): one string per component, entries "<id>US<payload>"
+-- separated by RS, id "<ms>-<seq>" in base 36, increasing per component even if the clock
+-- steps back. The newest entry holds its session and error (fields 6 and 7); an older one
+-- holds them only where they differ from the entry after it, so dropping the oldest entries
+-- needs no rewrite. Only the last entry is parsed: an append costs the same at any length.
 local nhist = tonumber(ARGV[history_at])
 if nhist > 0 then
+  local RS, US = '\\30', '\\31'
+  local function split(s)
+    local out, from = {}, 1
+    while true do
+      local at = string.find(s, US, from, true)
+      if not at then out[#out + 1] = string.sub(s, from); return out end
+      out[#out + 1] = string.sub(s, from, at - 1)
+      from = at + 1
+    end
+  end
+  local function b36(n)
+    local digits, s = '0123456789abcdefghijklmnopqrstuvwxyz', ''
+    repeat
+      local r = n % 36
+      s = string.sub(digits, r + 1, r + 1) .. s
+      n = math.floor(n / 36)
+    until n == 0
+    return s
+  end
   local refused = {}
   for _, r in ipairs(conflicts) do refused[r] = true end
   local maxlen, oldest, ttl = tonumber(ARGV[history_at + 1]), tonumber(ARGV[history_at + 2]), ARGV[history_at + 3]
@@ -83,22 +106,39 @@ if nhist > 0 then
   for h = history_at + 4, history_at + 3 * nhist + 1, 3 do
     local hkey = ARGV[h + 1]
     if not refused[tonumber(ARGV[h])] then
-      local ms, seq = now_ms, 0
-      local last = redis.call('LINDEX', hkey, -1)
-      if last then
-        local lms, lseq = string.match(last, '^(%d+)-(%d+) ')
-        if tonumber(lms) >= ms then ms, seq = tonumber(lms), tonumber(lseq) + 1 end
+      local stored = redis.pcall('GET', hkey)
+      if type(stored) == 'table' then  -- a list of an older version: start afresh
+        redis.call('DEL', hkey)
+        stored = false
       end
-      redis.call('RPUSH', hkey, string.format('%d-%d ', ms, seq) .. ARGV[h + 2])
-      redis.call('LTRIM', hkey, -maxlen, -1)
-      local first = redis.call('LINDEX', hkey, 0)
-      while first and tonumber(string.match(first, '^(%d+)-')) < oldest do
-        redis.call('LPOP', hkey)
-        first = redis.call('LINDEX', hkey, 0)
+      local payload = ARGV[h + 2]
+      local ms, seq, text = now_ms, 0, ''
+      if stored then
+        local tail_at = string.find(stored, RS .. '[^' .. RS .. ']*$') or 0
+        local tail = split(string.sub(stored, tail_at + 1))
+        local lms, lseq = string.match(tail[1], '^(%w+)-(%w+)$')
+        lms = tonumber(lms, 36)
+        if lms >= ms then ms, seq = lms, tonumber(lseq, 36) + 1 end
+        local new = split(payload)
+        for f = 6, 7 do
+          if tail[f] and tail[f] == new[f - 1] then tail[f] = '' end
+        end
+        while tail[#tail] == '' do tail[#tail] = nil end
+        text = string.sub(stored, 1, tail_at) .. table.concat(tail, US) .. RS
       end
-      redis.call('PEXPIRE', hkey, ttl)
+      text = text .. b36(ms) .. '-' .. b36(seq) .. US .. payload
+      local _, count = string.gsub(text, RS, '')
+      local from = 1
+      while count > 0 and (count >= maxlen or tonumber(string.match(text, '^(%w+)-', from), 36) < oldest) do
+        from = string.find(text, RS, from, true) + 1
+        count = count - 1
+      end
+      redis.call('SET', hkey, string.sub(text, from), 'PX', ttl)
     end
   end
+end
+if #conflicts == 0 and ARGV[#ARGV - 1] ~= '' then
+  redis.call('PUBLISH', ARGV[#ARGV - 2], ARGV[#ARGV - 1])
 end
 if receipt ~= '' then
   redis.call('SET', receipt, cjson.encode(conflicts), 'EX', RECEIPT_SECONDS)
@@ -136,15 +176,22 @@ class CasWriter:
             self._receipts = True
 
     async def apply(self, writes: Sequence[Write], blobs: Optional[Mapping[str, bytes]] = None,
-                    chunk: int = 1000) -> List[int]:
-        """Apply writes (with the blobs they reference); return positions (0-based) that conflicted."""
+                    chunk: int = 1000, event: Optional[bytes] = None) -> List[int]:
+        """Apply writes (with the blobs they reference); return positions (0-based) that conflicted.
+
+        `event`: a change event (events.py) published by the script itself when no
+        write conflicted, i.e. exactly when the result is empty: a writer saves the
+        round trip of its own PUBLISH, and the event never announces a refused write.
+        """
         conflicts: List[int] = []
         if not writes and not blobs:
             return conflicts
+        last = max(len(writes), 1) - 1
         for start in range(0, max(len(writes), 1), chunk):
             part = writes[start:start + chunk]
             receipt = keys.cas_receipt(secrets.token_hex(12)) if self._receipts else ""
-            result = await self._script(args=_args(part, blobs or {}, receipt, self._history_args(part)))
+            publish = event if event is not None and not conflicts and start + chunk > last else None
+            result = await self._script(args=_args(part, blobs or {}, receipt, self._history_args(part), publish))
             conflicts.extend(start + int(pos) - 1 for pos in result)
         return conflicts
 
@@ -161,7 +208,7 @@ class CasWriter:
 
 
 def _args(writes: Iterable[Write], blobs: Mapping[str, bytes], receipt: str = "",
-          history: Sequence[Any] = (0,)) -> List[Any]:
+          history: Sequence[Any] = (0,), event: Optional[bytes] = None) -> List[Any]:
     args: List[Any] = [0]
     count = 0
     for w in writes:
@@ -176,5 +223,6 @@ def _args(writes: Iterable[Write], blobs: Mapping[str, bytes], receipt: str = ""
     args.append(len(blobs))
     for digest, value in blobs.items():
         args += [keys.artifacts_blob(digest), value]
-    args += [keys.ARTIFACT_BLOBS, int(time.time()), *history, receipt]
+    args += [keys.ARTIFACT_BLOBS, int(time.time()), *history]
+    args += [keys.EVENTS_CHANNEL, event, receipt] if event else ["", "", receipt]
     return args

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Dict, List, Optional, Sequence, Set
+from typing import Any, AsyncIterator, Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 from redis.asyncio import Redis
 
@@ -27,22 +27,37 @@ Record = Dict[str, Any]
 SCAN_CHUNK = 1000
 
 
-def index_keys(record: Record) -> Set[str]:
-    """The indexes a record belongs to."""
-    found = {keys.COMPONENT_IDS, keys.by_status(component_status(record))}
-    if record.get("enabled") is True:
+Facets = Tuple[str, bool, str, str, str, bool]
+
+
+def index_facets(record: Record) -> Facets:
+    """What a record's index membership depends on: equal facets, equal indexes."""
+    return (component_status(record), record.get("enabled") is True, record.get("session") or "",
+            (record.get("staged_state") or {}).get("session") or "", (record.get("status") or {}).get("phase") or "",
+            bool(record.get("error")))
+
+
+@functools.lru_cache(maxsize=4096)
+def facet_keys(facets: Facets) -> FrozenSet[str]:
+    """The indexes of records with these facets (a bulk write has few distinct ones)."""
+    status, enabled, session, staged, phase, errored = facets
+    found = {keys.COMPONENT_IDS, keys.by_status(status)}
+    if enabled:
         found.add(keys.COMPONENT_ENABLED)
-    if record.get("session"):
-        found.add(keys.by_session(record["session"]))
-    staged = (record.get("staged_state") or {}).get("session")
+    if session:
+        found.add(keys.by_session(session))
     if staged:
         found.add(keys.by_staged_session(staged))
-    phase = (record.get("status") or {}).get("phase")
     if phase:
         found.add(keys.by_phase(phase))
-    if record.get("error"):
+    if errored:
         found.add(keys.COMPONENT_ERRORED)
-    return found
+    return frozenset(found)
+
+
+def index_keys(record: Record) -> FrozenSet[str]:
+    """The indexes a record belongs to."""
+    return facet_keys(index_facets(record))
 
 
 # Timestamps are whole seconds and a bulk write stamps every record alike: parsing each
@@ -150,6 +165,15 @@ async def walk(redis: Redis, index_keys_: List[str], start_after: Optional[str])
         for n, b in enumerate(buffers):
             buffers[n] = [i for i in b if i > horizon]
         yield merged
+
+async def enabled_page(redis: Redis, start_after: Optional[str], count: int) -> List[str]:
+    """Up to `count` (0 = all) IDs of enabled components after `start_after`, ascending: the
+    status operator's paging, which reads the records only after claiming them."""
+    lower = b"-" if start_after is None else b"(" + start_after.encode()
+    found = await redis.zrange(keys.COMPONENT_ENABLED, lower, b"+", bylex=True,
+                               offset=0 if count > 0 else None, num=count if count > 0 else None)
+    return [i.decode() if isinstance(i, bytes) else str(i) for i in found]
+
 
 async def walk_one(redis: Redis, key: str, start_after: Optional[str]) -> AsyncIterator[List[str]]:
     lower = b"-" if start_after is None else b"(" + start_after.encode()

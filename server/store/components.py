@@ -9,6 +9,7 @@ concurrent single-record writes (write_batcher.py).
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, AsyncIterator, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 from redis.asyncio import Redis
@@ -18,10 +19,11 @@ from .blobs import Blobs
 from .cas import CasWriter, Write, digest
 from .codec import dumps, loads
 from .component_counts import session_counts
-from .component_query import (SCAN_CHUNK, ComponentQuery, actual_state_older_than, explicit_chunks, index_keys,
-                              scored_indexes, smallest_driver, walk)
-from .events import Events
+from .component_query import (SCAN_CHUNK, ComponentQuery, actual_state_older_than, explicit_chunks, facet_keys,
+                              index_facets, index_keys, scored_indexes, smallest_driver, walk)
+from .events import Events, components_message, encoded
 from .history import ACTOR, HistorySettings, change_of, entry as history_entry
+from .record_form import pack, unpack
 from .write_batcher import WriteBatcher
 
 __all__ = ["ComponentQuery", "ComponentStore", "MAX_ROUNDS", "TooMuchContention", "actual_state_older_than",
@@ -30,6 +32,7 @@ __all__ = ["ComponentQuery", "ComponentStore", "MAX_ROUNDS", "TooMuchContention"
 Record = Dict[str, Any]
 Compute = Callable[[str, Optional[Record]], Optional[Record]]
 MAX_ROUNDS = 100
+WRITE_CHUNK = 500  # records per compare-and-set call of a large update (ComponentStore._round)
 
 
 class TooMuchContention(Exception):
@@ -48,10 +51,15 @@ class ComponentStore:
     # -- reads --
 
     async def get_raw_many(self, ids: Sequence[str]) -> List[Optional[bytes]]:
-        out: List[Optional[bytes]] = []
+        """The stored values, one MGET per SCAN_CHUNK IDs, all sent in one round trip."""
+        if len(ids) <= SCAN_CHUNK:
+            return list(await self.redis.mget([keys.component(i) for i in ids])) if ids else []
+        pipe = self.redis.pipeline(transaction=False)
         for start in range(0, len(ids), SCAN_CHUNK):
-            part = ids[start:start + SCAN_CHUNK]
-            out.extend(await self.redis.mget([keys.component(i) for i in part]))
+            pipe.mget([keys.component(i) for i in ids[start:start + SCAN_CHUNK]])
+        out: List[Optional[bytes]] = []
+        for part in await pipe.execute():
+            out.extend(part)
         return out
 
     async def decode(self, raws: Sequence[Optional[bytes]], shared: bool = False) -> List[Optional[Record]]:
@@ -60,7 +68,7 @@ class ComponentStore:
         `shared`: the records' boot_artifacts dicts are shared between records and
         must not be modified (Blobs.expand); saves a copy per record on listings.
         """
-        records = [loads(raw) if raw is not None else None for raw in raws]
+        records = [unpack(loads(raw)) if raw is not None else None for raw in raws]
         await self.blobs.expand(records, shared)
         return records
 
@@ -143,23 +151,63 @@ class ComponentStore:
         changed: Dict[str, Record] = {}
         unchanged: Dict[str, Record] = {}
         changes: List[List[Any]] = []  # of tracked fields, for the change event (dashboard)
-        for _ in range(MAX_ROUNDS):
+        published = False
+        for round_ in range(MAX_ROUNDS):
             if not pending:
                 break
-            raws = await self.get_raw_many(pending)
-            writes, results, blobs = self._plan(pending, raws, await self.decode(raws), compute, actors)
-            conflicts = set(await self.cas.apply(writes, blobs))
+            # The first round's script announces the write itself when nothing conflicts (the
+            # usual case); otherwise one event for everything written is published at the end.
+            writes, results, conflicts, published = await self._round(pending, compute, actors, round_ == 0)
             for n, write in enumerate(writes):
                 if n not in conflicts:
                     changed[write.member] = results.pop(write.member)
-                    if write.history:
+                    if write.history and not published:
                         changes.append(change_of(write.member, changed[write.member]))
             unchanged.update(results)  # computed == stored: nothing to write (the read is the update)
             pending = [writes[n].member for n in sorted(conflicts)]
         else:
             raise TooMuchContention(f"components kept changing during the update: {', '.join(pending[:5])}")
-        await self.events.components_written(changed.values(), changes)
+        if not published:
+            await self.events.components_written(changed.values(), changes)
         return {i: changed[i] if i in changed else unchanged[i] for i in ids if i in changed or i in unchanged}
+
+    async def _round(self, ids: Sequence[str], compute: Compute, actors: Mapping[str, str],
+                     announce: bool) -> Tuple[List[Write], Dict[str, Record], Set[int], bool]:
+        """One read-compute-write round: (writes, computed records, conflicting positions, event published).
+
+        More than WRITE_CHUNK records are planned and written chunk by chunk, each chunk's
+        script running in Redis while the next chunk is planned here (two cores, not one).
+        """
+        raws = await self.get_raw_many(ids)
+        writes: List[Write] = []
+        results: Dict[str, Record] = {}
+        if len(ids) <= WRITE_CHUNK:
+            writes, results, blobs = self._plan(ids, raws, await self.decode(raws), compute, actors)
+            event = None
+            if announce:
+                written = [results[w.member] for w in writes]
+                event = encoded(components_message(written, [change_of(w.member, r) for w, r in zip(writes, written)
+                                                              if w.history]))
+            refused = await self.cas.apply(writes, blobs, event=event)
+            return writes, results, set(refused), event is not None and not refused
+        started: List[Tuple[int, "asyncio.Future[List[int]]"]] = []
+        try:
+            for start in range(0, len(ids), WRITE_CHUNK):
+                part = slice(start, start + WRITE_CHUNK)
+                part_writes, part_results, blobs = self._plan(ids[part], raws[part], await self.decode(raws[part]),
+                                                              compute, actors)
+                started.append((len(writes), asyncio.ensure_future(self.cas.apply(part_writes, blobs))))
+                writes += part_writes
+                results.update(part_results)
+                await asyncio.sleep(0)  # the script goes out before the next chunk is planned
+        finally:  # also when a compute raised: no write is left running unobserved
+            outcomes = await asyncio.gather(*(task for _offset, task in started), return_exceptions=True)
+        conflicts: Set[int] = set()
+        for (offset, _task), found in zip(started, outcomes):
+            if isinstance(found, BaseException):
+                raise found
+            conflicts.update(offset + n for n in found)
+        return writes, results, conflicts, False
 
     def _plan(self, ids: Sequence[str], raws: Sequence[Optional[bytes]], olds: Sequence[Optional[Record]],
               compute: Compute, actors: Mapping[str, str]) -> Tuple[List[Write], Dict[str, Record], Dict[str, bytes]]:
@@ -167,7 +215,7 @@ class ComponentStore:
         results: Dict[str, Record] = {}
         blobs: Dict[str, bytes] = {}
         for component_id, raw, old in zip(ids, raws, olds):
-            old_idx = index_keys(old) if old is not None else set()  # before compute, which may share parts
+            old_facets = index_facets(old) if old is not None else None  # before compute, which may share parts
             old_scored = scored_indexes(old) if old is not None else {}
             new = compute(component_id, old)
             if new is None:
@@ -175,16 +223,23 @@ class ComponentStore:
             new["id"] = component_id
             results[component_id] = new
             row_blobs: Dict[str, bytes] = {}
-            value = dumps(self.blobs.intern(new, row_blobs))
+            value = dumps(pack(self.blobs.intern(new, row_blobs)))
             if value == raw:
                 continue
             blobs.update(row_blobs)
-            new_idx = index_keys(new)
+            new_facets = index_facets(new)
+            removed: Tuple[str, ...] = ()
+            added: Tuple[str, ...] = ()
+            if new_facets != old_facets:  # the usual bulk write moves no index entry
+                old_idx = facet_keys(old_facets) if old_facets is not None else frozenset()
+                new_idx = facet_keys(new_facets)
+                removed, added = tuple(old_idx - new_idx), tuple(new_idx - old_idx)
             new_scored = scored_indexes(new)
-            removed = tuple(old_idx - new_idx) + tuple(set(old_scored) - set(new_scored))
+            removed += tuple(set(old_scored) - set(new_scored))
+            # Score entries re-added only when they changed: the index holds the old record's (CAS)
+            moved = {k: v for k, v in new_scored.items() if old_scored.get(k) != v}
             writes.append(Write(keys.component(component_id), component_id, digest(raw), value,
-                                removed, tuple(new_idx - old_idx), new_scored,
-                                history_entry(old, new, actors.get(component_id, ""))))
+                                removed, added, moved, history_entry(old, new, actors.get(component_id, ""))))
         return writes, results, blobs
 
     async def update_one(self, component_id: str, compute: Compute) -> Optional[Record]:
@@ -199,7 +254,7 @@ class ComponentStore:
             raw = (await self.get_raw_many([component_id]))[0]
             if raw is None:
                 return False
-            old = loads(raw)
+            old = unpack(loads(raw))
             write = Write(keys.component(component_id), component_id, digest(raw), None,
                           tuple(index_keys(old)) + tuple(scored_indexes(old)), ())
             if not await self.cas.apply([write]):

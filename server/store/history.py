@@ -2,17 +2,29 @@
 
 Every change of a component's phase, computed status, last action, error,
 session, enabled flag or desired/actual boot state appends one entry to a capped
-Redis list of that component. The entry is appended by the same Lua script,
-in the same atomic step, as the record write it describes (cas.py), and only
-if that write was applied. Entries are bounded in count (`LTRIM`) and in age
-(older entries are popped on append, and the whole list expires when the
-component has been quiet for the age bound), both set by bos-server flags.
+history of that component. The entry is appended by the same Lua script, in
+the same atomic step, as the record write it describes (cas.py), and only if
+that write was applied. Entries are bounded in count and in age (older entries
+are dropped on append, and the whole history expires when the component has
+been quiet for the age bound), both set by bos-server flags.
 
-A capped list, not a stream: Redis preallocates 4 KiB for every stream, 400 MiB
-at 100,000 components before the first entry; a short list costs its entries
-(bench/history_memory.py, docs/metrics.md). Each element is `<ms>-<seq> <json>`:
-the id (Redis clock, increasing per component) is written by the script, the
-JSON array of FIELDS by `entry()`.
+Packed for memory (issue 13: ≤ 1.5 KiB per booted component with its history;
+bench/history_memory.py, docs/metrics.md): a history is ONE Redis string, entries
+separated by RS (0x1e), fields by US (0x1f), not a list (a list costs ≈80 B more
+per key) nor a stream (4 KiB preallocated per stream). An entry is
+
+    id  bits  phase  status  action  session  error  old phase  old status  old action  old session  configuration  by
+
+- `id` `<ms>-<seq>` in base 36, written by the script (Redis clock, increasing per component);
+- `bits` (base 36): which tracked fields changed (the reason, rebuilt on read), failed, enabled,
+  whether the desired/actual boot artifacts are set;
+- phase, computed status and last action as one-character codes of the schema's enums
+  (`'` + the value for anything else), the old values only when they changed;
+- `session` and `error` as `=<value>`; the script blanks them in the entry before when they
+  are equal there (only the newest entry holds them all), so a session name is stored about
+  once per session, not once per transition, and dropping the oldest entries rewrites nothing;
+- the desired configuration only when it changed; `by` only with auth on.
+Trailing empty fields are not stored. The wire shape (api.md §3.4.6) is unchanged.
 
 Writes that change none of the tracked fields (a reporter re-reporting the same
 boot, a timestamp refresh) append nothing: detection is a tuple comparison in
@@ -25,18 +37,18 @@ import re
 import time
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
+from bos_shared.schema import ACTIONS, COMPONENT_STATUSES, PHASES
 from bos_shared.status import component_status
 
 from . import keys
-from .codec import dumps, loads
 
 Record = Mapping[str, Any]
-# The values of an entry's JSON array, in this order.
-FIELDS = ("session", "phase", "status", "last_action", "failed", "error", "enabled", "reason")
+RS, US = "\x1e", "\x1f"  # entry and field separators of a stored history
 MAX_ERROR = 300  # characters of an error kept in an entry
 MAX_BY = 300     # characters of the writer kept in an entry
 # Who is writing, with auth on (docs/auth.md): "<token subject> (<role>)", set per request by the
@@ -44,6 +56,8 @@ MAX_BY = 300     # characters of the writer kept in an entry
 # WriteBatcher.submit).
 ACTOR: ContextVar[str] = ContextVar("bos_actor", default="")
 ENTRY_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+# Field positions of a stored entry (module docstring); the script (cas.py) knows SESSION and ERROR.
+ID, BITS, PHASE, STATUS, ACTION, SESSION, ERROR, OLD_PHASE, OLD_STATUS, OLD_ACTION, OLD_SESSION, CONFIG, BY = range(13)
 
 
 @dataclass(frozen=True)
@@ -60,6 +74,28 @@ class HistorySettings:
     def oldest_ms(self, now: Optional[float] = None) -> int:
         """The time (ms) of the oldest entry still inside the age bound."""
         return int(((now if now is not None else time.time()) - self.max_age) * 1000)
+
+
+class _Codes:
+    """One-character codes of an enum's values; anything else is stored as `'` + the value."""
+
+    def __init__(self, values: Sequence[str]) -> None:
+        self._code = {v: "0123456789abcdefghijklmnopqrstuvwxyz"[n] for n, v in enumerate(values)}
+        self._value = {c: v for v, c in self._code.items()}
+
+    def code(self, value: str) -> str:
+        return self._code.get(value) or "'" + _clean(value)
+
+    def value(self, code: str) -> str:
+        return code[1:] if code.startswith("'") else self._value.get(code, code)
+
+
+_PHASES, _STATUSES, _ACTIONS = _Codes(PHASES), _Codes(COMPONENT_STATUSES), _Codes(("",) + ACTIONS)
+
+
+def _clean(text: str) -> str:
+    """`text` without the separators of a stored history."""
+    return text.replace(RS, " ").replace(US, " ") if (RS in text or US in text) else text
 
 
 def _boot(state: Any) -> Tuple[str, str, str]:
@@ -88,49 +124,47 @@ def tracked(record: Optional[Record]) -> Tuple[Any, ...]:
 
 
 # Positions in tracked() and the words a reason uses for them ("status" is the computed status,
-# put in place of the override by entry()).
+# put in place of the override by entry()); bit n of an entry's `bits` says position n changed.
 _NAMES = ("phase", "status", "last_action", "failed", "error", "session", "enabled", "desired boot",
           "desired configuration", "actual boot")
+_FAILED, _ENABLED, _DESIRED_SET, _ACTUAL_SET, _CREATED = (1 << n for n in range(len(_NAMES), len(_NAMES) + 5))
 
 
-def reason(before: Tuple[Any, ...], after: Tuple[Any, ...]) -> str:
-    """A short, human reason: what changed, most telling first."""
-    if not before:
-        return "created"
-    parts: List[str] = []
-    for name, old, new in zip(_NAMES, before, after):
-        if old == new:
-            continue
-        if name == "error":
-            parts.append("error cleared" if not new else "error set")
-        elif name == "failed":
-            parts.append("action failed" if new else "action succeeded")
-        elif name == "enabled":
-            parts.append("enabled" if new else "disabled")
-        elif name in ("desired boot", "actual boot"):
-            parts.append(f"{name} {'cleared' if not any(new) else 'set'}")
-        elif name == "desired configuration":
-            parts.append(f"desired configuration {new or 'cleared'}")
-        else:
-            parts.append(f"{name} {old or '-'} -> {new or '-'}")
-    return "; ".join(parts)
+def _b36(number: int) -> str:
+    digits = ""
+    while True:
+        number, rest = divmod(number, 36)
+        digits = "0123456789abcdefghijklmnopqrstuvwxyz"[rest] + digits
+        if not number:
+            return digits
 
 
 def entry(old: Optional[Record], new: Record, by: str = "") -> Optional[bytes]:
-    """The payload of an entry describing `old` -> `new`, or None if no tracked field changed.
+    """The packed payload of an entry describing `old` -> `new`, or None if no tracked field changed.
 
-    `by`: who made the change (auth on), a ninth value only when known.
+    `by`: who made the change (auth on), stored only when known.
     """
     before, after = tracked(old), tracked(new)
     if before == after:
         return None
     status = component_status(new)
+    after = after[:1] + (status,) + after[2:]
+    bits = ((_FAILED if after[3] else 0) | (_ENABLED if after[6] else 0) | (_DESIRED_SET if any(after[7]) else 0)
+            | (_ACTUAL_SET if any(after[9]) else 0))
+    olds = ["", "", "", ""]
     if before:
         before = before[:1] + (component_status(old),) + before[2:]  # type: ignore[arg-type]
-    after = after[:1] + (status,) + after[2:]
-    phase, _status, action, failed, error, session, enabled = after[:7]
-    values = [session, phase, status, action, failed, error[:MAX_ERROR], enabled, reason(before, after)]
-    return dumps(values + [by[:MAX_BY]] if by else values)
+        for n, (was, now) in enumerate(zip(before, after)):
+            if was != now:
+                bits |= 1 << n
+        olds = [_PHASES.code(before[0]) if bits & 1 else "", _STATUSES.code(before[1]) if bits & 2 else "",
+                _ACTIONS.code(before[2]) if bits & 4 else "", "=" + _clean(before[5]) if bits & 32 else ""]
+    else:
+        bits |= _CREATED
+    fields = [_b36(bits), _PHASES.code(after[0]), _STATUSES.code(status), _ACTIONS.code(after[2]),
+              "=" + _clean(after[5]), "=" + _clean(after[4][:MAX_ERROR]), *olds,
+              _clean(after[8]) if bits & 256 else "", _clean(by[:MAX_BY])]
+    return US.join(fields).rstrip(US).encode()
 
 
 def change_of(component_id: str, new: Record) -> List[Any]:
@@ -140,38 +174,73 @@ def change_of(component_id: str, new: Record) -> List[Any]:
             component_status(new), bool(new.get("error"))]
 
 
-def decode(element: bytes) -> Dict[str, Any]:
-    """A stored entry as the API shows it (`GET /v2/components/{id}/history`)."""
-    entry_id, _, payload = element.partition(b" ")
-    stored = loads(payload)
-    values = dict(zip(FIELDS, stored))
-    millis = int(entry_id.split(b"-")[0])
-    by = {"by": stored[len(FIELDS)]} if len(stored) > len(FIELDS) else {}  # auth on (docs/auth.md)
-    return {**by,
-        "id": entry_id.decode(),
-        "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(millis / 1000)) + f".{millis % 1000:03d}Z",
-        "session": values["session"], "phase": values["phase"], "status": values["status"],
-        "last_action": values["last_action"], "last_action_failed": values["failed"] is True,
-        "error": values["error"], "enabled": values["enabled"] is True, "reason": values["reason"],
-    }
+def _reason(bits: int, fields: Sequence[str], phase: str, status: str, action: str, session: str,
+            error: str) -> str:
+    """What changed, most telling first (the words of api.md §3.4.6's examples)."""
+    if bits & _CREATED:
+        return "created"
+    parts: List[str] = []
+    for n, name in enumerate(_NAMES):
+        if not bits & (1 << n):
+            continue
+        if name == "error":
+            parts.append("error set" if error else "error cleared")
+        elif name == "failed":
+            parts.append("action failed" if bits & _FAILED else "action succeeded")
+        elif name == "enabled":
+            parts.append("enabled" if bits & _ENABLED else "disabled")
+        elif name in ("desired boot", "actual boot"):
+            parts.append(f"{name} {'set' if bits & (_DESIRED_SET if name == 'desired boot' else _ACTUAL_SET) else 'cleared'}")
+        elif name == "desired configuration":
+            parts.append(f"desired configuration {fields[CONFIG] or 'cleared'}")
+        else:
+            old, new = {"phase": (_PHASES.value(fields[OLD_PHASE]), phase),
+                        "status": (_STATUSES.value(fields[OLD_STATUS]), status),
+                        "last_action": (_ACTIONS.value(fields[OLD_ACTION]), action),
+                        "session": (fields[OLD_SESSION][1:], session)}[name]
+            parts.append(f"{name} {old or '-'} -> {new or '-'}")
+    return "; ".join(parts)
+
+
+def decode(stored: bytes) -> List[Dict[str, Any]]:
+    """A stored history as the API shows it (`GET /v2/components/{id}/history`), oldest first."""
+    out: List[Dict[str, Any]] = []
+    session = error = ""
+    for packed in reversed(stored.decode(errors="replace").split(RS)):  # newest first: see below
+        fields = packed.split(US)
+        fields += [""] * (BY + 1 - len(fields))
+        session = fields[SESSION][1:] if fields[SESSION] else session  # blank: as the entry after
+        error = fields[ERROR][1:] if fields[ERROR] else error
+        millis_36, _, seq_36 = fields[ID].partition("-")
+        millis, bits = int(millis_36, 36), int(fields[BITS] or "0", 36)
+        phase, status, action = (_PHASES.value(fields[PHASE]), _STATUSES.value(fields[STATUS]),
+                                 _ACTIONS.value(fields[ACTION]))
+        by = {"by": fields[BY]} if fields[BY] else {}  # auth on (docs/auth.md)
+        out.append({**by,
+            "id": f"{millis}-{int(seq_36 or '0', 36)}",
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(millis / 1000)) + f".{millis % 1000:03d}Z",
+            "session": session, "phase": phase, "status": status, "last_action": action,
+            "last_action_failed": bool(bits & _FAILED), "error": error, "enabled": bool(bits & _ENABLED),
+            "reason": _reason(bits, fields, phase, status, action, session, error)})
+    out.reverse()
+    return out
 
 
 async def read(redis: Redis, settings: HistorySettings, component_id: str, start_after: Optional[str],
                page_size: int) -> List[Dict[str, Any]]:
     """Entries oldest first, after `start_after` (an entry id), inside the age bound.
 
-    The list holds at most `max_entries`, so it is read whole and paged here.
+    The history holds at most `max_entries`, so it is read whole and paged here.
     """
     oldest = (settings.oldest_ms(), -1)
     after = max(oldest, _id_tuple(start_after)) if start_after is not None else oldest
-    out: List[Dict[str, Any]] = []
-    elements: List[bytes] = await redis.lrange(keys.component_history(component_id), 0, -1)
-    for element in elements:
-        if _id_tuple(element.split(b" ", 1)[0].decode()) > after:
-            out.append(decode(element))
-            if len(out) == page_size:
-                break
-    return out
+    try:
+        stored: Optional[bytes] = await redis.get(keys.component_history(component_id))
+    except ResponseError:  # a list of an older version, replaced at the component's next change
+        return []
+    if not stored:
+        return []
+    return [e for e in decode(stored) if _id_tuple(e["id"]) > after][:page_size]
 
 
 def _id_tuple(entry_id: str) -> Tuple[int, int]:

@@ -55,10 +55,13 @@ class ScopedStore:
             out.extend(loads(raw) for raw in raws if raw is not None)
         return out
 
-    async def create(self, record: Record) -> bool:
-        """Insert unless (tenant, name) exists, atomically; False if it existed."""
+    async def create(self, record: Record, event: Optional[bytes] = None) -> bool:
+        """Insert unless (tenant, name) exists, atomically; False if it existed.
+
+        `event`: the change event to publish when it was inserted (by the same script, cas.py).
+        """
         write = self._write(record, None, MISSING)
-        return not await self.cas.apply([write])
+        return not await self.cas.apply([write], event=event)
 
     async def put(self, record: Record) -> None:
         await self.update(record.get("tenant"), record["name"], lambda _old: record, create=True)

@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 
 from . import keys
 from .blobs import referenced_digests
+from .record_form import unpack
 from .codec import loads
 from .tokens import forget
 
@@ -48,7 +49,7 @@ async def referenced(redis: Redis, chunk: int = 2000) -> Tuple[Set[str], Set[str
         for raw in await redis.mget([keys.component(i.decode()) for i in ids]):
             if raw is None:
                 continue
-            record = loads(raw)
+            record = unpack(loads(raw))
             blobs.update(keys.artifacts_blob(d) for d in referenced_digests(record))
             for state in ("desired_state", "actual_state"):
                 token = (record.get(state) or {}).get("bss_token")

@@ -230,6 +230,23 @@ def test_bulk_patch_returns_records_in_list_order(api: Api) -> None:
     assert ids_of(api.patch("/v2/components", json=[{"id": "c", "error": "1"}, {"id": "a", "error": "2"}])) == ["c", "a"]
 
 
+def test_bulk_writes_prefer_minimal_answer_with_the_ids_written(api: Api) -> None:
+    """`Prefer: return=minimal` (api.md §3.3.3 extension): the IDs written, in the full answer's order."""
+    minimal = {"Prefer": "return=minimal"}
+    resp = api.put("/v2/components", params={"create_only": "true"}, headers=minimal,
+                   json=[{"id": "b"}, {"id": "a"}])
+    assert resp.json() == ["b", "a"] and resp.headers["Preference-Applied"] == "return=minimal"
+    assert api.put("/v2/components", params={"create_only": "true"}, headers=minimal,
+                   json=[{"id": "a"}, {"id": "c"}]).json() == ["c"]
+    resp = api.patch("/v2/components", params={"skip_bad_ids": "true"}, headers=minimal,
+                     json=[{"id": "c", "error": "1"}, {"id": "x9", "error": "2"}, {"id": "a", "error": "3"}])
+    assert resp.json() == ["c", "a"] and api.get("/v2/components/a").json()["error"] == "3"
+    resp = api.patch("/v2/components", headers={"Prefer": "handling=lenient, return=minimal"},
+                     json={"patch": {"error": "x"}, "filters": {"ids": "b,a"}})
+    assert resp.json() == ["b", "a"]
+    assert ids_of(api.patch("/v2/components", json=[{"id": "a", "error": "4"}])) == ["a"]  # no preference: records
+
+
 def test_bulk_patch_filter_by_ids(api: Api) -> None:
     bulk_put(api, [{"id": i} for i in ("a", "b", "c")])
     resp = api.patch("/v2/components", json={"patch": {"id": "ignored", "error": "x"},

@@ -10,7 +10,6 @@ the shortcut it covers is made wrong.
 from __future__ import annotations
 
 import copy
-import hashlib
 from typing import Any, Dict
 
 import orjson
@@ -19,7 +18,7 @@ from redis.asyncio.connection import Connection
 
 from bos_server.component_writes import apply_auto_fields, merge, new_record
 from bos_server.store import Store
-from bos_server.store.blobs import MIN_BYTES, Blobs
+from bos_server.store.blobs import MIN_BYTES, Blobs, digest_of
 from bos_server.store.packing import HiredisPackingConnection, connection_class
 from tests.support.client import Api
 
@@ -78,8 +77,8 @@ def test_memoised_artifact_digests_are_those_of_the_canonical_json(artifacts: Di
         if len(raw) < MIN_BYTES:
             assert out == {} and stored["desired_state"]["boot_artifacts"] == artifacts
         else:
-            digest = hashlib.sha1(raw).hexdigest()
-            assert out == {digest: raw} and stored["desired_state"]["boot_artifacts"] == {"$blob": digest}
+            digest = digest_of(raw)
+            assert out == {digest: raw} and stored["desired_state"]["boot_artifacts"] == digest
     other: Dict[str, bytes] = {}
     blobs.intern({"actual_state": {"boot_artifacts": dict(LONG, kernel="another")}}, other)
     assert not (set(other) & set(out)) or len(raw) < MIN_BYTES

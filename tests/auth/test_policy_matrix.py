@@ -30,7 +30,9 @@ TENANT_ROUTES = {"/v2/components", "/v2/components/{component_id}", "/v2/applyst
                  "/v2/sessions/{session_id}", "/v2/sessions/{session_id}/status", "/v2/sessiontemplates",
                  "/v2/sessiontemplates/{session_template_id}", "/v2/sessiontemplatesvalid/{session_template_id}",
                  "/v2/sessiontemplatetemplate", "/v2/components/{component_id}/history",
-                 "/v2/sessions/{session_id}/stop"}
+                 "/v2/sessions/{session_id}/stop",
+                 # the dashboard's data, scoped like the extended status (docs/dashboard.md)
+                 "/dashboard/api/sessions/{session_id}/nodes", "/dashboard/api/events"}
 KNOWN_ROUTES = TENANT_ROUTES | {"/v2/options"} | {route for _method, route in OPEN}
 ROLES = ("anonymous", "admin", "tenant-admin", "read-only", "node", "other-node", "no-role")
 REPORT = {"id": OWN, "actual_state": {"bss_token": "5b0c1f3e-4c2a-4a61-9d7e-0a2f7c9e1b11"}}

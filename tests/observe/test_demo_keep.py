@@ -29,7 +29,7 @@ def _read_until(fd: int, pattern: str, timeout: float) -> str:
 
 def test_keep_running_on_a_terminal_until_ctrl_c() -> None:
     controller, terminal = os.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "bos_sim.demo", "--nodes", "8", "--speed", "5", "--keep-running"],
+    proc = subprocess.Popen([sys.executable, "-m", "bos_sim.demo", "--nodes", "8", "--speed", "20", "--keep-running"],
                             stdin=terminal, stdout=terminal, stderr=terminal, start_new_session=True)
     os.close(terminal)
     try:

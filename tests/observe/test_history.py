@@ -9,6 +9,7 @@ import pytest
 import redis as redis_lib
 
 from bos_server.store import keys
+from bos_server.store.history import decode
 from tests.operators.stack import Stack
 from tests.operators.test_lifecycle import boot
 
@@ -60,7 +61,7 @@ def test_history_is_bounded_and_paged(cluster: Stack) -> None:
         assert resp.status_code == 200
     redis = redis_lib.Redis.from_url(cluster.stack.redis.url)
     try:
-        assert redis.llen(keys.component_history(node)) == 30
+        assert len(decode(redis.get(keys.component_history(node)))) == 30
         assert redis.pttl(keys.component_history(node)) > 0  # the age bound: expires when quiet
     finally:
         redis.close()

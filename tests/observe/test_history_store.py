@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 import redis as redis_lib
 from redis.asyncio import Redis
 
 from bos_server.store import keys
 from bos_server.store.cas import CasWriter, Write, digest
-from bos_server.store.history import HistorySettings, entry, read
+from bos_server.store.history import HistorySettings, decode, entry, read
 
 
 def _record(error: str) -> dict:
@@ -25,7 +27,7 @@ async def _scenario(url: str) -> list:
         assert await writer.apply([Write("rec:h1", "h1", "", b"v1", history=entry(None, _record("")))]) == []
         # a stale writer (expects the record to be missing): refused, and no history entry either
         assert await writer.apply([Write("rec:h1", "h1", "", b"v2", history=entry(_record(""), _record("x")))]) == [0]
-        assert await redis.llen(keys.component_history("h1")) == 1
+        assert len(decode(await redis.get(keys.component_history("h1")))) == 1
         for n in range(5):
             current = await redis.get("rec:h1")
             new = f"v{n + 3}".encode()
@@ -40,3 +42,76 @@ def test_history_is_written_with_the_record_only(redis_server, redis_client: red
     assert [e["error"] for e in entries] == ["2", "3", "4"]  # bounded to 3, newest kept
     ids = [tuple(map(int, e["id"].split("-"))) for e in entries]
     assert ids == sorted(ids) and len(set(ids)) == 3
+
+
+SESSION = "3f6c0d2e-9b1f-4c55-8a0e-2f0e4b6c7d8a"
+BOOT = [  # one boot as the operators write it: (session, status_override, phase, action, enabled, error)
+    ("", "", "", "newly_discovered", False, ""), (SESSION, "on_hold", "", "session_setup", True, ""),
+    (SESSION, "", "powering_on", "session_setup", True, ""), (SESSION, "", "powering_on", "powering_on", True, ""),
+    (SESSION, "", "powering_on", "powering_on", True, "boot timed out"), (SESSION, "", "", "powering_on", False, ""),
+    ("next", "", "", "powering_on", False, ""), ("next", "", "", "powering_on", True, "")]
+
+
+def _boot_record(step: int) -> dict:
+    session, override, phase, action, enabled, error = BOOT[step]
+    return {"id": "h2", "session": session, "enabled": enabled, "error": error,
+            "status": {"status_override": override, "phase": phase}, "last_action": {"action": action, "failed": False}}
+
+
+async def _boot(url: str, max_entries: int) -> tuple:
+    redis = Redis.from_url(url)
+    writer = CasWriter(redis, HistorySettings(max_entries=max_entries, max_age=3600))
+    try:
+        await redis.delete("rec:h2", keys.component_history("h2"))
+        for step in range(len(BOOT)):
+            current = await redis.get("rec:h2")
+            old = _boot_record(step - 1) if step else None
+            conflicts = await writer.apply([Write("rec:h2", "h2", digest(current), f"v{step}".encode(),
+                                                  history=entry(old, _boot_record(step)))])
+            assert conflicts == []
+        stored = await redis.get(keys.component_history("h2"))
+        return await read(redis, writer.history, "h2", None, 100), stored  # type: ignore[arg-type]
+    finally:
+        await redis.aclose()
+
+
+@pytest.mark.parametrize("max_entries", [30, 3])
+def test_every_entry_keeps_its_session_and_error(redis_server, max_entries: int) -> None:
+    """Session and error are stored only where they change (history.py); every entry still shows its own,
+    also after the oldest entries were dropped."""
+    entries, _stored = asyncio.run(_boot(redis_server.url, max_entries))
+    expected = BOOT[-max_entries:] if max_entries < len(BOOT) else BOOT
+    assert [(e["session"], e["error"], e["enabled"]) for e in entries] == [(s, err, en) for s, _o, _p, _a, en, err in expected]
+    assert [e["status"] for e in entries][-3:] == ["stable", "stable", "stable"]
+    if max_entries == 30:
+        assert entries[0]["reason"] == "created"
+        assert entries[1]["reason"] == ("status stable -> on_hold; last_action newly_discovered -> session_setup; "
+                                        f"session - -> {SESSION}; enabled")
+        assert entries[4]["reason"] == "error set"
+
+
+def test_a_boot_history_is_small(redis_server) -> None:
+    """Eight entries with a UUID session: each session name stored once per run, codes instead of words
+    (docs/metrics.md: ≈31 bytes per entry)."""
+    _entries, stored = asyncio.run(_boot(redis_server.url, 30))
+    # once for its run of entries, once as the old value in the reason of the change to "next"
+    assert stored.count(SESSION.encode()) == 2
+    assert len(stored) <= 8 * 28 + 2 * len(SESSION) + len("boot timed out"), len(stored)
+
+
+async def _upgrade(url: str) -> tuple:
+    redis = Redis.from_url(url)
+    writer = CasWriter(redis, HistorySettings())
+    try:
+        await redis.delete("rec:h3", keys.component_history("h3"))
+        await redis.rpush(keys.component_history("h3"), b'1700000000000-0 ["s","","stable","",false,"",true,"created"]')
+        before = await read(redis, writer.history, "h3", None, 100)  # an older version's list: no 500
+        assert await writer.apply([Write("rec:h3", "h3", "", b"v1", history=entry(None, _record("")))]) == []
+        return before, await read(redis, writer.history, "h3", None, 100)
+    finally:
+        await redis.aclose()
+
+
+def test_a_list_of_an_older_version_is_replaced_not_an_error(redis_server) -> None:
+    before, after = asyncio.run(_upgrade(redis_server.url))
+    assert before == [] and [e["reason"] for e in after] == ["created"]

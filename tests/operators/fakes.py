@@ -12,6 +12,7 @@ from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequ
 from bos_server.clients.bos import check_patch_invariant
 from bos_server.clients.rest import ServiceError, ServiceUnavailable
 from bos_server.clients.tapms import TenantNotFound
+from bos_server.store import keys
 from bos_shared.options import DEFAULTS
 from bos_shared.status import status_view
 
@@ -80,7 +81,7 @@ class FakeBos:
         return found[0] if found else None
 
     async def patch_components(self, patches: Sequence[Mapping[str, Any]], batch_size: int = 0,
-                               skip_bad_ids: bool = False) -> List[dict]:
+                               skip_bad_ids: bool = False) -> List[str]:
         check_patch_invariant(patches)
         self.calls.append(("bos.patch_components", [dict(p) for p in patches]))
         if self.fail_patch is not None:
@@ -93,14 +94,14 @@ class FakeBos:
                     continue
                 raise ServiceError("bos", "PATCH", "/components", "status 404", 404)
             merge(comp, patch)
-            out.append(comp)
+            out.append(comp["id"])
         return out
 
-    async def create_components(self, records: Sequence[Mapping[str, Any]]) -> List[dict]:
+    async def create_components(self, records: Sequence[Mapping[str, Any]]) -> List[str]:
         self.calls.append(("bos.create_components", [r["id"] for r in records]))
         created = [dict(r) for r in records if r["id"] not in self.components]
         self.components.update({r["id"]: r for r in created})
-        return created
+        return [r["id"] for r in created]
 
     async def list_sessions(self, status: Optional[str] = None) -> List[dict]:
         self.calls.append(("bos.list_sessions", status))
@@ -243,7 +244,7 @@ class FakeCfs:
         self.records = records if records is not None else {}
         self.fail_configs: Set[str] = set()
 
-    async def all_components(self) -> Dict[str, dict]:
+    async def all_components(self, fields: Optional[Sequence[str]] = None) -> Dict[str, dict]:
         self.calls.append(("cfs.all_components",))
         return dict(self.records)
 
@@ -277,11 +278,22 @@ class FakeIms:
 class FakeRedis:
     """What put_token uses (a transactional pipeline with set/zadd) and the action fence."""
 
-    def __init__(self, calls: Calls) -> None:
+    def __init__(self, calls: Calls, components: Optional[Dict[str, dict]] = None) -> None:
         self.calls = calls
         self.failures = 0
         self.tokens: Dict[str, Any] = {}
         self.acting: Dict[str, float] = {}
+        self.components = components if components is not None else {}  # the fake BOS's records
+
+    async def zrange(self, key: str, lower: bytes, upper: bytes, bylex: bool = False,
+                     offset: Optional[int] = None, num: Optional[int] = None) -> List[bytes]:
+        """The enabled-components index (store/component_query.py enabled_page), from the fake BOS."""
+        assert key == keys.COMPONENT_ENABLED and bylex and upper == b"+"
+        after = None if lower == b"-" else lower[1:].decode()
+        self.calls.append(("redis.enabled_page", after))
+        found = [i.encode() for i, c in sorted(self.components.items())
+                 if c.get("enabled") is True and (after is None or i > after)]
+        return found[:num] if num else found
 
     async def zadd(self, key: str, mapping: dict) -> None:
         self.acting.update(mapping)
@@ -333,7 +345,7 @@ class FakeServices:
         self.ims = FakeIms(self.calls)
         self.tapms = FakeTapms(self.calls, kw.get("tenants"))
         self.s3 = kw.get("s3")
-        self.redis = FakeRedis(self.calls)
+        self.redis = FakeRedis(self.calls, self.bos.components)
 
 
 def node(xname: str, arch: Optional[str] = "X86", enabled: bool = True, role: str = "Compute",

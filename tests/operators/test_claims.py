@@ -108,3 +108,39 @@ def test_write_requests_inside_fenced_check_the_claim(redis_server):
         assert BEFORE_WRITE.get() is None
         assert isinstance(held, Claim)
     scenario(redis_server, body)
+
+
+async def until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    """Poll `condition` until it holds (fail after `seconds`)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
+        await asyncio.sleep(0.01)
+
+
+def test_heartbeat_warns_only_about_leases_still_held(redis_server, caplog):
+    """A claim released while the heartbeat renews the others is not renewed (nor reported as
+    expired); a lease that really ran out under its holder is reported."""
+    async def body(redis: Redis) -> None:
+        claims = RedisClaims(redis, lease=0.3, replica="a:1")
+        kept = await claims.claim(IDS[:2])
+        gone = await claims.claim(IDS[2:4])
+        renew = claims._renew_keys
+        renewed = []
+
+        async def renewing(token: str, leases: Any) -> int:
+            renewed.append(token)
+            if token == kept.token and gone.token in claims.held:
+                await claims.release(gone)  # its holder finishes during this heartbeat round
+            return await renew(token, leases)
+        claims._renew_keys = renewing  # type: ignore[method-assign]
+        stopping = asyncio.Event()
+        beat = asyncio.create_task(claims.heartbeat(stopping))
+        await until(lambda: kept.token in renewed)
+        await expire(redis, IDS[:2])  # kept's leases run out while it is still held
+        await until(lambda: "2 leases of " + kept.token in caplog.text)
+        stopping.set()
+        await beat
+        assert gone.token not in renewed and gone.token not in caplog.text
+    with caplog.at_level("WARNING", logger="bos.operators.claims"):
+        scenario(redis_server, body)

@@ -29,7 +29,8 @@ async def serve(routes: Dict[str, Handler], use: Callable[[str, List[dict]], Awa
         async def inner(request: web.Request) -> web.StreamResponse:
             raw = await request.read()
             body = json.loads(raw) if raw else None
-            log.append({"method": request.method, "path": request.path, "query": dict(request.query), "body": body})
+            log.append({"method": request.method, "path": request.path, "query": dict(request.query), "body": body,
+                        "prefer": request.headers.get("Prefer")})
             return await handler(request, body)
         return inner
     for key, handler in routes.items():
@@ -52,7 +53,8 @@ def client(base: str, name: str = "svc") -> JsonClient:
 
 def test_hsm_query_is_chunked_and_filters():
     async def query(request, body):
-        return web.json_response({"Components": [{"ID": i, "Arch": "X86"} for i in body["ComponentIDs"] if i != "x9"]})
+        return web.json_response({"Components": [{"ID": i, "Arch": "X86", "NID": 1, "State": "Ready"}
+                                                 for i in body["ComponentIDs"] if i != "x9"]})
 
     async def use(base, log):
         http = client(base)
@@ -63,6 +65,7 @@ def test_hsm_query_is_chunked_and_filters():
         return found, log
     found, log = run(serve({"POST /State/Components/Query": query}, use))
     assert sorted(c["ID"] for c in found) == ["x1", "x2", "x3"]
+    assert found[0] == {"ID": found[0]["ID"], "Arch": "X86"}  # only the fields the operators read
     assert [entry["body"] for entry in log] == [{"ComponentIDs": ["x1", "x2"], "enabled": ["True"]},
                                                 {"ComponentIDs": ["x3", "x9"], "enabled": ["True"]}]
 
@@ -161,16 +164,20 @@ def test_cfs_follows_next_and_batches_ids():
         everything = await cfs.all_components()
         some = await cfs.components(ids[:210])
         patched = await cfs.patch_batch(["a", "b"], {"enabled": True})
+        slim = await cfs.all_components(("configuration_status",))
         await http.close()
-        return everything, some, patched, log
-    everything, some, patched, log = run(serve({"GET /components": components, "PATCH /components": patch}, use))
+        return everything, some, patched, slim, log
+    everything, some, patched, slim, log = run(serve({"GET /components": components, "PATCH /components": patch},
+                                                     use))
     assert len(everything) == 250 and len(some) == 210 and patched == ["a"]
+    assert everything["x000"] == {"id": "x000", "desired_config": "c"} and slim["x000"] == {"id": "x000"}
+    assert len(slim) == 250
     gets = [e["query"] for e in log if e["method"] == "GET"]
     assert gets[0] == {} and gets[1]["after_id"] == "x099" and gets[1]["state_details"] == "false"
     assert "enabled" not in gets[1]  # null values are omitted
     id_batches = [len(q["ids"].split(",")) for q in gets if q.get("ids") and "after_id" not in q]
     assert id_batches == [200, 10]
-    assert log[-1]["body"] == {"patch": {"enabled": True}, "filters": {"ids": "a,b"}}
+    assert [e["body"] for e in log if e["method"] == "PATCH"] == [{"patch": {"enabled": True}, "filters": {"ids": "a,b"}}]
     assert len(CfsClient.patch_batches([str(i) for i in range(2500)])) == 3
 
 
@@ -204,7 +211,8 @@ def test_bos_pages_with_start_after_id_and_batches_patches():
                         {"enabled": "true", "page_size": "2", "start_after_id": "x3"}]
     patches = [e for e in log if e["method"] == "PATCH"]
     assert [len(e["body"]) for e in patches] == [2, 2, 1] and patches[0]["query"] == {"skip_bad_ids": "true"}
-    assert len(updated) == 5
+    assert patches[0]["prefer"] == "return=minimal"  # only the IDs come back (api.md §3.3.3)
+    assert updated == [f"x{i}" for i in range(5)]  # a server ignoring the preference: IDs of its records
 
 
 def test_retries_5xx_for_idempotent_requests_only():
@@ -255,7 +263,7 @@ def test_bos_writes_are_retried_on_503_and_dropped_connections():
         await bos.http.close()
         return updated, session
     updated, session = run(serve({"PATCH /components": flaky_components, "PATCH /sessions/s1": flaky_session}, use))
-    assert updated == [{"id": "x1", "error": ""}] and session["status"] == {"status": "running"}
+    assert updated == ["x1"] and session["status"] == {"status": "running"}
     assert calls == {"components": 3, "session": 2}
 
 

@@ -40,7 +40,16 @@ def test_status_pass_uses_pcs_and_cfs_and_patches_in_bulk(make_ctx):
 def test_status_pass_nothing_enabled_is_cheap(make_ctx):
     svc = FakeServices(components=[component(N[0], enabled=False)])
     assert run(StatusOperator().run_pass(make_ctx(svc))) is None
-    assert svc.calls.names() == ["bos.component_page"]
+    assert svc.calls.names() == ["redis.enabled_page"]  # IDs only: no record is read before a claim
+
+
+def test_status_pages_through_the_api_without_the_store(make_ctx):
+    comps = [component(x, override="on_hold") for x in N]
+    svc = FakeServices(components=comps, power={x: "off" for x in N}, cfs={x: {"id": x} for x in N})
+    svc.redis = None
+    run(StatusOperator().run_pass(make_ctx(svc, max_component_batch_size=4)))
+    assert [c[1] for c in svc.calls if c[0] == "bos.component_page"] == [None, N[3]]
+    assert len(patched(svc)) == 6
 
 
 def test_status_fetches_all_of_cfs_once_for_many_components(make_ctx):  # D26
@@ -48,7 +57,7 @@ def test_status_fetches_all_of_cfs_once_for_many_components(make_ctx):  # D26
     svc = FakeServices(components=comps, power={x: "off" for x in N}, cfs={x: {"id": x} for x in N})
     run(StatusOperator().run_pass(make_ctx(svc, max_component_batch_size=4)))
     assert svc.calls.names().count("cfs.all_components") == 1 and "cfs.components" not in svc.calls.names()
-    assert [c[1] for c in svc.calls if c[0] == "bos.component_page"] == [None, N[3]]  # paged by start_after_id
+    assert [c[1] for c in svc.calls if c[0] == "redis.enabled_page"] == [None, N[3]]  # paged by start_after_id
     assert [len(c[1]) for c in svc.calls if c[0] == "pcs.power_status"] == [4, 2]
     assert len(patched(svc)) == 6
 

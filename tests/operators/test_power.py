@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from bos_server.operators import framework
+from bos_server.operators.claims import Claim, LocalClaims
 from bos_server.operators.framework import RETRY_LIMIT_ERROR, action_update, chunks, one_line
 from bos_server.operators.power_off_forceful import PowerOffForcefulOperator
 from bos_server.operators.power_off_graceful import PowerOffGracefulOperator
@@ -248,3 +250,38 @@ def test_chunks_are_processed_in_turn(make_ctx):
     svc = services([pending_on(x) for x in N[:5]])
     run(PowerOnOperator().run_pass(make_ctx(svc, max_component_batch_size=2)))
     assert [c[2] for c in svc.calls if c[0] == "pcs.transition"] == [N[:2], N[2:4], N[4:5]]
+
+
+class BusyAtFirst(LocalClaims):
+    """Another operator holds every component for the first `busy` claim attempts."""
+
+    def __init__(self, busy: int) -> None:
+        self.busy = busy
+        self.attempts = 0
+
+    async def claim(self, ids, into=None):
+        self.attempts += 1
+        if self.attempts <= self.busy:
+            return into or Claim("t")
+        return await super().claim(ids, into)
+
+
+def test_a_chunk_held_for_a_moment_is_acted_on_in_the_same_pass(make_ctx, monkeypatch):
+    """The holder (e.g. the status operator on the same page) releases within a moment: the pass
+    waits for it instead of leaving the chunk to the next re-check (issue 13, hand-over latency)."""
+    monkeypatch.setattr(framework, "CHUNK_CLAIM_STEP", (0.0, 0.0))
+    svc = services([pending_on(N[0]), pending_on(N[1])])
+    ctx = make_ctx(svc)
+    ctx.claims = BusyAtFirst(busy=2)
+    run(PowerOnOperator().run_pass(ctx))
+    assert [c for c in svc.calls if c[0] == "pcs.transition"] == [("pcs.transition", "On", N[:2])]
+    assert ctx.contended == 0 and ctx.claims.attempts == 3
+
+
+def test_a_chunk_held_longer_is_left_to_a_later_pass(make_ctx, monkeypatch):
+    monkeypatch.setattr(framework, "CHUNK_CLAIM_WAIT", 0.0)
+    svc = services([pending_on(N[0])])
+    ctx = make_ctx(svc)
+    ctx.claims = BusyAtFirst(busy=1)
+    assert run(PowerOnOperator().run_pass(ctx)) == ctx.recheck
+    assert "pcs.transition" not in svc.calls.names() and ctx.contended == 1

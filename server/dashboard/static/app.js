@@ -3,7 +3,11 @@
  * Pages (hash routes): #/ sessions, #/session/NAME a session, #/components components.
  * Data comes from the public API (v2) and two dashboard helpers: the session snapshot
  * and server-sent events (dashboard/api/events), which carry only what changed.
- * The tenant is taken from ?tenant= and sent with every request.
+ * The tenant is taken from ?tenant= and sent with every request as the Cray-Tenant-Name header.
+ * With auth on (docs/auth.md) the page asks for a bearer token, keeps it in this tab's
+ * sessionStorage (never in a URL, a cookie or the server's logs) and sends it as an
+ * Authorization header. EventSource cannot send headers, so the event stream is read with
+ * fetch() and a ReadableStream.
  */
 "use strict";
 (function () {
@@ -26,25 +30,57 @@
   ];
   const XNAME = /^x(\d+)c(\d+)s(\d+)b(\d+)n(\d+)$/;
   const main = document.getElementById("main");
-  let live = null;        // the open EventSource
+  const TOKEN_KEY = "bos-dashboard-token";
+  let live = null;        // the open event stream ({close()})
   let timers = [];        // page timers, cleared on navigation
 
   // ---------------------------------------------------------------- helpers
   function esc(text) {
     return String(text == null ? "" : text).replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\"": "&quot;", "'": "&#39;"})[c]);
   }
-  function tenantQuery(sep) { return TENANT ? sep + "tenant=" + encodeURIComponent(TENANT) : ""; }
+  function token() {
+    try { return sessionStorage.getItem(TOKEN_KEY) || ""; } catch (err) { return ""; }
+  }
+  function headers(accept) {
+    const out = {Accept: accept};
+    if (TENANT) out["Cray-Tenant-Name"] = TENANT;
+    const bearer = token();
+    if (bearer) out.Authorization = "Bearer " + bearer;
+    return out;
+  }
+  function askToken(detail) {  // a 401: show the sign-in form (the token never goes into the URL)
+    const form = document.getElementById("signin");
+    document.getElementById("signin-why").textContent = detail || "This BOS needs a bearer token.";
+    form.hidden = false;
+    document.getElementById("signin-token").focus();
+  }
+  document.getElementById("signin").onsubmit = (e) => {
+    e.preventDefault();
+    const input = document.getElementById("signin-token");
+    const value = input.value.trim().replace(/^Bearer\s+/i, "");
+    input.value = "";
+    if (!value) return;
+    try { sessionStorage.setItem(TOKEN_KEY, value); } catch (err) { /* private mode: this page only */ }
+    document.getElementById("signin").hidden = true;
+    document.getElementById("signout").hidden = false;
+    route();
+  };
+  document.getElementById("signout").onclick = () => {
+    try { sessionStorage.removeItem(TOKEN_KEY); } catch (err) { /* nothing stored */ }
+    document.getElementById("signout").hidden = true;
+    route();
+  };
   function banner(text) {
     const el = document.getElementById("banner");
     el.textContent = text || "";
     el.hidden = !text;
   }
   async function api(path) {
-    const headers = {Accept: "application/json"};
-    if (TENANT) headers["Cray-Tenant-Name"] = TENANT;
-    const resp = await fetch(BASE + path, {headers});
+    const resp = await fetch(BASE + path, {headers: headers("application/json")});
     const body = await resp.json().catch(() => null);
-    if (!resp.ok) throw new Error((body && (body.detail || body.title)) || ("HTTP " + resp.status));
+    const detail = (body && (body.detail || body.title)) || ("HTTP " + resp.status);
+    if (resp.status === 401) askToken(detail);
+    if (!resp.ok) throw new Error(detail);
     return body;
   }
   async function tryApi(path) {
@@ -78,12 +114,58 @@
     timers = [];
     setLive("offline");
   }
+  // Server-sent events over fetch(): the same text/event-stream, read with a ReadableStream so the
+  // request carries the Authorization and tenant headers. Reconnects (with a fresh snapshot) when
+  // the stream ends, as EventSource would; stops on a 401 and asks for a token.
   function openEvents(query, handlers) {
-    const es = new EventSource(BASE + "dashboard/api/events" + query);
-    es.onopen = () => setLive("live");
-    es.onerror = () => setLive("reconnecting");
-    for (const [name, fn] of Object.entries(handlers)) es.addEventListener(name, (e) => fn(JSON.parse(e.data)));
-    live = es;
+    const abort = new AbortController();
+    let closed = false;
+    live = {close() { closed = true; abort.abort(); }};
+    function dispatch(block) {
+      let event = "message";
+      const data = [];
+      for (const line of block.split("\n")) {
+        if (line.startsWith("event:")) event = line.slice(6).trim();
+        else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+      }
+      if (data.length && handlers[event]) handlers[event](JSON.parse(data.join("\n")));
+    }
+    async function follow() {
+      const resp = await fetch(BASE + "dashboard/api/events" + query,
+        {headers: headers("text/event-stream"), signal: abort.signal, cache: "no-store"});
+      if (resp.status === 401) {
+        const body = await resp.json().catch(() => null);
+        askToken(body && body.detail);
+        return false;
+      }
+      if (!resp.ok || !resp.body) {
+        const body = await resp.json().catch(() => null);
+        banner("live updates: " + ((body && (body.detail || body.title)) || "HTTP " + resp.status));
+        return true;
+      }
+      setLive("live");
+      const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = "";
+      for (;;) {
+        const {value, done} = await reader.read();
+        if (done) return true;
+        buffer += value;
+        let end;
+        while ((end = buffer.indexOf("\n\n")) >= 0) {
+          dispatch(buffer.slice(0, end));
+          buffer = buffer.slice(end + 2);
+        }
+      }
+    }
+    (async () => {
+      while (!closed) {
+        let again = true;
+        try { again = await follow(); } catch (err) { again = !closed; }
+        if (closed || !again) return;
+        setLive("reconnecting");
+        await new Promise((resolve) => setTimeout(resolve, 1000 + Math.random() * 1000));
+      }
+    })();
   }
   function progressBar(status) {
     const ok = status ? status.percent_successful || 0 : 0;
@@ -151,7 +233,7 @@
     }
     form.onchange = load;
     const reload = throttled(1000, load);
-    openEvents(tenantQuery("?"), {session: reload, components: reload});
+    openEvents("", {session: reload, components: reload});
     every(30000, load);  // ages
     load();
   }
@@ -394,7 +476,7 @@
     const failedLater = throttled(1500, refreshFailed);
     const statusLater = throttled(1000, refreshStatus);
 
-    openEvents("?session=" + encodeURIComponent(name) + tenantQuery("&"), {
+    openEvents("?session=" + encodeURIComponent(name), {
       snapshot(d) {
         nodes.clear();
         for (const [status, ids] of Object.entries(d.statuses)) for (const id of ids) nodes.set(id, {s: status, e: false, t: d.t});
@@ -475,6 +557,7 @@
     else sessionsPage();
   }
   document.getElementById("tenant").textContent = TENANT ? "tenant " + TENANT : "";
+  document.getElementById("signout").hidden = !token();
   window.addEventListener("hashchange", route);
   route();
 })();
