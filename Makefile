@@ -64,8 +64,12 @@ browser-deps:
 		|| echo "could not install$$missing: the dashboard browser tests will be skipped"; \
 	fi
 
+# The suite mostly waits (simulated nodes booting, servers starting), so it runs on several
+# pytest-xdist workers even on two cores: one module per worker at a time, longest first
+# (tests/support/schedule.py). TEST_WORKERS=0 runs it in this process, serially.
+TEST_WORKERS ?= 4
 test: os-deps browser-deps venv lint
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder) $(PYTEST_ARGS)
 
 demo: os-deps venv
 	$(PY) -m bos_sim.demo --nodes $(NODES) $(FAIL) $(if $(KEEP),--keep-running,)

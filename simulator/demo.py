@@ -94,9 +94,9 @@ def keep_running(api: Api) -> None:
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         print("--keep-running needs a terminal (Ctrl-C to stop); stopping now", flush=True)
         return
-    print(f"\nthe stack stays up: dashboard {dashboard_url(api.base)}, API {api.base}/v2 "
-          "(e.g. `bos --url " + api.base + " sessions list`); press Ctrl-C to stop", flush=True)
-    try:
+    try:  # before the prompt: a Ctrl-C right after it must land in this handler too
+        print(f"\nthe stack stays up: dashboard {dashboard_url(api.base)}, API {api.base}/v2 "
+              "(e.g. `bos --url " + api.base + " sessions list`); press Ctrl-C to stop", flush=True)
         while True:
             signal.pause()
     except KeyboardInterrupt:

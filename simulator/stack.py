@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -28,11 +29,53 @@ from .s3 import ACCESS_KEY as S3_ACCESS_KEY, SECRET_KEY as S3_SECRET_KEY
 BIN = Path(sys.executable).parent
 
 
+# Ports handed out by free_port(), each claimed for this process's lifetime (see there).
+_CLAIMED: Dict[int, socket.socket] = {}
+PORT_SPAN = 10000  # how many ports below the kernel's ephemeral range free_port() draws from
+
+
 def free_port() -> int:
-    """Ask the kernel for a free loopback port."""
+    """A free loopback port that no other process on this machine will be handed meanwhile.
+
+    A port from bind(0) is free when asked, but the kernel may give it to another process
+    (another test worker, another checkout's suite, any outgoing connection) before our
+    server binds it, seconds later under load. So the port is drawn from just below the
+    kernel's ephemeral range (which bind(0) and connect() never use), claimed machine-wide
+    by an abstract Unix socket named after it, held until this process exits (so a server
+    can also be restarted on it), and checked free with a bind. Where abstract sockets do
+    not exist (not Linux), the kernel's choice is used.
+    """
+    if sys.platform.startswith("linux"):
+        low = _ephemeral_low()
+        rng = random.Random()
+        for _ in range(200):
+            port = rng.randrange(max(1024, low - PORT_SPAN), low)
+            if port not in _CLAIMED and _claim(port):
+                return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _claim(port: int) -> bool:
+    claim = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        claim.bind(f"\0bos-free-port-{port}")
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers bind (TIME_WAIT is fine)
+            probe.bind(("127.0.0.1", port))
+    except OSError:
+        claim.close()
+        return False
+    _CLAIMED[port] = claim
+    return True
 
 
 def wait_until(check: Callable[[], bool], timeout: float, what: str, proc: Optional[subprocess.Popen] = None) -> None:
@@ -130,7 +173,11 @@ class ApiServer(ManagedProcess):
         argv = [str(BIN / "bos-server"), "--host", "127.0.0.1", "--port", str(self.port),
                 "--redis-url", redis_url, *extra_args]
         super().__init__("api", argv, workdir / f"api-{self.port}.log", env)
-        wait_until(http_ok(self.url + "/v2/version", ca_file), 20, "bos-server", self.proc)
+        try:
+            wait_until(http_ok(self.url + "/v2/version", ca_file), 20, "bos-server", self.proc)
+        except (RuntimeError, TimeoutError) as exc:
+            self.stop()
+            raise type(exc)(f"{exc}; log {self.log_path}:\n{self.log_tail()}") from exc
 
 
 def scratch_dir(prefix: str = "bos-") -> Path:

@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator, List, Optional
 
 import pytest
 import redis as redis_lib
 
 from bos_sim.stack import ApiServer, RedisServer
 from tests.support.client import Api, fresh_api
+from tests.support.schedule import ModuleScheduling, check_unique, order
+
+
+def pytest_collection_modifyitems(items: List[pytest.Item]) -> None:
+    """Unique IDs, longest modules first (tests/support/schedule.py)."""
+    check_unique(items)
+    order(items)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Optional[ModuleScheduling]:
+    """`--dist loadfile`: one module per unit, except the independent ones (tests/support/schedule.py)."""
+    return ModuleScheduling(config, log) if config.getvalue("dist") == "loadfile" else None
 
 
 @pytest.fixture(scope="session")

@@ -182,7 +182,8 @@ def _snapshot(status: str = "running", **ext: object) -> watch.Snapshot:
     return watch.Snapshot("s1", {"stage": False}, full, count(members))
 
 
-def test_terminal_gets_one_redrawn_line_with_bar_counts_and_elapsed_time() -> None:
+def test_terminal_gets_one_redrawn_line_with_bar_counts_and_elapsed_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "120")  # the line fits; pytest-xdist's workers see COLUMNS=80
     term = Terminal()
     display = watch.Display(term)
     display.update(_snapshot())

@@ -43,6 +43,21 @@ def _no_fence() -> None:
     claims.RedisClaims.check = unchecked  # type: ignore[assignment,method-assign]
 
 
+def _no_takeover() -> None:
+    """Session setup leaves a component another session still drives to that session ("first
+    session wins") instead of taking it over (operators.md §6.8)."""
+    from bos_server.operators import session_setup
+    write = session_setup.SessionSetupOperator._write_claimed
+
+    async def first_session_wins(self, ctx, batch, session_claim):  # type: ignore[no-untyped-def]
+        mine = {p["id"]: p.get("session") or p.get("staged_state", {}).get("session") for p in batch}
+        held = {c["id"] for c in await ctx.bos.components_by_ids(list(mine), enabled=True)
+                if c.get("session") and c.get("session") != mine[c["id"]]}
+        kept = [p for p in batch if p["id"] not in held]
+        return await write(self, ctx, kept, session_claim) if kept else []
+    session_setup.SessionSetupOperator._write_claimed = first_session_wins  # type: ignore[method-assign]
+
+
 def _limits_fail_open() -> None:
     """The defect D21 fixed: a limit without items selects every candidate, and `names_nothing`
     never flags one (replaced in the module before any importer binds the names)."""
@@ -86,6 +101,9 @@ MUTANTS: Dict[str, Mutant] = {
         "the actual-state 409 rule (api.md §2.6): every report is accepted",
         lambda: _always_true("bos_server.component_writes", "actual_state_update_allowed"),
         ("tests/api/test_components.py::test_actual_state_patch_409_rule",)),
+    "no-takeover": Mutant(
+        "the takeover rule (operators.md §6.8): a newer session's setup no longer takes shared components over",
+        _no_takeover, ("tests/operators/test_lifecycle.py::test_newer_session_takes_over",)),
     "no-leases": Mutant(
         "component leases of the operator replicas (docs/ha.md §1): every claim granted",
         _no_leases, ("tests/operators/test_replicas.py::test_three_replicas_act_once_per_decision",), heavy=True),

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 from .mutants import MUTANTS
 
@@ -23,12 +23,14 @@ class Result:
     output: str
 
 
-def run_mutant(name: str, timeout: float = 600) -> Result:
+def run_mutant(name: str, timeout: float = 600, basetemp: Optional[Path] = None) -> Result:
+    """`basetemp`: the child's own temporary directory (under a parallel run, child pytests
+    must not share pytest's numbered directories)."""
     env = dict(os.environ, BOS_MUTANT=name,
                PYTHONPATH=os.pathsep.join(filter(None, [str(SITE), str(ROOT), os.environ.get("PYTHONPATH")])))
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rf",
-                           *MUTANTS[name].tests], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rf", *MUTANTS[name].tests]
+    argv += [f"--basetemp={basetemp}"] if basetemp else []
+    proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     output = proc.stdout + proc.stderr
     failed = sorted(set(re.findall(r"^FAILED (\S+)", output, re.M)))
     # killed = the tests ran and at least one failed (an import error in the mutant is not a kill)

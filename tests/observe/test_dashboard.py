@@ -41,6 +41,18 @@ def wait_for(check: Any, timeout: float, what: str) -> Any:
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
+def opened(browser: Any, link: str) -> bool:
+    """Click `link` once it is there; False if the page redrew it between find and click."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    try:
+        found = browser.find_elements("css selector", link)
+        if found:
+            found[0].click()
+        return bool(found)
+    except StaleElementReferenceException:
+        return False
+
+
 def machine_counts(browser: Any) -> Dict[str, int]:
     raw = browser.execute_script("const m = document.getElementById('machine'); return m && m.dataset.counts;")
     return json.loads(raw) if raw else {}
@@ -53,8 +65,7 @@ def test_a_boot_watched_in_the_browser(big: Stack, browser: Any) -> None:
     dashboard = big.api_server.url + "/dashboard/"
 
     browser.get(dashboard)
-    wait_for(lambda: browser.find_elements("css selector", "tr[data-session='dash-boot']"), 20, "the session row")
-    browser.find_element("css selector", "tr[data-session='dash-boot'] a").click()
+    wait_for(lambda: opened(browser, "tr[data-session='dash-boot'] a"), 20, "the session row to open")
     wait_for(lambda: sum(machine_counts(browser).values()) == len(nodes), 60, "the machine view to show every node")
 
     seen: List[Dict[str, int]] = []

@@ -121,8 +121,10 @@ def test_service_backs_off_while_the_api_is_down_and_recovers(redis_server: Redi
         again = Api(servers[1].url)
         again.put(f"/v2/components/{XNAME}", json={"enabled": False})
         eventually(lambda: actual_state(again).get("bss_token") == bss_token_of(node), 60, "recovery", log)
-        recovered = log.read_text().split("Waiting 4 seconds before attempt 3.")[1]
-        assert f"Updated the actual_state record for BOS component '{XNAME}'." in recovered
+        # the agent logs the success once it has read the answer: after the record changed
+        updated = f"Updated the actual_state record for BOS component '{XNAME}'."
+        eventually(lambda: updated in log.read_text().split("Waiting 4 seconds before attempt 3.")[1], 20,
+                   "the agent's log of the recovered report", log)
         assert reporter.poll() is None  # the service never gave up
     finally:
         reporter.send_signal(signal.SIGTERM)
