@@ -118,8 +118,9 @@ def _drop_computed(record: Record) -> None:
 
 
 def new_record(component_id: str, data: Mapping[str, Any], owned: bool = False) -> Record:
-    """A full record for PUT: the body with the path/item ID (`owned` as in apply_auto_fields)."""
-    record = dict(data) if owned else clone(dict(data))
+    """A full record for PUT: the body with the path/item ID (`owned` as in apply_auto_fields:
+    the dict itself becomes the record, no copy per item of a bulk write)."""
+    record = data if owned and isinstance(data, dict) else clone(dict(data))
     record["id"] = component_id
     _drop_computed(record)
     return record

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import codecs
 import json
-from typing import Any, Callable, List, Optional
+import sys
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from aiohttp import web
 
@@ -33,7 +34,7 @@ class ArrayStream:
     def __init__(self, check: Callable[[Any], None]) -> None:
         self.items: List[Any] = []
         self._check = check  # per item (lone surrogates): raises BadRequest
-        self._decoder = json.JSONDecoder(parse_constant=_no_constants)
+        self._decoder = json.JSONDecoder(parse_constant=_no_constants, object_pairs_hook=_interned_keys)
         self._buf = ""
         self._pos = 0
         self._offset = 0  # characters dropped from the front of _buf
@@ -103,6 +104,14 @@ class ArrayStream:
         self.items.append(value)
         self._state, self._pos, self._retry_at = "sep", end, 0
         return True
+
+
+def _interned_keys(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
+    """An object whose keys are shared with every other item's: each item is decoded on its
+    own, so the decoder's key memo does not span items and 30,000 items would otherwise hold
+    30,000 copies of each field name (~0.2x of a bulk write's size). Interned strings are
+    freed once unused: a body of made-up keys leaves nothing behind."""
+    return {sys.intern(key): value for key, value in pairs}
 
 
 def _no_constants(name: str) -> Any:

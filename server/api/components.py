@@ -21,7 +21,7 @@ from .context import ctx
 from .errors import ActualStateConflict, BadRequest, NotFound
 from .params import json_body, validate, validate_items
 from .routes import Query, flag, integer, query, route
-from .responses import respond, respond_ids, respond_list, respond_parts, wants_minimal
+from .responses import ResponseParts, respond, respond_ids, respond_list, respond_parts, wants_minimal
 from .tenancy import check_owned, owned_xnames, tenant_of
 
 MISSING_ID = "At least one component is missing the required 'id' field"
@@ -154,30 +154,46 @@ async def _write_in_slices(request: web.Request, ids: List[str], compute: Comput
 
     Up to WHOLE_WRITE records are one store update. Larger writes go WRITE_SLICE
     records at a time, and each slice's inputs are dropped and its response encoded
-    once it is written: the request holds its parsed body, shrinking, plus the encoded
-    response, growing, not the records, their writes and their views all at once
-    (issue 10 item 7). Each record is written atomically either way.
+    once it is written (to a temporary file when large, ResponseParts): the request holds
+    its parsed body, shrinking, not the records, their writes, their views and the
+    response all at once (issue 10 item 7). Each record is written atomically either way.
     """
     store = ctx(request).store.components
     minimal = wants_minimal(request)
     size = max(len(ids), 1) if len(ids) <= WHOLE_WRITE else WRITE_SLICE
-    parts: List[bytes] = []
+    if minimal:
+        return respond_ids(await _written_ids(store, ids, size, compute, inputs))
+    parts = ResponseParts()  # spooled to a file when large: the response never adds to the peak
+    try:
+        for start in range(0, len(ids), size):
+            part = ids[start:start + size]
+            written = await store.update(part, compute)
+            for chunk in range(0, len(part), RESPONSE_CHUNK):
+                views = [view(written[i]) for i in part[chunk:chunk + RESPONSE_CHUNK] if i in written]
+                if views:
+                    parts.add(dumps(views)[1:-1])
+            del written
+            _drop(inputs, part)
+    except BaseException:
+        parts.close()
+        raise
+    return await respond_parts(request, parts)
+
+
+async def _written_ids(store: Any, ids: List[str], size: int, compute: Compute, inputs: Dict[str, Any]) -> List[str]:
     written_ids: List[str] = []
     for start in range(0, len(ids), size):
         part = ids[start:start + size]
         written = await store.update(part, compute)
-        if minimal:
-            written_ids += [i for i in part if i in written]
-        for chunk in range(0, len(part), RESPONSE_CHUNK) if not minimal else ():
-            views = [view(written[i]) for i in part[chunk:chunk + RESPONSE_CHUNK] if i in written]
-            if views:
-                parts.append(dumps(views)[1:-1])
+        written_ids += [i for i in part if i in written]
         del written
-        for component_id in part:
-            inputs.pop(component_id, None)
-    if minimal:
-        return respond_ids(written_ids)
-    return await respond_parts(request, parts)
+        _drop(inputs, part)
+    return written_ids
+
+
+def _drop(inputs: Dict[str, Any], written: List[str]) -> None:
+    for component_id in written:
+        inputs.pop(component_id, None)
 
 
 async def patch_components(request: web.Request) -> web.StreamResponse:

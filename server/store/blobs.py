@@ -18,6 +18,7 @@ from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 import orjson
 from redis.asyncio import Redis
 
+from ..jsonio import exact
 from . import keys
 
 STATES = ("actual_state", "desired_state", "staged_state")
@@ -36,7 +37,7 @@ def digest_of(raw: bytes) -> str:
 
 
 def _canonical(artifacts: Dict[str, Any]) -> bytes:
-    return orjson.dumps(artifacts, option=orjson.OPT_SORT_KEYS)
+    return exact(orjson.dumps(artifacts, option=orjson.OPT_SORT_KEYS))  # kept in the digest memo
 
 
 class Blobs:
