@@ -45,11 +45,12 @@ def free_port() -> int:
     can also be restarted on it), and checked free with a bind. Where abstract sockets do
     not exist (not Linux), the kernel's choice is used.
     """
-    if sys.platform.startswith("linux"):
-        low = _ephemeral_low()
+    low = _ephemeral_low()
+    start = max(1024, low - PORT_SPAN)
+    if sys.platform.startswith("linux") and start < low:
         rng = random.Random()
         for _ in range(200):
-            port = rng.randrange(max(1024, low - PORT_SPAN), low)
+            port = rng.randrange(start, low)
             if port not in _CLAIMED and _claim(port):
                 return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
