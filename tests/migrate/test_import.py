@@ -12,7 +12,7 @@ from typing import Any, Dict
 import pytest
 import redis as redis_lib
 
-from bos_sim.stack import ApiServer, RedisServer
+from bos_sim.stack import ApiServer, RedisServer, wait_until
 from tests.support.client import Api
 
 from .conftest import digest, run_import, run_json, server_url
@@ -119,6 +119,11 @@ def test_templates_sessions_statuses_and_options_read_back(imported: Dict[str, A
     for (name, tenant), status in reference.statuses.items():
         got = api.get(f"/v2/sessions/{name}/status", tenant=tenant)
         assert got.status_code == 200 and got.json() == status, name
+    # The API caches options for up to a second (D3): another module's request may have
+    # filled that cache just before the import wrote them, so wait out that staleness.
+    wanted = dict(reference.options)
+    wait_until(lambda: {k: api.get("/v2/options").json().get(k) for k in wanted} == wanted,
+               5, "the imported options to be served")
     options = api.get("/v2/options").json()
     for name, value in reference.options.items():
         assert options[name] == value, name
