@@ -9,14 +9,13 @@ its token's tenant: another tenant's session is not found and `?tenant=` cannot 
 from __future__ import annotations
 
 import json
-import time
 from typing import Any, Dict, Iterator, List
 
 import pytest
 import requests
 
 from tests.auth.conftest import AuthStack
-from tests.observe.browser import chromium, console_errors
+from tests.observe.browser import chromium, console_errors, wait_for
 from tests.support.auth import TENANT, bearer
 from tests.support.client import Api
 
@@ -30,15 +29,6 @@ NODES = ["x1000c0s0b0n0", "x1000c0s0b0n1", "x1000c0s0b1n0", "x1000c0s0b1n1", "x1
 def browser() -> Iterator[Any]:
     yield from chromium()
 
-
-def wait_for(check: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 def session(api: Api, name: str, nodes: List[str]) -> None:

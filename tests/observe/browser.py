@@ -7,6 +7,7 @@ skip with that message rather than fail.
 from __future__ import annotations
 
 import shutil
+import time
 from typing import Any, Dict, Iterator, List
 
 import pytest
@@ -38,3 +39,14 @@ def chromium() -> Iterator[Any]:
 
 def console_errors(driver: Any) -> List[Dict[str, Any]]:
     return [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
+
+
+def wait_for(check: Any, timeout: float, what: str) -> Any:
+    """Poll `check` (a page condition) until it is truthy; its value, or fail naming `what`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")

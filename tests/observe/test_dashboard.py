@@ -5,13 +5,12 @@ boot runs and ends all stable, a click shows a node's history, and the console s
 from __future__ import annotations
 
 import json
-import time
 from typing import Any, Dict, Iterator, List
 
 import pytest
 import requests
 
-from tests.observe.browser import chromium, console_errors
+from tests.observe.browser import chromium, console_errors, wait_for
 from tests.operators.stack import Stack
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # a 1,000-node boot in a browser
@@ -30,15 +29,6 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 def browser() -> Iterator[Any]:
     yield from chromium()
 
-
-def wait_for(check: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 def opened(browser: Any, link: str) -> bool:
