@@ -10,6 +10,7 @@ copy of it, orjson's own copy, the result); now: ~2.0x (text, then result).
 from __future__ import annotations
 
 import socket
+from typing import Tuple
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,18 @@ def _component_list(count: int) -> bytes:
     return b"[" + items + b"]"
 
 
+def _peak_growth(tmp_path: Path, redis_server, method: str, body: bytes) -> Tuple[bytes, int]:
+    """The answer to one bulk write on a fresh server, and how far the write raised its peak RSS."""
+    api = ApiServer(tmp_path, redis_server.url)
+    try:
+        assert send(api.port, "GET", "/v2/options", b"").startswith(b"HTTP/1.1 200")
+        before = peak_rss(api.proc.pid)
+        answer = send(api.port, method, "/v2/components", body)
+        return answer, peak_rss(api.proc.pid) - before
+    finally:
+        assert api.stop() == 0
+
+
 LIST_RATIO = 2.0  # a list body is parsed as it arrives (api/body_stream.py): its bytes are never all held
 
 
@@ -74,14 +87,7 @@ def test_a_large_list_of_components_costs_at_most_twice_its_size(tmp_path: Path,
     no such component) once it is parsed and validated. Before: ~2.4x (text, then the parsed items,
     then their validated copies); now ~1.85x (the parsed items, validated in place)."""
     body = _component_list(BODY_MIB * 2**20 // 2130)
-    api = ApiServer(tmp_path, redis_server.url)
-    try:
-        assert send(api.port, "GET", "/v2/options", b"").startswith(b"HTTP/1.1 200")
-        before = peak_rss(api.proc.pid)
-        answer = send(api.port, "PATCH", "/v2/components", body)
-        growth = peak_rss(api.proc.pid) - before
-    finally:
-        assert api.stop() == 0
+    answer, growth = _peak_growth(tmp_path, redis_server, "PATCH", body)
     assert answer.startswith(b"HTTP/1.1 404"), answer[:300]
     assert b"x0000000c0s0b0n0" in answer, answer[-300:]
     assert growth <= LIST_RATIO * len(body), f"peak RSS grew {growth / len(body):.2f}x the body's size"
@@ -102,14 +108,7 @@ def test_a_large_bulk_put_costs_at_most_twice_its_size(tmp_path: Path, redis_ser
     """A bulk PUT of ~30,000 new components with 2 KiB kernel parameters each, written and
     answered with the written records (the body's size again)."""
     body = _component_list(BODY_MIB * 2**20 // 2130)
-    api = ApiServer(tmp_path, redis_server.url)
-    try:
-        assert send(api.port, "GET", "/v2/options", b"").startswith(b"HTTP/1.1 200")
-        before = peak_rss(api.proc.pid)
-        answer = send(api.port, "PUT", "/v2/components", body)
-        growth = peak_rss(api.proc.pid) - before
-    finally:
-        assert api.stop() == 0
+    answer, growth = _peak_growth(tmp_path, redis_server, "PUT", body)
     assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
     assert b"x0000000c0s0b0n0" in answer, answer[-300:]
     assert growth <= LIST_RATIO * len(body), f"peak RSS grew {growth / len(body):.2f}x the body's size"
