@@ -147,6 +147,7 @@ def serve(settings: ServerSettings, reuse_port: bool = False) -> None:
     app = create_app(context, auth.build_middleware(settings.auth))
     app.cleanup_ctx.append(_lifecycle(context, settings))
     app.on_cleanup.append(auth.flush_audit)
+    app.on_cleanup.append(_flush_metrics)
     tune_gc()
     tls = tls_context(settings)
     LOG.info("BOS API %s listening on %s://%s:%d (Redis %s, authentication %s)", VERSION,
@@ -154,6 +155,11 @@ def serve(settings: ServerSettings, reuse_port: bool = False) -> None:
              "on" if settings.auth.enabled else "off")
     run_app(app, host=settings.host, port=settings.port, reuse_port=reuse_port, ssl_context=tls, access_log=None,
             max_line_size=MAX_REQUEST_LINE, max_field_size=MAX_REQUEST_LINE)
+
+
+async def _flush_metrics(_app: web.Application) -> None:
+    """The last requests' counts reach the scrape files (the other workers still serve them)."""
+    metrics.flush()
 
 
 def tls_context(settings: ServerSettings) -> Optional[ssl.SSLContext]:

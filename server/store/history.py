@@ -144,6 +144,8 @@ def entry(old: Optional[Record], new: Record, by: str = "") -> Optional[bytes]:
 
     `by`: who made the change (auth on), stored only when known.
     """
+    if old is not None and _untouched(old, new):
+        return None
     before, after = tracked(old), tracked(new)
     if before == after:
         return None
@@ -165,6 +167,21 @@ def entry(old: Optional[Record], new: Record, by: str = "") -> Optional[bytes]:
               "=" + _clean(after[5]), "=" + _clean(after[4][:MAX_ERROR]), *olds,
               _clean(after[8]) if bits & 256 else "", _clean(by[:MAX_BY])]
     return US.join(fields).rstrip(US).encode()
+
+
+def _untouched(old: Record, new: Record) -> bool:
+    """A cheap sufficient test that no tracked field changed: the reporter's steady-state
+    report (same token, new timestamp) is decided by a few C-level dict compares, without
+    building tracked() twice. Every tracked field lives in one of these values (or in
+    actual_state's boot_artifacts), so equal values mean equal tracked() tuples."""
+    was, now = old.get, new.get
+    if not (was("status") == now("status") and was("last_action") == now("last_action")
+            and was("error") == now("error") and was("session") == now("session")
+            and was("enabled") == now("enabled") and was("desired_state") == now("desired_state")):
+        return False
+    before, after = was("actual_state"), now("actual_state")
+    return before == after or (isinstance(before, dict) and isinstance(after, dict)
+                               and before.get("boot_artifacts") == after.get("boot_artifacts"))
 
 
 def change_of(component_id: str, new: Record) -> List[Any]:
