@@ -16,6 +16,10 @@ seconds apart, and the median of those ratios is reported, with the median rates
 their ratio beside it. The rate the server would reach alone is the inverse of its CPU per
 request, so `rate_from_cpu` = off CPU / on CPU is the rate ratio without the noise.
 
+`--together` loads every configuration at the same time instead (one wrk each, same
+seconds): every server then sees exactly the same machine, and with the cores shared
+evenly the rate ratio is the inverse of the CPU ratio; the fairest figure on a busy machine.
+
 `--base DIR` (a checkout of another commit, e.g. `git worktree add /tmp/base 9bf84bc`)
 adds "on@base" and "off@base": servers running that checkout's bos_server and bos_shared
 (put first on PYTHONPATH), for an A/B of two commits in the same sitting.
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 import json
 import shutil
 import sys
@@ -62,13 +67,13 @@ async def seed(url: str, redis_url: str, count: int, pid: int) -> None:
 
 def run_once(server: ApiServer, redis_pid: int, script: Path, seconds: int, connections: int) -> Dict[str, float]:
     """One measured wrk run: rate, and API and Redis CPU per request (ms)."""
-    api_before, redis_before = tree_cpu(server.proc.pid), tree_cpu(redis_pid)
+    api_before, redis_before = tree_cpu(server.proc.pid), tree_cpu(redis_pid) if redis_pid else 0.0
     run = load_gen.wrk_run(server.url, script, seconds, connections)
     if run["errors"]:
         raise RuntimeError(f"wrk saw {run['errors']} errors at {server.url}")
     requests = max(run["requests"], 1)
     return {"rate": run["rate"], "api_cpu_ms": 1000 * (tree_cpu(server.proc.pid) - api_before) / requests,
-            "redis_cpu_ms": 1000 * (tree_cpu(redis_pid) - redis_before) / requests}
+            "redis_cpu_ms": 1000 * (tree_cpu(redis_pid) - redis_before) / requests if redis_pid else 0.0}
 
 
 def scripts_for(work: Path, ids: List[str]) -> Dict[str, Path]:
@@ -130,6 +135,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--split", action="store_true", help="also 'metrics off' and 'history off' alone")
+    parser.add_argument("--together", action="store_true", help="load every configuration at the same time")
     parser.add_argument("--base", type=Path, help="a checkout of another commit: adds on@base and off@base")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "observe.json")
     args = parser.parse_args(argv)
@@ -161,8 +167,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         for round_ in range(args.rounds):
             shift = round_ % len(order)
             for mode in WORKLOADS:
-                for config in order[shift:] + order[:shift]:
-                    run = run_once(servers[config], redis_pid, scripts[mode], args.seconds, args.connections)
+                if args.together:  # Redis CPU is shared by all: not attributed (0)
+                    with ThreadPoolExecutor(len(order)) as pool:
+                        done = dict(zip(order, pool.map(lambda c: run_once(servers[c], 0, scripts[mode], args.seconds,
+                                                                           args.connections), order)))
+                else:
+                    done = {c: run_once(servers[c], redis_pid, scripts[mode], args.seconds, args.connections)
+                            for c in order[shift:] + order[:shift]}
+                for config, run in done.items():
                     runs[config][mode].append(run)
                     print(f"round {round_ + 1} {mode:5} {config:11} {run['rate']:8.1f}/s "
                           f"api {run['api_cpu_ms']:.3f} ms, redis {run['redis_cpu_ms']:.3f} ms CPU/request",
@@ -175,7 +187,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     result = {"workload": (f"reporter PATCH (bench/load.py) to random of {args.components:,} components, wrk 1 "
                            f"thread {args.connections} keep-alive connections, bos-server --workers {args.workers} "
                            f"per configuration on one redis-server, {args.rounds} interleaved rounds of "
-                           f"{args.seconds:g} s per configuration and workload"),
+                           f"{args.seconds:g} s per configuration and workload"
+                           + (", all configurations loaded at the same time" if args.together else "")),
               "configurations": {c: " ".join(f) or "(defaults)" for c, f in configs.items()},
               "base": str(args.base) if args.base else None,
               "when": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "machine": machine(),
