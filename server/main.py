@@ -9,7 +9,7 @@ import os
 import ssl
 import sys
 import tempfile
-from typing import AsyncIterator, Iterator, Optional
+from typing import AsyncIterator, Optional
 
 from aiohttp import web
 from redis.exceptions import RedisError
@@ -119,25 +119,24 @@ def main(argv: Optional[list] = None) -> None:
     except PortTaken as exc:
         sys.exit(f"bos-server: {exc}")
     if settings.workers > 1:
-        with _multiprocess_metrics(settings.metrics):
-            code = run_workers(settings.workers, lambda: serve(settings, reuse_port=True), guard)
+        code = run_workers(settings.workers, lambda: serve(settings, reuse_port=True), guard,
+                           remove=_multiprocess_metrics(settings.metrics))
         sys.exit(code)
     serve(settings)
 
 
-@contextlib.contextmanager
-def _multiprocess_metrics(enabled: bool) -> Iterator[None]:
+def _multiprocess_metrics(enabled: bool) -> Optional[str]:
     """Workers write their metrics to files in one directory, so /metrics adds them up.
 
     A directory given in PROMETHEUS_MULTIPROC_DIR is used as is (and must be emptied
-    by whoever restarts the server); otherwise a fresh one lives as long as the server.
+    by whoever restarts the server); otherwise a fresh one is made, and returned to be
+    removed when the server stops.
     """
     if not enabled or os.environ.get(metrics.MULTIPROC_ENV):
-        yield
-        return
-    with tempfile.TemporaryDirectory(prefix="bos-metrics-") as where:
-        os.environ[metrics.MULTIPROC_ENV] = where
-        yield
+        return None
+    where = tempfile.mkdtemp(prefix="bos-metrics-")
+    os.environ[metrics.MULTIPROC_ENV] = where
+    return where
 
 
 def serve(settings: ServerSettings, reuse_port: bool = False) -> None:
