@@ -159,7 +159,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         asyncio.run(seed(servers["on"].url, redis_server.url, args.components, servers["on"].proc.pid))
         scripts = scripts_for(work, ids)
         redis_pid = redis_server.proc.pid
-        for config, server in servers.items():  # warm-up: connections, caches, every worker's code paths
+        for server in servers.values():  # warm-up: connections, caches, every worker's code paths
             for mode in WORKLOADS:
                 load_gen.wrk_run(server.url, scripts[mode], args.warmup, args.connections)
         runs: Dict[str, Dict[str, List[Dict[str, float]]]] = {c: {m: [] for m in WORKLOADS} for c in configs}
@@ -169,8 +169,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             for mode in WORKLOADS:
                 if args.together:  # Redis CPU is shared by all: not attributed (0)
                     with ThreadPoolExecutor(len(order)) as pool:
-                        done = dict(zip(order, pool.map(lambda c: run_once(servers[c], 0, scripts[mode], args.seconds,
-                                                                           args.connections), order)))
+                        script = scripts[mode]
+                        done = dict(zip(order, pool.map(lambda c, s=script: run_once(servers[c], 0, s, args.seconds,
+                                                                                     args.connections), order)))
                 else:
                     done = {c: run_once(servers[c], redis_pid, scripts[mode], args.seconds, args.connections)
                             for c in order[shift:] + order[:shift]}
