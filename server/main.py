@@ -30,7 +30,7 @@ from .clients.tapms import TapmsClient
 from .config import ServerSettings
 from .workers import PortTaken, claim_port, run_workers
 from .logs import apply_level, configure
-from .runtime import trim_malloc_periodically, tune_gc, tune_malloc
+from .runtime import trim_malloc_periodically, tune_gc
 from .store import Store
 from .store.history import HistorySettings
 from .store.redis_url import redis_from_url
@@ -148,7 +148,6 @@ def serve(settings: ServerSettings, reuse_port: bool = False) -> None:
     app.cleanup_ctx.append(_lifecycle(context, settings))
     app.on_cleanup.append(auth.flush_audit)
     app.on_cleanup.append(_flush_metrics)
-    tune_malloc()
     tune_gc()
     tls = tls_context(settings)
     LOG.info("BOS API %s listening on %s://%s:%d (Redis %s, authentication %s)", VERSION,

@@ -9,14 +9,12 @@ gen-0 threshold lets them die untraced; objects alive after start-up (modules,
 routes, schemas) are moved out of the collector's way by `gc.freeze()`. Reference
 counting still frees everything acyclic at once; only cyclic garbage waits longer.
 
-The C allocator (glibc): a worker's large, short-lived blocks (2 MiB bulk-write bodies,
-encoded response parts, the 1-2 KiB kernel-parameter strings of thousands of records)
-otherwise stay in its heap after use: glibc raises its mmap threshold to the largest
-block freed so far, so later large blocks come from the heap, and free pages in the
-middle of the heap are only given back by malloc_trim. Setting the thresholds turns that
-adjustment off: with a fixed mmap threshold large blocks are their own mappings, returned when freed, a small trim threshold gives
-the heap's top back, and a trim every few seconds the free pages inside it (issue 13:
-API RSS at 100,000 nodes). Two malloc arenas are plenty for one event-loop thread.
+The C allocator (glibc): what a worker frees (the 1-2 KiB kernel-parameter strings of
+thousands of records, bulk-write bodies, response parts) stays in its heap, and free pages
+in the middle of the heap are only given back to the system by malloc_trim. A trim every
+few seconds returns them (issue 13: API RSS at 100,000 nodes). glibc's thresholds are left
+as they are: fixing the mmap threshold (every large block its own mapping) cost 16-27 %
+more CPU on bulk writes and full listings in page faults.
 """
 
 from __future__ import annotations
@@ -39,10 +37,6 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8  # glibc's mallopt() parameters
-MMAP_THRESHOLD = 256 * 1024
-TRIM_THRESHOLD = 512 * 1024
-ARENA_MAX = 2
 TRIM_SECONDS = 5.0
 
 
@@ -56,14 +50,6 @@ def _glibc() -> Optional[Any]:
 
 
 _LIBC = _glibc()
-
-
-def tune_malloc() -> bool:
-    """Fix glibc's mmap and trim thresholds (module docstring); False where it does not apply."""
-    if _LIBC is None:
-        return False
-    return all(_LIBC.mallopt(param, value) == 1 for param, value in
-               ((M_MMAP_THRESHOLD, MMAP_THRESHOLD), (M_TRIM_THRESHOLD, TRIM_THRESHOLD), (M_ARENA_MAX, ARENA_MAX)))
 
 
 async def trim_malloc_periodically(seconds: float = TRIM_SECONDS) -> None:
