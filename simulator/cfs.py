@@ -70,7 +70,8 @@ class Query:
 class CfsStore:
     def __init__(self, scheduler: Scheduler, seed: int, jitter: float, delay: Callable[[], float],
                  retry_limit: int, hidden: Callable[[str], bool], reachable: Callable[[str], bool],
-                 fails_for: Callable[[str], bool]) -> None:
+                 fails_for: Callable[[str], bool],
+                 worked: Callable[[str, float], None] = lambda comp_id, seconds: None) -> None:
         self.scheduler = scheduler
         self.seed = seed
         self.jitter = jitter
@@ -79,6 +80,7 @@ class CfsStore:
         self.hidden = hidden
         self.reachable = reachable
         self.fails_for = fails_for
+        self.worked = worked  # hardware_time.HardwareTime.done: each attempt's drawn delay
         self.components: Dict[str, CfsComponent] = {}
         self._order: List[str] = []
         self.configurations: Dict[str, Configuration] = {}
@@ -200,14 +202,15 @@ class CfsStore:
         comp.gen += 1
         if comp.enabled and self.status(comp) == "pending" and comp.error_count < self.limit_of(comp):
             delay = jittered(self.seed, self.delay(), self.jitter, "configure", comp.id, comp.gen)
-            self.scheduler.call_later(delay, self._attempt, comp, comp.gen)
+            self.scheduler.call_later(delay, self._attempt, comp, comp.gen, delay)
 
-    def _attempt(self, comp: CfsComponent, gen: int) -> None:
+    def _attempt(self, comp: CfsComponent, gen: int, delay: float) -> None:
         if comp.gen != gen or self.components.get(comp.id) is not comp:
             return
         if not comp.enabled or self.status(comp) != "pending" or not self.reachable(comp.id):
             return  # a node that is down is configured when it boots again (node_booted)
         self.attempts += 1
+        self.worked(comp.id, delay)
         if self._config(comp.desired_config).fails or self.fails_for(comp.id):
             comp.error_count += 1
             comp.last_failed = True

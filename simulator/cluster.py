@@ -17,6 +17,7 @@ from .bss import BssStore
 from .cfs import CfsStore, Configuration
 from .config import SimConfig
 from .faults import NodeFaults, ServiceFaults, rate_faults
+from .hardware_time import HardwareTime
 from .hsm import Group
 from .httputil import Recorder
 from .ims import ImsStore
@@ -56,10 +57,12 @@ class Cluster:
         self.groups: Dict[str, Group] = {}
         self.partitions: Dict[str, Group] = {}
         self.tenants: Dict[str, Tenant] = {}
+        self.hardware = HardwareTime()
         self.bss = BssStore(config.seed, self._nid_of, self._xname_of_nid)
         self.cfs = CfsStore(self.scheduler, config.seed, config.jitter, lambda: config.delay("configure"),
                             config.cfs_retry_limit, hidden=self._cfs_hidden, reachable=self._reachable,
-                            fails_for=lambda xname: self._node_fault(xname, "fail_config"))
+                            fails_for=lambda xname: self._node_fault(xname, "fail_config"),
+                            worked=self.hardware.done)
         self.ims = ImsStore()
         self.pcs = PcsState(self)
         self.engine = NodeEngine(self)

@@ -131,6 +131,14 @@ class Control:
     async def get_speed(self, request: web.Request) -> web.Response:
         return web.json_response({"speed": self.cluster.scheduler.speed})
 
+    async def get_hardware_time(self, request: web.Request) -> web.Response:
+        """The slowest node's completed hardware steps since the last reset (hardware_time.py)."""
+        return web.json_response(self.cluster.hardware.summary(self.cluster.scheduler.speed))
+
+    async def reset_hardware_time(self, request: web.Request) -> web.Response:
+        self.cluster.hardware.reset()
+        return web.json_response(self.cluster.hardware.summary(self.cluster.scheduler.speed))
+
     async def set_speed(self, request: web.Request) -> web.Response:
         speed = (await _body(request)).get("speed")
         if not isinstance(speed, (int, float)) or isinstance(speed, bool) or speed <= 0:
@@ -308,6 +316,8 @@ class Control:
             web.get(f"{b}/health", self.health), web.get(f"{b}/summary", self.summary),
             web.get(f"{b}/urls", self.get_urls),
             web.get(f"{b}/speed", self.get_speed), web.put(f"{b}/speed", self.set_speed),
+            web.get(f"{b}/hardware-time", self.get_hardware_time),
+            web.delete(f"{b}/hardware-time", self.reset_hardware_time),
             web.get(f"{b}/nodes", self.list_nodes), web.post(f"{b}/nodes", self.add_nodes),
             web.post(f"{b}/nodes/bulk", self.bulk_nodes),
             web.get(f"{b}/nodes/{{xname}}", self.get_node), web.patch(f"{b}/nodes/{{xname}}", self.patch_node),

@@ -107,7 +107,8 @@ class NodeEngine:
         self._supersede(node)
         node.pgen += 1
         node.pending, node.task = "powering_on", task
-        self.scheduler.call_later(self._delay("power_on", node), self._powered_on, node, node.pgen, task)
+        delay = self._delay("power_on", node)
+        self.scheduler.call_later(delay, self._powered_on, node, node.pgen, task, delay)
 
     def _cancel_power_off(self, node: Node) -> None:
         """An On overtakes a pending power-off: the node simply keeps running."""
@@ -116,11 +117,13 @@ class NodeEngine:
         node.pending = ""
         if node.boot is not None and not node.booted:
             node.pending = "booting"
-            self.scheduler.call_later(self._delay("boot", node), self._booted, node, node.pgen)
+            delay = self._delay("boot", node)
+            self.scheduler.call_later(delay, self._booted, node, node.pgen, delay)
 
-    def _powered_on(self, node: Node, gen: int, task: TaskSink) -> None:
+    def _powered_on(self, node: Node, gen: int, task: TaskSink, delay: float) -> None:
         if gen != node.pgen:
             return
+        self.cluster.hardware.done(node.xname, delay)
         node.task = None
         if node.fault("fail_power_on"):
             node.pending = ""
@@ -142,11 +145,12 @@ class NodeEngine:
         node.pgen += 1
         node.pending, node.task = "powering_off", task
         delay = self._delay("soft_off" if graceful else "force_off", node)
-        self.scheduler.call_later(delay, self._powered_off, node, node.pgen, task, then_on)
+        self.scheduler.call_later(delay, self._powered_off, node, node.pgen, task, then_on, delay)
 
-    def _powered_off(self, node: Node, gen: int, task: TaskSink, then_on: bool) -> None:
+    def _powered_off(self, node: Node, gen: int, task: TaskSink, then_on: bool, delay: float) -> None:
         if gen != node.pgen:
             return
+        self.cluster.hardware.done(node.xname, delay)
         node.task = None
         self.turn_off(node)
         if then_on:
@@ -166,11 +170,13 @@ class NodeEngine:
             node.boot = None  # stays on without booting
             return
         node.boot, node.pending = entry, "booting"
-        self.scheduler.call_later(self._delay("boot", node), self._booted, node, node.pgen)
+        delay = self._delay("boot", node)
+        self.scheduler.call_later(delay, self._booted, node, node.pgen, delay)
 
-    def _booted(self, node: Node, gen: int) -> None:
+    def _booted(self, node: Node, gen: int, delay: float) -> None:
         if gen != node.pgen or node.power != "on":
             return
+        self.cluster.hardware.done(node.xname, delay)
         node.pending, node.booted = "", True
         node.booted_time = time.time()
         self.cluster.reporting.node_booted(node, node.boot_count)

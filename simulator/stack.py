@@ -249,6 +249,10 @@ class Simulator(ManagedProcess):
     def clear_requests(self, service: Optional[str] = None) -> None:
         self.control("DELETE", "/requests" + (f"/{service}" if service else ""))
 
+    def hardware_time(self, reset: bool = False) -> dict:
+        """The slowest node's completed hardware time since the last reset (`reset` starts a new count)."""
+        return self.control("DELETE" if reset else "GET", "/hardware-time")
+
     def set_speed(self, speed: float) -> None:
         self.control("PUT", "/speed", {"speed": speed})
 

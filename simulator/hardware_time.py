@@ -1,0 +1,47 @@
+"""The simulated hardware's own time, node by node, so a benchmark subtracts what the hardware really needed.
+
+Each hardware step a node completes (power on, boot, Soft-Off, Force-Off, one CFS
+configuration attempt) adds the delay actually drawn for it (nominal ± jitter,
+simulated seconds) to that node's tally, when the step completes. A node's steps
+run one after another, and none of them waits for BOS once started, so the
+largest tally since the last reset is the time a perfect orchestrator (one that
+reacts at once and issues every node's request at the same instant) would need
+for the job: `bench/boot.py` calls it the hardware time and counts everything
+above it as orchestration overhead (docs/benchmarks.md). Steps that never
+complete (an On overtaking a power-off, a boot cut short by a power-off) add
+nothing; a failed configuration attempt counts, as the hardware spent it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Dict
+
+
+class HardwareTime:
+    def __init__(self) -> None:
+        self.seconds: Dict[str, float] = {}
+        self.steps = 0
+        self.since = time.time()
+
+    def done(self, xname: str, sim_seconds: float) -> None:
+        """`xname` finished a hardware step that took `sim_seconds` of simulated time."""
+        self.seconds[xname] = self.seconds.get(xname, 0.0) + sim_seconds
+        self.steps += 1
+
+    def reset(self) -> None:
+        self.seconds.clear()
+        self.steps = 0
+        self.since = time.time()
+
+    def summary(self, speed: float) -> Dict[str, Any]:
+        """The slowest node's tally (simulated and wall seconds) and the mean, since the last reset."""
+        out: Dict[str, Any] = {"since": round(self.since, 3), "speed": speed, "nodes": len(self.seconds),
+                               "steps": self.steps, "max_seconds": 0.0, "max_wall_seconds": 0.0,
+                               "mean_seconds": 0.0, "slowest": None}
+        if self.seconds:
+            slowest = max(self.seconds, key=self.seconds.__getitem__)
+            top = self.seconds[slowest]
+            out.update(max_seconds=round(top, 4), max_wall_seconds=round(top / speed, 4), slowest=slowest,
+                       mean_seconds=round(sum(self.seconds.values()) / len(self.seconds), 4))
+        return out
