@@ -28,8 +28,13 @@ def loads(raw: Any) -> Any:
     return orjson.loads(raw)
 
 
+_IMMUTABLE = (str, int, float, bool, type(None))
+
+
 def clone(value: Any) -> Any:
-    """A deep copy of JSON data (several times faster than copy.deepcopy)."""
+    """A deep copy of JSON data (several times faster than copy.deepcopy); a scalar is its own copy."""
+    if type(value) in _IMMUTABLE:
+        return value
     return orjson.loads(orjson.dumps(value))
 
 

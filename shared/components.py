@@ -25,7 +25,7 @@ def empty_staged_state() -> Dict[str, Any]:
 
 
 def zero_event_stats() -> Dict[str, int]:
-    return {name: 0 for name in COUNTERS}
+    return dict.fromkeys(COUNTERS, 0)
 
 
 IGNORED_WORDS = ("spire_join_token=", "bos_session_id=")  # D23; v1 session IDs (v1.md §4.3)

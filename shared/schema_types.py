@@ -12,7 +12,7 @@ dropped, so callers only ever see data they may store.
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 
 class SchemaError(ValueError):
@@ -52,10 +52,26 @@ def _describe(value: Any) -> str:
             int: "an integer", float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
 
 
+class _Invalid(Exception):
+    """Raised by a fast validator (Schema.fast_validator) for any violation; carries no text."""
+
+
+Check = Callable[[Any], Any]
+_SKIP: Check = lambda value: value  # noqa: E731 - marks a read-only property (dropped, never checked)
+
+
 class Schema:
-    """Base type. `nullable` admits JSON null; `description` feeds the OpenAPI document."""
+    """Base type. `nullable` admits JSON null; `description` feeds the OpenAPI document.
+
+    validate() first runs a fast validator: closures built once per schema that
+    check the value and build its cleaned copy without paths or messages. Only
+    a value it refuses goes through the reporting checks (`_check`), which name
+    the offending field: a bulk write of thousands of valid items pays the
+    checks alone (issue 13). Both agree on every value (tests/shared/test_schema_fast.py).
+    """
 
     json_type = ""
+    _fast: Optional[Check] = None
 
     def __init__(self, *, nullable: bool = False, description: str = "", read_only: bool = False,
                  write_only: bool = False, default: Any = None) -> None:
@@ -66,6 +82,16 @@ class Schema:
         self.default = default
 
     def validate(self, value: Any, path: str = "") -> Any:
+        fast = self._fast
+        if fast is None:
+            fast = self._fast = self.fast_validator()
+        try:
+            return fast(value)
+        except _Invalid:
+            pass
+        return self._validate(value, path)  # raises the SchemaError that names the field
+
+    def _validate(self, value: Any, path: str) -> Any:
         if value is None:
             if self.nullable:
                 return None
@@ -74,6 +100,29 @@ class Schema:
 
     def _check(self, value: Any, path: str) -> Any:
         raise NotImplementedError
+
+    def fast_validator(self) -> Check:
+        """validate() without error texts: the cleaned value, or _Invalid."""
+        check = self._fast_check()
+        if self.nullable:
+            return lambda value: None if value is None else check(value)
+
+        def validate_not_null(value: Any) -> Any:
+            if value is None:
+                raise _Invalid
+            return check(value)
+        return validate_not_null
+
+    def _fast_check(self) -> Check:
+        """_check() of a non-null value without error texts (here: _check itself, its error as _Invalid)."""
+        check = self._check
+
+        def checked(value: Any) -> Any:
+            try:
+                return check(value, "")
+            except SchemaError:
+                raise _Invalid from None
+        return checked
 
     def json_schema(self) -> Dict[str, Any]:
         out: Dict[str, Any] = {"type": self.json_type}
@@ -121,6 +170,34 @@ class String(Schema):
             raise SchemaError(path, f"{value[:80]!r} does not match the pattern {self.pattern}")
         return value
 
+    def _fast_check(self) -> Check:
+        low, high, match = self.min_length, self.max_length, self._regex.match if self._regex else None
+        if self.enum is None and match is None:
+            if high is None:
+                def string(value: Any) -> Any:
+                    if isinstance(value, str) and len(value) >= low:
+                        return value
+                    raise _Invalid
+                return string
+
+            def bounded(value: Any) -> Any:
+                if isinstance(value, str) and low <= len(value) <= high:
+                    return value
+                raise _Invalid
+            return bounded
+        upper = self.case_insensitive_enum
+        allowed = None if self.enum is None else frozenset(e.upper() if upper else e for e in self.enum)
+
+        def general(value: Any) -> Any:
+            if not isinstance(value, str) or len(value) < low or (high is not None and len(value) > high):
+                raise _Invalid
+            if allowed is not None and (value.upper() if upper else value) not in allowed:
+                raise _Invalid
+            if match is not None and not match(value):
+                raise _Invalid
+            return value
+        return general
+
     def _in_enum(self, value: str) -> bool:
         if self.case_insensitive_enum:
             return value.upper() in {e.upper() for e in self.enum or ()}
@@ -156,6 +233,16 @@ class Integer(Schema):
             raise SchemaError(path, f"must be at most {self.maximum} (got {value})")
         return value
 
+    def _fast_check(self) -> Check:
+        low, high = self.minimum, self.maximum
+
+        def integer(value: Any) -> Any:
+            if (isinstance(value, bool) or not isinstance(value, int) or (low is not None and value < low)
+                    or (high is not None and value > high)):
+                raise _Invalid
+            return value
+        return integer
+
     def _json_extra(self) -> Dict[str, Any]:
         out: Dict[str, Any] = {}
         if self.minimum is not None:
@@ -181,6 +268,13 @@ class Boolean(Schema):
         if not isinstance(value, bool):
             raise SchemaError(path, f"must be true or false, not {_describe(value)}")
         return value
+
+    def _fast_check(self) -> Check:
+        def boolean(value: Any) -> Any:
+            if value is True or value is False:
+                return value
+            raise _Invalid
+        return boolean
 
 
 class Array(Schema):
@@ -208,6 +302,15 @@ class Array(Schema):
             raise within(path, f"[{len(out)}]", exc, index=True) from None
         return out
 
+    def _fast_check(self) -> Check:
+        low, high, item_check = self.min_items, self.max_items, self.items.fast_validator()
+
+        def array(value: Any) -> Any:
+            if not isinstance(value, list) or len(value) < low or (high is not None and len(value) > high):
+                raise _Invalid
+            return [item_check(item) for item in value]
+        return array
+
     def _json_extra(self) -> Dict[str, Any]:
         out: Dict[str, Any] = {"items": self.items.json_schema()}
         if self.min_items:
@@ -226,13 +329,22 @@ class Ref(Schema):
         self.target = target
         self.read_only = kw.get("read_only", target.read_only)
 
-    def validate(self, value: Any, path: str = "") -> Any:
+    def _validate(self, value: Any, path: str) -> Any:
         if value is None and self.nullable:
             return None
-        return self.target.validate(value, path)
+        return self.target._validate(value, path)
 
     def _check(self, value: Any, path: str) -> Any:
         return self.target._check(value, path)
+
+    def fast_validator(self) -> Check:
+        target = self.target.fast_validator()
+        if self.nullable:
+            return lambda value: None if value is None else target(value)
+        return target
+
+    def _fast_check(self) -> Check:
+        return self.target._fast_check()
 
     def json_schema(self) -> Dict[str, Any]:
         ref = {"$ref": f"#/components/schemas/{self.name}"}
@@ -286,6 +398,31 @@ class Object(Schema):
         except SchemaError as exc:
             raise within(path, key, exc) from None
         return out
+
+    def _fast_check(self) -> Check:
+        table: Dict[str, Check] = {}  # built at the first call: a schema may refer to itself
+        required, ignore, low, high = self.required, self.additional == "ignore", self.min_properties, self.max_properties
+
+        def obj(value: Any) -> Any:
+            if not table:
+                table.update({name: _SKIP if prop.read_only else prop.fast_validator()
+                              for name, prop in self.properties.items()})
+            if not isinstance(value, dict) or len(value) < low or (high is not None and len(value) > high):
+                raise _Invalid
+            for name in required:
+                if name not in value:
+                    raise _Invalid
+            out: Dict[str, Any] = {}
+            for key, item in value.items():
+                check = table.get(key)
+                if check is None:
+                    if ignore:
+                        continue
+                    raise _Invalid
+                if check is not _SKIP:
+                    out[key] = check(item)
+            return out
+        return obj
 
     def _check_count(self, value: Dict[str, Any], path: str) -> None:
         if len(value) < self.min_properties:

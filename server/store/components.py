@@ -22,7 +22,7 @@ from .component_counts import session_counts
 from .component_query import (SCAN_CHUNK, ComponentQuery, actual_state_older_than, explicit_chunks, facet_keys,
                               index_facets, index_keys, scored_indexes, smallest_driver, walk)
 from .events import Events, components_message, encoded
-from .history import ACTOR, HistorySettings, change_of, entry as history_entry
+from .history import ACTOR, HistorySettings, change_of, entry_of, tracked
 from .record_form import pack, unpack
 from .write_batcher import WriteBatcher
 
@@ -215,8 +215,10 @@ class ComponentStore:
         results: Dict[str, Record] = {}
         blobs: Dict[str, bytes] = {}
         for component_id, raw, old in zip(ids, raws, olds):
-            old_facets = index_facets(old) if old is not None else None  # before compute, which may share parts
+            # Read before compute, which may share parts of `old` with the new record
+            old_facets = index_facets(old) if old is not None else None
             old_scored = scored_indexes(old) if old is not None else {}
+            old_tracked = tracked(old)
             new = compute(component_id, old)
             if new is None:
                 continue
@@ -239,7 +241,8 @@ class ComponentStore:
             # Score entries re-added only when they changed: the index holds the old record's (CAS)
             moved = {k: v for k, v in new_scored.items() if old_scored.get(k) != v}
             writes.append(Write(keys.component(component_id), component_id, digest(raw), value,
-                                removed, added, moved, history_entry(old, new, actors.get(component_id, ""))))
+                                removed, added, moved,
+                                entry_of(old_tracked, tracked(new), old, new, actors.get(component_id, ""))))
         return writes, results, blobs
 
     async def update_one(self, component_id: str, compute: Compute) -> Optional[Record]:

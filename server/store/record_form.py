@@ -34,12 +34,15 @@ DEFAULTS: Tuple[Tuple[str, Callable[[], Any]], ...] = (
 _MISSING = object()
 
 
+_DEFAULT_VALUES = tuple((name, default()) for name, default in DEFAULTS)  # compared with, never handed out
+
+
 def pack(record: Record) -> Record:
     """The record as stored (a copy when anything is left out or marked absent)."""
     stored = record
-    for name, default in DEFAULTS:
+    for name, default in _DEFAULT_VALUES:
         value = record.get(name, _MISSING)
-        if value is _MISSING or value == default():
+        if value is _MISSING or value == default:
             if stored is record:
                 stored = dict(record)
             if value is _MISSING:

@@ -91,3 +91,51 @@ def test_d2_session_update_recomputes_after_a_conflicting_write(url: str) -> Non
     assert record is not None
     assert record["status"]["status"] == "running", "our update was lost"
     assert record["components"] == "x1,x2", "the concurrent write was lost"
+
+
+def test_one_call_writing_a_key_twice_checks_the_second_write_against_the_first(
+        url: str, redis_client: redis_lib.Redis) -> None:
+    """The script reads every record with one MGET and batches the writes (cas.py); a key
+    written twice in one call must still behave as two writes in sequence."""
+    from bos_server.store.cas import MISSING, CasWriter, Write, digest
+
+    key, idx_a, idx_b = keys.component("dup1"), keys.by_session("a"), keys.by_session("b")
+
+    async def scenario() -> List[List[int]]:
+        store = Store.connect(url)
+        try:
+            writer = CasWriter(store.redis)
+            first = Write(key, "dup1", MISSING, b"v1", add_to=(idx_a,))
+            then = Write(key, "dup1", digest(b"v1"), b"v2", remove_from=(idx_a,), add_to=(idx_b,))
+            stale = Write(key, "dup1", digest(b"v1"), b"v3", add_to=(idx_a,))  # read before `then`
+            return [await writer.apply([first, then, stale])]
+        finally:
+            await store.close()
+
+    assert asyncio.run(scenario()) == [[2]], "the third write was checked against the value before the call"
+    assert redis_client.get(key) == b"v2"
+    assert redis_client.zscore(idx_a, "dup1") is None and redis_client.zscore(idx_b, "dup1") == 0
+
+
+def test_a_batched_write_moves_each_record_between_indexes_with_its_scores(
+        url: str, redis_client: redis_lib.Redis) -> None:
+    """Index moves travel as one word list per record (cas.py): removals, plain and scored additions."""
+    from bos_server.store.cas import MISSING, CasWriter, Write
+
+    async def scenario() -> List[int]:
+        store = Store.connect(url)
+        try:
+            writer = CasWriter(store.redis)
+            await store.redis.zadd(keys.by_session("old"), {"m1": 0, "m2": 0})
+            writes = [Write(keys.component(m), m, MISSING, b"{}", remove_from=(keys.by_session("old"),),
+                            add_to=(keys.COMPONENT_IDS, keys.by_session("new")),
+                            scored={keys.COMPONENT_ACTUAL_STAMP: 1733000000.5 + n})
+                      for n, m in enumerate(["m1", "m2", "m3"])]
+            return await writer.apply(writes)
+        finally:
+            await store.close()
+
+    assert asyncio.run(scenario()) == []
+    assert redis_client.zcard(keys.by_session("old")) == 0
+    assert redis_client.zrange(keys.by_session("new"), 0, -1) == [b"m1", b"m2", b"m3"]
+    assert redis_client.zscore(keys.COMPONENT_ACTUAL_STAMP, "m3") == 1733000002.5
