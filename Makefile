@@ -87,6 +87,7 @@ bench: os-deps venv $(BENCH_STAMP)
 	$(PY) bench/run.py $(if $(QUICK),--quick,) $(if $(SIZES),--api-sizes $(SIZES) --e2e-sizes $(SIZES),) $(BENCH_ARGS)
 	$(PY) -m bench.v1 $(if $(QUICK),--nodes 200 --status-nodes 2000 --runs 5,) --out bench/results/$(if $(QUICK),quick/,)v1.json
 	$(PY) -m bench.auth_overhead $(if $(QUICK),--runs 1 --seconds 3 --warmup 3,) --out bench/results/$(if $(QUICK),quick/,)auth.json
+	$(PY) -m bench.ab_observe $(if $(QUICK),--components 1000 --rounds 1 --seconds 2 --warmup 1,) --out bench/results/$(if $(QUICK),quick/,)observe.json
 
 $(BENCH_STAMP): bench/requirements.txt $(STAMP)
 	$(PY) -m pip install -q -r bench/requirements.txt

@@ -9,7 +9,7 @@ import os
 import ssl
 import sys
 import tempfile
-from typing import AsyncIterator, Iterator, Optional
+from typing import AsyncIterator, Optional
 
 from aiohttp import web
 from redis.exceptions import RedisError
@@ -119,25 +119,24 @@ def main(argv: Optional[list] = None) -> None:
     except PortTaken as exc:
         sys.exit(f"bos-server: {exc}")
     if settings.workers > 1:
-        with _multiprocess_metrics(settings.metrics):
-            code = run_workers(settings.workers, lambda: serve(settings, reuse_port=True), guard)
+        code = run_workers(settings.workers, lambda: serve(settings, reuse_port=True), guard,
+                           remove=_multiprocess_metrics(settings.metrics))
         sys.exit(code)
     serve(settings)
 
 
-@contextlib.contextmanager
-def _multiprocess_metrics(enabled: bool) -> Iterator[None]:
+def _multiprocess_metrics(enabled: bool) -> Optional[str]:
     """Workers write their metrics to files in one directory, so /metrics adds them up.
 
     A directory given in PROMETHEUS_MULTIPROC_DIR is used as is (and must be emptied
-    by whoever restarts the server); otherwise a fresh one lives as long as the server.
+    by whoever restarts the server); otherwise a fresh one is made, and returned to be
+    removed when the server stops.
     """
     if not enabled or os.environ.get(metrics.MULTIPROC_ENV):
-        yield
-        return
-    with tempfile.TemporaryDirectory(prefix="bos-metrics-") as where:
-        os.environ[metrics.MULTIPROC_ENV] = where
-        yield
+        return None
+    where = tempfile.mkdtemp(prefix="bos-metrics-")
+    os.environ[metrics.MULTIPROC_ENV] = where
+    return where
 
 
 def serve(settings: ServerSettings, reuse_port: bool = False) -> None:
@@ -147,6 +146,7 @@ def serve(settings: ServerSettings, reuse_port: bool = False) -> None:
     app = create_app(context, auth.build_middleware(settings.auth))
     app.cleanup_ctx.append(_lifecycle(context, settings))
     app.on_cleanup.append(auth.flush_audit)
+    app.on_cleanup.append(_flush_metrics)
     tune_gc()
     tls = tls_context(settings)
     LOG.info("BOS API %s listening on %s://%s:%d (Redis %s, authentication %s)", VERSION,
@@ -154,6 +154,11 @@ def serve(settings: ServerSettings, reuse_port: bool = False) -> None:
              "on" if settings.auth.enabled else "off")
     run_app(app, host=settings.host, port=settings.port, reuse_port=reuse_port, ssl_context=tls, access_log=None,
             max_line_size=MAX_REQUEST_LINE, max_field_size=MAX_REQUEST_LINE)
+
+
+async def _flush_metrics(_app: web.Application) -> None:
+    """The last requests' counts reach the scrape files (the other workers still serve them)."""
+    metrics.flush()
 
 
 def tls_context(settings: ServerSettings) -> Optional[ssl.SSLContext]:

@@ -18,20 +18,30 @@ after it, which lives exactly as long as its process and in the same network
 namespace as the TCP port; a second server finds it taken and exits with a clear
 message. Workers close their copy, so once a parent is gone (even by SIGKILL) a
 new one can take over at once while the old workers finish.
+
+Once the workers are forked, the parent needs nothing it imported (aiohttp, redis,
+the API: ≈45 MiB of a 2-worker server's RSS, issue 13's API memory bound), so it
+replaces its image with a bare interpreter running `python -m bos_server.workers`:
+the same PID (the workers' parent-death signal and watchdog still see it), the
+same children, the port claim's descriptor kept open across exec. SIGTERM and
+SIGINT are blocked over the exec, so one sent meanwhile waits for the new image's
+handler instead of killing it.
 """
 
 from __future__ import annotations
 
+import argparse
 import ctypes
 import ctypes.util
 import logging
 import os
+import shutil
 import signal
 import socket
 import sys
 import threading
 import time
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, List, Optional
 
 LOG = logging.getLogger("bos_server.workers")
 PR_SET_PDEATHSIG = 1
@@ -83,7 +93,12 @@ def _watch_parent(parent: int) -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
-def run_workers(count: int, serve: Callable[[], None], guard: Optional[socket.socket] = None) -> int:
+def run_workers(count: int, serve: Callable[[], None], guard: Optional[socket.socket] = None,
+                remove: Optional[str] = None) -> int:
+    """Fork `count` workers running `serve`, then supervise them (see the module docstring).
+
+    `remove`: a directory to delete once every worker has exited (the metrics files).
+    """
     children: Dict[int, int] = {}
     parent = os.getpid()
     for index in range(count):
@@ -96,12 +111,41 @@ def run_workers(count: int, serve: Callable[[], None], guard: Optional[socket.so
             serve()
             os._exit(0)
         children[pid] = index
+    _become_supervisor(list(children), guard, remove)  # returns only if the exec failed
+    try:
+        return supervise(list(children))
+    finally:
+        if remove:
+            shutil.rmtree(remove, ignore_errors=True)
+
+
+def _become_supervisor(children: List[int], guard: Optional[socket.socket], remove: Optional[str]) -> None:
+    """Replace this process's image with `python -m bos_server.workers` supervising `children`."""
+    argv = [sys.executable, "-m", "bos_server.workers", *map(str, children)]
+    if remove:
+        argv += ["--remove", remove]
+    if guard is not None:
+        os.set_inheritable(guard.fileno(), True)  # the claim lives as long as this PID
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+    try:
+        os.execv(sys.executable, argv)
+    except OSError as exc:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        LOG.warning("Could not start the slim supervisor (%s); supervising from this process", exc)
+
+
+def supervise(children: List[int]) -> int:
+    """Forward SIGTERM/SIGINT to the workers and wait for them all; 1 if one exited on its own."""
     stopping = False
+    running = set(children)
 
     def forward(signum: int, _frame: object) -> None:
         nonlocal stopping
         stopping = True
-        for pid in children:
+        for pid in running:
             try:
                 os.kill(pid, signal.SIGTERM)
             except ProcessLookupError:
@@ -109,12 +153,35 @@ def run_workers(count: int, serve: Callable[[], None], guard: Optional[socket.so
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})  # blocked over the exec
     status = 0
-    while children:
-        pid, code = os.wait()
-        children.pop(pid, None)
+    while running:
+        try:
+            pid, code = os.wait()
+        except ChildProcessError:  # none left (reaped elsewhere): nothing to wait for
+            break
+        running.discard(pid)
         if not stopping:
             LOG.error("Worker %d exited unexpectedly (status %d); stopping the others", pid, code)
             status = 1
             forward(signal.SIGTERM, None)
     return status
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """The slim supervisor: `python -m bos_server.workers PID... [--remove DIR]` (run_workers execs it)."""
+    from .logs import configure
+    parser = argparse.ArgumentParser(prog="bos-server supervisor")
+    parser.add_argument("pids", type=int, nargs="+")
+    parser.add_argument("--remove")
+    args = parser.parse_args(argv)
+    configure("BOS_LOG_LEVEL")
+    try:
+        return supervise(args.pids)
+    finally:
+        if args.remove:
+            shutil.rmtree(args.remove, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

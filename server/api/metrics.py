@@ -84,6 +84,7 @@ async def get_metrics(request: web.Request) -> web.Response:
     from prometheus_client import CollectorRegistry, REGISTRY, generate_latest
     if metrics.METRICS is None:
         return web.Response(status=404, text="metrics are turned off (--no-metrics)\n")
+    metrics.flush()  # this worker's counts exact; the others' are at most FLUSH_SECONDS old
     registry = CollectorRegistry(auto_describe=False)
     if metrics.multiprocess():
         from prometheus_client import multiprocess
