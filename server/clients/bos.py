@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 from bos_shared.records import Component  # the typed record (api.md §2.1)
 
+from .bos_reads import StoreReads, store_query
 from .rest import JsonClient
 
 TENANT_HEADER = "Cray-Tenant-Name"
@@ -57,6 +58,18 @@ def _ids(body: Any) -> List[str]:
             if isinstance(item, str) or (isinstance(item, dict) and isinstance(item.get("id"), str))]
 
 
+async def _repaged(chunks: AsyncIterator[List[Component]], size: int) -> AsyncIterator[List[Component]]:
+    """Chunks regrouped into pages of `size` (0 = one page), as the API's paging would give them;
+    the last page is short (possibly empty), like the last page of `start_after_id` paging."""
+    page: List[Component] = []
+    async for chunk in chunks:
+        page.extend(chunk)
+        while size > 0 and len(page) >= size:
+            yield page[:size]
+            page = page[size:]
+    yield page
+
+
 def _tenant_headers(tenant: Optional[str]) -> Optional[Dict[str, str]]:
     return {TENANT_HEADER: tenant} if tenant else None
 
@@ -64,8 +77,10 @@ def _tenant_headers(tenant: Optional[str]) -> Optional[Dict[str, str]]:
 class BosClient:
     """Endpoints of the BOS API the operators use; base URL ends in `/v2`."""
 
-    def __init__(self, http: JsonClient) -> None:
+    def __init__(self, http: JsonClient, reads: Optional[StoreReads] = None) -> None:
         self.http = http
+        # Component listings straight from the API's Redis when the operators share it (bos_reads.py).
+        self.reads = reads
 
     # -- options --
     async def get_options(self) -> Dict[str, Any]:
@@ -75,6 +90,11 @@ class BosClient:
     # -- components --
     async def iter_component_pages(self, page_size: int, **filters: Any) -> AsyncIterator[List[Component]]:
         """Pages of `GET /components` (§2.3): repeat with start_after_id until a short page."""
+        query = store_query(**filters) if self.reads is not None else None
+        if query is not None and self.reads is not None:
+            async for page in _repaged(self.reads.pages(query), page_size):
+                yield page
+            return
         params = {k: v for k, v in filters.items() if v is not None}
         if page_size <= 0:
             yield await self._components(params)
@@ -90,6 +110,9 @@ class BosClient:
     async def component_page(self, page_size: int, start_after_id: Optional[str] = None,
                              **filters: Any) -> List[Component]:
         """One page of `GET /components` (page_size 0 = everything in one request)."""
+        query = store_query(page_size, start_after_id, **filters) if self.reads is not None else None
+        if query is not None and self.reads is not None:
+            return [c async for page in self.reads.pages(query) for c in page]
         params = {k: v for k, v in filters.items() if v is not None}
         if page_size > 0:
             params["page_size"] = page_size
@@ -105,6 +128,9 @@ class BosClient:
 
     async def components_by_ids(self, ids: Sequence[str], **filters: Any) -> List[Component]:
         """Current records of `ids` that match `filters` (unknown IDs are omitted)."""
+        query = store_query(**filters) if self.reads is not None else None
+        if query is not None and self.reads is not None:
+            return await self.reads.components_by_ids(ids, query)
         found: List[Component] = []
         for start in range(0, len(ids), IDS_PER_GET):
             params = {k: v for k, v in filters.items() if v is not None}
@@ -114,7 +140,7 @@ class BosClient:
 
     async def any_component(self, **filters: Any) -> Optional[Component]:
         """The first matching component, or None: a cheap existence check (one indexed page of 1)."""
-        page = await self._components({**filters, "page_size": 1})
+        page = await self.component_page(1, None, **filters)
         return page[0] if page else None
 
     async def _components(self, params: Mapping[str, Any]) -> List[Component]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, List, Mapping, Optional
 
 from ..clients.bos import BosClient
+from ..clients.bos_reads import StoreReads
 from ..clients.bss import BssClient
 from ..clients.cfs import CfsClient
 from ..clients.hsm import HsmClient
@@ -79,7 +80,8 @@ class Services:
             "ims": client("ims", endpoints.ims, retries=4),
             "tapms": client("tapms", endpoints.tapms, read=10.0),
         }
-        return cls(bos=BosClient(http["bos"]), hsm=HsmClient(http["hsm"]), pcs=PcsClient(http["pcs"]),
+        reads = StoreReads(redis) if redis is not None else None  # the API's Redis: listings read there (bos_reads.py)
+        return cls(bos=BosClient(http["bos"], reads), hsm=HsmClient(http["hsm"]), pcs=PcsClient(http["pcs"]),
                    bss=BssClient(http["bss"]), cfs=CfsClient(http["cfs"]), ims=ImsClient(http["ims"]),
                    tapms=TapmsClient(http["tapms"]), s3=S3Client(S3Settings.from_env(endpoints.s3)),
                    redis=redis, http=list(http.values()))

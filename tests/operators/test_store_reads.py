@@ -1,0 +1,60 @@
+"""Operators given the API's Redis read component listings there (clients/bos_reads.py,
+operators.md §2.3): the records and their selection must be exactly what the API answers."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Dict, List
+
+from redis.asyncio import Redis
+
+from bos_server.clients.bos import BosClient
+from bos_server.clients.bos_reads import StoreReads
+from bos_server.clients.rest import JsonClient
+
+IDS = [f"x3000c0s{i}b0n0" for i in range(7)]
+ARTIFACTS = {"kernel": "s3://boot-images/abc/kernel", "kernel_parameters": "console=ttyS0 " * 20,
+             "initrd": "s3://boot-images/abc/initrd"}  # long enough to be stored as a shared blob
+FILTERS: List[Dict[str, Any]] = [
+    {}, {"enabled": True}, {"enabled": False}, {"status": "power_on_pending"},
+    {"status": "on_hold,stable", "enabled": True}, {"session": "s1"}, {"phase": "powering_on"},
+    {"staged_session": "s2"},
+]
+
+
+def seed(api: Any) -> None:
+    records = []
+    for n, cid in enumerate(IDS):
+        record: Dict[str, Any] = {"id": cid, "enabled": n % 2 == 0, "session": "s1" if n < 4 else "",
+                                  "desired_state": {"boot_artifacts": ARTIFACTS, "configuration": "c"},
+                                  "actual_state": {"boot_artifacts": ARTIFACTS} if n % 3 == 0 else {},
+                                  "status": {"phase": "powering_on" if n < 5 else ""}}
+        if n == 6:
+            record["staged_state"] = {"session": "s2", "configuration": "d"}
+        records.append(record)
+    assert api.put("/v2/components", json=records).status_code == 200
+
+
+def test_store_reads_equal_the_api_listing(api, api_server, redis_server):
+    seed(api)
+
+    async def main() -> None:
+        redis = Redis.from_url(redis_server.url)
+        http = JsonClient("bos", api_server.url + "/v2")
+        by_api, by_store = BosClient(http), BosClient(http, StoreReads(redis))
+        try:
+            for filters in FILTERS:
+                expected = await by_api.list_components(0, **filters)
+                assert await by_store.list_components(0, **filters) == expected, filters
+                assert await by_store.list_components(2, **filters) == expected, filters  # repaged
+                picked = IDS[1:6]
+                assert (await by_store.components_by_ids(picked, **filters)
+                        == await by_api.components_by_ids(picked, **filters)), filters
+                assert (await by_store.component_page(2, IDS[2], **filters)
+                        == await by_api.component_page(2, IDS[2], **filters)), filters
+            assert any(c.get("actual_state", {}).get("boot_artifacts") for c in expected)
+            assert by_store.reads is not None
+        finally:
+            await http.close()
+            await redis.aclose()
+    asyncio.run(main())
