@@ -6,12 +6,15 @@ boto3 is synchronous; calls run in a worker thread so the event loop never block
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import threading
 from dataclasses import dataclass
 from typing import Any, Optional, Tuple
 from urllib.parse import urlsplit
 
 MANIFEST_MAX_BYTES = 1048576
+LOG = logging.getLogger(__name__)
 
 
 class S3Error(Exception):
@@ -44,20 +47,40 @@ class S3Client:
     def __init__(self, settings: S3Settings) -> None:
         self.settings = settings
         self._client: Any = None
+        self._building = threading.Lock()  # boto3's default session must not build clients concurrently
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.settings.endpoint and self.settings.access_key and self.settings.secret_key)
+
+    async def warm(self) -> None:
+        """Build the boto3 client now, in a worker thread: importing boto3 and loading its S3 model
+        takes a second or more, which the first session after a start otherwise waited for
+        between its POST and its first power-on (issue 13). Nothing when S3 is not configured."""
+        if not self.configured:
+            return
+        try:
+            await asyncio.to_thread(self._boto)
+        except Exception as exc:  # the first real request reports it again, in its own context
+            LOG.warning("Preparing the S3 client failed: %s", " ".join(str(exc).split()))
 
     def _boto(self) -> Any:
-        if self._client is None:
-            if not (self.settings.endpoint and self.settings.access_key and self.settings.secret_key):
-                raise S3Error("S3 is not configured (S3_PROTOCOL, S3_GATEWAY, S3_ACCESS_KEY, S3_SECRET_KEY)")
-            import boto3
-            from botocore.config import Config
-            config = Config(connect_timeout=60, read_timeout=60, s3={"addressing_style": "path"},
-                            retries={"max_attempts": 3, "mode": "standard"})
-            self._client = boto3.client(
-                "s3", endpoint_url=self.settings.endpoint, aws_access_key_id=self.settings.access_key,
-                aws_secret_access_key=self.settings.secret_key, region_name="us-east-1",
-                verify=False, config=config)
-        return self._client
+        with self._building:
+            if self._client is None:
+                self._client = self._build()
+            return self._client
+
+    def _build(self) -> Any:
+        if not self.configured:
+            raise S3Error("S3 is not configured (S3_PROTOCOL, S3_GATEWAY, S3_ACCESS_KEY, S3_SECRET_KEY)")
+        import boto3
+        from botocore.config import Config
+        config = Config(connect_timeout=60, read_timeout=60, s3={"addressing_style": "path"},
+                        retries={"max_attempts": 3, "mode": "standard"})
+        return boto3.client(
+            "s3", endpoint_url=self.settings.endpoint, aws_access_key_id=self.settings.access_key,
+            aws_secret_access_key=self.settings.secret_key, region_name="us-east-1",
+            verify=False, config=config)
 
     async def get(self, url: str, max_bytes: Optional[int] = None) -> bytes:
         """Object content; refuses objects larger than `max_bytes` by Content-Length."""

@@ -30,7 +30,11 @@ from .services import Services
 
 LOG = logging.getLogger("bos.operators")
 
-DEBOUNCE = 0.15  # coalesce bursts of change events into one pass
+# Passes that follow one another closely (events arrived during a pass) start at least this long
+# after the previous pass ended, coalescing a burst of change events into one pass. An operator that
+# has been waiting longer starts at once: delaying the first reaction to a new session or hand-off
+# added this much to every step of a boot (issue 13, realistic latencies).
+DEBOUNCE = 0.15
 MIN_WAIT = 0.05  # floor between passes even with frequency 0, so the loop never spins
 FALLBACK_FREQUENCY = 5.0
 OPTIONS_MAX_AGE = 0.5  # operators sharing a process share one fresh options read
@@ -87,6 +91,7 @@ class Loop:
     task: Optional["asyncio.Task[None]"] = None
     in_pass_since: Optional[float] = None
     passes: int = 0
+    ended: float = 0.0  # loop time the last pass ended
 
     @property
     def log(self) -> logging.Logger:
@@ -166,8 +171,9 @@ class Runner:
             finally:
                 entry.in_pass_since = None
                 entry.passes += 1
-                metrics.operator_pass(op.name, loop_time() - started, failed)
-            await self._wait(entry, self._period(op, options), loop_time() - started, hint)
+                entry.ended = loop_time()
+                metrics.operator_pass(op.name, entry.ended - started, failed)
+            await self._wait(entry, self._period(op, options), entry.ended - started, hint)
 
     @staticmethod
     def _period(op: Operator, options: Mapping[str, Any]) -> float:
@@ -177,7 +183,8 @@ class Runner:
             return FALLBACK_FREQUENCY
 
     async def _wait(self, entry: Loop, period: float, elapsed: float, hint: Optional[float]) -> None:
-        """Until the next pass is due, or a relevant change event arrives (then debounce)."""
+        """Until the next pass is due, or a relevant change event arrives: then at once if the
+        loop has been idle for DEBOUNCE, else when DEBOUNCE has passed since the last pass ended."""
         delay = period - elapsed
         if hint is not None:
             delay = min(delay, hint)
@@ -186,8 +193,9 @@ class Runner:
             await asyncio.wait_for(entry.wake.wait(), timeout=delay)
         except asyncio.TimeoutError:
             return
-        if not self.stopping.is_set():
-            await asyncio.sleep(DEBOUNCE)
+        settle = entry.ended + DEBOUNCE - loop_time()
+        if settle > 0 and not self.stopping.is_set():
+            await asyncio.sleep(settle)
 
     # -- change events --
     def dispatch(self, event: Mapping[str, Any]) -> None:

@@ -8,7 +8,7 @@ import asyncio
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..store.acting import acting
 from ..store.component_query import enabled_page
@@ -20,6 +20,9 @@ from .status_rules import decide, build_patch
 # listing all of CFS (D26): a pass then costs O(work), not O(cluster).
 CFS_BY_ID_MAX = 1000
 CFS_FIELDS = ("desired_config", "configuration_status")  # what the decision table reads (status_rules)
+# After a pass that moved components on, the next look comes this soon (bounded by the re-check
+# interval); each pass that moves nothing doubles the wait up to the re-check interval.
+RECHECK_AFTER_PROGRESS = 0.2
 PAGES_IN_FLIGHT = 2
 
 
@@ -30,6 +33,7 @@ class _Pass:
     gate: asyncio.Semaphore
     cfs: Dict[str, Dict[str, Any]] = field(default_factory=dict)
     remaining: int = 0  # components that stay enabled after their page's decisions
+    moved: int = 0  # components written (moved on) by this pass
     failed: bool = False  # a page could not read or write: no further page starts
     tasks: List["asyncio.Future[None]"] = field(default_factory=list)
 
@@ -38,6 +42,19 @@ class StatusOperator(Operator):
     name = "status"
     wake_on_enabled = True  # any enabled component written: a session, a report, a hand-off
     wake_statuses = frozenset({"on_hold"})
+    # A write leaving components only in these statuses hands them to a power operator (usually the
+    # status operator's own write): nothing for a status pass until the hardware moves, which no
+    # event reports. Waking for it made each hand-off a pass that held the components' leases while
+    # the power operator waited for them (issue 13, realistic latencies).
+    handed_off = frozenset({"power_on_pending", "power_off_pending"})
+
+    def __init__(self) -> None:
+        self._interval: Optional[float] = None  # the current re-check interval (see _recheck)
+
+    def wants(self, event: Mapping[str, Any]) -> bool:
+        if event.get("kind") == "components" and set(event.get("statuses") or ()) <= self.handed_off:
+            return False
+        return super().wants(event)
 
     async def run_pass(self, ctx: PassContext) -> Optional[float]:
         """Page through the enabled components; each page is claimed (component leases, so no
@@ -53,7 +70,7 @@ class StatusOperator(Operator):
             pass_.cfs = await self._cfs_records(ctx, first, last_page=self._last(ctx, first))
         except Exception as exc:  # §3.1 step 4
             ctx.log.error("Unable to read or write (BOS, CFS or PCS); ending the status pass: %s", one_line(exc))
-            return self._recheck(ctx)
+            return self._recheck(ctx, moved=False)
         page: List[str] = first
         try:
             while True:
@@ -73,8 +90,8 @@ class StatusOperator(Operator):
                 task.cancel()
             await asyncio.gather(*pass_.tasks, return_exceptions=True)
         if pass_.failed:
-            return self._recheck(ctx)
-        return self._recheck(ctx) if pass_.remaining or ctx.contended else None
+            return self._recheck(ctx, moved=False)
+        return self._recheck(ctx, moved=pass_.moved > 0) if pass_.remaining or ctx.contended else None
 
     async def _page(self, ctx: PassContext, page: List[str], pass_: "_Pass") -> None:
         """One page: claim, re-read, decide, write; always releases its claim and its slot."""
@@ -86,7 +103,9 @@ class StatusOperator(Operator):
             try:
                 async with acting(ctx.services.redis):  # before the re-read (store/acting.py: session stop)
                     with fenced(ctx.claims, claim):
-                        pass_.remaining += await self._claimed_page(ctx, claim.ids, pass_.cfs)
+                        still, written = await self._claimed_page(ctx, claim.ids, pass_.cfs)
+                        pass_.remaining += still
+                        pass_.moved += written
             except FenceLost as exc:
                 ctx.log.warning("Stopped evaluating %d components: %s", len(claim.ids), exc)
             except Exception as exc:  # §3.1 step 4: pages already written stay written
@@ -108,13 +127,14 @@ class StatusOperator(Operator):
             return await enabled_page(ctx.services.redis, start_after, ctx.batch_size)
         return [c["id"] for c in await ctx.bos.component_page(ctx.batch_size, start_after, enabled=True)]
 
-    async def _claimed_page(self, ctx: PassContext, ids: List[str], cfs: Dict[str, Dict[str, Any]]) -> int:
+    async def _claimed_page(self, ctx: PassContext, ids: List[str],
+                            cfs: Dict[str, Dict[str, Any]]) -> Tuple[int, int]:
         """Re-read the claimed components (the page was read before the claim), then decide."""
         if not ids:
-            return 0
+            return 0, 0
         fresh = await ctx.bos.components_by_ids(ids, enabled=True)
         if not fresh:
-            return 0
+            return 0, 0
         power = await ctx.services.pcs.power_status([c["id"] for c in fresh])
         return await self._evaluate_chunk(ctx, fresh, power, cfs)
 
@@ -132,8 +152,9 @@ class StatusOperator(Operator):
 
     @staticmethod
     async def _evaluate_chunk(ctx: PassContext, chunk: Sequence[Component], power: Dict[str, str],
-                              cfs: Dict[str, Dict[str, Any]]) -> int:
-        """Evaluate and write one chunk; returns how many components stay enabled."""
+                              cfs: Dict[str, Dict[str, Any]]) -> Tuple[int, int]:
+        """Evaluate and write one chunk; returns how many components stay enabled, and how many
+        were written (moved on)."""
         now = time.time()
         patches: List[Dict[str, Any]] = []
         rules: Counter[str] = Counter()
@@ -149,10 +170,19 @@ class StatusOperator(Operator):
             ctx.log.info("Updating %d components (%s)", len(patches),
                          ", ".join(f"{rule}: {n}" for rule, n in sorted(rules.items())))
             await ctx.bos.patch_components(patches, ctx.batch_size)
-        return still_enabled
+        return still_enabled, len(patches)
 
-    @staticmethod
-    def _recheck(ctx: PassContext) -> float:
-        """Nodes in flight change outside BOS (power, boot, CFS): look again soon, but never
-        spend more than half the time polling (the wait is at least the pass duration)."""
-        return max(ctx.recheck, ctx.elapsed())
+    def _recheck(self, ctx: PassContext, moved: bool) -> float:
+        """Nodes in flight change outside BOS (power off, CFS configured: nothing tells BOS), so
+        the status operator looks again. A session's nodes move together, spread over the
+        hardware's jitter: once a look finds some moved, the others follow within moments, so
+        the next look comes after RECHECK_AFTER_PROGRESS; looks that find nothing back off,
+        doubling up to the re-check interval. Never more than half the time polling (the wait is
+        at least the pass duration). At a fixed one-second re-check, the last node of a session
+        waited up to a second more to be noticed (issue 13, realistic latencies)."""
+        fastest = min(RECHECK_AFTER_PROGRESS, ctx.recheck)
+        if moved or self._interval is None:
+            self._interval = fastest
+        else:
+            self._interval = min(ctx.recheck, self._interval * 2)
+        return max(self._interval, ctx.elapsed())

@@ -70,6 +70,22 @@ def test_status_asks_cfs_by_id_for_few_components(make_ctx, monkeypatch):
     assert [c for c in svc.calls if c[0].startswith("cfs.")] == [("cfs.components", N)]
 
 
+def test_status_looks_again_soon_after_progress_and_backs_off_without(make_ctx):
+    """Hardware changes reach BOS only through the status operator's looks (issue 13): right
+    after a look that moved components on, the next comes soon; looks that move nothing back off
+    to the re-check interval; the next change brings the short interval back."""
+    svc = FakeServices(components=[component(N[0], override="on_hold")], power={N[0]: "off"},
+                       cfs={N[0]: {"id": N[0]}})
+    op = StatusOperator()
+    ctx = make_ctx(svc)
+    hints = [run(op.run_pass(ctx)) for _ in range(5)]  # moved to powering_on, then the node stays off
+    fast = status_module.RECHECK_AFTER_PROGRESS  # a fake pass takes far less than these waits
+    assert [round(h, 2) for h in hints] == [fast, 2 * fast, 4 * fast, ctx.recheck, ctx.recheck]
+    svc.pcs.power[N[0]] = "on"  # came on without booting the desired artifacts: S6 moves it again
+    assert round(run(op.run_pass(ctx)), 2) == fast
+    assert len(patched(svc)) == 2
+
+
 def test_status_pcs_failure_changes_nothing(make_ctx):
     svc = FakeServices(components=[component(N[0], override="on_hold")], power={N[0]: "off"}, cfs={N[0]: {"id": N[0]}})
     svc.pcs.fail_ops.add("status")

@@ -52,9 +52,12 @@ class FlakyOptions(FakeServices):
     ({"kind": "sessions", "statuses": ["running"]}, {"session-completion"}),
     ({"kind": "sessions", "statuses": ["complete"]}, {"session-cleanup"}),
     ({"kind": "sessions", "statuses": ["v1"]}, {"v1-agent"}),
-    ({"kind": "components", "statuses": ["power_on_pending"], "enabled": True}, {"power-on", "status", "v1-agent"}),
-    ({"kind": "components", "statuses": ["power_off_pending"], "enabled": True},
-     {"power-off-graceful", "status", "v1-agent"}),
+    ({"kind": "components", "statuses": ["power_on_pending"], "enabled": True}, {"power-on", "v1-agent"}),
+    ({"kind": "components", "statuses": ["power_off_pending"], "enabled": True}, {"power-off-graceful", "v1-agent"}),
+    ({"kind": "components", "statuses": ["power_off_pending", "power_on_pending"], "enabled": True},
+     {"power-on", "power-off-graceful", "v1-agent"}),  # a status pass's hand-offs: not for itself
+    ({"kind": "components", "statuses": ["power_on_pending", "failed"], "enabled": True},
+     {"power-on", "status", "session-completion", "v1-agent"}),  # the retry gate's failure: the status operator disables (S1)
     ({"kind": "components", "statuses": ["power_off_gracefully_called"], "enabled": True},
      {"power-off-forceful", "status", "v1-agent"}),
     ({"kind": "components", "statuses": ["configuring"], "enabled": True}, {"configuration", "status", "v1-agent"}),
@@ -99,9 +102,9 @@ def test_options_defaults_until_first_success_then_last_good():  # D31
 
 
 def test_events_wake_a_loop_within_a_second_and_frequency_bounds_the_wait(tmp_path):
-    """On a virtual clock: a relevant event wakes the loop after exactly the debounce, two
-    events coalesce into one pass, an irrelevant one wakes nothing, and without events the
-    next pass comes exactly one polling period after the last."""
+    """On a virtual clock: a relevant event wakes an idle loop at once, two events coalesce
+    into one pass, an irrelevant one wakes nothing, and without events the next pass comes
+    exactly one polling period after the last."""
     async def scenario():
         svc = FlakyOptions()
         svc.bos.options["polling_frequency"] = 60
@@ -114,13 +117,42 @@ def test_events_wake_a_loop_within_a_second_and_frequency_bounds_the_wait(tmp_pa
         runner.dispatch({"kind": "components", "statuses": ["power_on_pending"], "enabled": True})
         runner.dispatch({"kind": "components", "statuses": ["power_on_pending"], "enabled": True})  # coalesced
         await asyncio.sleep(0.6)
-        assert len(op.passes) == 2 and op.passes[1] - sent == pytest.approx(DEBOUNCE)
+        assert len(op.passes) == 2 and op.passes[1] == sent  # idle since 0.0: no debounce
         runner.dispatch({"kind": "components", "statuses": ["stable"], "enabled": False})  # not for this operator
         await asyncio.sleep(0.4)
         assert len(op.passes) == 2
         await asyncio.sleep(60)
         assert len(op.passes) == 3 and op.passes[2] - op.passes[1] == pytest.approx(60)
         assert check_liveness(str(tmp_path / "live"), 20) == 0
+        runner.stop()
+        assert await task == 0
+    run_virtual(scenario())
+
+
+def test_events_during_a_pass_start_the_next_one_a_debounce_after_it_ended():
+    """On a virtual clock: a burst of events while a pass runs (its own writes, a bulk write in
+    slices) gives one more pass, DEBOUNCE after the previous one ended, not one per event."""
+    class Busy(Recorder):
+        runner: Runner
+
+        async def run_pass(self, ctx):
+            self.passes.append(loop_time())
+            if len(self.passes) == 2:
+                for _ in range(3):
+                    await asyncio.sleep(0.1)
+                    self.runner.dispatch({"kind": "components", "statuses": ["power_on_pending"], "enabled": True})
+            return None
+
+    async def scenario():
+        svc = FlakyOptions()
+        svc.bos.options["polling_frequency"] = 60
+        op = Busy()
+        runner = op.runner = Runner([op], svc)  # type: ignore[arg-type]
+        task = asyncio.create_task(runner.run())
+        await asyncio.sleep(1.0)
+        runner.dispatch({"kind": "components", "statuses": ["power_on_pending"], "enabled": True})
+        await asyncio.sleep(2.0)
+        assert op.passes == [0.0, 1.0, pytest.approx(1.3 + DEBOUNCE)]
         runner.stop()
         assert await task == 0
     run_virtual(scenario())
