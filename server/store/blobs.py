@@ -136,7 +136,8 @@ class Blobs:
         `shared`: every record gets this process's cached dict itself instead of a
         copy (for read-only use, e.g. rendering a listing of 100,000 records).
         """
-        refs: List[Tuple[Any, ...]] = []
+        cache = self._cache
+        misses: List[Tuple[Any, ...]] = []  # (state, digest) of sets not cached yet: loaded, then expanded
         for record in records:
             if record is None:
                 continue
@@ -145,13 +146,17 @@ class Blobs:
                 if isinstance(value, dict):
                     artifacts = value.get("boot_artifacts")
                     ref = artifacts if isinstance(artifacts, str) else _ref(artifacts)
-                    if ref is not None:
-                        refs.append((value, ref))
-        if not refs:
+                    if ref is None:
+                        continue
+                    hit = cache.get(ref)
+                    if hit is None:
+                        misses.append((value, ref))
+                    else:
+                        value["boot_artifacts"] = hit if shared else dict(hit)
+        if not misses:
             return
-        cache = self._cache
-        await self._load({digest for _v, digest in refs if digest not in cache})
-        for value, digest in refs:
+        await self._load({digest for _v, digest in misses if digest not in cache})
+        for value, digest in misses:
             value["boot_artifacts"] = cache[digest] if shared else dict(cache[digest])
 
     async def _load(self, digests: Set[str]) -> None:
