@@ -71,7 +71,9 @@ class StatusOperator(Operator):
             if self._last(ctx, page):
                 break
             start_after = page[-1]
-        return self._recheck(ctx, moved=moved > 0) if remaining or ctx.contended else None
+        # components held by another operator (session setup writing them, a power operator acting)
+        # are released within moments: look again as soon as after progress, without backing off
+        return self._recheck(ctx, moved=moved > 0 or ctx.contended > 0) if remaining or ctx.contended else None
 
     @staticmethod
     async def _page_ids(ctx: PassContext, start_after: Optional[str]) -> List[str]:
