@@ -14,6 +14,7 @@ from bos_shared.components import zero_event_stats
 from bos_shared.status import component_status, status_view
 
 from .jsonio import clone
+from .store.blobs import SharedArtifacts
 
 LOG = logging.getLogger(__name__)
 Record = Dict[str, Any]
@@ -146,3 +147,18 @@ def view(record: Mapping[str, Any]) -> Record:
         out["actual_state"] = {**actual, "boot_artifacts": artifacts}
     out["status"] = status_view(record)
     return out
+
+
+def listed_view(record: Record) -> Record:
+    """view() of a record decoded for this response alone, made in place (a listing's records):
+    shared artifact sets (`Blobs.expand(shared=True)`) become their cached encodings."""
+    for state in STATE_FIELDS:
+        value = record.get(state)
+        if isinstance(value, dict):
+            artifacts = value.get("boot_artifacts")
+            if isinstance(artifacts, SharedArtifacts):
+                value["boot_artifacts"] = artifacts.shown() if state == "actual_state" else artifacts.encoded()
+            elif state == "actual_state" and isinstance(artifacts, dict) and "timestamp" in artifacts:
+                value["boot_artifacts"] = {k: v for k, v in artifacts.items() if k != "timestamp"}
+    record["status"] = status_view(record)
+    return record

@@ -19,6 +19,12 @@ def dumps(value: Any) -> bytes:
     return exact(orjson.dumps(value))
 
 
+def dumps_transient(value: Any) -> bytes:
+    """orjson's encoding as it comes (see dumps), for one that is written out at once and dropped:
+    the parts of a streamed listing (~2 MiB each, 170 MB for 100,000 components)."""
+    return orjson.dumps(value)
+
+
 def exact(raw: bytes) -> bytes:
     """`raw` copied into a bytes object of its own size (see dumps)."""
     return bytes(memoryview(raw))

@@ -12,7 +12,7 @@ from bos_shared.ages import parse_duration
 from bos_shared.times import now_str
 
 from .. import metrics
-from ..component_writes import (actual_state_update_allowed, apply_auto_fields, merge, new_record,
+from ..component_writes import (actual_state_update_allowed, apply_auto_fields, listed_view, merge, new_record,
                                 tokens_in, view)
 from ..jsonio import dumps
 from ..store import ComponentQuery, keys
@@ -114,7 +114,7 @@ async def list_components(request: web.Request) -> web.StreamResponse:
 
 async def _views(chunks: AsyncIterator[List[Record]]) -> AsyncIterator[List[Record]]:
     async for chunk in chunks:
-        yield [view(r) for r in chunk]
+        yield [listed_view(r) for r in chunk]
 
 
 def _item_list(body: Any) -> List[Record]:

@@ -8,7 +8,7 @@ from typing import Any, AsyncIterator, Iterator, List
 
 from aiohttp import web
 
-from ..jsonio import dumps
+from ..jsonio import dumps, dumps_transient
 
 LOG = logging.getLogger("bos_server.api")
 JSON = "application/json"
@@ -54,10 +54,10 @@ async def respond_list(request: web.Request, chunks: AsyncIterator[List[Any]]) -
     response.content_type = JSON
     await response.prepare(request)
     try:
-        await response.write(b"[" + dumps(first)[1:-1])
+        await _write_items(response, b"[", first)
         del first
         async for chunk in _prepend(second, chunks):
-            await response.write(b"," + dumps(chunk)[1:-1])
+            await _write_items(response, b",", chunk)
         await response.write(b"]")
         await response.write_eof()
     except Exception as exc:  # too late for a problem response: drop the connection
@@ -65,6 +65,14 @@ async def respond_list(request: web.Request, chunks: AsyncIterator[List[Any]]) -
         if request.transport is not None:
             request.transport.close()
     return response
+
+
+async def _write_items(response: web.StreamResponse, before: bytes, items: List[Any]) -> None:
+    """`before`, then the items' JSON without its brackets: orjson's output written as it is
+    (the transport copies what the socket does not take at once), no copy of ~2 MiB per chunk."""
+    encoded = dumps_transient(items)
+    await response.write(before)
+    await response.write(memoryview(encoded)[1:-1])
 
 
 async def _prepend(item: List[Any], rest: AsyncIterator[List[Any]]) -> AsyncIterator[List[Any]]:

@@ -16,8 +16,10 @@ from bos_shared.status import extended_status, extended_status_from_counts
 from bos_shared.times import epoch, now_str
 
 from .. import session_stop
-from ..store import keys, waves
+from ..store import TooMuchContention, keys, waves
 from ..store.events import encoded, sessions_message
+from ..store.scoped import session_indexes
+from ..store.session_create import CheckedTemplate, Outcome, SessionCreator
 from ..templates import Services, check_boot_sets
 from . import dry_run
 from .context import ctx
@@ -29,6 +31,8 @@ from .tenancy import owned_xnames, require_tenant_exists, tenant_of
 
 LOG = logging.getLogger(__name__)
 Record = Dict[str, Any]
+CREATED_EVENT = encoded(sessions_message(["pending"]))
+MAX_TEMPLATE_ROUNDS = 10  # the template changed between its check and the create: check the new one
 
 
 def _not_found(name: str, tenant: Optional[str]) -> NotFound:
@@ -65,20 +69,42 @@ async def create_session(request: web.Request) -> web.Response:
         if svc.options["reject_nids"]:
             raise BadRequest(f"reject_nids: session limit appears to contain NIDs: {limit}")
         LOG.warning("Session limit appears to contain NIDs: %s", limit)
-    template = await context.store.templates.get(tenant, body["template_name"])
-    if template is None:
-        raise BadRequest(f"Session Template Name invalid: {body['template_name']}")
-    outcome, message = await check_boot_sets(svc, template, body["operation"], body["template_name"])
-    if outcome == "error":
-        raise BadRequest(f"Session template fails check: {message}")
     record = _new_session(body, tenant)
-    if dry:  # extension: the plan, nothing written
-        if body.get("name") and await context.store.sessions.get(tenant, record["name"]) is not None:
+    creator = context.store.session_creator
+    for _ in range(MAX_TEMPLATE_ROUNDS):
+        checked = await _checked_template(svc, creator, body, tenant, fresh=dry)
+        if dry:  # extension: the plan, nothing written
+            if body.get("name") and await context.store.sessions.get(tenant, record["name"]) is not None:
+                raise Conflict(_exists(record["name"], tenant))
+            return await dry_run.plan_response(request, record, checked.template, svc.options)
+        outcome = await creator.create(record, session_indexes(record), checked, CREATED_EVENT)
+        if outcome is Outcome.CREATED:
+            return respond(record, 201)
+        if outcome is Outcome.EXISTS:
             raise Conflict(_exists(record["name"], tenant))
-        return await dry_run.plan_response(request, record, template, svc.options)
-    if not await context.store.sessions.create(record, event=encoded(sessions_message(["pending"]))):
-        raise Conflict(_exists(record["name"], tenant))
-    return respond(record, 201)
+    raise TooMuchContention(f"Session template {body['template_name']} kept changing during the create")
+
+
+async def _checked_template(svc: Services, creator: SessionCreator, body: Record, tenant: Optional[str],
+                            fresh: bool) -> CheckedTemplate:
+    """The template, checked (§4.2): this process's copy when it passes (the create script refuses it
+    if it changed since, session_create.py), the stored one read again before answering an error."""
+    checked = await creator.template(tenant, body["template_name"], fresh=fresh)
+    problem = await _template_problem(svc, checked, body)
+    if problem is not None and not fresh:
+        checked = await creator.template(tenant, body["template_name"], fresh=True)
+        problem = await _template_problem(svc, checked, body)
+    if problem is not None:
+        raise BadRequest(problem)
+    assert checked is not None  # _template_problem names a missing template
+    return checked
+
+
+async def _template_problem(svc: Services, checked: Optional[CheckedTemplate], body: Record) -> Optional[str]:
+    if checked is None:
+        return f"Session Template Name invalid: {body['template_name']}"
+    outcome, message = await check_boot_sets(svc, checked.template, body["operation"], body["template_name"])
+    return f"Session template fails check: {message}" if outcome == "error" else None
 
 
 def _exists(name: str, tenant: Optional[str]) -> str:

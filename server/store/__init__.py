@@ -17,6 +17,7 @@ from .history import HistorySettings
 from .options import OptionsStore
 from .redis_url import redis_from_url
 from .scoped import ScopedStore, session_store, template_store
+from .session_create import SessionCreator
 
 __all__ = ["ComponentQuery", "Store", "TooMuchContention", "keys"]
 
@@ -29,6 +30,7 @@ class Store:
     templates: ScopedStore
     options: OptionsStore
     events: Events
+    session_creator: SessionCreator
 
     @classmethod
     def connect(cls, url: str, history: Optional[HistorySettings] = None) -> "Store":
@@ -37,7 +39,7 @@ class Store:
                                health_check_interval=30, retry_on_timeout=False, **connection_class(url))
         events = Events(redis)
         return cls(redis, ComponentStore(redis, events, history), session_store(redis), template_store(redis),
-                   OptionsStore(redis, events), events)
+                   OptionsStore(redis, events), events, SessionCreator(redis))
 
     async def ping(self, timeout: float = 1.0) -> bool:
         import asyncio

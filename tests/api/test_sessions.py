@@ -198,6 +198,26 @@ def test_missing_template_is_a_400_not_a_404(api: Api) -> None:
     assert api.get("/v2/sessions").json() == []
 
 
+def test_no_session_is_created_from_a_template_deleted_after_an_earlier_create(tpl: Api) -> None:
+    """The server keeps the templates it read; the create script refuses a stale one (session_create.py)."""
+    create(tpl)
+    assert tpl.delete("/v2/sessiontemplates/tpl").status_code == 204
+    resp = tpl.post("/v2/sessions", json={"operation": "shutdown", "template_name": "tpl"})
+    assert_problem(resp, 400, BAD, "Session Template Name invalid: tpl")
+    assert len(tpl.get("/v2/sessions").json()) == 1
+
+
+def test_a_create_checks_the_template_as_changed_after_an_earlier_create(tpl: Api) -> None:
+    create(tpl)
+    assert tpl.put("/v2/sessiontemplates/tpl", json={"boot_sets": {"b1": {**BOOT_SET, "node_list": ["nid000001"]}}}
+                   ).status_code == 200
+    assert tpl.patch("/v2/options", json={"reject_nids": True}).status_code == 200
+    resp = tpl.post("/v2/sessions", json={"operation": "shutdown", "template_name": "tpl"})
+    assert_problem(resp, 400, BAD, "Session template fails check: Session template: 'tpl' boot set: 'b1': "
+                                   "Has NID in 'node_list'")
+    assert len(tpl.get("/v2/sessions").json()) == 1
+
+
 def test_template_lookup_uses_the_untenanted_namespace_without_header(tpl: Api) -> None:
     resp = tpl.post("/v2/sessions", json={"operation": "shutdown", "template_name": "tpl"}, tenant="")
     assert resp.status_code == 201, resp.text  # an empty header means "no tenant"

@@ -84,6 +84,10 @@ def _no_token_cache() -> None:
     tokens.Verifier._remember = lambda self, *args: None  # type: ignore[method-assign]
 
 
+TEMPLATE_GUARD = ("if not template then return {'changed'} end\n"
+                  "if redis.sha1hex(template) ~= ARGV[1] then return {'changed', template} end\n")
+
+
 @dataclass(frozen=True)
 class Mutant:
     mechanism: str
@@ -129,6 +133,13 @@ MUTANTS: Dict[str, Mutant] = {
         "verified tokens are remembered until they expire (docs/auth.md)",
         _no_token_cache,
         ("tests/auth/test_verifier.py::test_a_verified_token_is_served_from_the_cache_until_it_expires",)),
+    "stale-template": Mutant(
+        "the template guard of the session-create script (store/session_create.py): a session is created "
+        "from this process's copy of a template that changed or vanished since",
+        lambda: _replace_in("bos_server.store.session_create", "_SCRIPT", TEMPLATE_GUARD, ""),
+        ("tests/store/test_session_create.py",
+         "tests/api/test_sessions.py::test_no_session_is_created_from_a_template_deleted_after_an_earlier_create",
+         "tests/api/test_sessions.py::test_a_create_checks_the_template_as_changed_after_an_earlier_create")),
     "limit-fail-open": Mutant(
         "limits fail closed (D21): a limit of only separators selects every node",
         _limits_fail_open,

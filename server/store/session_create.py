@@ -1,0 +1,118 @@
+"""Session creation in one round trip (api.md §3.6.1; issue 13: `POST /v2/sessions` ≥ 1,500/s).
+
+A create needs its template (the boot-set checks of §4.2 read it) and must not
+overwrite a session of the same name (409). Read, then written, that is two
+round trips to Redis per create. Instead each process keeps the templates it
+read, with the SHA-1 of the stored value, and one script (below) creates the
+session only if the stored template still has that SHA-1: the session is never
+created from a template that changed or vanished after it was checked, as if
+the template had been read in the same atomic step. When it did change the
+script answers with the template as it is now, and the caller checks that one
+and tries again. Templates are small and few; the cache holds at most
+CACHE_SIZE of them per process.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import secrets
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Set, Tuple
+
+from redis.asyncio import Redis
+
+from . import keys
+from .cas import RECEIPT_SECONDS
+from .codec import dumps, loads
+from .connection import RetryingRedis
+
+Record = Dict[str, Any]
+CACHE_SIZE = 1024
+
+# KEYS: the template, the session, then the session's indexes. ARGV: the SHA-1 the template was
+# checked at, the session's value, its index member, the change event's channel and message, and
+# the receipt key (or ""). The receipt makes a replay after a dropped connection (connection.py)
+# return the first run's outcome instead of reporting a conflict with itself; a run that found the
+# template changed wrote nothing and needs none.
+_SCRIPT = """
+local receipt = ARGV[6]
+if receipt ~= '' then
+  local done = redis.call('GET', receipt)
+  if done then return {done} end
+end
+local template = redis.call('GET', KEYS[1])
+if not template then return {'changed'} end
+if redis.sha1hex(template) ~= ARGV[1] then return {'changed', template} end
+local outcome = 'exists'
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  redis.call('SET', KEYS[2], ARGV[2])
+  for i = 3, #KEYS do redis.call('ZADD', KEYS[i], 0, ARGV[3]) end
+  if ARGV[5] ~= '' then redis.call('PUBLISH', ARGV[4], ARGV[5]) end
+  outcome = 'created'
+end
+if receipt ~= '' then redis.call('SET', receipt, outcome, 'EX', RECEIPT_SECONDS) end
+return {outcome}
+""".replace("RECEIPT_SECONDS", str(RECEIPT_SECONDS))
+
+
+class Outcome(enum.Enum):
+    CREATED = "created"
+    EXISTS = "exists"  # a session of that (tenant, name) exists: nothing written
+    CHANGED = "changed"  # the template is not the one checked: nothing written, the cache is updated
+
+
+@dataclass(frozen=True)
+class CheckedTemplate:
+    """A template as stored, and the SHA-1 of its stored value (what the create script compares)."""
+
+    tenant: Optional[str]
+    name: str
+    template: Record
+    sha1: str
+
+
+class SessionCreator:
+    """This process's template cache and the create script."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._script = redis.register_script(_SCRIPT)
+        self._receipts = isinstance(redis, RetryingRedis)
+        if isinstance(redis, RetryingRedis):
+            redis.mark_retry_safe(self._script.sha)
+        self._templates: "OrderedDict[Tuple[Optional[str], str], CheckedTemplate]" = OrderedDict()
+
+    async def template(self, tenant: Optional[str], name: str, fresh: bool = False) -> Optional[CheckedTemplate]:
+        """The template as this process last read it (`fresh`: read now); None if it does not exist."""
+        cached = None if fresh else self._templates.get((tenant, name))
+        if cached is not None:
+            return cached
+        return self._remember(tenant, name, await self.redis.get(keys.template(tenant, name)))
+
+    async def create(self, record: Record, indexes: Set[str], checked: CheckedTemplate,
+                     event: Optional[bytes] = None) -> Outcome:
+        """Insert `record` unless its (tenant, name) exists, only if `checked` is still the stored template;
+        publish `event` when inserted."""
+        tenant, name = record.get("tenant"), record["name"]
+        receipt = keys.cas_receipt(secrets.token_hex(12)) if self._receipts else ""
+        reply: List[Any] = await self._script(
+            keys=[keys.template(checked.tenant, checked.name), keys.session(tenant, name), *sorted(indexes)],
+            args=[checked.sha1, dumps(record), keys.scoped_member(tenant, name), keys.EVENTS_CHANNEL, event or b"", receipt])
+        outcome = Outcome(reply[0].decode() if isinstance(reply[0], bytes) else reply[0])
+        if outcome is Outcome.CHANGED:
+            self._remember(checked.tenant, checked.name, reply[1] if len(reply) > 1 else None)
+        return outcome
+
+    def _remember(self, tenant: Optional[str], name: str, raw: Optional[bytes]) -> Optional[CheckedTemplate]:
+        key = (tenant, name)
+        if raw is None:
+            self._templates.pop(key, None)
+            return None
+        checked = CheckedTemplate(tenant, name, loads(raw), hashlib.sha1(raw).hexdigest())
+        self._templates[key] = checked
+        self._templates.move_to_end(key)
+        if len(self._templates) > CACHE_SIZE:
+            self._templates.popitem(last=False)
+        return checked

@@ -1,0 +1,114 @@
+"""Session create in one round trip (store/session_create.py): the template this process checked is
+guarded by its SHA-1 in the create script. With that guard switched off (mutant `stale-template`,
+`make mutation`), a session is created from a template that changed or vanished after its check."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Dict, Iterator, Optional
+
+import pytest
+import redis as redis_lib
+
+from bos_server.store import Store, keys
+from bos_server.store.codec import dumps, loads
+from bos_server.store.scoped import session_indexes
+from bos_server.store.session_create import Outcome
+from bos_sim.stack import RedisServer
+
+Record = Dict[str, Any]
+TEMPLATE = {"name": "tpl", "tenant": None, "boot_sets": {"b1": {"node_list": ["x3000c0s19b1n0"], "type": "s3",
+                                                                  "path": "s3://boot-images/manifest.json"}}}
+
+
+@pytest.fixture
+def url(redis_server: RedisServer, redis_client: redis_lib.Redis) -> Iterator[str]:
+    redis_client.flushdb()
+    yield redis_server.url
+
+
+def session(name: str, tenant: Optional[str] = None) -> Record:
+    return {"name": name, "tenant": tenant, "operation": "shutdown", "template_name": "tpl", "limit": "",
+            "stage": False, "components": "", "include_disabled": False,
+            "status": {"start_time": "2026-12-01T00:00:00", "end_time": None, "status": "pending", "error": None}}
+
+
+async def create(store: Store, record: Record, tenant: Optional[str] = None) -> Outcome:
+    checked = await store.session_creator.template(tenant, "tpl")
+    assert checked is not None
+    return await store.session_creator.create(record, session_indexes(record), checked)
+
+
+def test_a_create_is_refused_when_the_checked_template_changed_and_the_new_one_is_cached(
+        url: str, redis_client: redis_lib.Redis) -> None:
+    async def scenario() -> None:
+        store = Store.connect(url)
+        try:
+            await store.templates.put(dict(TEMPLATE))
+            assert await create(store, session("s1")) is Outcome.CREATED
+            changed = {**TEMPLATE, "description": "changed by another process"}
+            await store.redis.set(keys.template(None, "tpl"), dumps(changed))  # not through this process
+            checked = await store.session_creator.template(None, "tpl")
+            assert checked is not None and "description" not in checked.template  # this process's copy
+            assert await store.session_creator.create(session("s2"), session_indexes(session("s2")),
+                                                      checked) is Outcome.CHANGED
+            assert await store.sessions.get(None, "s2") is None
+            again = await store.session_creator.template(None, "tpl")
+            assert again is not None and again.template["description"] == "changed by another process"
+            assert await store.session_creator.create(session("s2"), session_indexes(session("s2")),
+                                                      again) is Outcome.CREATED
+        finally:
+            await store.close()
+    asyncio.run(scenario())
+    assert redis_client.zrange(keys.SESSIONS, 0, -1) == [b"\x00s1", b"\x00s2"]
+
+
+def test_a_create_is_refused_when_the_checked_template_was_deleted(url: str) -> None:
+    async def scenario() -> None:
+        store = Store.connect(url)
+        try:
+            await store.templates.put(dict(TEMPLATE))
+            checked = await store.session_creator.template(None, "tpl")
+            assert checked is not None
+            assert await store.templates.delete(None, "tpl")
+            record = session("s1")
+            assert await store.session_creator.create(record, session_indexes(record), checked) is Outcome.CHANGED
+            assert await store.sessions.get(None, "s1") is None
+            assert await store.session_creator.template(None, "tpl") is None
+        finally:
+            await store.close()
+    asyncio.run(scenario())
+
+
+def test_names_conflict_per_tenant_and_the_new_session_is_indexed_and_announced(
+        url: str, redis_client: redis_lib.Redis) -> None:
+    async def scenario() -> None:
+        store = Store.connect(url)
+        pubsub = store.redis.pubsub()
+        await pubsub.subscribe(keys.EVENTS_CHANNEL)
+        try:
+            confirmed = await pubsub.get_message(timeout=5.0)
+            assert confirmed is not None and confirmed["type"] == "subscribe"
+            await store.templates.put(dict(TEMPLATE))
+            await store.templates.put({**TEMPLATE, "tenant": "t1"})
+            first = session("s1")
+            assert await store.session_creator.create(
+                first, session_indexes(first), await store.session_creator.template(None, "tpl"),  # type: ignore[arg-type]
+                b'{"kind":"sessions"}') is Outcome.CREATED
+            assert await create(store, session("s1")) is Outcome.EXISTS
+            assert await create(store, session("s1", "t1"), tenant="t1") is Outcome.CREATED
+            assert loads(await store.redis.get(keys.session(None, "s1"))) == first
+            messages = []
+            while True:
+                message = await pubsub.get_message(timeout=0.5)
+                if message is None:
+                    break
+                messages.append(message["data"])
+            assert messages == [b'{"kind":"sessions"}']
+        finally:
+            await pubsub.aclose()
+            await store.close()
+    asyncio.run(scenario())
+    for index in session_indexes(session("s1")):
+        assert redis_client.zscore(index, b"\x00s1") == 0
+    assert redis_client.zrange(keys.sessions_by_tenant("t1"), 0, -1) == [b"t1\x00s1"]
