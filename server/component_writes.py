@@ -160,5 +160,12 @@ def listed_view(record: Record) -> Record:
                 value["boot_artifacts"] = artifacts.shown() if state == "actual_state" else artifacts.encoded()
             elif state == "actual_state" and isinstance(artifacts, dict) and "timestamp" in artifacts:
                 value["boot_artifacts"] = {k: v for k, v in artifacts.items() if k != "timestamp"}
-    record["status"] = status_view(record)
+    status = record.get("status")
+    if type(status) is dict:  # status_view() made in place: the same keys in the same order
+        computed = component_status(record)
+        status.setdefault("phase", "")
+        status.setdefault("status_override", "")
+        status["status"] = computed
+    else:
+        record["status"] = status_view(record)
     return record

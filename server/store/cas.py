@@ -146,6 +146,7 @@ if #with_history > 0 then
   local prefix = ARGV[history_at + 3]
   local clock = redis.call('TIME')
   local now_ms = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+  local now_id = b36(now_ms) .. '-0'
   local history_keys = {}
   for h, r in ipairs(with_history) do history_keys[h] = prefix .. ARGV[first + 6 * (r - 1) + 1] end
   -- MGET reads a list left by an older version as nil: the SET below replaces it
@@ -155,9 +156,16 @@ if #with_history > 0 then
     local stored = latest[hkey]
     if stored == nil then stored = stored_all[h] end
     local payload = ARGV[first + 6 * (r - 1) + 5]
-    local ms, seq, text = now_ms, 0, ''
+    local ms, seq, text, n = now_ms, 0, '', 0  -- n: entries before the new one
     if stored then
-      local tail_at = string.find(stored, RS .. '[^' .. RS .. ']*$') or 0
+      -- the last RS by plain finds, one per entry (a pattern anchored at the end backtracks
+      -- over every entry: it was most of the script's time on a bulk write)
+      local tail_at, at = 0, string.find(stored, RS, 1, true)
+      n = 1
+      while at do
+        tail_at, n = at, n + 1
+        at = string.find(stored, RS, at + 1, true)
+      end
       local tail = split(string.sub(stored, tail_at + 1))
       local lms, lseq = string.match(tail[1], '^(%w+)-(%w+)$')
       lms = tonumber(lms, 36)
@@ -169,8 +177,9 @@ if #with_history > 0 then
       while tail[#tail] == '' do tail[#tail] = nil end
       text = string.sub(stored, 1, tail_at) .. table.concat(tail, US) .. RS
     end
-    text = text .. b36(ms) .. '-' .. b36(seq) .. US .. payload
-    local _, n = string.gsub(text, RS, '')
+    local id = now_id
+    if ms ~= now_ms or seq ~= 0 then id = b36(ms) .. '-' .. b36(seq) end
+    text = text .. id .. US .. payload
     local from = 1
     while n > 0 and (n >= maxlen or tonumber(string.match(text, '^(%w+)-', from), 36) < oldest) do
       from = string.find(text, RS, from, true) + 1

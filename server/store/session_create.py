@@ -8,8 +8,9 @@ session only if the stored template still has that SHA-1: the session is never
 created from a template that changed or vanished after it was checked, as if
 the template had been read in the same atomic step. When it did change the
 script answers with the template as it is now, and the caller checks that one
-and tries again. Templates are small and few; the cache holds at most
-CACHE_SIZE of them per process.
+and tries again. The cache holds at most CACHE_BYTES of stored templates per process
+(a template with a node list of 100,000 xnames is ~2 MB, and ~10 times that decoded):
+one larger than that is read for every create, as before.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from .codec import dumps, loads
 from .connection import RetryingRedis
 
 Record = Dict[str, Any]
-CACHE_SIZE = 1024
+CACHE_BYTES = 1024 * 1024  # stored (JSON) size of the templates kept by one process
 
 # KEYS: the template, the session, then the session's indexes. ARGV: the SHA-1 the template was
 # checked at, the session's value, its index member, the change event's channel and message, and
@@ -71,13 +72,16 @@ class CheckedTemplate:
     name: str
     template: Record
     sha1: str
+    size: int  # of the stored value
 
 
 class SessionCreator:
     """This process's template cache and the create script."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, cache_bytes: int = CACHE_BYTES) -> None:
         self.redis = redis
+        self.cache_bytes = cache_bytes
+        self.cached_bytes = 0
         self._script = redis.register_script(_SCRIPT)
         self._receipts = isinstance(redis, RetryingRedis)
         if isinstance(redis, RetryingRedis):
@@ -88,6 +92,7 @@ class SessionCreator:
         """The template as this process last read it (`fresh`: read now); None if it does not exist."""
         cached = None if fresh else self._templates.get((tenant, name))
         if cached is not None:
+            self._templates.move_to_end((tenant, name))
             return cached
         return self._remember(tenant, name, await self.redis.get(keys.template(tenant, name)))
 
@@ -106,13 +111,20 @@ class SessionCreator:
         return outcome
 
     def _remember(self, tenant: Optional[str], name: str, raw: Optional[bytes]) -> Optional[CheckedTemplate]:
+        """The template read as `raw` (None: it does not exist), kept unless it is larger than the cache."""
         key = (tenant, name)
+        self._forget(key)
         if raw is None:
-            self._templates.pop(key, None)
             return None
-        checked = CheckedTemplate(tenant, name, loads(raw), hashlib.sha1(raw).hexdigest())
-        self._templates[key] = checked
-        self._templates.move_to_end(key)
-        if len(self._templates) > CACHE_SIZE:
-            self._templates.popitem(last=False)
+        checked = CheckedTemplate(tenant, name, loads(raw), hashlib.sha1(raw).hexdigest(), len(raw))
+        if checked.size <= self.cache_bytes:
+            self._templates[key] = checked
+            self.cached_bytes += checked.size
+            while self.cached_bytes > self.cache_bytes:
+                self._forget(next(iter(self._templates)))  # the least recently read
         return checked
+
+    def _forget(self, key: Tuple[Optional[str], str]) -> None:
+        dropped = self._templates.pop(key, None)
+        if dropped is not None:
+            self.cached_bytes -= dropped.size

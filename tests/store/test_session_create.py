@@ -13,7 +13,7 @@ import redis as redis_lib
 from bos_server.store import Store, keys
 from bos_server.store.codec import dumps, loads
 from bos_server.store.scoped import session_indexes
-from bos_server.store.session_create import Outcome
+from bos_server.store.session_create import Outcome, SessionCreator
 from bos_sim.stack import RedisServer
 
 Record = Dict[str, Any]
@@ -112,3 +112,23 @@ def test_names_conflict_per_tenant_and_the_new_session_is_indexed_and_announced(
     for index in session_indexes(session("s1")):
         assert redis_client.zscore(index, b"\x00s1") == 0
     assert redis_client.zrange(keys.sessions_by_tenant("t1"), 0, -1) == [b"t1\x00s1"]
+
+
+def test_the_cache_keeps_at_most_its_byte_budget_and_a_larger_template_is_read_every_time(url: str) -> None:
+    async def scenario() -> None:
+        store = Store.connect(url)
+        creator = SessionCreator(store.redis, cache_bytes=1000)
+        try:
+            for n in range(8):
+                await store.templates.put({**TEMPLATE, "name": f"t{n}"})
+                assert await creator.template(None, f"t{n}") is not None
+                assert creator.cached_bytes <= 1000
+            await store.templates.put({**TEMPLATE, "name": "big", "description": "x" * 2000})
+            big = await creator.template(None, "big")
+            assert big is not None and big.size > 1000 and creator.cached_bytes <= 1000
+            await store.redis.set(keys.template(None, "big"), dumps({**TEMPLATE, "name": "big"}))
+            again = await creator.template(None, "big")  # not kept: read again
+            assert again is not None and "description" not in again.template
+        finally:
+            await store.close()
+    asyncio.run(scenario())
