@@ -497,7 +497,7 @@ def _object_validator(node: "Object") -> Check:
                   "                out[key] = item"]
     unknown = "continue" if node.additional == "ignore" else "raise _Invalid"
     lines += [f"        else:\n            {unknown}" if branch == "elif" else f"        {unknown}", "    return out"]
-    exec(compile("\n".join(lines), f"<fast validator {type(node).__name__}>", "exec"), env)  # noqa: S102
+    exec(compile("\n".join(lines), f"<fast validator {type(node).__name__}>", "exec"), env)
     return env["obj"]  # type: ignore[no-any-return]
 
 

@@ -192,8 +192,8 @@ class RedisClaims(LocalClaims):
                 claim.ids.extend(part[int(pos) - 1] for pos in out[1:])
         except (RedisError, OSError) as exc:
             LOG.warning("Unable to claim components (nothing more claimed this pass): %s", _line(exc))
-        if claim.ids:
-            self.held[claim.token] = set(claim.lease_keys())
+        if claim.ids:  # with what other claims of this token hold (session setup's batches in flight)
+            self.held[claim.token] = self.held.get(claim.token, set()) | set(claim.lease_keys())
         return claim
 
     async def claim_key(self, lease_key: str) -> Optional[Claim]:
@@ -250,8 +250,9 @@ class RedisClaims(LocalClaims):
     async def release(self, claim: Claim, operator: Optional[str] = None) -> None:
         """Free the component leases (and, after a recorded outcome, the decision records) this
         token holds; leases in `others` stay held (release_others)."""
-        if claim.others:
-            self.held[claim.token] = set(claim.others)
+        remaining = self.held.get(claim.token, set()) - {keys.component_lease(i) for i in claim.ids}
+        if remaining or claim.others:  # other claims of this token (its session lease, other batches)
+            self.held[claim.token] = remaining | set(claim.others)
         else:
             self.held.pop(claim.token, None)
         if not claim.ids:

@@ -15,7 +15,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Dict, FrozenSet, List, Mapping, Optional, Sequence
+from typing import Any, AsyncIterator, Awaitable, Callable, Dict, FrozenSet, List, Mapping, Optional, Sequence, TypeVar
 
 from bos_shared.records import Component  # the typed record (api.md §2.1)
 
@@ -27,6 +27,7 @@ from .claims import Claim, FenceLost, LocalClaims, fenced
 from .services import Services
 
 Errors = Dict[str, str]
+T = TypeVar("T")
 
 CLAIM_RETRY = 0.2  # seconds between attempts to claim components another holder has
 # The generic flow waits this long, in short jittered steps, for chunk components another
@@ -92,6 +93,27 @@ class PassContext:
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
+
+
+async def in_flight(items: Sequence[T], work: Callable[[T], Awaitable[Any]], limit: int = CHUNKS_IN_FLIGHT) -> None:
+    """`work` on every item, at most `limit` at once, started in order; the first error cancels
+    the rest and propagates (as a plain loop over the items would stop there)."""
+    if len(items) <= 1 or limit <= 1:
+        for item in items:
+            await work(item)
+        return
+    gate = asyncio.Semaphore(limit)
+
+    async def one(item: T) -> None:
+        async with gate:
+            await work(item)
+    tasks = [asyncio.ensure_future(one(item)) for item in items]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 class ComponentsBusy(Exception):
@@ -261,21 +283,7 @@ class ComponentOperator(Operator):
         chunks in flight never touch the same component; overlapping them keeps both API workers
         busy while one chunk waits on a write or an external call (issue 13: a 100,000-node boot
         was 36 power-on chunks of ~3 s one after the other, mostly waiting)."""
-        gate = asyncio.Semaphore(CHUNKS_IN_FLIGHT)
-
-        async def one(part: Sequence[str]) -> None:
-            async with gate:
-                await self.claimed_chunk(ctx, part)
-        if len(parts) <= 1 or CHUNKS_IN_FLIGHT <= 1:
-            for part in parts:
-                await self.claimed_chunk(ctx, part)
-            return
-        tasks = [asyncio.ensure_future(one(part)) for part in parts]
-        try:
-            await asyncio.gather(*tasks)
-        finally:
-            for task in tasks:
-                task.cancel()
+        await in_flight(parts, lambda part: self.claimed_chunk(ctx, part))
 
     async def claimed_chunk(self, ctx: PassContext, chunk: Sequence[str]) -> None:
         """Claim the chunk's components, then work on what was claimed; always release."""
@@ -335,8 +343,14 @@ class ComponentOperator(Operator):
         metrics.operator_acted(self.name, len(chunk), failed)
         if failed:
             ctx.log.warning("%d of %d components recorded an error", failed, len(chunk))
-        await ctx.bos.patch_components(action_update(chunk, errors, self.action, self.retry_field),
-                                       ctx.batch_size)
+        patches = action_update(chunk, errors, self.action, self.retry_field)
+        for comp, patch in zip(chunk, patches):
+            patch.update(self.update_fields(comp, patch["error"]))
+        await ctx.bos.patch_components(patches, ctx.batch_size)
+
+    def update_fields(self, component: Component, error: str) -> Dict[str, Any]:
+        """Further fields of a component's action update (default none; power-on: the BSS token)."""
+        return {}
 
     async def record_decisions(self, ctx: PassContext, chunk: Sequence[Component],
                                claim: Claim) -> List[Component]:

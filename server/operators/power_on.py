@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 from ..artifacts import ims_image_id
 from ..store.tokens import put_token
@@ -72,12 +72,19 @@ class PowerOnOperator(ComponentOperator):
     wake_statuses = frozenset({"power_on_pending"})
     filters = {"enabled": True, "status": "power_on_pending"}
 
+    def __init__(self) -> None:
+        # component ID -> BSS token of this pass's BSS writes, until its action update carries it
+        # (chunks in flight never share a component: each holds its components' leases)
+        self._tokens: Dict[str, str] = {}
+
     async def narrow(self, ctx: PassContext, candidates: List[Component]) -> List[Component]:
         return await gate(ctx, await existing_in_hsm(ctx, candidates))  # max_in_flight (operators/waves.py)
 
     async def act(self, ctx: PassContext, chunk: Sequence[Component]) -> Errors:
         by_id = {c["id"]: c for c in chunk}
         errors: Errors = {}
+        for cid in by_id:  # nothing left over from a chunk whose update was never sent (lost fence)
+            self._tokens.pop(cid, None)
         # 1. preset: closes the window in which a node could report before BOS recorded the power-on
         await ctx.bos.patch_components(
             [{"id": i, "error": "", "last_action": {"action": "powering_on", "failed": False}} for i in by_id],
@@ -120,20 +127,29 @@ class PowerOnOperator(ComponentOperator):
         return errors
 
     async def _program_bss(self, ctx: PassContext, triple: Triple, members: Sequence[Component]) -> Errors:
-        """Step 2: BSS PUT, then the durable token record, then the token PATCH (with session)."""
+        """Step 2: BSS PUT, then the durable token record; the token itself is written to the
+        components with their action update (`update_fields`, §5.6 step 2)."""
         ids = [c["id"] for c in members]
         kernel, params, initrd = triple
         try:
             token = await ctx.services.bss.set_boot_parameters(ids, params, kernel, initrd)
             await self._record_token(ctx, token, triple)
-            await ctx.bos.patch_components(
-                [{"id": c["id"], "session": c.get("session") or "", "desired_state": {"bss_token": token}}
-                 for c in members], ctx.batch_size)
         except Exception as exc:  # the group's nodes must not boot with whatever BSS held before (D29)
             text = one_line(BSS_ERROR.format(exc))
             ctx.log.error("BSS programming failed for %d components: %s", len(ids), text)
             return {i: text for i in ids}
+        self._tokens.update((i, token) for i in ids)
         return {}
+
+    def update_fields(self, component: Component, error: str) -> Dict[str, Any]:
+        """The desired BSS token (with `session`, §2.4) of a component whose BSS write succeeded,
+        carried by its action update: one bulk write per chunk less than a PATCH of its own
+        (nothing reads the desired token before the node's report, §6.4; the token record that
+        resolves the report is durable before PCS `On`)."""
+        token = self._tokens.pop(component["id"], None)
+        if token is None or error:
+            return {}
+        return {"session": component.get("session") or "", "desired_state": {"bss_token": token}}
 
     @staticmethod
     async def _record_token(ctx: PassContext, token: str, triple: Triple) -> None:

@@ -13,7 +13,7 @@ from ..clients.rest import ServiceError, ServiceUnavailable
 from ..store import keys
 from ..store.acting import acting
 from .claims import Claim, FenceLost, fenced
-from .framework import ComponentsBusy, Operator, PassContext, claimed, one_line
+from .framework import ComponentsBusy, Operator, PassContext, claimed, in_flight, one_line
 from .plan import NO_NODES, plan_session
 from .selection import HsmInventory, SetupError
 from .sessions import describe, mark_complete
@@ -137,11 +137,12 @@ class SessionSetupOperator(Operator):
         staged = bool(session.get("stage"))
         operation = session.get("operation") or ""
         written: Set[str] = set()
-        try:
-            for batch in batches(targets, ctx.batch_size):
-                patches = [component_patch(node, session["name"], operation, staged, target)
-                           for node, target in batch]
-                written.update(await self._write_claimed(ctx, patches, session_claim))
+
+        async def write(batch: Sequence[Tuple[str, Target]]) -> None:
+            patches = [component_patch(node, session["name"], operation, staged, target) for node, target in batch]
+            written.update(await self._write_claimed(ctx, patches, session_claim))
+        try:  # two batches in flight (framework.in_flight): each is claimed and written on its own
+            await in_flight(batches(targets, ctx.batch_size), write)
         except ServiceError as exc:  # e.g. a 400 for an oversize kernel command line
             raise SetupError(f"Unable to update the session's components: {problem_detail(exc)}") from exc
         missing = [node for node, _target in targets if node not in written]

@@ -4,8 +4,10 @@ to its next phase by the decision table in `status_rules`.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..store.acting import acting
@@ -21,6 +23,19 @@ CFS_FIELDS = ("desired_config", "configuration_status")  # what the decision tab
 # After a pass that moved components on, the next look comes this soon (bounded by the re-check
 # interval); each pass that moves nothing doubles the wait up to the re-check interval.
 RECHECK_AFTER_PROGRESS = 0.2
+PAGES_IN_FLIGHT = 2
+
+
+@dataclass
+class _Pass:
+    """What the pages of one pass share."""
+
+    gate: asyncio.Semaphore
+    cfs: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+    remaining: int = 0  # components that stay enabled after their page's decisions
+    moved: int = 0  # components written (moved on) by this pass
+    failed: bool = False  # a page could not read or write: no further page starts
+    tasks: List["asyncio.Future[None]"] = field(default_factory=list)
 
 
 class StatusOperator(Operator):
@@ -43,35 +58,68 @@ class StatusOperator(Operator):
 
     async def run_pass(self, ctx: PassContext) -> Optional[float]:
         """Page through the enabled components; each page is claimed (component leases, so no
-        other operator or replica acts on it in between), re-read, evaluated and written."""
-        cfs: Optional[Dict[str, Dict[str, Any]]] = None
-        remaining = moved = 0
-        start_after: Optional[str] = None
-        while True:
-            page = await self._page_ids(ctx, start_after)
-            if not page:
-                break
+        other operator or replica acts on it in between), re-read, evaluated and written.
+
+        Two pages are in flight at once (as the generic flow's chunks, framework.in_flight): a
+        page waits on the API, PCS and its write most of its time (issue 13)."""
+        first = await self._page_ids(ctx, None)
+        if not first:
+            return None
+        pass_ = _Pass(gate=asyncio.Semaphore(PAGES_IN_FLIGHT))
+        try:
+            pass_.cfs = await self._cfs_records(ctx, first, last_page=self._last(ctx, first))
+        except Exception as exc:  # §3.1 step 4
+            ctx.log.error("Unable to read or write (BOS, CFS or PCS); ending the status pass: %s", one_line(exc))
+            return self._recheck(ctx, moved=False)
+        page: List[str] = first
+        try:
+            while True:
+                await pass_.gate.acquire()
+                if pass_.failed:
+                    pass_.gate.release()
+                    break
+                pass_.tasks.append(asyncio.ensure_future(self._page(ctx, page, pass_)))
+                if self._last(ctx, page):
+                    break
+                page = await self._page_ids(ctx, page[-1])
+                if not page:
+                    break
+            await asyncio.gather(*pass_.tasks)
+        finally:  # an error or a cancellation of the pass: no page goes on without it
+            for task in pass_.tasks:
+                task.cancel()
+            await asyncio.gather(*pass_.tasks, return_exceptions=True)
+        if pass_.failed:
+            return self._recheck(ctx, moved=False)
+        # components held by another operator (session setup writing them, a power operator acting)
+        # are released within moments: look again as soon as after progress, without backing off
+        moved = pass_.moved > 0 or ctx.contended > 0
+        return self._recheck(ctx, moved=moved) if pass_.remaining or ctx.contended else None
+
+    async def _page(self, ctx: PassContext, page: List[str], pass_: "_Pass") -> None:
+        """One page: claim, re-read, decide, write; always releases its claim and its slot."""
+        try:
+            if pass_.failed:
+                return
             claim = await ctx.claims.claim(page)
             ctx.busy(len(page), claim)
             try:
                 async with acting(ctx.services.redis):  # before the re-read (store/acting.py: session stop)
                     with fenced(ctx.claims, claim):
-                        if cfs is None:
-                            cfs = await self._cfs_records(ctx, page, last_page=self._last(ctx, page))
-                        still, written = await self._claimed_page(ctx, claim.ids, cfs)
-                        remaining, moved = remaining + still, moved + written
+                        still, written = await self._claimed_page(ctx, claim.ids, pass_.cfs)
+                        pass_.remaining += still
+                        pass_.moved += written
             except FenceLost as exc:
                 ctx.log.warning("Stopped evaluating %d components: %s", len(claim.ids), exc)
             except Exception as exc:  # §3.1 step 4: pages already written stay written
-                ctx.log.error("Unable to read or write (BOS, CFS or PCS); ending the status pass: %s",
-                              one_line(exc))
-                return self._recheck(ctx, moved=False)
+                if not pass_.failed:
+                    ctx.log.error("Unable to read or write (BOS, CFS or PCS); ending the status pass: %s",
+                                  one_line(exc))
+                pass_.failed = True
             finally:
                 await ctx.claims.release(claim)
-            if self._last(ctx, page):
-                break
-            start_after = page[-1]
-        return self._recheck(ctx, moved=moved > 0) if remaining or ctx.contended else None
+        finally:
+            pass_.gate.release()
 
     @staticmethod
     async def _page_ids(ctx: PassContext, start_after: Optional[str]) -> List[str]:

@@ -144,3 +144,23 @@ def test_heartbeat_warns_only_about_leases_still_held(redis_server, caplog):
         assert gone.token not in renewed and gone.token not in caplog.text
     with caplog.at_level("WARNING", logger="bos.operators.claims"):
         scenario(redis_server, body)
+
+
+def test_claims_sharing_a_token_keep_each_others_leases_renewed(redis_server):
+    """Session setup writes two batches at once under its session's token: releasing one batch
+    must leave the other's leases (and the session's) with the heartbeat."""
+    async def body(redis: Redis) -> None:
+        claims = RedisClaims(redis, lease=5, replica="a:1")
+        session = await claims.claim_key("bos:lease:session:demo")
+        assert session is not None
+        first = await claims.claim(IDS[:2], into=Claim(session.token, others=list(session.others)))
+        second = await claims.claim(IDS[2:4], into=Claim(session.token, others=list(session.others)))
+        await claims.release(first)
+        held = claims.held[session.token]
+        assert {keys.component_lease(i) for i in IDS[2:4]} <= held and "bos:lease:session:demo" in held
+        assert not {keys.component_lease(i) for i in IDS[:2]} & held
+        await claims.release(second)
+        assert claims.held[session.token] == {"bos:lease:session:demo"}
+        await claims.release_others(session)
+        assert session.token not in claims.held
+    scenario(redis_server, body)

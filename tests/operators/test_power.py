@@ -133,17 +133,17 @@ def test_power_on_order(make_ctx):
     svc = services(comps)
     run(PowerOnOperator().run_pass(make_ctx(svc)))
     steps = [c[0] for c in svc.calls if c[0] not in ("hsm.query", "bos.list_components", "bos.list_sessions")]
-    assert steps == ["bos.components_by_ids", "bos.patch_components", "ims.tag", "bss.put", "redis.token", "bos.patch_components",
+    assert steps == ["bos.components_by_ids", "bos.patch_components", "ims.tag", "bss.put", "redis.token",
                      "cfs.patch", "pcs.transition", "bos.patch_components"]
-    preset, token_patch, final = updates(svc)
+    preset, final = updates(svc)
     assert preset == [{"id": i, "error": "", "last_action": {"action": "powering_on", "failed": False}} for i in N[:2]]
-    assert token_patch == [{"id": i, "session": "s1", "desired_state": {"bss_token": "token-1"}} for i in N[:2]]
     assert [c for c in svc.calls if c[0] == "cfs.patch"] == [
         ("cfs.patch", N[:2], {"enabled": False, "desired_config": "cfg", "tags": {"bos_session": "s1"}, "state": []})]
     assert [c for c in svc.calls if c[0] == "pcs.transition"] == [("pcs.transition", "On", N[:2])]
     assert final == [{"id": i, "error": "", "last_action": {"action": "powering_on", "failed": False},
-                      "event_stats": {"power_on_attempts": 1}} for i in N[:2]]
-    assert svc.redis.tokens["token-1"]  # durable before the PATCH and the power-on
+                      "event_stats": {"power_on_attempts": 1},
+                      "session": "s1", "desired_state": {"bss_token": "token-1"}} for i in N[:2]]  # the token rides along
+    assert svc.redis.tokens["token-1"]  # durable before the power-on
 
 
 def test_non_sbps_images_are_not_tagged_and_empty_artifacts_skip_bss(make_ctx):
@@ -171,7 +171,9 @@ def test_d29_bss_failure_for_one_group_keeps_those_nodes_off(make_ctx):
     assert final[N[1]]["error"].startswith("Error encountered setting BSS information: ")
     assert final[N[0]]["error"] == ""
     assert all(p["event_stats"] == {"power_on_attempts": 1} for p in final.values())
-    assert len(updates(svc)) == 3  # preset, token patch of the good group, one action update
+    assert len(updates(svc)) == 2  # preset, one action update (the good group's token with it)
+    assert final[N[0]]["desired_state"] == {"bss_token": "token-1"} and final[N[0]]["session"] == "s1"
+    assert "desired_state" not in final[N[1]] and "desired_state" not in final[N[2]]  # no token for the failed group
 
 
 def test_d29_tagging_errors(make_ctx):
