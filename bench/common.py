@@ -85,6 +85,23 @@ def tree_rss(pid: int) -> int:
     return sum(rss_bytes(p) for p in process_tree(pid))
 
 
+def pss_bytes(pid: int) -> int:
+    """Proportional set size: each shared page divided among the processes mapping it."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as handle:
+            for line in handle:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def tree_pss(pid: int) -> int:
+    """A process tree's memory without double counting its forked workers' shared pages."""
+    return sum(pss_bytes(p) for p in process_tree(pid))
+
+
 def tree_cpu(pid: int) -> float:
     return sum(cpu_seconds(p) for p in process_tree(pid))
 
@@ -98,6 +115,7 @@ class Watch:
     peak: Dict[str, int] = field(default_factory=dict)
     last: Dict[str, int] = field(default_factory=dict)
     cpu_start: Dict[str, float] = field(default_factory=dict)
+    pss_peak: Dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
@@ -111,6 +129,7 @@ class Watch:
             rss = tree_rss(pid)
             self.last[name] = rss
             self.peak[name] = max(self.peak.get(name, 0), rss)
+            self.pss_peak[name] = max(self.pss_peak.get(name, 0), tree_pss(pid))
 
     def _run(self) -> None:
         while not self._stop.wait(self.period):
@@ -132,6 +151,7 @@ class Watch:
             cpu = tree_cpu(pid) - self.cpu_start[name]
             out[name] = {"rss_peak_mib": round(self.peak[name] / 2 ** 20, 1),
                          "rss_end_mib": round(self.last[name] / 2 ** 20, 1),
+                         "pss_peak_mib": round(self.pss_peak[name] / 2 ** 20, 1),
                          "cpu_seconds": round(cpu, 1)}
         return out
 

@@ -30,7 +30,7 @@ from .clients.tapms import TapmsClient
 from .config import ServerSettings
 from .workers import PortTaken, claim_port, run_workers
 from .logs import apply_level, configure
-from .runtime import tune_gc
+from .runtime import trim_malloc_periodically, tune_gc
 from .store import Store
 from .store.history import HistorySettings
 from .store.redis_url import redis_from_url
@@ -90,7 +90,8 @@ def _lifecycle(context: Context, settings: ServerSettings):
     async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
         tasks = [asyncio.create_task(_token_sweeper(context, settings)),
                  asyncio.create_task(_follow_log_level(context)),
-                 asyncio.create_task(_require_redis_version(context))]
+                 asyncio.create_task(_require_redis_version(context)),
+                 asyncio.create_task(trim_malloc_periodically())]
         yield
         for task in tasks:
             task.cancel()
