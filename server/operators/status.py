@@ -91,7 +91,10 @@ class StatusOperator(Operator):
             await asyncio.gather(*pass_.tasks, return_exceptions=True)
         if pass_.failed:
             return self._recheck(ctx, moved=False)
-        return self._recheck(ctx, moved=pass_.moved > 0) if pass_.remaining or ctx.contended else None
+        # components held by another operator (session setup writing them, a power operator acting)
+        # are released within moments: look again as soon as after progress, without backing off
+        moved = pass_.moved > 0 or ctx.contended > 0
+        return self._recheck(ctx, moved=moved) if pass_.remaining or ctx.contended else None
 
     async def _page(self, ctx: PassContext, page: List[str], pass_: "_Pass") -> None:
         """One page: claim, re-read, decide, write; always releases its claim and its slot."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from bos_server.operators import status as status_module
 from bos_server.operators.actual_state_cleanup import ActualStateCleanupOperator
+from bos_server.operators.claims import LocalClaims
 from bos_server.operators.configuration import ConfigurationOperator
 from bos_server.operators.discovery import DiscoveryOperator, new_record
 from bos_server.operators.session_cleanup import SessionCleanupOperator
@@ -77,13 +78,25 @@ def test_status_looks_again_soon_after_progress_and_backs_off_without(make_ctx):
     svc = FakeServices(components=[component(N[0], override="on_hold")], power={N[0]: "off"},
                        cfs={N[0]: {"id": N[0]}})
     op = StatusOperator()
-    ctx = make_ctx(svc)
-    hints = [run(op.run_pass(ctx)) for _ in range(5)]  # moved to powering_on, then the node stays off
-    fast = status_module.RECHECK_AFTER_PROGRESS  # a fake pass takes far less than these waits
-    assert [round(h, 2) for h in hints] == [fast, 2 * fast, 4 * fast, ctx.recheck, ctx.recheck]
+    hints = [run(op.run_pass(make_ctx(svc))) for _ in range(5)]  # moved to powering_on, then stays off
+    fast, slow = status_module.RECHECK_AFTER_PROGRESS, make_ctx(svc).recheck  # a fake pass takes far less
+    assert [round(h, 2) for h in hints] == [fast, 2 * fast, 4 * fast, slow, slow]
+    held = make_ctx(svc)
+    held.claims = Withholding({N[0]})  # another operator holds it for a moment: no back-off
+    assert round(run(op.run_pass(held)), 2) == fast and held.contended == 1
     svc.pcs.power[N[0]] = "on"  # came on without booting the desired artifacts: S6 moves it again
-    assert round(run(op.run_pass(ctx)), 2) == fast
+    assert [round(run(op.run_pass(make_ctx(svc))), 2) for _ in range(2)] == [fast, 2 * fast]
     assert len(patched(svc)) == 2
+
+
+class Withholding(LocalClaims):
+    """Claims for one process in which another operator holds `held`."""
+
+    def __init__(self, held: set) -> None:
+        self.held = held
+
+    async def claim(self, ids, into=None):
+        return await super().claim([i for i in ids if i not in self.held], into)
 
 
 def test_status_pcs_failure_changes_nothing(make_ctx):
