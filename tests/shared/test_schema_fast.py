@@ -101,7 +101,7 @@ SCHEMAS = [(name, node) for name, node in schema.registry.items()] + [
 
 @pytest.mark.parametrize("name,node", SCHEMAS, ids=[name for name, _ in SCHEMAS])
 def test_fast_validator_agrees_with_the_reporting_checks(name: str, node: Schema) -> None:
-    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
     @given(values(node))
     def agree(value: Any) -> None:
         assert outcome_fast(node, value) == outcome_slow(node, value)

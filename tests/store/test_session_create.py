@@ -132,3 +132,25 @@ def test_the_cache_keeps_at_most_its_byte_budget_and_a_larger_template_is_read_e
         finally:
             await store.close()
     asyncio.run(scenario())
+
+
+def test_a_replayed_create_returns_its_first_outcome_not_a_conflict_with_itself(url: str) -> None:
+    """After a dropped connection the store repeats the script call (connection.py): the receipt makes
+    the replay answer `created`, as the first run did, instead of `exists`."""
+    async def scenario() -> None:
+        store = Store.connect(url)
+        try:
+            await store.templates.put(dict(TEMPLATE))
+            checked = await store.session_creator.template(None, "tpl")
+            assert checked is not None
+            record = session("s1")
+            call = dict(keys=[keys.template(None, "tpl"), keys.session(None, "s1"), *sorted(session_indexes(record))],
+                        args=[checked.sha1, dumps(record), keys.scoped_member(None, "s1"), keys.EVENTS_CHANNEL, b"",
+                              keys.cas_receipt("replayed")])
+            script = store.session_creator._script
+            assert await script(**call) == [b"created"]
+            assert await script(**call) == [b"created"]  # the replay
+            assert await create(store, session("s1")) is Outcome.EXISTS  # a new call conflicts
+        finally:
+            await store.close()
+    asyncio.run(scenario())
