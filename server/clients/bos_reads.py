@@ -13,7 +13,7 @@ change events), so this changes no rule of the state machine.
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, List, Optional, Sequence
+from typing import Any, AsyncIterator, List, Optional, Sequence, cast
 
 from bos_shared.records import Component
 
@@ -53,10 +53,10 @@ class StoreReads:
         if not ids:
             return found
         async for chunk in self.store.iter_query(query, list(ids)):
-            found.extend(view(r) for r in chunk)
+            found.extend(cast(Component, view(r)) for r in chunk)
         return found
 
     async def pages(self, query: ComponentQuery) -> AsyncIterator[List[Component]]:
         """The whole listing of `query` as chunks (the store's read size), ID order."""
         async for chunk in self.store.iter_query(query):
-            yield [view(r) for r in chunk]
+            yield [cast(Component, view(r)) for r in chunk]
