@@ -5,7 +5,7 @@ guarded by its SHA-1 in the create script. With that guard switched off (mutant 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Awaitable, Callable, Dict, Iterator, Optional
 
 import pytest
 import redis as redis_lib
@@ -39,51 +39,53 @@ async def create(store: Store, record: Record, tenant: Optional[str] = None) -> 
     return await store.session_creator.create(record, session_indexes(record), checked)
 
 
-def test_a_create_is_refused_when_the_checked_template_changed_and_the_new_one_is_cached(
-        url: str, redis_client: redis_lib.Redis) -> None:
+def with_store(url: str, body: Callable[[Store], Awaitable[None]]) -> None:
+    """Run one scenario against its own Store on `url`, closed whatever happens."""
     async def scenario() -> None:
         store = Store.connect(url)
         try:
-            await store.templates.put(dict(TEMPLATE))
-            assert await create(store, session("s1")) is Outcome.CREATED
-            changed = {**TEMPLATE, "description": "changed by another process"}
-            await store.redis.set(keys.template(None, "tpl"), dumps(changed))  # not through this process
-            checked = await store.session_creator.template(None, "tpl")
-            assert checked is not None and "description" not in checked.template  # this process's copy
-            assert await store.session_creator.create(session("s2"), session_indexes(session("s2")),
-                                                      checked) is Outcome.CHANGED
-            assert await store.sessions.get(None, "s2") is None
-            again = await store.session_creator.template(None, "tpl")
-            assert again is not None and again.template["description"] == "changed by another process"
-            assert await store.session_creator.create(session("s2"), session_indexes(session("s2")),
-                                                      again) is Outcome.CREATED
+            await body(store)
         finally:
             await store.close()
     asyncio.run(scenario())
+
+
+def test_a_create_is_refused_when_the_checked_template_changed_and_the_new_one_is_cached(
+        url: str, redis_client: redis_lib.Redis) -> None:
+    async def scenario(store: Store) -> None:
+        await store.templates.put(dict(TEMPLATE))
+        assert await create(store, session("s1")) is Outcome.CREATED
+        changed = {**TEMPLATE, "description": "changed by another process"}
+        await store.redis.set(keys.template(None, "tpl"), dumps(changed))  # not through this process
+        checked = await store.session_creator.template(None, "tpl")
+        assert checked is not None and "description" not in checked.template  # this process's copy
+        assert await store.session_creator.create(session("s2"), session_indexes(session("s2")),
+                                                  checked) is Outcome.CHANGED
+        assert await store.sessions.get(None, "s2") is None
+        again = await store.session_creator.template(None, "tpl")
+        assert again is not None and again.template["description"] == "changed by another process"
+        assert await store.session_creator.create(session("s2"), session_indexes(session("s2")),
+                                                  again) is Outcome.CREATED
+    with_store(url, scenario)
     assert redis_client.zrange(keys.SESSIONS, 0, -1) == [b"\x00s1", b"\x00s2"]
 
 
 def test_a_create_is_refused_when_the_checked_template_was_deleted(url: str) -> None:
-    async def scenario() -> None:
-        store = Store.connect(url)
-        try:
-            await store.templates.put(dict(TEMPLATE))
-            checked = await store.session_creator.template(None, "tpl")
-            assert checked is not None
-            assert await store.templates.delete(None, "tpl")
-            record = session("s1")
-            assert await store.session_creator.create(record, session_indexes(record), checked) is Outcome.CHANGED
-            assert await store.sessions.get(None, "s1") is None
-            assert await store.session_creator.template(None, "tpl") is None
-        finally:
-            await store.close()
-    asyncio.run(scenario())
+    async def scenario(store: Store) -> None:
+        await store.templates.put(dict(TEMPLATE))
+        checked = await store.session_creator.template(None, "tpl")
+        assert checked is not None
+        assert await store.templates.delete(None, "tpl")
+        record = session("s1")
+        assert await store.session_creator.create(record, session_indexes(record), checked) is Outcome.CHANGED
+        assert await store.sessions.get(None, "s1") is None
+        assert await store.session_creator.template(None, "tpl") is None
+    with_store(url, scenario)
 
 
 def test_names_conflict_per_tenant_and_the_new_session_is_indexed_and_announced(
         url: str, redis_client: redis_lib.Redis) -> None:
-    async def scenario() -> None:
-        store = Store.connect(url)
+    async def scenario(store: Store) -> None:
         pubsub = store.redis.pubsub()
         await pubsub.subscribe(keys.EVENTS_CHANNEL)
         try:
@@ -107,50 +109,41 @@ def test_names_conflict_per_tenant_and_the_new_session_is_indexed_and_announced(
             assert messages == [b'{"kind":"sessions"}']
         finally:
             await pubsub.aclose()
-            await store.close()
-    asyncio.run(scenario())
+    with_store(url, scenario)
     for index in session_indexes(session("s1")):
         assert redis_client.zscore(index, b"\x00s1") == 0
     assert redis_client.zrange(keys.sessions_by_tenant("t1"), 0, -1) == [b"t1\x00s1"]
 
 
 def test_the_cache_keeps_at_most_its_byte_budget_and_a_larger_template_is_read_every_time(url: str) -> None:
-    async def scenario() -> None:
-        store = Store.connect(url)
+    async def scenario(store: Store) -> None:
         creator = SessionCreator(store.redis, cache_bytes=1000)
-        try:
-            for n in range(8):
-                await store.templates.put({**TEMPLATE, "name": f"t{n}"})
-                assert await creator.template(None, f"t{n}") is not None
-                assert creator.cached_bytes <= 1000
-            await store.templates.put({**TEMPLATE, "name": "big", "description": "x" * 2000})
-            big = await creator.template(None, "big")
-            assert big is not None and big.size > 1000 and creator.cached_bytes <= 1000
-            await store.redis.set(keys.template(None, "big"), dumps({**TEMPLATE, "name": "big"}))
-            again = await creator.template(None, "big")  # not kept: read again
-            assert again is not None and "description" not in again.template
-        finally:
-            await store.close()
-    asyncio.run(scenario())
+        for n in range(8):
+            await store.templates.put({**TEMPLATE, "name": f"t{n}"})
+            assert await creator.template(None, f"t{n}") is not None
+            assert creator.cached_bytes <= 1000
+        await store.templates.put({**TEMPLATE, "name": "big", "description": "x" * 2000})
+        big = await creator.template(None, "big")
+        assert big is not None and big.size > 1000 and creator.cached_bytes <= 1000
+        await store.redis.set(keys.template(None, "big"), dumps({**TEMPLATE, "name": "big"}))
+        again = await creator.template(None, "big")  # not kept: read again
+        assert again is not None and "description" not in again.template
+    with_store(url, scenario)
 
 
 def test_a_replayed_create_returns_its_first_outcome_not_a_conflict_with_itself(url: str) -> None:
     """After a dropped connection the store repeats the script call (connection.py): the receipt makes
     the replay answer `created`, as the first run did, instead of `exists`."""
-    async def scenario() -> None:
-        store = Store.connect(url)
-        try:
-            await store.templates.put(dict(TEMPLATE))
-            checked = await store.session_creator.template(None, "tpl")
-            assert checked is not None
-            record = session("s1")
-            call = dict(keys=[keys.template(None, "tpl"), keys.session(None, "s1"), *sorted(session_indexes(record))],
-                        args=[checked.sha1, dumps(record), keys.scoped_member(None, "s1"), keys.EVENTS_CHANNEL, b"",
-                              keys.cas_receipt("replayed")])
-            script = store.session_creator._script
-            assert await script(**call) == [b"created"]
-            assert await script(**call) == [b"created"]  # the replay
-            assert await create(store, session("s1")) is Outcome.EXISTS  # a new call conflicts
-        finally:
-            await store.close()
-    asyncio.run(scenario())
+    async def scenario(store: Store) -> None:
+        await store.templates.put(dict(TEMPLATE))
+        checked = await store.session_creator.template(None, "tpl")
+        assert checked is not None
+        record = session("s1")
+        call = dict(keys=[keys.template(None, "tpl"), keys.session(None, "s1"), *sorted(session_indexes(record))],
+                    args=[checked.sha1, dumps(record), keys.scoped_member(None, "s1"), keys.EVENTS_CHANNEL, b"",
+                          keys.cas_receipt("replayed")])
+        script = store.session_creator._script
+        assert await script(**call) == [b"created"]
+        assert await script(**call) == [b"created"]  # the replay
+        assert await create(store, session("s1")) is Outcome.EXISTS  # a new call conflicts
+    with_store(url, scenario)
