@@ -20,12 +20,9 @@ more CPU on bulk writes and full listings in page faults.
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import ctypes.util
 import gc
-import platform
-import sys
-from typing import Any, Optional
+
+from .libc import function
 
 GC_THRESHOLDS = (50_000, 20, 10)
 
@@ -40,22 +37,11 @@ def tune_gc() -> None:
 TRIM_SECONDS = 5.0
 
 
-def _glibc() -> Optional[Any]:
-    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
-        return None
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-    except OSError:
-        return None
-
-
-_LIBC = _glibc()
-
-
 async def trim_malloc_periodically(seconds: float = TRIM_SECONDS) -> None:
     """Give the heap's free pages back to the system every `seconds` (a task of each worker)."""
-    if _LIBC is None:
+    malloc_trim = function("malloc_trim")  # glibc only
+    if malloc_trim is None:
         return
     while True:
         await asyncio.sleep(seconds)
-        _LIBC.malloc_trim(0)
+        malloc_trim(0)

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import ctypes.util
 import logging
 import os
 import shutil
@@ -42,6 +41,8 @@ import sys
 import threading
 import time
 from typing import Callable, Dict, List, Optional
+
+from .libc import function
 
 LOG = logging.getLogger("bos_server.workers")
 PR_SET_PDEATHSIG = 1
@@ -78,10 +79,9 @@ def claim_port(port: int, wait: float = CLAIM_WAIT_SECONDS) -> Optional[socket.s
 
 def die_with_parent(parent: int) -> None:
     """In a worker: get SIGTERM when `parent` exits, however it exits."""
-    libc_name = ctypes.util.find_library("c")
-    if sys.platform.startswith("linux") and libc_name:
-        libc = ctypes.CDLL(libc_name, use_errno=True)
-        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+    prctl = function("prctl")  # Linux only
+    if prctl is not None:
+        if prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
             LOG.warning("prctl(PR_SET_PDEATHSIG) failed (errno %d); relying on the watchdog", ctypes.get_errno())
     threading.Thread(target=_watch_parent, args=(parent,), name="parent-watchdog", daemon=True).start()
 
@@ -112,11 +112,7 @@ def run_workers(count: int, serve: Callable[[], None], guard: Optional[socket.so
             os._exit(0)
         children[pid] = index
     _become_supervisor(list(children), guard, remove)  # returns only if the exec failed
-    try:
-        return supervise(list(children))
-    finally:
-        if remove:
-            shutil.rmtree(remove, ignore_errors=True)
+    return _supervise_and_remove(list(children), remove)
 
 
 def _become_supervisor(children: List[int], guard: Optional[socket.socket], remove: Optional[str]) -> None:
@@ -176,11 +172,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--remove")
     args = parser.parse_args(argv)
     configure("BOS_LOG_LEVEL")
+    return _supervise_and_remove(args.pids, args.remove)
+
+
+def _supervise_and_remove(children: List[int], remove: Optional[str]) -> int:
+    """supervise(), then delete `remove` (the metrics files) once every worker has exited."""
     try:
-        return supervise(args.pids)
+        return supervise(children)
     finally:
-        if args.remove:
-            shutil.rmtree(args.remove, ignore_errors=True)
+        if remove:
+            shutil.rmtree(remove, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ respect to every other, and a write is never computed from a stale read.
 from __future__ import annotations
 
 import hashlib
-import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence
@@ -19,7 +18,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 from redis.asyncio import Redis
 
 from . import keys
-from .connection import RetryingRedis
+from .connection import ReplayableScript
 from .history import HistorySettings
 
 MISSING = ""  # expected hash of a record that does not exist
@@ -221,12 +220,8 @@ class CasWriter:
     """Registers the script once per client and applies batches of writes."""
 
     def __init__(self, redis: Redis, history: Optional[HistorySettings] = None) -> None:
-        self._script = redis.register_script(_SCRIPT)
+        self._script = ReplayableScript(redis, _SCRIPT)
         self.history = history if history is not None and history.enabled else None
-        self._receipts = False
-        if isinstance(redis, RetryingRedis):
-            redis.mark_retry_safe(self._script.sha)
-            self._receipts = True
 
     async def apply(self, writes: Sequence[Write], blobs: Optional[Mapping[str, bytes]] = None,
                     chunk: int = 1000, event: Optional[bytes] = None) -> List[int]:
@@ -242,7 +237,7 @@ class CasWriter:
         last = max(len(writes), 1) - 1
         for start in range(0, max(len(writes), 1), chunk):
             part = writes[start:start + chunk]
-            receipt = keys.cas_receipt(secrets.token_hex(12)) if self._receipts else ""
+            receipt = self._script.receipt()
             publish = event if event is not None and not conflicts and start + chunk > last else None
             result = await self._script(args=_args(part, blobs or {}, receipt, self.history, publish))
             conflicts.extend(start + int(pos) - 1 for pos in result)

@@ -26,13 +26,16 @@ running.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
-from typing import Any, Awaitable, Callable, Iterable, List, Optional, Set, Tuple, TypeVar
+from typing import Any, Awaitable, Callable, Iterable, List, Optional, Sequence, Set, Tuple, TypeVar
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.asyncio.connection import ConnectionPool
 from redis.exceptions import AuthenticationError, AuthorizationError, ConnectionError as RedisConnectionError
+
+from .keys import cas_receipt
 
 T = TypeVar("T")
 RETRY_BUDGET = 1.0
@@ -127,3 +130,22 @@ class RetryingPipeline(Pipeline):
 
 def _all_safe(commands: Iterable[Tuple[Any, ...]], safe_scripts: Set[str]) -> bool:
     return all(retry_safe(args, safe_scripts) for args in commands)
+
+
+class ReplayableScript:
+    """A Lua script a RetryingRedis may replay after a dropped connection. Each run is given a fresh
+    receipt key under which the script records its first reply, so a replay answers that reply
+    (cas.py, session_create.py); on a plain client, which never replays, the receipt is ""."""
+
+    def __init__(self, redis: Redis, text: str) -> None:
+        self.script = redis.register_script(text)
+        self.receipts = isinstance(redis, RetryingRedis)
+        if isinstance(redis, RetryingRedis):
+            redis.mark_retry_safe(self.script.sha)
+
+    def receipt(self) -> str:
+        """The receipt key for one run (ARGV), or "" when runs are never replayed."""
+        return cas_receipt(secrets.token_hex(12)) if self.receipts else ""
+
+    async def __call__(self, keys: Sequence[Any] = (), args: Sequence[Any] = ()) -> Any:
+        return await self.script(keys=keys, args=args)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import enum
 import hashlib
-import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Set, Tuple
@@ -27,7 +26,7 @@ from redis.asyncio import Redis
 from . import keys
 from .cas import RECEIPT_SECONDS
 from .codec import dumps, loads
-from .connection import RetryingRedis
+from .connection import ReplayableScript
 
 Record = Dict[str, Any]
 CACHE_BYTES = 1024 * 1024  # stored (JSON) size of the templates kept by one process
@@ -82,10 +81,7 @@ class SessionCreator:
         self.redis = redis
         self.cache_bytes = cache_bytes
         self.cached_bytes = 0
-        self._script = redis.register_script(_SCRIPT)
-        self._receipts = isinstance(redis, RetryingRedis)
-        if isinstance(redis, RetryingRedis):
-            redis.mark_retry_safe(self._script.sha)
+        self._script = ReplayableScript(redis, _SCRIPT)
         self._templates: "OrderedDict[Tuple[Optional[str], str], CheckedTemplate]" = OrderedDict()
 
     async def template(self, tenant: Optional[str], name: str, fresh: bool = False) -> Optional[CheckedTemplate]:
@@ -101,7 +97,7 @@ class SessionCreator:
         """Insert `record` unless its (tenant, name) exists, only if `checked` is still the stored template;
         publish `event` when inserted."""
         tenant, name = record.get("tenant"), record["name"]
-        receipt = keys.cas_receipt(secrets.token_hex(12)) if self._receipts else ""
+        receipt = self._script.receipt()
         reply: List[Any] = await self._script(
             keys=[keys.template(checked.tenant, checked.name), keys.session(tenant, name), *sorted(indexes)],
             args=[checked.sha1, dumps(record), keys.scoped_member(tenant, name), keys.EVENTS_CHANNEL, event or b"", receipt])

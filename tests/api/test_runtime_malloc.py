@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from bos_server import runtime
+from bos_server.libc import function
 
-pytestmark = pytest.mark.skipif(runtime._LIBC is None, reason="glibc only")
+pytestmark = pytest.mark.skipif(function("malloc_trim") is None, reason="glibc only")
 
 MIB = 2 ** 20
 PRELUDE = """
