@@ -80,11 +80,6 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
-def tree_rss(pid: int) -> int:
-    """Summed RSS of a process tree (shared copy-on-write pages of forked workers count twice)."""
-    return sum(rss_bytes(p) for p in process_tree(pid))
-
-
 def pss_bytes(pid: int) -> int:
     """Proportional set size: each shared page divided among the processes mapping it."""
     try:
@@ -95,11 +90,6 @@ def pss_bytes(pid: int) -> int:
     except OSError:
         pass
     return 0
-
-
-def tree_pss(pid: int) -> int:
-    """A process tree's memory without double counting its forked workers' shared pages."""
-    return sum(pss_bytes(p) for p in process_tree(pid))
 
 
 def tree_cpu(pid: int) -> float:
@@ -126,10 +116,12 @@ class Watch:
 
     def _sample(self) -> None:
         for name, pid in self.pids.items():
-            rss = tree_rss(pid)
+            procs = process_tree(pid)  # one walk of /proc for both sums, over the same processes
+            rss = sum(rss_bytes(p) for p in procs)  # forked workers' shared pages count twice
             self.last[name] = rss
             self.peak[name] = max(self.peak.get(name, 0), rss)
-            self.pss_peak[name] = max(self.pss_peak.get(name, 0), tree_pss(pid))
+            # PSS: the forked workers' shared pages counted once
+            self.pss_peak[name] = max(self.pss_peak.get(name, 0), sum(pss_bytes(p) for p in procs))
 
     def _run(self) -> None:
         while not self._stop.wait(self.period):

@@ -12,7 +12,7 @@ dropped, so callers only ever see data they may store.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 
 class SchemaError(ValueError):
@@ -57,7 +57,6 @@ class _Invalid(Exception):
 
 
 Check = Callable[[Any], Any]
-_SKIP: Check = lambda value: value  # noqa: E731 - marks a read-only property (dropped, never checked)
 
 
 class Schema:
@@ -343,9 +342,6 @@ class Ref(Schema):
             return lambda value: None if value is None else target(value)
         return target
 
-    def _fast_check(self) -> Check:
-        return self.target._fast_check()
-
     def json_schema(self) -> Dict[str, Any]:
         ref = {"$ref": f"#/components/schemas/{self.name}"}
         if self.nullable:
@@ -400,13 +396,7 @@ class Object(Schema):
         return out
 
     def _fast_check(self) -> Check:
-        if id(self) in _COMPILING:  # a schema that contains itself: the inner one compiles when used
-            return lambda value: self._fast_check()(value)
-        _COMPILING.add(id(self))
-        try:
-            return _object_validator(self)
-        finally:
-            _COMPILING.discard(id(self))
+        return _object_validator(self)
 
     def _check_count(self, value: Dict[str, Any], path: str) -> None:
         if len(value) < self.min_properties:
@@ -425,8 +415,6 @@ class Object(Schema):
             out["maxProperties"] = self.max_properties
         return out
 
-
-_COMPILING: Set[int] = set()  # ids of the Object schemas whose fast validator is being built
 
 
 def _unwrap(prop: Schema) -> Tuple[Schema, bool]:

@@ -129,6 +129,14 @@ class ManagedProcess:
         self._log.close()
         return self.proc.returncode
 
+    def wait_ready(self, check: Callable[[], bool], timeout: float, what: str) -> None:
+        """wait_until(); on failure the process is stopped and the error carries its log's tail."""
+        try:
+            wait_until(check, timeout, what, self.proc)
+        except (RuntimeError, TimeoutError) as exc:
+            self.stop()
+            raise type(exc)(f"{exc}; log {self.log_path}:\n{self.log_tail()}") from exc
+
     def log_tail(self, lines: int = 40) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -174,11 +182,7 @@ class ApiServer(ManagedProcess):
         argv = [str(BIN / "bos-server"), "--host", "127.0.0.1", "--port", str(self.port),
                 "--redis-url", redis_url, *extra_args]
         super().__init__("api", argv, workdir / f"api-{self.port}.log", env)
-        try:
-            wait_until(http_ok(self.url + "/v2/version", ca_file), 20, "bos-server", self.proc)
-        except (RuntimeError, TimeoutError) as exc:
-            self.stop()
-            raise type(exc)(f"{exc}; log {self.log_path}:\n{self.log_tail()}") from exc
+        self.wait_ready(http_ok(self.url + "/v2/version", ca_file), 20, "bos-server")
 
 
 def scratch_dir(prefix: str = "bos-") -> Path:
@@ -213,11 +217,7 @@ class Simulator(ManagedProcess):
         argv += ["--bos-url", bos_url] if bos_url else []
         argv += list(extra_args)
         super().__init__("sim", argv, workdir / f"{self.urls_file.stem}.log", env)
-        try:
-            wait_until(self.urls_file.exists, timeout, "bos-sim", self.proc)
-        except (RuntimeError, TimeoutError) as exc:
-            self.stop()
-            raise RuntimeError(f"{exc}; log {self.log_path}:\n{self.log_tail()}") from exc
+        self.wait_ready(self.urls_file.exists, timeout, "bos-sim")
         self.urls: dict = json.loads(self.urls_file.read_text())
 
     def env(self) -> dict:

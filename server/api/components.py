@@ -14,7 +14,7 @@ from bos_shared.times import now_str
 from .. import metrics
 from ..component_writes import (actual_state_update_allowed, apply_auto_fields, listed_view, merge, new_record,
                                 tokens_in, view)
-from ..jsonio import dumps
+from ..jsonio import dumps_transient
 from ..store import ComponentQuery, keys
 from ..store.tokens import get_tokens
 from .context import ctx
@@ -171,7 +171,7 @@ async def _write_in_slices(request: web.Request, ids: List[str], compute: Comput
             for chunk in range(0, len(part), RESPONSE_CHUNK):
                 views = [view(written[i]) for i in part[chunk:chunk + RESPONSE_CHUNK] if i in written]
                 if views:
-                    parts.add(dumps(views)[1:-1])
+                    parts.add(memoryview(dumps_transient(views))[1:-1])  # written out at once: no copies
             del written
             _drop(inputs, part)
     except BaseException:

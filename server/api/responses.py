@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from typing import Any, AsyncIterator, Iterator, List
+from typing import Any, AsyncIterator, Iterator, List, Union
 
 from aiohttp import web
 
@@ -99,9 +99,11 @@ class ResponseParts:
         self._file = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)
         self.count = 0
 
-    def add(self, part: bytes) -> None:
+    def add(self, part: Union[bytes, memoryview]) -> None:
         if part:
-            self._file.write(b"," + part if self.count else part)
+            if self.count:
+                self._file.write(b",")
+            self._file.write(part)
             self.count += 1
 
     def size(self) -> int:

@@ -90,8 +90,7 @@ class BosClient:
     # -- components --
     async def iter_component_pages(self, page_size: int, **filters: Any) -> AsyncIterator[List[Component]]:
         """Pages of `GET /components` (§2.3): repeat with start_after_id until a short page."""
-        query = store_query(**filters) if self.reads is not None else None
-        if query is not None and self.reads is not None:
+        if self.reads is not None and (query := store_query(**filters)) is not None:
             async for page in _repaged(self.reads.pages(query), page_size):
                 yield page
             return
@@ -110,8 +109,7 @@ class BosClient:
     async def component_page(self, page_size: int, start_after_id: Optional[str] = None,
                              **filters: Any) -> List[Component]:
         """One page of `GET /components` (page_size 0 = everything in one request)."""
-        query = store_query(page_size, start_after_id, **filters) if self.reads is not None else None
-        if query is not None and self.reads is not None:
+        if self.reads is not None and (query := store_query(page_size, start_after_id, **filters)) is not None:
             return [c async for page in self.reads.pages(query) for c in page]
         params = {k: v for k, v in filters.items() if v is not None}
         if page_size > 0:
@@ -128,8 +126,7 @@ class BosClient:
 
     async def components_by_ids(self, ids: Sequence[str], **filters: Any) -> List[Component]:
         """Current records of `ids` that match `filters` (unknown IDs are omitted)."""
-        query = store_query(**filters) if self.reads is not None else None
-        if query is not None and self.reads is not None:
+        if self.reads is not None and (query := store_query(**filters)) is not None:
             return await self.reads.components_by_ids(ids, query)
         found: List[Component] = []
         for start in range(0, len(ids), IDS_PER_GET):
