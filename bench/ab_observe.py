@@ -46,7 +46,7 @@ from bos_sim.stack import ApiServer, RedisServer
 
 from . import load as load_gen
 from .api_store import TOKEN, Client, boot_artifacts, known_tokens, load
-from .common import machine, median, tree_cpu
+from .common import machine, median
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = {"on": [], "off": ["--history-max-entries", "0", "--no-metrics"]}
@@ -67,25 +67,18 @@ async def seed(url: str, redis_url: str, count: int, pid: int) -> None:
 
 def run_once(server: ApiServer, redis_pid: int, script: Path, seconds: int, connections: int) -> Dict[str, float]:
     """One measured wrk run: rate, and API and Redis CPU per request (ms)."""
-    api_before, redis_before = tree_cpu(server.proc.pid), tree_cpu(redis_pid) if redis_pid else 0.0
-    run = load_gen.wrk_run(server.url, script, seconds, connections)
+    pids = {"api": server.proc.pid, **({"redis": redis_pid} if redis_pid else {})}
+    run = load_gen.measured_run(server.url, script, seconds, connections, pids)
     if run["errors"]:
         raise RuntimeError(f"wrk saw {run['errors']} errors at {server.url}")
-    requests = max(run["requests"], 1)
-    return {"rate": run["rate"], "api_cpu_ms": 1000 * (tree_cpu(server.proc.pid) - api_before) / requests,
-            "redis_cpu_ms": 1000 * (tree_cpu(redis_pid) - redis_before) / requests if redis_pid else 0.0}
+    return {"rate": run["rate"], "api_cpu_ms": run["api_cpu_ms_per_request"],
+            "redis_cpu_ms": run.get("redis_cpu_ms_per_request", 0.0)}
 
 
 def scripts_for(work: Path, ids: List[str]) -> Dict[str, Path]:
     """The wrk script of each workload (bench/load.py's REPORT_SCRIPT)."""
-    (work / "ids.txt").write_text("\n".join(ids) + "\n")
-    out = {}
-    for mode in WORKLOADS:
-        tokens = work / f"tokens-{mode}.txt"
-        tokens.write_text("\n".join(known_tokens() if mode == "known" else [TOKEN]) + "\n")
-        out[mode] = work / f"report-{mode}.lua"
-        out[mode].write_text(load_gen.REPORT_SCRIPT % {"ids": work / "ids.txt", "tokens": tokens, "mode": mode})
-    return out
+    return {mode: load_gen.report_script(work, ids, known_tokens() if mode == "known" else [TOKEN], mode)
+            for mode in WORKLOADS}
 
 
 def base_env(base: Path, work: Path) -> Dict[str, str]:

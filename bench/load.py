@@ -113,13 +113,19 @@ def summarise(runs: List[Dict[str, Any]], **extra: Any) -> Dict[str, Any]:
     return out
 
 
+def report_script(work: Path, ids: Sequence[str], tokens: Sequence[str], mode: str) -> Path:
+    """The wrk script of one reporter workload (REPORT_SCRIPT), with its ID and token files in `work`."""
+    (work / "ids.txt").write_text("\n".join(ids) + "\n")
+    (work / f"tokens-{mode}.txt").write_text("\n".join(tokens) + "\n")
+    script = work / f"report-{mode}.lua"
+    script.write_text(REPORT_SCRIPT % {"ids": work / "ids.txt", "tokens": work / f"tokens-{mode}.txt", "mode": mode})
+    return script
+
+
 def reporter(url: str, work: Path, ids: Sequence[str], tokens: Sequence[str], mode: str, *, seconds: float,
              runs: int, connections: int, pids: Dict[str, int]) -> Dict[str, Any]:
     """One reporter workload: a warm-up, then `runs` measured wrk runs."""
-    (work / "ids.txt").write_text("\n".join(ids) + "\n")
-    (work / "tokens.txt").write_text("\n".join(tokens) + "\n")
-    script = work / f"report-{mode}.lua"
-    script.write_text(REPORT_SCRIPT % {"ids": work / "ids.txt", "tokens": work / "tokens.txt", "mode": mode})
+    script = report_script(work, ids, tokens, mode)
     wrk_run(url, script, min(2.0, seconds), connections)
     measured = [measured_run(url, script, seconds, connections, pids) for _ in range(runs)]
     return summarise(measured, workload=mode, generator="wrk (C, 1 thread, keep-alive)", connections=connections,
