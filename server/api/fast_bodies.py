@@ -22,8 +22,11 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Callable, Dict, List, Literal, Optional, Tuple, Union
 
-import msgspec
-from msgspec import UNSET, Meta, UnsetType
+try:
+    import msgspec
+    from msgspec import UNSET, Meta, UnsetType
+except ImportError:  # a venv made before msgspec was a dependency: the reporting path alone (`make venv`)
+    msgspec = None  # type: ignore[assignment]
 
 from bos_shared.schema_types import Array, Boolean, Integer, Object, Ref, Schema, String
 
@@ -36,7 +39,10 @@ class _Untranslatable(Exception):
 
 def fast_decoder(node: Schema) -> Optional[FastDecoder]:
     """A decoder for JSON bodies of `node`: the validated value, or None when it refuses the body
-    (then the caller takes the reporting path). None: `node` cannot be translated exactly."""
+    (then the caller takes the reporting path). None: `node` cannot be translated exactly
+    (or msgspec is not installed)."""
+    if msgspec is None:
+        return None
     try:
         decoder = msgspec.json.Decoder(_field_type(node, {}))
     except _Untranslatable:
