@@ -160,7 +160,8 @@ async def _write_in_slices(request: web.Request, ids: List[str], compute: Comput
                            inputs: Dict[str, Any]) -> web.StreamResponse:
     """A bulk write answered with the written records (or only their IDs: `Prefer: return=minimal`), in request order.
 
-    Up to WHOLE_WRITE records are one store update. Larger writes go WRITE_SLICE
+    Up to WHOLE_WRITE records are one store update, its answer streamed as it is encoded
+    (respond_list). Larger writes go WRITE_SLICE
     records at a time, and each slice's inputs are dropped and its response encoded
     once it is written (to a temporary file when large, ResponseParts): the request holds
     its parsed body, shrinking, not the records, their writes, their views and the
@@ -171,6 +172,10 @@ async def _write_in_slices(request: web.Request, ids: List[str], compute: Comput
     size = max(len(ids), 1) if len(ids) <= WHOLE_WRITE else WRITE_SLICE
     if minimal:
         return respond_ids(await _written_ids(store, ids, size, compute, inputs))
+    if len(ids) <= WHOLE_WRITE:  # one update: every record is written before the first byte is sent
+        written = await store.update(ids, compute)
+        _drop(inputs, ids)
+        return await respond_list(request, _views_of(ids, written))
     parts = ResponseParts()  # spooled to a file when large: the response never adds to the peak
     try:
         for start in range(0, len(ids), size):
@@ -186,6 +191,15 @@ async def _write_in_slices(request: web.Request, ids: List[str], compute: Comput
         parts.close()
         raise
     return await respond_parts(request, parts)
+
+
+async def _views_of(ids: List[str], written: Dict[str, Record]) -> AsyncIterator[List[Record]]:
+    """The response views of a write's records, RESPONSE_CHUNK at a time: respond_list streams
+    them as they are encoded (no copy of a ~10 MB response in memory or in a file)."""
+    for start in range(0, len(ids), RESPONSE_CHUNK):
+        views = [view(written[i]) for i in ids[start:start + RESPONSE_CHUNK] if i in written]
+        if views:
+            yield views
 
 
 async def _written_ids(store: Any, ids: List[str], size: int, compute: Compute, inputs: Dict[str, Any]) -> List[str]:
