@@ -36,7 +36,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import requests
 from redis import Redis
@@ -82,6 +82,9 @@ class Driver:
     def components(self) -> int:
         return int(self.redis.zcard(keys.COMPONENT_IDS))
 
+    def enabled(self) -> int:
+        return int(self.redis.zcard(keys.COMPONENT_ENABLED))
+
     def used_memory(self) -> int:
         return int(self.redis.info("memory")["used_memory"])
 
@@ -122,17 +125,22 @@ def key_kind(key: str) -> str:
 def run_session(driver: Driver, name: str, operation: str, nodes: int, timeout: float) -> Dict[str, Any]:
     driver.sim.hardware_time(reset=True)
     started = time.monotonic()
+    posted = time.time()
     driver.call("POST", "/sessions", json={"name": name, "template_name": "bench", "operation": operation})
     running: Optional[float] = None
+    settled: Optional[float] = None  # wall time the poll first saw no enabled component
 
     def complete() -> bool:
-        nonlocal running
+        nonlocal running, settled
         status = driver.session_status(name)
         if running is None and status != "pending":
             running = time.monotonic()
+        if settled is None and running is not None and driver.enabled() == 0:
+            settled = time.time()
         return status == "complete"
 
     done = wait_for(complete, timeout, f"{operation} session of {nodes:,} nodes", period=0.1)
+    completed = time.time()
     status = driver.call("GET", f"/sessions/{name}/status")
     if status["managed_components_count"] != nodes or status["percent_successful"] != 100:
         raise RuntimeError(f"{operation} session of {nodes:,} nodes did not succeed: "
@@ -144,7 +152,23 @@ def run_session(driver: Driver, name: str, operation: str, nodes: int, timeout: 
             "managed": status["managed_components_count"], "percent_successful": status["percent_successful"],
             "hardware_seconds": round(hardware["max_wall_seconds"], 2),
             "hardware_mean_seconds": round(hardware["mean_seconds"] / hardware["speed"], 2),
-            "overhead_seconds": round(wall - hardware["max_wall_seconds"], 2)}
+            "overhead_seconds": round(wall - hardware["max_wall_seconds"], 2),
+            "timeline": timeline(hardware, posted, (running or done) - started + posted, settled, completed)}
+
+
+def timeline(hardware: Mapping[str, Any], posted: float, running: float, settled: Optional[float],
+             completed: float) -> Dict[str, Any]:
+    """Where a session's wall time went, in seconds since the hardware clock's reset (just before the
+    POST): the simulator's first/last of each kind of node event (a PCS request reaching a node, each
+    step done, a report accepted), and BOS's own milestones as the 10 Hz poll saw them (running, no
+    component enabled any more, complete)."""
+    since = hardware["since"]
+    bos = {"POST sent": posted, "running (setup done)": running, "no component enabled": settled,
+           "complete": completed}
+    out: Dict[str, Any] = {k: round(v - since, 2) for k, v in bos.items() if v is not None}
+    for kind, seen in sorted(hardware.get("events", {}).items(), key=lambda item: item[1]["first"]):
+        out[kind] = f"{seen['first']:.2f} .. {seen['last']:.2f} ({seen['count']})"
+    return out
 
 
 def run_stack(nodes: int, latency: str, *, operations: Sequence[str] = OPERATIONS, timeout: float = 1800,

@@ -71,7 +71,7 @@ class CfsStore:
     def __init__(self, scheduler: Scheduler, seed: int, jitter: float, delay: Callable[[], float],
                  retry_limit: int, hidden: Callable[[str], bool], reachable: Callable[[str], bool],
                  fails_for: Callable[[str], bool],
-                 worked: Callable[[str, float], None] = lambda comp_id, seconds: None) -> None:
+                 worked: Callable[[str, float, str], None] = lambda comp_id, seconds, step: None) -> None:
         self.scheduler = scheduler
         self.seed = seed
         self.jitter = jitter
@@ -210,7 +210,7 @@ class CfsStore:
         if not comp.enabled or self.status(comp) != "pending" or not self.reachable(comp.id):
             return  # a node that is down is configured when it boots again (node_booted)
         self.attempts += 1
-        self.worked(comp.id, delay)
+        self.worked(comp.id, delay, "configure")
         if self._config(comp.desired_config).fails or self.fails_for(comp.id):
             comp.error_count += 1
             comp.last_failed = True

@@ -10,12 +10,16 @@ for the job: `bench/boot.py` calls it the hardware time and counts everything
 above it as orchestration overhead (docs/benchmarks.md). Steps that never
 complete (an On overtaking a power-off, a boot cut short by a power-off) add
 nothing; a failed configuration attempt counts, as the hardware spent it.
+
+Beside the tallies, the first and last wall time (since the reset) of each kind of
+event (a PCS request reaching a node, a step done, a report accepted) make the
+session's timeline: where BOS's own time went (`bench.boot`'s timeline).
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 
 class HardwareTime:
@@ -23,14 +27,27 @@ class HardwareTime:
         self.seconds: Dict[str, float] = {}
         self.steps = 0
         self.since = time.time()
+        self.events: Dict[str, List[float]] = {}  # kind -> [first, last, count], wall seconds since the reset
 
-    def done(self, xname: str, sim_seconds: float) -> None:
-        """`xname` finished a hardware step that took `sim_seconds` of simulated time."""
+    def done(self, xname: str, sim_seconds: float, step: str = "step") -> None:
+        """`xname` finished a hardware `step` that took `sim_seconds` of simulated time."""
         self.seconds[xname] = self.seconds.get(xname, 0.0) + sim_seconds
         self.steps += 1
+        self.mark(step + " done")
+
+    def mark(self, kind: str) -> None:
+        """One event of `kind` now (a few float operations: it runs for every node's every step)."""
+        now = time.time() - self.since
+        seen = self.events.get(kind)
+        if seen is None:
+            self.events[kind] = [now, now, 1]
+        else:
+            seen[1] = now
+            seen[2] += 1
 
     def reset(self) -> None:
         self.seconds.clear()
+        self.events.clear()
         self.steps = 0
         self.since = time.time()
 
@@ -38,7 +55,9 @@ class HardwareTime:
         """The slowest node's tally (simulated and wall seconds) and the mean, since the last reset."""
         out: Dict[str, Any] = {"since": round(self.since, 3), "speed": speed, "nodes": len(self.seconds),
                                "steps": self.steps, "max_seconds": 0.0, "max_wall_seconds": 0.0,
-                               "mean_seconds": 0.0, "slowest": None}
+                               "mean_seconds": 0.0, "slowest": None,
+                               "events": {kind: {"first": round(first, 3), "last": round(last, 3), "count": int(n)}
+                                          for kind, (first, last, n) in self.events.items()}}
         if self.seconds:
             slowest = max(self.seconds, key=self.seconds.__getitem__)
             top = self.seconds[slowest]

@@ -107,6 +107,7 @@ class NodeEngine:
         self._supersede(node)
         node.pgen += 1
         node.pending, node.task = "powering_on", task
+        self.cluster.hardware.mark("On reached the node")
         delay = self._delay("power_on", node)
         self.scheduler.call_later(delay, self._powered_on, node, node.pgen, task, delay)
 
@@ -123,7 +124,7 @@ class NodeEngine:
     def _powered_on(self, node: Node, gen: int, task: TaskSink, delay: float) -> None:
         if gen != node.pgen:
             return
-        self.cluster.hardware.done(node.xname, delay)
+        self.cluster.hardware.done(node.xname, delay, "power_on")
         node.task = None
         if node.fault("fail_power_on"):
             node.pending = ""
@@ -144,13 +145,16 @@ class NodeEngine:
         self._supersede(node)
         node.pgen += 1
         node.pending, node.task = "powering_off", task
-        delay = self._delay("soft_off" if graceful else "force_off", node)
-        self.scheduler.call_later(delay, self._powered_off, node, node.pgen, task, then_on, delay)
+        step = "soft_off" if graceful else "force_off"
+        self.cluster.hardware.mark(f"{step} reached the node")
+        delay = self._delay(step, node)
+        self.scheduler.call_later(delay, self._powered_off, node, node.pgen, task, then_on, delay, step)
 
-    def _powered_off(self, node: Node, gen: int, task: TaskSink, then_on: bool, delay: float) -> None:
+    def _powered_off(self, node: Node, gen: int, task: TaskSink, then_on: bool, delay: float,
+                     step: str = "power_off") -> None:
         if gen != node.pgen:
             return
-        self.cluster.hardware.done(node.xname, delay)
+        self.cluster.hardware.done(node.xname, delay, step)
         node.task = None
         self.turn_off(node)
         if then_on:
@@ -176,7 +180,7 @@ class NodeEngine:
     def _booted(self, node: Node, gen: int, delay: float) -> None:
         if gen != node.pgen or node.power != "on":
             return
-        self.cluster.hardware.done(node.xname, delay)
+        self.cluster.hardware.done(node.xname, delay, "boot")
         node.pending, node.booted = "", True
         node.booted_time = time.time()
         self.cluster.reporting.node_booted(node, node.boot_count)

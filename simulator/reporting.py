@@ -163,6 +163,8 @@ class Reporting:
             return f"connection error {type(exc).__name__}"
 
     def _reported(self, node: "Node", boot: int, token: str, params: Dict[str, str], first: bool) -> None:
+        if first:
+            self.cluster.hardware.mark("first report accepted")
         node.report_status = "reported"
         node.reported_token = token
         node.reports += 1

@@ -5,7 +5,7 @@ Query parameters are declared and read with their routes (api/routes.py)."""
 from __future__ import annotations
 
 import json
-from typing import Any, List, Union
+from typing import Any, List, Optional, Union
 
 import orjson
 from aiohttp import web
@@ -14,6 +14,7 @@ from bos_shared.schema_types import Array, Ref, Schema, SchemaError, within
 
 from .body_stream import stream_array
 from .errors import BadRequest
+from .fast_bodies import FastDecoder
 
 MAX_BODY = 256 * 1024 * 1024
 MAX_DEPTH = 1024  # orjson's nesting limit
@@ -72,6 +73,20 @@ async def json_body(request: web.Request, required: bool = True) -> Any:
     if len(raw) >= LEAN_BYTES and isinstance(raw, bytearray):
         return parse_large_json(raw)
     return parse_json(raw)
+
+
+async def fast_body(request: web.Request, fast: Optional[FastDecoder]) -> Optional[Any]:
+    """The body as `fast` (fast_bodies.py) decodes and validates it, or None when it refuses it
+    (or it is streamed: LEAN_BYTES and more). Then json_body() and the reporting validators
+    read it, from the bytes kept here (the stream is read once), and name what is wrong."""
+    length = request.content_length
+    if fast is None or length is None or length >= LEAN_BYTES:
+        return None
+    raw = await read_body(request)
+    value = fast(raw)
+    if value is None:
+        request[BODY_KEY] = raw
+    return value
 
 
 async def _first_bytes(request: web.Request) -> bytes:

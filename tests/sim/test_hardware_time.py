@@ -66,3 +66,23 @@ def test_a_step_that_never_completes_counts_nothing(sim: Simulator) -> None:
     transition(svc, "Soft-Off", [node_xname(2)])  # already off: succeeds at once, no hardware step
     tally = sim.hardware_time()
     assert (tally["steps"], tally["nodes"], tally["max_seconds"], tally["slowest"]) == (0, 0, 0.0, None)
+
+
+def test_the_timeline_gives_each_kind_of_event_its_first_and_last_time_since_the_reset(sim: Simulator) -> None:
+    """bench.boot's timeline: where a session's wall time went, node events by kind."""
+    svc = Services(sim)
+    xnames = [node_xname(2), node_xname(3)]
+    for xname in xnames:
+        program(svc, xname)
+        cfs_prepare(svc, xname, "compute-23.4.0")
+    assert sim.hardware_time(reset=True)["events"] == {}
+    transition(svc, "On", xnames)
+    eventually(lambda: all(sim.node(x)["cfs"]["configuration_status"] == "configured" for x in xnames),
+               what="configured")
+    events = eventually(lambda: (t := sim.hardware_time())["steps"] == 6 and t["events"], what="six steps")
+    order = ["On reached the node", "power_on done", "boot done", "configure done"]
+    assert sorted(events) == sorted(order)
+    assert all(events[kind]["count"] == 2 and 0 <= events[kind]["first"] <= events[kind]["last"] for kind in order)
+    firsts = [events[kind]["first"] for kind in order]
+    assert firsts == sorted(firsts)  # each node's steps follow one another
+    assert sim.hardware_time(reset=True)["events"] == {}

@@ -1,0 +1,141 @@
+"""Request bodies decoded and validated at C speed (issue 13): msgspec types built from the shared schema.
+
+A bulk write of 1,000-2,800 components spent a fifth of the API's CPU in parsing
+(orjson) and then validating (the schema's Python validators) its body. msgspec
+does both in one pass over the bytes into types generated here from the same
+`bos_shared.schema` objects (one source of truth: nothing is declared twice), and
+`msgspec.to_builtins` hands back the plain dicts the rest of the server uses.
+
+The fast path only ever accepts: a body it refuses, for whatever reason, is
+parsed and validated again by the reporting path (params.json_body, validate),
+whose error texts are the contract's (api.md §1.5, §5). So the two must agree on
+what they accept and on the cleaned value (read-only properties dropped, D13);
+tests/api/test_fast_bodies.py checks that with Hypothesis. The one visible
+difference: an accepted object's keys come in the schema's order, not the body's.
+A schema with a construct this module does not translate (MapOf, case-insensitive
+enums, property counts, ...) gets no fast decoder, and its bodies take the
+reporting path as before.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Callable, Dict, List, Literal, Optional, Tuple, Union
+
+try:
+    import msgspec
+    from msgspec import UNSET, Meta, UnsetType
+except ImportError:  # a venv made before msgspec was a dependency: the reporting path alone (`make venv`)
+    msgspec = None  # type: ignore[assignment]
+
+from bos_shared.schema_types import Array, Boolean, Integer, Object, Ref, Schema, String
+
+FastDecoder = Callable[[Union[bytes, bytearray]], Optional[Any]]
+
+
+class _Untranslatable(Exception):
+    """The schema has a construct without an exact msgspec equivalent: no fast path for it."""
+
+
+def fast_decoder(node: Schema) -> Optional[FastDecoder]:
+    """A decoder for JSON bodies of `node`: the validated value, or None when it refuses the body
+    (then the caller takes the reporting path). None: `node` cannot be translated exactly
+    (or msgspec is not installed)."""
+    if msgspec is None:
+        return None
+    try:
+        decoder = msgspec.json.Decoder(_field_type(node, {}))
+    except _Untranslatable:
+        return None
+    decode, to_builtins = decoder.decode, msgspec.to_builtins
+
+    def fast(raw: Union[bytes, bytearray]) -> Optional[Any]:
+        try:
+            return to_builtins(decode(raw))
+        except (msgspec.MsgspecError, RecursionError):  # refused, or nested deeper than it goes
+            return None
+    return fast
+
+
+def _field_type(prop: Schema, made: Dict[int, Any]) -> Any:
+    """The msgspec type of a property's values, null included when the schema admits it."""
+    nullable = prop.nullable
+    while isinstance(prop, Ref):
+        prop = prop.target
+        nullable = nullable or prop.nullable
+    found = _type(prop, made)
+    return Optional[found] if nullable else found
+
+
+def _type(node: Schema, made: Dict[int, Any]) -> Any:
+    """The msgspec type of `node`'s non-null values."""
+    if type(node) is String:
+        return _string(node)
+    if type(node) is Integer:
+        return Annotated[int, Meta(ge=node.minimum, le=node.maximum)]  # msgspec refuses true/false and 1.0
+    if type(node) is Boolean:
+        return bool
+    if type(node) is Array:
+        return Annotated[List[_field_type(node.items, made)],  # type: ignore[misc]
+                         Meta(min_length=node.min_items, max_length=node.max_items)]
+    if type(node) is Object:
+        if id(node) not in made:
+            made[id(node)] = _struct(node, made)
+        return made[id(node)]
+    raise _Untranslatable(type(node).__name__)
+
+
+def _string(node: String) -> Any:
+    if node.case_insensitive_enum:
+        raise _Untranslatable("case-insensitive enum")
+    high = node.max_length
+
+    def allowed(text: str) -> bool:
+        return (len(text) >= node.min_length and (high is None or len(text) <= high)
+                and (node._regex is None or node._regex.match(text) is not None))
+    if node.enum is not None:
+        values = tuple(e for e in node.enum if allowed(e))
+        if not values:
+            raise _Untranslatable("an enum no value satisfies")
+        return Literal[values]  # type: ignore[valid-type]
+    # msgspec searches; the schema matches at the start: anchored, the two are the same
+    pattern = f"^(?:{node.pattern})" if node.pattern else None
+    if pattern is not None:
+        re.compile(pattern)
+    if not node.min_length and high is None and pattern is None:
+        return str
+    return Annotated[str, Meta(min_length=node.min_length or None, max_length=high, pattern=pattern)]
+
+
+def _struct(node: Object, made: Dict[int, Any]) -> Any:
+    """A Struct for an Object: unknown properties refused (or ignored: `additional="ignore"`),
+    read-only ones accepted whatever their value and dropped (D13), the others UNSET when absent
+    (so `to_builtins` leaves them out, as the reporting path does)."""
+    if node.min_properties or node.max_properties is not None or node.additional not in (False, "ignore"):
+        raise _Untranslatable("property counts or additional properties")
+    fields: List[Tuple[Any, ...]] = []
+    rename: Dict[str, str] = {}
+    read_only: List[str] = []
+    for n, (name, prop) in enumerate(node.properties.items()):
+        attr = f"f{n}"  # any property name, keywords included, as an attribute
+        rename[attr] = name
+        if prop.read_only:
+            if name in node.required:
+                raise _Untranslatable("a required read-only property")
+            fields.append((attr, Any, UNSET))
+            read_only.append(attr)
+        elif name in node.required:
+            fields.append((attr, _field_type(prop, made)))
+        else:
+            fields.append((attr, Union[_field_type(prop, made), UnsetType], UNSET))
+    namespace = {"__post_init__": _dropping(read_only)} if read_only else None
+    return msgspec.defstruct(f"Fast{len(made)}", fields, kw_only=True, rename=rename, namespace=namespace,
+                             forbid_unknown_fields=node.additional is False)
+
+
+def _dropping(attrs: List[str]) -> Callable[[Any], None]:
+    """A __post_init__ that forgets the read-only properties a body carried (D13)."""
+    def __post_init__(self: Any) -> None:
+        for attr in attrs:
+            setattr(self, attr, UNSET)
+    return __post_init__

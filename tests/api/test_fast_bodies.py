@@ -1,0 +1,111 @@
+"""The msgspec decoders accept exactly what the reporting path accepts, cleaned alike (fast_bodies.py, issue 13).
+
+A body the fast decoder accepts is never validated again, and one it refuses goes
+to the reporting path: so for every JSON text, whatever the fast decoder accepts
+the reporting path accepts too, cleaned to the same value (types spelled out:
+True == 1 in Python, not in JSON; keys in any order). It may refuse more (a
+duplicate key it checks twice): that body only takes the slower path. The reporting path here is the server's:
+`params.parse_json` (orjson, else the standard library) then `Schema.validate`.
+hypothesis builds values from each registered schema with the strategy of the
+fast validators' agreement test (mostly well-formed, wrong types, nulls, unknown
+and read-only properties, boundary lengths mixed in), encoded as JSON text.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from bos_server.api.errors import BadRequest
+from bos_server.api.fast_bodies import fast_decoder
+from bos_server.api.params import parse_json
+from bos_shared import schema
+from bos_shared.schema_types import Schema, SchemaError
+from tests.shared.test_schema_fast import strict, values
+
+def unordered(value: Any) -> Any:
+    """strict() with each object's keys sorted: an accepted object's keys come in the schema's order."""
+    if isinstance(value, tuple) and value[0] == "dict":
+        return ("dict", sorted((k, unordered(v)) for k, v in value[1]))
+    if isinstance(value, tuple) and value[0] == "list":
+        return ("list", [unordered(v) for v in value[1]])
+    return value
+
+FAST = [(name, node) for name, node in schema.registry.items() if fast_decoder(node) is not None]
+
+
+def reporting(node: Schema, raw: bytes) -> Any:
+    try:
+        return unordered(strict(node.validate(parse_json(raw))))
+    except (SchemaError, BadRequest):
+        return "invalid"
+
+
+def fast(node: Schema, raw: bytes) -> Any:
+    decode = fast_decoder(node)
+    assert decode is not None
+    found = decode(raw)
+    return "invalid" if found is None else unordered(strict(found))
+
+
+def served(node: Schema, raw: bytes) -> Any:
+    """What the server makes of `raw`: the fast decoder's value, else the reporting path's."""
+    found = fast(node, raw)
+    return reporting(node, raw) if found == "invalid" else found
+
+
+def test_the_bulk_write_bodies_have_a_fast_decoder() -> None:
+    assert {"V2ComponentArray", "V2ComponentWithId"} <= {name for name, _ in FAST}
+
+
+@pytest.mark.parametrize("name,node", FAST, ids=[name for name, _ in FAST])
+def test_the_fast_decoder_agrees_with_the_reporting_path(name: str, node: Schema) -> None:
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(values(node))
+    def agree(value: Any) -> None:
+        raw = orjson.dumps(value)
+        assert served(node, raw) == reporting(node, raw)
+
+    agree()
+
+
+ITEM = {"id": "x1", "enabled": True, "desired_state": {"boot_artifacts": {"kernel": "k", "initrd": "i"}}}
+
+
+@pytest.mark.parametrize("raw", [
+    json.dumps([ITEM]).encode(),
+    json.dumps([dict(ITEM, status={"phase": "", "status": "stable"})]).encode(),  # read-only: dropped (D13)
+    b'[{"id": "x1", "desired_state": {"last_updated": [[{"deep": null}]], "bss_token": "t"}}]',
+    b'[{"id": "x1", "session": "a", "session": "b c"}]',  # a duplicate key: the last one counts, refused
+    b'[{"id": "x1", "session": "b c", "session": "a"}]',  # ... accepted
+    b'[{"id": "x1", "error": "\\ud800"}]',  # a lone surrogate (parse_json refuses it)
+    b'[{"id": "x1", "error": "\\ud83d\\ude00"}]',
+    b'[{"id": "x1", "retry_policy": 1.0}]', b'[{"id": "x1", "retry_policy": true}]',
+    b'[{"id": "x1", "retry_policy": 123456789012345678901234567890}]',
+    b'[{"id": "x1", "last_action": {"last_updated": 123456789012345678901234567890}}]',  # big int, read-only
+    b'[{"id": "x1", "last_action": {"last_updated": NaN}}]',
+    b'[{"id": "x1", "desired_state": {"last_updated": ' + b"[" * 1010 + b"]" * 1010 + b'}}]',  # deep, read-only
+    b'[{"id": "x1", "unknown": 1}]', b'[{"enabled": true}]', b'[null]', b"[]", b"{}", b"", b" ",
+    b'[{"id": "x1", "session": "ok\\n"}]',  # `$` matches before a final newline, in both
+    '[{"id": "x1", "error": "caf\u00e9"}]'.encode("utf-16"),
+    b'\xef\xbb\xbf[{"id": "x1"}]',
+], ids=lambda raw: repr(raw[:40]))
+def test_edge_cases_of_json_text_agree(raw: bytes) -> None:
+    assert served(schema.ComponentArray, raw) == reporting(schema.ComponentArray, raw)
+
+
+def test_the_usual_bodies_take_the_fast_path() -> None:
+    from bench.api_store import component
+    for body in ([ITEM], [dict(ITEM, status={"phase": "", "status": "stable"})], [component(n) for n in range(3)]):
+        raw = orjson.dumps(body)
+        assert fast(schema.ComponentArray, raw) == reporting(schema.ComponentArray, raw) != "invalid"
+
+
+def test_string_lengths_count_characters_alike() -> None:
+    for text in ("é" * 127, "é" * 128, "😀" * 127, "😀" * 128):
+        raw = json.dumps([{"id": "x1", "desired_state": {"configuration": text}}], ensure_ascii=False).encode()
+        assert fast(schema.ComponentArray, raw) == reporting(schema.ComponentArray, raw)
