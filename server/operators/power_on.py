@@ -14,11 +14,12 @@ from typing import Any, Dict, List, Sequence, Tuple
 
 from ..artifacts import ims_image_id
 from ..store.tokens import put_token
-from .framework import Component, ComponentOperator, Errors, PassContext, one_line
+from .framework import Component, ComponentOperator, Errors, PassContext, in_flight, one_line
 from .power import existing_in_hsm, transition
 from .waves import gate
 
 TOKEN_RETRIES = 5
+CFS_PATCHES_IN_FLIGHT = 4
 BSS_HOSTS_PER_PUT = 5000  # bounds the PUT body when max_component_batch_size is 0 (unlimited)
 SBPS_MARKER = "root=sbps-s3"
 BSS_ERROR = "Error encountered setting BSS information: {}"
@@ -82,13 +83,31 @@ class PowerOnOperator(ComponentOperator):
 
     async def act(self, ctx: PassContext, chunk: Sequence[Component]) -> Errors:
         by_id = {c["id"]: c for c in chunk}
-        errors: Errors = {}
         for cid in by_id:  # nothing left over from a chunk whose update was never sent (lost fence)
             self._tokens.pop(cid, None)
-        # 1. preset: closes the window in which a node could report before BOS recorded the power-on
-        await ctx.bos.patch_components(
+        # §5.5 step 1, the preset: closes the window in which a node could report before BOS recorded
+        # the power-on. Sent first, it runs while IMS, BSS and CFS are called, and is complete before
+        # PCS On: only the On can bring a node up (deviation, issue 13: in turn, a chunk's hardware
+        # started a bulk write of the chunk later).
+        preset = asyncio.ensure_future(ctx.bos.patch_components(
             [{"id": i, "error": "", "last_action": {"action": "powering_on", "failed": False}} for i in by_id],
-            ctx.batch_size)
+            ctx.batch_size))
+        await asyncio.sleep(0)  # the preset's request goes out before the first external call
+        try:
+            errors = await self._prepare(ctx, chunk, by_id)
+        except BaseException:
+            preset.cancel()
+            await asyncio.gather(preset, return_exceptions=True)
+            raise
+        await preset  # a failed preset fails the chunk (§2.4) before any node is powered on
+        to_power = [c["id"] for c in chunk if c["id"] not in errors]
+        errors.update(await transition(ctx, "On", to_power, prefix=PCS_ERROR))
+        return errors
+
+    async def _prepare(self, ctx: PassContext, chunk: Sequence[Component],
+                       by_id: Dict[str, Component]) -> Errors:
+        """§5.6 steps 1-3 (tagging, BSS and token records, CFS): each component's error, if any."""
+        errors: Errors = {}
         groups = group_by_artifacts(chunk)
         errors.update(await self._tag_images(ctx, groups))
         for group in groups:
@@ -100,8 +119,6 @@ class PowerOnOperator(ComponentOperator):
                 errors.update(await self._program_bss(ctx, group.triple, [by_id[i] for i in run_ids]))
         remaining = [c for c in chunk if c["id"] not in errors]
         errors.update(await self._configure_cfs(ctx, remaining))
-        to_power = [c["id"] for c in remaining if c["id"] not in errors]
-        errors.update(await transition(ctx, "On", to_power, prefix=PCS_ERROR))
         return errors
 
     @staticmethod
@@ -169,21 +186,28 @@ class PowerOnOperator(ComponentOperator):
 
     @staticmethod
     async def _configure_cfs(ctx: PassContext, components: Sequence[Component]) -> Errors:
-        """Step 3: CFS disabled, state cleared, desired_config and session tag, per ≤1000 IDs."""
+        """Step 3: CFS disabled, state cleared, desired_config and session tag, per ≤1000 IDs;
+        CFS_PATCHES_IN_FLIGHT requests at once (independent requests: a chunk of 2,800 waited on
+        three in turn)."""
         errors: Errors = {}
         groups: Dict[Tuple[str, str], List[str]] = defaultdict(list)
         for comp in components:
             key = ((comp.get("desired_state") or {}).get("configuration") or "", comp.get("session") or "")
             groups[key].append(comp["id"])
         cfs = ctx.services.cfs
+        requests: List[Tuple[Sequence[str], Dict[str, Any]]] = []
         for (configuration, session), ids in groups.items():
             patch = {"enabled": False, "desired_config": configuration, "tags": {"bos_session": session},
                      "state": []}
-            for batch in cfs.patch_batches(ids):
-                try:
-                    await cfs.patch_batch(batch, patch)
-                except Exception as exc:  # only the failed request's components
-                    text = one_line(CFS_ERROR.format(exc))
-                    ctx.log.error("CFS update failed for %d components: %s", len(batch), text)
-                    errors.update({i: text for i in batch})
+            requests.extend((batch, patch) for batch in cfs.patch_batches(ids))
+
+        async def send(request: Tuple[Sequence[str], Dict[str, Any]]) -> None:
+            batch, patch = request
+            try:
+                await cfs.patch_batch(batch, patch)
+            except Exception as exc:  # only the failed request's components
+                text = one_line(CFS_ERROR.format(exc))
+                ctx.log.error("CFS update failed for %d components: %s", len(batch), text)
+                errors.update({i: text for i in batch})
+        await in_flight(requests, send, CFS_PATCHES_IN_FLIGHT)
         return errors

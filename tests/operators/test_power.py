@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from bos_server.operators import framework
@@ -12,7 +14,9 @@ from bos_server.operators.power_off_graceful import PowerOffGracefulOperator
 from bos_server.operators.power_on import PowerOnOperator
 
 from .conftest import run
-from .fakes import FakeServices, node
+from tests.support.clock import loop_time, run_virtual
+
+from .fakes import FakeServices, fail, node
 from .helpers import ARTIFACTS, component
 
 N = [f"x1000c0s{i}b0n0" for i in range(6)]
@@ -287,3 +291,71 @@ def test_a_chunk_held_longer_is_left_to_a_later_pass(make_ctx, monkeypatch):
     ctx.claims = BusyAtFirst(busy=1)
     assert run(PowerOnOperator().run_pass(ctx)) == ctx.recheck
     assert "pcs.transition" not in svc.calls.names() and ctx.contended == 1
+
+
+# -- power-on: what runs at once (issue 13, realistic latencies; virtual clock) --
+
+MANY = [f"x1000c1s{i // 8}b0n{i % 8}" for i in range(2500)]  # one chunk, three CFS requests of <= 1000
+
+
+def slowed(svc, preset=0.0, bss=0.0, cfs=0.0):
+    """Give the fakes' calls these virtual durations; returns the loop times of the PCS requests and
+    the components' last actions as the On saw them."""
+    seen = {"on": [], "actions": set()}
+
+    def wrap(target, name, seconds, before=None):
+        original = getattr(target, name)
+
+        async def call(*args, **kw):
+            if before:
+                before()
+            await asyncio.sleep(seconds)
+            return await original(*args, **kw)
+        setattr(target, name, call)
+
+    def on_sent():
+        seen["on"].append(loop_time())
+        seen["actions"].update(c["last_action"]["action"] for c in svc.bos.components.values())
+    wrap(svc.bos, "patch_components", preset)
+    wrap(svc.bss, "set_boot_parameters", bss)
+    wrap(svc.cfs, "patch_batch", cfs)
+    wrap(svc.pcs, "transition", 0.0, before=on_sent)
+    return seen
+
+
+def many_services():
+    comps = [pending_on(x, desired=SBPS, configuration="cfg") for x in MANY]
+    return FakeServices(components=comps, nodes=[node(x) for x in MANY])
+
+
+def test_power_on_calls_bss_and_cfs_while_the_preset_is_written(make_ctx):
+    """The preset overlaps tagging, BSS and CFS, and the CFS requests overlap each other: the On
+    goes out when the slowest of them is done (1.2 s), not after their sum (preset 1.2 + BSS 0.5 +
+    three CFS requests of 0.5 = 3.2 s)."""
+    svc = many_services()
+    seen = slowed(svc, preset=1.2, bss=0.5, cfs=0.5)
+    run_virtual(PowerOnOperator().run_pass(make_ctx(svc, max_component_batch_size=2800)))
+    assert len([c for c in svc.calls if c[0] == "cfs.patch"]) == 3
+    assert seen["on"] == [pytest.approx(1.2)]
+
+
+def test_the_preset_is_written_before_pcs_on_even_when_it_is_the_slowest(make_ctx):
+    """§5.5 step 1's guarantee: no node can come up before BOS has recorded the power-on."""
+    svc = many_services()
+    seen = slowed(svc, preset=2.0)
+    run_virtual(PowerOnOperator().run_pass(make_ctx(svc, max_component_batch_size=2800)))
+    assert seen["on"] == [pytest.approx(2.0)] and seen["actions"] == {"powering_on"}
+
+
+def test_a_failed_preset_powers_nothing_on(make_ctx):
+    svc = services([pending_on(N[0])])
+    original = svc.bos.patch_components
+
+    async def preset_fails(patches, *args, **kw):
+        if "event_stats" not in patches[0]:  # the preset, not the action update
+            raise fail("bos", 400)
+        return await original(patches, *args, **kw)
+    svc.bos.patch_components = preset_fails
+    run(PowerOnOperator().run_pass(make_ctx(svc)))
+    assert "pcs.transition" not in svc.calls.names()
+    assert _final(svc)[N[0]]["error"]  # the chunk's action update carries the failure (§2.4)
