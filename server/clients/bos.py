@@ -12,7 +12,7 @@ the same record: they are retried like GETs on a 503 or a dropped connection
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import Any, AsyncIterator, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import quote
 
 from bos_shared.records import Component  # the typed record (api.md §2.1)
@@ -134,6 +134,18 @@ class BosClient:
             params["ids"] = ",".join(ids[start:start + IDS_PER_GET])
             found.extend(await self._components(params))
         return found
+
+    async def components_with_prints(self, ids: Sequence[str], **filters: Any
+                                     ) -> Optional[Tuple[List[Component], Dict[str, int]]]:
+        """components_by_ids with each record's fingerprint (bos_reads.py), or None when the
+        records are not read from the store (then no fingerprints exist)."""
+        if self.reads is None or (query := store_query(**filters)) is None:
+            return None
+        return await self.reads.components_with_prints(ids, query)
+
+    async def fingerprints(self, ids: Sequence[str]) -> Optional[List[Optional[int]]]:
+        """Each stored record's fingerprint (None: absent), or None without store reads."""
+        return None if self.reads is None else await self.reads.fingerprints(ids)
 
     async def any_component(self, **filters: Any) -> Optional[Component]:
         """The first matching component, or None: a cheap existence check (one indexed page of 1)."""

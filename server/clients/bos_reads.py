@@ -13,7 +13,7 @@ change events), so this changes no rule of the state machine.
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, List, Optional, Sequence, cast
+from typing import Any, AsyncIterator, Dict, List, Optional, Sequence, Tuple, cast
 
 from bos_shared.records import Component
 
@@ -55,6 +55,24 @@ class StoreReads:
         async for chunk in self.store.iter_query(query, list(ids)):
             found.extend(cast(Component, view(r)) for r in chunk)
         return found
+
+    async def fingerprints(self, ids: Sequence[str]) -> List[Optional[int]]:
+        """A hash of each stored record (None: absent), without decoding it: the status operator
+        tells from it that a component it left waiting was not written since (operators.md §3.1)."""
+        return [None if raw is None else hash(raw) for raw in await self.store.get_raw_many(ids)]
+
+    async def components_with_prints(self, ids: Sequence[str],
+                                     query: ComponentQuery) -> Tuple[List[Component], Dict[str, int]]:
+        """components_by_ids, plus the fingerprint of the very version of each record returned."""
+        ids = sorted(set(ids))
+        raws = await self.store.get_raw_many(ids)
+        found: List[Component] = []
+        prints: Dict[str, int] = {}
+        for cid, raw, record in zip(ids, raws, await self.store.decode(raws)):
+            if record is not None and raw is not None and query.matches(record):
+                found.append(cast(Component, view(record)))
+                prints[cid] = hash(raw)
+        return found, prints
 
     async def pages(self, query: ComponentQuery) -> AsyncIterator[List[Component]]:
         """The whole listing of `query` as chunks (the store's read size), ID order."""

@@ -10,20 +10,43 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from bos_shared.times import epoch
+
 from ..store.acting import acting
 from ..store.component_query import enabled_page
 from .claims import FenceLost, fenced
-from .framework import Component, Operator, PassContext, one_line
-from .status_rules import decide, build_patch
+from .framework import Component, Operator, PassContext, chunks, one_line
+from .status_rules import Decision, decide, build_patch
 
 # Up to this many enabled components, CFS is asked by ID (<= 200 per GET) instead of
 # listing all of CFS (D26): a pass then costs O(work), not O(cluster).
 CFS_BY_ID_MAX = 1000
+# ... and so is a pass that looks at no more than this share of them (most are waiting, see below).
+CFS_BY_ID_SHARE = 5
 CFS_FIELDS = ("desired_config", "configuration_status")  # what the decision table reads (status_rules)
 # After a pass that moved components on, the next look comes this soon (bounded by the re-check
 # interval); each pass that moves nothing doubles the wait up to the re-check interval.
 RECHECK_AFTER_PROGRESS = 0.2
 PAGES_IN_FLIGHT = 2
+
+
+def waits_for_a_write(component: Component, decision: Decision) -> bool:
+    """Whether the decision, with no patch, can only change on a write to the component's own
+    record, or when its last action times out (operators.md §3.1, extension "waiting"): S5 waits
+    for the node's report; S2b before power-on was asked for waits for the power-on operator's
+    write. Changes of power or CFS alone leave either one without a patch, or (a node that left
+    PCS or CFS, S0) are seen at the next full look."""
+    if decision.rule == "S5":
+        return True
+    return decision.rule == "S2b" and (component.get("last_action") or {}).get("action") != "powering_on"
+
+
+def waiting_deadline(component: Component, options: Mapping[str, Any]) -> Optional[float]:
+    """When the earliest time-out of S5/S2b (§1.1) could change the decision (epoch seconds)."""
+    stamp = epoch((component.get("last_action") or {}).get("last_updated"))
+    if stamp is None:
+        return None
+    return stamp + min(float(options["max_boot_wait_time"]), float(options["max_power_on_wait_time"]))
 
 
 @dataclass
@@ -55,6 +78,13 @@ class StatusOperator(Operator):
 
     def __init__(self) -> None:
         self._interval: Optional[float] = None  # the current re-check interval (see _recheck)
+        # Components left waiting for a write to their own record: ID -> (fingerprint of the record
+        # evaluated, deadline). Skipped while their record is unchanged, before the deadline and
+        # until the next full look (every `polling_frequency`). Process memory only: a restarted
+        # or other replica simply looks at everything once.
+        self._waiting: Dict[str, Tuple[int, float]] = {}
+        self._waiting_options: Tuple[Any, ...] = ()
+        self._full_look = 0.0
 
     def wants(self, event: Mapping[str, Any]) -> bool:
         if event.get("kind") == "components" and set(event.get("statuses") or ()) <= self.handed_off:
@@ -66,29 +96,28 @@ class StatusOperator(Operator):
         other operator or replica acts on it in between), re-read, evaluated and written.
 
         Two pages are in flight at once (as the generic flow's chunks, framework.in_flight): a
-        page waits on the API, PCS and its write most of its time (issue 13)."""
-        first = await self._page_ids(ctx, None)
-        if not first:
-            return None
+        page waits on the API, PCS and its write most of its time (issue 13). Components waiting
+        for a write to their own record (the node's report, the power-on operator) are neither
+        claimed nor asked about while their record is unchanged (`_waiting`): at 100,000 nodes
+        every pass re-read, re-asked PCS and CFS about and re-decided every one of them."""
+        self._expire_waiting(ctx)
         pass_ = _Pass(gate=asyncio.Semaphore(PAGES_IN_FLIGHT))
         try:
-            pass_.cfs = await self._cfs_records(ctx, first, last_page=self._last(ctx, first))
+            todo, enabled = await self._to_look_at(ctx, pass_)
+            if not enabled:
+                return None
+            if todo:
+                pass_.cfs = await self._cfs_records(ctx, todo, enabled)
         except Exception as exc:  # §3.1 step 4
             ctx.log.error("Unable to read or write (BOS, CFS or PCS); ending the status pass: %s", one_line(exc))
             return self._recheck(ctx, moved=False)
-        page: List[str] = first
         try:
-            while True:
+            for page in chunks(todo, ctx.batch_size):
                 await pass_.gate.acquire()
                 if pass_.failed:
                     pass_.gate.release()
                     break
-                pass_.tasks.append(asyncio.ensure_future(self._page(ctx, page, pass_)))
-                if self._last(ctx, page):
-                    break
-                page = await self._page_ids(ctx, page[-1])
-                if not page:
-                    break
+                pass_.tasks.append(asyncio.ensure_future(self._page(ctx, list(page), pass_)))
             await asyncio.gather(*pass_.tasks)
         finally:  # an error or a cancellation of the pass: no page goes on without it
             for task in pass_.tasks:
@@ -100,6 +129,52 @@ class StatusOperator(Operator):
         # are released within moments: look again as soon as after progress, without backing off
         moved = pass_.moved > 0 or ctx.contended > 0
         return self._recheck(ctx, moved=moved) if pass_.remaining or ctx.contended else None
+
+    def _expire_waiting(self, ctx: PassContext) -> None:
+        """A full look every `polling_frequency` (the operator's period, §3), and whenever the
+        time-outs the deadlines were computed with change."""
+        options = (ctx.options.get("max_boot_wait_time"), ctx.options.get("max_power_on_wait_time"))
+        period = float(ctx.options.get("polling_frequency") or 0)
+        if options != self._waiting_options or time.monotonic() - self._full_look >= period:
+            self._waiting.clear()
+            self._waiting_options = options
+            self._full_look = time.monotonic()
+
+    async def _to_look_at(self, ctx: PassContext, pass_: "_Pass") -> Tuple[List[str], int]:
+        """Every enabled component ID (paged), less those still waiting; and how many are enabled."""
+        todo: List[str] = []
+        enabled = 0
+        page = await self._page_ids(ctx, None)
+        while page:
+            enabled += len(page)
+            todo.extend(await self._not_waiting(ctx, page, pass_))
+            if self._last(ctx, page):
+                break
+            page = await self._page_ids(ctx, page[-1])
+        if not enabled:
+            self._waiting.clear()
+        return todo, enabled
+
+    async def _not_waiting(self, ctx: PassContext, page: List[str], pass_: "_Pass") -> List[str]:
+        """The page less the components still waiting: record unchanged (same fingerprint) and
+        deadline not reached. They stay enabled, so they count as remaining."""
+        maybe = [i for i in page if i in self._waiting]
+        if not maybe:
+            return page
+        prints = await ctx.bos.fingerprints(maybe)
+        if prints is None:
+            self._waiting.clear()
+            return page
+        now = time.time()
+        still = set()
+        for cid, fingerprint in zip(maybe, prints):
+            known, deadline = self._waiting[cid]
+            if fingerprint == known and now < deadline:
+                still.add(cid)
+            else:
+                del self._waiting[cid]
+        pass_.remaining += len(still)
+        return [i for i in page if i not in still] if still else page
 
     async def _page(self, ctx: PassContext, page: List[str], pass_: "_Pass") -> None:
         """One page: claim, re-read, decide, write; always releases its claim and its slot."""
@@ -140,29 +215,29 @@ class StatusOperator(Operator):
         """Re-read the claimed components (the page was read before the claim), then decide."""
         if not ids:
             return 0, 0
-        fresh = await ctx.bos.components_by_ids(ids, enabled=True)
+        read = await ctx.bos.components_with_prints(ids, enabled=True)
+        fresh, prints = read if read is not None else (await ctx.bos.components_by_ids(ids, enabled=True), {})
         if not fresh:
             return 0, 0
         power = await ctx.services.pcs.power_status([c["id"] for c in fresh])
-        return await self._evaluate_chunk(ctx, fresh, power, cfs)
+        return await self._evaluate_chunk(ctx, fresh, power, cfs, prints)
 
     @staticmethod
     def _last(ctx: PassContext, page: Sequence[str]) -> bool:
         return ctx.batch_size <= 0 or len(page) < ctx.batch_size
 
     @staticmethod
-    async def _cfs_records(ctx: PassContext, first_page: Sequence[str],
-                           last_page: bool) -> Dict[str, Dict[str, Any]]:
-        """CFS once per pass (D26): by ID when the whole pass is one small page, else everything."""
-        if last_page and len(first_page) <= CFS_BY_ID_MAX:
-            return await ctx.services.cfs.components(first_page)
+    async def _cfs_records(ctx: PassContext, todo: Sequence[str], enabled: int) -> Dict[str, Dict[str, Any]]:
+        """CFS once per pass (D26): by ID when the pass looks at few components (few in all, or
+        a small share of the enabled ones, the rest waiting), else everything."""
+        if len(todo) <= max(CFS_BY_ID_MAX, enabled // CFS_BY_ID_SHARE):
+            return await ctx.services.cfs.components(todo)
         return await ctx.services.cfs.all_components(CFS_FIELDS)
 
-    @staticmethod
-    async def _evaluate_chunk(ctx: PassContext, chunk: Sequence[Component], power: Dict[str, str],
-                              cfs: Dict[str, Dict[str, Any]]) -> Tuple[int, int]:
+    async def _evaluate_chunk(self, ctx: PassContext, chunk: Sequence[Component], power: Dict[str, str],
+                              cfs: Dict[str, Dict[str, Any]], prints: Mapping[str, int]) -> Tuple[int, int]:
         """Evaluate and write one chunk; returns how many components stay enabled, and how many
-        were written (moved on)."""
+        were written (moved on). A component left waiting for a write is remembered (`_waiting`)."""
         now = time.time()
         patches: List[Dict[str, Any]] = []
         rules: Counter[str] = Counter()
@@ -174,11 +249,19 @@ class StatusOperator(Operator):
             if patch is not None:
                 patches.append(patch)
                 rules[decision.rule] += 1
+            else:
+                self._wait_for_write(ctx, comp, decision, prints.get(comp["id"]))
         if patches:
             ctx.log.info("Updating %d components (%s)", len(patches),
                          ", ".join(f"{rule}: {n}" for rule, n in sorted(rules.items())))
             await ctx.bos.patch_components(patches, ctx.batch_size)
         return still_enabled, len(patches)
+
+    def _wait_for_write(self, ctx: PassContext, comp: Component, decision: Decision,
+                        fingerprint: Optional[int]) -> None:
+        deadline = waiting_deadline(comp, ctx.options) if fingerprint is not None else None
+        if deadline is not None and waits_for_a_write(comp, decision):
+            self._waiting[comp["id"]] = (fingerprint, deadline)  # type: ignore[assignment]
 
     def _recheck(self, ctx: PassContext, moved: bool) -> float:
         """Nodes in flight change outside BOS (power off, CFS configured: nothing tells BOS), so

@@ -7,6 +7,7 @@ logic (order of calls, error isolation, patches) is tested without HTTP.
 from __future__ import annotations
 
 import itertools
+import json
 from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Set
 
 from bos_server.clients.bos import check_patch_invariant
@@ -25,6 +26,11 @@ class Calls(list):
 def fail(service: str, status: int = 500) -> ServiceError:
     cls = ServiceUnavailable if status >= 500 else ServiceError
     return cls(service, "POST", f"http://{service}/x", f"status {status}: boom", status, {"detail": "boom"})
+
+
+def fingerprint(record: dict) -> int:
+    """The fake store's record fingerprint: changes with any field (BosClient.fingerprints)."""
+    return hash(json.dumps(record, sort_keys=True, default=str))
 
 
 class FakeBos:
@@ -72,6 +78,14 @@ class FakeBos:
     async def components_by_ids(self, ids: Sequence[str], **filters: Any) -> List[dict]:
         self.calls.append(("bos.components_by_ids", list(ids), filters))
         return self._select({**filters, "ids": ",".join(ids)})
+
+    async def components_with_prints(self, ids: Sequence[str], **filters: Any):
+        found = await self.components_by_ids(ids, **filters)
+        return found, {c["id"]: fingerprint(c) for c in found}
+
+    async def fingerprints(self, ids: Sequence[str]) -> List[Optional[int]]:
+        self.calls.append(("bos.fingerprints", list(ids)))
+        return [fingerprint(self.components[i]) if i in self.components else None for i in ids]
 
     async def iter_component_pages(self, page_size: int, **filters: Any):
         yield await self.list_components(page_size, **filters)

@@ -53,7 +53,8 @@ def test_status_pages_through_the_api_without_the_store(make_ctx):
     assert len(patched(svc)) == 6
 
 
-def test_status_fetches_all_of_cfs_once_for_many_components(make_ctx):  # D26
+def test_status_fetches_all_of_cfs_once_for_many_components(make_ctx, monkeypatch):  # D26
+    monkeypatch.setattr(status_module, "CFS_BY_ID_MAX", 4)
     comps = [component(x, override="on_hold") for x in N]
     svc = FakeServices(components=comps, power={x: "off" for x in N}, cfs={x: {"id": x} for x in N})
     run(StatusOperator().run_pass(make_ctx(svc, max_component_batch_size=4)))
@@ -87,6 +88,71 @@ def test_status_looks_again_soon_after_progress_and_backs_off_without(make_ctx):
     svc.pcs.power[N[0]] = "on"  # came on without booting the desired artifacts: S6 moves it again
     assert [round(run(op.run_pass(make_ctx(svc))), 2) for _ in range(2)] == [fast, 2 * fast]
     assert len(patched(svc)) == 2
+
+
+class Clock:
+    """The status operator's clocks (epoch and monotonic), moved by the test."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def time(self) -> float:
+        return NOW + self.t
+
+    def monotonic(self) -> float:
+        return self.t
+
+
+def looked_at(svc) -> list:
+    return [ids for name, ids in ((c[0], c[1]) for c in svc.calls) if name == "pcs.power_status"]
+
+
+def test_status_leaves_components_waiting_for_a_write_alone_until_their_record_changes(make_ctx, monkeypatch):
+    """Issue 13: a node waiting for its report (S5) or for power-on (S2b) is not claimed, re-read,
+    nor asked about at PCS and CFS on every pass while its record is unchanged: a fingerprint of
+    the stored record says so. The report (a write) brings it back at once."""
+    monkeypatch.setattr(status_module, "time", Clock())
+    waiting = component(N[0], phase="powering_on", action="powering_on")  # S5: on, not yet reported
+    pending = component(N[1], phase="powering_on")  # S2b: off, power-on not asked for yet
+    svc = FakeServices(components=[waiting, pending], power={N[0]: "on", N[1]: "off"},
+                       cfs={x: {"id": x} for x in N[:2]})
+    op = StatusOperator()
+    assert run(op.run_pass(make_ctx(svc))) is not None and patched(svc) == []
+    assert looked_at(svc) == [N[:2]]
+    svc.calls.clear()
+    assert run(op.run_pass(make_ctx(svc))) is not None  # both still enabled: looked at again soon
+    assert svc.calls.names() == ["redis.enabled_page", "bos.fingerprints"]
+    svc.bos.components[N[0]]["actual_state"]["boot_artifacts"] = dict(ARTIFACTS)  # the node reports
+    run(op.run_pass(make_ctx(svc)))
+    assert looked_at(svc) == [[N[0]]]
+    assert [(p["id"], p.get("enabled")) for p in patched(svc)] == [(N[0], False)]  # S4b: booted, done
+
+
+def test_status_looks_at_a_waiting_component_at_its_deadline_and_at_each_full_look(make_ctx, monkeypatch):
+    """What only the hardware changes (power went off, the node left PCS) is seen when the last
+    action's time-out could change the decision, and at the full look every polling_frequency."""
+    clock = Clock()
+    monkeypatch.setattr(status_module, "time", clock)
+    late = component(N[0], phase="powering_on", action="powering_on", age=5)  # power-on wait ends at +115 s
+    gone = component(N[1], phase="powering_on", action="powering_on", age=-1000)  # ends at +1120 s
+    svc = FakeServices(components=[late, gone], power={N[0]: "on", N[1]: "on"},
+                       cfs={x: {"id": x} for x in N[:2]})
+    op = StatusOperator()
+    ctx = {"max_power_on_wait_time": 120, "max_boot_wait_time": 1200, "polling_frequency": 1000}
+    run(op.run_pass(make_ctx(svc, **ctx)))
+    svc.pcs.power[N[0]] = "off"
+    del svc.pcs.power[N[1]]
+    clock.t = 100
+    run(op.run_pass(make_ctx(svc, **ctx)))
+    assert patched(svc) == [] and len(looked_at(svc)) == 1
+    clock.t = 116  # N0's power-on wait ran out: S2b, failed; N1 still waits
+    run(op.run_pass(make_ctx(svc, **ctx)))
+    assert looked_at(svc)[1:] == [[N[0]]]
+    assert patched(svc) == [{"id": N[0], "status": {"status_override": ""}, "last_action": {"failed": True}}]
+    clock.t = 1001  # the full look: N1 left PCS (S0)
+    run(op.run_pass(make_ctx(svc, **ctx)))
+    assert N[1] in looked_at(svc)[2]
+    assert [p["status"]["status_override"] for p in patched(svc) if p["id"] == N[1]] == ["on_hold"]
 
 
 class Withholding(LocalClaims):
