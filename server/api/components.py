@@ -194,10 +194,12 @@ async def _write_in_slices(request: web.Request, ids: List[str], compute: Comput
 
 
 async def _views_of(ids: List[str], written: Dict[str, Record]) -> AsyncIterator[List[Record]]:
-    """The response views of a write's records, RESPONSE_CHUNK at a time: respond_list streams
-    them as they are encoded (no copy of a ~10 MB response in memory or in a file)."""
+    """The response views of a write's records (`ids` distinct), RESPONSE_CHUNK at a time:
+    respond_list streams them as they are encoded (no copy of a ~10 MB response in memory or
+    in a file), and each record is let go once viewed (a slow client holds one chunk, not all)."""
     for start in range(0, len(ids), RESPONSE_CHUNK):
-        views = [view(written[i]) for i in ids[start:start + RESPONSE_CHUNK] if i in written]
+        records = (written.pop(i, None) for i in ids[start:start + RESPONSE_CHUNK])
+        views = [view(record) for record in records if record is not None]
         if views:
             yield views
 

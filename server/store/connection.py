@@ -33,7 +33,7 @@ from typing import Any, Awaitable, Callable, Iterable, List, Optional, Sequence,
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.asyncio.connection import ConnectionPool
-from redis.exceptions import AuthenticationError, AuthorizationError, ConnectionError as RedisConnectionError
+from redis.exceptions import AuthenticationError, AuthorizationError, ConnectionError as RedisConnectionError, NoScriptError
 
 from .keys import cas_receipt
 
@@ -138,6 +138,7 @@ class ReplayableScript:
     (cas.py, session_create.py); on a plain client, which never replays, the receipt is ""."""
 
     def __init__(self, redis: Redis, text: str) -> None:
+        self.redis = redis
         self.script = redis.register_script(text)
         self.receipts = isinstance(redis, RetryingRedis)
         if isinstance(redis, RetryingRedis):
@@ -148,4 +149,29 @@ class ReplayableScript:
         return cas_receipt(secrets.token_hex(12)) if self.receipts else ""
 
     async def __call__(self, keys: Sequence[Any] = (), args: Sequence[Any] = ()) -> Any:
-        return await self.script(keys=keys, args=args)
+        command = ("EVALSHA", self.script.sha, len(keys), *keys, *args)
+        if self.receipts:
+            return await with_retry(lambda: self._run(command), self.redis.connection_pool)
+        return await self._run(command)
+
+    async def _run(self, command: Tuple[Any, ...]) -> Any:
+        """One EVALSHA on a pooled connection, straight (issue 13: the hot scripts, the session create
+        and the compare-and-set, run once per request; redis-py's client layers around one command,
+        its own retries, observability and callbacks, cost as much API CPU as the rest of a session
+        create). A connection error disconnects the connection (redis-py's send and read do) and is
+        raised, for with_retry to replay; a script Redis lost (restart, SCRIPT FLUSH) is loaded again."""
+        pool = self.redis.connection_pool
+        conn = await pool.get_connection()
+        try:
+            try:
+                return await _roundtrip(conn, command)
+            except NoScriptError:
+                await _roundtrip(conn, ("SCRIPT", "LOAD", self.script.script))
+                return await _roundtrip(conn, command)
+        finally:
+            await pool.release(conn)
+
+
+async def _roundtrip(conn: Any, command: Tuple[Any, ...]) -> Any:
+    await conn.send_command(*command)
+    return await conn.read_response()

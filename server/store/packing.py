@@ -7,14 +7,20 @@ ten script arguments. `hiredis.pack_command` produces the same bytes (the
 split of a multi-word command name and the bytes-like conversions below are
 those of redis-py's own hiredis serializer). Without a hiredis that has
 `pack_command` (hiredis >= 2.0), the stock connection is used.
+
+It also sends without `asyncio.wait_for`: redis-py bounds the send by the socket
+time-out with `wait_for`, which on Python 3.11 wraps the write in a new task and
+costs a turn of the event loop per command (issue 13: `POST /v2/sessions` is one
+command per request); `asyncio.timeout` bounds it the same way inside the caller's task.
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, List
+import asyncio
+from typing import Any, Dict, Iterable, List, Union
 
 from redis.asyncio.connection import Connection
-from redis.exceptions import DataError
+from redis.exceptions import ConnectionError, DataError, TimeoutError
 
 try:
     from hiredis import pack_command as _pack
@@ -36,6 +42,31 @@ class HiredisPackingConnection(Connection):
             return [_pack(args)]
         except TypeError as exc:  # the error redis-py raises for what it cannot send
             raise DataError(str(exc)) from None
+
+    async def send_packed_command(self, command: Union[bytes, str, Iterable[bytes]], check_health: bool = True) -> None:
+        """redis-py's, with the time-out of `asyncio.timeout` instead of `wait_for` (the errors are its own)."""
+        if not self.is_connected or not self.socket_timeout:
+            await super().send_packed_command(command, check_health)
+            return
+        if check_health:
+            await self.check_health()
+        if isinstance(command, str):
+            command = command.encode()
+        if isinstance(command, bytes):
+            command = [command]
+        try:
+            async with asyncio.timeout(self.socket_timeout):
+                await self._send_packed_command(command)
+        except asyncio.TimeoutError:
+            await self.disconnect(nowait=True)
+            raise TimeoutError("Timeout writing to socket") from None
+        except OSError as exc:
+            await self.disconnect(nowait=True)
+            number, message = ("UNKNOWN", exc.args[0]) if len(exc.args) == 1 else exc.args[:2]
+            raise ConnectionError(f"Error {number} while writing to socket. {message}.") from exc
+        except BaseException:  # an unfinished send (cancelled): the connection cannot be reused
+            await self.disconnect(nowait=True)
+            raise
 
 
 def connection_class(url: str) -> Dict[str, Any]:

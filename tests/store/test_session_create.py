@@ -147,3 +147,27 @@ def test_a_replayed_create_returns_its_first_outcome_not_a_conflict_with_itself(
         assert await script(**call) == [b"created"]  # the replay
         assert await create(store, session("s1")) is Outcome.EXISTS  # a new call conflicts
     with_store(url, scenario)
+
+
+def test_a_create_whose_connection_drops_after_the_script_ran_is_replayed_and_answers_created(
+        url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The script runs on a pooled connection directly (connection.py `ReplayableScript`): a connection
+    lost before the reply arrives is replayed, and the receipt answers the first run's outcome."""
+    from bos_server.store import connection
+    roundtrip = connection._roundtrip
+    dropped = []
+
+    async def drop_once_after_running(conn: Any, command: Any) -> Any:
+        reply = await roundtrip(conn, command)
+        if command[0] == "EVALSHA" and not dropped:
+            dropped.append(command)
+            await conn.disconnect()
+            raise redis_lib.exceptions.ConnectionError("Connection closed by server.")
+        return reply
+
+    async def scenario(store: Store) -> None:
+        await store.templates.put(dict(TEMPLATE))
+        monkeypatch.setattr(connection, "_roundtrip", drop_once_after_running)
+        assert await create(store, session("s1")) is Outcome.CREATED
+        assert dropped and await store.redis.zcard(keys.SESSIONS) == 1
+    with_store(url, scenario)
