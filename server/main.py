@@ -100,6 +100,7 @@ def _lifecycle(context: Context, settings: ServerSettings):
                 await task
         await context.tapms.http.close()
         await context.ims.http.close()
+        await context.s3.close()
         for client in (context.hsm, context.cfs):
             if client is not None:
                 await client.http.close()

@@ -123,11 +123,7 @@ async def _run(args: argparse.Namespace) -> int:
     runner = Runner(operators, services, redis_url=args.redis_url, liveness_file=args.liveness_file,
                     recheck=args.recheck, stuck_after=args.stuck_after, grace=args.stop_grace,
                     claims=claims)
-    warming = asyncio.create_task(services.s3.warm(), name="s3-warm-up")  # off the first session's path
-    try:
-        return await runner.run()
-    finally:
-        warming.cancel()
+    return await runner.run()
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

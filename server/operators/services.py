@@ -98,5 +98,6 @@ class Services:
     async def close(self) -> None:
         for client in self.http:
             await client.close()
+        await self.s3.close()
         if self.redis is not None:
             await self.redis.aclose()

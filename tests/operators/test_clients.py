@@ -14,7 +14,6 @@ from bos_server.clients.cfs import CfsClient
 from bos_server.clients.hsm import HsmClient, roles_of
 from bos_server.clients.pcs import PcsClient
 from bos_server.clients.rest import JsonClient, ServiceError
-from bos_server.clients.s3 import S3Client, S3Settings
 
 from .conftest import run
 
@@ -299,14 +298,3 @@ def test_writes_check_the_fence_before_every_attempt():
             await http.close()
     run(serve({"PATCH /x": handler, "GET /x": handler}, use))
     assert len(checks) == 3 and sent == {"PATCH": 2, "GET": 2}
-
-
-def test_the_s3_client_is_built_when_operators_start_not_in_the_first_session():
-    """Building boto3's client takes a second or more; `warm` does it ahead (issue 13)."""
-    s3 = S3Client(S3Settings("http://127.0.0.1:9", "key", "secret"))  # building it connects nowhere
-    run(s3.warm())
-    built = s3._client
-    assert built is not None and s3._boto() is built
-    unconfigured = S3Client(S3Settings(None, None, None))
-    run(unconfigured.warm())  # nothing to build and nothing raised; a real read still says why
-    assert unconfigured._client is None
