@@ -44,9 +44,15 @@ class Side:
     def __init__(self, name: str, bindir: Path, work: Path) -> None:
         self.name = name
         self.redis_server = stack.RedisServer(work / f"redis-{name}")
-        stack.BIN = bindir  # the side's own bos-server
-        self.api = stack.ApiServer(work / f"api-{name}", self.redis_server.url, env={"BOS_LOG_LEVEL": "WARNING"},
-                                   extra_args=["--workers", "2"])
+        default, stack.BIN = stack.BIN, bindir  # the side's own bos-server
+        try:
+            self.api = stack.ApiServer(work / f"api-{name}", self.redis_server.url,
+                                       env={"BOS_LOG_LEVEL": "WARNING"}, extra_args=["--workers", "2"])
+        except BaseException:
+            self.redis_server.stop()
+            raise
+        finally:
+            stack.BIN = default
         self.client = api_store.Client(self.api.url, 4)
         self.cpu: Dict[str, List[float]] = {f"{kind}{part}": [] for kind in ("seed", "bulk")
                                             for part in ("", "_redis", "_wall")}

@@ -2,8 +2,9 @@
 
 The identity and payload come from our reporter package (`bos_reporter`), so
 the simulator sends exactly what a node would. A fixed pool of workers sends
-the PATCHes (bounded concurrency); a failed attempt is re-queued through the
-shared scheduler after the reporter's back-off instead of holding a worker.
+the PATCHes (bounded concurrency), each on its own keep-alive connection
+(report_http.py); a failed attempt is re-queued through the shared scheduler
+after the reporter's back-off instead of holding a worker.
 The first `--real-reporters` booted nodes instead run the real `bos-reporter
 --once` program against a command-line file.
 """
@@ -19,11 +20,10 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Dict, List, Optional, Set
 
-import aiohttp
-
 from bos_shared.cmdline import parse_cmdline
 
 from .determinism import chance
+from .report_http import ReportConnection, ReportError, request_bytes
 
 from bos_reporter.identity import node_identity
 from bos_reporter.payload import report_body, report_path
@@ -51,7 +51,7 @@ class Reporting:
         self.cluster = cluster
         self.config = cluster.config
         self.queue: "asyncio.Queue[tuple]" = asyncio.Queue()
-        self._session: Optional[aiohttp.ClientSession] = None
+        self._connections: List[ReportConnection] = []
         self._workers: List[asyncio.Task] = []
         self._real_tasks: Set[asyncio.Task] = set()
         self.children: Set[asyncio.subprocess.Process] = set()
@@ -65,18 +65,16 @@ class Reporting:
     async def start(self) -> None:
         if not self.config.bos_url:
             return
-        timeout = aiohttp.ClientTimeout(sock_connect=3, sock_read=10)
-        connector = aiohttp.TCPConnector(limit=self.config.report_concurrency)
-        self._session = aiohttp.ClientSession(timeout=timeout, connector=connector)
-        self._workers = [asyncio.create_task(self._worker()) for _ in range(self.config.report_concurrency)]
+        self._connections = [ReportConnection(self.config.bos_url) for _ in range(self.config.report_concurrency)]
+        self._workers = [asyncio.create_task(self._worker(conn)) for conn in self._connections]
 
     async def stop(self) -> None:
         for task in [*self._workers, *self._real_tasks]:
             task.cancel()
         await asyncio.gather(*self._workers, *self._real_tasks, return_exceptions=True)
         await self._stop_children()
-        if self._session is not None:
-            await self._session.close()
+        for conn in self._connections:
+            conn.close()
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
 
@@ -120,13 +118,13 @@ class Reporting:
 
     # ------------------------------------------------------------------ simulated reporter
 
-    async def _worker(self) -> None:
+    async def _worker(self, conn: ReportConnection) -> None:
         while True:
             node, boot, first = await self.queue.get()
             if self._current(node, boot):
-                await self._attempt(node, boot, first)
+                await self._attempt(conn, node, boot, first)
 
-    async def _attempt(self, node: "Node", boot: int, first: bool) -> None:
+    async def _attempt(self, conn: ReportConnection, node: "Node", boot: int, first: bool) -> None:
         params = parse_cmdline(self.cluster.engine.cmdline(node))
         xname = node_identity(params, {})
         if not xname:
@@ -137,7 +135,7 @@ class Reporting:
             node.report_status = "no-token: nothing to report"  # R5: the reporter exits 0
             return
         node.report_attempts += 1
-        outcome = await self._patch(xname, token)
+        outcome = await self._patch(conn, xname, token)
         if not self._current(node, boot):
             return
         if outcome is None:
@@ -146,21 +144,19 @@ class Reporting:
         node.report_status = f"retrying: {outcome}"
         self.cluster.scheduler.call_later(backoff_delay(node.report_attempts + 1), self._requeue, node, boot, first)
 
-    async def _patch(self, xname: str, token: str) -> Optional[str]:
+    async def _patch(self, conn: ReportConnection, xname: str, token: str) -> Optional[str]:
         """One PATCH; None on success, else a short reason."""
-        assert self._session is not None and self.config.bos_url is not None
-        url = self.config.bos_url.rstrip("/") + report_path(xname)
-        headers = {"Authorization": f"Bearer {NODE_TOKEN}", "Accept": "application/json"}
+        request = request_bytes(conn.netloc, conn.prefix + report_path(xname), NODE_TOKEN, report_body(xname, token))
         self.sent += 1
         try:
-            async with self._session.patch(url, json=report_body(xname, token), headers=headers) as resp:
-                if 200 <= resp.status < 300:
-                    self.succeeded += 1
-                    return None
-                text = " ".join((await resp.text())[:200].split())
-                return f"{resp.status} {text}"
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            return f"connection error {type(exc).__name__}"
+            status, body = await conn.send(request)
+        except ReportError as exc:
+            return f"connection error {exc}"
+        if 200 <= status < 300:
+            self.succeeded += 1
+            return None
+        text = " ".join(body[:400].decode(errors="replace")[:200].split())
+        return f"{status} {text}"
 
     def _reported(self, node: "Node", boot: int, token: str, params: Dict[str, str], first: bool) -> None:
         if first:

@@ -1,0 +1,51 @@
+"""The simulated reporters' connections (simulator/report_http.py, reporter.md §1): what reaches the
+API is the reporter's request, and a kept-alive connection the server closed is replaced at once
+instead of sending the report into the reporter's back-off."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import List, Tuple
+
+from bos_reporter.payload import report_body, report_path
+from bos_sim.report_http import ReportConnection, request_bytes
+
+
+async def _two_reports_to_a_server_that_closes_every_connection() -> List[Tuple[bytes, bytes]]:
+    seen: List[Tuple[bytes, bytes]] = []
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length:"))
+        seen.append((head, await reader.readexactly(length)))
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+        await writer.drain()
+        writer.close()  # keep-alive by default, closed anyway (as an idle time-out does)
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    conn = ReportConnection(f"http://127.0.0.1:{port}/v2")
+    try:
+        for xname in ("x1000c0s0b0n0", "x1000c0s0b0n1"):
+            request = request_bytes(conn.netloc, conn.prefix + report_path(xname), "node-token",
+                                    report_body(xname, "tok-1"))
+            assert await conn.send(request) == (200, b"{}")
+    finally:
+        conn.close()
+        server.close()
+        await server.wait_closed()
+    return seen
+
+
+def test_a_report_is_the_reporters_patch_and_survives_a_closed_keep_alive_connection() -> None:
+    seen = asyncio.run(_two_reports_to_a_server_that_closes_every_connection())
+    assert len(seen) == 2  # the second went out on a new connection, at once
+    head, body = seen[1]
+    lines = head.decode().split("\r\n")
+    assert lines[0] == "PATCH /v2/components/x1000c0s0b0n1 HTTP/1.1"
+    headers = dict(line.split(": ", 1) for line in lines[1:] if line)
+    assert headers["Authorization"] == "Bearer node-token"
+    assert headers["Content-Type"] == "application/json" and headers["Accept"] == "application/json"
+    assert json.loads(body) == {"id": "x1000c0s0b0n1", "actual_state": {"bss_token": "tok-1"}}
