@@ -166,12 +166,14 @@ async def _write_in_slices(request: web.Request, ids: List[str], compute: Comput
     once it is written (to a temporary file when large, ResponseParts): the request holds
     its parsed body, shrinking, not the records, their writes, their views and the
     response all at once (issue 10 item 7). Each record is written atomically either way.
+    A minimal answer (the operators' writes) always goes WRITE_SLICE at a time: it needs no
+    records back, and a worker's peak memory is that of the writes it runs at once (issue 13).
     """
     store = ctx(request).store.components
     minimal = wants_minimal(request)
-    size = max(len(ids), 1) if len(ids) <= WHOLE_WRITE else WRITE_SLICE
     if minimal:
-        return respond_ids(await _written_ids(store, ids, size, compute, inputs))
+        return respond_ids(await _written_ids(store, ids, WRITE_SLICE, compute, inputs))
+    size = max(len(ids), 1) if len(ids) <= WHOLE_WRITE else WRITE_SLICE
     if len(ids) <= WHOLE_WRITE:  # one update: every record is written before the first byte is sent
         written = await store.update(ids, compute)
         _drop(inputs, ids)
