@@ -27,6 +27,10 @@ CFS_FIELDS = ("desired_config", "configuration_status")  # what the decision tab
 # After a pass that moved components on, the next look comes this soon (bounded by the re-check
 # interval); each pass that moves nothing doubles the wait up to the re-check interval.
 RECHECK_AFTER_PROGRESS = 0.2
+# ... and while components are in transition (waiting for PCS or CFS), the wait backs off no
+# further than this: their looks are two by-ID questions (`_changed`), and the last node of a
+# session was noticed up to a whole re-check interval late.
+RECHECK_IN_TRANSITION = 0.5
 PAGES_IN_FLIGHT = 2
 # What a component in transition was last seen as at PCS and CFS: (P, desired_config, configuration_status).
 Observed = Tuple[Optional[str], Any, Any]
@@ -70,6 +74,7 @@ class _Pass:
     watched: List[str] = field(default_factory=list)  # in transition, record unchanged: ask PCS and CFS only
     remaining: int = 0  # components that stay enabled after their page's decisions
     moved: int = 0  # components written (moved on) by this pass
+    in_transition: int = 0  # components left as they were that wait for PCS or CFS, not for a write
     failed: bool = False  # a page could not read or write: no further page starts
     tasks: List["asyncio.Future[None]"] = field(default_factory=list)
 
@@ -144,7 +149,9 @@ class StatusOperator(Operator):
         # components held by another operator (session setup writing them, a power operator acting)
         # are released within moments: look again as soon as after progress, without backing off
         moved = pass_.moved > 0 or ctx.contended > 0
-        return self._recheck(ctx, moved=moved) if pass_.remaining or ctx.contended else None
+        if not pass_.remaining and not ctx.contended:
+            return None
+        return self._recheck(ctx, moved=moved, in_transition=pass_.in_transition > 0)
 
     def _expire_waiting(self, ctx: PassContext) -> None:
         """A full look every `polling_frequency` (the operator's period, §3), and whenever the
@@ -206,6 +213,7 @@ class StatusOperator(Operator):
             seen = self._waiting[cid][2]
             if observation(power.get(cid), pass_.cfs.get(cid)) == seen:
                 pass_.remaining += 1
+                pass_.in_transition += 1
                 continue
             del self._waiting[cid]
             changed.append(cid)
@@ -223,9 +231,10 @@ class StatusOperator(Operator):
             try:
                 async with acting(ctx.services.redis):  # before the re-read (store/acting.py: session stop)
                     with fenced(ctx.claims, claim):
-                        still, written = await self._claimed_page(ctx, claim.ids, pass_)
+                        still, written, in_transition = await self._claimed_page(ctx, claim.ids, pass_)
                         pass_.remaining += still
                         pass_.moved += written
+                        pass_.in_transition += in_transition
             except FenceLost as exc:
                 ctx.log.warning("Stopped evaluating %d components: %s", len(claim.ids), exc)
             except Exception as exc:  # §3.1 step 4: pages already written stay written
@@ -247,15 +256,15 @@ class StatusOperator(Operator):
             return await enabled_page(ctx.services.redis, start_after, ctx.batch_size)
         return [c["id"] for c in await ctx.bos.component_page(ctx.batch_size, start_after, enabled=True)]
 
-    async def _claimed_page(self, ctx: PassContext, ids: List[str], pass_: "_Pass") -> Tuple[int, int]:
+    async def _claimed_page(self, ctx: PassContext, ids: List[str], pass_: "_Pass") -> Tuple[int, int, int]:
         """Re-read the claimed components (the page was read before the claim), then decide. P
         comes from PCS, unless this pass read it already (a watched component that changed)."""
         if not ids:
-            return 0, 0
+            return 0, 0, 0
         read = await ctx.bos.components_with_prints(ids, enabled=True)
         fresh, prints = read if read is not None else (await ctx.bos.components_by_ids(ids, enabled=True), {})
         if not fresh:
-            return 0, 0
+            return 0, 0, 0
         power = {c["id"]: pass_.power[c["id"]] for c in fresh if c["id"] in pass_.power}
         unknown = [c["id"] for c in fresh if c["id"] not in power]
         if unknown:
@@ -275,13 +284,14 @@ class StatusOperator(Operator):
         return await ctx.services.cfs.all_components(CFS_FIELDS)
 
     async def _evaluate_chunk(self, ctx: PassContext, chunk: Sequence[Component], power: Dict[str, str],
-                              cfs: Dict[str, Dict[str, Any]], prints: Mapping[str, int]) -> Tuple[int, int]:
-        """Evaluate and write one chunk; returns how many components stay enabled, and how many
-        were written (moved on). A component left as it was is remembered (`_waiting`)."""
+                              cfs: Dict[str, Dict[str, Any]], prints: Mapping[str, int]) -> Tuple[int, int, int]:
+        """Evaluate and write one chunk; returns how many components stay enabled, how many were
+        written (moved on), and how many were left in transition (waiting for PCS or CFS, not for a
+        write). A component left as it was is remembered (`_waiting`)."""
         now = time.time()
         patches: List[Dict[str, Any]] = []
         rules: Counter[str] = Counter()
-        still_enabled = 0
+        still_enabled = in_transition = 0
         for comp in chunk:
             decision = decide(comp, power.get(comp["id"]), cfs.get(comp["id"]), now, ctx.options)
             still_enabled += not decision.disable
@@ -289,14 +299,15 @@ class StatusOperator(Operator):
             if patch is not None:
                 patches.append(patch)
                 rules[decision.rule] += 1
-            else:
+            elif not decision.disable:
+                in_transition += not waits_for_a_write(comp, decision)
                 self._remember(ctx, comp, decision, prints.get(comp["id"]),
                                observation(power.get(comp["id"]), cfs.get(comp["id"])))
         if patches:
             ctx.log.info("Updating %d components (%s)", len(patches),
                          ", ".join(f"{rule}: {n}" for rule, n in sorted(rules.items())))
             await ctx.bos.patch_components(patches, ctx.batch_size)
-        return still_enabled, len(patches)
+        return still_enabled, len(patches), in_transition
 
     def _remember(self, ctx: PassContext, comp: Component, decision: Decision, fingerprint: Optional[int],
                   seen: Observed) -> None:
@@ -313,17 +324,19 @@ class StatusOperator(Operator):
             return
         self._waiting[comp["id"]] = (fingerprint, NOTHING_DUE if deadline is None else deadline, seen)
 
-    def _recheck(self, ctx: PassContext, moved: bool) -> float:
+    def _recheck(self, ctx: PassContext, moved: bool, in_transition: bool = False) -> float:
         """Nodes in flight change outside BOS (power off, CFS configured: nothing tells BOS), so
         the status operator looks again. A session's nodes move together, spread over the
         hardware's jitter: once a look finds some moved, the others follow within moments, so
         the next look comes after RECHECK_AFTER_PROGRESS; looks that find nothing back off,
         doubling up to the re-check interval. Never more than half the time polling (the wait is
         at least the pass duration). At a fixed one-second re-check, the last node of a session
-        waited up to a second more to be noticed (issue 13, realistic latencies)."""
+        waited up to a second more to be noticed (issue 13, realistic latencies). While components
+        wait for PCS or CFS (in transition), the back-off stops at RECHECK_IN_TRANSITION."""
         fastest = min(RECHECK_AFTER_PROGRESS, ctx.recheck)
+        slowest = min(RECHECK_IN_TRANSITION, ctx.recheck) if in_transition else ctx.recheck
         if moved or self._interval is None:
             self._interval = fastest
         else:
-            self._interval = min(ctx.recheck, self._interval * 2)
+            self._interval = min(slowest, self._interval * 2)
         return max(self._interval, ctx.elapsed())

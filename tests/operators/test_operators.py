@@ -188,6 +188,20 @@ def test_status_asks_only_pcs_and_cfs_about_components_in_transition_until_eithe
     assert [(p["id"], p.get("enabled")) for p in patched(svc)[1:]] == [(N[1], False)]
 
 
+def test_status_backs_off_less_while_components_wait_for_pcs_or_cfs(make_ctx):
+    """Issue 13: while a node configures, only CFS can say it is done; the looks back off to
+    RECHECK_IN_TRANSITION, not to the re-check interval, so the last node of a session is
+    noticed soon after CFS says so."""
+    svc = FakeServices(components=[component(N[0], phase="configuring", actual=ARTIFACTS, configuration="cfg")],
+                       power={N[0]: "on"},
+                       cfs={N[0]: {"id": N[0], "desired_config": "cfg", "configuration_status": "pending"}})
+    op = StatusOperator()
+    fast, capped = status_module.RECHECK_AFTER_PROGRESS, status_module.RECHECK_IN_TRANSITION
+    assert make_ctx(svc).recheck > capped
+    assert [round(run(op.run_pass(make_ctx(svc))), 2) for _ in range(5)] == [fast, 2 * fast, capped, capped, capped]
+    assert patched(svc) == []
+
+
 class Withholding(LocalClaims):
     """Claims for one process in which another operator holds `held`."""
 
