@@ -129,6 +129,61 @@ def test_forceful_fires_only_after_the_wait_for_both_called_statuses(make_ctx):
     assert all(p["last_action"] == {"action": "powering_off_forcefully", "failed": False} for p in batch)
 
 
+class Clock:
+    """The forceful operator's clocks (epoch and monotonic), moved by the test."""
+
+    def __init__(self) -> None:
+        from .helpers import NOW
+        self.start = NOW
+        self.t = 0.0
+
+    def time(self) -> float:
+        return self.start + self.t
+
+    def monotonic(self) -> float:
+        return self.t
+
+
+def read_ids(svc) -> list:
+    """IDs whose records the passes read, in order (store reads by ID)."""
+    return [i for c in svc.calls if c[0] == "bos.components_by_ids" for i in c[1]]
+
+
+def test_forceful_reads_a_waiting_candidate_again_only_once_it_can_be_due(make_ctx, monkeypatch):
+    """Issue 13: a candidate read once is not read (nor decoded) again before its last action's
+    stamp plus the wait, nor before a full look; a new candidate, even with an old stamp, is."""
+    from bos_server.operators import power_off_forceful
+    clock = Clock()
+    monkeypatch.setattr(power_off_forceful, "time", clock)
+    comps = [component(N[0], phase="powering_off", action="powering_off_gracefully", age=10),
+             component(N[1], phase="powering_off", action="powering_off_gracefully", age=301)]
+    svc = services(comps)
+    op = PowerOffForcefulOperator()
+    options = {"polling_frequency": 1000}
+
+    def a_pass() -> list:
+        svc.calls.clear()
+        ctx = make_ctx(svc, **options)
+        ctx.now = clock.time()
+        run(op.run_pass(ctx))
+        return [i for c in svc.calls if c[0] == "pcs.transition" for i in c[2]]
+
+    assert a_pass() == [N[1]] and set(read_ids(svc)) == {N[0], N[1]}
+    clock.t = 100
+    svc.bos.components[N[2]] = component(N[2], phase="powering_off", action="powering_off_gracefully", age=1000)
+    assert N[2] in a_pass()  # new, and due at once: read and acted on
+    assert N[0] not in read_ids(svc)  # remembered: due at +290 s at the earliest
+    clock.t = 291
+    assert N[0] in a_pass()
+    svc.bos.components[N[3]] = component(N[3], phase="powering_off", action="powering_off_gracefully", age=-5000)
+    a_pass()
+    clock.t = 300
+    assert N[3] not in a_pass() and N[3] not in read_ids(svc)
+    clock.t = 1000  # the full look reads every candidate again
+    a_pass()
+    assert N[3] in read_ids(svc)
+
+
 # -- power-on --
 
 def test_power_on_order(make_ctx):
