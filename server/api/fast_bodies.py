@@ -44,7 +44,7 @@ def fast_decoder(node: Schema) -> Optional[FastDecoder]:
     if msgspec is None:
         return None
     try:
-        decoder = msgspec.json.Decoder(_field_type(node, {}))
+        decoder = msgspec.json.Decoder(_field_type(node, {}), dec_hook=_read_only_hook)
     except _Untranslatable:
         return None
     decode, to_builtins = decoder.decode, msgspec.to_builtins
@@ -107,35 +107,43 @@ def _string(node: String) -> Any:
     return Annotated[str, Meta(min_length=node.min_length or None, max_length=high, pattern=pattern)]
 
 
+class _ReadOnly:
+    """The type of a read-only property's values: any JSON value decodes to DROPPED (D13)."""
+
+
+DROPPED = _ReadOnly()
+
+
+def _read_only_hook(kind: type, _value: Any) -> Any:
+    """msgspec's `dec_hook`, called only for a read-only property a body carries: whatever its
+    value (already decoded as JSON), it becomes DROPPED, the property's default, which
+    `to_builtins` leaves out (`omit_defaults`). A C-level drop: a Python `__post_init__` on
+    every struct cost 1.5-4 us per component of a bulk write (issue 13), read-only
+    properties present or not."""
+    if kind is _ReadOnly:
+        return DROPPED
+    raise NotImplementedError(kind)
+
+
 def _struct(node: Object, made: Dict[int, Any]) -> Any:
     """A Struct for an Object: unknown properties refused (or ignored: `additional="ignore"`),
-    read-only ones accepted whatever their value and dropped (D13), the others UNSET when absent
-    (so `to_builtins` leaves them out, as the reporting path does)."""
+    read-only ones accepted whatever their value and dropped (D13: `_read_only_hook`), the
+    others UNSET when absent (so `to_builtins` leaves them out, as the reporting path does)."""
     if node.min_properties or node.max_properties is not None or node.additional not in (False, "ignore"):
         raise _Untranslatable("property counts or additional properties")
     fields: List[Tuple[Any, ...]] = []
     rename: Dict[str, str] = {}
-    read_only: List[str] = []
     for n, (name, prop) in enumerate(node.properties.items()):
         attr = f"f{n}"  # any property name, keywords included, as an attribute
         rename[attr] = name
         if prop.read_only:
             if name in node.required:
                 raise _Untranslatable("a required read-only property")
-            fields.append((attr, Any, UNSET))
-            read_only.append(attr)
+            fields.append((attr, _ReadOnly, DROPPED))
         elif name in node.required:
             fields.append((attr, _field_type(prop, made)))
         else:
             fields.append((attr, Union[_field_type(prop, made), UnsetType], UNSET))
-    namespace = {"__post_init__": _dropping(read_only)} if read_only else None
-    return msgspec.defstruct(f"Fast{len(made)}", fields, kw_only=True, rename=rename, namespace=namespace,
+    # omit_defaults: only DROPPED is a default that is not UNSET (every other field is required or UNSET)
+    return msgspec.defstruct(f"Fast{len(made)}", fields, kw_only=True, rename=rename, omit_defaults=True,
                              forbid_unknown_fields=node.additional is False)
-
-
-def _dropping(attrs: List[str]) -> Callable[[Any], None]:
-    """A __post_init__ that forgets the read-only properties a body carried (D13)."""
-    def __post_init__(self: Any) -> None:
-        for attr in attrs:
-            setattr(self, attr, UNSET)
-    return __post_init__

@@ -155,9 +155,6 @@ class Operator:
     wake_statuses: FrozenSet[str] = frozenset()  # component statuses that may create work
     wake_on_enabled: bool = False  # any write of an enabled component
     wake_sessions: FrozenSet[str] = frozenset()  # session statuses that may create work
-    # An event-woken pass that follows another closely starts at least this fraction of the previous
-    # pass's duration after it ended (besides the runner's DEBOUNCE); 0: DEBOUNCE alone. See Runner._wait.
-    event_spacing: float = 0.0
 
     def wants(self, event: Mapping[str, Any]) -> bool:
         kind = event.get("kind")

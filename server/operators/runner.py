@@ -92,7 +92,6 @@ class Loop:
     in_pass_since: Optional[float] = None
     passes: int = 0
     ended: float = 0.0  # loop time the last pass ended
-    took: float = 0.0  # how long the last pass ran
 
     @property
     def log(self) -> logging.Logger:
@@ -173,8 +172,7 @@ class Runner:
                 entry.in_pass_since = None
                 entry.passes += 1
                 entry.ended = loop_time()
-                entry.took = entry.ended - started
-                metrics.operator_pass(op.name, entry.took, failed)
+                metrics.operator_pass(op.name, entry.ended - started, failed)
             await self._wait(entry, self._period(op, options), entry.ended - started, hint)
 
     @staticmethod
@@ -186,11 +184,7 @@ class Runner:
 
     async def _wait(self, entry: Loop, period: float, elapsed: float, hint: Optional[float]) -> None:
         """Until the next pass is due, or a relevant change event arrives: then at once if the
-        loop has been idle for its spacing, else when the spacing has passed since the last pass
-        ended. The spacing is DEBOUNCE, or for an operator with `event_spacing` that fraction of
-        the last pass's duration if longer: a stream of events (the reports of a 10,000-node boot
-        wake the status operator hundreds of times a second) then keeps such an operator's passes
-        to a bounded share of the time, as its own re-check hint does, instead of back to back."""
+        loop has been idle for DEBOUNCE, else when DEBOUNCE has passed since the last pass ended."""
         delay = period - elapsed
         if hint is not None:
             delay = min(delay, hint)
@@ -199,8 +193,7 @@ class Runner:
             await asyncio.wait_for(entry.wake.wait(), timeout=delay)
         except asyncio.TimeoutError:
             return
-        spacing = max(DEBOUNCE, entry.operator.event_spacing * entry.took)
-        settle = entry.ended + spacing - loop_time()
+        settle = entry.ended + DEBOUNCE - loop_time()
         if settle > 0 and not self.stopping.is_set():
             await asyncio.sleep(settle)
 

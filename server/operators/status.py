@@ -70,11 +70,6 @@ class StatusOperator(Operator):
     # event reports. Waking for it made each hand-off a pass that held the components' leases while
     # the power operator waited for them (issue 13, realistic latencies).
     handed_off = frozenset({"power_on_pending", "power_off_pending"})
-    # A pass reads every enabled component with its PCS and CFS state; during a large boot every
-    # node's report wakes it. Passes woken by events are spaced by the last pass's duration (at most
-    # half the time in passes, as `_recheck`): back to back they took the CPU the reports and the
-    # power operators needed (issue 13, realistic latencies at 10,000 nodes).
-    event_spacing = 1.0
 
     def __init__(self) -> None:
         self._interval: Optional[float] = None  # the current re-check interval (see _recheck)

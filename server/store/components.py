@@ -19,11 +19,12 @@ from .blobs import Blobs
 from .cas import CasWriter, Write, digest
 from .codec import dumps, loads
 from .component_counts import session_counts
-from .component_query import (SCAN_CHUNK, ComponentQuery, actual_state_older_than, explicit_chunks, facet_keys,
-                              index_facets, index_keys, scored_indexes, smallest_driver, walk)
+from .component_query import (SCAN_CHUNK, ComponentQuery, Facets, actual_state_older_than, explicit_chunks,
+                              facet_keys, index_keys, scored_indexes, smallest_driver, walk)
 from .events import Events, components_message, encoded
-from .history import ACTOR, HistorySettings, change_of, entry_of, tracked
+from .history import ACTOR, HistorySettings, change_of, entry_of
 from .record_form import pack, unpack
+from .record_shape import shape
 from .write_batcher import WriteBatcher
 
 __all__ = ["ComponentQuery", "ComponentStore", "MAX_ROUNDS", "TooMuchContention", "actual_state_older_than",
@@ -31,8 +32,10 @@ __all__ = ["ComponentQuery", "ComponentStore", "MAX_ROUNDS", "TooMuchContention"
 
 Record = Dict[str, Any]
 Compute = Callable[[str, Optional[Record]], Optional[Record]]
+Plan = Tuple[List[Write], Dict[str, Record], Dict[str, bytes], List[Facets]]  # ComponentStore._plan
 MAX_ROUNDS = 100
 WRITE_CHUNK = 500  # records per compare-and-set call of a large update (ComponentStore._round)
+_NO_MOVES: Dict[str, float] = {}  # shared, never modified: a write that moves no score index entry
 
 
 class TooMuchContention(Exception):
@@ -151,54 +154,58 @@ class ComponentStore:
         changed: Dict[str, Record] = {}
         unchanged: Dict[str, Record] = {}
         changes: List[List[Any]] = []  # of tracked fields, for the change event (dashboard)
+        written: Dict[str, Facets] = {}  # the index facets of each record written, for the change event
         published = False
         for round_ in range(MAX_ROUNDS):
             if not pending:
                 break
             # The first round's script announces the write itself when nothing conflicts (the
             # usual case); otherwise one event for everything written is published at the end.
-            writes, results, conflicts, published = await self._round(pending, compute, actors, round_ == 0)
+            (writes, results, _blobs, facets), conflicts, published = await self._round(pending, compute, actors,
+                                                                                        round_ == 0)
             for n, write in enumerate(writes):
                 if n not in conflicts:
                     changed[write.member] = results.pop(write.member)
+                    written[write.member] = facets[n]
                     if write.history and not published:
-                        changes.append(change_of(write.member, changed[write.member]))
+                        changes.append(change_of(write.member, facets[n]))
             unchanged.update(results)  # computed == stored: nothing to write (the read is the update)
             pending = [writes[n].member for n in sorted(conflicts)]
         else:
             raise TooMuchContention(f"components kept changing during the update: {', '.join(pending[:5])}")
         if not published:
-            await self.events.components_written(changed.values(), changes)
+            await self.events.components_written(written.values(), changes)
         return {i: changed[i] if i in changed else unchanged[i] for i in ids if i in changed or i in unchanged}
 
     async def _round(self, ids: Sequence[str], compute: Compute, actors: Mapping[str, str],
-                     announce: bool) -> Tuple[List[Write], Dict[str, Record], Set[int], bool]:
-        """One read-compute-write round: (writes, computed records, conflicting positions, event published).
+                     announce: bool) -> Tuple[Plan, Set[int], bool]:
+        """One read-compute-write round: (its plan, conflicting positions in its writes, event published).
 
         More than WRITE_CHUNK records are planned and written chunk by chunk, each chunk's
         script running in Redis while the next chunk is planned here (two cores, not one).
         """
         raws = await self.get_raw_many(ids)
-        writes: List[Write] = []
-        results: Dict[str, Record] = {}
         if len(ids) <= WRITE_CHUNK:
-            writes, results, blobs = self._plan(ids, raws, await self.decode(raws), compute, actors)
+            plan = self._plan(ids, raws, await self.decode(raws), compute, actors)
             event = None
             if announce:
-                written = [results[w.member] for w in writes]
-                event = encoded(components_message(written, [change_of(w.member, r) for w, r in zip(writes, written)
-                                                              if w.history]))
-            refused = await self.cas.apply(writes, blobs, event=event)
-            return writes, results, set(refused), event is not None and not refused
+                event = encoded(components_message(plan[3], [change_of(w.member, f) for w, f in zip(plan[0], plan[3])
+                                                             if w.history]))
+            refused = await self.cas.apply(plan[0], plan[2], event=event)
+            return plan, set(refused), event is not None and not refused
+        writes: List[Write] = []
+        results: Dict[str, Record] = {}
+        facets: List[Facets] = []
         started: List[Tuple[int, "asyncio.Future[List[int]]"]] = []
         try:
             for start in range(0, len(ids), WRITE_CHUNK):
                 part = slice(start, start + WRITE_CHUNK)
-                part_writes, part_results, blobs = self._plan(ids[part], raws[part], await self.decode(raws[part]),
-                                                              compute, actors)
+                part_writes, part_results, blobs, part_facets = self._plan(
+                    ids[part], raws[part], await self.decode(raws[part]), compute, actors)
                 started.append((len(writes), asyncio.ensure_future(self.cas.apply(part_writes, blobs))))
                 writes += part_writes
                 results.update(part_results)
+                facets += part_facets
                 await asyncio.sleep(0)  # the script goes out before the next chunk is planned
         finally:  # also when a compute raised: no write is left running unobserved
             outcomes = await asyncio.gather(*(task for _offset, task in started), return_exceptions=True)
@@ -207,18 +214,19 @@ class ComponentStore:
             if isinstance(found, BaseException):
                 raise found
             conflicts.update(offset + n for n in found)
-        return writes, results, conflicts, False
+        return (writes, results, {}, facets), conflicts, False
 
     def _plan(self, ids: Sequence[str], raws: Sequence[Optional[bytes]], olds: Sequence[Optional[Record]],
-              compute: Compute, actors: Mapping[str, str]) -> Tuple[List[Write], Dict[str, Record], Dict[str, bytes]]:
+              compute: Compute, actors: Mapping[str, str]) -> Plan:
+        """The writes of `compute`'s records, their records, the blobs they reference and the index
+        facets of each write's record (for the change event: its statuses and `changes`)."""
         writes: List[Write] = []
         results: Dict[str, Record] = {}
         blobs: Dict[str, bytes] = {}
+        facets: List[Facets] = []
         for component_id, raw, old in zip(ids, raws, olds):
             # Read before compute, which may share parts of `old` with the new record
-            old_facets = index_facets(old) if old is not None else None
-            old_scored = scored_indexes(old) if old is not None else {}
-            old_tracked = tracked(old)
+            old_facets, old_scored, old_tracked = shape(old)
             new = compute(component_id, old)
             if new is None:
                 continue
@@ -229,21 +237,22 @@ class ComponentStore:
             if value == raw:
                 continue
             blobs.update(row_blobs)
-            new_facets = index_facets(new)
+            new_facets, new_scored, new_tracked = shape(new)
             removed: Tuple[str, ...] = ()
             added: Tuple[str, ...] = ()
             if new_facets != old_facets:  # the usual bulk write moves no index entry
                 old_idx = facet_keys(old_facets) if old_facets is not None else frozenset()
                 new_idx = facet_keys(new_facets)
                 removed, added = tuple(old_idx - new_idx), tuple(new_idx - old_idx)
-            new_scored = scored_indexes(new)
-            removed += tuple(set(old_scored) - set(new_scored))
-            # Score entries re-added only when they changed: the index holds the old record's (CAS)
-            moved = {k: v for k, v in new_scored.items() if old_scored.get(k) != v}
-            writes.append(Write(keys.component(component_id), component_id, digest(raw), value,
-                                removed, added, moved,
-                                entry_of(old_tracked, tracked(new), old, new, actors.get(component_id, ""))))
-        return writes, results, blobs
+            moved = _NO_MOVES
+            if old_scored != new_scored:
+                removed += tuple(k for k in old_scored if k not in new_scored)
+                # Score entries re-added only when they changed: the index holds the old record's (CAS)
+                moved = {k: v for k, v in new_scored.items() if old_scored.get(k) != v}
+            writes.append(Write(keys.component(component_id), component_id, digest(raw), value, removed, added, moved,
+                                entry_of(old_tracked, new_tracked, old, new, actors.get(component_id, ""))))
+            facets.append(new_facets)
+        return writes, results, blobs, facets
 
     async def update_one(self, component_id: str, compute: Compute) -> Optional[Record]:
         """Like update() for one record, batched with concurrent callers (one read, one CAS).

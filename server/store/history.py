@@ -46,6 +46,7 @@ from bos_shared.schema import ACTIONS, COMPONENT_STATUSES, PHASES
 from bos_shared.status import component_status
 
 from . import keys
+from .component_query import Facets
 
 Record = Mapping[str, Any]
 RS, US = "\x1e", "\x1f"  # entry and field separators of a stored history
@@ -194,11 +195,11 @@ def _pack_entry(before: Tuple[Any, ...], after: Tuple[Any, ...], old: Optional[R
     return US.join(fields).rstrip(US).encode()
 
 
-def change_of(component_id: str, new: Record) -> List[Any]:
-    """What a change event carries for the dashboard: [id, session, phase, status, has error]."""
-    status = new.get("status") or {}
-    return [component_id, new.get("session") or "", status.get("phase") or "",
-            component_status(new), bool(new.get("error"))]
+def change_of(component_id: str, facets: Facets) -> List[Any]:
+    """What a change event carries for the dashboard: [id, session, phase, status, has error],
+    from the record's index facets (component_query.index_facets: computed while planning the write)."""
+    status, _enabled, session, _staged, phase, errored = facets
+    return [component_id, session, phase, status, errored]
 
 
 def _reason(bits: int, fields: Sequence[str], phase: str, status: str, action: str, session: str,

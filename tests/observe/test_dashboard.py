@@ -49,25 +49,31 @@ def machine_counts(browser: Any) -> Dict[str, int]:
 
 
 def test_a_boot_watched_in_the_browser(big: Stack, browser: Any) -> None:
+    """The boot is held (the simulated hardware nearly stopped, BOS's waits long enough not to
+    time out) until the browser shows the session, then let go: the machine view must show
+    nodes on their way and then every node stable, however fast the stack boots."""
     nodes = big.take(len(big.pool))
     big.template("dash-all", nodes)
+    big.set_options(max_power_off_wait_time=600, max_power_on_wait_time=600, max_boot_wait_time=600)
+    big.sim.set_speed(0.001)
     big.session("dash-boot", "dash-all", "boot")
     dashboard = big.api_server.url + "/dashboard/"
 
     browser.get(dashboard)
     wait_for(lambda: opened(browser, "tr[data-session='dash-boot'] a"), 20, "the session row to open")
     wait_for(lambda: sum(machine_counts(browser).values()) == len(nodes), 60, "the machine view to show every node")
-
-    seen: List[Dict[str, int]] = []
+    held = machine_counts(browser)
+    assert set(held) - {"stable"}, f"the held boot already showed every node stable: {held}"
+    seen: List[Dict[str, int]] = [held]
+    big.sim.set_speed(10.0)
 
     def complete() -> bool:
         counts = machine_counts(browser)
-        if not seen or counts != seen[-1]:
+        if counts != seen[-1]:
             seen.append(counts)
         return counts == {"stable": len(nodes)}
     wait_for(complete, 300, "every node stable in the machine view")
-    assert len(seen) >= 3, f"the machine view did not change while the boot ran: {seen}"
-    assert any(set(c) - {"stable"} for c in seen), seen  # it showed nodes on their way
+    assert len(seen) >= 2, f"the machine view did not change while the boot ran: {seen}"
     wait_for(lambda: browser.find_element("id", "s-status").text == "complete", 30, "the session to show complete")
 
     # the progress plot, the live badge and a node's history from a click on its cell

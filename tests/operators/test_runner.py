@@ -15,7 +15,6 @@ import pytest
 from bos_server.operators import registry
 from bos_server.operators.framework import Operator
 from bos_server.operators.main import operator_names
-from bos_server.operators.status import StatusOperator
 from bos_server.operators.runner import DEBOUNCE, OptionsCache, Runner, check_liveness, level_of, write_liveness
 from bos_shared.options import DEFAULTS
 
@@ -157,48 +156,6 @@ def test_events_during_a_pass_start_the_next_one_a_debounce_after_it_ended():
         runner.stop()
         assert await task == 0
     run_virtual(scenario())
-
-
-def test_a_stream_of_events_keeps_an_operator_with_event_spacing_to_half_the_time():
-    """On a virtual clock: events arriving all the time (the reports of a large boot waking the
-    status operator) start a pass of 1 s only 1 s after the previous one ended (event_spacing 1),
-    not DEBOUNCE after it; an operator idle for longer than that still starts at once."""
-    class Slow(Recorder):
-        event_spacing = 1.0
-        runner: Runner
-
-        async def run_pass(self, ctx):
-            self.passes.append(loop_time())
-            await asyncio.sleep(1.0)
-            return None
-
-    async def events(runner: Runner, until: float) -> None:
-        while loop_time() < until:
-            runner.dispatch({"kind": "components", "statuses": ["power_on_pending"], "enabled": True})
-            await asyncio.sleep(0.1)
-
-    async def scenario():
-        svc = FlakyOptions()
-        svc.bos.options["polling_frequency"] = 60
-        op = Slow()
-        runner = Runner([op], svc)  # type: ignore[arg-type]
-        task = asyncio.create_task(runner.run())
-        await asyncio.sleep(0.05)
-        await events(runner, 5.5)
-        await asyncio.sleep(1.0)  # the last events' pass
-        assert op.passes == [0.0, pytest.approx(2.0), pytest.approx(4.0), pytest.approx(6.0)]
-        await asyncio.sleep(10.0)  # idle far longer than the last pass took
-        sent = loop_time()
-        runner.dispatch({"kind": "components", "statuses": ["power_on_pending"], "enabled": True})
-        await asyncio.sleep(0.5)
-        assert op.passes[-1] == pytest.approx(sent)
-        runner.stop()
-        assert await task == 0
-    run_virtual(scenario())
-
-
-def test_the_status_operator_spaces_its_event_woken_passes():
-    assert StatusOperator.event_spacing >= 1.0
 
 
 def test_operators_of_one_process_share_its_claims():
