@@ -138,7 +138,8 @@ class ComponentStore:
     # -- writes --
 
     async def update(self, ids: Sequence[str], compute: Compute,
-                     actors: Optional[Mapping[str, str]] = None) -> Dict[str, Record]:
+                     actors: Optional[Mapping[str, str]] = None,
+                     read: Optional[Mapping[str, Optional[bytes]]] = None) -> Dict[str, Record]:
         """Atomically replace each record with `compute(id, current)` (None: leave it).
 
         `compute` may be called again for a record that changed concurrently; it
@@ -146,6 +147,9 @@ class ComponentStore:
         A computed record whose encoding equals the stored value is not written
         (nor announced): its update took effect at the read, which saw that value.
         `actors`: who writes each record, for its history (default: this task's ACTOR).
+        `read`: the stored value of every ID as the caller just read it (get_raw_many), taken
+        as the first round's read instead of reading again: the compare-and-set checks the
+        writes against it like against any read (a bulk PATCH reads once to find its 404s).
         """
         if actors is None:
             actor = ACTOR.get()
@@ -161,8 +165,9 @@ class ComponentStore:
                 break
             # The first round's script announces the write itself when nothing conflicts (the
             # usual case); otherwise one event for everything written is published at the end.
+            raws = [read[i] for i in pending] if read is not None and round_ == 0 else None
             (writes, results, _blobs, facets), conflicts, published = await self._round(pending, compute, actors,
-                                                                                        round_ == 0)
+                                                                                        round_ == 0, raws)
             for n, write in enumerate(writes):
                 if n not in conflicts:
                     changed[write.member] = results.pop(write.member)
@@ -178,13 +183,15 @@ class ComponentStore:
         return {i: changed[i] if i in changed else unchanged[i] for i in ids if i in changed or i in unchanged}
 
     async def _round(self, ids: Sequence[str], compute: Compute, actors: Mapping[str, str],
-                     announce: bool) -> Tuple[Plan, Set[int], bool]:
+                     announce: bool, raws: Optional[List[Optional[bytes]]] = None) -> Tuple[Plan, Set[int], bool]:
         """One read-compute-write round: (its plan, conflicting positions in its writes, event published).
 
         More than WRITE_CHUNK records are planned and written chunk by chunk, each chunk's
         script running in Redis while the next chunk is planned here (two cores, not one).
+        `raws`: the stored values of `ids`, read already (update's `read`).
         """
-        raws = await self.get_raw_many(ids)
+        if raws is None:
+            raws = await self.get_raw_many(ids)
         if len(ids) <= WRITE_CHUNK:
             plan = self._plan(ids, raws, await self.decode(raws), compute, actors)
             event = None

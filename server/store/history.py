@@ -149,7 +149,7 @@ def entry(old: Optional[Record], new: Record, by: str = "") -> Optional[bytes]:
 
 
 _MEMO: Dict[Tuple[Any, ...], Optional[bytes]] = {}
-MEMO_SIZE = 512  # keys hold boot parameters (~2 KiB each): a small memo bounds its memory
+MEMO_SIZE = 512  # distinct transitions kept (keys are short: _small)
 
 
 def entry_of(before: Tuple[Any, ...], after: Tuple[Any, ...], old: Optional[Record], new: Record,
@@ -162,7 +162,7 @@ def entry_of(before: Tuple[Any, ...], after: Tuple[Any, ...], old: Optional[Reco
     """
     if before == after:
         return None
-    key = (before, after, by)
+    key = (_small(before, after), _small(after, before), by)
     found = _MEMO.get(key, _MEMO)
     if found is not _MEMO:
         return found  # type: ignore[return-value]
@@ -171,6 +171,17 @@ def entry_of(before: Tuple[Any, ...], after: Tuple[Any, ...], old: Optional[Reco
         _MEMO.clear()
     _MEMO[key] = payload
     return payload
+
+
+def _small(these: Tuple[Any, ...], others: Tuple[Any, ...]) -> Tuple[Any, ...]:
+    """`these` tracked fields for the memo key, each boot (kernel, ~2 KiB of parameters, initrd) replaced by
+    what the entry takes from it: whether it is set and whether it differs from `others`' (the
+    fresh parameter strings of every item of a bulk write would otherwise be hashed for the key)."""
+    if not these:
+        return these
+    desired, actual = these[7], these[9]
+    far = others[7:10:2] if others else ((), ())
+    return these[:7] + (any(desired), desired != far[0], these[8], any(actual), actual != far[1])
 
 
 def _pack_entry(before: Tuple[Any, ...], after: Tuple[Any, ...], old: Optional[Record], new: Record,

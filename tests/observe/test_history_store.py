@@ -115,3 +115,22 @@ async def _upgrade(url: str) -> tuple:
 def test_a_list_of_an_older_version_is_replaced_not_an_error(redis_server) -> None:
     before, after = asyncio.run(_upgrade(redis_server.url))
     assert before == [] and [e["reason"] for e in after] == ["created"]
+
+
+def test_the_entry_memo_never_answers_another_transitions_entry() -> None:
+    """entry() memoises payloads by a short key (history._small: each boot as set/changed, not its
+    ~2 KiB of parameters; issue 13): every transition still gets the payload packed for it alone."""
+    import itertools
+
+    from bos_server.store import history
+
+    boots = [None, {"kernel": "k1", "kernel_parameters": "p1", "initrd": "i1"},
+             {"kernel": "k2", "kernel_parameters": "p1", "initrd": "i1"}, {"kernel": "", "kernel_parameters": ""}]
+    records = [{"id": "h1", "session": "s", "status": {"phase": phase}, "desired_state": {"boot_artifacts": desired},
+                "actual_state": {"boot_artifacts": actual}, "last_action": {"action": "powering_on"}}
+               for phase, desired, actual in itertools.product(["", "powering_on"], boots, boots)]
+    history._MEMO.clear()
+    for old, new in itertools.product([None] + records, records):
+        before, after = history.tracked(old), history.tracked(new)
+        alone = history._pack_entry(before, after, old, new, "") if before != after else None
+        assert entry(old, new) == alone, (old, new)

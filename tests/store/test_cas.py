@@ -73,6 +73,29 @@ def test_d2_component_indexes_move_with_the_record_that_won(url: str, redis_clie
     assert redis_client.zscore(keys.COMPONENT_ENABLED, "x1") is not None, "index lost the concurrent write"
 
 
+def test_d2_an_update_given_its_first_read_recomputes_after_a_write_that_came_after_that_read(
+        url: str, redis_client: redis_lib.Redis) -> None:
+    """A bulk PATCH reads its records once to find its 404s and hands that read to the update
+    (`read=`, issue 13): a write landing between that read and the update must not be lost."""
+    async def scenario() -> None:
+        mine, other = Store.connect(url), Store.connect(url)
+        try:
+            await mine.components.update(["x1", "x2"], lambda cid, _old: {"id": cid, "enabled": False, "error": ""})
+            read = dict(zip(["x1", "x2"], await mine.components.get_raw_many(["x1", "x2"])))
+            await other.components.update(["x1"], lambda _id, old: {**old, "error": "set by the other writer"})
+            await mine.components.update(["x1", "x2"], lambda _id, old: {**old, "retry_policy": 7} if old else None,
+                                         read=read)
+        finally:
+            await mine.close()
+            await other.close()
+
+    asyncio.run(scenario())
+    first, second = (loads(redis_client.get(keys.component(i))) for i in ("x1", "x2"))
+    assert first["retry_policy"] == 7 and second["retry_policy"] == 7, "our update was lost"
+    assert first["error"] == "set by the other writer", "the concurrent write was lost"
+    assert redis_client.zscore(keys.COMPONENT_ERRORED, "x1") is not None, "the index lost the concurrent write"
+
+
 def test_d2_session_update_recomputes_after_a_conflicting_write(url: str) -> None:
     async def scenario() -> Optional[Record]:
         mine, other = Store.connect(url), Store.connect(url)
