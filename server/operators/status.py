@@ -27,7 +27,14 @@ CFS_FIELDS = ("desired_config", "configuration_status")  # what the decision tab
 # After a pass that moved components on, the next look comes this soon (bounded by the re-check
 # interval); each pass that moves nothing doubles the wait up to the re-check interval.
 RECHECK_AFTER_PROGRESS = 0.2
+# ... and while components are in transition (waiting for PCS or CFS), the wait backs off no
+# further than this: their looks are two by-ID questions (`_changed`), and the last node of a
+# session was noticed up to a whole re-check interval late.
+RECHECK_IN_TRANSITION = 0.5
 PAGES_IN_FLIGHT = 2
+# What a component in transition was last seen as at PCS and CFS: (P, desired_config, configuration_status).
+Observed = Tuple[Optional[str], Any, Any]
+NOTHING_DUE = float("inf")
 
 
 def waits_for_a_write(component: Component, decision: Decision) -> bool:
@@ -39,6 +46,14 @@ def waits_for_a_write(component: Component, decision: Decision) -> bool:
     if decision.rule == "S5":
         return True
     return decision.rule == "S2b" and (component.get("last_action") or {}).get("action") != "powering_on"
+
+
+def observation(power: Optional[str], cfs: Optional[Mapping[str, Any]]) -> Observed:
+    """What the decision table reads of PCS and CFS for one component (status_rules: P and the
+    CFS fields): equal observations with an unchanged record decide the same."""
+    if cfs is None:
+        return (power, None, None)
+    return (power, cfs.get(CFS_FIELDS[0]), cfs.get(CFS_FIELDS[1]))
 
 
 def waiting_deadline(component: Component, options: Mapping[str, Any]) -> Optional[float]:
@@ -55,8 +70,11 @@ class _Pass:
 
     gate: asyncio.Semaphore
     cfs: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+    power: Dict[str, str] = field(default_factory=dict)  # P already read this pass (changed watched ones)
+    watched: List[str] = field(default_factory=list)  # in transition, record unchanged: ask PCS and CFS only
     remaining: int = 0  # components that stay enabled after their page's decisions
     moved: int = 0  # components written (moved on) by this pass
+    in_transition: int = 0  # components left as they were that wait for PCS or CFS, not for a write
     failed: bool = False  # a page could not read or write: no further page starts
     tasks: List["asyncio.Future[None]"] = field(default_factory=list)
 
@@ -73,11 +91,13 @@ class StatusOperator(Operator):
 
     def __init__(self) -> None:
         self._interval: Optional[float] = None  # the current re-check interval (see _recheck)
-        # Components left waiting for a write to their own record: ID -> (fingerprint of the record
-        # evaluated, deadline). Skipped while their record is unchanged, before the deadline and
-        # until the next full look (every `polling_frequency`). Process memory only: a restarted
-        # or other replica simply looks at everything once.
-        self._waiting: Dict[str, Tuple[int, float]] = {}
+        # Components whose evaluation wrote nothing: ID -> (fingerprint of the record evaluated,
+        # deadline, what PCS and CFS said then, or None for one waiting for a write to its own
+        # record). Skipped while their record is unchanged, before the deadline, while PCS and CFS
+        # say the same (in transition: asked by ID, nothing else) and until the next full look
+        # (every `polling_frequency`). Process memory only: a restarted or other replica simply
+        # looks at everything once.
+        self._waiting: Dict[str, Tuple[int, float, Optional[Observed]]] = {}
         self._waiting_options: Tuple[Any, ...] = ()
         self._full_look = 0.0
 
@@ -94,15 +114,21 @@ class StatusOperator(Operator):
         page waits on the API, PCS and its write most of its time (issue 13). Components waiting
         for a write to their own record (the node's report, the power-on operator) are neither
         claimed nor asked about while their record is unchanged (`_waiting`): at 100,000 nodes
-        every pass re-read, re-asked PCS and CFS about and re-decided every one of them."""
+        every pass re-read, re-asked PCS and CFS about and re-decided every one of them.
+        Components in transition (powering on or off, configuring: waiting for PCS or CFS, which
+        publish nothing) are only asked about at PCS and CFS while their record is unchanged, and
+        claimed, re-read and decided once either says something new (`_changed`): a look at a
+        session's nodes in flight costs two by-ID requests per batch, so it can come often."""
         self._expire_waiting(ctx)
         pass_ = _Pass(gate=asyncio.Semaphore(PAGES_IN_FLIGHT))
         try:
             todo, enabled = await self._to_look_at(ctx, pass_)
             if not enabled:
                 return None
-            if todo:
-                pass_.cfs = await self._cfs_records(ctx, todo, enabled)
+            if todo or pass_.watched:
+                pass_.cfs = await self._cfs_records(ctx, [*todo, *pass_.watched], enabled)
+            if pass_.watched:
+                todo.extend(await self._changed(ctx, pass_))
         except Exception as exc:  # §3.1 step 4
             ctx.log.error("Unable to read or write (BOS, CFS or PCS); ending the status pass: %s", one_line(exc))
             return self._recheck(ctx, moved=False)
@@ -123,7 +149,9 @@ class StatusOperator(Operator):
         # components held by another operator (session setup writing them, a power operator acting)
         # are released within moments: look again as soon as after progress, without backing off
         moved = pass_.moved > 0 or ctx.contended > 0
-        return self._recheck(ctx, moved=moved) if pass_.remaining or ctx.contended else None
+        if not pass_.remaining and not ctx.contended:
+            return None
+        return self._recheck(ctx, moved=moved, in_transition=pass_.in_transition > 0)
 
     def _expire_waiting(self, ctx: PassContext) -> None:
         """A full look every `polling_frequency` (the operator's period, §3), and whenever the
@@ -152,7 +180,8 @@ class StatusOperator(Operator):
 
     async def _not_waiting(self, ctx: PassContext, page: List[str], pass_: "_Pass") -> List[str]:
         """The page less the components still waiting: record unchanged (same fingerprint) and
-        deadline not reached. They stay enabled, so they count as remaining."""
+        deadline not reached. They stay enabled, so they count as remaining. Those in transition
+        go to `pass_.watched` instead: PCS and CFS decide whether they are looked at."""
         maybe = [i for i in page if i in self._waiting]
         if not maybe:
             return page
@@ -163,13 +192,34 @@ class StatusOperator(Operator):
         now = time.time()
         still = set()
         for cid, fingerprint in zip(maybe, prints):
-            known, deadline = self._waiting[cid]
+            known, deadline, seen = self._waiting[cid]
             if fingerprint == known and now < deadline:
                 still.add(cid)
+                if seen is not None:
+                    pass_.watched.append(cid)
+                else:
+                    pass_.remaining += 1
             else:
                 del self._waiting[cid]
-        pass_.remaining += len(still)
         return [i for i in page if i not in still] if still else page
+
+    async def _changed(self, ctx: PassContext, pass_: "_Pass") -> List[str]:
+        """The watched components PCS or CFS now say something new about (by ID, in PCS's
+        request size; CFS was read with the pass): they are looked at in full, with the P just
+        read. The others count as remaining."""
+        power = await ctx.services.pcs.power_status(pass_.watched)
+        changed = []
+        for cid in pass_.watched:
+            seen = self._waiting[cid][2]
+            if observation(power.get(cid), pass_.cfs.get(cid)) == seen:
+                pass_.remaining += 1
+                pass_.in_transition += 1
+                continue
+            del self._waiting[cid]
+            changed.append(cid)
+            if cid in power:
+                pass_.power[cid] = power[cid]
+        return changed
 
     async def _page(self, ctx: PassContext, page: List[str], pass_: "_Pass") -> None:
         """One page: claim, re-read, decide, write; always releases its claim and its slot."""
@@ -181,9 +231,10 @@ class StatusOperator(Operator):
             try:
                 async with acting(ctx.services.redis):  # before the re-read (store/acting.py: session stop)
                     with fenced(ctx.claims, claim):
-                        still, written = await self._claimed_page(ctx, claim.ids, pass_.cfs)
+                        still, written, in_transition = await self._claimed_page(ctx, claim.ids, pass_)
                         pass_.remaining += still
                         pass_.moved += written
+                        pass_.in_transition += in_transition
             except FenceLost as exc:
                 ctx.log.warning("Stopped evaluating %d components: %s", len(claim.ids), exc)
             except Exception as exc:  # §3.1 step 4: pages already written stay written
@@ -205,17 +256,20 @@ class StatusOperator(Operator):
             return await enabled_page(ctx.services.redis, start_after, ctx.batch_size)
         return [c["id"] for c in await ctx.bos.component_page(ctx.batch_size, start_after, enabled=True)]
 
-    async def _claimed_page(self, ctx: PassContext, ids: List[str],
-                            cfs: Dict[str, Dict[str, Any]]) -> Tuple[int, int]:
-        """Re-read the claimed components (the page was read before the claim), then decide."""
+    async def _claimed_page(self, ctx: PassContext, ids: List[str], pass_: "_Pass") -> Tuple[int, int, int]:
+        """Re-read the claimed components (the page was read before the claim), then decide. P
+        comes from PCS, unless this pass read it already (a watched component that changed)."""
         if not ids:
-            return 0, 0
+            return 0, 0, 0
         read = await ctx.bos.components_with_prints(ids, enabled=True)
         fresh, prints = read if read is not None else (await ctx.bos.components_by_ids(ids, enabled=True), {})
         if not fresh:
-            return 0, 0
-        power = await ctx.services.pcs.power_status([c["id"] for c in fresh])
-        return await self._evaluate_chunk(ctx, fresh, power, cfs, prints)
+            return 0, 0, 0
+        power = {c["id"]: pass_.power[c["id"]] for c in fresh if c["id"] in pass_.power}
+        unknown = [c["id"] for c in fresh if c["id"] not in power]
+        if unknown:
+            power.update(await ctx.services.pcs.power_status(unknown))
+        return await self._evaluate_chunk(ctx, fresh, power, pass_.cfs, prints)
 
     @staticmethod
     def _last(ctx: PassContext, page: Sequence[str]) -> bool:
@@ -230,13 +284,14 @@ class StatusOperator(Operator):
         return await ctx.services.cfs.all_components(CFS_FIELDS)
 
     async def _evaluate_chunk(self, ctx: PassContext, chunk: Sequence[Component], power: Dict[str, str],
-                              cfs: Dict[str, Dict[str, Any]], prints: Mapping[str, int]) -> Tuple[int, int]:
-        """Evaluate and write one chunk; returns how many components stay enabled, and how many
-        were written (moved on). A component left waiting for a write is remembered (`_waiting`)."""
+                              cfs: Dict[str, Dict[str, Any]], prints: Mapping[str, int]) -> Tuple[int, int, int]:
+        """Evaluate and write one chunk; returns how many components stay enabled, how many were
+        written (moved on), and how many were left in transition (waiting for PCS or CFS, not for a
+        write). A component left as it was is remembered (`_waiting`)."""
         now = time.time()
         patches: List[Dict[str, Any]] = []
         rules: Counter[str] = Counter()
-        still_enabled = 0
+        still_enabled = in_transition = 0
         for comp in chunk:
             decision = decide(comp, power.get(comp["id"]), cfs.get(comp["id"]), now, ctx.options)
             still_enabled += not decision.disable
@@ -244,31 +299,44 @@ class StatusOperator(Operator):
             if patch is not None:
                 patches.append(patch)
                 rules[decision.rule] += 1
-            else:
-                self._wait_for_write(ctx, comp, decision, prints.get(comp["id"]))
+            elif not decision.disable:
+                in_transition += not waits_for_a_write(comp, decision)
+                self._remember(ctx, comp, decision, prints.get(comp["id"]),
+                               observation(power.get(comp["id"]), cfs.get(comp["id"])))
         if patches:
             ctx.log.info("Updating %d components (%s)", len(patches),
                          ", ".join(f"{rule}: {n}" for rule, n in sorted(rules.items())))
             await ctx.bos.patch_components(patches, ctx.batch_size)
-        return still_enabled, len(patches)
+        return still_enabled, len(patches), in_transition
 
-    def _wait_for_write(self, ctx: PassContext, comp: Component, decision: Decision,
-                        fingerprint: Optional[int]) -> None:
-        deadline = waiting_deadline(comp, ctx.options) if fingerprint is not None else None
-        if deadline is not None and waits_for_a_write(comp, decision):
-            self._waiting[comp["id"]] = (fingerprint, deadline)  # type: ignore[assignment]
+    def _remember(self, ctx: PassContext, comp: Component, decision: Decision, fingerprint: Optional[int],
+                  seen: Observed) -> None:
+        """A component whose evaluation wrote nothing: its decision stays the same while its
+        record (the fingerprint), P and the CFS fields stay the same, until the time-out its last
+        action may reach (no time-out left: none). One waiting for a write to its own record needs
+        no P or CFS: only the write or the time-out change its decision (or S0, at a full look)."""
+        if fingerprint is None:
+            return
+        deadline = waiting_deadline(comp, ctx.options)
+        if waits_for_a_write(comp, decision):
+            if deadline is not None:
+                self._waiting[comp["id"]] = (fingerprint, deadline, None)
+            return
+        self._waiting[comp["id"]] = (fingerprint, NOTHING_DUE if deadline is None else deadline, seen)
 
-    def _recheck(self, ctx: PassContext, moved: bool) -> float:
+    def _recheck(self, ctx: PassContext, moved: bool, in_transition: bool = False) -> float:
         """Nodes in flight change outside BOS (power off, CFS configured: nothing tells BOS), so
         the status operator looks again. A session's nodes move together, spread over the
         hardware's jitter: once a look finds some moved, the others follow within moments, so
         the next look comes after RECHECK_AFTER_PROGRESS; looks that find nothing back off,
         doubling up to the re-check interval. Never more than half the time polling (the wait is
         at least the pass duration). At a fixed one-second re-check, the last node of a session
-        waited up to a second more to be noticed (issue 13, realistic latencies)."""
+        waited up to a second more to be noticed (issue 13, realistic latencies). While components
+        wait for PCS or CFS (in transition), the back-off stops at RECHECK_IN_TRANSITION."""
         fastest = min(RECHECK_AFTER_PROGRESS, ctx.recheck)
+        slowest = min(RECHECK_IN_TRANSITION, ctx.recheck) if in_transition else ctx.recheck
         if moved or self._interval is None:
             self._interval = fastest
         else:
-            self._interval = min(ctx.recheck, self._interval * 2)
+            self._interval = min(slowest, self._interval * 2)
         return max(self._interval, ctx.elapsed())

@@ -155,6 +155,53 @@ def test_status_looks_at_a_waiting_component_at_its_deadline_and_at_each_full_lo
     assert [p["status"]["status_override"] for p in patched(svc) if p["id"] == N[1]] == ["on_hold"]
 
 
+def test_status_asks_only_pcs_and_cfs_about_components_in_transition_until_either_changes(make_ctx, monkeypatch):
+    """Issue 13 (realistic latencies): a node configuring (S4e) or powering off (S3) changes only
+    when CFS or PCS says so, or its record is written. While neither says anything new, a look is
+    one by-ID question to each (no claim, no re-read, no write), so looks can come often; the one
+    that changed is then claimed, re-read and decided, with the P just read."""
+    monkeypatch.setattr(status_module, "time", Clock())
+    booted = dict(desired=ARTIFACTS, actual=ARTIFACTS, configuration="cfg")
+    configuring = component(N[0], phase="configuring", **booted)
+    stopping = component(N[1], phase="powering_off", action="powering_off_gracefully", desired=None)
+    pending = {"id": N[0], "desired_config": "cfg", "configuration_status": "pending"}
+    svc = FakeServices(components=[configuring, stopping], power={N[0]: "on", N[1]: "on"},
+                       cfs={N[0]: pending, N[1]: {"id": N[1], "desired_config": ""}})
+    op = StatusOperator()
+    assert run(op.run_pass(make_ctx(svc))) is not None and patched(svc) == []
+    for _ in range(2):
+        svc.calls.clear()
+        assert run(op.run_pass(make_ctx(svc))) is not None  # both in flight: looked at again soon
+        assert svc.calls.names() == ["redis.enabled_page", "bos.fingerprints", "cfs.components",
+                                     "pcs.power_status"]
+        assert looked_at(svc) == [N[:2]] and patched(svc) == []
+    svc.cfs.records[N[0]] = dict(pending, configuration_status="configured")
+    svc.calls.clear()
+    assert run(op.run_pass(make_ctx(svc))) is not None  # N1 still powering off
+    assert looked_at(svc) == [N[:2]]  # the watch's question only: N0's P is not asked again
+    assert [c[1] for c in svc.calls if c[0] == "bos.components_by_ids"] == [[N[0]]]  # claimed, re-read
+    assert patched(svc) == [{"id": N[0], "status": {"status_override": "", "phase": ""},
+                             "event_stats": {"power_on_attempts": 0, "power_off_graceful_attempts": 0,
+                                             "power_off_forceful_attempts": 0}, "enabled": False}]
+    svc.pcs.power[N[1]] = "off"  # the node went down: S2a
+    run(op.run_pass(make_ctx(svc)))
+    assert [(p["id"], p.get("enabled")) for p in patched(svc)[1:]] == [(N[1], False)]
+
+
+def test_status_backs_off_less_while_components_wait_for_pcs_or_cfs(make_ctx):
+    """Issue 13: while a node configures, only CFS can say it is done; the looks back off to
+    RECHECK_IN_TRANSITION, not to the re-check interval, so the last node of a session is
+    noticed soon after CFS says so."""
+    svc = FakeServices(components=[component(N[0], phase="configuring", actual=ARTIFACTS, configuration="cfg")],
+                       power={N[0]: "on"},
+                       cfs={N[0]: {"id": N[0], "desired_config": "cfg", "configuration_status": "pending"}})
+    op = StatusOperator()
+    fast, capped = status_module.RECHECK_AFTER_PROGRESS, status_module.RECHECK_IN_TRANSITION
+    assert make_ctx(svc).recheck > capped
+    assert [round(run(op.run_pass(make_ctx(svc))), 2) for _ in range(5)] == [fast, 2 * fast, capped, capped, capped]
+    assert patched(svc) == []
+
+
 class Withholding(LocalClaims):
     """Claims for one process in which another operator holds `held`."""
 
