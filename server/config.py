@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from bos_shared.ages import parse_duration
 
+from .api.body_gate import DEFAULT_PERMITS
 from .auth import config as auth_config
 from .auth.config import AuthSettings, TlsSettings
 
@@ -35,6 +36,7 @@ class ServerSettings:
     metrics: bool = True
     hsm_url: str = "http://cray-smd/hsm/v2"  # dry-run node selection (extension)
     cfs_url: str = "http://cray-cfs-api/v3"  # a session stop clears desired configuration (extension)
+    large_body_concurrency: int = DEFAULT_PERMITS  # requests with large bodies handled at once per worker (api/body_gate.py)
 
     @classmethod
     def parse(cls, argv: "list[str] | None" = None) -> "ServerSettings":
@@ -67,9 +69,15 @@ class ServerSettings:
         parser.add_argument("--no-metrics", dest="metrics", action="store_false",
                             default=env("BOS_METRICS", "true").lower() not in ("0", "false", "no", "off"),
                             help="do not collect Prometheus metrics; /metrics answers 404 (BOS_METRICS=false)")
+        parser.add_argument("--large-body-concurrency", type=int,
+                            default=int(env("BOS_LARGE_BODY_CONCURRENCY", str(DEFAULT_PERMITS))),
+                            help="requests with bodies of 256 KiB or more (bulk writes) each worker handles at once; "
+                                 "the others wait, unread, in arrival order; 0 = no limit (BOS_LARGE_BODY_CONCURRENCY)")
         args = parser.parse_args(argv)
         if args.workers < 1:
             parser.error("--workers must be at least 1")
+        if args.large_body_concurrency < 0:
+            parser.error("--large-body-concurrency must be 0 or more")
         if args.history_max_entries < 0:
             parser.error("--history-max-entries must be 0 or more")
         if not parse_duration(args.history_max_age):
@@ -78,4 +86,4 @@ class ServerSettings:
         return cls(args.host, args.port, args.redis_url, args.tapms_url, args.ims_url, args.s3_url,
                    args.log_level, args.token_retention, args.token_sweep_seconds, args.workers, auth, tls,
                    args.history_max_entries, args.history_max_age, args.metrics,
-                   hsm_url=args.hsm_url, cfs_url=args.cfs_url)
+                   hsm_url=args.hsm_url, cfs_url=args.cfs_url, large_body_concurrency=args.large_body_concurrency)

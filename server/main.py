@@ -145,7 +145,7 @@ def serve(settings: ServerSettings, reuse_port: bool = False) -> None:
     if settings.metrics:
         metrics.init()
     context = build_context(settings)
-    app = create_app(context, auth.build_middleware(settings.auth))
+    app = create_app(context, auth.build_middleware(settings.auth), settings.large_body_concurrency)
     app.cleanup_ctx.append(_lifecycle(context, settings))
     app.on_cleanup.append(auth.flush_audit)
     app.on_cleanup.append(_flush_metrics)

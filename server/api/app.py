@@ -6,7 +6,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from aiohttp import web
 
-from . import applystaged, components, history, meta, metrics, options, sessions, templates, v1
+from . import applystaged, body_gate, components, history, meta, metrics, options, sessions, templates, v1
 from .. import dashboard
 from .context import CONTEXT, Context
 from .errors import problem_middleware
@@ -36,12 +36,17 @@ def _paths(path: str, prefix: str) -> List[str]:
     return variants
 
 
-def create_app(context: Context, auth: Optional[Any] = None) -> web.Application:
+def create_app(context: Context, auth: Optional[Any] = None,
+               large_body_permits: int = body_gate.DEFAULT_PERMITS) -> web.Application:
     """`auth`: the auth middleware (bos_server.auth), outermost but for metrics, so it audits final
-    statuses; None = off. Metrics come first so that they count refused requests too."""
-    middlewares = [metrics.metrics_middleware] + ([auth] if auth is not None else []) + [problem_middleware]
+    statuses; None = off. Metrics come first so that they count refused requests too. Requests with
+    large bodies then pass the worker's gate (body_gate.py; `large_body_permits` 0: none), after
+    auth so that a refused request never waits for it."""
+    middlewares = ([metrics.metrics_middleware] + ([auth] if auth is not None else [])
+                   + [body_gate.large_body_gate, problem_middleware])
     app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY)
     app[CONTEXT] = context
+    body_gate.install(app, large_body_permits)
     dashboard.install(app)
     by_path: Dict[str, List[Tuple[str, Callable[..., Any]]]] = {}
     for method, path, handler in all_routes() + extra_routes():

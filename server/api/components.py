@@ -167,12 +167,14 @@ async def _write_in_slices(request: web.Request, ids: List[str], compute: Comput
     once it is written (to a temporary file when large, ResponseParts): the request holds
     its parsed body, shrinking, not the records, their writes, their views and the
     response all at once (issue 10 item 7). Each record is written atomically either way.
+    A minimal answer (the operators' writes) always goes WRITE_SLICE at a time: it needs no
+    records back, and a worker's peak memory is that of the writes it runs at once (issue 13).
     """
     store = ctx(request).store.components
     minimal = wants_minimal(request)
-    size = max(len(ids), 1) if len(ids) <= WHOLE_WRITE else WRITE_SLICE
     if minimal:
-        return respond_ids(await _written_ids(store, ids, size, compute, inputs, read))
+        return respond_ids(await _written_ids(store, ids, WRITE_SLICE, compute, inputs, read))
+    size = max(len(ids), 1) if len(ids) <= WHOLE_WRITE else WRITE_SLICE
     if len(ids) <= WHOLE_WRITE:  # one update: every record is written before the first byte is sent
         written = await store.update(ids, compute, read=read)
         if read is not None:
@@ -213,9 +215,9 @@ async def _written_ids(store: Any, ids: List[str], size: int, compute: Compute, 
     for start in range(0, len(ids), size):
         part = ids[start:start + size]
         written = await store.update(part, compute, read=read)
-        if read is not None:  # one slice: `read` is only given for up to WHOLE_WRITE records
-            read.clear()
-            read = None
+        if read is not None:  # each slice's stored values are let go once it is written (memory)
+            for component_id in part:
+                read.pop(component_id, None)
         written_ids += [i for i in part if i in written]
         del written
         _drop(inputs, part)

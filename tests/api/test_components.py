@@ -247,6 +247,17 @@ def test_bulk_writes_prefer_minimal_answer_with_the_ids_written(api: Api) -> Non
     assert ids_of(api.patch("/v2/components", json=[{"id": "a", "error": "4"}])) == ["a"]  # no preference: records
 
 
+def test_a_minimal_bulk_write_larger_than_a_slice_answers_every_id_written_in_order(api: Api) -> None:
+    """A minimal write goes WRITE_SLICE records per store update (issue 13, API memory): the
+    answer still lists every ID written, in request order, across the slices."""
+    ids = [f"x3100c0s{n // 8}b0n{n % 8}" for n in range(2500)]
+    bulk_put(api, [{"id": i} for i in ids[::2]])  # every other one exists
+    resp = api.patch("/v2/components", params={"skip_bad_ids": "true"}, headers={"Prefer": "return=minimal"},
+                     json=[{"id": i, "error": f"e{n}"} for n, i in enumerate(reversed(ids))])
+    assert resp.status_code == 200 and resp.json() == list(reversed(ids))[1::2]
+    assert api.get(f"/v2/components/{ids[0]}").json()["error"] == f"e{len(ids) - 1}"
+
+
 def test_bulk_patch_filter_by_ids(api: Api) -> None:
     bulk_put(api, [{"id": i} for i in ("a", "b", "c")])
     resp = api.patch("/v2/components", json={"patch": {"id": "ignored", "error": "x"},
