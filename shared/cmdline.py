@@ -16,6 +16,9 @@ from typing import Dict, Iterator, List, Optional, Tuple, Union
 # The kernel's whitespace (isspace() on the ASCII range) plus NUL, so a
 # NUL-separated file (like /proc/<pid>/cmdline) parses as well.
 WHITESPACE = frozenset(" \t\n\r\v\f\0")
+# Characters on which `str.split()` of an ASCII text splits but the kernel does not, and the quote
+# and NUL that need the character walk: a text with none of them splits exactly as `str.split()`.
+_WALK = ('"', "\0", "\x1c", "\x1d", "\x1e", "\x1f")
 
 
 def parse_cmdline(text: Union[str, bytes]) -> Dict[str, str]:
@@ -27,11 +30,18 @@ def parse_cmdline(text: Union[str, bytes]) -> Dict[str, str]:
     if isinstance(text, bytes):
         text = text.decode("utf-8", errors="replace")
     params: Dict[str, str] = {}
-    for word in split_words(text):
+    for word in (text.split() if _plain(text) else split_words(text)):
         pair = split_parameter(word)
         if pair is not None and pair[0] not in params:
             params[pair[0]] = pair[1]
     return params
+
+
+def _plain(text: str) -> bool:
+    """Whether `str.split()` splits `text` exactly as `split_words` (ASCII, no quote, no NUL,
+    none of the separators 0x1c-0x1f): the usual command line, split in C instead of a
+    character at a time (the simulator parses one per node report, issue 13)."""
+    return text.isascii() and not any(char in text for char in _WALK)
 
 
 def split_words(text: str) -> Iterator[str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterable, List, Optional
+from typing import Callable, Dict, Iterable, List, Optional, Set
 
 from aiohttp import web
 
@@ -65,8 +65,10 @@ class BssStore:
         return seeded_uuid(self.seed, "spire-join", next(self._join_tokens))
 
 
-def _has_word(line: str, prefix: str) -> bool:
-    return any(word.startswith(prefix) for word in line.split())
+def _keys(line: str) -> Set[str]:
+    """The keys of the line's `key=value` words: a word starts with `key=` exactly when its text
+    before the first `=` is `key` (one split per rendering: the simulator renders one per report)."""
+    return {word.partition("=")[0] for word in line.split() if "=" in word}
 
 
 def _append(line: str, word: str) -> str:
@@ -79,13 +81,14 @@ _INITRD_WORD = re.compile(r"(^|\s)initrd\S*")
 def render_cmdline(entry: BssEntry, xname: str, nid: Optional[int], join_token: str, metadata_url: str) -> str:
     """The kernel command line BSS builds from stored params (services.md §4.3 steps 1-6, 8)."""
     line = entry.params                                              # 1
-    if not _has_word(line, "xname="):                                 # 2
+    given = _keys(line)  # the words appended below never start with a later step's key
+    if "xname" not in given:                                          # 2
         line = _append(line, f"xname={xname}")
-    if nid is not None and not _has_word(line, "nid="):              # 3
+    if nid is not None and "nid" not in given:                        # 3
         line = _append(line, f"nid={nid}")
-    if entry.token and not _has_word(line, "bss_referral_token="):  # 4
+    if entry.token and "bss_referral_token" not in given:            # 4
         line = _append(line, f"bss_referral_token={entry.token}")
-    if not _has_word(line, "ds="):                                    # 5
+    if "ds" not in given:                                             # 5
         line = _append(line, f"ds=nocloud-net;s={metadata_url}/")
     line = line.replace("${SPIRE_JOIN_TOKEN}", join_token)            # 6
     # 7 applies to the artifact URLs (render_script); parameters such as

@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional
 from aiohttp import web
 
 from .determinism import jittered
-from .httputil import SimError, csv_set, json_body, parse_bool
+from .httputil import SimError, csv_set, json_answer, json_body, parse_bool
 from .scheduler import Scheduler
 
 BASE = "/v3"
@@ -299,8 +299,8 @@ def make_routes(store: CfsStore) -> List[web.RouteDef]:
                    "enabled": query.enabled, "config_name": query.config_name, "state_details": state_details,
                    "config_details": config_details, "tags": request.query.get("tags", ""), "limit": limit,
                    "after_id": page[-1].id}
-        return web.json_response({"components": [store.describe(c, state_details, config_details) for c in page],
-                                  "next": nxt})
+        return json_answer({"components": [store.describe(c, state_details, config_details) for c in page],
+                            "next": nxt})
 
     async def patch_components(request: web.Request) -> web.Response:
         body = await json_body(request)

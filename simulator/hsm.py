@@ -7,7 +7,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Set,
 
 from aiohttp import web
 
-from .httputil import SimError, json_body, parse_bool, stamp
+from .httputil import SimError, json_answer, json_body, parse_bool, stamp
 
 if TYPE_CHECKING:
     from .cluster import Cluster, OtherComponent
@@ -145,7 +145,7 @@ def make_routes(cluster: "Cluster") -> List[web.RouteDef]:
         if not isinstance(ids, list) or not ids:
             raise SimError(400, "Missing IDs")
         keep = component_filter(cluster, {k: v for k, v in body.items() if k != "ComponentIDs"})
-        return web.json_response({"Components": [c for c in components_by_id(cluster, map(str, ids)) if keep(c)]})
+        return json_answer({"Components": [c for c in components_by_id(cluster, map(str, ids)) if keep(c)]})
 
     async def get_component(request: web.Request) -> web.Response:
         found = list(components_by_id(cluster, [request.match_info["xname"]]))

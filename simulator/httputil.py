@@ -20,6 +20,7 @@ from http import HTTPStatus
 from typing import Any, Awaitable, Callable, Deque, Dict, List, Optional, Tuple
 from xml.sax.saxutils import escape
 
+import msgspec
 from aiohttp import web
 
 from .faults import ServiceFaults
@@ -84,6 +85,13 @@ ERROR_RENDERERS: Dict[str, Renderer] = {
     "message": message_error,
     "s3": s3_error,
 }
+
+
+def json_answer(data: Any, status: int = 200) -> web.Response:
+    """`web.json_response` encoded by msgspec: the answers the operators ask for per page
+    (PCS power status, HSM component queries, CFS component pages) were, with `json.dumps`,
+    a tenth of the simulator's CPU in a 30,000-node reboot (issue 13). Compact, UTF-8 JSON."""
+    return web.Response(body=msgspec.json.encode(data), status=status, content_type="application/json")
 
 
 async def json_body(request: web.Request) -> Any:

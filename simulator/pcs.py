@@ -16,7 +16,7 @@ from aiohttp import web
 from bos_shared.xnames import is_valid_xname
 
 from .determinism import seeded_uuid
-from .httputil import SimError, json_body, stamp
+from .httputil import SimError, json_answer, json_body, stamp
 
 if TYPE_CHECKING:
     from .cluster import Cluster
@@ -201,7 +201,7 @@ def make_routes(state: PcsState) -> List[web.RouteDef]:
         if not xnames:  # no filter: every component PCS manages
             xnames = sorted(state.cluster.nodes) + sorted(state.cluster.others)
         entries = _filter([state.status_entry(x) for x in xnames], power, management)
-        return web.json_response({"status": entries})
+        return json_answer({"status": entries})
 
     async def post_transition(request: web.Request) -> web.Response:
         body = await json_body(request)

@@ -143,6 +143,11 @@ class BosClient:
             return None
         return await self.reads.components_with_prints(ids, query)
 
+    async def enabled_ids_in(self, statuses: Sequence[str]) -> Optional[List[str]]:
+        """IDs of the enabled components in any of `statuses` (no record read), or None without
+        store reads."""
+        return None if self.reads is None else await self.reads.enabled_ids_in(statuses)
+
     async def fingerprints(self, ids: Sequence[str]) -> Optional[List[Optional[int]]]:
         """Each stored record's fingerprint (None: absent), or None without store reads."""
         return None if self.reads is None else await self.reads.fingerprints(ids)

@@ -343,10 +343,16 @@ class ComponentOperator(Operator):
         metrics.operator_acted(self.name, len(chunk), failed)
         if failed:
             ctx.log.warning("%d of %d components recorded an error", failed, len(chunk))
+        patches = self.action_updates(chunk, errors)
+        if patches:
+            await ctx.bos.patch_components(patches, ctx.batch_size)
+
+    def action_updates(self, chunk: Sequence[Component], errors: Errors) -> List[Dict[str, Any]]:
+        """The chunk's action update after acting (§2.4), with each component's further fields."""
         patches = action_update(chunk, errors, self.action, self.retry_field)
         for comp, patch in zip(chunk, patches):
             patch.update(self.update_fields(comp, patch["error"]))
-        await ctx.bos.patch_components(patches, ctx.batch_size)
+        return patches
 
     def update_fields(self, component: Component, error: str) -> Dict[str, Any]:
         """Further fields of a component's action update (default none; power-on: the BSS token)."""

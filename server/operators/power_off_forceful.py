@@ -5,38 +5,101 @@ passed since the last (graceful or forceful) power-off call, and again every per
 from __future__ import annotations
 
 import time
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
-from .framework import Component, ComponentOperator, Errors, PassContext
+from bos_shared.times import epoch
+
+from .framework import Component, ComponentOperator, Errors, PassContext, chunks
 from .power import existing_in_hsm, transition
 from .status_rules import seconds_until
 
 CALLED = "power_off_gracefully_called,power_off_forcefully_called"
+CALLED_STATUSES = tuple(CALLED.split(","))
 
 
 class PowerOffForcefulOperator(ComponentOperator):
     name = "power-off-forceful"
     action = "powering_off_forcefully"
     retry_field = "power_off_forceful_attempts"
-    wake_statuses = frozenset({"power_off_gracefully_called", "power_off_forcefully_called"})
+    wake_statuses = frozenset(CALLED_STATUSES)
 
     filters = {"enabled": True, "status": CALLED}
 
     def __init__(self) -> None:
         self._next_due: Optional[float] = None
+        # Candidates read by an earlier pass and not yet due: ID -> the earliest time (epoch) at
+        # which they can be (their last action's stamp + the wait). The server stamps
+        # `last_action.last_updated` at every write of it, so a later stamp only moves that time
+        # on: until then the candidate is not read again (`_select_remembered`). Process memory;
+        # forgotten at each full look (every `polling_frequency`) and when the wait changes.
+        self._not_before: Dict[str, float] = {}
+        self._remembered_wait: Optional[float] = None
+        self._full_look = 0.0
 
     async def select(self, ctx: PassContext) -> List[str]:
         self._next_due = None  # the pages' narrowing finds the earliest one not yet due
-        return await super().select(ctx)
+        ids = await self._candidates(ctx)
+        if ids is None:  # no store reads: every candidate is read, nothing remembered
+            selected = await super().select(ctx)
+            self._not_before.clear()
+            return selected
+        return await self._select_remembered(ctx, ids)
+
+    async def _candidates(self, ctx: PassContext) -> Optional[List[str]]:
+        """Every candidate's ID from the store's indexes (None without store reads), and the
+        remembered times forgotten at a full look or a change of the wait."""
+        ids = await ctx.bos.enabled_ids_in(CALLED_STATUSES)
+        if ids is None:
+            return None
+        period = float(ctx.options.get("polling_frequency") or 0)
+        wait = self._wait(ctx)
+        if wait != self._remembered_wait or time.monotonic() - self._full_look >= period:
+            self._not_before.clear()
+            self._remembered_wait = wait
+            self._full_look = time.monotonic()
+        return ids
+
+    async def _select_remembered(self, ctx: PassContext, ids: List[str]) -> List[str]:
+        """The selection over every candidate (§2.3), reading only those not known to be
+        waiting: at 100,000 nodes a reboot's Soft-Off chunks each woke a pass that read and
+        decoded every candidate again, a sixth of the operators' CPU (issue 13)."""
+        now = ctx.now
+        known, to_read = self._split(ids, now)
+        self._not_before = known  # candidates that left the statuses are forgotten
+        selected: List[str] = []
+        for page in chunks(to_read, ctx.batch_size):
+            records = await ctx.bos.components_by_ids(page, **self.filters)
+            selected.extend(c["id"] for c in await self.narrow(ctx, records))
+        for not_before in known.values():
+            left = not_before - now
+            if self._next_due is None or left < self._next_due:
+                self._next_due = left
+        return selected
+
+    def _split(self, ids: Sequence[str], now: float) -> Tuple[Dict[str, float], List[str]]:
+        known: Dict[str, float] = {}
+        to_read: List[str] = []
+        for cid in ids:
+            not_before = self._not_before.get(cid)
+            if not_before is not None and now < not_before:
+                known[cid] = not_before
+            else:
+                to_read.append(cid)
+        return known, to_read
 
     async def narrow(self, ctx: PassContext, candidates: List[Component]) -> List[Component]:
         due: List[Component] = []
+        wait = self._wait(ctx)
         for comp in candidates:
-            left = seconds_until(comp, self._wait(ctx), ctx.now)
+            left = seconds_until(comp, wait, ctx.now)
             if left is None:
                 due.append(comp)
-            elif self._next_due is None or left < self._next_due:
+                continue
+            if self._next_due is None or left < self._next_due:
                 self._next_due = left  # wake exactly when the next one becomes due
+            stamp = epoch((comp.get("last_action") or {}).get("last_updated"))
+            if stamp is not None:
+                self._not_before[comp["id"]] = stamp + wait
         return await existing_in_hsm(ctx, due)
 
     def still_due(self, ctx: PassContext, component: Component) -> bool:

@@ -1,8 +1,9 @@
 """power-on (operators.md §5.4-§5.6): preset, IMS tagging, BSS + token, CFS, PCS On.
 
 Errors are tracked per component (D29): a component that fails a step gets that
-step's error and takes no part in later steps; every chunk component gets
-exactly one action update at the end (done by the framework).
+step's error and takes no part in later steps. Every chunk component's action
+update, which also presets its last action, is written before PCS `On`; a
+component that CFS or PCS fails after it gets a second write with its error.
 """
 
 from __future__ import annotations
@@ -74,39 +75,57 @@ class PowerOnOperator(ComponentOperator):
     filters = {"enabled": True, "status": "power_on_pending"}
 
     def __init__(self) -> None:
-        # component ID -> BSS token of this pass's BSS writes, until its action update carries it
-        # (chunks in flight never share a component: each holds its components' leases)
+        # component ID -> BSS token of this pass's BSS writes, until the component's record carries
+        # it; and ID -> the error its action update recorded before PCS `On` (`_record`). Chunks in
+        # flight never share a component: each holds its components' leases.
         self._tokens: Dict[str, str] = {}
+        self._recorded: Dict[str, str] = {}
 
     async def narrow(self, ctx: PassContext, candidates: List[Component]) -> List[Component]:
         return await gate(ctx, await existing_in_hsm(ctx, candidates))  # max_in_flight (operators/waves.py)
 
     async def act(self, ctx: PassContext, chunk: Sequence[Component]) -> Errors:
+        """§5.5-§5.6, with the preset and the action update as one write (deviation, issue 13):
+        after tagging and BSS, each component's action update (`powering_on`, attempts + 1, its
+        error so far, its BSS token) is written while CFS is called, and is complete before PCS
+        `On`, the only call that brings a node up: the window the preset closed stays closed. Only
+        components that CFS or PCS then fail get a second write, of their error (`action_updates`)."""
         by_id = {c["id"]: c for c in chunk}
         for cid in by_id:  # nothing left over from a chunk whose update was never sent (lost fence)
             self._tokens.pop(cid, None)
-        # §5.5 step 1, the preset: closes the window in which a node could report before BOS recorded
-        # the power-on. Sent first, it runs while IMS, BSS and CFS are called, and is complete before
-        # PCS On: only the On can bring a node up (deviation, issue 13: in turn, a chunk's hardware
-        # started a bulk write of the chunk later).
-        preset = asyncio.ensure_future(ctx.bos.patch_components(
-            [{"id": i, "error": "", "last_action": {"action": "powering_on", "failed": False}} for i in by_id],
-            ctx.batch_size))
-        await asyncio.sleep(0)  # the preset's request goes out before the first external call
+            self._recorded.pop(cid, None)
+        errors = await self._prepare_bss(ctx, chunk, by_id)
+        update = asyncio.ensure_future(self._record(ctx, super().action_updates(chunk, errors)))
+        await asyncio.sleep(0)  # the update's request goes out before the CFS requests
         try:
-            errors = await self._prepare(ctx, chunk, by_id)
+            errors.update(await self._configure_cfs(ctx, [c for c in chunk if c["id"] not in errors]))
         except BaseException:
-            preset.cancel()
-            await asyncio.gather(preset, return_exceptions=True)
+            update.cancel()
+            await asyncio.gather(update, return_exceptions=True)
             raise
-        await preset  # a failed preset fails the chunk (§2.4) before any node is powered on
+        await update  # a failed update fails the chunk (§2.4) before any node is powered on
         to_power = [c["id"] for c in chunk if c["id"] not in errors]
         errors.update(await transition(ctx, "On", to_power, prefix=PCS_ERROR))
         return errors
 
-    async def _prepare(self, ctx: PassContext, chunk: Sequence[Component],
-                       by_id: Dict[str, Component]) -> Errors:
-        """§5.6 steps 1-3 (tagging, BSS and token records, CFS): each component's error, if any."""
+    async def _record(self, ctx: PassContext, patches: List[Dict[str, Any]]) -> None:
+        """Write the chunk's action update (§2.4, with the BSS tokens) before PCS `On`."""
+        await ctx.bos.patch_components(patches, ctx.batch_size)
+        self._recorded.update((p["id"], p["error"]) for p in patches)
+
+    def action_updates(self, chunk: Sequence[Component], errors: Errors) -> List[Dict[str, Any]]:
+        """After acting: components whose update was written before `On` get only an error that
+        CFS or PCS added since (usually nothing); the others (the chunk failed before that write)
+        the whole action update."""
+        recorded = {c["id"]: self._recorded.pop(c["id"]) for c in chunk if c["id"] in self._recorded}
+        patches = super().action_updates([c for c in chunk if c["id"] not in recorded], errors)
+        patches += [{"id": cid, "error": errors[cid]} for cid, written in recorded.items()
+                    if errors.get(cid, "") != written]
+        return patches
+
+    async def _prepare_bss(self, ctx: PassContext, chunk: Sequence[Component],
+                           by_id: Dict[str, Component]) -> Errors:
+        """§5.6 steps 1-2 (tagging, BSS and token records): each component's error, if any."""
         errors: Errors = {}
         groups = group_by_artifacts(chunk)
         errors.update(await self._tag_images(ctx, groups))
@@ -117,8 +136,6 @@ class PowerOnOperator(ComponentOperator):
             for start in range(0, len(ids), BSS_HOSTS_PER_PUT):  # one token per PUT
                 run_ids = ids[start:start + BSS_HOSTS_PER_PUT]
                 errors.update(await self._program_bss(ctx, group.triple, [by_id[i] for i in run_ids]))
-        remaining = [c for c in chunk if c["id"] not in errors]
-        errors.update(await self._configure_cfs(ctx, remaining))
         return errors
 
     @staticmethod
@@ -160,9 +177,8 @@ class PowerOnOperator(ComponentOperator):
 
     def update_fields(self, component: Component, error: str) -> Dict[str, Any]:
         """The desired BSS token (with `session`, §2.4) of a component whose BSS write succeeded,
-        carried by its action update: one bulk write per chunk less than a PATCH of its own
-        (nothing reads the desired token before the node's report, §6.4; the token record that
-        resolves the report is durable before PCS `On`)."""
+        carried by its action update: one bulk write per chunk less than a PATCH of its own (the
+        token record that resolves the node's report is durable before the update is sent)."""
         token = self._tokens.pop(component["id"], None)
         if token is None or error:
             return {}

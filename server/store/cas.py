@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from redis.asyncio import Redis
 
@@ -244,18 +244,27 @@ class CasWriter:
         return conflicts
 
 
+def _moves(w: Write, table: Dict[str, int]) -> str:
+    """A write's index moves as words (layout above `_SCRIPT`), adding the indexes it names to `table`."""
+    words = [f"-{table.setdefault(key, len(table) + 1)}" for key in w.remove_from]
+    words += [str(table.setdefault(key, len(table) + 1)) for key in w.add_to]
+    words += [f"{table.setdefault(key, len(table) + 1)}={score!r}" for key, score in w.scored.items()]
+    return " ".join(words)
+
+
 def _args(writes: Sequence[Write], blobs: Mapping[str, bytes], receipt: str = "",
           history: Optional[HistorySettings] = None, event: Optional[bytes] = None) -> List[Any]:
     """The script's arguments (layout above `_SCRIPT`); history entries only when `history` is on."""
     table: Dict[str, int] = {}  # index key -> its position in the index table (1-based)
+    made: Dict[Tuple[Any, ...], str] = {}  # moves -> their words: the records of a bulk write move alike
     body: List[Any] = []
     for w in writes:
         moves = ""
         if w.remove_from or w.add_to or w.scored:
-            words = [f"-{table.setdefault(key, len(table) + 1)}" for key in w.remove_from]
-            words += [str(table.setdefault(key, len(table) + 1)) for key in w.add_to]
-            words += [f"{table.setdefault(key, len(table) + 1)}={score!r}" for key, score in w.scored.items()]
-            moves = " ".join(words)
+            found = (w.remove_from, w.add_to, tuple(w.scored.items()))
+            moves = made.get(found, "")
+            if not moves:
+                moves = made[found] = _moves(w, table)
         body += [w.key, w.member, w.expected, w.value if w.value is not None else b"", moves,
                  (w.history or b"") if history is not None else b""]
     args: List[Any] = [len(writes), len(table), *table, *body, len(blobs)]

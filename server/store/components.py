@@ -35,7 +35,18 @@ Compute = Callable[[str, Optional[Record]], Optional[Record]]
 Plan = Tuple[List[Write], Dict[str, Record], Dict[str, bytes], List[Facets]]  # ComponentStore._plan
 MAX_ROUNDS = 100
 WRITE_CHUNK = 500  # records per compare-and-set call of a large update (ComponentStore._round)
+TAIL_CHUNK = 200  # records of the last call of a large update: the part of the writing not overlapped
 _NO_MOVES: Dict[str, float] = {}  # shared, never modified: a write that moves no score index entry
+
+
+def _chunks(count: int) -> List[slice]:
+    """Slices of a large update's IDs, one per compare-and-set call: WRITE_CHUNK each, the last one
+    at most TAIL_CHUNK. A call's script runs in Redis while the next chunk is planned, so only the
+    last script runs after the planning ends: kept short, it delays the answer less."""
+    bounds = list(range(0, count, WRITE_CHUNK)) + [count]
+    if count - bounds[-2] > TAIL_CHUNK:
+        bounds.insert(-1, count - TAIL_CHUNK)
+    return [slice(start, end) for start, end in zip(bounds, bounds[1:])]
 
 
 class TooMuchContention(Exception):
@@ -205,8 +216,7 @@ class ComponentStore:
         facets: List[Facets] = []
         started: List[Tuple[int, "asyncio.Future[List[int]]"]] = []
         try:
-            for start in range(0, len(ids), WRITE_CHUNK):
-                part = slice(start, start + WRITE_CHUNK)
+            for part in _chunks(len(ids)):
                 part_writes, part_results, blobs, part_facets = self._plan(
                     ids[part], raws[part], await self.decode(raws[part]), compute, actors)
                 started.append((len(writes), asyncio.ensure_future(self.cas.apply(part_writes, blobs))))

@@ -83,6 +83,10 @@ class FakeBos:
         found = await self.components_by_ids(ids, **filters)
         return found, {c["id"]: fingerprint(c) for c in found}
 
+    async def enabled_ids_in(self, statuses: Sequence[str]) -> List[str]:
+        self.calls.append(("bos.enabled_ids_in", list(statuses)))
+        return [c["id"] for c in self._select({"enabled": True, "status": ",".join(statuses)})]
+
     async def fingerprints(self, ids: Sequence[str]) -> List[Optional[int]]:
         self.calls.append(("bos.fingerprints", list(ids)))
         return [fingerprint(self.components[i]) if i in self.components else None for i in ids]

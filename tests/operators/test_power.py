@@ -129,6 +129,61 @@ def test_forceful_fires_only_after_the_wait_for_both_called_statuses(make_ctx):
     assert all(p["last_action"] == {"action": "powering_off_forcefully", "failed": False} for p in batch)
 
 
+class Clock:
+    """The forceful operator's clocks (epoch and monotonic), moved by the test."""
+
+    def __init__(self) -> None:
+        from .helpers import NOW
+        self.start = NOW
+        self.t = 0.0
+
+    def time(self) -> float:
+        return self.start + self.t
+
+    def monotonic(self) -> float:
+        return self.t
+
+
+def read_ids(svc) -> list:
+    """IDs whose records the passes read, in order (store reads by ID)."""
+    return [i for c in svc.calls if c[0] == "bos.components_by_ids" for i in c[1]]
+
+
+def test_forceful_reads_a_waiting_candidate_again_only_once_it_can_be_due(make_ctx, monkeypatch):
+    """Issue 13: a candidate read once is not read (nor decoded) again before its last action's
+    stamp plus the wait, nor before a full look; a new candidate, even with an old stamp, is."""
+    from bos_server.operators import power_off_forceful
+    clock = Clock()
+    monkeypatch.setattr(power_off_forceful, "time", clock)
+    comps = [component(N[0], phase="powering_off", action="powering_off_gracefully", age=10),
+             component(N[1], phase="powering_off", action="powering_off_gracefully", age=301)]
+    svc = services(comps)
+    op = PowerOffForcefulOperator()
+    options = {"polling_frequency": 1000}
+
+    def a_pass() -> list:
+        svc.calls.clear()
+        ctx = make_ctx(svc, **options)
+        ctx.now = clock.time()
+        run(op.run_pass(ctx))
+        return [i for c in svc.calls if c[0] == "pcs.transition" for i in c[2]]
+
+    assert a_pass() == [N[1]] and set(read_ids(svc)) == {N[0], N[1]}
+    clock.t = 100
+    svc.bos.components[N[2]] = component(N[2], phase="powering_off", action="powering_off_gracefully", age=1000)
+    assert N[2] in a_pass()  # new, and due at once: read and acted on
+    assert N[0] not in read_ids(svc)  # remembered: due at +290 s at the earliest
+    clock.t = 291
+    assert N[0] in a_pass()
+    svc.bos.components[N[3]] = component(N[3], phase="powering_off", action="powering_off_gracefully", age=-5000)
+    a_pass()
+    clock.t = 300
+    assert N[3] not in a_pass() and N[3] not in read_ids(svc)
+    clock.t = 1000  # the full look reads every candidate again
+    a_pass()
+    assert N[3] in read_ids(svc)
+
+
 # -- power-on --
 
 def test_power_on_order(make_ctx):
@@ -137,16 +192,15 @@ def test_power_on_order(make_ctx):
     svc = services(comps)
     run(PowerOnOperator().run_pass(make_ctx(svc)))
     steps = [c[0] for c in svc.calls if c[0] not in ("hsm.query", "bos.list_components", "bos.list_sessions")]
-    assert steps == ["bos.components_by_ids", "bos.patch_components", "ims.tag", "bss.put", "redis.token",
-                     "cfs.patch", "pcs.transition", "bos.patch_components"]
-    preset, final = updates(svc)
-    assert preset == [{"id": i, "error": "", "last_action": {"action": "powering_on", "failed": False}} for i in N[:2]]
+    assert steps == ["bos.components_by_ids", "ims.tag", "bss.put", "redis.token", "bos.patch_components",
+                     "cfs.patch", "pcs.transition"]
+    (update,) = updates(svc)  # the preset and the action update in one write, before PCS On (issue 13)
     assert [c for c in svc.calls if c[0] == "cfs.patch"] == [
         ("cfs.patch", N[:2], {"enabled": False, "desired_config": "cfg", "tags": {"bos_session": "s1"}, "state": []})]
     assert [c for c in svc.calls if c[0] == "pcs.transition"] == [("pcs.transition", "On", N[:2])]
-    assert final == [{"id": i, "error": "", "last_action": {"action": "powering_on", "failed": False},
-                      "event_stats": {"power_on_attempts": 1},
-                      "session": "s1", "desired_state": {"bss_token": "token-1"}} for i in N[:2]]  # the token rides along
+    assert update == [{"id": i, "error": "", "last_action": {"action": "powering_on", "failed": False},
+                       "event_stats": {"power_on_attempts": 1},
+                       "session": "s1", "desired_state": {"bss_token": "token-1"}} for i in N[:2]]  # the token rides along
     assert svc.redis.tokens["token-1"]  # durable before the power-on
 
 
@@ -160,7 +214,12 @@ def test_non_sbps_images_are_not_tagged_and_empty_artifacts_skip_bss(make_ctx):
 
 
 def _final(svc):
-    return {p["id"]: p for p in updates(svc)[-1]}
+    """Each component's action update merged with any later write of its error."""
+    final: dict = {}
+    for batch in updates(svc):
+        for patch in batch:
+            final.setdefault(patch["id"], {}).update(patch)
+    return final
 
 
 def test_d29_bss_failure_for_one_group_keeps_those_nodes_off(make_ctx):
@@ -175,7 +234,7 @@ def test_d29_bss_failure_for_one_group_keeps_those_nodes_off(make_ctx):
     assert final[N[1]]["error"].startswith("Error encountered setting BSS information: ")
     assert final[N[0]]["error"] == ""
     assert all(p["event_stats"] == {"power_on_attempts": 1} for p in final.values())
-    assert len(updates(svc)) == 2  # preset, one action update (the good group's token with it)
+    assert len(updates(svc)) == 1  # one action update before PCS On (the good group's token with it)
     assert final[N[0]]["desired_state"] == {"bss_token": "token-1"} and final[N[0]]["session"] == "s1"
     assert "desired_state" not in final[N[1]] and "desired_state" not in final[N[2]]  # no token for the failed group
 
@@ -208,6 +267,8 @@ def test_cfs_failure_only_for_that_request(make_ctx):
     final = _final(svc)
     assert final[N[1]]["error"].startswith("Error encountered setting CFS information: ")
     assert [c for c in svc.calls if c[0] == "pcs.transition"] == [("pcs.transition", "On", [N[0]])]
+    assert updates(svc)[1:] == [[{"id": N[1], "error": final[N[1]]["error"]}]]  # only the error, after
+    assert final[N[1]]["event_stats"] == {"power_on_attempts": 1}
 
 
 def test_pcs_on_failure_wording(make_ctx):
@@ -215,6 +276,8 @@ def test_pcs_on_failure_wording(make_ctx):
     svc.pcs.fail_ops.add("On")
     run(PowerOnOperator().run_pass(make_ctx(svc)))
     assert _final(svc)[N[0]]["error"].startswith("Error encountered calling CAPMC to power on: ")
+    assert [[sorted(p) for p in batch] for batch in updates(svc)] == [
+        [["desired_state", "error", "event_stats", "id", "last_action", "session"]], [["error", "id"]]]
 
 
 def test_token_record_is_retried(make_ctx):
@@ -328,18 +391,19 @@ def many_services():
     return FakeServices(components=comps, nodes=[node(x) for x in MANY])
 
 
-def test_power_on_calls_bss_and_cfs_while_the_preset_is_written(make_ctx):
-    """The preset overlaps tagging, BSS and CFS, and the CFS requests overlap each other: the On
-    goes out when the slowest of them is done (1.2 s), not after their sum (preset 1.2 + BSS 0.5 +
-    three CFS requests of 0.5 = 3.2 s)."""
+def test_power_on_calls_cfs_while_the_action_update_is_written(make_ctx):
+    """The action update (the preset with it) overlaps CFS, and the CFS requests overlap each
+    other: the On goes out when the slower of them is done after BSS (0.5 + 1.2 s), not after
+    their sum (BSS 0.5 + update 1.2 + three CFS requests of 0.5 = 3.2 s)."""
     svc = many_services()
     seen = slowed(svc, preset=1.2, bss=0.5, cfs=0.5)
     run_virtual(PowerOnOperator().run_pass(make_ctx(svc, max_component_batch_size=2800)))
     assert len([c for c in svc.calls if c[0] == "cfs.patch"]) == 3
-    assert seen["on"] == [pytest.approx(1.2)]
+    assert seen["on"] == [pytest.approx(1.7)]
+    assert len(updates(svc)) == 1
 
 
-def test_the_preset_is_written_before_pcs_on_even_when_it_is_the_slowest(make_ctx):
+def test_the_action_update_is_written_before_pcs_on_even_when_it_is_the_slowest(make_ctx):
     """§5.5 step 1's guarantee: no node can come up before BOS has recorded the power-on."""
     svc = many_services()
     seen = slowed(svc, preset=2.0)
@@ -347,15 +411,19 @@ def test_the_preset_is_written_before_pcs_on_even_when_it_is_the_slowest(make_ct
     assert seen["on"] == [pytest.approx(2.0)] and seen["actions"] == {"powering_on"}
 
 
-def test_a_failed_preset_powers_nothing_on(make_ctx):
+def test_a_failed_action_update_powers_nothing_on(make_ctx):
     svc = services([pending_on(N[0])])
     original = svc.bos.patch_components
+    sent = []
 
-    async def preset_fails(patches, *args, **kw):
-        if "event_stats" not in patches[0]:  # the preset, not the action update
+    async def first_fails(patches, *args, **kw):
+        sent.append(patches)
+        if len(sent) == 1:  # the update before PCS On
             raise fail("bos", 400)
         return await original(patches, *args, **kw)
-    svc.bos.patch_components = preset_fails
+    svc.bos.patch_components = first_fails
     run(PowerOnOperator().run_pass(make_ctx(svc)))
     assert "pcs.transition" not in svc.calls.names()
-    assert _final(svc)[N[0]]["error"]  # the chunk's action update carries the failure (§2.4)
+    (final,) = updates(svc)  # the chunk's whole action update carries the failure (§2.4)
+    assert final[0]["error"] and final[0]["event_stats"] == {"power_on_attempts": 1}
+    assert "desired_state" not in final[0]  # no token for a component with an error

@@ -52,6 +52,9 @@ def test_store_reads_equal_the_api_listing(api, api_server, redis_server):
                         == await by_api.components_by_ids(picked, **filters)), filters
                 assert (await by_store.component_page(2, IDS[2], **filters)
                         == await by_api.component_page(2, IDS[2], **filters)), filters
+            for statuses in (["power_on_pending"], ["power_on_pending", "stable"], ["configuring"]):
+                listed = await by_api.list_components(0, enabled=True, status=",".join(statuses))
+                assert await by_store.enabled_ids_in(statuses) == [c["id"] for c in listed], statuses
             assert any(c.get("actual_state", {}).get("boot_artifacts") for c in expected)
             assert by_store.reads is not None
         finally:
