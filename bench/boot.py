@@ -98,6 +98,13 @@ class Driver:
             row["bytes"] += int(self.redis.memory_usage(key, samples=0) or 0)
         return dict(sorted(out.items(), key=lambda item: -item[1]["bytes"]))
 
+    def command_stats(self) -> Dict[str, Dict[str, float]]:
+        """Redis `INFO commandstats`: calls and CPU microseconds per command (scripts count as EVALSHA
+        and FCALL, with the commands they run counted again under their own names)."""
+        stats = self.redis.info("commandstats")
+        return {name.split("_", 1)[1] if name.startswith("cmdstat_") else name:
+                {"calls": float(row["calls"]), "usec": float(row["usec"])} for name, row in stats.items()}
+
     def session_status(self, name: str) -> str:
         return self.call("GET", f"/sessions/{name}")["status"]["status"]
 
@@ -122,8 +129,22 @@ def key_kind(key: str) -> str:
     return match.group(1) if match else key
 
 
+def redis_commands(before: Mapping[str, Mapping[str, float]], after: Mapping[str, Mapping[str, float]],
+                   nodes: int, top: int = 8) -> Dict[str, Dict[str, float]]:
+    """The commands that took most of Redis's CPU during a session: calls and microseconds per node."""
+    rows = []
+    for name, row in after.items():
+        calls = row["calls"] - before.get(name, {}).get("calls", 0.0)
+        usec = row["usec"] - before.get(name, {}).get("usec", 0.0)
+        if calls > 0:
+            rows.append((usec, name, calls))
+    return {name: {"calls_per_node": round(calls / nodes, 2), "usec_per_node": round(usec / nodes, 1)}
+            for usec, name, calls in sorted(rows, reverse=True)[:top]}
+
+
 def run_session(driver: Driver, name: str, operation: str, nodes: int, timeout: float) -> Dict[str, Any]:
     driver.sim.hardware_time(reset=True)
+    commands = driver.command_stats()
     started = time.monotonic()
     posted = time.time()
     driver.call("POST", "/sessions", json={"name": name, "template_name": "bench", "operation": operation})
@@ -153,6 +174,7 @@ def run_session(driver: Driver, name: str, operation: str, nodes: int, timeout: 
             "hardware_seconds": round(hardware["max_wall_seconds"], 2),
             "hardware_mean_seconds": round(hardware["mean_seconds"] / hardware["speed"], 2),
             "overhead_seconds": round(wall - hardware["max_wall_seconds"], 2),
+            "redis_commands": redis_commands(commands, driver.command_stats(), nodes),
             "timeline": timeline(hardware, posted, (running or done) - started + posted, settled, completed)}
 
 

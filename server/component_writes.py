@@ -73,7 +73,7 @@ def _resolve_token(data: Record, tokens: Mapping[str, Mapping[str, Any]]) -> Non
 def _stamp(data: Record, now: str) -> None:
     for name in ("actual_state", "desired_state"):
         value = data.get(name)
-        if isinstance(value, dict) and set(value) != {"bss_token"}:
+        if isinstance(value, dict) and not (len(value) == 1 and "bss_token" in value):  # not a bare token report
             value["last_updated"] = now
     for name in ("staged_state", "last_action"):
         value = data.get(name)

@@ -71,7 +71,7 @@ class ServerSettings:
                             help="do not collect Prometheus metrics; /metrics answers 404 (BOS_METRICS=false)")
         parser.add_argument("--large-body-concurrency", type=int,
                             default=int(env("BOS_LARGE_BODY_CONCURRENCY", str(DEFAULT_PERMITS))),
-                            help="requests with bodies of 256 KiB or more (bulk writes) each worker handles at once; "
+                            help="requests with bodies of 64 KiB or more (bulk writes) each worker handles at once; "
                                  "the others wait, unread, in arrival order; 0 = no limit (BOS_LARGE_BODY_CONCURRENCY)")
         args = parser.parse_args(argv)
         if args.workers < 1:

@@ -10,7 +10,7 @@ arenas the peak made. So the peak of concurrent bulk work sets the worker's RSS 
 good, and a worker gains nothing from it anyway: it has one core (eight such writes took
 the same CPU and wall time one at a time as all at once).
 
-The gate lets at most `permits` requests with a large body (LARGE_BODY bytes or more,
+The gate lets at most `permits` requests with a large body (LARGE_BODY, 64 KiB or more,
 or a chunked body of unknown size) into their handler at once; the others wait in
 arrival order *before their body is read*: what a waiting request holds is its
 headers and what aiohttp buffers before it stops reading the socket (at most 128 KiB),
@@ -33,7 +33,10 @@ from typing import Awaitable, Callable, Deque, Optional
 
 from aiohttp import web
 
-LARGE_BODY = 256 * 1024  # a bulk write of 2,800 components is ~1-2 MB; node reports are a few hundred bytes
+# A body this large is a bulk write of a few hundred components or more (~150 bytes each without
+# desired state; 2,800 with boot artifacts are ~1-4 MB), whose records take MiB while it runs;
+# node reports and session creates are under a few KiB.
+LARGE_BODY = 64 * 1024
 DEFAULT_PERMITS = 1  # 8 bulk writes of 2,800 in one worker: the same CPU and wall time at 1, 2 or no limit
 GATE = web.AppKey("bos.large_body_gate", object)  # the worker's Gate, when on
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -4,9 +4,10 @@ selection step and fire-and-forget PCS transitions with per-request error attrib
 
 from __future__ import annotations
 
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
-from .framework import Component, Errors, PassContext, one_line
+from .framework import Component, Errors, PassContext, chunks, one_line
+from .waves import any_capped
 
 
 async def existing_in_hsm(ctx: PassContext, components: Sequence[Component]) -> List[Component]:
@@ -18,6 +19,28 @@ async def existing_in_hsm(ctx: PassContext, components: Sequence[Component]) -> 
     if missing:
         ctx.log.warning("%d components are not in HSM and are skipped: %s", len(missing), ",".join(missing[:20]))
     return [c for c in components if c["id"] in known]
+
+
+async def selected_ids(ctx: PassContext, status: str) -> Optional[List[str]]:
+    """The selection of power-on or power-off-graceful (enabled, in `status`, known to HSM) from the
+    store's indexes, without reading a record, when that is the whole selection: with store reads
+    and no running session capped by the wave gate (which reads each candidate's session, §5.7).
+    None otherwise (the caller selects from the records). Every chunk's records are read under its
+    claim anyway (§2.3); a reboot of 100,000 nodes decoded each one twice per power action."""
+    ids = await ctx.bos.enabled_ids_in([status])
+    if ids is None or not ids:
+        return ids  # no store reads (None), or nothing to select
+    if await any_capped(ctx):
+        return None
+    selected: List[str] = []
+    for page in chunks(ids, ctx.batch_size):  # one HSM query per page, as over pages of records
+        known = await ctx.services.hsm.existing(page)
+        missing = [i for i in page if i not in known]
+        if missing:
+            ctx.log.warning("%d components are not in HSM and are skipped: %s", len(missing),
+                            ",".join(missing[:20]))
+        selected.extend(i for i in page if i in known)
+    return selected
 
 
 async def transition(ctx: PassContext, operation: str, ids: Sequence[str], prefix: str = "") -> Errors:

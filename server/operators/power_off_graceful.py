@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import List, Sequence
 
 from .framework import Component, ComponentOperator, Errors, PassContext
-from .power import existing_in_hsm, transition
+from .power import existing_in_hsm, selected_ids, transition
 from .waves import gate
 
 
@@ -15,6 +15,10 @@ class PowerOffGracefulOperator(ComponentOperator):
     retry_field = "power_off_graceful_attempts"
     wake_statuses = frozenset({"power_off_pending"})
     filters = {"enabled": True, "status": "power_off_pending"}
+
+    async def select(self, ctx: PassContext) -> List[str]:
+        ids = await selected_ids(ctx, "power_off_pending")  # from the indexes when no session is capped
+        return ids if ids is not None else await super().select(ctx)
 
     async def narrow(self, ctx: PassContext, candidates: List[Component]) -> List[Component]:
         return await gate(ctx, await existing_in_hsm(ctx, candidates))  # max_in_flight (operators/waves.py)

@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 from ..artifacts import ims_image_id
 from ..store.tokens import put_token
 from .framework import Component, ComponentOperator, Errors, PassContext, in_flight, one_line
-from .power import existing_in_hsm, transition
+from .power import existing_in_hsm, selected_ids, transition
 from .waves import gate
 
 TOKEN_RETRIES = 5
@@ -80,6 +80,10 @@ class PowerOnOperator(ComponentOperator):
         # flight never share a component: each holds its components' leases.
         self._tokens: Dict[str, str] = {}
         self._recorded: Dict[str, str] = {}
+
+    async def select(self, ctx: PassContext) -> List[str]:
+        ids = await selected_ids(ctx, "power_on_pending")  # from the indexes when no session is capped
+        return ids if ids is not None else await super().select(ctx)
 
     async def narrow(self, ctx: PassContext, candidates: List[Component]) -> List[Component]:
         return await gate(ctx, await existing_in_hsm(ctx, candidates))  # max_in_flight (operators/waves.py)

@@ -26,6 +26,11 @@ def _capped(session: Mapping[str, Any]) -> bool:
     return session.get("max_in_flight") is not None or session.get("max_failed") is not None
 
 
+async def any_capped(ctx: PassContext) -> bool:
+    """Whether a running session uses the gate (then candidates are gated by their session)."""
+    return any(_capped(s) for s in await ctx.bos.list_sessions(status="running"))
+
+
 async def gate(ctx: PassContext, candidates: Sequence[Component]) -> List[Component]:
     """The candidates that may start now: uncapped ones, and capped ones holding a slot."""
     redis = ctx.services.redis

@@ -191,7 +191,8 @@ def test_power_on_order(make_ctx):
              pending_on(N[1], desired=SBPS, configuration="cfg", session="s1")]
     svc = services(comps)
     run(PowerOnOperator().run_pass(make_ctx(svc)))
-    steps = [c[0] for c in svc.calls if c[0] not in ("hsm.query", "bos.list_components", "bos.list_sessions")]
+    steps = [c[0] for c in svc.calls if c[0] not in ("hsm.query", "bos.list_components", "bos.list_sessions",
+                                                     "bos.enabled_ids_in")]
     assert steps == ["bos.components_by_ids", "ims.tag", "bss.put", "redis.token", "bos.patch_components",
                      "cfs.patch", "pcs.transition"]
     (update,) = updates(svc)  # the preset and the action update in one write, before PCS On (issue 13)
@@ -202,6 +203,21 @@ def test_power_on_order(make_ctx):
                        "event_stats": {"power_on_attempts": 1},
                        "session": "s1", "desired_state": {"bss_token": "token-1"}} for i in N[:2]]  # the token rides along
     assert svc.redis.tokens["token-1"]  # durable before the power-on
+
+
+def test_power_selection_reads_records_only_under_the_claim_unless_a_session_is_capped(make_ctx):
+    """Issue 13: with store reads and no capped session, power-on selects from the indexes and HSM
+    alone; the records are read once, under the chunk's claim. A capped session (the wave gate
+    reads each candidate's session, §5.7) selects from the records."""
+    def record_reads(sessions=()):
+        svc = FakeServices(components=[pending_on(N[0]), pending_on(N[1], session="s2")],
+                           nodes=[node(x) for x in N[:1]], sessions=sessions)
+        run(PowerOnOperator().run_pass(make_ctx(svc)))
+        assert [c[2] for c in svc.calls if c[0] == "pcs.transition"] == [[N[0]]]  # N1 is not in HSM
+        return [c[0] for c in svc.calls if c[0] in ("bos.list_components", "bos.components_by_ids")]
+    assert record_reads() == ["bos.components_by_ids"]
+    capped = {"name": "s2", "status": {"status": "running"}, "max_in_flight": 10}
+    assert record_reads([capped]) == ["bos.list_components", "bos.components_by_ids"]
 
 
 def test_non_sbps_images_are_not_tagged_and_empty_artifacts_skip_bss(make_ctx):
