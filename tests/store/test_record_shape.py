@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Dict
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from bos_server.store.component_query import index_facets, scored_indexes
@@ -33,6 +33,12 @@ RECORDS = _maybe(
 
 @settings(max_examples=300, deadline=None)
 @given(RECORDS)
+@example({"status": {"phase": "powering_on"}, "last_action": {"action": "powering_on", "failed": False}})
+@example({"status": {"phase": "powering_on"}, "last_action": {"action": "powering_on", "failed": True}})
+@example({"status": {"phase": "powering_off"}, "last_action": {"action": "powering_off_forcefully"}})
+@example({"status": {"phase": "configuring", "status_override": "on_hold"}, "enabled": True, "error": "x"})
+@example({"actual_state": {"boot_artifacts": {"kernel": "k"}, "last_updated": "2026-12-01T15:56:11"},
+          "staged_state": {"session": "s1"}})
 def test_shape_is_the_facets_the_score_indexes_and_the_tracked_fields(record: Dict[str, Any]) -> None:
     assert shape(record) == (index_facets(record), scored_indexes(record), tracked(record))
 
