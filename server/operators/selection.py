@@ -146,10 +146,10 @@ async def apply_limit(nodes: Set[str], limit: Optional[str], sources: Sources) -
     return evaluate_limit(limit, nodes, await name_resolver(sources))
 
 
-async def filter_arch(nodes: Set[str], arch: Optional[str], sources: Sources,
-                      excluded: Optional[Dict[str, str]] = None) -> Set[str]:
-    """Step 8: keep nodes whose HSM Arch matches the boot set's arch (D22)."""
-    found = await sources.query(sorted(nodes), False)
+def arch_kept(nodes: Set[str], found: List[Dict[str, Any]], arch: Optional[str],
+              excluded: Optional[Dict[str, str]] = None) -> Set[str]:
+    """Step 8: keep nodes whose HSM Arch matches the boot set's arch (D22), from HSM's answer
+    for `nodes` (`POST /State/Components/Query`)."""
     kept = {c["ID"] for c in found if c.get("ID") in nodes and arch_matches(arch, c.get("Arch"))}
     if excluded is not None:
         known = {c["ID"]: c.get("Arch") for c in found if c.get("ID") in nodes}
@@ -159,8 +159,13 @@ async def filter_arch(nodes: Set[str], arch: Optional[str], sources: Sources,
     return kept
 
 
-async def filter_enabled(nodes: Set[str], sources: Sources) -> Set[str]:
-    """Step 9: keep nodes HSM reports as enabled."""
+async def filter_enabled(nodes: Set[str], sources: Sources,
+                         found: Optional[List[Dict[str, Any]]] = None) -> Set[str]:
+    """Step 9: keep nodes HSM reports as enabled. From step 8's answer when every entry of it
+    carries `Enabled` (one HSM query of the whole session's nodes instead of two: issue 13,
+    session start); else with the `enabled` filter, as §6.3 says."""
+    if found is not None and all(isinstance(c.get("Enabled"), bool) for c in found):
+        return {c["ID"] for c in found if c.get("ID") in nodes and c["Enabled"]}
     found = await sources.query(sorted(nodes), True)
     return {c["ID"] for c in found if c.get("ID") in nodes}
 
@@ -198,8 +203,10 @@ async def select_nodes(boot_set: Mapping[str, Any], session: Mapping[str, Any], 
         nodes = _drop(nodes, nodes - await sources.locked(), LOCKED, excluded)
     if nodes and tenant:
         nodes = _drop(nodes, nodes & await _tenant_set(sources, tenant), NOT_IN_TENANT, excluded)
+    found: List[Dict[str, Any]] = []
     if nodes:
-        nodes = await filter_arch(nodes, boot_set.get("arch"), sources, excluded)
+        found = await sources.query(sorted(nodes), False)
+        nodes = arch_kept(nodes, found, boot_set.get("arch"), excluded)
     if nodes and not session.get("include_disabled"):
-        nodes = _drop(nodes, await filter_enabled(nodes, sources), DISABLED, excluded)
+        nodes = _drop(nodes, await filter_enabled(nodes, sources, found), DISABLED, excluded)
     return nodes

@@ -31,6 +31,7 @@ RECHECK_AFTER_PROGRESS = 0.2
 # further than this: their looks are two by-ID questions (`_changed`), and the last node of a
 # session was noticed up to a whole re-check interval late.
 RECHECK_IN_TRANSITION = 0.5
+LOOK_EARLY = 0.05  # a pass this close to the next look's time asks (it was scheduled for it)
 PAGES_IN_FLIGHT = 2
 # What a component in transition was last seen as at PCS and CFS: (P, desired_config, configuration_status).
 Observed = Tuple[Optional[str], Any, Any]
@@ -99,6 +100,10 @@ class StatusOperator(Operator):
         # looks at everything once.
         self._waiting: Dict[str, Tuple[int, float, Optional[Observed]]] = {}
         self._waiting_options: Tuple[Any, ...] = ()
+        # When components in transition are next asked about at PCS and CFS (monotonic): one re-check
+        # interval (see _recheck) after the last look began, or as long as that look took if longer
+        # (at most half the time spent asking). Passes woken by writes in between skip the question.
+        self._look_due = 0.0
         self._full_look = 0.0
 
     def wants(self, event: Mapping[str, Any]) -> bool:
@@ -118,17 +123,28 @@ class StatusOperator(Operator):
         Components in transition (powering on or off, configuring: waiting for PCS or CFS, which
         publish nothing) are only asked about at PCS and CFS while their record is unchanged, and
         claimed, re-read and decided once either says something new (`_changed`): a look at a
-        session's nodes in flight costs two by-ID requests per batch, so it can come often."""
+        session's nodes in flight costs two by-ID requests per batch, so it can come often. It
+        comes on its own timer (`_look_due`), not with every pass: passes woken by writes (every
+        node's report, during a boot) ask only about what was written."""
         self._expire_waiting(ctx)
         pass_ = _Pass(gate=asyncio.Semaphore(PAGES_IN_FLIGHT))
         try:
             todo, enabled = await self._to_look_at(ctx, pass_)
             if not enabled:
                 return None
+            looked = time.monotonic()
+            skipped = bool(pass_.watched) and looked < self._look_due
+            if skipped:  # not due: as they were at the last look
+                pass_.remaining += len(pass_.watched)
+                pass_.in_transition += len(pass_.watched)
+                pass_.watched = []
             if todo or pass_.watched:
                 pass_.cfs = await self._cfs_records(ctx, [*todo, *pass_.watched], enabled)
             if pass_.watched:
                 todo.extend(await self._changed(ctx, pass_))
+            if not skipped:  # every component in transition was asked about (or decided) just now
+                took = time.monotonic() - looked
+                self._look_due = looked + max(self._interval or RECHECK_AFTER_PROGRESS, took) - LOOK_EARLY
         except Exception as exc:  # §3.1 step 4
             ctx.log.error("Unable to read or write (BOS, CFS or PCS); ending the status pass: %s", one_line(exc))
             return self._recheck(ctx, moved=False)

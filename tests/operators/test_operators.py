@@ -160,7 +160,8 @@ def test_status_asks_only_pcs_and_cfs_about_components_in_transition_until_eithe
     when CFS or PCS says so, or its record is written. While neither says anything new, a look is
     one by-ID question to each (no claim, no re-read, no write), so looks can come often; the one
     that changed is then claimed, re-read and decided, with the P just read."""
-    monkeypatch.setattr(status_module, "time", Clock())
+    clock = Clock()
+    monkeypatch.setattr(status_module, "time", clock)
     booted = dict(desired=ARTIFACTS, actual=ARTIFACTS, configuration="cfg")
     configuring = component(N[0], phase="configuring", **booted)
     stopping = component(N[1], phase="powering_off", action="powering_off_gracefully", desired=None)
@@ -171,12 +172,14 @@ def test_status_asks_only_pcs_and_cfs_about_components_in_transition_until_eithe
     assert run(op.run_pass(make_ctx(svc))) is not None and patched(svc) == []
     for _ in range(2):
         svc.calls.clear()
+        clock.t += 1
         assert run(op.run_pass(make_ctx(svc))) is not None  # both in flight: looked at again soon
         assert svc.calls.names() == ["redis.enabled_page", "bos.fingerprints", "cfs.components",
                                      "pcs.power_status"]
         assert looked_at(svc) == [N[:2]] and patched(svc) == []
     svc.cfs.records[N[0]] = dict(pending, configuration_status="configured")
     svc.calls.clear()
+    clock.t += 1
     assert run(op.run_pass(make_ctx(svc))) is not None  # N1 still powering off
     assert looked_at(svc) == [N[:2]]  # the watch's question only: N0's P is not asked again
     assert [c[1] for c in svc.calls if c[0] == "bos.components_by_ids"] == [[N[0]]]  # claimed, re-read
@@ -184,6 +187,7 @@ def test_status_asks_only_pcs_and_cfs_about_components_in_transition_until_eithe
                              "event_stats": {"power_on_attempts": 0, "power_off_graceful_attempts": 0,
                                              "power_off_forceful_attempts": 0}, "enabled": False}]
     svc.pcs.power[N[1]] = "off"  # the node went down: S2a
+    clock.t += 1
     run(op.run_pass(make_ctx(svc)))
     assert [(p["id"], p.get("enabled")) for p in patched(svc)[1:]] == [(N[1], False)]
 
@@ -200,6 +204,32 @@ def test_status_backs_off_less_while_components_wait_for_pcs_or_cfs(make_ctx):
     assert make_ctx(svc).recheck > capped
     assert [round(run(op.run_pass(make_ctx(svc))), 2) for _ in range(5)] == [fast, 2 * fast, capped, capped, capped]
     assert patched(svc) == []
+
+
+def test_status_asks_pcs_and_cfs_about_components_in_transition_on_its_timer_not_at_every_write(
+        make_ctx, monkeypatch):
+    """Issue 13: during a boot every node's report wakes the status operator; such a pass looks at
+    the reported node, but asks PCS and CFS about the nodes in transition only when their look is
+    due (the re-check interval after the last look began), not on every write."""
+    clock = Clock()
+    monkeypatch.setattr(status_module, "time", clock)
+    configuring = component(N[0], phase="configuring", actual=ARTIFACTS, configuration="cfg")
+    booting = component(N[1], phase="powering_on", action="powering_on")  # S5: waits for its report
+    svc = FakeServices(components=[configuring, booting], power={N[0]: "on", N[1]: "on"},
+                       cfs={N[0]: {"id": N[0], "desired_config": "cfg", "configuration_status": "pending"},
+                            N[1]: {"id": N[1], "desired_config": "cfg", "configuration_status": "pending"}})
+    op = StatusOperator()
+    assert round(run(op.run_pass(make_ctx(svc))), 2) == status_module.RECHECK_AFTER_PROGRESS
+    svc.bos.components[N[1]]["actual_state"]["boot_artifacts"] = dict(ARTIFACTS)  # N1 reports
+    svc.calls.clear()
+    clock.t += 0.1  # woken by the report, before N0's look is due
+    run(op.run_pass(make_ctx(svc)))
+    assert looked_at(svc) == [[N[1]]] and [c[1] for c in svc.calls if c[0] == "cfs.components"] == [[N[1]]]
+    assert [(p["id"], p["status"].get("phase")) for p in patched(svc)] == [(N[1], "configuring")]  # S4e
+    svc.calls.clear()
+    clock.t += status_module.RECHECK_AFTER_PROGRESS  # N0's look is due: asked, unchanged
+    run(op.run_pass(make_ctx(svc)))
+    assert looked_at(svc) == [[N[0]], [N[1]]] and patched(svc) == []  # N1: its record changed (S4e written)
 
 
 class Withholding(LocalClaims):

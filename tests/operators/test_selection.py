@@ -167,8 +167,20 @@ def test_disabled_nodes_dropped_unless_include_disabled():
     svc = services(nodes=[node(N0), node(N1, enabled=False)])
     assert select({"node_list": [N0, N1]}, svc=svc)[0] == {N0}
     assert select({"node_list": [N0, N1]}, {"name": "s", "include_disabled": True}, svc=svc)[0] == {N0, N1}
-    enabled_queries = [c for c in svc.calls if c[0] == "hsm.query" and c[2]]
-    assert len(enabled_queries) == 1  # include_disabled skips the enabled query
+    assert [c[2] for c in svc.calls if c[0] == "hsm.query"] == [False, False]  # step 8's answer says Enabled
+
+
+def test_arch_and_enabled_steps_share_one_hsm_query():
+    """Issue 13 (session start): steps 8 and 9 read the same HSM answer, one query of the nodes;
+    when HSM leaves `Enabled` out of it, step 9 asks with the `enabled` filter (§6.3)."""
+    svc = services(nodes=[node(N0), node(N1, enabled=False), node(N2, "ARM")])
+    assert select({"node_list": [N0, N1, N2]}, svc=svc)[0] == {N0}
+    assert [c[1:] for c in svc.calls if c[0] == "hsm.query"] == [([N0, N1, N2], False)]
+    for entry in svc.hsm.nodes.values():
+        del entry["Enabled"]
+    svc.calls.clear()
+    assert select({"node_list": [N0, N1, N2]}, svc=svc)[0] == {N0, N1}  # the fake: no Enabled = enabled
+    assert [c[1:] for c in svc.calls if c[0] == "hsm.query"] == [([N0, N1, N2], False), ([N0, N1], True)]
 
 
 def test_hsm_failure_propagates():
