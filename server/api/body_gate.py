@@ -18,7 +18,10 @@ never its decoded body. A permit is held from the first body byte read to the la
 response byte written and is given back however the handler ends (error, client gone,
 cancelled); so a client that sends its body or reads its answer slowly delays the
 large requests behind it in its worker (the gate comes after authentication: only
-authorised clients can). A request holds at most one permit and its handler awaits nothing that
+authorised clients can), but for MAX_WAIT at most: a request that has waited that long
+goes ahead without a permit. The gate bounds memory, a soft limit; a stalled upload
+(aiohttp has no body read time-out) must not stop every operator's bulk writes in its
+worker. A request holds at most one permit and its handler awaits nothing that
 needs another one, so the gate cannot deadlock; requests with small bodies (node
 reports, session creates, reads) never wait for it.
 
@@ -28,6 +31,7 @@ Setting: `--large-body-concurrency` / BOS_LARGE_BODY_CONCURRENCY (0 = no gate).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from typing import Awaitable, Callable, Deque, Optional
 
@@ -36,7 +40,9 @@ from aiohttp import web
 # A body this large is a bulk write of a few hundred components or more (~150 bytes each without
 # desired state; 2,800 with boot artifacts are ~1-4 MB), whose records take MiB while it runs;
 # node reports and session creates are under a few KiB.
+LOG = logging.getLogger("bos_server.api")
 LARGE_BODY = 64 * 1024
+MAX_WAIT = 10.0  # seconds; a 100k session's start queues ~10 writes of ~0.15 s per worker
 DEFAULT_PERMITS = 1  # 8 bulk writes of 2,800 in one worker: the same CPU and wall time at 1, 2 or no limit
 GATE = web.AppKey("bos.large_body_gate", object)  # the worker's Gate, when on
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -45,10 +51,11 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class Gate:
     """FIFO permits (asyncio's Semaphore lets a newcomer overtake a woken waiter on some versions)."""
 
-    def __init__(self, permits: int) -> None:
+    def __init__(self, permits: int, max_wait: float = MAX_WAIT) -> None:
         if permits < 1:
             raise ValueError("a gate needs at least one permit")
         self.permits = permits
+        self.max_wait = max_wait  # then a waiter goes ahead without a permit (see the module)
         self.inside = 0  # requests holding a permit
         self._free = permits
         self._waiters: Deque["asyncio.Future[None]"] = deque()
@@ -108,7 +115,13 @@ async def large_body_gate(request: web.Request, handler: Handler) -> web.StreamR
     gate: Optional[Gate] = request.app.get(GATE)  # type: ignore[assignment]
     if gate is None or not has_large_body(request):
         return await handler(request)
-    await gate.acquire()
+    try:
+        async with asyncio.timeout(gate.max_wait):
+            await gate.acquire()
+    except TimeoutError:
+        LOG.warning("%s %s waited %.0f s for the large-body gate (--large-body-concurrency %d): "
+                    "going ahead without it", request.method, request.path, gate.max_wait, gate.permits)
+        return await handler(request)
     try:
         return await handler(request)
     finally:

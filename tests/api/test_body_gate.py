@@ -161,3 +161,21 @@ def test_a_client_that_goes_away_mid_body_gives_its_permit_back(redis_server) ->
         assert await asyncio.wait_for(second, 20) == 200
         await _until(lambda: gate.inside == 0 and gate.waiting == 0, "the permits to be free")
     _in_app(test, redis_server.url)
+
+
+def test_a_large_body_goes_ahead_without_a_permit_after_the_longest_wait(redis_server) -> None:
+    """A client that stalls mid-body (aiohttp has no body read time-out) holds its permit for
+    as long as it likes; the requests behind it wait `max_wait` at most, then go ahead."""
+    async def test(app: web.Application, port: int, http: aiohttp.ClientSession) -> None:
+        gate = app[GATE]
+        gate.max_wait = 0.3
+        _reader, writer = await _half_sent(port, _patch_body(LARGE_BODY + 4096))
+        await _until(lambda: gate.inside == 1, "the stalled body to take the permit")
+        assert await asyncio.wait_for(_status(http, "PATCH", "/v2/components", data=_patch_body(LARGE_BODY),
+                                              headers={"Content-Type": "application/json"}), 20) == 200
+        assert gate.inside == 1 and gate.waiting == 0  # the stalled one still holds it; no waiter left behind
+        writer.close()
+        await _until(lambda: gate.inside == 0, "the stalled client's permit to come back")
+        await asyncio.wait_for(gate.acquire(), 5)  # nothing was lost: the permit is free
+        gate.release()
+    _in_app(test, redis_server.url)
