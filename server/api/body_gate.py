@@ -43,7 +43,10 @@ from aiohttp import web
 LOG = logging.getLogger("bos_server.api")
 LARGE_BODY = 64 * 1024
 MAX_WAIT = 10.0  # seconds; a 100k session's start queues ~10 writes of ~0.15 s per worker
-DEFAULT_PERMITS = 1  # 8 bulk writes of 2,800 in one worker: the same CPU and wall time at 1, 2 or no limit
+# Off by default: on the idle machine a 100,000-node boot + reboot took 373 s of CPU with 1 or 2
+# permits (3 runs) against 275 s without (python -m bench.boot --nodes 100000, 2026-12-02): the
+# queued writes slowed the operators, whose extra passes cost more than the memory saved.
+DEFAULT_PERMITS = 0
 GATE = web.AppKey("bos.large_body_gate", object)  # the worker's Gate, when on
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -75,7 +75,7 @@ def test_a_waiter_cancelled_after_it_was_granted_hands_the_permit_on() -> None:
 
 
 def test_the_setting_is_checked_and_zero_turns_the_gate_off() -> None:
-    assert ServerSettings.parse([]).large_body_concurrency == DEFAULT_PERMITS == 1
+    assert ServerSettings.parse([]).large_body_concurrency == DEFAULT_PERMITS == 0
     with pytest.raises(SystemExit):
         ServerSettings.parse(["--large-body-concurrency", "-1"])
     assert GATE not in create_app(None, None, 0)  # type: ignore[arg-type]
