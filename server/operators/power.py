@@ -4,20 +4,26 @@ selection step and fire-and-forget PCS transitions with per-request error attrib
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Set
 
 from .framework import Component, Errors, PassContext, chunks, one_line
 from .waves import any_capped
 
 
-async def existing_in_hsm(ctx: PassContext, components: Sequence[Component]) -> List[Component]:
-    """Drop candidates HSM does not know (no call when there are none)."""
-    if not components:
-        return []
-    known = await ctx.services.hsm.existing(c["id"] for c in components)
-    missing = [c["id"] for c in components if c["id"] not in known]
+async def known_to_hsm(ctx: PassContext, ids: Sequence[str]) -> Set[str]:
+    """The IDs HSM knows, the others logged as skipped (no call when there are none)."""
+    if not ids:
+        return set()
+    known = await ctx.services.hsm.existing(ids)
+    missing = [i for i in ids if i not in known]
     if missing:
         ctx.log.warning("%d components are not in HSM and are skipped: %s", len(missing), ",".join(missing[:20]))
+    return known
+
+
+async def existing_in_hsm(ctx: PassContext, components: Sequence[Component]) -> List[Component]:
+    """Drop candidates HSM does not know."""
+    known = await known_to_hsm(ctx, [c["id"] for c in components])
     return [c for c in components if c["id"] in known]
 
 
@@ -34,11 +40,7 @@ async def selected_ids(ctx: PassContext, status: str) -> Optional[List[str]]:
         return None
     selected: List[str] = []
     for page in chunks(ids, ctx.batch_size):  # one HSM query per page, as over pages of records
-        known = await ctx.services.hsm.existing(page)
-        missing = [i for i in page if i not in known]
-        if missing:
-            ctx.log.warning("%d components are not in HSM and are skipped: %s", len(missing),
-                            ",".join(missing[:20]))
+        known = await known_to_hsm(ctx, page)
         selected.extend(i for i in page if i in known)
     return selected
 
