@@ -14,6 +14,7 @@ from typing import Any, AsyncIterator, Callable, Dict, Iterable, List, Mapping, 
 
 from redis.asyncio import Redis
 
+from .. import metrics
 from . import keys
 from .blobs import Blobs
 from .cas import CasWriter, Write, digest
@@ -187,6 +188,7 @@ class ComponentStore:
                         changes.append(change_of(write.member, facets[n]))
             unchanged.update(results)  # computed == stored: nothing to write (the read is the update)
             pending = [writes[n].member for n in sorted(conflicts)]
+            metrics.component_writes(len(writes) - len(conflicts), len(conflicts))
         else:
             raise TooMuchContention(f"components kept changing during the update: {', '.join(pending[:5])}")
         if not published:
