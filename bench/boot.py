@@ -148,7 +148,8 @@ def redis_commands(before: Mapping[str, Mapping[str, float]], after: Mapping[str
 # API requests by route and the compare-and-set rounds' conflicts. A slow run shows here as more of
 # something (issue 13: bimodal 100k boots).
 COUNTED = {"bos_operator_passes_total": ("operator",), "bos_operator_pass_duration_seconds_sum": ("operator",),
-           "bos_operator_components_acted_on_total": ("operator",), "bos_operator_leases_total": ("event",),
+           "bos_operator_components_acted_on_total": ("operator",),
+           "bos_operator_components_read_total": ("operator",), "bos_operator_leases_total": ("event",),
            "bos_service_requests_total": ("service", "method"), "bos_service_retries_total": ("service",),
            "bos_store_component_writes_total": ("outcome",), "bos_http_requests_total": ("method", "route", "status")}
 

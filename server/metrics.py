@@ -69,6 +69,8 @@ class Metrics:
                                    ["service"])
         self.retries = Counter("bos_service_retries_total", "Retried attempts of external service calls",
                                ["service"])
+        self.read = Counter("bos_operator_components_read_total",
+                            "Component records an operator read under its claim to decide about them", ["operator"])
         self.leases = Counter("bos_operator_leases_total",
                               "Component leases by event: asked, granted, fence_checked, heartbeat_renewed, released",
                               ["event"])
@@ -188,6 +190,12 @@ def operator_acted(operator: str, count: int, errors: int) -> None:
         METRICS.acted.labels(operator).inc(count)
         if errors:
             METRICS.operator_errors.labels(operator).inc(errors)
+
+
+def operator_read(operator: str, count: int) -> None:
+    """`operator` read `count` component records under its claim (re-read before deciding)."""
+    if METRICS is not None and count:
+        METRICS.read.labels(operator).inc(count)
 
 
 def leases(event: str, count: int) -> None:

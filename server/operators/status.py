@@ -12,6 +12,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from bos_shared.times import epoch
 
+from .. import metrics
 from ..store import keys
 from ..store.acting import acting
 from ..store.component_query import enabled_page
@@ -282,6 +283,7 @@ class StatusOperator(Operator):
             return 0, 0, 0
         read = await ctx.bos.components_with_prints(ids, enabled=True)
         fresh, prints = read if read is not None else (await ctx.bos.components_by_ids(ids, enabled=True), {})
+        metrics.operator_read(self.name, len(fresh))
         if not fresh:
             return 0, 0, 0
         power = {c["id"]: pass_.power[c["id"]] for c in fresh if c["id"] in pass_.power}
