@@ -43,7 +43,11 @@ def store_query(page_size: int = 0, start_after: Optional[str] = None, **filters
 
 
 class StoreReads:
-    """`GET /v2/components` answers computed from Redis (the records, not the HTTP round trip)."""
+    """`GET /v2/components` answers computed from Redis (the records, not the HTTP round trip).
+
+    Records come with their boot-artifact sets shared (`ComponentStore.decode(shared=True)`):
+    the operators read them and build new patches, never modify a record's artifact dict in
+    place, and a copy of each set per record read was 7 % of the operators' CPU in a 30k boot."""
 
     def __init__(self, redis: Any) -> None:
         self.store = ComponentStore(redis, Events(redis))  # reads only: nothing is published
@@ -53,7 +57,7 @@ class StoreReads:
         found: List[Component] = []
         if not ids:
             return found
-        async for chunk in self.store.iter_query(query, list(ids)):
+        async for chunk in self.store.iter_query(query, list(ids), shared=True):
             found.extend(cast(Component, view(r)) for r in chunk)
         return found
 
@@ -69,7 +73,7 @@ class StoreReads:
         raws = await self.store.get_raw_many(ids)
         found: List[Component] = []
         prints: Dict[str, int] = {}
-        for cid, raw, record in zip(ids, raws, await self.store.decode(raws)):
+        for cid, raw, record in zip(ids, raws, await self.store.decode(raws, shared=True)):
             if record is not None and raw is not None and query.matches(record):
                 found.append(cast(Component, view(record)))
                 prints[cid] = hash(raw)
@@ -86,5 +90,5 @@ class StoreReads:
 
     async def pages(self, query: ComponentQuery) -> AsyncIterator[List[Component]]:
         """The whole listing of `query` as chunks (the store's read size), ID order."""
-        async for chunk in self.store.iter_query(query):
+        async for chunk in self.store.iter_query(query, shared=True):
             yield [cast(Component, view(r)) for r in chunk]
