@@ -79,6 +79,10 @@ class StoreReads:
                 prints[cid] = hash(raw)
         return found, prints
 
+    async def all_ids(self) -> List[str]:
+        """Every component's ID, ascending, from the ID index alone (no record read or decoded)."""
+        return await self.store.ids_in(keys.COMPONENT_IDS)
+
     async def enabled_ids_in(self, statuses: Sequence[str]) -> List[str]:
         """IDs of the enabled components in any of `statuses`, ascending, from the indexes alone
         (ZINTER of the enabled and each status index: no record is read or decoded)."""
