@@ -57,13 +57,15 @@ def stored(client: redis_lib.Redis, key: str) -> Record:
 
 
 def snapshot(client: redis_lib.Redis) -> Dict[str, Any]:
-    """Everything stored; histories without their entry IDs (made from Redis' clock)."""
+    """Everything stored; histories without their entry IDs and blobs without their last use (clock-made)."""
     out: Dict[str, Any] = {}
     for key in sorted(k.decode() for k in client.keys("*")):
         if ":cas-receipt:" in key:  # random names, one per call
             continue
         kind = client.type(key).decode()
-        if kind == "zset":
+        if key == keys.ARTIFACT_BLOBS:  # scored with the second of the last write
+            out[key] = client.zrange(key, 0, -1)
+        elif kind == "zset":
             out[key] = client.zrange(key, 0, -1, withscores=True)
         elif key.startswith(keys.component_history("")):
             out[key] = [entry.split(US.encode(), 1)[1] for entry in client.get(key).split(RS.encode())]
