@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 
 from . import keys
 from .blobs import Blobs
-from .cas import CasWriter, Write, digest
+from .cas import CasWriter, Shaped, Write, digest
 from .codec import dumps, loads
 from .component_counts import session_counts
 from .component_query import (SCAN_CHUNK, ComponentQuery, Facets, actual_state_older_than, explicit_chunks,
@@ -77,8 +77,9 @@ def _take(plan: Plan, component_id: str, raw: Optional[bytes], prefix: bytes, te
     if template.unchanged:
         return
     blobs.update(template.blobs)
-    writes.append(Write(keys.component(component_id), component_id, digest(raw), prefix + template.rest,
-                        *template.write))
+    plain = len(prefix) == len(component_id) + 8  # `{"id":"<id>"`: the script can make the value (cas.Shaped)
+    writes.append(Write(keys.component(component_id), component_id, digest(raw),
+                        Shaped(template.rest) if plain else prefix + template.rest, *template.write))
     facets.append(template.facets)
 
 
