@@ -187,3 +187,20 @@ def test_records_not_stored_with_their_id_first_are_computed_one_by_one(url: str
     assert sorted(calls) == ["x1", "x2"]  # x3 is taken from x2 (both absent)
     assert stored(redis_client, keys.component("x1"))["retry_policy"] == 1
     assert stored(redis_client, keys.component("x3")) == stored(redis_client, keys.component("x2")) | {"id": "x3"}
+
+
+def test_ids_that_json_escapes_are_written_alike_correctly(url: str, redis_client: redis_lib.Redis) -> None:
+    """The script makes a record's value from its ID only when JSON shows the ID as it is (cas.Shaped)."""
+    ids = ['q"1', 'q"2', "back\\1", "back\\2", "é1", "é2", "tab\t1", "tab\t2", "x1", "x2"]
+
+    async def scenario() -> None:
+        store = Store.connect(url)
+        try:
+            await store.components.update(ids, lambda cid, _o: {"id": cid, "enabled": False, "retry_policy": 3},
+                                          alike=lambda _i: 0)
+        finally:
+            await store.close()
+    asyncio.run(scenario())
+    for component_id in ids:
+        record = stored(redis_client, keys.component(component_id))
+        assert record["id"] == component_id and record["retry_policy"] == 3
