@@ -19,6 +19,13 @@ the boot session.
 
     .venv/bin/python -m bench.boot --nodes 1000 [--latency zero|realistic] [--profile DIR] [--replicas N] [--breakdown]
 
+Each session also reports `counts`: what every process did per node, from the API's and the
+operators' /metrics read before and after it (passes and seconds in passes per operator stay
+absolute; records re-read, components acted on, lease events, service requests, API requests and
+compare-and-set records written/conflicted are per node). Runs of the same tree that differ in
+CPU but not in these counts did the same work at a different cost per unit (issue 13: the
+bimodal 100k runs).
+
 `--breakdown` adds Redis memory by kind of key after the first session (`MEMORY USAGE` of every
 key: record, history, each index, leases, receipts; docs/metrics.md).
 
