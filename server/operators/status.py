@@ -304,7 +304,7 @@ class StatusOperator(Operator):
         if ctx.services.redis is not None and len(todo) > max(CFS_BY_ID_MAX, enabled // CFS_BY_ID_SHARE):
             population = max(enabled, int(await ctx.services.redis.zcard(keys.COMPONENT_IDS)))
         if len(todo) <= max(CFS_BY_ID_MAX, population // CFS_BY_ID_SHARE):
-            return await ctx.services.cfs.components(todo)
+            return await ctx.services.cfs.components(todo, CFS_FIELDS)
         return await ctx.services.cfs.all_components(CFS_FIELDS)
 
     async def _evaluate_chunk(self, ctx: PassContext, chunk: Sequence[Component], power: Dict[str, str],

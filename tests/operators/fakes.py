@@ -270,7 +270,7 @@ class FakeCfs:
         self.calls.append(("cfs.all_components",))
         return dict(self.records)
 
-    async def components(self, ids: Iterable[str]) -> Dict[str, dict]:
+    async def components(self, ids: Iterable[str], fields: Optional[Sequence[str]] = None) -> Dict[str, dict]:
         ids = sorted(set(ids))
         self.calls.append(("cfs.components", ids))
         return {i: self.records[i] for i in ids if i in self.records}

@@ -165,18 +165,20 @@ def test_cfs_follows_next_and_batches_ids():
         some = await cfs.components(ids[:210])
         patched = await cfs.patch_batch(["a", "b"], {"enabled": True})
         slim = await cfs.all_components(("configuration_status",))
+        slim_some = await cfs.components(ids[:3], ("configuration_status",))
         await http.close()
-        return everything, some, patched, slim, log
-    everything, some, patched, slim, log = run(serve({"GET /components": components, "PATCH /components": patch},
+        return everything, some, patched, slim, slim_some, log
+    everything, some, patched, slim, slim_some, log = run(serve({"GET /components": components, "PATCH /components": patch},
                                                      use))
     assert len(everything) == 250 and len(some) == 210 and patched == ["a"]
     assert everything["x000"] == {"id": "x000", "desired_config": "c"} and slim["x000"] == {"id": "x000"}
     assert len(slim) == 250
+    assert some["x000"] == {"id": "x000", "desired_config": "c"} and slim_some == {i: {"id": i} for i in ids[:3]}
     gets = [e["query"] for e in log if e["method"] == "GET"]
     assert gets[0] == {} and gets[1]["after_id"] == "x099" and gets[1]["state_details"] == "false"
     assert "enabled" not in gets[1]  # null values are omitted
     id_batches = [len(q["ids"].split(",")) for q in gets if q.get("ids") and "after_id" not in q]
-    assert id_batches == [200, 10]
+    assert id_batches == [200, 10, 3]
     assert [e["body"] for e in log if e["method"] == "PATCH"] == [{"patch": {"enabled": True}, "filters": {"ids": "a,b"}}]
     assert len(CfsClient.patch_batches([str(i) for i in range(2500)])) == 3
 
