@@ -31,6 +31,9 @@ RECHECK_AFTER_PROGRESS = 0.2
 # further than this: their looks are two by-ID questions (`_changed`), and the last node of a
 # session was noticed up to a whole re-check interval late.
 RECHECK_IN_TRANSITION = 0.5
+# ... and not at all while at most this many are (a session's last nodes): such a look is a few
+# milliseconds, and the last node configured waited up to RECHECK_IN_TRANSITION to be noticed.
+FEW_IN_TRANSITION = 200
 LOOK_EARLY = 0.05  # a pass this close to the next look's time asks (it was scheduled for it)
 PAGES_IN_FLIGHT = 2
 # What a component in transition was last seen as at PCS and CFS: (P, desired_config, configuration_status).
@@ -170,7 +173,7 @@ class StatusOperator(Operator):
         moved = pass_.moved > 0 or ctx.contended > 0
         if not pass_.remaining and not ctx.contended:
             return None
-        return self._recheck(ctx, moved=moved, in_transition=pass_.in_transition > 0)
+        return self._recheck(ctx, moved=moved, in_transition=pass_.in_transition)
 
     def _expire_waiting(self, ctx: PassContext) -> bool:
         """A full look every `polling_frequency` (the operator's period, §3), and whenever the
@@ -359,7 +362,7 @@ class StatusOperator(Operator):
             return
         self._waiting[comp["id"]] = (fingerprint, NOTHING_DUE if deadline is None else deadline, seen)
 
-    def _recheck(self, ctx: PassContext, moved: bool, in_transition: bool = False) -> float:
+    def _recheck(self, ctx: PassContext, moved: bool, in_transition: int = 0) -> float:
         """Nodes in flight change outside BOS (power off, CFS configured: nothing tells BOS), so
         the status operator looks again. A session's nodes move together, spread over the
         hardware's jitter: once a look finds some moved, the others follow within moments, so
@@ -367,9 +370,12 @@ class StatusOperator(Operator):
         doubling up to the re-check interval. Never more than half the time polling (the wait is
         at least the pass duration). At a fixed one-second re-check, the last node of a session
         waited up to a second more to be noticed (issue 13, realistic latencies). While components
-        wait for PCS or CFS (in transition), the back-off stops at RECHECK_IN_TRANSITION."""
+        wait for PCS or CFS (in transition), the back-off stops at RECHECK_IN_TRANSITION, and
+        while no more than FEW_IN_TRANSITION do (a session's last nodes), it does not start."""
         fastest = min(RECHECK_AFTER_PROGRESS, ctx.recheck)
-        slowest = min(RECHECK_IN_TRANSITION, ctx.recheck) if in_transition else ctx.recheck
+        slowest = ctx.recheck
+        if in_transition:
+            slowest = min(fastest if in_transition <= FEW_IN_TRANSITION else RECHECK_IN_TRANSITION, slowest)
         if moved or self._interval is None:
             self._interval = fastest
         else:
