@@ -72,6 +72,7 @@ class Driver:
         self.sim = stack.sim
         self.http = requests.Session()
         self.redis = Redis.from_url(stack.redis.url)
+        self.metrics: Dict[str, str] = {"api": stack.api.url + "/metrics"}
 
     def call(self, method: str, path: str, **kw: Any) -> Any:
         resp = self.http.request(method, self.base + path, timeout=600, **kw)
@@ -142,9 +143,50 @@ def redis_commands(before: Mapping[str, Mapping[str, float]], after: Mapping[str
             for usec, name, calls in sorted(rows, reverse=True)[:top]}
 
 
+# Counters read from the API's and the operators' /metrics around each session (docs/metrics.md):
+# what each operator did per node (passes, time in passes, components acted on, lease traffic), the
+# API requests by route and the compare-and-set rounds' conflicts. A slow run shows here as more of
+# something (issue 13: bimodal 100k boots).
+COUNTED = {"bos_operator_passes_total": ("operator",), "bos_operator_pass_duration_seconds_sum": ("operator",),
+           "bos_operator_components_acted_on_total": ("operator",),
+           "bos_operator_components_read_total": ("operator",), "bos_operator_leases_total": ("event",),
+           "bos_service_requests_total": ("service", "method"), "bos_service_retries_total": ("service",),
+           "bos_store_component_writes_total": ("outcome",), "bos_http_requests_total": ("method", "route", "status")}
+
+
+def scrape(url: str) -> Dict[str, float]:
+    """The COUNTED samples of one /metrics page, keyed `name{label values}`; {} if it cannot be read."""
+    from prometheus_client.parser import text_string_to_metric_families
+    try:
+        text = requests.get(url, timeout=30).text
+    except requests.RequestException:
+        return {}
+    out: Dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = COUNTED.get(sample.name)
+            if labels is not None:
+                name = sample.name.replace("bos_", "", 1).replace("_total", "")
+                key = f"{name}{{{','.join(sample.labels.get(label, '') for label in labels)}}}"
+                out[key] = out.get(key, 0.0) + sample.value
+    return out
+
+
+def counts_per_node(before: Mapping[str, float], after: Mapping[str, float], nodes: int) -> Dict[str, float]:
+    """What changed between two scrapes, per node (passes and seconds stay absolute: they are per session)."""
+    out: Dict[str, float] = {}
+    for key, value in sorted(after.items()):
+        delta = value - before.get(key, 0.0)
+        if delta:
+            absolute = key.startswith(("operator_passes", "operator_pass_duration"))
+            out[key] = round(delta if absolute else delta / nodes, 3)
+    return out
+
+
 def run_session(driver: Driver, name: str, operation: str, nodes: int, timeout: float) -> Dict[str, Any]:
     driver.sim.hardware_time(reset=True)
     commands = driver.command_stats()
+    counters = {name: scrape(url) for name, url in driver.metrics.items()}
     started = time.monotonic()
     posted = time.time()
     driver.call("POST", "/sessions", json={"name": name, "template_name": "bench", "operation": operation})
@@ -175,6 +217,8 @@ def run_session(driver: Driver, name: str, operation: str, nodes: int, timeout: 
             "hardware_mean_seconds": round(hardware["mean_seconds"] / hardware["speed"], 2),
             "overhead_seconds": round(wall - hardware["max_wall_seconds"], 2),
             "redis_commands": redis_commands(commands, driver.command_stats(), nodes),
+            "counts": {name: counts_per_node(counters[name], scrape(url), nodes)
+                       for name, url in driver.metrics.items()},
             "timeline": timeline(hardware, posted, (running or done) - started + posted, settled, completed),
             "phases": phases(hardware, posted, (running or done) - started + posted, settled, completed)}
 
@@ -241,6 +285,7 @@ def run_stack(nodes: int, latency: str, *, operations: Sequence[str] = OPERATION
                 operators = [stack.adopt(Operators(work / f"ops{i}" if i else work / "ops", stack.bos_url,
                                                    stack.redis.url, stack.sim.urls, env=stack.sim.env()))
                              for i in range(replicas)]
+                driver.metrics["operators"] = operators[0].metrics_url
                 pids = {"redis": stack.redis.proc.pid, "api": stack.api.proc.pid,
                         "operators": operators[0].proc.pid, "simulator": stack.sim.proc.pid}
                 pids.update({f"operators{i + 1}": op.proc.pid for i, op in enumerate(operators[1:], 1)})

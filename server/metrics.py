@@ -69,9 +69,18 @@ class Metrics:
                                    ["service"])
         self.retries = Counter("bos_service_retries_total", "Retried attempts of external service calls",
                                ["service"])
+        self.read = Counter("bos_operator_components_read_total",
+                            "Component records an operator read under its claim to decide about them", ["operator"])
+        self.leases = Counter("bos_operator_leases_total",
+                              "Component leases by event: asked, granted, fence_checked, heartbeat_renewed, released",
+                              ["event"])
+        self.cas = Counter("bos_store_component_writes_total",
+                           "Component records in compare-and-set rounds: written or conflicted (re-read, retried)",
+                           ["outcome"])
         # Per-request tallies (flush()): label set -> [requests, latency sum, count per latency bucket]
         self._http_tally: Dict[Tuple[str, str, int], List[Any]] = {}
         self._report_tally: Dict[str, int] = {}
+        self._writes_tally = [0, 0]  # written, conflicted
         self._flush_timer: Optional[asyncio.TimerHandle] = None
 
     def http(self, route: str, method: str, status: int, seconds: float) -> None:
@@ -87,6 +96,12 @@ class Metrics:
 
     def report(self, result: str) -> None:
         self._report_tally[result] = self._report_tally.get(result, 0) + 1
+        if self._flush_timer is None:
+            self._arm()
+
+    def tally_writes(self, written: int, conflicted: int) -> None:
+        self._writes_tally[0] += written
+        self._writes_tally[1] += conflicted
         if self._flush_timer is None:
             self._arm()
 
@@ -117,6 +132,10 @@ class Metrics:
                     bucket.inc(count)
         for result, count in reports.items():
             self.reports.labels(result).inc(count)
+        (written, conflicted), self._writes_tally = self._writes_tally, [0, 0]
+        for outcome, count in (("written", written), ("conflicted", conflicted)):
+            if count:
+                self.cas.labels(outcome).inc(count)
 
 
 METRICS: Optional[Metrics] = None
@@ -171,6 +190,26 @@ def operator_acted(operator: str, count: int, errors: int) -> None:
         METRICS.acted.labels(operator).inc(count)
         if errors:
             METRICS.operator_errors.labels(operator).inc(errors)
+
+
+def operator_read(operator: str, count: int) -> None:
+    """`operator` read `count` component records under its claim (re-read before deciding)."""
+    if METRICS is not None and count:
+        METRICS.read.labels(operator).inc(count)
+
+
+def leases(event: str, count: int) -> None:
+    """`count` lease keys `asked` for, `granted`, `fence_checked` (renewed before a write),
+    `heartbeat_renewed` or `released` (claims.py)."""
+    if METRICS is not None and count:
+        METRICS.leases.labels(event).inc(count)
+
+
+def component_writes(written: int, conflicted: int) -> None:
+    """One compare-and-set round of a component update: records written and records that conflicted
+    (tallied like a request: the reporter's PATCH is a hot path)."""
+    if METRICS is not None:
+        METRICS.tally_writes(written, conflicted)
 
 
 def service_call(service: str, method: str, started: float, attempts: int, failed: bool) -> None:

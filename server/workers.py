@@ -21,20 +21,18 @@ new one can take over at once while the old workers finish.
 
 Once the workers are forked, the parent needs nothing it imported (aiohttp, redis,
 the API: ≈45 MiB of a 2-worker server's RSS, issue 13's API memory bound), so it
-replaces its image with a bare interpreter running `python -m bos_server.workers`:
-the same PID (the workers' parent-death signal and watchdog still see it), the
-same children, the port claim's descriptor kept open across exec. SIGTERM and
-SIGINT are blocked over the exec, so one sent meanwhile waits for the new image's
-handler instead of killing it.
+replaces its image with a bare interpreter running supervisor.py as a script
+(`python -I -S`, ≈9 MiB): the same PID (the workers' parent-death signal and
+watchdog still see it), the same children, the port claim's descriptor kept open
+across exec. SIGTERM and SIGINT are blocked over the exec, so one sent meanwhile
+waits for the new image's handler instead of killing it.
 """
 
 from __future__ import annotations
 
-import argparse
 import ctypes
 import logging
 import os
-import shutil
 import signal
 import socket
 import sys
@@ -43,6 +41,7 @@ import time
 from typing import Callable, Dict, List, Optional
 
 from .libc import function
+from .supervisor import supervise_and_remove
 
 LOG = logging.getLogger("bos_server.workers")
 PR_SET_PDEATHSIG = 1
@@ -112,12 +111,16 @@ def run_workers(count: int, serve: Callable[[], None], guard: Optional[socket.so
             os._exit(0)
         children[pid] = index
     _become_supervisor(list(children), guard, remove)  # returns only if the exec failed
-    return _supervise_and_remove(list(children), remove)
+    return supervise_and_remove(list(children), remove)
 
 
 def _become_supervisor(children: List[int], guard: Optional[socket.socket], remove: Optional[str]) -> None:
-    """Replace this process's image with `python -m bos_server.workers` supervising `children`."""
-    argv = [sys.executable, "-m", "bos_server.workers", *map(str, children)]
+    """Replace this process's image with supervisor.py, run by a bare interpreter, supervising `children`."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "supervisor.py")
+    if not os.path.isfile(script):  # not installed as files (a zip): supervise from this process
+        LOG.warning("No %s; supervising from this process", script)
+        return
+    argv = [sys.executable, "-I", "-S", script, *map(str, children)]
     if remove:
         argv += ["--remove", remove]
     if guard is not None:
@@ -133,56 +136,3 @@ def _become_supervisor(children: List[int], guard: Optional[socket.socket], remo
         LOG.warning("Could not start the slim supervisor (%s); supervising from this process", exc)
 
 
-def supervise(children: List[int]) -> int:
-    """Forward SIGTERM/SIGINT to the workers and wait for them all; 1 if one exited on its own."""
-    stopping = False
-    running = set(children)
-
-    def forward(signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-        for pid in running:
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                continue
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})  # blocked over the exec
-    status = 0
-    while running:
-        try:
-            pid, code = os.wait()
-        except ChildProcessError:  # none left (reaped elsewhere): nothing to wait for
-            break
-        running.discard(pid)
-        if not stopping:
-            LOG.error("Worker %d exited unexpectedly (status %d); stopping the others", pid, code)
-            status = 1
-            forward(signal.SIGTERM, None)
-    return status
-
-
-def main(argv: Optional[List[str]] = None) -> int:
-    """The slim supervisor: `python -m bos_server.workers PID... [--remove DIR]` (run_workers execs it)."""
-    from .logs import configure
-    parser = argparse.ArgumentParser(prog="bos-server supervisor")
-    parser.add_argument("pids", type=int, nargs="+")
-    parser.add_argument("--remove")
-    args = parser.parse_args(argv)
-    configure("BOS_LOG_LEVEL")
-    return _supervise_and_remove(args.pids, args.remove)
-
-
-def _supervise_and_remove(children: List[int], remove: Optional[str]) -> int:
-    """supervise(), then delete `remove` (the metrics files) once every worker has exited."""
-    try:
-        return supervise(children)
-    finally:
-        if remove:
-            shutil.rmtree(remove, ignore_errors=True)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

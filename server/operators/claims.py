@@ -29,6 +29,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Set, 
 
 from redis.exceptions import RedisError
 
+from .. import metrics
 from ..clients.rest import BEFORE_WRITE
 from ..store import keys
 
@@ -190,6 +191,8 @@ class RedisClaims(LocalClaims):
                                               *(keys.component_lease(i) for i in part)])
                 claim.token = _text(out[0])
                 claim.ids.extend(part[int(pos) - 1] for pos in out[1:])
+                metrics.leases("asked", len(part))
+                metrics.leases("granted", len(out) - 1)
         except (RedisError, OSError) as exc:
             LOG.warning("Unable to claim components (nothing more claimed this pass): %s", _line(exc))
         if claim.ids:  # with what other claims of this token hold (session setup's batches in flight)
@@ -235,6 +238,7 @@ class RedisClaims(LocalClaims):
         """Renew the claim's leases; FenceLost if any is no longer held (fail closed)."""
         leases = claim.lease_keys()
         lost = await self._renew_keys(claim.token, leases)
+        metrics.leases("fence_checked", len(leases))
         if lost:
             raise FenceLost(f"{lost} of {len(leases)} leases were lost")
 
@@ -263,6 +267,7 @@ class RedisClaims(LocalClaims):
                 decisions = [keys.decision(operator, i) for i in part] if operator else []
                 await self._release(args=[claim.token, len(part), *(keys.component_lease(i) for i in part),
                                           *decisions])
+                metrics.leases("released", len(part))
         except (RedisError, OSError) as exc:  # the leases expire by themselves
             LOG.warning("Unable to release %d leases (they expire within %.0fs): %s", len(claim.ids),
                         self.lease, _line(exc))
@@ -287,6 +292,7 @@ class RedisClaims(LocalClaims):
                     continue  # released (or re-claimed) while earlier tokens were renewed
                 try:
                     lost = await self._renew_keys(token, sorted(leases))
+                    metrics.leases("heartbeat_renewed", len(leases))
                 except FenceLost as exc:
                     LOG.warning("Lease heartbeat failed: %s", exc)
                     continue

@@ -318,6 +318,7 @@ class ComponentOperator(Operator):
     async def refresh(self, ctx: PassContext, ids: Sequence[str]) -> List[Component]:
         """The current records of `ids` (read under their leases) that are still this operator's work."""
         fresh = await ctx.bos.components_by_ids(list(ids), **self.filters)
+        metrics.operator_read(self.name, len(fresh))
         kept = [c for c in fresh if self.still_due(ctx, c)]
         if len(kept) < len(ids):
             ctx.log.info("%d of %d components changed since selection and are left alone",

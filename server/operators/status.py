@@ -12,16 +12,20 @@ from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tupl
 
 from bos_shared.times import epoch
 
+from .. import metrics
+from ..store import keys
 from ..store.acting import acting
 from ..store.component_query import enabled_page
 from .claims import FenceLost, fenced
 from .framework import Component, Operator, PassContext, chunks, one_line
 from .status_rules import Decision, decide, build_patch
 
-# Up to this many enabled components, CFS is asked by ID (<= 200 per GET) instead of
+# Up to this many components looked at, CFS is asked by ID (<= 200 per GET) instead of
 # listing all of CFS (D26): a pass then costs O(work), not O(cluster).
 CFS_BY_ID_MAX = 1000
-# ... and so is a pass that looks at no more than this share of them (most are waiting, see below).
+# ... and so is a pass that looks at no more than this share of all components (CFS lists the whole
+# cluster, however few are enabled: while session setup enables a 100,000-node session batch by
+# batch, and as a session's last nodes finish, a listing per pass cost O(cluster) for a few).
 CFS_BY_ID_SHARE = 5
 CFS_FIELDS = ("desired_config", "configuration_status")  # what the decision table reads (status_rules)
 # After a pass that moved components on, the next look comes this soon (bounded by the re-check
@@ -301,6 +305,7 @@ class StatusOperator(Operator):
             return 0, 0, 0
         read = await ctx.bos.components_with_prints(ids, enabled=True)
         fresh, prints = read if read is not None else (await ctx.bos.components_by_ids(ids, enabled=True), {})
+        metrics.operator_read(self.name, len(fresh))
         if not fresh:
             return 0, 0, 0
         power = {c["id"]: pass_.power[c["id"]] for c in fresh if c["id"] in pass_.power}
@@ -316,8 +321,11 @@ class StatusOperator(Operator):
     @staticmethod
     async def _cfs_records(ctx: PassContext, todo: Sequence[str], enabled: int) -> Dict[str, Dict[str, Any]]:
         """CFS once per pass (D26): by ID when the pass looks at few components (few in all, or
-        a small share of the enabled ones, the rest waiting), else everything."""
-        if len(todo) <= max(CFS_BY_ID_MAX, enabled // CFS_BY_ID_SHARE):
+        a small share of all components: the listing's size), else everything."""
+        population = enabled
+        if ctx.services.redis is not None and len(todo) > max(CFS_BY_ID_MAX, enabled // CFS_BY_ID_SHARE):
+            population = max(enabled, int(await ctx.services.redis.zcard(keys.COMPONENT_IDS)))
+        if len(todo) <= max(CFS_BY_ID_MAX, population // CFS_BY_ID_SHARE):
             return await ctx.services.cfs.components(todo)
         return await ctx.services.cfs.all_components(CFS_FIELDS)
 

@@ -14,6 +14,7 @@ from typing import Any, AsyncIterator, Callable, Dict, Iterable, List, Mapping, 
 
 from redis.asyncio import Redis
 
+from .. import metrics
 from . import keys
 from .blobs import Blobs
 from .cas import CasWriter, Write, digest
@@ -51,6 +52,9 @@ def _chunks(count: int) -> List[slice]:
 
 class TooMuchContention(Exception):
     """A record kept changing under a writer; the caller should answer 503."""
+
+
+FIRST_READ = 16  # records first read for a page smaller than this (iter_query)
 
 
 class ComponentStore:
@@ -118,6 +122,10 @@ class ComponentStore:
 
         A caller that renders each chunk before asking for the next holds one chunk
         in memory, not 100,000 records. `shared` as in decode() (read-only records).
+        A small page (an existence check: session-completion asks for one enabled member of
+        a session after every write that completes components) reads FIRST_READ records
+        first, then four times more each time, not a whole SCAN_CHUNK: at 30,000 nodes,
+        reading and decoding 1,000 records per check was 7 % of the operators' CPU.
         """
         limit = q.page_size or None
         if q.actual_before is not None:  # a score range, usually small: narrow the candidates
@@ -129,15 +137,19 @@ class ComponentStore:
         else:
             chunks = walk(self.redis, await smallest_driver(self.redis, q), q.start_after)
         found = 0
+        read = FIRST_READ if limit is not None and limit < FIRST_READ else SCAN_CHUNK
         async for chunk in chunks:
-            wanted = limit - found if limit is not None else None
-            matched = [r for r in await self.decode(await self.get_raw_many(chunk), shared)
-                       if r is not None and q.matches(r)][:wanted]
-            if matched:
-                found += len(matched)
-                yield matched
-            if limit is not None and found >= limit:
-                return
+            for start in range(0, len(chunk), read):
+                wanted = limit - found if limit is not None else None
+                part = chunk[start:start + read]
+                matched = [r for r in await self.decode(await self.get_raw_many(part), shared)
+                           if r is not None and q.matches(r)][:wanted]
+                if matched:
+                    found += len(matched)
+                    yield matched
+                if limit is not None and found >= limit:
+                    return
+                read = min(read * 4, SCAN_CHUNK)  # most matched-by-index candidates match: grow fast
 
     async def session_counts(self, session: str) -> Dict[str, Any]:
         """`member_counts` of a session's members, counted in Redis (component_counts.py)."""
@@ -187,6 +199,7 @@ class ComponentStore:
                         changes.append(change_of(write.member, facets[n]))
             unchanged.update(results)  # computed == stored: nothing to write (the read is the update)
             pending = [writes[n].member for n in sorted(conflicts)]
+            metrics.component_writes(len(writes) - len(conflicts), len(conflicts))
         else:
             raise TooMuchContention(f"components kept changing during the update: {', '.join(pending[:5])}")
         if not published:

@@ -63,6 +63,10 @@ def test_quick_bench_times_boot_and_reboot_at_both_latencies(quick_run: Path) ->
             assert timing["managed"] == int(nodes) and timing["percent_successful"] == 100
             assert timing["wall_seconds"] > 0
             assert timing["redis_commands"] and all(c["calls_per_node"] > 0 for c in timing["redis_commands"].values())
+            counts = timing["counts"]  # what each process did per node (bench.boot COUNTED)
+            assert counts["api"]["store_component_writes{written}"] >= 3  # setup, power-on, report at least
+            assert counts["operators"]["operator_leases{granted}"] > 0
+            assert counts["operators"]["operator_passes{status}"] >= 1
             if latency == "realistic":
                 # the slowest node's drawn delays: within the jitter (±10 %) of the nominal path
                 nominal = timing["hardware_nominal_seconds"]

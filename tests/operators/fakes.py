@@ -319,6 +319,12 @@ class FakeRedis:
     async def zadd(self, key: str, mapping: dict) -> None:
         self.acting.update(mapping)
 
+    async def zcard(self, key: str) -> int:
+        """The number of components (keys.COMPONENT_IDS), from the fake BOS."""
+        assert key == keys.COMPONENT_IDS
+        self.calls.append(("redis.zcard", key))
+        return len(self.components)
+
     async def zrem(self, key: str, member: str) -> None:
         self.acting.pop(member, None)
 

@@ -72,6 +72,18 @@ def test_status_asks_cfs_by_id_for_few_components(make_ctx, monkeypatch):
     assert [c for c in svc.calls if c[0].startswith("cfs.")] == [("cfs.components", N)]
 
 
+def test_status_asks_cfs_by_id_for_a_small_share_of_the_cluster_however_few_are_enabled(make_ctx, monkeypatch):
+    """A session being set up batch by batch, or its last nodes: 6 of 40 components enabled. CFS
+    lists the whole cluster, so the share is of all components, not of the enabled ones."""
+    monkeypatch.setattr(status_module, "CFS_BY_ID_MAX", 4)
+    others = [component(f"x9000c0s{n}b0n0", enabled=False) for n in range(34)]
+    comps = [component(x, override="on_hold") for x in N] + others
+    svc = FakeServices(components=comps, power={x: "off" for x in N}, cfs={c["id"]: {"id": c["id"]} for c in comps})
+    run(StatusOperator().run_pass(make_ctx(svc)))
+    assert [c for c in svc.calls if c[0].startswith("cfs.")] == [("cfs.components", N)]
+    assert len(patched(svc)) == 6
+
+
 def test_status_looks_again_soon_after_progress_and_backs_off_without(make_ctx, monkeypatch):
     """Hardware changes reach BOS only through the status operator's looks (issue 13): right
     after a look that moved components on, the next comes soon; looks that move nothing back off
