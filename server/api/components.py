@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any, AsyncIterator, Callable, Dict, List, Optional, Tuple
+from typing import Any, AsyncIterator, Callable, Dict, List, Mapping, Optional, Tuple
 
 from aiohttp import web
 
@@ -16,6 +16,7 @@ from ..component_writes import (actual_state_update_allowed, apply_auto_fields, 
                                 tokens_in, view)
 from ..jsonio import dumps_transient
 from ..store import ComponentQuery, keys
+from ..store.alike import AlikeKey, shown_like
 from ..store.tokens import get_tokens
 from .context import ctx
 from .errors import ActualStateConflict, BadRequest, NotFound
@@ -132,33 +133,70 @@ async def _resolved(request: web.Request, items: List[Record]) -> Dict[str, Any]
     return await get_tokens(ctx(request).store.redis, tokens_in(items))
 
 
-async def _items(request: web.Request) -> List[Record]:
-    """A list-form body, validated: by the fast decoder, else by the reporting path (its errors)."""
+async def _items(request: web.Request) -> Tuple[List[Record], bool]:
+    """A list-form body, validated: by the fast decoder, else by the reporting path (its errors);
+    and whether the fast decoder took it."""
     items = await fast_body(request, FAST_ITEMS)
-    return items if items is not None else _item_list(await json_body(request))
+    return (items, True) if items is not None else (_item_list(await json_body(request)), False)
+
+
+def _runs(items: List[Record], tokens: Mapping[str, Any], now: str, fast: bool
+          ) -> Tuple[Dict[str, Record], Dict[str, int]]:
+    """Each ID's item with the auto-fields applied (§2.4), and its run: consecutive items equal
+    but for their IDs share one transformed item (session setup's 2,800 desired states, a
+    seed's records), made once, and one run number, the store's `alike` key (store/alike.py).
+
+    Runs only for a body the fast decoder took: its objects have the schema's key order and
+    strictly typed values, so equal items encode alike (1 == 1.0 == True would not). Nor when
+    an item reports an unknown token: its warning names each component (§2.4 step 1).
+    A duplicate ID: the last item wins.
+    """
+    out: Dict[str, Record] = {}
+    runs: Dict[str, int] = {}
+    if not fast or not tokens_in(items) <= set(tokens):
+        for n, item in enumerate(items):  # the fast decoder's items may share values (fast_bodies._runs_decoder)
+            out[item["id"]], runs[item["id"]] = apply_auto_fields(item, tokens, now, owned=not fast), n
+        return out, runs
+    previous: Optional[Record] = None
+    made: Record = {}
+    run = -1
+    for item in items:
+        if previous is None or not _same_but_id(item, previous):
+            previous, made, run = item, apply_auto_fields(item, tokens, now), run + 1  # a copy: `item` is compared
+        out[item["id"]], runs[item["id"]] = made, run
+    return out, runs
+
+
+def _same_but_id(item: Record, other: Record) -> bool:
+    """The two items are equal but for their IDs (compared whole, in C, with `other`'s ID swapped for a moment)."""
+    own = other["id"]
+    other["id"] = item["id"]
+    try:
+        return item == other
+    finally:
+        other["id"] = own
 
 
 async def put_components(request: web.Request) -> web.StreamResponse:
-    items = await _items(request)
+    items, fast = await _items(request)
     create_only = query(request, "create_only")
     await check_owned(request, tenant_of(request), [item["id"] for item in items])
-    tokens, now = await _resolved(request, items), now_str()
-    records: Dict[str, Record] = {}
-    for item in items:  # a duplicate ID: the last item wins
-        records[item["id"]] = new_record(item["id"], apply_auto_fields(item, tokens, now, owned=True), owned=True)
+    records, runs = _runs(items, await _resolved(request, items), now_str(), fast)
     del items
+    for made in {id(r): r for r in records.values()}.values():  # once per run
+        new_record(made["id"], made, owned=True)
 
     def compute(component_id: str, old: Optional[Record]) -> Optional[Record]:
         if create_only and old is not None:
             return None  # D32: never overwrite a record created meanwhile
-        return records[component_id]
+        return dict(records[component_id])  # the store gives it its ID: a run's items share one dict
 
-    return await _write_in_slices(request, list(records), compute, records)
+    return await _write_in_slices(request, list(records), compute, records, alike=runs.__getitem__)
 
 
 async def _write_in_slices(request: web.Request, ids: List[str], compute: Compute,
-                           inputs: Dict[str, Any], read: Optional[Dict[str, Optional[bytes]]] = None
-                           ) -> web.StreamResponse:
+                           inputs: Dict[str, Any], read: Optional[Dict[str, Optional[bytes]]] = None,
+                           alike: Optional[AlikeKey] = None) -> web.StreamResponse:
     """A bulk write answered with the written records (or only their IDs: `Prefer: return=minimal`), in request order.
 
     Up to WHOLE_WRITE records are one store update, its answer streamed as it is encoded
@@ -167,27 +205,30 @@ async def _write_in_slices(request: web.Request, ids: List[str], compute: Comput
     once it is written (to a temporary file when large, ResponseParts): the request holds
     its parsed body, shrinking, not the records, their writes, their views and the
     response all at once (issue 10 item 7). Each record is written atomically either way.
+    `alike`: the store's (records computed alike, store/alike.py); their views are encoded once.
     A minimal answer (the operators' writes) always goes WRITE_SLICE at a time: it needs no
     records back, and a worker's peak memory is that of the writes it runs at once (issue 13).
     """
     store = ctx(request).store.components
     minimal = wants_minimal(request)
     if minimal:
-        return respond_ids(await _written_ids(store, ids, WRITE_SLICE, compute, inputs, read))
+        return respond_ids(await _written_ids(store, ids, WRITE_SLICE, compute, inputs, read, alike))
     size = max(len(ids), 1) if len(ids) <= WHOLE_WRITE else WRITE_SLICE
     if len(ids) <= WHOLE_WRITE:  # one update: every record is written before the first byte is sent
-        written = await store.update(ids, compute, read=read)
+        written = await store.update(ids, compute, read=read, alike=alike)
         if read is not None:
             read.clear()  # the stored values are not needed for the answer (memory)
         _drop(inputs, ids)
         return await respond_list(request, _views_of(ids, written))
     parts = ResponseParts()  # spooled to a file when large: the response never adds to the peak
+    shown: Dict[int, Any] = {}
     try:
         for start in range(0, len(ids), size):
             part = ids[start:start + size]
-            written = await store.update(part, compute)
+            written = await store.update(part, compute, alike=alike)
             for chunk in range(0, len(part), RESPONSE_CHUNK):
-                views = [view(written[i]) for i in part[chunk:chunk + RESPONSE_CHUNK] if i in written]
+                views = [shown_like(written[i], view, shown) for i in part[chunk:chunk + RESPONSE_CHUNK]
+                         if i in written]
                 if views:
                     parts.add(memoryview(dumps_transient(views))[1:-1])  # written out at once: no copies
             del written
@@ -201,20 +242,23 @@ async def _write_in_slices(request: web.Request, ids: List[str], compute: Comput
 async def _views_of(ids: List[str], written: Dict[str, Record]) -> AsyncIterator[List[Record]]:
     """The response views of a write's records (`ids` distinct), RESPONSE_CHUNK at a time:
     respond_list streams them as they are encoded (no copy of a ~10 MB response in memory or
-    in a file), and each record is let go once viewed (a slow client holds one chunk, not all)."""
+    in a file), and each record is let go once viewed (a slow client holds one chunk, not all).
+    Records written alike (store/alike.py) are encoded once per shape, then given their IDs."""
+    shown: Dict[int, Any] = {}
     for start in range(0, len(ids), RESPONSE_CHUNK):
         records = (written.pop(i, None) for i in ids[start:start + RESPONSE_CHUNK])
-        views = [view(record) for record in records if record is not None]
+        views = [shown_like(record, view, shown) for record in records if record is not None]
         if views:
             yield views
 
 
 async def _written_ids(store: Any, ids: List[str], size: int, compute: Compute, inputs: Dict[str, Any],
-                       read: Optional[Dict[str, Optional[bytes]]] = None) -> List[str]:
+                       read: Optional[Dict[str, Optional[bytes]]] = None,
+                       alike: Optional[AlikeKey] = None) -> List[str]:
     written_ids: List[str] = []
     for start in range(0, len(ids), size):
         part = ids[start:start + size]
-        written = await store.update(part, compute, read=read)
+        written = await store.update(part, compute, read=read, alike=alike)
         if read is not None:  # each slice's stored values are let go once it is written (memory)
             for component_id in part:
                 read.pop(component_id, None)
@@ -240,13 +284,14 @@ async def patch_components(request: web.Request) -> web.StreamResponse:
     if isinstance(body, dict):
         targets, patch_for = await _filter_form(request, body, tenant, now)
         by_session = bool(body["filters"].get("session"))
+        alike: AlikeKey = _one_patch  # every record gets the same patch
     else:
+        fast = items is not None
         items = items if items is not None else _item_list(body)
         body = None  # memory (issue 10 item 7): only the validated copy is used from here on
-        tokens = await _resolved(request, items)
-        patches = {item["id"]: apply_auto_fields(item, tokens, now, owned=True) for item in items}
+        patches, runs = _runs(items, await _resolved(request, items), now, fast)
         del items
-        targets, patch_for = list(patches), patches.__getitem__
+        targets, patch_for, alike = list(patches), patches.__getitem__, runs.__getitem__
     read: Optional[Dict[str, Optional[bytes]]] = None
     if not by_session:
         targets, read = await _existing_targets(request, targets, tenant, skip_bad_ids)
@@ -254,7 +299,11 @@ async def patch_components(request: web.Request) -> web.StreamResponse:
     def compute(component_id: str, old: Optional[Record]) -> Optional[Record]:
         return merge(old, patch_for(component_id)) if old is not None else None
 
-    return await _write_in_slices(request, targets, compute, patches, read)
+    return await _write_in_slices(request, targets, compute, patches, read, alike)
+
+
+def _one_patch(_component_id: str) -> int:
+    return 0
 
 
 async def _filter_form(request: web.Request, body: Record, tenant: Optional[str], now: str):

@@ -45,8 +45,11 @@ def fast_decoder(node: Schema) -> Optional[FastDecoder]:
         return None
     try:
         decoder = msgspec.json.Decoder(_field_type(node, {}), dec_hook=_read_only_hook)
+        runs = _runs_decoder(node)
     except _Untranslatable:
         return None
+    if runs is not None:
+        return runs
     decode, to_builtins = decoder.decode, msgspec.to_builtins
 
     def fast(raw: Union[bytes, bytearray]) -> Optional[Any]:
@@ -54,6 +57,66 @@ def fast_decoder(node: Schema) -> Optional[FastDecoder]:
             return to_builtins(decode(raw))
         except (msgspec.MsgspecError, RecursionError):  # refused, or nested deeper than it goes
             return None
+    return fast
+
+
+ID_OPENING = b'{"id":"'  # how an item with its ID first begins in compact JSON (every client of ours)
+
+
+def _runs_decoder(node: Schema) -> Optional[FastDecoder]:
+    """For an array of objects whose first property is a required `id` (the bulk component writes):
+    a decoder that decodes and validates once per run of items equal but for their IDs.
+
+    A seed PUTs 1,000 records alike, session setup PATCHes 2,800 nodes with one desired state:
+    decoded one by one, each item's ~1.5 KiB were validated and turned into dicts again (a third
+    of a seed's API CPU, issue 13). The body is split into its items' JSON texts (msgspec.Raw);
+    an item whose text is `{"id":"<id>"` followed by the same bytes as the item before it is
+    that item with another ID: only its ID is validated (its own decoder), and it shares the
+    previous item's values (a shallow copy: readers must not modify them in place). Every other
+    item is decoded in full. So the value is what the whole-array decoder gives, the same bytes
+    being validated the same way: an item is `{"id":"` + an ID without quote or backslash + `"` +
+    the rest of a valid object, valid exactly when its ID text is a valid JSON string (checked by
+    the ID's own decoder). The rest must not hold `"id"` anywhere (a duplicate key would make the
+    last `id` the item's): such items are decoded in full.
+    """
+    array = node
+    while isinstance(array, Ref):
+        array = array.target
+    if type(array) is not Array or array.min_items or array.max_items is not None or array.nullable:
+        return None
+    item = array.items
+    while isinstance(item, Ref):
+        item = item.target
+    if type(item) is not Object or item.nullable or not item.properties \
+            or next(iter(item.properties)) != "id" or "id" not in item.required:
+        return None
+    items = msgspec.json.Decoder(List[msgspec.Raw])
+    one = msgspec.json.Decoder(_field_type(array.items, {}), dec_hook=_read_only_hook)
+    identifier = msgspec.json.Decoder(_field_type(item.properties["id"], {}))
+    to_builtins, opening = msgspec.to_builtins, len(ID_OPENING)
+
+    def fast(raw: Union[bytes, bytearray]) -> Optional[Any]:
+        out: List[Any] = []
+        rest: Optional[bytes] = None  # the text after the ID of the last item decoded in full (runs from it)
+        last: Dict[str, Any] = {}
+        try:
+            for part in items.decode(raw):
+                text = bytes(part)
+                end = text.find(b'"', opening) if text.startswith(ID_OPENING) else -1
+                if end > 0 and rest is not None and text[end + 1:] == rest and b"\\" not in text[opening:end]:
+                    value = dict(last)
+                    value["id"] = identifier.decode(text[opening - 1:end + 1])
+                    out.append(value)
+                    continue
+                value = to_builtins(one.decode(text))
+                out.append(value)
+                rest = None
+                if end > 0 and b"\\" not in text[opening:end] and b'"id"' not in text[end + 1:] \
+                        and type(value) is dict:
+                    rest, last = text[end + 1:], value
+        except (msgspec.MsgspecError, RecursionError):  # refused, or nested deeper than it goes
+            return None
+        return out
     return fast
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from aiohttp import web
 
@@ -25,7 +25,7 @@ from . import dry_run
 from .context import ctx
 from .errors import BadRequest, Conflict, NotFound
 from .params import json_body, validate
-from .responses import respond
+from .responses import respond, respond_stored
 from .routes import Query, flag, query, route
 from .tenancy import owned_xnames, require_tenant_exists, tenant_of
 
@@ -137,15 +137,18 @@ def _age(request: web.Request, name: str) -> Optional[int]:
 async def _matching(request: web.Request, default_status: Optional[str]) -> List[Record]:
     """Sessions matching the list/delete query (api.md §3.6.2-§3.6.3)."""
     min_age, max_age = _age(request, "min_age"), _age(request, "max_age")
-    status = query(request, "status") or default_status
-    tenant = tenant_of(request)
-    store = ctx(request).store.sessions
-    within = keys.sessions_by_status(status) if status else None
-    records = await store.list(tenant, all_tenants=tenant is None, within=within)
+    tenant, within = _listing(request, default_status)
+    records = await ctx(request).store.sessions.list(tenant, all_tenants=tenant is None, within=within)
     if min_age is None and max_age is None:
         return records
     now = time.time()
     return [r for r in records if _age_ok(r, now, min_age, max_age)]
+
+
+def _listing(request: web.Request, default_status: Optional[str]) -> Tuple[Optional[str], Optional[str]]:
+    """The list query's tenant and status index (None: every status)."""
+    status = query(request, "status") or default_status
+    return tenant_of(request), keys.sessions_by_status(status) if status else None
 
 
 def _age_ok(record: Record, now: float, min_age: Optional[int], max_age: Optional[int]) -> bool:
@@ -158,7 +161,13 @@ def _age_ok(record: Record, now: float, min_age: Optional[int], max_age: Optiona
 
 
 async def list_sessions(request: web.Request) -> web.Response:
-    return respond(await _matching(request, None))
+    """Without an age filter (the operators' listings of pending and running sessions), the
+    records are answered as stored (responses.respond_stored)."""
+    if _age(request, "min_age") is not None or _age(request, "max_age") is not None:
+        return respond(await _matching(request, None))
+    tenant, within = _listing(request, None)
+    return respond_stored(await ctx(request).store.sessions.list_raw(tenant, all_tenants=tenant is None,
+                                                                     within=within))
 
 
 def _companion_keys(record: Record) -> List[str]:
@@ -185,7 +194,11 @@ async def _get(request: web.Request) -> Record:
 
 
 async def get_session(request: web.Request) -> web.Response:
-    return respond(await _get(request))
+    name, tenant = _path_name(request), tenant_of(request)
+    raw = await ctx(request).store.sessions.get_raw(tenant, name)
+    if raw is None:
+        raise _not_found(name, tenant)
+    return respond_stored(raw)  # as stored: never decoded and encoded again (responses.respond_stored)
 
 
 async def patch_session(request: web.Request) -> web.Response:

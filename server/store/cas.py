@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 from redis.asyncio import Redis
 
@@ -24,8 +24,10 @@ from .history import HistorySettings
 MISSING = ""  # expected hash of a record that does not exist
 RECEIPT_SECONDS = 60  # far longer than any retry of one call (connection.RETRY_BUDGET)
 
-# ARGV: count; the index table (n, then n index keys); per write six arguments: key, member,
-# expected sha1 (or ""), new value (or "" to delete), index moves, history payload (or ""); then
+# ARGV: count; the index table (n, then n index keys); the shape table (n, then n value tails);
+# per write six arguments: key, member, expected sha1 (or ""), new value (or "" to delete; or "#n":
+# `{"id":"<member>"` followed by shape n, for records written alike, store/alike.py: a bulk write
+# sends each distinct tail once, not ~600 bytes per record), index moves, history payload (or ""); then
 # n_blobs, then per blob: key, value; then the blob index key and the current time; then the
 # history settings (history.py): max length, oldest ms kept, ttl ms, key prefix; then the change
 # event (channel and message, or two ""), published only when every write of the call applied;
@@ -58,7 +60,8 @@ local function batched(command, list, key)
   return out
 end
 local count, nidx = tonumber(ARGV[1]), tonumber(ARGV[2])
-local first = 3 + nidx
+local shapes = 3 + nidx  -- ARGV[shapes]: how many shapes; shape n is ARGV[shapes + n]
+local first = shapes + 1 + tonumber(ARGV[shapes])
 local i = first + 6 * count
 local nblobs = tonumber(ARGV[i])
 local blob_index, now = ARGV[i + 1 + 2 * nblobs], ARGV[i + 2 + 2 * nblobs]
@@ -94,7 +97,13 @@ for r = 1, count do
     conflicts[#conflicts + 1] = r
   else
     written[key] = true
-    if new == '' then dels[#dels + 1] = key else sets[#sets + 1] = key; sets[#sets + 1] = new end
+    if new == '' then dels[#dels + 1] = key
+    else
+      if string.byte(new, 1) == 35 then  -- '#': a shape
+        new = '{"id":"' .. member .. '"' .. ARGV[shapes + tonumber(string.sub(new, 2))]
+      end
+      sets[#sets + 1] = key; sets[#sets + 1] = new
+    end
     for word in string.gmatch(moves, '%S+') do
       if string.byte(word, 1) == 45 then  -- '-': leaves that index
         local n = tonumber(string.sub(word, 2))
@@ -149,13 +158,13 @@ if #with_history > 0 then
   local history_keys = {}
   for h, r in ipairs(with_history) do history_keys[h] = prefix .. ARGV[first + 6 * (r - 1) + 1] end
   -- MGET reads a list left by an older version as nil: the SET below replaces it
-  local stored_all, latest = batched('MGET', history_keys), {}
+  local stored_all, latest, fields_of = batched('MGET', history_keys), {}, {}
   for h, r in ipairs(with_history) do
     local hkey = history_keys[h]
     local stored = latest[hkey]
     if stored == nil then stored = stored_all[h] end
     local payload = ARGV[first + 6 * (r - 1) + 5]
-    local ms, seq, text, n = now_ms, 0, '', 0  -- n: entries before the new one
+    local ms, seq, before, n = now_ms, 0, '', 0  -- n: entries before the new one
     if stored then
       -- the last RS by plain finds, one per entry (a pattern anchored at the end backtracks
       -- over every entry: it was most of the script's time on a bulk write)
@@ -169,22 +178,23 @@ if #with_history > 0 then
       local lms, lseq = string.match(tail[1], '^(%w+)-(%w+)$')
       lms = tonumber(lms, 36)
       if lms >= ms then ms, seq = lms, tonumber(lseq, 36) + 1 end
-      local new = split(payload)
+      local new = fields_of[payload]  -- records written alike share their payload: split once
+      if not new then new = split(payload); fields_of[payload] = new end
       for f = 6, 7 do
         if tail[f] and tail[f] == new[f - 1] then tail[f] = '' end
       end
       while tail[#tail] == '' do tail[#tail] = nil end
-      text = string.sub(stored, 1, tail_at) .. table.concat(tail, US) .. RS
+      before = string.sub(stored, 1, tail_at) .. table.concat(tail, US) .. RS
     end
     local id = now_id
     if ms ~= now_ms or seq ~= 0 then id = b36(ms) .. '-' .. b36(seq) end
-    text = text .. id .. US .. payload
+    local text = before .. id .. US .. payload
     local from = 1
     while n > 0 and (n >= maxlen or tonumber(string.match(text, '^(%w+)-', from), 36) < oldest) do
       from = string.find(text, RS, from, true) + 1
       n = n - 1
     end
-    text = string.sub(text, from)
+    if from > 1 then text = string.sub(text, from) end
     latest[hkey] = text
     redis.call('SET', hkey, text, 'PX', ttl)
   end
@@ -204,12 +214,19 @@ def digest(raw: Optional[bytes]) -> str:
     return hashlib.sha1(raw).hexdigest() if raw is not None else MISSING
 
 
+class Shaped(NamedTuple):
+    """A new value `{"id":"<member>"` + `rest` (member an ID that JSON shows as it is): the script
+    makes it, and a call sends each distinct `rest` once (records written alike, store/alike.py)."""
+
+    rest: bytes
+
+
 @dataclass
 class Write:
     key: str
     member: str
     expected: str
-    value: Optional[bytes]  # None deletes the record
+    value: Union[bytes, Shaped, None]  # None deletes the record
     remove_from: Sequence[str] = field(default_factory=tuple)
     add_to: Sequence[str] = field(default_factory=tuple)  # lexical indexes: score 0
     scored: Mapping[str, float] = field(default_factory=dict)  # score indexes: (re)added with a score
@@ -257,6 +274,7 @@ def _args(writes: Sequence[Write], blobs: Mapping[str, bytes], receipt: str = ""
     """The script's arguments (layout above `_SCRIPT`); history entries only when `history` is on."""
     table: Dict[str, int] = {}  # index key -> its position in the index table (1-based)
     made: Dict[Tuple[Any, ...], str] = {}  # moves -> their words: the records of a bulk write move alike
+    shapes: Dict[bytes, str] = {}  # a Shaped value's rest -> its reference ("#n")
     body: List[Any] = []
     for w in writes:
         moves = ""
@@ -265,9 +283,12 @@ def _args(writes: Sequence[Write], blobs: Mapping[str, bytes], receipt: str = ""
             moves = made.get(found, "")
             if not moves:
                 moves = made[found] = _moves(w, table)
-        body += [w.key, w.member, w.expected, w.value if w.value is not None else b"", moves,
+        value = w.value
+        if type(value) is Shaped:
+            value = shapes.get(value.rest) or shapes.setdefault(value.rest, f"#{len(shapes) + 1}")
+        body += [w.key, w.member, w.expected, value if value is not None else b"", moves,
                  (w.history or b"") if history is not None else b""]
-    args: List[Any] = [len(writes), len(table), *table, *body, len(blobs)]
+    args: List[Any] = [len(writes), len(table), *table, len(shapes), *shapes, *body, len(blobs)]
     for digest, value in blobs.items():
         args += [keys.artifacts_blob(digest), value]
     args += [keys.ARTIFACT_BLOBS, int(time.time())]

@@ -10,14 +10,15 @@ concurrent single-record writes (write_batcher.py).
 from __future__ import annotations
 
 import asyncio
-from typing import Any, AsyncIterator, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import (Any, AsyncIterator, Callable, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Set,
+                    Tuple)
 
 from redis.asyncio import Redis
 
 from .. import metrics
 from . import keys
 from .blobs import Blobs
-from .cas import CasWriter, Write, digest
+from .cas import CasWriter, Shaped, Write, digest
 from .codec import dumps, loads
 from .component_counts import session_counts
 from .component_query import (SCAN_CHUNK, ComponentQuery, Facets, actual_state_older_than, explicit_chunks,
@@ -27,6 +28,7 @@ from .history import ACTOR, HistorySettings, change_of, entry_of
 from .record_form import pack, unpack
 from .record_shape import shape
 from .write_batcher import WriteBatcher
+from .alike import AlikeKey, Key, Template, key_of, like, rest_of
 
 __all__ = ["ComponentQuery", "ComponentStore", "MAX_ROUNDS", "TooMuchContention", "actual_state_older_than",
            "index_keys", "scored_indexes"]
@@ -48,6 +50,38 @@ def _chunks(count: int) -> List[slice]:
     if count - bounds[-2] > TAIL_CHUNK:
         bounds.insert(-1, count - TAIL_CHUNK)
     return [slice(start, end) for start, end in zip(bounds, bounds[1:])]
+
+
+class _Computing(NamedTuple):
+    """How an update computes its records: update's arguments, and what it remembered (alike.py)."""
+
+    compute: Compute
+    actors: Mapping[str, str]
+    alike: Optional[AlikeKey]
+    memo: Optional[Dict[Key, Optional[Template]]]
+
+
+def _template(value: bytes, component_id: str, record: Record, unchanged: bool, write: Tuple[Any, ...],
+              facets: Any, blobs: Mapping[str, bytes]) -> Optional[Template]:
+    """What a record computed in full leaves for the others of its key; None when its new
+    value does not start with its ID (then each of them is computed in full)."""
+    rest = rest_of(value, component_id)
+    return Template(rest, record, unchanged, write, facets, blobs) if rest is not None else None
+
+
+def _take(plan: Plan, component_id: str, raw: Optional[bytes], prefix: bytes, template: Template) -> None:
+    """Adds to `plan` a record computed as `template`'s was (alike.py): its own ID and compare-and-set digest."""
+    if template.rest is None:
+        return  # compute left the record alone
+    writes, results, blobs, facets = plan
+    results[component_id] = like(template, component_id)
+    if template.unchanged:
+        return
+    blobs.update(template.blobs)
+    plain = len(prefix) == len(component_id) + 8  # `{"id":"<id>"`: the script can make the value (cas.Shaped)
+    writes.append(Write(keys.component(component_id), component_id, digest(raw),
+                        Shaped(template.rest) if plain else prefix + template.rest, *template.write))
+    facets.append(template.facets)
 
 
 class TooMuchContention(Exception):
@@ -162,7 +196,8 @@ class ComponentStore:
 
     async def update(self, ids: Sequence[str], compute: Compute,
                      actors: Optional[Mapping[str, str]] = None,
-                     read: Optional[Mapping[str, Optional[bytes]]] = None) -> Dict[str, Record]:
+                     read: Optional[Mapping[str, Optional[bytes]]] = None,
+                     alike: Optional[AlikeKey] = None) -> Dict[str, Record]:
         """Atomically replace each record with `compute(id, current)` (None: leave it).
 
         `compute` may be called again for a record that changed concurrently; it
@@ -173,6 +208,9 @@ class ComponentStore:
         `read`: the stored value of every ID as the caller just read it (get_raw_many), taken
         as the first round's read instead of reading again: the compare-and-set checks the
         writes against it like against any read (a bulk PATCH reads once to find its 404s).
+        `alike`: an ID's key, equal for records that `compute` treats alike (the same patch or
+        body): records with equal keys and stored values equal but for the ID are computed once
+        (alike.py); each is still written with the digest of its own stored value.
         """
         if actors is None:
             actor = ACTOR.get()
@@ -183,14 +221,15 @@ class ComponentStore:
         changes: List[List[Any]] = []  # of tracked fields, for the change event (dashboard)
         written: Dict[str, Facets] = {}  # the index facets of each record written, for the change event
         published = False
+        memo: Optional[Dict[Key, Optional[Template]]] = {} if alike is not None else None
         for round_ in range(MAX_ROUNDS):
             if not pending:
                 break
             # The first round's script announces the write itself when nothing conflicts (the
             # usual case); otherwise one event for everything written is published at the end.
             raws = [read[i] for i in pending] if read is not None and round_ == 0 else None
-            (writes, results, _blobs, facets), conflicts, published = await self._round(pending, compute, actors,
-                                                                                        round_ == 0, raws)
+            (writes, results, _blobs, facets), conflicts, published = await self._round(
+                pending, _Computing(compute, actors, alike, memo), round_ == 0, raws)
             for n, write in enumerate(writes):
                 if n not in conflicts:
                     changed[write.member] = results.pop(write.member)
@@ -206,8 +245,8 @@ class ComponentStore:
             await self.events.components_written(written.values(), changes)
         return {i: changed[i] if i in changed else unchanged[i] for i in ids if i in changed or i in unchanged}
 
-    async def _round(self, ids: Sequence[str], compute: Compute, actors: Mapping[str, str],
-                     announce: bool, raws: Optional[List[Optional[bytes]]] = None) -> Tuple[Plan, Set[int], bool]:
+    async def _round(self, ids: Sequence[str], how: "_Computing", announce: bool,
+                     raws: Optional[List[Optional[bytes]]] = None) -> Tuple[Plan, Set[int], bool]:
         """One read-compute-write round: (its plan, conflicting positions in its writes, event published).
 
         More than WRITE_CHUNK records are planned and written chunk by chunk, each chunk's
@@ -217,7 +256,7 @@ class ComponentStore:
         if raws is None:
             raws = await self.get_raw_many(ids)
         if len(ids) <= WRITE_CHUNK:
-            plan = self._plan(ids, raws, await self.decode(raws), compute, actors)
+            plan = await self._planned(ids, raws, how)
             event = None
             if announce:
                 event = encoded(components_message(plan[3], [change_of(w.member, f) for w, f in zip(plan[0], plan[3])
@@ -230,8 +269,7 @@ class ComponentStore:
         started: List[Tuple[int, "asyncio.Future[List[int]]"]] = []
         try:
             for part in _chunks(len(ids)):
-                part_writes, part_results, blobs, part_facets = self._plan(
-                    ids[part], raws[part], await self.decode(raws[part]), compute, actors)
+                part_writes, part_results, blobs, part_facets = await self._planned(ids[part], raws[part], how)
                 started.append((len(writes), asyncio.ensure_future(self.cas.apply(part_writes, blobs))))
                 writes += part_writes
                 results.update(part_results)
@@ -246,25 +284,67 @@ class ComponentStore:
             conflicts.update(offset + n for n in found)
         return (writes, results, {}, facets), conflicts, False
 
-    def _plan(self, ids: Sequence[str], raws: Sequence[Optional[bytes]], olds: Sequence[Optional[Record]],
-              compute: Compute, actors: Mapping[str, str]) -> Plan:
-        """The writes of `compute`'s records, their records, the blobs they reference and the index
-        facets of each write's record (for the change event: its statuses and `changes`)."""
-        writes: List[Write] = []
-        results: Dict[str, Record] = {}
-        blobs: Dict[str, bytes] = {}
-        facets: List[Facets] = []
-        for component_id, raw, old in zip(ids, raws, olds):
+    async def _planned(self, ids: Sequence[str], raws: Sequence[Optional[bytes]], how: "_Computing") -> Plan:
+        """The plan of one compare-and-set call (_plan); with `alike`, each record whose key was
+        computed already (in this update) is taken from that computation (alike.py) instead."""
+        plan: Plan = ([], {}, {}, [])
+        if how.alike is None or how.memo is None:
+            self._plan(plan, ids, raws, await self.decode(raws), how)
+            return plan
+        memo = how.memo
+        full: List[Tuple[str, Optional[bytes], Optional[Key]]] = []  # computed in full (first of their key)
+        taken: List[Tuple[str, Optional[bytes], Key, bytes]] = []    # taken from the first of their key
+        firsts: Set[Key] = set()
+        for component_id, raw in zip(ids, raws):
+            found = key_of(component_id, raw, how.alike, how.actors.get(component_id, ""))
+            if found is None:
+                full.append((component_id, raw, None))
+            elif found[0] in memo or found[0] in firsts:
+                taken.append((component_id, raw, found[0], found[1]))
+            else:
+                firsts.add(found[0])
+                full.append((component_id, raw, found[0]))
+        await self._plan_full(plan, full, how)
+        again: List[Tuple[str, Optional[bytes], Optional[Key]]] = []
+        for component_id, raw, key, prefix in taken:
+            template = memo[key]
+            if template is None:  # its first could not stand for the others: each is computed
+                again.append((component_id, raw, None))
+            else:
+                _take(plan, component_id, raw, prefix, template)
+        await self._plan_full(plan, again, how)
+        return plan
+
+    async def _plan_full(self, plan: Plan, rows: List[Tuple[str, Optional[bytes], Optional["Key"]]],
+                         how: "_Computing") -> None:
+        if rows:
+            raws = [raw for _i, raw, _k in rows]
+            self._plan(plan, [i for i, _r, _k in rows], raws, await self.decode(raws), how, [k for _i, _r, k in rows])
+
+    def _plan(self, plan: Plan, ids: Sequence[str], raws: Sequence[Optional[bytes]],
+              olds: Sequence[Optional[Record]], how: "_Computing",
+              keys_: Optional[Sequence[Optional[Key]]] = None) -> None:
+        """Adds to `plan` the writes of `compute`'s records, their records, the blobs they reference and
+        the index facets of each write's record (for the change event: its statuses and `changes`).
+        `keys_`: each record's alike key (None: none), under which its computation is remembered."""
+        writes, results, blobs, facets = plan
+        compute, actors, memo = how.compute, how.actors, how.memo
+        for n, (component_id, raw, old) in enumerate(zip(ids, raws, olds)):
+            key = keys_[n] if keys_ is not None else None
             # Read before compute, which may share parts of `old` with the new record
             old_facets, old_scored, old_tracked = shape(old)
             new = compute(component_id, old)
             if new is None:
+                if key is not None:
+                    memo[key] = Template(None, None, True, (), None, {})  # type: ignore[index]
                 continue
             new["id"] = component_id
             results[component_id] = new
             row_blobs: Dict[str, bytes] = {}
             value = dumps(pack(self.blobs.intern(new, row_blobs)))
             if value == raw:
+                if key is not None:
+                    memo[key] = _template(value, component_id, new, True, (), None, row_blobs)  # type: ignore[index]
                 continue
             blobs.update(row_blobs)
             new_facets, new_scored, new_tracked = shape(new)
@@ -279,10 +359,13 @@ class ComponentStore:
                 removed += tuple(k for k in old_scored if k not in new_scored)
                 # Score entries re-added only when they changed: the index holds the old record's (CAS)
                 moved = {k: v for k, v in new_scored.items() if old_scored.get(k) != v}
+            history = entry_of(old_tracked, new_tracked, old, new, actors.get(component_id, ""))
             writes.append(Write(keys.component(component_id), component_id, digest(raw), value, removed, added, moved,
-                                entry_of(old_tracked, new_tracked, old, new, actors.get(component_id, ""))))
+                                history))
             facets.append(new_facets)
-        return writes, results, blobs, facets
+            if key is not None:
+                memo[key] = _template(value, component_id, new, False,  # type: ignore[index]
+                                      (removed, added, moved, history), new_facets, row_blobs)
 
     async def update_one(self, component_id: str, compute: Compute) -> Optional[Record]:
         """Like update() for one record, batched with concurrent callers (one read, one CAS).

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bos_server.api.errors import BadRequest
 from bos_server.api.fast_bodies import fast_decoder
@@ -109,3 +110,47 @@ def test_string_lengths_count_characters_alike() -> None:
     for text in ("é" * 127, "é" * 128, "😀" * 127, "😀" * 128):
         raw = json.dumps([{"id": "x1", "desired_state": {"configuration": text}}], ensure_ascii=False).encode()
         assert fast(schema.ComponentArray, raw) == reporting(schema.ComponentArray, raw)
+
+
+# -- runs of items equal but for their IDs (fast_bodies._runs_decoder) -----------------------
+
+RUN_IDS = st.lists(st.one_of(st.sampled_from(["x1", "x2", "", "a" * 200, 'q"uote', "back\\slash", "tab\t", "é"]),
+                             st.text(max_size=8)), min_size=1, max_size=6)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(values(schema.ComponentWithId), RUN_IDS)
+def test_runs_of_items_alike_but_for_their_ids_agree_with_the_reporting_path(item: Any, ids: Any) -> None:
+    """Each item of a run is checked as if decoded alone: its ID by the ID's own rules, the rest
+    being the same bytes as an item decoded in full."""
+    rest = {k: v for k, v in item.items() if k != "id"} if isinstance(item, dict) else {}
+    raw = orjson.dumps([{"id": component_id, **rest} for component_id in ids])
+    assert served(schema.ComponentArray, raw) == reporting(schema.ComponentArray, raw)
+
+
+@pytest.mark.parametrize("raw", [
+    b'[{"id":"a","error":"e"},{"id":"b","error":"e"},{"id":"c","error":"e"}]',
+    b'[{"id":"a","error":"e"},{"id":"","error":"e"}]',  # an empty ID in a run
+    b'[{"id":"a","error":"e"},{"id":"' + b"b" * 300 + b'","error":"e"}]',  # too long
+    b'[{"id":"a","error":"e"},{"id":"b\x01","error":"e"}]',  # a raw control character
+    b'[{"id":"a","error":"e"},{"id":"\xff","error":"e"}]',  # not UTF-8
+    b'[{"id":"a","error":"e"},{"id":"b\\u0041","error":"e"}]',  # an escape in a later ID
+    b'[{"id":"a\\u0041","error":"e"},{"id":"b","error":"e"}]',  # an escape in the first
+    b'[{"id":"a","error":"e","id":"z"},{"id":"b","error":"e","id":"z"}]',  # a second `id` in the rest
+    b'[{"id":"a","error":"e"},{"id":"b","error":"e","unknown":1}]',
+    b'[{"id": "a", "error": "e"}, {"id": "b", "error": "e"}]',  # not compact: each decoded in full
+    b'[{"id":"a","error":"e"},{"id":"a","error":"e"}]',  # a duplicate ID
+    b'[{"id":"a","error":"e"}, 7, {"id":"b","error":"e"}]',
+], ids=lambda raw: repr(raw[:50]))
+def test_edge_cases_of_runs_agree(raw: bytes) -> None:
+    assert served(schema.ComponentArray, raw) == reporting(schema.ComponentArray, raw)
+
+
+def test_a_run_is_decoded_once() -> None:
+    """The items of a run after its first share the first's values (decoded and validated once)."""
+    from bench.api_store import component
+    decode = fast_decoder(schema.ComponentArray)
+    assert decode is not None
+    items = decode(orjson.dumps([component(n) for n in range(3)]))
+    assert [item["id"] for item in items] == [component(n)["id"] for n in range(3)]
+    assert items[2]["desired_state"] is items[0]["desired_state"], "each item of a run was decoded in full"

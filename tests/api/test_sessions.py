@@ -8,6 +8,7 @@ Tenant-scoped behaviour that needs TAPMS lives in test_tenancy.py.
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import uuid
@@ -758,3 +759,26 @@ def test_boot_with_a_missing_ims_image_fails_only_with_ims_images_must_exist(sim
     assert_problem(resp, 400, BAD, "Session template fails check: Session template: 'tpl' boot set: 'b1': "
                                    f"IMS image id '{MISSING_IMAGE}' does not exist in IMS")
     create(sim_api, operation="shutdown")
+
+
+# -- GET answers sessions as stored (issue 13: API memory) --
+
+def test_get_and_list_answer_the_stored_json_as_it_is_stored(tpl: Api, redis_client) -> None:
+    """A session naming 100,000 components holds a ~1.5 MB string: GET /v2/sessions/{id} and the
+    operators' listings answer the stored bytes, never decoded and encoded again (orjson reserves
+    12 bytes per character for it, responses.respond_stored). Stored with other spacing here,
+    so an answer encoded again (compact) would differ."""
+    from bos_server.store import keys
+    record = create(tpl, name="stored-as-is")
+    spaced = json.dumps({**record, "components": ",".join(f"x{n}c0s0b0n0" for n in range(3000))}, indent=1).encode()
+    redis_client.set(keys.session(None, "stored-as-is"), spaced)
+    resp = tpl.get("/v2/sessions/stored-as-is")
+    assert resp.status_code == 200 and resp.headers["Content-Type"].startswith("application/json")
+    assert resp.content == spaced
+    for params in ({}, {"status": "pending"}):
+        listed = tpl.get("/v2/sessions", params=params)
+        assert listed.status_code == 200 and listed.content == b"[" + spaced + b"]"
+    assert tpl.get("/v2/sessions", params={"status": "complete"}).content == b"[]"
+    aged = tpl.get("/v2/sessions", params={"max_age": "1d"})  # an age filter decodes the records
+    assert aged.status_code == 200 and aged.json() == [json.loads(spaced)]
+    assert_problem(tpl.get("/v2/sessions/no-such-session"), 404, NOT_FOUND, "Session 'no-such-session' does not exist")

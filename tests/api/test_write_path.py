@@ -128,3 +128,25 @@ def test_concurrent_token_lookups_share_one_round_trip(redis_server) -> None:
     assert outcome["calls"] == 1
     for found in outcome["results"]:
         assert set(found) == {"tok-known"} and found["tok-known"]["kernel"] == "k"
+
+
+def test_bulk_writes_of_items_alike_answer_and_store_each_record_as_its_own(api: Api) -> None:
+    """Runs of items equal but for their IDs are decoded, computed and shown once per shape
+    (fast_bodies._runs_decoder, store/alike.py): each answer and each stored record is still
+    that record's, in request order, a record stored differently keeps what differs."""
+    ids = [f"a{n}" for n in range(6)]
+    body = [{"id": i, "enabled": False, "error": "its own" if i == "a2" else "",
+             "desired_state": {"boot_artifacts": dict(LONG), "configuration": "c"}} for i in ids]
+    resp = api.put("/v2/components", data=orjson.dumps(body), headers={"Content-Type": "application/json"})
+    assert resp.status_code == 200 and [r["id"] for r in resp.json()] == ids
+    assert resp.json() == [api.get(f"/v2/components/{i}").json() for i in ids]
+    patch = [{"id": i, "desired_state": {"configuration": "c2"}, "enabled": True} for i in reversed(ids)]
+    resp = api.patch("/v2/components", data=orjson.dumps(patch), headers={"Content-Type": "application/json"})
+    assert resp.status_code == 200 and [r["id"] for r in resp.json()] == list(reversed(ids))
+    assert resp.json() == [api.get(f"/v2/components/{i}").json() for i in reversed(ids)]
+    shown = {r["id"]: r for r in resp.json()}
+    assert shown["a2"]["error"] == "its own" and shown["a3"]["error"] == ""
+    assert all(r["desired_state"]["configuration"] == "c2" and r["enabled"] for r in shown.values())
+    assert all(r["desired_state"]["boot_artifacts"] == LONG for r in shown.values())
+    listed = api.get("/v2/components", params={"enabled": "true"}).json()
+    assert [r["id"] for r in listed] == ids

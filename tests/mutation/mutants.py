@@ -58,6 +58,18 @@ def _no_takeover() -> None:
     session_setup.SessionSetupOperator._write_claimed = first_session_wins  # type: ignore[method-assign]
 
 
+def _alike_without_stored_value() -> None:
+    """Records written alike (store/alike.py) keyed by the caller's key alone, not their stored
+    value: a record is computed from another's stored value (a lost update)."""
+    from bos_server.store import alike, components
+    key_of = alike.key_of
+
+    def caller_key_only(component_id, raw, alike_key, actor):  # type: ignore[no-untyped-def]
+        found = key_of(component_id, raw, alike_key, actor)
+        return None if found is None else ((found[0][0], b"", found[0][2]), found[1])
+    alike.key_of = components.key_of = caller_key_only  # type: ignore[attr-defined]
+
+
 def _limits_fail_open() -> None:
     """The defect D21 fixed: a limit without items selects every candidate, and `names_nothing`
     never flags one (replaced in the module before any importer binds the names)."""
@@ -100,7 +112,11 @@ MUTANTS: Dict[str, Mutant] = {
     "no-cas": Mutant(
         "the compare-and-set check of the Redis write script (D2): every write lands",
         lambda: _replace_in("bos_server.store.cas", "_SCRIPT", "if actual ~= expected then", "if false then"),
-        ("tests/store/test_cas.py", "tests/store/test_cas_workers.py")),
+        ("tests/store/test_cas.py", "tests/store/test_cas_workers.py",
+         "tests/store/test_alike.py::test_a_record_taken_alike_is_still_compared_and_set_on_its_own_read")),
+    "alike-without-stored-value": Mutant(
+        "records written alike are computed once per stored value (store/alike.py): keyed without it",
+        _alike_without_stored_value, ("tests/store/test_alike.py",)),
     "no-409": Mutant(
         "the actual-state 409 rule (api.md §2.6): every report is accepted",
         lambda: _always_true("bos_server.component_writes", "actual_state_update_allowed"),

@@ -1,0 +1,98 @@
+"""Records written alike: one computation for every record of a bulk write that differs from
+another only in its ID (issue 13).
+
+A bulk write carries a handful of distinct shapes: session setup gives 2,800 nodes the
+same desired state, a seed PUTs records equal but for their IDs, and the records a
+bulk PATCH reads were mostly written alike by the previous one. Computed one by one,
+each record was decoded, merged, interned, packed, encoded, shaped for its indexes and
+its history entry: ~15 Python steps per record, most of a bulk write's CPU.
+
+The caller of `ComponentStore.update` says which records it computes alike (`alike`:
+an ID's key; records with equal keys get the same patch or body). The store then
+keys each record by (that key, its stored value without the ID, its writer): records
+with equal keys are equal but for their ID, before and (compute being a pure function
+of the record and the request) after the write. The first of them is computed in full;
+every other one takes its stored value from the first's, with its own ID put in front,
+and the same index moves, history entry and change-event facets. The compare-and-set
+is unchanged: each record is sent with the digest of its own stored value, as read.
+
+The ID is the first member of every record this server writes (the schema's order,
+kept by merges); a record whose stored value or new value does not start with it is
+computed in full, as before.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Hashable, Mapping, NamedTuple, Optional, Tuple
+
+import orjson
+
+from .codec import dumps
+
+AlikeKey = Callable[[str], Hashable]  # ComponentStore.update's `alike`
+Key = Tuple[Hashable, Optional[bytes], str]  # (the caller's key, the stored value after the ID, the writer)
+
+
+class Like(Dict[str, Any]):
+    """A written record taken from another (`like`) of the same update: equal to it but for `id`.
+
+    A plain dict to every reader; `like` lets a response encode the record's view once per
+    shape (api/components.py)."""
+
+    __slots__ = ("like",)
+
+
+class Template(NamedTuple):
+    """What a record computed in full leaves for the others of its key (`rest`: its new
+    stored value after the ID; None: compute left the record alone)."""
+
+    rest: Optional[bytes]
+    record: Optional[Dict[str, Any]]
+    unchanged: bool  # the new value is the stored one: nothing to write
+    write: Tuple[Any, ...]  # (removed, added, scored, history entry) of cas.Write
+    facets: Any
+    blobs: Mapping[str, bytes]
+
+
+def id_prefix(component_id: str) -> bytes:
+    """How a stored value whose first member is this ID begins: `{"id":"<id>"`."""
+    return b'{"id":' + orjson.dumps(component_id)
+
+
+def key_of(component_id: str, raw: Optional[bytes], alike: AlikeKey, actor: str) -> Optional[Tuple[Key, bytes]]:
+    """(The record's key, its ID prefix), or None when its stored value does not start with its ID."""
+    prefix = id_prefix(component_id)
+    if raw is None:
+        return (alike(component_id), None, actor), prefix
+    if not raw.startswith(prefix):
+        return None
+    return (alike(component_id), raw[len(prefix):], actor), prefix
+
+
+def rest_of(value: bytes, component_id: str) -> Optional[bytes]:
+    """A new stored value after its ID prefix; None when it does not start with its ID."""
+    prefix = id_prefix(component_id)
+    return value[len(prefix):] if value.startswith(prefix) else None
+
+
+def like(template: Template, component_id: str) -> Dict[str, Any]:
+    """The record `template` stands for, with `component_id` as its ID."""
+    record = Like(template.record)  # type: ignore[arg-type]
+    record["id"] = component_id  # the first member already: its place is kept
+    record.like = template.record
+    return record
+
+
+def shown_like(record: Dict[str, Any], view: Callable[[Dict[str, Any]], Any],
+               memo: Dict[int, Tuple[Any, Optional[bytes]]]) -> Any:
+    """`view(record)`, or for a Like its view's JSON made from its model's (encoded once per model in
+    `memo`): the model's view with this record's ID, as orjson.Fragment."""
+    model = getattr(record, "like", None)
+    if model is None:
+        return view(record)
+    found = memo.get(id(model))
+    if found is None:  # the model is kept in the memo: its id() is not reused meanwhile
+        found = memo[id(model)] = (model, rest_of(dumps(view(model)), model["id"]))
+    if found[1] is None:
+        return view(record)
+    return orjson.Fragment(id_prefix(record["id"]) + found[1])
