@@ -61,7 +61,11 @@ def membership_keys(query: ComponentQuery) -> Optional[List[str]]:
 
 
 class StoreReads:
-    """`GET /v2/components` answers computed from Redis (the records, not the HTTP round trip)."""
+    """`GET /v2/components` answers computed from Redis (the records, not the HTTP round trip).
+
+    Records come with their boot-artifact sets shared (`ComponentStore.decode(shared=True)`):
+    the operators read them and build new patches, never modify a record's artifact dict in
+    place, and a copy of each set per record read was 7 % of the operators' CPU in a 30k boot."""
 
     def __init__(self, redis: Any) -> None:
         self.store = ComponentStore(redis, Events(redis))  # reads only: nothing is published
@@ -71,7 +75,7 @@ class StoreReads:
         found: List[Component] = []
         if not ids:
             return found
-        async for chunk in self.store.iter_query(query, list(ids)):
+        async for chunk in self.store.iter_query(query, list(ids), shared=True):
             found.extend(cast(Component, view(r)) for r in chunk)
         return found
 
@@ -87,7 +91,7 @@ class StoreReads:
         raws = await self.store.get_raw_many(ids)
         found: List[Component] = []
         prints: Dict[str, int] = {}
-        for cid, raw, record in zip(ids, raws, await self.store.decode(raws)):
+        for cid, raw, record in zip(ids, raws, await self.store.decode(raws, shared=True)):
             if record is not None and raw is not None and query.matches(record):
                 found.append(cast(Component, view(record)))
                 prints[cid] = hash(raw)
@@ -104,6 +108,10 @@ class StoreReads:
             return None
         return int(await self.store.redis.zintercard(len(members), members, limit=1)) > 0
 
+    async def all_ids(self) -> List[str]:
+        """Every component's ID, ascending, from the ID index alone (no record read or decoded)."""
+        return await self.store.ids_in(keys.COMPONENT_IDS)
+
     async def enabled_ids_in(self, statuses: Sequence[str]) -> List[str]:
         """IDs of the enabled components in any of `statuses`, ascending, from the indexes alone
         (ZINTER of the enabled and each status index: no record is read or decoded)."""
@@ -115,5 +123,5 @@ class StoreReads:
 
     async def pages(self, query: ComponentQuery) -> AsyncIterator[List[Component]]:
         """The whole listing of `query` as chunks (the store's read size), ID order."""
-        async for chunk in self.store.iter_query(query):
+        async for chunk in self.store.iter_query(query, shared=True):
             yield [cast(Component, view(r)) for r in chunk]

@@ -25,9 +25,11 @@ MISSING = ""  # expected hash of a record that does not exist
 RECEIPT_SECONDS = 60  # far longer than any retry of one call (connection.RETRY_BUDGET)
 
 # ARGV: count; the index table (n, then n index keys); the shape table (n, then n value tails);
-# per write six arguments: key, member, expected sha1 (or ""), new value (or "" to delete; or "#n":
-# `{"id":"<member>"` followed by shape n, for records written alike, store/alike.py: a bulk write
-# sends each distinct tail once, not ~600 bytes per record), index moves, history payload (or ""); then
+# per write six arguments: key, member, expected sha1 (or "" when absent; or "#n": the value read
+# was `{"id":"<member>"` followed by shape n), new value (or "" to delete; or "#n": `{"id":"<member>"`
+# followed by shape n), index moves, history payload (or ""); then. Shapes are for records written
+# alike (store/alike.py): a bulk write sends each distinct tail once, not ~600 bytes per record, and
+# neither side hashes a value read that is a shape (the script compares the strings instead); then
 # n_blobs, then per blob: key, value; then the blob index key and the current time; then the
 # history settings (history.py): max length, oldest ms kept, ttl ms, key prefix; then the change
 # event (channel and message, or two ""), published only when every write of the call applied;
@@ -92,7 +94,11 @@ for r = 1, count do
     value = redis.call('GET', key)
   end
   local actual = ''
-  if value then actual = redis.sha1hex(value) end
+  if string.byte(expected, 1) == 35 then  -- '#': the value read was '{"id":"<member>"' .. shape n
+    if value and value == '{"id":"' .. member .. '"' .. ARGV[shapes + tonumber(string.sub(expected, 2))] then
+      actual = expected
+    end
+  elseif value then actual = redis.sha1hex(value) end
   if actual ~= expected then
     conflicts[#conflicts + 1] = r
   else
@@ -215,8 +221,9 @@ def digest(raw: Optional[bytes]) -> str:
 
 
 class Shaped(NamedTuple):
-    """A new value `{"id":"<member>"` + `rest` (member an ID that JSON shows as it is): the script
-    makes it, and a call sends each distinct `rest` once (records written alike, store/alike.py)."""
+    """A value `{"id":"<member>"` + `rest` (member an ID that JSON shows as it is): the script
+    makes it, and a call sends each distinct `rest` once (records written alike, store/alike.py).
+    As a write's `expected`: the value it read was that (compared as a string, not hashed)."""
 
     rest: bytes
 
@@ -225,7 +232,7 @@ class Shaped(NamedTuple):
 class Write:
     key: str
     member: str
-    expected: str
+    expected: Union[str, Shaped]
     value: Union[bytes, Shaped, None]  # None deletes the record
     remove_from: Sequence[str] = field(default_factory=tuple)
     add_to: Sequence[str] = field(default_factory=tuple)  # lexical indexes: score 0
@@ -274,19 +281,26 @@ def _args(writes: Sequence[Write], blobs: Mapping[str, bytes], receipt: str = ""
     """The script's arguments (layout above `_SCRIPT`); history entries only when `history` is on."""
     table: Dict[str, int] = {}  # index key -> its position in the index table (1-based)
     made: Dict[Tuple[Any, ...], str] = {}  # moves -> their words: the records of a bulk write move alike
+    alike: Dict[Tuple[int, int, int], str] = {}  # the same, by the objects' identities (alive till the end)
     shapes: Dict[bytes, str] = {}  # a Shaped value's rest -> its reference ("#n")
     body: List[Any] = []
     for w in writes:
         moves = ""
         if w.remove_from or w.add_to or w.scored:
-            found = (w.remove_from, w.add_to, tuple(w.scored.items()))
-            moves = made.get(found, "")
+            same = (id(w.remove_from), id(w.add_to), id(w.scored))  # records written alike share them (alike.py)
+            moves = alike.get(same, "")
             if not moves:
-                moves = made[found] = _moves(w, table)
-        value = w.value
+                found = (w.remove_from, w.add_to, tuple(w.scored.items()))
+                moves = made.get(found, "")
+                if not moves:
+                    moves = made[found] = _moves(w, table)
+                alike[same] = moves
+        value, expected = w.value, w.expected
         if type(value) is Shaped:
             value = shapes.get(value.rest) or shapes.setdefault(value.rest, f"#{len(shapes) + 1}")
-        body += [w.key, w.member, w.expected, value if value is not None else b"", moves,
+        if type(expected) is Shaped:
+            expected = shapes.get(expected.rest) or shapes.setdefault(expected.rest, f"#{len(shapes) + 1}")
+        body += [w.key, w.member, expected, value if value is not None else b"", moves,
                  (w.history or b"") if history is not None else b""]
     args: List[Any] = [len(writes), len(table), *table, len(shapes), *shapes, *body, len(blobs)]
     for digest, value in blobs.items():

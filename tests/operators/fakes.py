@@ -91,6 +91,10 @@ class FakeBos:
         self.calls.append(("bos.fingerprints", list(ids)))
         return [fingerprint(self.components[i]) if i in self.components else None for i in ids]
 
+    async def component_ids(self, page_size: int) -> List[str]:
+        self.calls.append(("bos.component_ids", page_size))
+        return sorted(self.components)
+
     async def iter_component_pages(self, page_size: int, **filters: Any):
         yield await self.list_components(page_size, **filters)
 

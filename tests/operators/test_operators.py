@@ -355,6 +355,7 @@ def test_discovery_creates_missing_nodes_only(make_ctx):
     svc = FakeServices(components=[component(N[1])], nodes=hsm)
     run(DiscoveryOperator().run_pass(make_ctx(svc)))
     assert [c for c in svc.calls if c[0] == "bos.create_components"] == [("bos.create_components", [N[0], N[2]])]
+    assert "bos.component_ids" in svc.calls.names() and "bos.list_components" not in svc.calls.names()  # IDs only
     assert new_record(N[0]) == {
         "id": N[0], "actual_state": {"boot_artifacts": {"kernel": "", "kernel_parameters": "", "initrd": ""},
                                      "bss_token": ""},

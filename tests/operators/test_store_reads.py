@@ -59,6 +59,8 @@ def test_store_reads_equal_the_api_listing(api, api_server, redis_server):
             for statuses in (["power_on_pending"], ["power_on_pending", "stable"], ["configuring"]):
                 listed = await by_api.list_components(0, enabled=True, status=",".join(statuses))
                 assert await by_store.enabled_ids_in(statuses) == [c["id"] for c in listed], statuses
+            every = [c["id"] for c in await by_api.list_components(0)]
+            assert await by_store.component_ids(2) == every == await by_api.component_ids(2)
             assert any(c.get("actual_state", {}).get("boot_artifacts") for c in expected)
             assert by_store.reads is not None
 
