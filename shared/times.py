@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import time
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from typing import Optional
 
 WIRE_FORMAT = "%Y-%m-%dT%H:%M:%S"
@@ -33,6 +34,14 @@ def parse(text: Optional[str]) -> Optional[datetime]:
     """Parse a wire or RFC 3339 timestamp into an aware UTC datetime; None if unparseable."""
     if not text or not isinstance(text, str):
         return None
+    return _parse(text)
+
+
+@lru_cache(maxsize=4096)
+def _parse(text: str) -> Optional[datetime]:
+    """parse() of a string, remembered: stamps are whole seconds that a bulk write gives every
+    record it writes, and the status operator reads several per component per decision (at
+    100,000 nodes, most of a pass's parses are of the same few strings). datetime is immutable."""
     match = _RFC3339.match(text.strip())
     if not match:
         return None
@@ -56,7 +65,14 @@ def _offset(zone: Optional[str]) -> timedelta:
 
 
 def epoch(text: Optional[str]) -> Optional[float]:
-    moment = parse(text)
+    if not text or not isinstance(text, str):
+        return None
+    return _epoch(text)
+
+
+@lru_cache(maxsize=4096)
+def _epoch(text: str) -> Optional[float]:
+    moment = _parse(text)
     return moment.timestamp() if moment else None
 
 

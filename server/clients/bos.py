@@ -143,6 +143,14 @@ class BosClient:
             return None
         return await self.reads.components_with_prints(ids, query)
 
+    async def component_ids(self, page_size: int) -> List[str]:
+        """Every component's ID: from the store's ID index when the operators share the API's
+        Redis (discovery at 100,000 nodes read and decoded every record for their IDs alone, a
+        pass of 5-50 s during the benchmark's sessions), else paged through the API."""
+        if self.reads is not None:
+            return await self.reads.all_ids()
+        return [c["id"] async for page in self.iter_component_pages(page_size) for c in page]
+
     async def enabled_ids_in(self, statuses: Sequence[str]) -> Optional[List[str]]:
         """IDs of the enabled components in any of `statuses` (no record read), or None without
         store reads."""
@@ -156,6 +164,15 @@ class BosClient:
         """The first matching component, or None: a cheap existence check (one indexed page of 1)."""
         page = await self.component_page(1, None, **filters)
         return page[0] if page else None
+
+    async def any_matches(self, **filters: Any) -> bool:
+        """Whether any component matches `filters`: from the store's indexes when they answer it
+        (bos_reads.StoreReads.exists), else one indexed page of 1."""
+        if self.reads is not None and (query := store_query(**filters)) is not None:
+            found = await self.reads.exists(query)
+            if found is not None:
+                return found
+        return await self.any_component(**filters) is not None
 
     async def _components(self, params: Mapping[str, Any]) -> List[Component]:
         body = await self.http.get("/components", params=params)

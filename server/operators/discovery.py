@@ -25,9 +25,7 @@ class DiscoveryOperator(Operator):
 
     async def run_pass(self, ctx: PassContext) -> Optional[float]:
         hsm_nodes = {c["ID"] for c in await ctx.services.hsm.all_components() if c.get("Type") == "Node"}
-        known: Set[str] = set()
-        async for page in ctx.bos.iter_component_pages(ctx.batch_size):
-            known.update(c["id"] for c in page)
+        known: Set[str] = set(await ctx.bos.component_ids(ctx.batch_size))
         missing = sorted(hsm_nodes - known)
         if not missing:
             return None

@@ -25,9 +25,11 @@ MISSING = ""  # expected hash of a record that does not exist
 RECEIPT_SECONDS = 60  # far longer than any retry of one call (connection.RETRY_BUDGET)
 
 # ARGV: count; the index table (n, then n index keys); the shape table (n, then n value tails);
-# per write six arguments: key, member, expected sha1 (or ""), new value (or "" to delete; or "#n":
-# `{"id":"<member>"` followed by shape n, for records written alike, store/alike.py: a bulk write
-# sends each distinct tail once, not ~600 bytes per record), index moves, history payload (or ""); then
+# per write six arguments: key, member, expected sha1 (or "" when absent; or "#n": the value read
+# was `{"id":"<member>"` followed by shape n), new value (or "" to delete; or "#n": `{"id":"<member>"`
+# followed by shape n), index moves, history payload (or ""); then. Shapes are for records written
+# alike (store/alike.py): a bulk write sends each distinct tail once, not ~600 bytes per record, and
+# neither side hashes a value read that is a shape (the script compares the strings instead); then
 # n_blobs, then per blob: key, value; then the blob index key and the current time; then the
 # history settings (history.py): max length, oldest ms kept, ttl ms, key prefix; then the change
 # event (channel and message, or two ""), published only when every write of the call applied;
@@ -83,6 +85,24 @@ local function flush()
   for n, pairs_ in pairs(adds) do batched('ZADD', pairs_, ARGV[2 + n]) end
   rems, adds, written = {}, {}, {}
 end
+local parsed = {}
+local function moves_of(moves)  -- a write's index moves as {index, score or nil}, parsed once per distinct string
+  local ops = parsed[moves]
+  if ops then return ops end
+  ops = {}
+  for word in string.gmatch(moves, '%S+') do
+    if string.byte(word, 1) == 45 then  -- '-': leaves that index
+      ops[#ops + 1] = {tonumber(string.sub(word, 2))}
+    else
+      local eq = string.find(word, '=', 1, true)
+      local n, score = word, '0'
+      if eq then n, score = string.sub(word, 1, eq - 1), string.sub(word, eq + 1) end
+      ops[#ops + 1] = {tonumber(n), score}
+    end
+  end
+  parsed[moves] = ops
+  return ops
+end
 for r = 1, count do
   local at = first + 6 * (r - 1)
   local key, member, expected, new, moves = ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3], ARGV[at + 4]
@@ -92,7 +112,11 @@ for r = 1, count do
     value = redis.call('GET', key)
   end
   local actual = ''
-  if value then actual = redis.sha1hex(value) end
+  if string.byte(expected, 1) == 35 then  -- '#': the value read was '{"id":"<member>"' .. shape n
+    if value and value == '{"id":"' .. member .. '"' .. ARGV[shapes + tonumber(string.sub(expected, 2))] then
+      actual = expected
+    end
+  elseif value then actual = redis.sha1hex(value) end
   if actual ~= expected then
     conflicts[#conflicts + 1] = r
   else
@@ -104,20 +128,15 @@ for r = 1, count do
       end
       sets[#sets + 1] = key; sets[#sets + 1] = new
     end
-    for word in string.gmatch(moves, '%S+') do
-      if string.byte(word, 1) == 45 then  -- '-': leaves that index
-        local n = tonumber(string.sub(word, 2))
-        local list = rems[n] or {}
-        rems[n] = list
+    for _, op in ipairs(moves_of(moves)) do
+      if op[2] == nil then  -- leaves index op[1]
+        local list = rems[op[1]] or {}
+        rems[op[1]] = list
         list[#list + 1] = member
-      else
-        local eq = string.find(word, '=', 1, true)
-        local n, score = word, '0'
-        if eq then n, score = string.sub(word, 1, eq - 1), string.sub(word, eq + 1) end
-        n = tonumber(n)
-        local list = adds[n] or {}
-        adds[n] = list
-        list[#list + 1] = score
+      else  -- joins index op[1] with score op[2]
+        local list = adds[op[1]] or {}
+        adds[op[1]] = list
+        list[#list + 1] = op[2]
         list[#list + 1] = member
       end
     end
@@ -215,8 +234,9 @@ def digest(raw: Optional[bytes]) -> str:
 
 
 class Shaped(NamedTuple):
-    """A new value `{"id":"<member>"` + `rest` (member an ID that JSON shows as it is): the script
-    makes it, and a call sends each distinct `rest` once (records written alike, store/alike.py)."""
+    """A value `{"id":"<member>"` + `rest` (member an ID that JSON shows as it is): the script
+    makes it, and a call sends each distinct `rest` once (records written alike, store/alike.py).
+    As a write's `expected`: the value it read was that (compared as a string, not hashed)."""
 
     rest: bytes
 
@@ -225,7 +245,7 @@ class Shaped(NamedTuple):
 class Write:
     key: str
     member: str
-    expected: str
+    expected: Union[str, Shaped]
     value: Union[bytes, Shaped, None]  # None deletes the record
     remove_from: Sequence[str] = field(default_factory=tuple)
     add_to: Sequence[str] = field(default_factory=tuple)  # lexical indexes: score 0
@@ -274,19 +294,26 @@ def _args(writes: Sequence[Write], blobs: Mapping[str, bytes], receipt: str = ""
     """The script's arguments (layout above `_SCRIPT`); history entries only when `history` is on."""
     table: Dict[str, int] = {}  # index key -> its position in the index table (1-based)
     made: Dict[Tuple[Any, ...], str] = {}  # moves -> their words: the records of a bulk write move alike
+    alike: Dict[Tuple[int, int, int], str] = {}  # the same, by the objects' identities (alive till the end)
     shapes: Dict[bytes, str] = {}  # a Shaped value's rest -> its reference ("#n")
     body: List[Any] = []
     for w in writes:
         moves = ""
         if w.remove_from or w.add_to or w.scored:
-            found = (w.remove_from, w.add_to, tuple(w.scored.items()))
-            moves = made.get(found, "")
+            same = (id(w.remove_from), id(w.add_to), id(w.scored))  # records written alike share them (alike.py)
+            moves = alike.get(same, "")
             if not moves:
-                moves = made[found] = _moves(w, table)
-        value = w.value
+                found = (w.remove_from, w.add_to, tuple(w.scored.items()))
+                moves = made.get(found, "")
+                if not moves:
+                    moves = made[found] = _moves(w, table)
+                alike[same] = moves
+        value, expected = w.value, w.expected
         if type(value) is Shaped:
             value = shapes.get(value.rest) or shapes.setdefault(value.rest, f"#{len(shapes) + 1}")
-        body += [w.key, w.member, w.expected, value if value is not None else b"", moves,
+        if type(expected) is Shaped:
+            expected = shapes.get(expected.rest) or shapes.setdefault(expected.rest, f"#{len(shapes) + 1}")
+        body += [w.key, w.member, expected, value if value is not None else b"", moves,
                  (w.history or b"") if history is not None else b""]
     args: List[Any] = [len(writes), len(table), *table, len(shapes), *shapes, *body, len(blobs)]
     for digest, value in blobs.items():

@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from .. import metrics
 from . import keys
 from .blobs import Blobs
-from .cas import CasWriter, Shaped, Write, digest
+from .cas import MISSING, CasWriter, Shaped, Write, digest
 from .codec import dumps, loads
 from .component_counts import session_counts
 from .component_query import (SCAN_CHUNK, ComponentQuery, Facets, actual_state_older_than, explicit_chunks,
@@ -69,7 +69,7 @@ def _template(value: bytes, component_id: str, record: Record, unchanged: bool, 
     return Template(rest, record, unchanged, write, facets, blobs) if rest is not None else None
 
 
-def _take(plan: Plan, component_id: str, raw: Optional[bytes], prefix: bytes, template: Template) -> None:
+def _take(plan: Plan, component_id: str, raw: Optional[bytes], key: Key, prefix: bytes, template: Template) -> None:
     """Adds to `plan` a record computed as `template`'s was (alike.py): its own ID and compare-and-set digest."""
     if template.rest is None:
         return  # compute left the record alone
@@ -78,9 +78,13 @@ def _take(plan: Plan, component_id: str, raw: Optional[bytes], prefix: bytes, te
     if template.unchanged:
         return
     blobs.update(template.blobs)
-    plain = len(prefix) == len(component_id) + 8  # `{"id":"<id>"`: the script can make the value (cas.Shaped)
-    writes.append(Write(keys.component(component_id), component_id, digest(raw),
-                        Shaped(template.rest) if plain else prefix + template.rest, *template.write))
+    if len(prefix) == len(component_id) + 8:  # `{"id":"<id>"`: the script makes the values (cas.Shaped)
+        expected: Any = Shaped(key[1]) if key[1] is not None else MISSING  # the value read, after its ID
+        writes.append(Write(keys.component(component_id), component_id, expected, Shaped(template.rest),
+                            *template.write))
+    else:
+        writes.append(Write(keys.component(component_id), component_id, digest(raw), prefix + template.rest,
+                            *template.write))
     facets.append(template.facets)
 
 
@@ -311,7 +315,7 @@ class ComponentStore:
             if template is None:  # its first could not stand for the others: each is computed
                 again.append((component_id, raw, None))
             else:
-                _take(plan, component_id, raw, prefix, template)
+                _take(plan, component_id, raw, key, prefix, template)
         await self._plan_full(plan, again, how)
         return plan
 

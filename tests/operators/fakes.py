@@ -91,12 +91,19 @@ class FakeBos:
         self.calls.append(("bos.fingerprints", list(ids)))
         return [fingerprint(self.components[i]) if i in self.components else None for i in ids]
 
+    async def component_ids(self, page_size: int) -> List[str]:
+        self.calls.append(("bos.component_ids", page_size))
+        return sorted(self.components)
+
     async def iter_component_pages(self, page_size: int, **filters: Any):
         yield await self.list_components(page_size, **filters)
 
     async def any_component(self, **filters: Any) -> Optional[dict]:
         found = await self.list_components(1, **filters)
         return found[0] if found else None
+
+    async def any_matches(self, **filters: Any) -> bool:
+        return await self.any_component(**filters) is not None
 
     async def patch_components(self, patches: Sequence[Mapping[str, Any]], batch_size: int = 0,
                                skip_bad_ids: bool = False) -> List[str]:

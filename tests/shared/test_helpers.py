@@ -112,3 +112,16 @@ def test_kernel_parameters_compare_without_v1_session_ids() -> None:
     desired = {"kernel": "k", "initrd": "i", "kernel_parameters": "a b bos_session_id=s2"}
     assert boot_artifacts_match(desired, dict(desired, kernel_parameters="a bos_session_id=s1 b"))
     assert not boot_artifacts_match(desired, dict(desired, kernel_parameters="a bos_session_id=s1"))
+
+
+def test_remembered_parses_answer_like_fresh_ones() -> None:
+    """parse() and epoch() remember strings (times._parse, times._epoch): the same string always
+    gives the same instant, also after other strings were parsed, and non-strings are refused."""
+    from bos_shared.times import epoch
+    stamps = ["2025-01-13T15:04:05", "2025-01-13T16:04:05.123+01:00", "2025-01-13T15:04:05Z", "bad", " 2025-01-13T15:04:05 "]
+    first = [(parse(s), epoch(s)) for s in stamps]
+    for n in range(100):
+        parse(f"2025-01-13T15:{n % 60:02d}:05")
+    assert [(parse(s), epoch(s)) for s in stamps] == first
+    assert first[0][1] == first[2][1] == 1736780645.0 and first[1][1] == 1736780645.123 and first[3] == (None, None)
+    assert parse(None) is None and epoch(None) is None and epoch(12) is None  # type: ignore[arg-type]
