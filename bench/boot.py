@@ -226,22 +226,51 @@ def run_session(driver: Driver, name: str, operation: str, nodes: int, timeout: 
             "redis_commands": redis_commands(commands, driver.command_stats(), nodes),
             "counts": {name: counts_per_node(counters[name], scrape(url), nodes)
                        for name, url in driver.metrics.items()},
-            "timeline": timeline(hardware, posted, (running or done) - started + posted, settled, completed)}
+            "timeline": timeline(hardware, posted, (running or done) - started + posted, settled, completed),
+            "phases": phases(hardware, posted, (running or done) - started + posted, settled, completed)}
 
 
 def timeline(hardware: Mapping[str, Any], posted: float, running: float, settled: Optional[float],
              completed: float) -> Dict[str, Any]:
     """Where a session's wall time went, in seconds since the hardware clock's reset (just before the
     POST): the simulator's first/last of each kind of node event (a PCS request reaching a node, each
-    step done, a report accepted), and BOS's own milestones as the 10 Hz poll saw them (running, no
-    component enabled any more, complete)."""
+    step done, a report accepted) with its 10/50/90 % times, and BOS's own milestones as the 10 Hz
+    poll saw them (running, no component enabled any more, complete)."""
     since = hardware["since"]
     bos = {"POST sent": posted, "running (setup done)": running, "no component enabled": settled,
            "complete": completed}
     out: Dict[str, Any] = {k: round(v - since, 2) for k, v in bos.items() if v is not None}
     for kind, seen in sorted(hardware.get("events", {}).items(), key=lambda item: item[1]["first"]):
-        out[kind] = f"{seen['first']:.2f} .. {seen['last']:.2f} ({seen['count']})"
+        deciles = seen.get("deciles") or []
+        middle = f" p10/50/90 {deciles[0]:.2f}/{deciles[4]:.2f}/{deciles[8]:.2f}" if len(deciles) == 9 else ""
+        out[kind] = f"{seen['first']:.2f} .. {seen['last']:.2f} ({seen['count']}){middle}"
     return out
+
+
+def phases(hardware: Mapping[str, Any], posted: float, running: float, settled: Optional[float],
+           completed: float) -> Dict[str, float]:
+    """The session's wall time cut at its milestones, in order (seconds): POST -> setup done -> first
+    power action at a node -> last On at a node -> last node booted -> last CFS configured -> no
+    component enabled -> complete. The first three and the last two gaps are BOS's; the two between
+    are the hardware's (power-on + boot, configure), widened by the last nodes' jitter."""
+    since = hardware["since"]
+    events = hardware.get("events", {})
+
+    def first(kind: str) -> Optional[float]:
+        return since + events[kind]["first"] if kind in events else None
+
+    def last(kind: str) -> Optional[float]:
+        return since + events[kind]["last"] if kind in events else None
+    actions = [t for t in (first("On reached the node"), first("soft_off reached the node")) if t is not None]
+    marks = [("setup (POST -> running)", posted, running),
+             ("running -> first power action at a node", running, min(actions) if actions else None),
+             ("first power action -> last On at a node", min(actions) if actions else None,
+              last("On reached the node")),
+             ("last On -> last node booted", last("On reached the node"), last("boot done")),
+             ("last node booted -> last CFS configured", last("boot done"), last("configure done")),
+             ("last CFS configured -> no component enabled", last("configure done"), settled),
+             ("no component enabled -> complete", settled, completed)]
+    return {name: round(end - start, 2) for name, start, end in marks if start is not None and end is not None}
 
 
 def run_stack(nodes: int, latency: str, *, operations: Sequence[str] = OPERATIONS, timeout: float = 1800,

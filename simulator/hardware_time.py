@@ -11,9 +11,11 @@ above it as orchestration overhead (docs/benchmarks.md). Steps that never
 complete (an On overtaking a power-off, a boot cut short by a power-off) add
 nothing; a failed configuration attempt counts, as the hardware spent it.
 
-Beside the tallies, the first and last wall time (since the reset) of each kind of
-event (a PCS request reaching a node, a step done, a report accepted) make the
-session's timeline: where BOS's own time went (`bench.boot`'s timeline).
+Beside the tallies, the wall times (since the reset) of each kind of event (a PCS
+request reaching a node, a step done, a report accepted) make the session's
+timeline: where BOS's own time went (`bench.boot`'s timeline). Each kind keeps its
+first and last time and its deciles, which tell a spread bound by CPU (even) from
+one bound by hand-offs between passes (steps).
 """
 
 from __future__ import annotations
@@ -21,13 +23,17 @@ from __future__ import annotations
 import time
 from typing import Any, Dict, List
 
+DECILES = 10  # quantiles of each kind of event in the summary: 10 %, 20 %, ... 90 %
+KEPT_TIMES = 200_000  # times kept per kind for the deciles (a simulator never reset stays bounded)
+
 
 class HardwareTime:
     def __init__(self) -> None:
         self.seconds: Dict[str, float] = {}
         self.steps = 0
         self.since = time.time()
-        self.events: Dict[str, List[float]] = {}  # kind -> [first, last, count], wall seconds since the reset
+        # kind -> (count, times): wall seconds since the reset, the first KEPT_TIMES of them and the last
+        self.events: Dict[str, List[Any]] = {}
 
     def done(self, xname: str, sim_seconds: float, step: str = "step") -> None:
         """`xname` finished a hardware `step` that took `sim_seconds` of simulated time."""
@@ -36,14 +42,19 @@ class HardwareTime:
         self.mark(step + " done")
 
     def mark(self, kind: str) -> None:
-        """One event of `kind` now (a few float operations: it runs for every node's every step)."""
+        """One event of `kind` now (one float appended: it runs for every node's every step; the
+        times come in order, so the list stays sorted)."""
         now = time.time() - self.since
         seen = self.events.get(kind)
         if seen is None:
-            self.events[kind] = [now, now, 1]
+            self.events[kind] = [1, [now]]
+            return
+        seen[0] += 1
+        times = seen[1]
+        if len(times) < KEPT_TIMES:
+            times.append(now)
         else:
-            seen[1] = now
-            seen[2] += 1
+            times[-1] = now
 
     def reset(self) -> None:
         self.seconds.clear()
@@ -56,11 +67,18 @@ class HardwareTime:
         out: Dict[str, Any] = {"since": round(self.since, 3), "speed": speed, "nodes": len(self.seconds),
                                "steps": self.steps, "max_seconds": 0.0, "max_wall_seconds": 0.0,
                                "mean_seconds": 0.0, "slowest": None,
-                               "events": {kind: {"first": round(first, 3), "last": round(last, 3), "count": int(n)}
-                                          for kind, (first, last, n) in self.events.items()}}
+                               "events": {kind: _spread(n, times) for kind, (n, times) in self.events.items()}}
         if self.seconds:
             slowest = max(self.seconds, key=self.seconds.__getitem__)
             top = self.seconds[slowest]
             out.update(max_seconds=round(top, 4), max_wall_seconds=round(top / speed, 4), slowest=slowest,
                        mean_seconds=round(sum(self.seconds.values()) / len(self.seconds), 4))
         return out
+
+
+def _spread(count: int, times: List[float]) -> Dict[str, Any]:
+    """First, last, count and deciles of one kind's event times (in order already; the deciles of
+    the kept ones)."""
+    kept = len(times)
+    return {"first": round(times[0], 3), "last": round(times[-1], 3), "count": count,
+            "deciles": [round(times[min(kept - 1, kept * k // DECILES)], 2) for k in range(1, DECILES)]}

@@ -165,6 +165,15 @@ class BosClient:
         page = await self.component_page(1, None, **filters)
         return page[0] if page else None
 
+    async def any_matches(self, **filters: Any) -> bool:
+        """Whether any component matches `filters`: from the store's indexes when they answer it
+        (bos_reads.StoreReads.exists), else one indexed page of 1."""
+        if self.reads is not None and (query := store_query(**filters)) is not None:
+            found = await self.reads.exists(query)
+            if found is not None:
+                return found
+        return await self.any_component(**filters) is not None
+
     async def _components(self, params: Mapping[str, Any]) -> List[Component]:
         body = await self.http.get("/components", params=params)
         return body if isinstance(body, list) else []

@@ -42,6 +42,24 @@ def store_query(page_size: int = 0, start_after: Optional[str] = None, **filters
                           page_size=max(0, page_size))
 
 
+def membership_keys(query: ComponentQuery) -> Optional[List[str]]:
+    """The indexes whose intersection is exactly `query`'s matches, or None when a filter is not
+    an index membership (IDs, `enabled=false`, several statuses, a page position, a time)."""
+    if (query.ids is not None or query.start_after is not None or query.actual_before is not None
+            or query.enabled is False or (query.statuses is not None and len(query.statuses) != 1)):
+        return None
+    found = [keys.by_session(query.session)] if query.session is not None else []
+    if query.staged_session is not None:
+        found.append(keys.by_staged_session(query.staged_session))
+    if query.enabled is True:
+        found.append(keys.COMPONENT_ENABLED)
+    if query.phase:
+        found.append(keys.by_phase(query.phase))
+    if query.statuses is not None:
+        found.append(keys.by_status(query.statuses[0]))
+    return found or None
+
+
 class StoreReads:
     """`GET /v2/components` answers computed from Redis (the records, not the HTTP round trip).
 
@@ -78,6 +96,17 @@ class StoreReads:
                 found.append(cast(Component, view(record)))
                 prints[cid] = hash(raw)
         return found, prints
+
+    async def exists(self, query: ComponentQuery) -> Optional[bool]:
+        """Whether any component matches `query`, from the indexes alone when every filter is an
+        index membership (session, staged session, `enabled=true`, phase, one status): one
+        ZINTERCARD with LIMIT 1, no record read. None when a filter needs the records. The
+        session-completion operator asks this on every pass while a session runs; the page of 1
+        it asked for decoded a whole read chunk (1,000 records) to find its first match."""
+        members = membership_keys(query)
+        if members is None:
+            return None
+        return int(await self.store.redis.zintercard(len(members), members, limit=1)) > 0
 
     async def all_ids(self) -> List[str]:
         """Every component's ID, ascending, from the ID index alone (no record read or decoded)."""

@@ -40,9 +40,9 @@ class SessionCompletionOperator(Operator):
     async def is_complete(self, ctx: PassContext, session: Mapping[str, Any], tenants_sharing_name: Set[str]) -> bool:
         name, tenant = session["name"], session.get("tenant") or None
         if not tenant and not tenants_sharing_name:
-            # the common case: one indexed page of 1 per filter, whatever the cluster size
-            return (await ctx.bos.any_component(session=name, enabled=True) is None
-                    and await ctx.bos.any_component(staged_session=name) is None)
+            # the common case: one index intersection per filter, whatever the cluster size
+            return (not await ctx.bos.any_matches(session=name, enabled=True)
+                    and not await ctx.bos.any_matches(staged_session=name))
         members = await self._members(ctx, name)
         if tenant:  # tenant session: complete iff no member is owned by the tenant
             owned = await ctx.services.tapms.tenant_xnames(tenant)

@@ -8,7 +8,7 @@ import asyncio
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple
 
 from bos_shared.times import epoch
 
@@ -35,6 +35,9 @@ RECHECK_AFTER_PROGRESS = 0.2
 # further than this: their looks are two by-ID questions (`_changed`), and the last node of a
 # session was noticed up to a whole re-check interval late.
 RECHECK_IN_TRANSITION = 0.5
+# ... and not at all while at most this many are (a session's last nodes): such a look is a few
+# milliseconds, and the last node configured waited up to RECHECK_IN_TRANSITION to be noticed.
+FEW_IN_TRANSITION = 200
 LOOK_EARLY = 0.05  # a pass this close to the next look's time asks (it was scheduled for it)
 PAGES_IN_FLIGHT = 2
 # What a component in transition was last seen as at PCS and CFS: (P, desired_config, configuration_status).
@@ -77,6 +80,7 @@ class _Pass:
     cfs: Dict[str, Dict[str, Any]] = field(default_factory=dict)
     power: Dict[str, str] = field(default_factory=dict)  # P already read this pass (changed watched ones)
     watched: List[str] = field(default_factory=list)  # in transition, record unchanged: ask PCS and CFS only
+    handed: FrozenSet[str] = frozenset()  # handed off to a power operator: left to it (not a full look)
     remaining: int = 0  # components that stay enabled after their page's decisions
     moved: int = 0  # components written (moved on) by this pass
     in_transition: int = 0  # components left as they were that wait for PCS or CFS, not for a write
@@ -130,9 +134,11 @@ class StatusOperator(Operator):
         session's nodes in flight costs two by-ID requests per batch, so it can come often. It
         comes on its own timer (`_look_due`), not with every pass: passes woken by writes (every
         node's report, during a boot) ask only about what was written."""
-        self._expire_waiting(ctx)
+        full_look = self._expire_waiting(ctx)
         pass_ = _Pass(gate=asyncio.Semaphore(PAGES_IN_FLIGHT))
         try:
+            if not full_look:
+                pass_.handed = await self._handed_off_ids(ctx)
             todo, enabled = await self._to_look_at(ctx, pass_)
             if not enabled:
                 return None
@@ -171,17 +177,29 @@ class StatusOperator(Operator):
         moved = pass_.moved > 0 or ctx.contended > 0
         if not pass_.remaining and not ctx.contended:
             return None
-        return self._recheck(ctx, moved=moved, in_transition=pass_.in_transition > 0)
+        return self._recheck(ctx, moved=moved, in_transition=pass_.in_transition)
 
-    def _expire_waiting(self, ctx: PassContext) -> None:
+    def _expire_waiting(self, ctx: PassContext) -> bool:
         """A full look every `polling_frequency` (the operator's period, §3), and whenever the
-        time-outs the deadlines were computed with change."""
+        time-outs the deadlines were computed with change. True for a full look."""
         options = (ctx.options.get("max_boot_wait_time"), ctx.options.get("max_power_on_wait_time"))
         period = float(ctx.options.get("polling_frequency") or 0)
         if options != self._waiting_options or time.monotonic() - self._full_look >= period:
             self._waiting.clear()
             self._waiting_options = options
             self._full_look = time.monotonic()
+            return True
+        return False
+
+    async def _handed_off_ids(self, ctx: PassContext) -> FrozenSet[str]:
+        """The enabled components a power operator is to act on (`power_on_pending`,
+        `power_off_pending`), from the store's indexes (empty without store reads): outside a full
+        look, a pass leaves them to that operator, whose write (an event) brings them back
+        (operators.md §3, extension "handed off"). Looking at them right after this operator's own
+        write held their leases while the power operator waited for them, for a decision that
+        could only be the same (issue 13, realistic latencies)."""
+        ids = await ctx.bos.enabled_ids_in(sorted(self.handed_off))
+        return frozenset(ids or ())
 
     async def _to_look_at(self, ctx: PassContext, pass_: "_Pass") -> Tuple[List[str], int]:
         """Every enabled component ID (paged), less those still waiting; and how many are enabled."""
@@ -202,6 +220,10 @@ class StatusOperator(Operator):
         """The page less the components still waiting: record unchanged (same fingerprint) and
         deadline not reached. They stay enabled, so they count as remaining. Those in transition
         go to `pass_.watched` instead: PCS and CFS decide whether they are looked at."""
+        if pass_.handed:
+            kept = [i for i in page if i not in pass_.handed]
+            pass_.remaining += len(page) - len(kept)  # still enabled, the power operator's work
+            page = kept
         maybe = [i for i in page if i in self._waiting]
         if not maybe:
             return page
@@ -348,7 +370,7 @@ class StatusOperator(Operator):
             return
         self._waiting[comp["id"]] = (fingerprint, NOTHING_DUE if deadline is None else deadline, seen)
 
-    def _recheck(self, ctx: PassContext, moved: bool, in_transition: bool = False) -> float:
+    def _recheck(self, ctx: PassContext, moved: bool, in_transition: int = 0) -> float:
         """Nodes in flight change outside BOS (power off, CFS configured: nothing tells BOS), so
         the status operator looks again. A session's nodes move together, spread over the
         hardware's jitter: once a look finds some moved, the others follow within moments, so
@@ -356,9 +378,12 @@ class StatusOperator(Operator):
         doubling up to the re-check interval. Never more than half the time polling (the wait is
         at least the pass duration). At a fixed one-second re-check, the last node of a session
         waited up to a second more to be noticed (issue 13, realistic latencies). While components
-        wait for PCS or CFS (in transition), the back-off stops at RECHECK_IN_TRANSITION."""
+        wait for PCS or CFS (in transition), the back-off stops at RECHECK_IN_TRANSITION, and
+        while no more than FEW_IN_TRANSITION do (a session's last nodes), it does not start."""
         fastest = min(RECHECK_AFTER_PROGRESS, ctx.recheck)
-        slowest = min(RECHECK_IN_TRANSITION, ctx.recheck) if in_transition else ctx.recheck
+        slowest = ctx.recheck
+        if in_transition:
+            slowest = min(fastest if in_transition <= FEW_IN_TRANSITION else RECHECK_IN_TRANSITION, slowest)
         if moved or self._interval is None:
             self._interval = fastest
         else:

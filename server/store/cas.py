@@ -85,6 +85,24 @@ local function flush()
   for n, pairs_ in pairs(adds) do batched('ZADD', pairs_, ARGV[2 + n]) end
   rems, adds, written = {}, {}, {}
 end
+local parsed = {}
+local function moves_of(moves)  -- a write's index moves as {index, score or nil}, parsed once per distinct string
+  local ops = parsed[moves]
+  if ops then return ops end
+  ops = {}
+  for word in string.gmatch(moves, '%S+') do
+    if string.byte(word, 1) == 45 then  -- '-': leaves that index
+      ops[#ops + 1] = {tonumber(string.sub(word, 2))}
+    else
+      local eq = string.find(word, '=', 1, true)
+      local n, score = word, '0'
+      if eq then n, score = string.sub(word, 1, eq - 1), string.sub(word, eq + 1) end
+      ops[#ops + 1] = {tonumber(n), score}
+    end
+  end
+  parsed[moves] = ops
+  return ops
+end
 for r = 1, count do
   local at = first + 6 * (r - 1)
   local key, member, expected, new, moves = ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3], ARGV[at + 4]
@@ -110,20 +128,15 @@ for r = 1, count do
       end
       sets[#sets + 1] = key; sets[#sets + 1] = new
     end
-    for word in string.gmatch(moves, '%S+') do
-      if string.byte(word, 1) == 45 then  -- '-': leaves that index
-        local n = tonumber(string.sub(word, 2))
-        local list = rems[n] or {}
-        rems[n] = list
+    for _, op in ipairs(moves_of(moves)) do
+      if op[2] == nil then  -- leaves index op[1]
+        local list = rems[op[1]] or {}
+        rems[op[1]] = list
         list[#list + 1] = member
-      else
-        local eq = string.find(word, '=', 1, true)
-        local n, score = word, '0'
-        if eq then n, score = string.sub(word, 1, eq - 1), string.sub(word, eq + 1) end
-        n = tonumber(n)
-        local list = adds[n] or {}
-        adds[n] = list
-        list[#list + 1] = score
+      else  -- joins index op[1] with score op[2]
+        local list = adds[op[1]] or {}
+        adds[op[1]] = list
+        list[#list + 1] = op[2]
         list[#list + 1] = member
       end
     end

@@ -37,7 +37,8 @@ class ScopedStore:
     async def get_raw(self, tenant: Optional[str], name: str) -> Optional[bytes]:
         """The record's JSON as stored (codec.dumps): what a GET answers, without decoding and
         encoding it again (a session names up to 100,000 components in one ~1.5 MB string)."""
-        return await self.redis.get(self.key(tenant, name))
+        raw: Optional[bytes] = await self.redis.get(self.key(tenant, name))
+        return raw
 
     async def members(self, index: str) -> List[str]:
         return [m.decode() for m in await self.redis.zrange(index, 0, -1)]

@@ -102,6 +102,9 @@ class FakeBos:
         found = await self.list_components(1, **filters)
         return found[0] if found else None
 
+    async def any_matches(self, **filters: Any) -> bool:
+        return await self.any_component(**filters) is not None
+
     async def patch_components(self, patches: Sequence[Mapping[str, Any]], batch_size: int = 0,
                                skip_bad_ids: bool = False) -> List[str]:
         check_patch_invariant(patches)

@@ -84,21 +84,23 @@ def test_status_asks_cfs_by_id_for_a_small_share_of_the_cluster_however_few_are_
     assert len(patched(svc)) == 6
 
 
-def test_status_looks_again_soon_after_progress_and_backs_off_without(make_ctx):
+def test_status_looks_again_soon_after_progress_and_backs_off_without(make_ctx, monkeypatch):
     """Hardware changes reach BOS only through the status operator's looks (issue 13): right
     after a look that moved components on, the next comes soon; looks that move nothing back off
     to the re-check interval; the next change brings the short interval back."""
     svc = FakeServices(components=[component(N[0], override="on_hold")], power={N[0]: "off"},
                        cfs={N[0]: {"id": N[0]}})
     op = StatusOperator()
-    hints = [run(op.run_pass(make_ctx(svc))) for _ in range(5)]  # moved to powering_on, then stays off
+    every = {"polling_frequency": 0}  # every pass a full look: the component (handed off) is looked at
+    hints = [run(op.run_pass(make_ctx(svc, **every))) for _ in range(5)]  # moved to powering_on, stays off
     fast, slow = status_module.RECHECK_AFTER_PROGRESS, make_ctx(svc).recheck  # a fake pass takes far less
     assert [round(h, 2) for h in hints] == [fast, 2 * fast, 4 * fast, slow, slow]
-    held = make_ctx(svc)
+    held = make_ctx(svc, **every)
     held.claims = Withholding({N[0]})  # another operator holds it for a moment: no back-off
     assert round(run(op.run_pass(held)), 2) == fast and held.contended == 1
     svc.pcs.power[N[0]] = "on"  # came on without booting the desired artifacts: S6 moves it again
-    assert [round(run(op.run_pass(make_ctx(svc))), 2) for _ in range(2)] == [fast, 2 * fast]
+    monkeypatch.setattr(status_module, "FEW_IN_TRANSITION", 0)  # then powering off: backs off as if many
+    assert [round(run(op.run_pass(make_ctx(svc, **every))), 2) for _ in range(2)] == [fast, 2 * fast]
     assert len(patched(svc)) == 2
 
 
@@ -133,11 +135,46 @@ def test_status_leaves_components_waiting_for_a_write_alone_until_their_record_c
     assert looked_at(svc) == [N[:2]]
     svc.calls.clear()
     assert run(op.run_pass(make_ctx(svc))) is not None  # both still enabled: looked at again soon
-    assert svc.calls.names() == ["redis.enabled_page", "bos.fingerprints"]
+    assert svc.calls.names() == ["bos.enabled_ids_in", "redis.enabled_page", "bos.fingerprints"]
     svc.bos.components[N[0]]["actual_state"]["boot_artifacts"] = dict(ARTIFACTS)  # the node reports
     run(op.run_pass(make_ctx(svc)))
     assert looked_at(svc) == [[N[0]]]
     assert [(p["id"], p.get("enabled")) for p in patched(svc)] == [(N[0], False)]  # S4b: booted, done
+
+
+def test_status_leaves_components_handed_off_to_a_power_operator_alone_until_it_writes(make_ctx, monkeypatch):
+    """Issue 13 (realistic latencies): once this operator hands components to a power operator
+    (S2b: `power_on_pending`; S6: `power_off_pending`), its passes neither claim, re-read nor ask
+    PCS about them (claiming them kept power-on waiting for their leases) until the power
+    operator's write, or the full look every polling_frequency."""
+    clock = Clock()
+    monkeypatch.setattr(status_module, "time", clock)
+    off = component(N[0], override="on_hold")  # node off: S2b, to power-on
+    running = component(N[1], override="on_hold", actual={**ARTIFACTS, "kernel": "old"})  # on, old boot: S6
+    svc = FakeServices(components=[off, running], power={N[0]: "off", N[1]: "on"},
+                       cfs={x: {"id": x} for x in N[:2]})
+    op = StatusOperator()
+    slow = {"polling_frequency": 1000}
+    assert run(op.run_pass(make_ctx(svc, **slow))) is not None
+    assert [(p["id"], p["status"]["phase"]) for p in patched(svc)] == [(N[0], "powering_on"), (N[1], "powering_off")]
+    for _ in range(2):
+        svc.calls.clear()
+        clock.t += 1
+        held = make_ctx(svc, **slow)
+        held.claims = Withholding({N[0], N[1]})  # the power operators act on them now
+        assert run(op.run_pass(held)) is not None  # still enabled: looked at again later
+        assert held.contended == 0 and looked_at(svc) == [] and patched(svc) == []
+        assert "bos.components_by_ids" not in svc.calls.names()
+    svc.bos.components[N[0]]["last_action"] = {"action": "powering_on", "failed": False,
+                                               "last_updated": ago(0)}  # power-on's write: power_on_called
+    svc.calls.clear()
+    clock.t += 1
+    run(op.run_pass(make_ctx(svc, **slow)))
+    assert looked_at(svc) == [[N[0]]]
+    svc.calls.clear()
+    clock.t += 1000  # the full look
+    run(op.run_pass(make_ctx(svc, **slow)))
+    assert N[1] in [i for ids in looked_at(svc) for i in ids]
 
 
 def test_status_looks_at_a_waiting_component_at_its_deadline_and_at_each_full_look(make_ctx, monkeypatch):
@@ -186,8 +223,8 @@ def test_status_asks_only_pcs_and_cfs_about_components_in_transition_until_eithe
         svc.calls.clear()
         clock.t += 1
         assert run(op.run_pass(make_ctx(svc))) is not None  # both in flight: looked at again soon
-        assert svc.calls.names() == ["redis.enabled_page", "bos.fingerprints", "cfs.components",
-                                     "pcs.power_status"]
+        assert svc.calls.names() == ["bos.enabled_ids_in", "redis.enabled_page", "bos.fingerprints",
+                                     "cfs.components", "pcs.power_status"]
         assert looked_at(svc) == [N[:2]] and patched(svc) == []
     svc.cfs.records[N[0]] = dict(pending, configuration_status="configured")
     svc.calls.clear()
@@ -204,17 +241,20 @@ def test_status_asks_only_pcs_and_cfs_about_components_in_transition_until_eithe
     assert [(p["id"], p.get("enabled")) for p in patched(svc)[1:]] == [(N[1], False)]
 
 
-def test_status_backs_off_less_while_components_wait_for_pcs_or_cfs(make_ctx):
+def test_status_backs_off_less_while_components_wait_for_pcs_or_cfs(make_ctx, monkeypatch):
     """Issue 13: while a node configures, only CFS can say it is done; the looks back off to
     RECHECK_IN_TRANSITION, not to the re-check interval, so the last node of a session is
-    noticed soon after CFS says so."""
+    noticed soon after CFS says so; and not at all while few are in transition (a session's
+    last nodes: their looks are cheap)."""
     svc = FakeServices(components=[component(N[0], phase="configuring", actual=ARTIFACTS, configuration="cfg")],
                        power={N[0]: "on"},
                        cfs={N[0]: {"id": N[0], "desired_config": "cfg", "configuration_status": "pending"}})
     op = StatusOperator()
     fast, capped = status_module.RECHECK_AFTER_PROGRESS, status_module.RECHECK_IN_TRANSITION
-    assert make_ctx(svc).recheck > capped
-    assert [round(run(op.run_pass(make_ctx(svc))), 2) for _ in range(5)] == [fast, 2 * fast, capped, capped, capped]
+    assert make_ctx(svc).recheck > capped and status_module.FEW_IN_TRANSITION >= 1
+    assert [round(run(op.run_pass(make_ctx(svc))), 2) for _ in range(3)] == [fast, fast, fast]
+    monkeypatch.setattr(status_module, "FEW_IN_TRANSITION", 0)  # as if many were in transition
+    assert [round(run(op.run_pass(make_ctx(svc))), 2) for _ in range(4)] == [2 * fast, capped, capped, capped]
     assert patched(svc) == []
 
 

@@ -19,6 +19,9 @@ FILTERS: List[Dict[str, Any]] = [
     {}, {"enabled": True}, {"enabled": False}, {"status": "power_on_pending"},
     {"status": "on_hold,stable", "enabled": True}, {"session": "s1"}, {"phase": "powering_on"},
     {"staged_session": "s2"},
+    # session-completion's questions (any_matches: index intersections), with and without a match
+    {"session": "s1", "enabled": True}, {"session": "s9", "enabled": True}, {"staged_session": "s9"},
+    {"session": "s1", "enabled": True, "phase": "powering_on", "status": "on_hold"},
 ]
 
 
@@ -52,6 +55,7 @@ def test_store_reads_equal_the_api_listing(api, api_server, redis_server):
                         == await by_api.components_by_ids(picked, **filters)), filters
                 assert (await by_store.component_page(2, IDS[2], **filters)
                         == await by_api.component_page(2, IDS[2], **filters)), filters
+                assert await by_store.any_matches(**filters) == bool(expected), filters
             for statuses in (["power_on_pending"], ["power_on_pending", "stable"], ["configuring"]):
                 listed = await by_api.list_components(0, enabled=True, status=",".join(statuses))
                 assert await by_store.enabled_ids_in(statuses) == [c["id"] for c in listed], statuses
@@ -59,6 +63,14 @@ def test_store_reads_equal_the_api_listing(api, api_server, redis_server):
             assert await by_store.component_ids(2) == every == await by_api.component_ids(2)
             assert any(c.get("actual_state", {}).get("boot_artifacts") for c in expected)
             assert by_store.reads is not None
+
+            async def no_records(ids: Any) -> Any:
+                raise AssertionError("a record was read")
+            by_store.reads.store.get_raw_many = no_records  # type: ignore[method-assign]
+            # session-completion's questions come from the indexes alone (no record read, issue 13)
+            assert await by_store.any_matches(session="s1", enabled=True)
+            assert not await by_store.any_matches(session="s9", enabled=True)
+            assert await by_store.any_matches(staged_session="s2")
         finally:
             await http.close()
             await redis.aclose()
