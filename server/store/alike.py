@@ -40,6 +40,7 @@ class Like(Dict[str, Any]):
     shape (api/components.py)."""
 
     __slots__ = ("like",)
+    like: Optional[Dict[str, Any]]
 
 
 class Template(NamedTuple):

@@ -308,7 +308,8 @@ def _args(writes: Sequence[Write], blobs: Mapping[str, bytes], receipt: str = ""
                 if not moves:
                     moves = made[found] = _moves(w, table)
                 alike[same] = moves
-        value, expected = w.value, w.expected
+        value: Union[bytes, Shaped, str, None] = w.value
+        expected: Union[bytes, Shaped, str, None] = w.expected
         if type(value) is Shaped:
             value = shapes.get(value.rest) or shapes.setdefault(value.rest, f"#{len(shapes) + 1}")
         if type(expected) is Shaped:

@@ -10,8 +10,7 @@ value or the writer, or when a taken record skips its own compare-and-set.
 from __future__ import annotations
 
 import asyncio
-import re
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 import pytest
 import redis as redis_lib
