@@ -76,8 +76,9 @@ def _runs_decoder(node: Schema) -> Optional[FastDecoder]:
     item is decoded in full. So the value is what the whole-array decoder gives, the same bytes
     being validated the same way: an item is `{"id":"` + an ID without quote or backslash + `"` +
     the rest of a valid object, valid exactly when its ID text is a valid JSON string (checked by
-    the ID's own decoder). The rest must not hold `"id"` anywhere (a duplicate key would make the
-    last `id` the item's): such items are decoded in full.
+    the ID's own decoder). The rest must not hold `"id"` anywhere, nor a `\\u` escape (which can
+    spell that key too): a duplicate key would make the last `id` the item's. Such items are
+    decoded in full.
     """
     array = node
     while isinstance(array, Ref):
@@ -111,8 +112,8 @@ def _runs_decoder(node: Schema) -> Optional[FastDecoder]:
                 value = to_builtins(one.decode(text))
                 out.append(value)
                 rest = None
-                if end > 0 and b"\\" not in text[opening:end] and b'"id"' not in text[end + 1:] \
-                        and type(value) is dict:
+                if end > 0 and b"\\" not in text[opening:end] and type(value) is dict \
+                        and b'"id"' not in text[end + 1:] and b"\\u" not in text[end + 1:]:
                     rest, last = text[end + 1:], value
         except (msgspec.MsgspecError, RecursionError):  # refused, or nested deeper than it goes
             return None

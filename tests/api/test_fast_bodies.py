@@ -137,6 +137,7 @@ def test_runs_of_items_alike_but_for_their_ids_agree_with_the_reporting_path(ite
     b'[{"id":"a","error":"e"},{"id":"b\\u0041","error":"e"}]',  # an escape in a later ID
     b'[{"id":"a\\u0041","error":"e"},{"id":"b","error":"e"}]',  # an escape in the first
     b'[{"id":"a","error":"e","id":"z"},{"id":"b","error":"e","id":"z"}]',  # a second `id` in the rest
+    b'[{"id":"a","error":"e","i\\u0064":"z"},{"id":"b","error":"e","i\\u0064":"z"}]',  # a second, escaped
     b'[{"id":"a","error":"e"},{"id":"b","error":"e","unknown":1}]',
     b'[{"id": "a", "error": "e"}, {"id": "b", "error": "e"}]',  # not compact: each decoded in full
     b'[{"id":"a","error":"e"},{"id":"a","error":"e"}]',  # a duplicate ID
