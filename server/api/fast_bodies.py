@@ -103,22 +103,32 @@ def _runs_decoder(node: Schema) -> Optional[FastDecoder]:
         try:
             for part in items.decode(raw):
                 text = bytes(part)
-                end = text.find(b'"', opening) if text.startswith(ID_OPENING) else -1
-                if end > 0 and rest is not None and text[end + 1:] == rest and b"\\" not in text[opening:end]:
+                tail = _after_plain_id(text)
+                if tail is not None and tail == rest:
                     value = dict(last)
-                    value["id"] = identifier.decode(text[opening - 1:end + 1])
+                    value["id"] = identifier.decode(text[opening - 1:len(text) - len(tail)])
                     out.append(value)
                     continue
                 value = to_builtins(one.decode(text))
                 out.append(value)
                 rest = None
-                if end > 0 and b"\\" not in text[opening:end] and type(value) is dict \
-                        and b'"id"' not in text[end + 1:] and b"\\u" not in text[end + 1:]:
-                    rest, last = text[end + 1:], value
+                if tail is not None and type(value) is dict and b'"id"' not in tail and b"\\u" not in tail:
+                    rest, last = tail, value
         except (msgspec.MsgspecError, RecursionError):  # refused, or nested deeper than it goes
             return None
         return out
     return fast
+
+
+def _after_plain_id(text: bytes) -> Optional[bytes]:
+    """An item's text after `{"id":"<id>"` when its ID has neither quote nor backslash (so
+    JSON shows it as it is), else None."""
+    if not text.startswith(ID_OPENING):
+        return None
+    end = text.find(b'"', len(ID_OPENING))
+    if end < 0 or b"\\" in text[len(ID_OPENING):end]:
+        return None
+    return text[end + 1:]
 
 
 def _field_type(prop: Schema, made: Dict[int, Any]) -> Any:
