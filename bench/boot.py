@@ -52,6 +52,7 @@ from bos_shared.options import DEFAULTS
 from bos_sim.config import DEFAULT_DELAYS
 from bos_sim.inventory import DEFAULT_IMAGE_ID, GOOD_CONFIGS
 from bos_sim.stack import Operators, Stack
+from bos_server.metrics import FLUSH_SECONDS
 from bos_server.store import keys
 
 from .common import Profiler, Watch, wait_for
@@ -179,6 +180,15 @@ def scrape(url: str) -> Dict[str, float]:
     return out
 
 
+def scrape_all(driver: "Driver") -> Dict[str, Dict[str, float]]:
+    """Every process's counters, once their per-request tallies are in: a worker's counts reach
+    the scrape files within FLUSH_SECONDS (server/metrics.py), and a scrape is answered by one
+    worker only, so the other's last half second of writes could be missed, or counted in the
+    next session (a clean-clone CI once saw 0.46 component writes per node)."""
+    time.sleep(FLUSH_SECONDS + 0.1)  # the documented delivery bound, outside the timed window
+    return {name: scrape(url) for name, url in driver.metrics.items()}
+
+
 def counts_per_node(before: Mapping[str, float], after: Mapping[str, float], nodes: int) -> Dict[str, float]:
     """What changed between two scrapes, per node (passes and seconds stay absolute: they are per session)."""
     out: Dict[str, float] = {}
@@ -193,7 +203,7 @@ def counts_per_node(before: Mapping[str, float], after: Mapping[str, float], nod
 def run_session(driver: Driver, name: str, operation: str, nodes: int, timeout: float) -> Dict[str, Any]:
     driver.sim.hardware_time(reset=True)
     commands = driver.command_stats()
-    counters = {name: scrape(url) for name, url in driver.metrics.items()}
+    counters = scrape_all(driver)
     started = time.monotonic()
     posted = time.time()
     driver.call("POST", "/sessions", json={"name": name, "template_name": "bench", "operation": operation})
@@ -217,6 +227,7 @@ def run_session(driver: Driver, name: str, operation: str, nodes: int, timeout: 
                            f"{json.dumps({k: status[k] for k in ('managed_components_count', 'percent_successful', 'error_summary')})}")
     wall = done - started
     hardware = driver.sim.hardware_time()  # every node is configured by now: nothing is still running
+    after = scrape_all(driver)
     return {"wall_seconds": round(wall, 2),
             "setup_seconds": round((running or done) - started, 2),
             "managed": status["managed_components_count"], "percent_successful": status["percent_successful"],
@@ -224,8 +235,7 @@ def run_session(driver: Driver, name: str, operation: str, nodes: int, timeout: 
             "hardware_mean_seconds": round(hardware["mean_seconds"] / hardware["speed"], 2),
             "overhead_seconds": round(wall - hardware["max_wall_seconds"], 2),
             "redis_commands": redis_commands(commands, driver.command_stats(), nodes),
-            "counts": {name: counts_per_node(counters[name], scrape(url), nodes)
-                       for name, url in driver.metrics.items()},
+            "counts": {name: counts_per_node(counters[name], after[name], nodes) for name in driver.metrics},
             "timeline": timeline(hardware, posted, (running or done) - started + posted, settled, completed),
             "phases": phases(hardware, posted, (running or done) - started + posted, settled, completed)}
 
