@@ -31,4 +31,15 @@ def build(names: Sequence[str] = ()) -> List[Operator]:
     unknown = [n for n in wanted if n not in OPERATORS]
     if unknown:
         raise KeyError(", ".join(unknown))
-    return [OPERATORS[n]() for n in dict.fromkeys(wanted)]
+    return link([OPERATORS[n]() for n in dict.fromkeys(wanted)])
+
+
+def link(operators: List[Operator]) -> List[Operator]:
+    """Operators of one process that act on each other's work directly: the status operator
+    powers on what it makes `power_on_pending` through the power-on operator, when that one runs
+    in the same process (operators.md §3, extension "powered on at once")."""
+    by_name = {op.name: op for op in operators}
+    status, power_on = by_name.get(StatusOperator.name), by_name.get(PowerOnOperator.name)
+    if isinstance(status, StatusOperator) and isinstance(power_on, PowerOnOperator):
+        status.power_on = power_on
+    return operators

@@ -8,7 +8,7 @@ import asyncio
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple
 
 from bos_shared.times import epoch
 
@@ -16,9 +16,12 @@ from .. import metrics
 from ..store import keys
 from ..store.acting import acting
 from ..store.component_query import enabled_page
-from .claims import FenceLost, fenced
+from .claims import Claim, FenceLost, fenced
 from .framework import Component, Operator, PassContext, chunks, one_line
 from .status_rules import Decision, decide, build_patch
+
+if TYPE_CHECKING:
+    from .power_on import PowerOnOperator
 
 # Up to this many components looked at, CFS is asked by ID (<= 200 per GET) instead of
 # listing all of CFS (D26): a pass then costs O(work), not O(cluster).
@@ -113,6 +116,9 @@ class StatusOperator(Operator):
         # (at most half the time spent asking). Passes woken by writes in between skip the question.
         self._look_due = 0.0
         self._full_look = 0.0
+        # The power-on operator of this process, if it runs here (registry.link): components this
+        # operator's write makes `power_on_pending` are powered on at once, under this page's claim.
+        self.power_on: Optional["PowerOnOperator"] = None
 
     def wants(self, event: Mapping[str, Any]) -> bool:
         if event.get("kind") == "components" and set(event.get("statuses") or ()) <= self.handed_off:
@@ -264,19 +270,22 @@ class StatusOperator(Operator):
         return changed
 
     async def _page(self, ctx: PassContext, page: List[str], pass_: "_Pass") -> None:
-        """One page: claim, re-read, decide, write; always releases its claim and its slot."""
+        """One page: claim, re-read, decide, write (and power on what it made `power_on_pending`,
+        `_power_on`); always releases its claim and its slot."""
         try:
             if pass_.failed:
                 return
             claim = await ctx.claims.claim(page)
             ctx.busy(len(page), claim)
+            powered: List[str] = []
             try:
                 async with acting(ctx.services.redis):  # before the re-read (store/acting.py: session stop)
                     with fenced(ctx.claims, claim):
-                        still, written, in_transition = await self._claimed_page(ctx, claim.ids, pass_)
+                        still, written, in_transition, pending = await self._claimed_page(ctx, claim.ids, pass_)
                         pass_.remaining += still
                         pass_.moved += written
                         pass_.in_transition += in_transition
+                        powered = await self._power_on(ctx, pending, claim)
             except FenceLost as exc:
                 ctx.log.warning("Stopped evaluating %d components: %s", len(claim.ids), exc)
             except Exception as exc:  # §3.1 step 4: pages already written stay written
@@ -285,9 +294,27 @@ class StatusOperator(Operator):
                                   one_line(exc))
                 pass_.failed = True
             finally:
-                await ctx.claims.release(claim)
+                await self._release(ctx, claim, powered)
         finally:
             pass_.gate.release()
+
+    async def _power_on(self, ctx: PassContext, pending: List[str], claim: Claim) -> List[str]:
+        """Hand the components this page's write made `power_on_pending` (S2b) to the power-on
+        operator of this process, under this page's claim (operators.md §3, extension "powered
+        on at once"); the IDs whose power-on outcome is recorded (none without that operator)."""
+        if not pending or self.power_on is None:
+            return []
+        await self.power_on.take_over(ctx, pending, claim)
+        return pending
+
+    async def _release(self, ctx: PassContext, claim: Claim, powered: List[str]) -> None:
+        """Free the page's leases; those of components powered on here with power-on's decision
+        records, as that operator frees them once its outcome is recorded (docs/ha.md)."""
+        if powered and self.power_on is not None:
+            done = set(powered)
+            await ctx.claims.release(Claim(claim.token, ids=[i for i in claim.ids if i in done]), self.power_on.name)
+            claim.ids = [i for i in claim.ids if i not in done]
+        await ctx.claims.release(claim)
 
     @staticmethod
     async def _page_ids(ctx: PassContext, start_after: Optional[str]) -> List[str]:
@@ -298,16 +325,17 @@ class StatusOperator(Operator):
             return await enabled_page(ctx.services.redis, start_after, ctx.batch_size)
         return [c["id"] for c in await ctx.bos.component_page(ctx.batch_size, start_after, enabled=True)]
 
-    async def _claimed_page(self, ctx: PassContext, ids: List[str], pass_: "_Pass") -> Tuple[int, int, int]:
+    async def _claimed_page(self, ctx: PassContext, ids: List[str],
+                            pass_: "_Pass") -> Tuple[int, int, int, List[str]]:
         """Re-read the claimed components (the page was read before the claim), then decide. P
         comes from PCS, unless this pass read it already (a watched component that changed)."""
         if not ids:
-            return 0, 0, 0
+            return 0, 0, 0, []
         read = await ctx.bos.components_with_prints(ids, enabled=True)
         fresh, prints = read if read is not None else (await ctx.bos.components_by_ids(ids, enabled=True), {})
         metrics.operator_read(self.name, len(fresh))
         if not fresh:
-            return 0, 0, 0
+            return 0, 0, 0, []
         power = {c["id"]: pass_.power[c["id"]] for c in fresh if c["id"] in pass_.power}
         unknown = [c["id"] for c in fresh if c["id"] not in power]
         if unknown:
@@ -330,13 +358,16 @@ class StatusOperator(Operator):
         return await ctx.services.cfs.all_components(CFS_FIELDS)
 
     async def _evaluate_chunk(self, ctx: PassContext, chunk: Sequence[Component], power: Dict[str, str],
-                              cfs: Dict[str, Dict[str, Any]], prints: Mapping[str, int]) -> Tuple[int, int, int]:
+                              cfs: Dict[str, Dict[str, Any]],
+                              prints: Mapping[str, int]) -> Tuple[int, int, int, List[str]]:
         """Evaluate and write one chunk; returns how many components stay enabled, how many were
-        written (moved on), and how many were left in transition (waiting for PCS or CFS, not for a
-        write). A component left as it was is remembered (`_waiting`)."""
+        written (moved on), how many were left in transition (waiting for PCS or CFS, not for a
+        write), and the IDs written to `powering_on` by S2b (power-on's work now). A component left
+        as it was is remembered (`_waiting`)."""
         now = time.time()
         patches: List[Dict[str, Any]] = []
         rules: Counter[str] = Counter()
+        pending: List[str] = []
         still_enabled = in_transition = 0
         for comp in chunk:
             decision = decide(comp, power.get(comp["id"]), cfs.get(comp["id"]), now, ctx.options)
@@ -345,6 +376,8 @@ class StatusOperator(Operator):
             if patch is not None:
                 patches.append(patch)
                 rules[decision.rule] += 1
+                if decision.rule == "S2b":  # power_on_pending now (a retry too: last_action failed)
+                    pending.append(comp["id"])
             elif not decision.disable:
                 in_transition += not waits_for_a_write(comp, decision)
                 self._remember(ctx, comp, decision, prints.get(comp["id"]),
@@ -353,7 +386,7 @@ class StatusOperator(Operator):
             ctx.log.info("Updating %d components (%s)", len(patches),
                          ", ".join(f"{rule}: {n}" for rule, n in sorted(rules.items())))
             await ctx.bos.patch_components(patches, ctx.batch_size)
-        return still_enabled, len(patches), in_transition
+        return still_enabled, len(patches), in_transition, pending
 
     def _remember(self, ctx: PassContext, comp: Component, decision: Decision, fingerprint: Optional[int],
                   seen: Observed) -> None:
