@@ -82,9 +82,10 @@ class PowerOnOperator(ComponentOperator):
         # flight never share a component: each holds its components' leases.
         self._tokens: Dict[str, str] = {}
         self._recorded: Dict[str, str] = {}
-        # Components the status operator of this process is powering on now (`take_over`): a pass
-        # of this operator woken by that operator's write leaves them out of its selection, instead
-        # of waiting for their leases and re-reading them only to find them `power_on_called`.
+        # Components the status operator of this process is powering on now (`take_over`; from
+        # before its S2b write to its release): a pass of this operator woken by that write leaves
+        # them out of its selection, instead of waiting for their leases and re-reading them only
+        # to find them `power_on_called`.
         self.taking: Set[str] = set()
 
     async def select(self, ctx: PassContext) -> List[str]:
@@ -103,15 +104,11 @@ class PowerOnOperator(ComponentOperator):
         late, between a node's S2b and its `On` (issue 13, realistic latencies). Returns once the
         outcome is recorded (the claim's decision records may then go with its leases)."""
         own = replace(ctx, log=logging.getLogger(f"{ctx.log.name.rpartition('.')[0] or ctx.log.name}.{self.name}"))
-        self.taking.update(ids)
-        try:
-            fresh = await self.refresh(own, ids)
-            if fresh:
-                fresh = await self.narrow(own, fresh)
-            if fresh:
-                await self.process_chunk(own, fresh, claim)
-        finally:
-            self.taking.difference_update(ids)
+        fresh = await self.refresh(own, ids)
+        if fresh:
+            fresh = await self.narrow(own, fresh)
+        if fresh:
+            await self.process_chunk(own, fresh, claim)
 
     async def narrow(self, ctx: PassContext, candidates: List[Component]) -> List[Component]:
         return await gate(ctx, await existing_in_hsm(ctx, candidates))  # max_in_flight (operators/waves.py)

@@ -35,11 +35,16 @@ def build(names: Sequence[str] = ()) -> List[Operator]:
 
 
 def link(operators: List[Operator]) -> List[Operator]:
-    """Operators of one process that act on each other's work directly: the status operator
-    powers on what it makes `power_on_pending` through the power-on operator, when that one runs
-    in the same process (operators.md §3, extension "powered on at once")."""
+    """Operators of one process that act on each other's work directly, when both run in it:
+    session setup has the status operator look at each batch it enables at once, and the status
+    operator powers on what it makes `power_on_pending` through the power-on operator
+    (operators.md §3, extensions "looked at once enabled" and "powered on at once")."""
     by_name = {op.name: op for op in operators}
     status, power_on = by_name.get(StatusOperator.name), by_name.get(PowerOnOperator.name)
-    if isinstance(status, StatusOperator) and isinstance(power_on, PowerOnOperator):
-        status.power_on = power_on
+    setup = by_name.get(SessionSetupOperator.name)
+    if isinstance(status, StatusOperator):
+        if isinstance(power_on, PowerOnOperator):
+            status.power_on = power_on
+        if isinstance(setup, SessionSetupOperator):
+            setup.status = status
     return operators

@@ -5,10 +5,11 @@ to its next phase by the decision table in `status_rules`.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import Counter
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Dict, FrozenSet, List, Mapping, Optional, Sequence, Set, Tuple
 
 from bos_shared.times import epoch
 
@@ -43,6 +44,8 @@ RECHECK_IN_TRANSITION = 0.5
 FEW_IN_TRANSITION = 200
 LOOK_EARLY = 0.05  # a pass this close to the next look's time asks (it was scheduled for it)
 PAGES_IN_FLIGHT = 2
+# Looks at a batch session setup of this process just enabled (`look_soon`) worked on at once.
+PUSHED_IN_FLIGHT = 2
 # What a component in transition was last seen as at PCS and CFS: (P, desired_config, configuration_status).
 Observed = Tuple[Optional[str], Any, Any]
 NOTHING_DUE = float("inf")
@@ -119,6 +122,11 @@ class StatusOperator(Operator):
         # The power-on operator of this process, if it runs here (registry.link): components this
         # operator's write makes `power_on_pending` are powered on at once, under this page's claim.
         self.power_on: Optional["PowerOnOperator"] = None
+        # Batches session setup of this process enabled and asked this operator to look at now
+        # (`look_soon`): IDs queued or being looked at, left out of this operator's own passes.
+        self._pushed: Set[str] = set()
+        self._pushed_gate: Optional[asyncio.Semaphore] = None  # made in the running loop
+        self._pushed_tasks: Set["asyncio.Future[None]"] = set()
 
     def wants(self, event: Mapping[str, Any]) -> bool:
         if event.get("kind") == "components" and set(event.get("statuses") or ()) <= self.handed_off:
@@ -230,6 +238,10 @@ class StatusOperator(Operator):
             kept = [i for i in page if i not in pass_.handed]
             pass_.remaining += len(page) - len(kept)  # still enabled, the power operator's work
             page = kept
+        if self._pushed:
+            kept = [i for i in page if i not in self._pushed]
+            pass_.remaining += len(page) - len(kept)  # still enabled, looked at by `look_soon`
+            page = kept
         maybe = [i for i in page if i in self._waiting]
         if not maybe:
             return page
@@ -277,6 +289,7 @@ class StatusOperator(Operator):
                 return
             claim = await ctx.claims.claim(page)
             ctx.busy(len(page), claim)
+            pending: List[str] = []
             powered: List[str] = []
             try:
                 async with acting(ctx.services.redis):  # before the re-read (store/acting.py: session stop)
@@ -294,9 +307,40 @@ class StatusOperator(Operator):
                                   one_line(exc))
                 pass_.failed = True
             finally:
+                if self.power_on is not None:
+                    self.power_on.taking.difference_update(pending)
                 await self._release(ctx, claim, powered)
         finally:
             pass_.gate.release()
+
+    def look_soon(self, ctx: PassContext, ids: Sequence[str]) -> None:
+        """Look at a batch session setup of this process has just enabled, now, in a task of its
+        own (operators.md §3, extension "looked at once enabled"): the page flow (claim, re-read,
+        decide, write, power on) with CFS asked by ID for the batch. A pass of this operator woken
+        by setup's write started only after its previous pass, listed only what was enabled by
+        then, and found setup's batches in flight held by setup; each later batch waited for the
+        next pass (issue 13, realistic latencies). Until the look ends, this operator's passes
+        leave the batch out (it counts as enabled); a look that fails leaves it to them."""
+        batch = list(ids)
+        self._pushed.update(batch)
+        task = asyncio.ensure_future(self._look_pushed(ctx, batch))
+        self._pushed_tasks.add(task)
+        task.add_done_callback(self._pushed_tasks.discard)
+
+    async def _look_pushed(self, ctx: PassContext, ids: List[str]) -> None:
+        own = replace(ctx, log=logging.getLogger(f"{ctx.log.name.rpartition('.')[0] or ctx.log.name}.{self.name}"))
+        if self._pushed_gate is None:
+            self._pushed_gate = asyncio.Semaphore(PUSHED_IN_FLIGHT)
+        try:
+            async with self._pushed_gate:
+                pass_ = _Pass(gate=asyncio.Semaphore(1))
+                pass_.cfs = await ctx.services.cfs.components(ids, CFS_FIELDS)
+                await pass_.gate.acquire()
+                await self._page(own, ids, pass_)
+        except Exception as exc:  # the next pass of this operator looks at them
+            own.log.warning("Unable to look at %d components set up just now: %s", len(ids), one_line(exc))
+        finally:
+            self._pushed.difference_update(ids)
 
     async def _power_on(self, ctx: PassContext, pending: List[str], claim: Claim) -> List[str]:
         """Hand the components this page's write made `power_on_pending` (S2b) to the power-on
@@ -385,7 +429,14 @@ class StatusOperator(Operator):
         if patches:
             ctx.log.info("Updating %d components (%s)", len(patches),
                          ", ".join(f"{rule}: {n}" for rule, n in sorted(rules.items())))
-            await ctx.bos.patch_components(patches, ctx.batch_size)
+            if self.power_on is not None:  # before the write: its event wakes power-on (`_page` frees them)
+                self.power_on.taking.update(pending)
+            try:
+                await ctx.bos.patch_components(patches, ctx.batch_size)
+            except BaseException:
+                if self.power_on is not None:
+                    self.power_on.taking.difference_update(pending)
+                raise
         return still_enabled, len(patches), in_transition, pending
 
     def _remember(self, ctx: PassContext, comp: Component, decision: Decision, fingerprint: Optional[int],
