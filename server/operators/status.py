@@ -327,6 +327,11 @@ class StatusOperator(Operator):
         self._pushed_tasks.add(task)
         task.add_done_callback(self._pushed_tasks.discard)
 
+    async def pushed_looks(self) -> None:
+        """Wait for the looks `look_soon` started (tests; a stopping process)."""
+        while self._pushed_tasks:
+            await asyncio.gather(*list(self._pushed_tasks), return_exceptions=True)
+
     async def _look_pushed(self, ctx: PassContext, ids: List[str]) -> None:
         own = replace(ctx, log=logging.getLogger(f"{ctx.log.name.rpartition('.')[0] or ctx.log.name}.{self.name}"))
         if self._pushed_gate is None:
