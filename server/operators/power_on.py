@@ -9,14 +9,12 @@ component that CFS or PCS fails after it gets a second write with its error.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections import defaultdict
-from dataclasses import dataclass, replace
-from typing import Any, Dict, List, Sequence, Set, Tuple
+from dataclasses import dataclass
+from typing import Any, Dict, List, Sequence, Tuple
 
 from ..artifacts import ims_image_id
 from ..store.tokens import put_token
-from .claims import Claim
 from .framework import Component, ComponentOperator, Errors, PassContext, in_flight, one_line
 from .power import existing_in_hsm, selected_ids, transition
 from .waves import gate
@@ -77,38 +75,16 @@ class PowerOnOperator(ComponentOperator):
     filters = {"enabled": True, "status": "power_on_pending"}
 
     def __init__(self) -> None:
+        super().__init__()
         # component ID -> BSS token of this pass's BSS writes, until the component's record carries
         # it; and ID -> the error its action update recorded before PCS `On` (`_record`). Chunks in
         # flight never share a component: each holds its components' leases.
         self._tokens: Dict[str, str] = {}
         self._recorded: Dict[str, str] = {}
-        # Components the status operator of this process is powering on now (`take_over`; from
-        # before its S2b write to its release): a pass of this operator woken by that write leaves
-        # them out of its selection, instead of waiting for their leases and re-reading them only
-        # to find them `power_on_called`.
-        self.taking: Set[str] = set()
 
     async def select(self, ctx: PassContext) -> List[str]:
         ids = await selected_ids(ctx, "power_on_pending")  # from the indexes when no session is capped
-        if ids is None:
-            ids = await super().select(ctx)
-        return [i for i in ids if i not in self.taking] if self.taking else ids
-
-    async def take_over(self, ctx: PassContext, ids: Sequence[str], claim: Claim) -> None:
-        """Power on, under the status operator's claim, the components its write just made
-        `power_on_pending` (operators.md §3, extension "powered on at once"): this operator's
-        flow of a claimed chunk (§2.3) from the re-read on, its selection steps (HSM existence,
-        the wave gate §5.7) applied to the re-read records, in the status operator's pass. The
-        hand-over through the store (a change event, this operator's pass, its selection, the
-        wait for the status operator's leases) came once per status page, each up to a pass
-        late, between a node's S2b and its `On` (issue 13, realistic latencies). Returns once the
-        outcome is recorded (the claim's decision records may then go with its leases)."""
-        own = replace(ctx, log=logging.getLogger(f"{ctx.log.name.rpartition('.')[0] or ctx.log.name}.{self.name}"))
-        fresh = await self.refresh(own, ids)
-        if fresh:
-            fresh = await self.narrow(own, fresh)
-        if fresh:
-            await self.process_chunk(own, fresh, claim)
+        return ids if ids is not None else await super().select(ctx)
 
     async def narrow(self, ctx: PassContext, candidates: List[Component]) -> List[Component]:
         return await gate(ctx, await existing_in_hsm(ctx, candidates))  # max_in_flight (operators/waves.py)

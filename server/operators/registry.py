@@ -37,14 +37,17 @@ def build(names: Sequence[str] = ()) -> List[Operator]:
 def link(operators: List[Operator]) -> List[Operator]:
     """Operators of one process that act on each other's work directly, when both run in it:
     session setup has the status operator look at each batch it enables at once, and the status
-    operator powers on what it makes `power_on_pending` through the power-on operator
-    (operators.md §3, extensions "looked at once enabled" and "powered on at once")."""
+    operator hands what its write makes `power_on_pending` or `power_off_pending` to power-on or
+    power-off-graceful under its own claim (operators.md §3, extensions "looked at once enabled"
+    and "handed over at once")."""
     by_name = {op.name: op for op in operators}
-    status, power_on = by_name.get(StatusOperator.name), by_name.get(PowerOnOperator.name)
-    setup = by_name.get(SessionSetupOperator.name)
+    status = by_name.get(StatusOperator.name)
     if isinstance(status, StatusOperator):
-        if isinstance(power_on, PowerOnOperator):
-            status.power_on = power_on
+        for cls in (PowerOnOperator, PowerOffGracefulOperator):
+            power = by_name.get(cls.name)
+            if isinstance(power, cls):
+                status.power[cls.name] = power
+        setup = by_name.get(SessionSetupOperator.name)
         if isinstance(setup, SessionSetupOperator):
             setup.status = status
     return operators

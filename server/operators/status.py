@@ -22,7 +22,7 @@ from .framework import Component, Operator, PassContext, chunks, one_line
 from .status_rules import Decision, decide, build_patch
 
 if TYPE_CHECKING:
-    from .power_on import PowerOnOperator
+    from .framework import ComponentOperator
 
 # Up to this many components looked at, CFS is asked by ID (<= 200 per GET) instead of
 # listing all of CFS (D26): a pass then costs O(work), not O(cluster).
@@ -44,6 +44,9 @@ RECHECK_IN_TRANSITION = 0.5
 FEW_IN_TRANSITION = 200
 LOOK_EARLY = 0.05  # a pass this close to the next look's time asks (it was scheduled for it)
 PAGES_IN_FLIGHT = 2
+# The power operator whose work a rule's write makes a component (operators.md §1.2):
+# `power_on_pending` after S2b, `power_off_pending` after S3 and S6.
+HANDED_TO = {"S2b": "power-on", "S3": "power-off-graceful", "S6": "power-off-graceful"}
 # Looks at a batch session setup of this process just enabled (`look_soon`) worked on at once.
 PUSHED_IN_FLIGHT = 2
 # What a component in transition was last seen as at PCS and CFS: (P, desired_config, configuration_status).
@@ -119,9 +122,9 @@ class StatusOperator(Operator):
         # (at most half the time spent asking). Passes woken by writes in between skip the question.
         self._look_due = 0.0
         self._full_look = 0.0
-        # The power-on operator of this process, if it runs here (registry.link): components this
-        # operator's write makes `power_on_pending` are powered on at once, under this page's claim.
-        self.power_on: Optional["PowerOnOperator"] = None
+        # The power operators of this process, by name, if they run here (registry.link): what this
+        # operator's write makes their work (HANDED_TO) they act on at once, under this page's claim.
+        self.power: Dict[str, "ComponentOperator"] = {}
         # Batches session setup of this process enabled and asked this operator to look at now
         # (`look_soon`): IDs queued or being looked at, left out of this operator's own passes.
         self._pushed: Set[str] = set()
@@ -282,15 +285,15 @@ class StatusOperator(Operator):
         return changed
 
     async def _page(self, ctx: PassContext, page: List[str], pass_: "_Pass") -> None:
-        """One page: claim, re-read, decide, write (and power on what it made `power_on_pending`,
-        `_power_on`); always releases its claim and its slot."""
+        """One page: claim, re-read, decide, write (and hand what it made a power operator's work
+        to that operator, `_hand_over`); always releases its claim and its slot."""
         try:
             if pass_.failed:
                 return
             claim = await ctx.claims.claim(page)
             ctx.busy(len(page), claim)
-            pending: List[str] = []
-            powered: List[str] = []
+            pending: Dict[str, List[str]] = {}
+            acted: Dict[str, List[str]] = {}
             try:
                 async with acting(ctx.services.redis):  # before the re-read (store/acting.py: session stop)
                     with fenced(ctx.claims, claim):
@@ -298,7 +301,7 @@ class StatusOperator(Operator):
                         pass_.remaining += still
                         pass_.moved += written
                         pass_.in_transition += in_transition
-                        powered = await self._power_on(ctx, pending, claim)
+                        acted = await self._hand_over(ctx, pending, claim)
             except FenceLost as exc:
                 ctx.log.warning("Stopped evaluating %d components: %s", len(claim.ids), exc)
             except Exception as exc:  # §3.1 step 4: pages already written stay written
@@ -307,9 +310,8 @@ class StatusOperator(Operator):
                                   one_line(exc))
                 pass_.failed = True
             finally:
-                if self.power_on is not None:
-                    self.power_on.taking.difference_update(pending)
-                await self._release(ctx, claim, powered)
+                self._untake(pending)
+                await self._release(ctx, claim, acted)
         finally:
             pass_.gate.release()
 
@@ -347,21 +349,28 @@ class StatusOperator(Operator):
         finally:
             self._pushed.difference_update(ids)
 
-    async def _power_on(self, ctx: PassContext, pending: List[str], claim: Claim) -> List[str]:
-        """Hand the components this page's write made `power_on_pending` (S2b) to the power-on
-        operator of this process, under this page's claim (operators.md §3, extension "powered
-        on at once"); the IDs whose power-on outcome is recorded (none without that operator)."""
-        if not pending or self.power_on is None:
-            return []
-        await self.power_on.take_over(ctx, pending, claim)
-        return pending
+    async def _hand_over(self, ctx: PassContext, pending: Dict[str, List[str]],
+                         claim: Claim) -> Dict[str, List[str]]:
+        """Hand the components this page's write made a power operator's work to that operator of
+        this process, under this page's claim (operators.md §3, extension "handed over at once");
+        by operator, the IDs whose outcome it recorded."""
+        acted: Dict[str, List[str]] = {}
+        for name, ids in pending.items():
+            await self.power[name].take_over(ctx, ids, claim)
+            acted[name] = ids
+        return acted
 
-    async def _release(self, ctx: PassContext, claim: Claim, powered: List[str]) -> None:
-        """Free the page's leases; those of components powered on here with power-on's decision
-        records, as that operator frees them once its outcome is recorded (docs/ha.md)."""
-        if powered and self.power_on is not None:
-            done = set(powered)
-            await ctx.claims.release(Claim(claim.token, ids=[i for i in claim.ids if i in done]), self.power_on.name)
+    def _untake(self, pending: Mapping[str, List[str]]) -> None:
+        for name, ids in pending.items():
+            self.power[name].taking.difference_update(ids)
+
+    @staticmethod
+    async def _release(ctx: PassContext, claim: Claim, acted: Mapping[str, List[str]]) -> None:
+        """Free the page's leases; those of components a power operator acted on with its
+        decision records, as that operator frees them once its outcome is recorded (docs/ha.md)."""
+        for name, ids in acted.items():
+            done = set(ids)
+            await ctx.claims.release(Claim(claim.token, ids=[i for i in claim.ids if i in done]), name)
             claim.ids = [i for i in claim.ids if i not in done]
         await ctx.claims.release(claim)
 
@@ -375,16 +384,16 @@ class StatusOperator(Operator):
         return [c["id"] for c in await ctx.bos.component_page(ctx.batch_size, start_after, enabled=True)]
 
     async def _claimed_page(self, ctx: PassContext, ids: List[str],
-                            pass_: "_Pass") -> Tuple[int, int, int, List[str]]:
+                            pass_: "_Pass") -> Tuple[int, int, int, Dict[str, List[str]]]:
         """Re-read the claimed components (the page was read before the claim), then decide. P
         comes from PCS, unless this pass read it already (a watched component that changed)."""
         if not ids:
-            return 0, 0, 0, []
+            return 0, 0, 0, {}
         read = await ctx.bos.components_with_prints(ids, enabled=True)
         fresh, prints = read if read is not None else (await ctx.bos.components_by_ids(ids, enabled=True), {})
         metrics.operator_read(self.name, len(fresh))
         if not fresh:
-            return 0, 0, 0, []
+            return 0, 0, 0, {}
         power = {c["id"]: pass_.power[c["id"]] for c in fresh if c["id"] in pass_.power}
         unknown = [c["id"] for c in fresh if c["id"] not in power]
         if unknown:
@@ -408,15 +417,15 @@ class StatusOperator(Operator):
 
     async def _evaluate_chunk(self, ctx: PassContext, chunk: Sequence[Component], power: Dict[str, str],
                               cfs: Dict[str, Dict[str, Any]],
-                              prints: Mapping[str, int]) -> Tuple[int, int, int, List[str]]:
+                              prints: Mapping[str, int]) -> Tuple[int, int, int, Dict[str, List[str]]]:
         """Evaluate and write one chunk; returns how many components stay enabled, how many were
         written (moved on), how many were left in transition (waiting for PCS or CFS, not for a
-        write), and the IDs written to `powering_on` by S2b (power-on's work now). A component left
-        as it was is remembered (`_waiting`)."""
+        write), and the IDs written into a power operator's work of this process, by operator
+        (`HANDED_TO`). A component left as it was is remembered (`_waiting`)."""
         now = time.time()
         patches: List[Dict[str, Any]] = []
         rules: Counter[str] = Counter()
-        pending: List[str] = []
+        pending: Dict[str, List[str]] = {}
         still_enabled = in_transition = 0
         for comp in chunk:
             decision = decide(comp, power.get(comp["id"]), cfs.get(comp["id"]), now, ctx.options)
@@ -425,8 +434,9 @@ class StatusOperator(Operator):
             if patch is not None:
                 patches.append(patch)
                 rules[decision.rule] += 1
-                if decision.rule == "S2b":  # power_on_pending now (a retry too: last_action failed)
-                    pending.append(comp["id"])
+                target = HANDED_TO.get(decision.rule, "")
+                if target in self.power:  # its work now (a retry too); its refresh filters the rest
+                    pending.setdefault(target, []).append(comp["id"])
             elif not decision.disable:
                 in_transition += not waits_for_a_write(comp, decision)
                 self._remember(ctx, comp, decision, prints.get(comp["id"]),
@@ -434,13 +444,12 @@ class StatusOperator(Operator):
         if patches:
             ctx.log.info("Updating %d components (%s)", len(patches),
                          ", ".join(f"{rule}: {n}" for rule, n in sorted(rules.items())))
-            if self.power_on is not None:  # before the write: its event wakes power-on (`_page` frees them)
-                self.power_on.taking.update(pending)
+            for name, ids in pending.items():  # before the write: its event wakes them (`_page` frees them)
+                self.power[name].taking.update(ids)
             try:
                 await ctx.bos.patch_components(patches, ctx.batch_size)
             except BaseException:
-                if self.power_on is not None:
-                    self.power_on.taking.difference_update(pending)
+                self._untake(pending)
                 raise
         return still_enabled, len(patches), in_transition, pending
 

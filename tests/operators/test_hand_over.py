@@ -1,7 +1,7 @@
 """Operators of one process that act on each other's work at once (operators.md §3, extensions
-"looked at once enabled" and "powered on at once"; issue 13, realistic latencies): session setup
-has the status operator look at each batch it enables, and the status operator powers on what its
-S2b write makes `power_on_pending`, through the power-on operator, under the same claim."""
+"looked at once enabled" and "handed over at once"; issue 13, realistic latencies): session setup
+has the status operator look at each batch it enables, and the status operator has power-on and
+power-off-graceful act on what its write makes their work, under the same claim."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from typing import List, Optional, Tuple
 from bos_server.operators import registry
 from bos_server.operators.claims import Claim, LocalClaims
 from bos_server.operators.power_on import PowerOnOperator
-from bos_server.operators.session_setup import SessionSetupOperator
 from bos_server.operators.status import StatusOperator
 
 from .conftest import run
@@ -46,8 +45,9 @@ def test_status_powers_on_what_its_s2b_write_made_power_on_pending_in_the_same_p
     unknown = component(N[2], override="on_hold", desired=SBPS)  # S2b, but HSM does not know it
     svc = FakeServices(components=[off, booted, unknown], nodes=[node(x) for x in N[:2]],
                        power={N[0]: "off", N[1]: "on", N[2]: "off"}, cfs={x: {"id": x} for x in N[:3]})
-    ops = linked("status", "power-on", "session-setup")
-    assert ops["status"].power_on is ops["power-on"] and ops["session-setup"].status is ops["status"]
+    ops = linked("status", "power-on", "power-off-graceful", "session-setup")
+    assert ops["status"].power == {"power-on": ops["power-on"], "power-off-graceful": ops["power-off-graceful"]}
+    assert ops["session-setup"].status is ops["status"]
     ctx = make_ctx(svc)
     ctx.claims = Releases()
     run(ops["status"].run_pass(ctx))
@@ -63,10 +63,18 @@ def test_status_powers_on_what_its_s2b_write_made_power_on_pending_in_the_same_p
 def test_status_alone_in_its_process_leaves_power_on_to_its_operator(make_ctx):
     svc = FakeServices(components=[component(N[0], override="on_hold", desired=SBPS)], nodes=[node(N[0])],
                        power={N[0]: "off"}, cfs={N[0]: {"id": N[0]}})
-    status = linked("status", "session-setup")["status"]
-    assert status.power_on is None
+    status = linked("status", "session-setup", "power-off-graceful")["status"]
+    assert list(status.power) == ["power-off-graceful"]
     run(status.run_pass(make_ctx(svc)))
     assert calls(svc, "pcs.transition") == [] and svc.bos.components[N[0]]["status"]["phase"] == "powering_on"
+
+
+def test_status_has_power_off_graceful_soft_off_what_its_s6_write_made_power_off_pending(make_ctx):
+    running = component(N[0], override="on_hold", actual={**ARTIFACTS, "kernel": "old"})  # on, old boot: S6
+    svc = FakeServices(components=[running], nodes=[node(N[0])], power={N[0]: "on"}, cfs={N[0]: {"id": N[0]}})
+    run(linked("status", "power-off-graceful")["status"].run_pass(make_ctx(svc)))
+    assert [c[1:] for c in calls(svc, "pcs.transition")] == [("Soft-Off", [N[0]])]
+    assert svc.bos.components[N[0]]["last_action"]["action"] == "powering_off_gracefully"
 
 
 def test_power_on_leaves_out_what_the_status_operator_is_powering_on(make_ctx):
