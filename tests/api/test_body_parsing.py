@@ -38,3 +38,35 @@ def test_the_lean_path_releases_the_buffer() -> None:
     raw = bytearray(b'{"a": "' + b"x" * 1000 + b'"}')
     assert parse_large_json(raw) == {"a": "x" * 1000}
     assert len(raw) == 0
+
+
+def _request(chunks: "list[bytes]", length: int, whole: bool):
+    """A request whose body stream has received `chunks` (and its end when `whole`)."""
+    import asyncio
+    from unittest import mock
+    from aiohttp import streams
+    from aiohttp.test_utils import make_mocked_request
+    protocol = mock.Mock(_reading_paused=False)
+    stream = streams.StreamReader(protocol, 2 ** 16, loop=asyncio.get_running_loop())
+    for chunk in chunks:
+        stream.feed_data(chunk)
+    if whole:
+        stream.feed_eof()
+    return make_mocked_request("PATCH", "/v2/components/x1", headers={"Content-Length": str(length)},
+                               payload=stream), stream
+
+
+def test_a_small_body_that_arrived_whole_is_taken_from_the_buffer_as_it_is() -> None:
+    """params.read_body: a node's report arrives whole; its bytes are the body (no copy into a new
+    buffer through the stream's async iterator), and a body still arriving is read as before."""
+    import asyncio
+    from bos_server.api.params import read_body
+    body = b'{"id":"x1","actual_state":{"bss_token":"t"}}'
+
+    async def check() -> None:
+        request, _stream = _request([body], len(body), whole=True)
+        assert await read_body(request) is body
+        request, stream = _request([body[:10], body[10:20]], len(body), whole=False)
+        asyncio.get_running_loop().call_soon(lambda: (stream.feed_data(body[20:]), stream.feed_eof()))
+        assert await read_body(request) == body
+    asyncio.run(check())

@@ -125,3 +125,18 @@ def test_remembered_parses_answer_like_fresh_ones() -> None:
     assert [(parse(s), epoch(s)) for s in stamps] == first
     assert first[0][1] == first[2][1] == 1736780645.0 and first[1][1] == 1736780645.123 and first[3] == (None, None)
     assert parse(None) is None and epoch(None) is None and epoch(12) is None  # type: ignore[arg-type]
+
+
+def test_now_is_rendered_once_per_second_and_follows_the_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """now_str() keeps the text of the current second (times._NOW): within a second it is the same
+    string object, and the next second (or a clock stepped back) gets its own text."""
+    from bos_shared import times
+    clock = [1736780645.2]
+    monkeypatch.setattr(times, "time", type("Clock", (), {"time": staticmethod(lambda: clock[0])}))
+    first = now_str()
+    clock[0] = 1736780645.9
+    assert first == "2025-01-13T15:04:05" and now_str() is first
+    clock[0] = 1736780646.0
+    assert now_str() == "2025-01-13T15:04:06"
+    clock[0] = 1736780600.5
+    assert now_str() == "2025-01-13T15:03:20"
