@@ -30,7 +30,13 @@ def parse_cmdline(text: Union[str, bytes]) -> Dict[str, str]:
     if isinstance(text, bytes):
         text = text.decode("utf-8", errors="replace")
     params: Dict[str, str] = {}
-    for word in (text.split() if _plain(text) else split_words(text)):
+    if _plain(text):  # no quote anywhere: split_parameter is the partition alone, inlined
+        for word in text.split():
+            key, sep, value = word.partition("=")
+            if sep and key and key not in params:
+                params[key] = value
+        return params
+    for word in split_words(text):
         pair = split_parameter(word)
         if pair is not None and pair[0] not in params:
             params[pair[0]] = pair[1]

@@ -41,9 +41,12 @@ def boot_artifacts_match(desired: Optional[Mapping[str, Any]], actual: Optional[
         return actual is None
     if actual is None:
         return False
+    if desired is actual:  # one shared artifact set (a booted node's, as the operators read it)
+        return True
+    desired_params, actual_params = desired.get("kernel_parameters"), actual.get("kernel_parameters")
     return (desired.get("kernel", "") == actual.get("kernel", "")
             and desired.get("initrd", "") == actual.get("initrd", "")
-            and _words(desired.get("kernel_parameters")) == _words(actual.get("kernel_parameters")))
+            and (desired_params == actual_params or _words(desired_params) == _words(actual_params)))
 
 
 def desired_boot_is_off(desired_state: Optional[Mapping[str, Any]]) -> bool:

@@ -12,6 +12,7 @@ import asyncio
 import itertools
 import json
 import logging
+import math
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -64,12 +65,18 @@ def _second(whole: int) -> str:
 
 
 def stamp(epoch: float, nanos: bool = True) -> str:
-    """UTC time as the Go services print it: `2025-01-13T15:04:05.123456789Z` (or without fraction)."""
-    moment = datetime.fromtimestamp(epoch, tz=timezone.utc)
-    whole = round(epoch - moment.microsecond / 1e6)  # the second datetime rounded to (carry included)
+    """UTC time as the Go services print it: `2025-01-13T15:04:05.123456789Z` (or without fraction).
+
+    The microseconds are rounded as `datetime.fromtimestamp` rounds them (the fraction times 10^6,
+    half to even, carried into the next second at 10^6), without building a datetime per stamp."""
+    fraction, whole = math.modf(epoch)
+    micros = round(fraction * 1e6)
+    if micros >= 1000000:
+        micros -= 1000000
+        whole += 1
     if not nanos:
-        return _second(whole) + "Z"
-    return _second(whole) + f".{moment.microsecond * 1000:09d}Z"
+        return _second(int(whole)) + "Z"
+    return _second(int(whole)) + f".{micros * 1000:09d}Z"
 
 
 def problem(status: int, detail: str, title: Optional[str] = None) -> web.Response:

@@ -156,6 +156,11 @@ class BosClient:
         store reads."""
         return None if self.reads is None else await self.reads.enabled_ids_in(statuses)
 
+    async def action_stamps(self, ids: Sequence[str]) -> Optional[Dict[str, Optional[str]]]:
+        """Each record's `last_action.last_updated` (None: none; absent records left out), or None
+        without store reads (bos_reads.StoreReads.action_stamps)."""
+        return None if self.reads is None else await self.reads.action_stamps(ids)
+
     async def fingerprints(self, ids: Sequence[str]) -> Optional[List[Optional[int]]]:
         """Each stored record's fingerprint (None: absent), or None without store reads."""
         return None if self.reads is None else await self.reads.fingerprints(ids)

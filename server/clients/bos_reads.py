@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import Any, AsyncIterator, Dict, List, Optional, Sequence, Tuple, cast
 
+import msgspec
+
 from bos_shared.records import Component
 
 from ..component_writes import view
@@ -60,6 +62,26 @@ def membership_keys(query: ComponentQuery) -> Optional[List[str]]:
     return found or None
 
 
+class _LastAction(msgspec.Struct):
+    """The one field of a stored record that power-off-forceful's wait reads (the rest is skipped)."""
+
+    last_action: Any = None
+
+
+_LAST_ACTION = msgspec.json.Decoder(_LastAction)
+
+
+def last_updated(raw: bytes) -> Optional[str]:
+    """`last_action.last_updated` of a stored record, decoded alone; None when it has none, or
+    the stored value is not the JSON object this decoder knows (the caller then reads it in full)."""
+    try:
+        action = _LAST_ACTION.decode(raw).last_action
+    except msgspec.DecodeError:  # ValidationError included
+        return None
+    stamp = action.get("last_updated") if isinstance(action, dict) else None
+    return stamp if isinstance(stamp, str) else None
+
+
 class StoreReads:
     """`GET /v2/components` answers computed from Redis (the records, not the HTTP round trip).
 
@@ -83,6 +105,14 @@ class StoreReads:
         """A hash of each stored record (None: absent), without decoding it: the status operator
         tells from it that a component it left waiting was not written since (operators.md §3.1)."""
         return [None if raw is None else hash(raw) for raw in await self.store.get_raw_many(ids)]
+
+    async def action_stamps(self, ids: Sequence[str]) -> Dict[str, Optional[str]]:
+        """Each stored record's `last_action.last_updated` (None: it has none; absent records are
+        left out), without decoding the rest: power-off-forceful learns when a new candidate can
+        be due from it (operators.md §5.3). A full read of each candidate was most of that
+        operator's CPU in a 30,000-node reboot (issue 13)."""
+        return {cid: last_updated(raw) for cid, raw in zip(ids, await self.store.get_raw_many(ids))
+                if raw is not None}
 
     async def components_with_prints(self, ids: Sequence[str],
                                      query: ComponentQuery) -> Tuple[List[Component], Dict[str, int]]:

@@ -26,6 +26,7 @@ class PowerOffForcefulOperator(ComponentOperator):
     filters = {"enabled": True, "status": CALLED}
 
     def __init__(self) -> None:
+        super().__init__()
         self._next_due: Optional[float] = None
         # Candidates read by an earlier pass and not yet due: ID -> the earliest time (epoch) at
         # which they can be (their last action's stamp + the wait). The server stamps
@@ -62,10 +63,13 @@ class PowerOffForcefulOperator(ComponentOperator):
     async def _select_remembered(self, ctx: PassContext, ids: List[str]) -> List[str]:
         """The selection over every candidate (§2.3), reading only those not known to be
         waiting: at 100,000 nodes a reboot's Soft-Off chunks each woke a pass that read and
-        decoded every candidate again, a sixth of the operators' CPU (issue 13)."""
+        decoded every candidate again, a sixth of the operators' CPU (issue 13). A candidate
+        seen for the first time has its last action's stamp read alone (`_not_yet_due`): only
+        those it leaves due are read in full and narrowed."""
         now = ctx.now
         known, to_read = self._split(ids, now)
         self._not_before = known  # candidates that left the statuses are forgotten
+        to_read = await self._not_yet_due(ctx, to_read, now)
         selected: List[str] = []
         for page in chunks(to_read, ctx.batch_size):
             records = await ctx.bos.components_by_ids(page, **self.filters)
@@ -75,6 +79,28 @@ class PowerOffForcefulOperator(ComponentOperator):
             if self._next_due is None or left < self._next_due:
                 self._next_due = left
         return selected
+
+    async def _not_yet_due(self, ctx: PassContext, ids: List[str], now: float) -> List[str]:
+        """Remember the candidates whose stamp says they are not due yet (as `narrow` would from
+        the full record: the same stamp, the same wait); the others (due, no stamp, or a stamp
+        this read cannot tell) are returned, to be read in full."""
+        stamps = await ctx.bos.action_stamps(ids) if ids else None
+        if stamps is None:
+            return ids
+        wait = self._wait(ctx)
+        due: List[str] = []
+        for cid in ids:
+            if cid not in stamps:
+                continue  # deleted since the index was read
+            stamp = epoch(stamps[cid])
+            if stamp is None or now > stamp + wait:  # seconds_until(...) is None: due
+                due.append(cid)
+                continue
+            self._not_before[cid] = stamp + wait
+            left = stamp + wait - now
+            if self._next_due is None or left < self._next_due:
+                self._next_due = left
+        return due
 
     def _split(self, ids: Sequence[str], now: float) -> Tuple[Dict[str, float], List[str]]:
         known: Dict[str, float] = {}

@@ -11,7 +11,6 @@ in Redis (claims.py, docs/ha.md), never through a lock of this process.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import signal
 import time
@@ -22,6 +21,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence
 from bos_shared.options import DEFAULTS, effective
 
 from .. import metrics
+from ..jsonio import parse
 from ..clients.rest import ServiceError
 from ..store import keys
 from .claims import FenceLost, LocalClaims
@@ -244,7 +244,7 @@ class Runner:
 
     def _handle(self, message: Mapping[str, Any]) -> None:
         try:
-            event = json.loads(message.get("data") or b"{}")
+            event = parse(message.get("data") or b"{}")  # orjson: every API write publishes one (issue 13)
         except (TypeError, ValueError):
             LOG.debug("Ignoring a malformed change event: %r", message.get("data"))
             return

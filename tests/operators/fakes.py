@@ -87,6 +87,11 @@ class FakeBos:
         self.calls.append(("bos.enabled_ids_in", list(statuses)))
         return [c["id"] for c in self._select({"enabled": True, "status": ",".join(statuses)})]
 
+    async def action_stamps(self, ids: Sequence[str]) -> Dict[str, Optional[str]]:
+        self.calls.append(("bos.action_stamps", list(ids)))
+        return {i: (self.components[i].get("last_action") or {}).get("last_updated")
+                for i in ids if i in self.components}
+
     async def fingerprints(self, ids: Sequence[str]) -> List[Optional[int]]:
         self.calls.append(("bos.fingerprints", list(ids)))
         return [fingerprint(self.components[i]) if i in self.components else None for i in ids]

@@ -34,6 +34,8 @@ def seed(api: Any) -> None:
                                   "status": {"phase": "powering_on" if n < 5 else ""}}
         if n == 6:
             record["staged_state"] = {"session": "s2", "configuration": "d"}
+        if n % 2:  # stamped by the server (power-off-forceful's wait reads the stamp alone)
+            record["last_action"] = {"action": "powering_off_gracefully"}
         records.append(record)
     assert api.put("/v2/components", json=records).status_code == 200
 
@@ -59,6 +61,11 @@ def test_store_reads_equal_the_api_listing(api, api_server, redis_server):
             for statuses in (["power_on_pending"], ["power_on_pending", "stable"], ["configuring"]):
                 listed = await by_api.list_components(0, enabled=True, status=",".join(statuses))
                 assert await by_store.enabled_ids_in(statuses) == [c["id"] for c in listed], statuses
+            # power-off-forceful's stamps, each decoded alone: those of the records read in full
+            listed_all = await by_api.list_components(0)
+            assert await by_store.action_stamps([*IDS, "x9c0s0b0n0"]) == {
+                c["id"]: (c.get("last_action") or {}).get("last_updated") for c in listed_all}
+            assert any((c.get("last_action") or {}).get("last_updated") for c in listed_all)
             every = [c["id"] for c in await by_api.list_components(0)]
             assert await by_store.component_ids(2) == every == await by_api.component_ids(2)
             assert any(c.get("actual_state", {}).get("boot_artifacts") for c in expected)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 import uuid
+from typing import Optional
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from bos_sim.bss import BssEntry, cmdline_of_script, render_cmdline, render_script
 from bos_sim.inventory import node_xname
@@ -123,3 +125,36 @@ def test_s4_3_without_initrd_no_initrd_line() -> None:
     entry = BssEntry("quiet", "http://k", "", "")
     script = render_script(entry, render_cmdline(entry, "x1c0s0b0n0", 1, "j", META), "http://s3", "http://retry")
     assert "initrd" not in script
+
+
+def steps_in_written_order(entry: BssEntry, xname: str, nid: Optional[int], join_token: str, meta: str) -> str:
+    """services.md §4.3 steps 1-6 and 8 as written, one after the other (the reference for the
+    simulator's rendering, which removes step 8's initrd word once per stored entry)."""
+    line = entry.params
+    given = {word.partition("=")[0] for word in line.split() if "=" in word}
+    for key, word in (("xname", f"xname={xname}"), ("nid", None if nid is None else f"nid={nid}"),
+                      ("bss_referral_token", f"bss_referral_token={entry.token}" if entry.token else None),
+                      ("ds", f"ds=nocloud-net;s={meta}/")):
+        if word is not None and key not in given:
+            line = f"{line} {word}" if line else word
+    line = line.replace("${SPIRE_JOIN_TOKEN}", join_token)
+    if entry.initrd:
+        line = "initrd=initrd " + re.sub(r"(^|\s)initrd\S*", "", line, count=1).strip()
+    return line
+
+
+WORDS = st.sampled_from(["initrd=a", "initrd", "initrdx=1", "xinitrd=2", "a=initrd", "xname=x1", "nid=7",
+                         "ds=d", "bss_referral_token=t", "k=${SPIRE_JOIN_TOKEN}", "${SPIRE_JOIN_TOKEN}",
+                         "initrd=${SPIRE_JOIN_TOKEN}", "quiet", "root=sbps-s3:s3://b/k", '"q=a b"', "=v"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(WORDS, st.sampled_from([" ", "  ", "\t", "\n"])), max_size=8),
+       st.sampled_from(["", " ", "\t"]), st.booleans(), st.booleans(), st.sampled_from([None, 0, 12]))
+def test_s4_3_rendering_equals_the_steps_in_written_order(words, lead: str, initrd: bool, token: bool,
+                                                          nid: Optional[int]) -> None:
+    params = lead + "".join(word + space for word, space in words)
+    entry = BssEntry(params, "s3://b/kernel", "s3://b/initrd" if initrd else "", "tok-1" if token else "")
+    for join_token in (str(uuid.uuid4()), str(uuid.uuid4())):  # two nodes sharing the entry
+        assert render_cmdline(entry, A, nid, join_token, META) == steps_in_written_order(entry, A, nid,
+                                                                                         join_token, META)

@@ -34,8 +34,11 @@ def test_s3_1_entries_follow_request_order_with_exact_shapes(svc: Services) -> N
 
 
 def test_s3_1_invalid_xnames_fail_the_whole_request(svc: Services) -> None:
+    assert svc.post("pcs", "/power-status", json={"xname": [A]}).status_code == 200  # A remembered as valid
     resp = svc.post("pcs", "/power-status", json={"xname": [A, "foo", "x1c0s0b0n0n0", "bar"]})
     assert problem_detail(resp, 400) == "invalid xnames detected: foo x1c0s0b0n0n0 bar"
+    resp = svc.post("pcs", "/power-status", json={"xname": [A, "foo"]})  # asked again: still invalid
+    assert problem_detail(resp, 400) == "invalid xnames detected: foo"
 
 
 def test_s3_1_get_form_and_v1_prefix(svc: Services) -> None:

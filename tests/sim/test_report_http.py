@@ -49,3 +49,54 @@ def test_a_report_is_the_reporters_patch_and_survives_a_closed_keep_alive_connec
     assert headers["Authorization"] == "Bearer node-token"
     assert headers["Content-Type"] == "application/json" and headers["Accept"] == "application/json"
     assert json.loads(body) == {"id": "x1000c0s0b0n1", "actual_state": {"bss_token": "tok-1"}}
+
+
+ANSWERS = [  # (what the server writes, what the report sees)
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}", (200, b"{}")),
+    (b"HTTP/1.1 409 Conflict\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+     (409, b"abcde")),
+    (b"HTTP/1.1 204 No Content\r\n\r\n", (204, b"")),
+    (b"HTTP/1.0 200 OK\r\n\r\nuntil the end", (200, b"until the end")),
+]
+
+
+async def _answers_written_a_byte_at_a_time() -> List[Tuple[int, bytes]]:
+    answers = iter(ANSWERS)
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError:
+                break
+            length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length:"))
+            await reader.readexactly(length)
+            text, _ = next(answers)
+            for i in range(len(text)):  # the answer arrives in as many pieces as it has bytes
+                writer.write(text[i:i + 1])
+                await writer.drain()
+                await asyncio.sleep(0)
+            if text.startswith(b"HTTP/1.0"):
+                break
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    conn = ReportConnection(f"http://127.0.0.1:{port}/v2")
+    seen = []
+    try:
+        for _ in ANSWERS:
+            request = request_bytes(conn.netloc, conn.prefix + report_path("x1"), "t", report_body("x1", "tok"))
+            seen.append(await conn.send(request))
+    finally:
+        conn.close()
+        server.close()
+        await server.wait_closed()
+    return seen
+
+
+def test_answers_are_framed_however_they_arrive() -> None:
+    """Content-Length, chunked (with an extension), 204 and an answer delimited by the end of the
+    connection, each written a byte at a time on one kept-alive connection."""
+    assert asyncio.run(_answers_written_a_byte_at_a_time()) == [want for _, want in ANSWERS]
