@@ -14,8 +14,8 @@ import contextlib
 import logging
 import random
 import time
-from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Awaitable, Callable, Dict, FrozenSet, List, Mapping, Optional, Sequence, TypeVar
+from dataclasses import dataclass, field, replace
+from typing import Any, AsyncIterator, Awaitable, Callable, Dict, FrozenSet, List, Mapping, Optional, Sequence, Set, TypeVar
 
 from bos_shared.records import Component  # the typed record (api.md §2.1)
 
@@ -228,6 +228,29 @@ class ComponentOperator(Operator):
     retry_field: Optional[str] = None
     filters: Mapping[str, Any] = {}
 
+    def __init__(self) -> None:
+        # Components the status operator of this process is handing to this operator now
+        # (`take_over`; from before its write to its release): a pass of this operator woken by
+        # that write leaves them out of its selection, instead of waiting for their leases and
+        # re-reading them only to find them acted on.
+        self.taking: Set[str] = set()
+
+    async def take_over(self, ctx: PassContext, ids: Sequence[str], claim: Claim) -> None:
+        """Act, under the status operator's claim, on the components its write just made this
+        operator's work (operators.md §3, extension "handed over at once"): the flow of a claimed
+        chunk from the re-read on, this operator's selection steps (`narrow`: HSM existence, the
+        wave gate §5.7) applied to the re-read records, in the status operator's pass. Through the
+        store, the hand-over took a change event, a pass of this operator that began only after
+        its previous one, its selection and a wait for the status operator's leases: up to a pass
+        per status page between the decision and the action (issue 13, realistic latencies).
+        Returns once the outcome is recorded (the claim's decision records may go with its leases)."""
+        own = replace(ctx, log=logging.getLogger(f"{ctx.log.name.rpartition('.')[0] or ctx.log.name}.{self.name}"))
+        fresh = await self.refresh(own, ids)
+        if fresh:
+            fresh = await self.narrow(own, fresh)
+        if fresh:
+            await self.process_chunk(own, fresh, claim)
+
     async def select(self, ctx: PassContext) -> List[str]:
         """IDs of the whole selection; any failure means nothing is selected this pass.
 
@@ -268,6 +291,8 @@ class ComponentOperator(Operator):
         except Exception as exc:  # §2.3: a failed selection step selects nothing this pass
             ctx.log.error("Selection failed; nothing selected this pass: %s", one_line(exc))
             return self.next_due(ctx)
+        if self.taking:  # the status operator of this process acts on them now (take_over)
+            selected = [i for i in selected if i not in self.taking]
         if selected:
             ctx.log.info("Found %d components that require action", len(selected))
         await self.claimed_chunks(ctx, chunks(selected, ctx.batch_size))

@@ -26,6 +26,7 @@ class PowerOffForcefulOperator(ComponentOperator):
     filters = {"enabled": True, "status": CALLED}
 
     def __init__(self) -> None:
+        super().__init__()
         self._next_due: Optional[float] = None
         # Candidates read by an earlier pass and not yet due: ID -> the earliest time (epoch) at
         # which they can be (their last action's stamp + the wait). The server stamps

@@ -75,6 +75,7 @@ class PowerOnOperator(ComponentOperator):
     filters = {"enabled": True, "status": "power_on_pending"}
 
     def __init__(self) -> None:
+        super().__init__()
         # component ID -> BSS token of this pass's BSS writes, until the component's record carries
         # it; and ID -> the error its action update recorded before PCS `On` (`_record`). Chunks in
         # flight never share a component: each holds its components' leases.

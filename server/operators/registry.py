@@ -31,4 +31,23 @@ def build(names: Sequence[str] = ()) -> List[Operator]:
     unknown = [n for n in wanted if n not in OPERATORS]
     if unknown:
         raise KeyError(", ".join(unknown))
-    return [OPERATORS[n]() for n in dict.fromkeys(wanted)]
+    return link([OPERATORS[n]() for n in dict.fromkeys(wanted)])
+
+
+def link(operators: List[Operator]) -> List[Operator]:
+    """Operators of one process that act on each other's work directly, when both run in it:
+    session setup has the status operator look at each batch it enables at once, and the status
+    operator hands what its write makes `power_on_pending` or `power_off_pending` to power-on or
+    power-off-graceful under its own claim (operators.md §3, extensions "looked at once enabled"
+    and "handed over at once")."""
+    by_name = {op.name: op for op in operators}
+    status = by_name.get(StatusOperator.name)
+    if isinstance(status, StatusOperator):
+        for cls in (PowerOnOperator, PowerOffGracefulOperator):
+            power = by_name.get(cls.name)
+            if isinstance(power, cls):
+                status.power[cls.name] = power
+        setup = by_name.get(SessionSetupOperator.name)
+        if isinstance(setup, SessionSetupOperator):
+            setup.status = status
+    return operators

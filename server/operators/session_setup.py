@@ -6,7 +6,7 @@ for the next pass; any other problem completes it with a readable error.
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Dict, List, Mapping, Optional, Sequence, Set, Tuple, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Dict, List, Mapping, Optional, Sequence, Set, Tuple, TypeVar
 
 from ..clients.bos import batches
 from ..clients.rest import ServiceError, ServiceUnavailable
@@ -18,6 +18,9 @@ from .plan import NO_NODES, plan_session
 from .selection import HsmInventory, SetupError
 from .sessions import describe, mark_complete
 from .target import Target, component_patch
+
+if TYPE_CHECKING:
+    from .status import StatusOperator
 NONE_IN_BOS = "All nodes found to act upon do not exist as BOS components"
 
 T = TypeVar("T")
@@ -40,6 +43,11 @@ def problem_detail(exc: ServiceError) -> str:
 class SessionSetupOperator(Operator):
     name = "session-setup"
     wake_sessions = frozenset({"pending"})
+
+    def __init__(self) -> None:
+        # The status operator of this process, if it runs here (registry.link): each batch this
+        # operator enables is looked at by it at once (`StatusOperator.look_soon`).
+        self.status: Optional["StatusOperator"] = None
 
     async def run_pass(self, ctx: PassContext) -> Optional[float]:
         pending = await ctx.bos.list_sessions(status="pending")
@@ -140,7 +148,10 @@ class SessionSetupOperator(Operator):
 
         async def write(batch: Sequence[Tuple[str, Target]]) -> None:
             patches = [component_patch(node, session["name"], operation, staged, target) for node, target in batch]
-            written.update(await self._write_claimed(ctx, patches, session_claim))
+            ids = await self._write_claimed(ctx, patches, session_claim)
+            written.update(ids)
+            if self.status is not None and not staged and ids:  # enabled now: looked at at once
+                self.status.look_soon(ctx, ids)
         try:  # two batches in flight (framework.in_flight): each is claimed and written on its own
             await in_flight(batches(targets, ctx.batch_size), write)
         except ServiceError as exc:  # e.g. a 400 for an oversize kernel command line

@@ -5,10 +5,11 @@ to its next phase by the decision table in `status_rules`.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import Counter
-from dataclasses import dataclass, field
-from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Dict, FrozenSet, List, Mapping, Optional, Sequence, Set, Tuple
 
 from bos_shared.times import epoch
 
@@ -16,9 +17,12 @@ from .. import metrics
 from ..store import keys
 from ..store.acting import acting
 from ..store.component_query import enabled_page
-from .claims import FenceLost, fenced
+from .claims import Claim, FenceLost, fenced
 from .framework import Component, Operator, PassContext, chunks, one_line
 from .status_rules import Decision, decide, build_patch
+
+if TYPE_CHECKING:
+    from .framework import ComponentOperator
 
 # Up to this many components looked at, CFS is asked by ID (<= 200 per GET) instead of
 # listing all of CFS (D26): a pass then costs O(work), not O(cluster).
@@ -40,6 +44,11 @@ RECHECK_IN_TRANSITION = 0.5
 FEW_IN_TRANSITION = 200
 LOOK_EARLY = 0.05  # a pass this close to the next look's time asks (it was scheduled for it)
 PAGES_IN_FLIGHT = 2
+# The power operator whose work a rule's write makes a component (operators.md §1.2):
+# `power_on_pending` after S2b, `power_off_pending` after S3 and S6.
+HANDED_TO = {"S2b": "power-on", "S3": "power-off-graceful", "S6": "power-off-graceful"}
+# Looks at a batch session setup of this process just enabled (`look_soon`) worked on at once.
+PUSHED_IN_FLIGHT = 2
 # What a component in transition was last seen as at PCS and CFS: (P, desired_config, configuration_status).
 Observed = Tuple[Optional[str], Any, Any]
 NOTHING_DUE = float("inf")
@@ -113,6 +122,14 @@ class StatusOperator(Operator):
         # (at most half the time spent asking). Passes woken by writes in between skip the question.
         self._look_due = 0.0
         self._full_look = 0.0
+        # The power operators of this process, by name, if they run here (registry.link): what this
+        # operator's write makes their work (HANDED_TO) they act on at once, under this page's claim.
+        self.power: Dict[str, "ComponentOperator"] = {}
+        # Batches session setup of this process enabled and asked this operator to look at now
+        # (`look_soon`): IDs queued or being looked at, left out of this operator's own passes.
+        self._pushed: Set[str] = set()
+        self._pushed_gate: Optional[asyncio.Semaphore] = None  # made in the running loop
+        self._pushed_tasks: Set["asyncio.Future[None]"] = set()
 
     def wants(self, event: Mapping[str, Any]) -> bool:
         if event.get("kind") == "components" and set(event.get("statuses") or ()) <= self.handed_off:
@@ -224,6 +241,10 @@ class StatusOperator(Operator):
             kept = [i for i in page if i not in pass_.handed]
             pass_.remaining += len(page) - len(kept)  # still enabled, the power operator's work
             page = kept
+        if self._pushed:
+            kept = [i for i in page if i not in self._pushed]
+            pass_.remaining += len(page) - len(kept)  # still enabled, looked at by `look_soon`
+            page = kept
         maybe = [i for i in page if i in self._waiting]
         if not maybe:
             return page
@@ -264,19 +285,23 @@ class StatusOperator(Operator):
         return changed
 
     async def _page(self, ctx: PassContext, page: List[str], pass_: "_Pass") -> None:
-        """One page: claim, re-read, decide, write; always releases its claim and its slot."""
+        """One page: claim, re-read, decide, write (and hand what it made a power operator's work
+        to that operator, `_hand_over`); always releases its claim and its slot."""
         try:
             if pass_.failed:
                 return
             claim = await ctx.claims.claim(page)
             ctx.busy(len(page), claim)
+            pending: Dict[str, List[str]] = {}
+            acted: Dict[str, List[str]] = {}
             try:
                 async with acting(ctx.services.redis):  # before the re-read (store/acting.py: session stop)
                     with fenced(ctx.claims, claim):
-                        still, written, in_transition = await self._claimed_page(ctx, claim.ids, pass_)
+                        still, written, in_transition, pending = await self._claimed_page(ctx, claim.ids, pass_)
                         pass_.remaining += still
                         pass_.moved += written
                         pass_.in_transition += in_transition
+                        acted = await self._hand_over(ctx, pending, claim)
             except FenceLost as exc:
                 ctx.log.warning("Stopped evaluating %d components: %s", len(claim.ids), exc)
             except Exception as exc:  # §3.1 step 4: pages already written stay written
@@ -285,9 +310,69 @@ class StatusOperator(Operator):
                                   one_line(exc))
                 pass_.failed = True
             finally:
-                await ctx.claims.release(claim)
+                self._untake(pending)
+                await self._release(ctx, claim, acted)
         finally:
             pass_.gate.release()
+
+    def look_soon(self, ctx: PassContext, ids: Sequence[str]) -> None:
+        """Look at a batch session setup of this process has just enabled, now, in a task of its
+        own (operators.md §3, extension "looked at once enabled"): the page flow (claim, re-read,
+        decide, write, power on) with CFS asked by ID for the batch. A pass of this operator woken
+        by setup's write started only after its previous pass, listed only what was enabled by
+        then, and found setup's batches in flight held by setup; each later batch waited for the
+        next pass (issue 13, realistic latencies). Until the look ends, this operator's passes
+        leave the batch out (it counts as enabled); a look that fails leaves it to them."""
+        batch = list(ids)
+        self._pushed.update(batch)
+        task = asyncio.ensure_future(self._look_pushed(ctx, batch))
+        self._pushed_tasks.add(task)
+        task.add_done_callback(self._pushed_tasks.discard)
+
+    async def pushed_looks(self) -> None:
+        """Wait for the looks `look_soon` started (tests; a stopping process)."""
+        while self._pushed_tasks:
+            await asyncio.gather(*list(self._pushed_tasks), return_exceptions=True)
+
+    async def _look_pushed(self, ctx: PassContext, ids: List[str]) -> None:
+        own = replace(ctx, log=logging.getLogger(f"{ctx.log.name.rpartition('.')[0] or ctx.log.name}.{self.name}"))
+        if self._pushed_gate is None:
+            self._pushed_gate = asyncio.Semaphore(PUSHED_IN_FLIGHT)
+        try:
+            async with self._pushed_gate:
+                pass_ = _Pass(gate=asyncio.Semaphore(1))
+                pass_.cfs = await ctx.services.cfs.components(ids, CFS_FIELDS)
+                await pass_.gate.acquire()
+                await self._page(own, ids, pass_)
+        except Exception as exc:  # the next pass of this operator looks at them
+            own.log.warning("Unable to look at %d components set up just now: %s", len(ids), one_line(exc))
+        finally:
+            self._pushed.difference_update(ids)
+
+    async def _hand_over(self, ctx: PassContext, pending: Dict[str, List[str]],
+                         claim: Claim) -> Dict[str, List[str]]:
+        """Hand the components this page's write made a power operator's work to that operator of
+        this process, under this page's claim (operators.md §3, extension "handed over at once");
+        by operator, the IDs whose outcome it recorded."""
+        acted: Dict[str, List[str]] = {}
+        for name, ids in pending.items():
+            await self.power[name].take_over(ctx, ids, claim)
+            acted[name] = ids
+        return acted
+
+    def _untake(self, pending: Mapping[str, List[str]]) -> None:
+        for name, ids in pending.items():
+            self.power[name].taking.difference_update(ids)
+
+    @staticmethod
+    async def _release(ctx: PassContext, claim: Claim, acted: Mapping[str, List[str]]) -> None:
+        """Free the page's leases; those of components a power operator acted on with its
+        decision records, as that operator frees them once its outcome is recorded (docs/ha.md)."""
+        for name, ids in acted.items():
+            done = set(ids)
+            await ctx.claims.release(Claim(claim.token, ids=[i for i in claim.ids if i in done]), name)
+            claim.ids = [i for i in claim.ids if i not in done]
+        await ctx.claims.release(claim)
 
     @staticmethod
     async def _page_ids(ctx: PassContext, start_after: Optional[str]) -> List[str]:
@@ -298,16 +383,17 @@ class StatusOperator(Operator):
             return await enabled_page(ctx.services.redis, start_after, ctx.batch_size)
         return [c["id"] for c in await ctx.bos.component_page(ctx.batch_size, start_after, enabled=True)]
 
-    async def _claimed_page(self, ctx: PassContext, ids: List[str], pass_: "_Pass") -> Tuple[int, int, int]:
+    async def _claimed_page(self, ctx: PassContext, ids: List[str],
+                            pass_: "_Pass") -> Tuple[int, int, int, Dict[str, List[str]]]:
         """Re-read the claimed components (the page was read before the claim), then decide. P
         comes from PCS, unless this pass read it already (a watched component that changed)."""
         if not ids:
-            return 0, 0, 0
+            return 0, 0, 0, {}
         read = await ctx.bos.components_with_prints(ids, enabled=True)
         fresh, prints = read if read is not None else (await ctx.bos.components_by_ids(ids, enabled=True), {})
         metrics.operator_read(self.name, len(fresh))
         if not fresh:
-            return 0, 0, 0
+            return 0, 0, 0, {}
         power = {c["id"]: pass_.power[c["id"]] for c in fresh if c["id"] in pass_.power}
         unknown = [c["id"] for c in fresh if c["id"] not in power]
         if unknown:
@@ -330,13 +416,16 @@ class StatusOperator(Operator):
         return await ctx.services.cfs.all_components(CFS_FIELDS)
 
     async def _evaluate_chunk(self, ctx: PassContext, chunk: Sequence[Component], power: Dict[str, str],
-                              cfs: Dict[str, Dict[str, Any]], prints: Mapping[str, int]) -> Tuple[int, int, int]:
+                              cfs: Dict[str, Dict[str, Any]],
+                              prints: Mapping[str, int]) -> Tuple[int, int, int, Dict[str, List[str]]]:
         """Evaluate and write one chunk; returns how many components stay enabled, how many were
-        written (moved on), and how many were left in transition (waiting for PCS or CFS, not for a
-        write). A component left as it was is remembered (`_waiting`)."""
+        written (moved on), how many were left in transition (waiting for PCS or CFS, not for a
+        write), and the IDs written into a power operator's work of this process, by operator
+        (`HANDED_TO`). A component left as it was is remembered (`_waiting`)."""
         now = time.time()
         patches: List[Dict[str, Any]] = []
         rules: Counter[str] = Counter()
+        pending: Dict[str, List[str]] = {}
         still_enabled = in_transition = 0
         for comp in chunk:
             decision = decide(comp, power.get(comp["id"]), cfs.get(comp["id"]), now, ctx.options)
@@ -345,6 +434,9 @@ class StatusOperator(Operator):
             if patch is not None:
                 patches.append(patch)
                 rules[decision.rule] += 1
+                target = HANDED_TO.get(decision.rule, "")
+                if target in self.power:  # its work now (a retry too); its refresh filters the rest
+                    pending.setdefault(target, []).append(comp["id"])
             elif not decision.disable:
                 in_transition += not waits_for_a_write(comp, decision)
                 self._remember(ctx, comp, decision, prints.get(comp["id"]),
@@ -352,8 +444,14 @@ class StatusOperator(Operator):
         if patches:
             ctx.log.info("Updating %d components (%s)", len(patches),
                          ", ".join(f"{rule}: {n}" for rule, n in sorted(rules.items())))
-            await ctx.bos.patch_components(patches, ctx.batch_size)
-        return still_enabled, len(patches), in_transition
+            for name, ids in pending.items():  # before the write: its event wakes them (`_page` frees them)
+                self.power[name].taking.update(ids)
+            try:
+                await ctx.bos.patch_components(patches, ctx.batch_size)
+            except BaseException:
+                self._untake(pending)
+                raise
+        return still_enabled, len(patches), in_transition, pending
 
     def _remember(self, ctx: PassContext, comp: Component, decision: Decision, fingerprint: Optional[int],
                   seen: Observed) -> None:

@@ -1,0 +1,112 @@
+"""Operators of one process that act on each other's work at once (operators.md §3, extensions
+"looked at once enabled" and "handed over at once"; issue 13, realistic latencies): session setup
+has the status operator look at each batch it enables, and the status operator has power-on and
+power-off-graceful act on what its write makes their work, under the same claim."""
+
+from __future__ import annotations
+
+from typing import List, Optional, Tuple
+
+from bos_server.operators import registry
+from bos_server.operators.claims import Claim, LocalClaims
+from bos_server.operators.power_on import PowerOnOperator
+from bos_server.operators.status import StatusOperator
+
+from .conftest import run
+from .fakes import FakeServices, node
+from .helpers import ARTIFACTS, component
+from .test_session_setup import session, setup
+
+N = [f"x1000c0s{i}b0n0" for i in range(4)]
+SBPS = dict(ARTIFACTS, kernel_parameters="quiet root=sbps-s3:s3://boot-images/img-a/rootfs:e")
+
+
+class Releases(LocalClaims):
+    """One process's claims, recording each release: (IDs, operator whose decision records go too)."""
+
+    def __init__(self) -> None:
+        self.released: List[Tuple[List[str], Optional[str]]] = []
+
+    async def release(self, claim: Claim, operator: Optional[str] = None) -> None:
+        self.released.append((sorted(claim.ids), operator))
+
+
+def linked(*names: str) -> dict:
+    return {op.name: op for op in registry.link([registry.OPERATORS[n]() for n in names])}
+
+
+def calls(svc, name: str) -> list:
+    return [c for c in svc.calls if c[0] == name]
+
+
+def test_status_powers_on_what_its_s2b_write_made_power_on_pending_in_the_same_pass(make_ctx):
+    off = component(N[0], override="on_hold", desired=SBPS, configuration="cfg")  # S2b: power on
+    booted = component(N[1], override="on_hold", actual=ARTIFACTS)  # on, booted, nothing to configure: S4b
+    unknown = component(N[2], override="on_hold", desired=SBPS)  # S2b, but HSM does not know it
+    svc = FakeServices(components=[off, booted, unknown], nodes=[node(x) for x in N[:2]],
+                       power={N[0]: "off", N[1]: "on", N[2]: "off"}, cfs={x: {"id": x} for x in N[:3]})
+    ops = linked("status", "power-on", "power-off-graceful", "session-setup")
+    assert ops["status"].power == {"power-on": ops["power-on"], "power-off-graceful": ops["power-off-graceful"]}
+    assert ops["session-setup"].status is ops["status"]
+    ctx = make_ctx(svc)
+    ctx.claims = Releases()
+    run(ops["status"].run_pass(ctx))
+    assert [c[1:] for c in calls(svc, "pcs.transition")] == [("On", [N[0]])]  # no power-on pass ran
+    assert svc.bos.components[N[0]]["last_action"]["action"] == "powering_on"  # power_on_called
+    assert svc.bos.components[N[2]]["status"]["phase"] == "powering_on"  # pending: power-on's pass is left it
+    first, update = [c[1] for c in calls(svc, "bos.patch_components")][:2]
+    assert [p["id"] for p in first] == N[:3] and [p["id"] for p in update] == [N[0]]  # S2b written first
+    # the leases of what was powered on go with power-on's decision records; the rest without
+    assert ctx.claims.released == [([N[0], N[2]], "power-on"), ([N[1]], None)]
+
+
+def test_status_alone_in_its_process_leaves_power_on_to_its_operator(make_ctx):
+    svc = FakeServices(components=[component(N[0], override="on_hold", desired=SBPS)], nodes=[node(N[0])],
+                       power={N[0]: "off"}, cfs={N[0]: {"id": N[0]}})
+    status = linked("status", "session-setup", "power-off-graceful")["status"]
+    assert list(status.power) == ["power-off-graceful"]
+    run(status.run_pass(make_ctx(svc)))
+    assert calls(svc, "pcs.transition") == [] and svc.bos.components[N[0]]["status"]["phase"] == "powering_on"
+
+
+def test_status_has_power_off_graceful_soft_off_what_its_s6_write_made_power_off_pending(make_ctx):
+    running = component(N[0], override="on_hold", actual={**ARTIFACTS, "kernel": "old"})  # on, old boot: S6
+    svc = FakeServices(components=[running], nodes=[node(N[0])], power={N[0]: "on"}, cfs={N[0]: {"id": N[0]}})
+    run(linked("status", "power-off-graceful")["status"].run_pass(make_ctx(svc)))
+    assert [c[1:] for c in calls(svc, "pcs.transition")] == [("Soft-Off", [N[0]])]
+    assert svc.bos.components[N[0]]["last_action"]["action"] == "powering_off_gracefully"
+
+
+def test_power_on_leaves_out_what_the_status_operator_is_powering_on(make_ctx):
+    """A power-on pass woken by the status operator's S2b write does not select (nor wait for the
+    leases of) the components that operator is powering on itself."""
+    svc = FakeServices(components=[component(x, phase="powering_on", desired=SBPS) for x in N[:2]],
+                       nodes=[node(x) for x in N[:2]])
+    power_on = PowerOnOperator()
+    power_on.taking = {N[0]}
+    run(power_on.run_pass(make_ctx(svc)))
+    assert [c[1:] for c in calls(svc, "pcs.transition")] == [("On", [N[1]])]
+
+
+def test_session_setup_has_each_batch_it_enables_looked_at_and_powered_on_at_once(make_ctx):
+    svc = setup([session()], power={x: "off" for x in N}, cfs={x: {"id": x} for x in N})
+    ops = linked("session-setup", "status", "power-on")
+
+    async def setup_pass() -> None:
+        await ops["session-setup"].run_pass(make_ctx(svc, max_component_batch_size=1))
+        await ops["status"].pushed_looks()
+    run(setup_pass())
+    assert svc.bos.session("s1", None)["status"]["status"] == "running"
+    assert sorted(i for c in calls(svc, "pcs.transition") for i in c[2]) == N[:2]  # no status or power-on pass
+    assert sorted(c[1][0] for c in calls(svc, "cfs.components")) == N[:2]  # CFS asked by ID, batch by batch
+    assert all(svc.bos.components[x]["last_action"]["action"] == "powering_on" for x in N[:2])
+
+
+def test_status_passes_leave_out_a_batch_looked_at_for_session_setup(make_ctx):
+    svc = FakeServices(components=[component(x, override="on_hold") for x in N[:2]],
+                       power={x: "off" for x in N[:2]}, cfs={x: {"id": x} for x in N[:2]})
+    status = StatusOperator()
+    status._pushed.add(N[0])  # setup's look at N0 is under way
+    hint = run(status.run_pass(make_ctx(svc)))
+    assert [c[1] for c in calls(svc, "pcs.power_status")] == [[N[1]]]
+    assert hint is not None  # N0 still counts as enabled: looked at again soon if the look fails
