@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 OPERATIONS = {name.lower(): name for name in
               ("On", "Off", "Soft-Off", "Soft-Restart", "Hard-Restart", "Init", "Force-Off")}
 SUPPORTED = ["On", "Force-Off", "Soft-Off", "Off", "Init", "Hard-Restart", "Soft-Restart"]
+# Every power-status entry's list: one tuple, encoded as the same JSON array (no copy per node per answer).
+SUPPORTED_LIST = tuple(SUPPORTED)
 NOT_FOUND = "Component not found in component map."
 TASK_STATES = ("new", "in-progress", "failed", "succeeded", "unsupported")
 IN_PROGRESS, FAILED, SUCCEEDED, UNSUPPORTED = 1, 2, 3, 4
@@ -147,7 +149,7 @@ class PcsState:
 
 def _entry(xname: str, power: str, management: str, error: str, updated: Optional[float]) -> Dict[str, Any]:
     return {"xname": xname, "powerState": power, "managementState": management, "error": error,
-            "supportedPowerTransitions": list(SUPPORTED) if not error else None,
+            "supportedPowerTransitions": SUPPORTED_LIST if not error else None,
             "lastUpdated": stamp(updated) if updated is not None else ""}
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Optional, Tuple
+from typing import Callable, Optional, Tuple, Union
 from urllib.parse import urlsplit
 
 from bos_reporter.send import HEADERS, TIMEOUT
@@ -97,15 +97,18 @@ class _Answer:
         return None
 
 
+Answered = Callable[[Union[Tuple[int, bytes], "ReportError"]], None]
+
+
 class _ReportProtocol(asyncio.Protocol):
-    """One keep-alive connection's bytes: the answer to the request in flight completes `waiter`
-    as soon as it is whole (parsed straight from the bytes received: no stream reader, no task
-    switch per read)."""
+    """One keep-alive connection's bytes: the answer to the request in flight is handed to
+    `on_answer` as soon as it is whole (parsed straight from the bytes received: no stream
+    reader, no future, no task switch per report)."""
 
     def __init__(self) -> None:
         self.transport: Optional[asyncio.Transport] = None
         self.buffer = bytearray()
-        self.waiter: "Optional[asyncio.Future[Tuple[int, bytes, bool]]]" = None
+        self.on_answer: Optional[Callable[[Union[Tuple[int, bytes, bool], ReportError]], None]] = None
         self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -113,33 +116,42 @@ class _ReportProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
-        self._answer(eof=False)
+        self.answer(eof=False)
 
     def eof_received(self) -> Optional[bool]:
-        self._answer(eof=True)
+        self.answer(eof=True)
         return False  # close the transport
 
     def connection_lost(self, exc: Optional[Exception]) -> None:
         self.closed = True
-        self._answer(eof=True)
+        self.answer(eof=True)
 
-    def _answer(self, eof: bool) -> None:
-        waiter = self.waiter
-        if waiter is None or waiter.done():
+    def answer(self, eof: bool) -> None:
+        """Hand the whole answer (or the reason there is none) to whoever waits for it, once."""
+        if self.on_answer is None:
             return
         try:
             found = _Answer.parse(self.buffer, eof)
         except (ValueError, IndexError) as exc:
-            waiter.set_exception(ReportError(type(exc).__name__))
+            self._hand(ReportError(type(exc).__name__))
             return
         if found is not None:
             status, body, keep, used = found
             del self.buffer[:used]
-            waiter.set_result((status, body, keep))
+            self._hand((status, body, keep))
+
+    def _hand(self, outcome: Union[Tuple[int, bytes, bool], "ReportError"]) -> None:
+        on_answer, self.on_answer = self.on_answer, None
+        if on_answer is not None:
+            on_answer(outcome)
 
 
 class ReportConnection:
-    """One keep-alive connection to the API; one request at a time, reconnecting when closed."""
+    """One keep-alive connection to the API; one request at a time, reconnecting when closed.
+
+    `start` sends a request and calls back with its answer from the connection's own data
+    callback, so a sender may send the next request right there (reporting.py): at 100,000
+    nodes a task woken per report was a good part of the simulator's CPU (issue 13)."""
 
     def __init__(self, base_url: str) -> None:
         parts = urlsplit(base_url)
@@ -150,55 +162,77 @@ class ReportConnection:
         self.netloc = parts.netloc
         self.prefix = parts.path.rstrip("/")
         self._protocol: Optional[_ReportProtocol] = None
+        self._connecting: Optional["asyncio.Task[None]"] = None
+        self._timer: Optional[asyncio.TimerHandle] = None
 
     async def send(self, request: bytes) -> Tuple[int, bytes]:
-        """(status, body) of one request; ReportError when no answer came. A kept-alive
+        """(status, body) of one request; ReportError when no answer came (`start`, awaited)."""
+        waiter: "asyncio.Future[Union[Tuple[int, bytes], ReportError]]" = asyncio.get_running_loop().create_future()
+        self.start(request, waiter.set_result)
+        outcome = await waiter
+        if isinstance(outcome, ReportError):
+            raise outcome
+        return outcome
+
+    def start(self, request: bytes, answered: Answered) -> None:
+        """Send `request`; `answered` gets (status, body) or the ReportError. A kept-alive
         connection the server closed while it was idle fails at once: the request then goes
         once more on a new connection (as HTTP clients do), not into the reporter's back-off."""
-        reused = self._protocol is not None
-        try:
-            return await self._exchange(request)
-        except ReportError:
-            if not reused:
-                raise
-        return await self._exchange(request)
+        protocol = self._protocol
+        if protocol is None or protocol.closed or protocol.transport is None:
+            self._connect_then(request, answered)
+            return
+        self._write(protocol, request, lambda outcome: self._retried_once(outcome, request, answered))
 
-    async def _exchange(self, request: bytes) -> Tuple[int, bytes]:
+    def _retried_once(self, outcome: Union[Tuple[int, bytes], "ReportError"], request: bytes,
+                      answered: Answered) -> None:
+        if isinstance(outcome, ReportError):
+            self._connect_then(request, answered)
+        else:
+            answered(outcome)
+
+    def _connect_then(self, request: bytes, answered: Answered) -> None:
+        self.close()
+        self._connecting = asyncio.ensure_future(self._connect(request, answered))
+
+    async def _connect(self, request: bytes, answered: Answered) -> None:
         loop = asyncio.get_running_loop()
         try:
-            if self._protocol is None or self._protocol.closed:
-                self.close()
-                async with asyncio.timeout(CONNECT_TIMEOUT):
-                    _, self._protocol = await loop.create_connection(_ReportProtocol, self.host, self.port)
+            async with asyncio.timeout(CONNECT_TIMEOUT):
+                _, protocol = await loop.create_connection(_ReportProtocol, self.host, self.port)
         except (OSError, asyncio.TimeoutError) as exc:
-            self.close()
-            raise ReportError(type(exc).__name__) from exc
-        protocol = self._protocol
+            answered(ReportError(type(exc).__name__))
+            return
+        self._connecting = None
+        self._protocol = protocol
+        self._write(protocol, request, answered)
+
+    def _write(self, protocol: _ReportProtocol, request: bytes, answered: Answered) -> None:
         assert protocol.transport is not None
-        waiter = protocol.waiter = loop.create_future()
         protocol.buffer.clear()  # nothing is owed on an idle connection
+        timer = asyncio.get_running_loop().call_later(READ_TIMEOUT, protocol._hand, ReportError("TimeoutError"))
+
+        def done(outcome: Union[Tuple[int, bytes, bool], ReportError]) -> None:
+            timer.cancel()
+            if isinstance(outcome, ReportError):
+                self.close()
+                answered(outcome)
+                return
+            status, body, keep = outcome
+            if not keep:
+                self.close()
+            answered((status, body))
+        protocol.on_answer = done
         protocol.transport.write(request)
         if protocol.closed:
-            protocol._answer(eof=True)
-        timer = loop.call_later(READ_TIMEOUT, _time_out, waiter)
-        try:
-            status, body, keep = await waiter
-        except ReportError:
-            self.close()
-            raise
-        finally:
-            timer.cancel()
-            protocol.waiter = None
-        if not keep:
-            self.close()
-        return status, body
+            protocol.answer(eof=True)
 
     def close(self) -> None:
-        if self._protocol is not None and self._protocol.transport is not None:
-            self._protocol.transport.close()
-        self._protocol = None
-
-
-def _time_out(waiter: "asyncio.Future[Tuple[int, bytes, bool]]") -> None:
-    if not waiter.done():
-        waiter.set_exception(ReportError("TimeoutError"))
+        if self._connecting is not None:
+            self._connecting.cancel()
+            self._connecting = None
+        protocol, self._protocol = self._protocol, None
+        if protocol is not None:
+            protocol.on_answer = None
+            if protocol.transport is not None:
+                protocol.transport.close()

@@ -1,10 +1,12 @@
 """Booted nodes report their BSS referral token to BOS (reporter.md), as the real reporter does.
 
 The identity and payload come from our reporter package (`bos_reporter`), so
-the simulator sends exactly what a node would. A fixed pool of workers sends
-the PATCHes (bounded concurrency), each on its own keep-alive connection
-(report_http.py); a failed attempt is re-queued through the shared scheduler
-after the reporter's back-off instead of holding a worker.
+the simulator sends exactly what a node would. A fixed pool of keep-alive
+connections sends the PATCHes (bounded concurrency, report_http.py): each takes
+the next queued report as soon as its answer is in, from the connection's own
+data callback (no task or queue wake-up per report); a failed attempt is
+re-queued through the shared scheduler after the reporter's back-off instead of
+holding a connection.
 The first `--real-reporters` booted nodes instead run the real `bos-reporter
 --once` program against a command-line file.
 """
@@ -17,8 +19,9 @@ import os
 import shutil
 import sys
 import tempfile
+from collections import deque
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, List, Optional, Set
+from typing import TYPE_CHECKING, Deque, Dict, List, Optional, Set, Tuple, Union
 
 from bos_shared.cmdline import parse_cmdline
 
@@ -50,9 +53,10 @@ class Reporting:
     def __init__(self, cluster: "Cluster") -> None:
         self.cluster = cluster
         self.config = cluster.config
-        self.queue: "asyncio.Queue[tuple]" = asyncio.Queue()
+        self.queue: Deque[Tuple["Node", int, bool]] = deque()  # (node, boot, first report of the boot)
         self._connections: List[ReportConnection] = []
-        self._workers: List[asyncio.Task] = []
+        self._idle: List[ReportConnection] = []  # connections with no report in flight
+        self._stopped = False
         self._real_tasks: Set[asyncio.Task] = set()
         self.children: Set[asyncio.subprocess.Process] = set()
         self.real_nodes: Set[str] = set()
@@ -66,12 +70,15 @@ class Reporting:
         if not self.config.bos_url:
             return
         self._connections = [ReportConnection(self.config.bos_url) for _ in range(self.config.report_concurrency)]
-        self._workers = [asyncio.create_task(self._worker(conn)) for conn in self._connections]
+        self._idle = list(self._connections)
+        self._pump()
 
     async def stop(self) -> None:
-        for task in [*self._workers, *self._real_tasks]:
+        self._stopped = True  # nothing more is sent
+        self.queue.clear()
+        for task in self._real_tasks:
             task.cancel()
-        await asyncio.gather(*self._workers, *self._real_tasks, return_exceptions=True)
+        await asyncio.gather(*self._real_tasks, return_exceptions=True)
         await self._stop_children()
         for conn in self._connections:
             conn.close()
@@ -101,7 +108,7 @@ class Reporting:
             self._spawn_real(node, boot)
             return
         node.report_status = "pending"
-        self.queue.put_nowait((node, boot, True))
+        self._enqueue(node, boot, True)
 
     def _runs_real_reporter(self, node: "Node") -> bool:
         """The first K nodes that boot run the real program, on this and every later boot."""
@@ -114,44 +121,67 @@ class Reporting:
 
     def _requeue(self, node: "Node", boot: int, first: bool) -> None:
         if self._current(node, boot):
-            self.queue.put_nowait((node, boot, first))
+            self._enqueue(node, boot, first)
 
     # ------------------------------------------------------------------ simulated reporter
 
-    async def _worker(self, conn: ReportConnection) -> None:
-        while True:
-            node, boot, first = await self.queue.get()
-            if self._current(node, boot):
-                await self._attempt(conn, node, boot, first)
+    def _enqueue(self, node: "Node", boot: int, first: bool) -> None:
+        self.queue.append((node, boot, first))
+        self._pump()
 
-    async def _attempt(self, conn: ReportConnection, node: "Node", boot: int, first: bool) -> None:
+    def _pump(self) -> None:
+        """Give queued reports to idle connections."""
+        while self._idle and self.queue and not self._stopped:
+            self._next(self._idle.pop())
+
+    def _next(self, conn: ReportConnection) -> None:
+        """Send the next queued report that still has something to say on `conn`; the
+        connection is idle again when none is left."""
+        while self.queue:
+            node, boot, first = self.queue.popleft()
+            if self._current(node, boot) and self._attempt(conn, node, boot, first):
+                return
+        self._idle.append(conn)
+
+    def _attempt(self, conn: ReportConnection, node: "Node", boot: int, first: bool) -> bool:
+        """Start one report (reporter.md §2-§4); False when the node has nothing to send."""
         params = parse_cmdline(self.cluster.engine.cmdline(node))
         xname = node_identity(params, {})
         if not xname:
             node.report_status = "error: no identity"           # R4: the reporter exits 78
-            return
+            return False
         token = params.get("bss_referral_token")
         if not token:
             node.report_status = "no-token: nothing to report"  # R5: the reporter exits 0
-            return
+            return False
         node.report_attempts += 1
-        outcome = await self._patch(conn, xname, token)
-        if not self._current(node, boot):
-            return
-        if outcome is None:
-            self._reported(node, boot, token, params, first)
-            return
-        node.report_status = f"retrying: {outcome}"
-        self.cluster.scheduler.call_later(backoff_delay(node.report_attempts + 1), self._requeue, node, boot, first)
-
-    async def _patch(self, conn: ReportConnection, xname: str, token: str) -> Optional[str]:
-        """One PATCH; None on success, else a short reason."""
         request = request_bytes(conn.netloc, conn.prefix + report_path(xname), NODE_TOKEN, report_body(xname, token))
         self.sent += 1
+        conn.start(request, lambda answer: self._answered(conn, answer, node, boot, first, token, params))
+        return True
+
+    def _answered(self, conn: ReportConnection, answer: Union[Tuple[int, bytes], ReportError], node: "Node",
+                  boot: int, first: bool, token: str, params: Dict[str, str]) -> None:
+        """A report's answer: the node's reporter goes on (reported, or back-off); `conn` takes
+        the next report at once."""
         try:
-            status, body = await conn.send(request)
-        except ReportError as exc:
-            return f"connection error {exc}"
+            outcome = self._outcome(answer)
+            if self._current(node, boot):
+                if outcome is None:
+                    self._reported(node, boot, token, params, first)
+                else:
+                    node.report_status = f"retrying: {outcome}"
+                    self.cluster.scheduler.call_later(backoff_delay(node.report_attempts + 1), self._requeue,
+                                                      node, boot, first)
+        finally:
+            if not self._stopped:
+                self._next(conn)
+
+    def _outcome(self, answer: Union[Tuple[int, bytes], ReportError]) -> Optional[str]:
+        """None on success, else a short reason."""
+        if isinstance(answer, ReportError):
+            return f"connection error {answer}"
+        status, body = answer
         if 200 <= status < 300:
             self.succeeded += 1
             return None

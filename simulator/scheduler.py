@@ -30,10 +30,12 @@ class Scheduler:
         self._heap: List[Entry] = []
         self._seq = itertools.count()
         self._wake: Optional[asyncio.Event] = None
+        self._loop: Optional[asyncio.AbstractEventLoop] = None  # the running loop, once `run` runs on it
         self.processed = 0
 
     def _now(self) -> float:
-        return asyncio.get_running_loop().time()
+        loop = self._loop
+        return (loop if loop is not None else asyncio.get_running_loop()).time()
 
     def call_later(self, sim_seconds: float, callback: Callable[..., Any], *args: Any) -> None:
         """Run `callback(*args)` after `sim_seconds` of simulated time."""
@@ -61,6 +63,7 @@ class Scheduler:
     async def run(self) -> None:
         """Process due events forever (cancel the task to stop)."""
         self._wake = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
         while True:
             await self._run_due()
             timeout = self._heap[0][0] - self._now() if self._heap else None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from typing import Any, Dict, List, Optional, Tuple
 
 from aiohttp import web
@@ -15,7 +14,7 @@ from bos_shared.limits import limit_has_nids, names_nothing
 from bos_shared.status import extended_status, extended_status_from_counts
 from bos_shared.times import epoch, now_str
 
-from .. import session_stop
+from .. import random_ids, session_stop
 from ..store import TooMuchContention, keys, waves
 from ..store.events import encoded, sessions_message
 from ..store.scoped import session_indexes
@@ -113,7 +112,7 @@ def _exists(name: str, tenant: Optional[str]) -> str:
 
 
 def _new_session(body: Record, tenant: Optional[str]) -> Record:
-    record = {"name": body.get("name") or str(uuid.uuid4()), "tenant": tenant,
+    record = {"name": body.get("name") or random_ids.uuid4(), "tenant": tenant,
               "operation": body["operation"], "template_name": body["template_name"],
               "limit": body.get("limit") or "", "stage": body.get("stage", False), "components": "",
               "include_disabled": body.get("include_disabled", False),

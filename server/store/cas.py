@@ -177,43 +177,63 @@ if #with_history > 0 then
   local history_keys = {}
   for h, r in ipairs(with_history) do history_keys[h] = prefix .. ARGV[first + 6 * (r - 1) + 1] end
   -- MGET reads a list left by an older version as nil: the SET below replaces it
-  local stored_all, latest, fields_of = batched('MGET', history_keys), {}, {}
+  local stored_all, latest, fields_of, blanked = batched('MGET', history_keys), {}, {}, {}
+  -- The last entry after its ID, with its session and error blanked where the new entry repeats
+  -- them: records written alike (store/alike.py) share the payload and, mostly, that text, so it
+  -- is split and rebuilt once per distinct pair, not once per record.
+  local function blank(rest, payload)
+    local memo = blanked[payload]
+    if not memo then memo = {}; blanked[payload] = memo end
+    local done = memo[rest]
+    if done then return done end
+    local new = fields_of[payload]  -- records written alike share their payload: split once
+    if not new then new = split(payload); fields_of[payload] = new end
+    local tail = split(rest)  -- the entry's fields after its ID: tail[f] is field f + 1
+    for f = 5, 6 do
+      if tail[f] and tail[f] == new[f] then tail[f] = '' end
+    end
+    while tail[#tail] == '' do tail[#tail] = nil end
+    done = table.concat(tail, US)
+    memo[rest] = done
+    return done
+  end
   for h, r in ipairs(with_history) do
     local hkey = history_keys[h]
     local stored = latest[hkey]
     if stored == nil then stored = stored_all[h] end
     local payload = ARGV[first + 6 * (r - 1) + 5]
-    local ms, seq, before, n = now_ms, 0, '', 0  -- n: entries before the new one
+    local ms, seq, n = now_ms, 0, 0  -- n: entries kept before the new one
+    local tail_at, keep
     if stored then
       -- the last RS by plain finds, one per entry (a pattern anchored at the end backtracks
       -- over every entry: it was most of the script's time on a bulk write)
-      local tail_at, at = 0, string.find(stored, RS, 1, true)
-      n = 1
+      local at = string.find(stored, RS, 1, true)
+      tail_at, n = 0, 1
       while at do
         tail_at, n = at, n + 1
         at = string.find(stored, RS, at + 1, true)
       end
-      local tail = split(string.sub(stored, tail_at + 1))
-      local lms, lseq = string.match(tail[1], '^(%w+)-(%w+)$')
+      local lms, lseq = string.match(stored, '^(%w+)-(%w+)', tail_at + 1)
       lms = tonumber(lms, 36)
       if lms >= ms then ms, seq = lms, tonumber(lseq, 36) + 1 end
-      local new = fields_of[payload]  -- records written alike share their payload: split once
-      if not new then new = split(payload); fields_of[payload] = new end
-      for f = 6, 7 do
-        if tail[f] and tail[f] == new[f - 1] then tail[f] = '' end
+      -- the oldest entries beyond the bounds are dropped before anything is copied
+      keep = 1  -- where the kept entries of `stored` begin
+      while n > 0 and (n >= maxlen or tonumber(string.match(stored, '^(%w+)-', keep), 36) < oldest) do
+        n = n - 1
+        if n > 0 then keep = string.find(stored, RS, keep, true) + 1 end
       end
-      while tail[#tail] == '' do tail[#tail] = nil end
-      before = string.sub(stored, 1, tail_at) .. table.concat(tail, US) .. RS
     end
     local id = now_id
     if ms ~= now_ms or seq ~= 0 then id = b36(ms) .. '-' .. b36(seq) end
-    local text = before .. id .. US .. payload
-    local from = 1
-    while n > 0 and (n >= maxlen or tonumber(string.match(text, '^(%w+)-', from), 36) < oldest) do
-      from = string.find(text, RS, from, true) + 1
-      n = n - 1
+    local text
+    if n > 0 then  -- the kept entries, the last one blanked (blank), then the new one: one copy
+      local id_end = string.find(stored, US, tail_at + 1, true)  -- the US after the last entry's ID
+      local rest = id_end and blank(string.sub(stored, id_end + 1), payload) or ''
+      if rest == '' then text = string.sub(stored, keep, (id_end or 0) - 1) .. RS .. id .. US .. payload
+      else text = string.sub(stored, keep, id_end) .. rest .. RS .. id .. US .. payload end
+    else
+      text = id .. US .. payload
     end
-    if from > 1 then text = string.sub(text, from) end
     latest[hkey] = text
     redis.call('SET', hkey, text, 'PX', ttl)
   end

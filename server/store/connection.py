@@ -26,7 +26,6 @@ running.
 from __future__ import annotations
 
 import asyncio
-import secrets
 import time
 from typing import Any, Awaitable, Callable, Iterable, List, Optional, Sequence, Set, Tuple, TypeVar
 
@@ -35,11 +34,13 @@ from redis.asyncio.client import Pipeline
 from redis.asyncio.connection import ConnectionPool
 from redis.exceptions import AuthenticationError, AuthorizationError, ConnectionError as RedisConnectionError, NoScriptError
 
+from .. import random_ids
 from .keys import cas_receipt
 
 T = TypeVar("T")
 RETRY_BUDGET = 1.0
 FIRST_DELAY, MAX_DELAY = 0.02, 0.5
+KEPT_CONNECTIONS = 8  # idle connections a client keeps aside for its scripts (RetryingRedis.script_connections)
 
 READS = frozenset({
     "GET", "MGET", "EXISTS", "TYPE", "TTL", "PTTL", "STRLEN",
@@ -96,6 +97,9 @@ class RetryingRedis(Redis):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.safe_scripts: Set[str] = set()
+        # Pooled connections kept aside by ReplayableScript._run, idle and fully read: taking one costs
+        # a list pop instead of the pool's lock, health bookkeeping and "has data" poll per script run.
+        self.script_connections: List[Any] = []
 
     def mark_retry_safe(self, sha: str) -> None:
         """Declare a script (by SHA1) idempotent: a replay must return the first run's reply."""
@@ -146,7 +150,7 @@ class ReplayableScript:
 
     def receipt(self) -> str:
         """The receipt key for one run (ARGV), or "" when runs are never replayed."""
-        return cas_receipt(secrets.token_hex(12)) if self.receipts else ""
+        return cas_receipt(random_ids.token_hex(12)) if self.receipts else ""
 
     async def __call__(self, keys: Sequence[Any] = (), args: Sequence[Any] = ()) -> Any:
         command = ("EVALSHA", self.script.sha, len(keys), *keys, *args)
@@ -161,15 +165,24 @@ class ReplayableScript:
         create). A connection error disconnects the connection (redis-py's send and read do) and is
         raised, for with_retry to replay; a script Redis lost (restart, SCRIPT FLUSH) is loaded again."""
         pool = self.redis.connection_pool
-        conn = await pool.get_connection()
+        idle: Optional[List[Any]] = getattr(self.redis, "script_connections", None)
+        conn = idle.pop() if idle else await pool.get_connection()
+        done = False
         try:
             try:
-                return await _roundtrip(conn, command)
+                reply = await _roundtrip(conn, command)
             except NoScriptError:
                 await _roundtrip(conn, ("SCRIPT", "LOAD", self.script.script))
-                return await _roundtrip(conn, command)
+                reply = await _roundtrip(conn, command)
+            done = True
+            return reply
         finally:
-            await pool.release(conn)
+            # Kept aside only after a whole reply was read (nothing left on the connection); after an
+            # error or a cancel it goes back to the pool, whose next hand-out checks it (ensure_connection).
+            if done and idle is not None and conn.is_connected and len(idle) < KEPT_CONNECTIONS:
+                idle.append(conn)
+            else:
+                await pool.release(conn)
 
 
 async def _roundtrip(conn: Any, command: Tuple[Any, ...]) -> Any:

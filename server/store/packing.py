@@ -11,7 +11,8 @@ those of redis-py's own hiredis serializer). Without a hiredis that has
 It also sends without `asyncio.wait_for`: redis-py bounds the send by the socket
 time-out with `wait_for`, which on Python 3.11 wraps the write in a new task and
 costs a turn of the event loop per command (issue 13: `POST /v2/sessions` is one
-command per request); `asyncio.timeout` bounds it the same way inside the caller's task.
+command per request); `asyncio.timeout` bounds it the same way inside the caller's task, and
+only when the socket did not take the whole command at once (then there is something to wait for).
 """
 
 from __future__ import annotations
@@ -55,6 +56,14 @@ class HiredisPackingConnection(Connection):
         if isinstance(command, bytes):
             command = [command]
         try:
+            writer = self._writer
+            if not writer.transport.is_closing():
+                writer.writelines(command)  # the event loop sends at once what the socket takes
+                if not writer.transport.get_write_buffer_size():
+                    return  # all of it went out: nothing to wait for, no timer to arm (one per command)
+                async with asyncio.timeout(self.socket_timeout):
+                    await writer.drain()
+                return
             async with asyncio.timeout(self.socket_timeout):
                 await self._send_packed_command(command)
         except asyncio.TimeoutError:

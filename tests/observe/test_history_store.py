@@ -134,3 +134,42 @@ def test_the_entry_memo_never_answers_another_transitions_entry() -> None:
         before, after = history.tracked(old), history.tracked(new)
         alone = history._pack_entry(before, after, old, new, "") if before != after else None
         assert entry(old, new) == alone, (old, new)
+
+
+LAST = [("s", ""), ("s", "boom"), ("t", ""), ("t", "boom"), ("s", ""), ("u", "late")]  # (session, error) before
+
+
+async def _alike_or_alone(url: str, max_entries: int) -> tuple:
+    """The same histories appended to once per call (`one`) and all in one call (`all`): the script
+    rebuilds a last entry once per distinct (entry text, payload) pair (cas.py `blank`)."""
+    redis = Redis.from_url(url)
+    writer = CasWriter(redis, HistorySettings(max_entries=max_entries, max_age=3600))
+    new = {"id": "x", "enabled": True, "error": "boom", "session": "s"}
+    try:
+        stored = {}
+        for form in ("one", "all"):
+            ids = [f"{form}{n}" for n in range(len(LAST))]
+            await redis.delete(*[f"rec:{i}" for i in ids], *[keys.component_history(i) for i in ids])
+            for i, (session, error) in zip(ids, LAST):
+                for step in range(max_entries):  # a full history: the next append also drops the oldest
+                    old = {"id": i, "enabled": True, "error": error, "session": session, "status": {"phase": str(step)}}
+                    raw = await redis.get(f"rec:{i}")
+                    assert await writer.apply([Write(f"rec:{i}", i, digest(raw), f"{step}".encode(),
+                                                     history=entry(_record("") if step else None, old))]) == []
+            payload = entry({"id": "x", "enabled": True, "error": "", "session": "s"}, new)  # the same for each
+            writes = [Write(f"rec:{i}", i, digest(await redis.get(f"rec:{i}")), b"new", history=payload) for i in ids]
+            for batch in ([[w] for w in writes] if form == "one" else [writes]):
+                assert await writer.apply(batch) == []
+            stored[form] = [[(e["session"], e["error"], e["phase"], e["reason"]) for e in
+                             await read(redis, writer.history, i, None, 100)] for i in ids]  # type: ignore[arg-type]
+        return stored["one"], stored["all"]
+    finally:
+        await redis.aclose()
+
+
+@pytest.mark.parametrize("max_entries", [30, 3])
+def test_histories_appended_in_one_call_are_those_appended_one_by_one(redis_server, max_entries: int) -> None:
+    one, together = asyncio.run(_alike_or_alone(redis_server.url, max_entries))
+    assert together == one
+    assert [entries[-2][:2] for entries in together] == LAST  # each keeps its own last session and error
+    assert all(entries[-1][:2] == ("s", "boom") for entries in together)

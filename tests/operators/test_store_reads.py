@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from bos_server.clients.bos import BosClient
 from bos_server.clients.bos_reads import StoreReads
 from bos_server.clients.rest import JsonClient
+from tests.support.tokens import record_token
 
 IDS = [f"x3000c0s{i}b0n0" for i in range(7)]
 ARTIFACTS = {"kernel": "s3://boot-images/abc/kernel", "kernel_parameters": "console=ttyS0 " * 20,
@@ -42,6 +43,9 @@ def seed(api: Any) -> None:
 
 def test_store_reads_equal_the_api_listing(api, api_server, redis_server):
     seed(api)
+    # a node's report: its actual artifacts resolved from the token, with the token's timestamp (D12)
+    record_token(redis_server.url, "tok-1", ARTIFACTS)
+    assert api.patch(f"/v2/components/{IDS[3]}", json={"actual_state": {"bss_token": "tok-1"}}).status_code == 200
 
     async def main() -> None:
         redis = Redis.from_url(redis_server.url)
@@ -69,6 +73,10 @@ def test_store_reads_equal_the_api_listing(api, api_server, redis_server):
             every = [c["id"] for c in await by_api.list_components(0)]
             assert await by_store.component_ids(2) == every == await by_api.component_ids(2)
             assert any(c.get("actual_state", {}).get("boot_artifacts") for c in expected)
+            assert by_store.reads is not None  # the shown record lost the stored token timestamp
+            stored = await by_store.reads.store.get(IDS[3])
+            assert stored is not None and "timestamp" in stored["actual_state"]["boot_artifacts"]
+            assert "timestamp" not in (await by_store.components_by_ids([IDS[3]]))[0]["actual_state"]["boot_artifacts"]
             assert by_store.reads is not None
 
             async def no_records(ids: Any) -> Any:

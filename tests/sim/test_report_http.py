@@ -9,7 +9,7 @@ import json
 from typing import List, Tuple
 
 from bos_reporter.payload import report_body, report_path
-from bos_sim.report_http import ReportConnection, request_bytes
+from bos_sim.report_http import ReportConnection, ReportError, request_bytes
 
 
 async def _two_reports_to_a_server_that_closes_every_connection() -> List[Tuple[bytes, bytes]]:
@@ -100,3 +100,47 @@ def test_answers_are_framed_however_they_arrive() -> None:
     """Content-Length, chunked (with an extension), 204 and an answer delimited by the end of the
     connection, each written a byte at a time on one kept-alive connection."""
     assert asyncio.run(_answers_written_a_byte_at_a_time()) == [want for _, want in ANSWERS]
+
+
+async def _reports_to_a_server_that_stops_answering() -> Tuple[Tuple[int, bytes], str, int]:
+    requests = 0
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal requests
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError:
+                break
+            length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length:"))
+            await reader.readexactly(length)
+            requests += 1
+            if requests == 1:  # only the first request is answered
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+                await writer.drain()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    conn = ReportConnection(f"http://127.0.0.1:{port}/v2")
+    request = request_bytes(conn.netloc, conn.prefix + report_path("x1"), "t", report_body("x1", "tok"))
+    try:
+        first = await conn.send(request)
+        try:
+            await conn.send(request)
+            error = ""
+        except ReportError as exc:
+            error = str(exc)
+    finally:
+        conn.close()
+        server.close()
+        await server.wait_closed()
+    return first, error, requests
+
+
+def test_a_report_without_an_answer_times_out_after_one_more_try_on_a_new_connection(monkeypatch) -> None:
+    from bos_sim import report_http
+    monkeypatch.setattr(report_http, "READ_TIMEOUT", 0.2)
+    first, error, requests = asyncio.run(_reports_to_a_server_that_stops_answering())
+    assert first == (200, b"{}") and error == "TimeoutError"
+    assert requests == 3  # the kept-alive connection's try, then one on a new connection

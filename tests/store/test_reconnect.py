@@ -110,3 +110,40 @@ def test_a_replayed_compare_and_set_returns_its_first_outcome(redis_server: Redi
     first, replay, value = run(scenario)
     assert first == [] and replay == [], (first, replay)  # without the receipt the replay is a conflict
     assert value == b'{"id": "replay-x1"}'
+
+
+async def _write_each(store: Store, ids: list) -> list:
+    """One compare-and-set script run per ID, all at once (each on its own connection)."""
+    return await asyncio.gather(*(store.components.cas.apply(
+        [Write(keys.component(i), i, MISSING, b'{"id":"' + i.encode() + b'"}')]) for i in ids), return_exceptions=True)
+
+
+def test_script_runs_reuse_their_connections_and_survive_a_restart(tmp_path: Path) -> None:
+    """ReplayableScript keeps idle connections aside (RetryingRedis.script_connections): a run takes one
+    without asking the pool; after a restart those are dead, and the runs are still repeated (receipts)."""
+    redis = RedisServer(tmp_path / "r0")
+    servers = [redis]
+
+    async def scenario() -> tuple:
+        store = Store.connect(redis.url)
+        try:
+            assert await _write_each(store, [f"a{n}" for n in range(8)]) == [[]] * 8
+            kept = list(store.redis.script_connections)
+            asked = []
+            real = store.redis.connection_pool.get_connection
+            store.redis.connection_pool.get_connection = lambda *a, **k: asked.append(1) or real(*a, **k)
+            for n in range(20):  # sequential runs: each takes a kept connection, the pool is never asked
+                assert await _write_each(store, [f"b{n}"]) == [[]]
+            store.redis.connection_pool.get_connection = real
+            servers.append(restarted(redis, tmp_path / "r1"))
+            after = await _write_each(store, [f"c{n}" for n in range(8)])
+            return kept, asked, after, await store.redis.exists(*[keys.component(f"c{n}") for n in range(8)])
+        finally:
+            await store.close()
+
+    try:
+        kept, asked, after, written = run(scenario)
+        assert len(kept) >= 2 and asked == []
+        assert after == [[]] * 8 and written == 8
+    finally:
+        servers[-1].stop()
