@@ -78,7 +78,8 @@ class HardwareTime:
 
 def _spread(count: int, times: List[float]) -> Dict[str, Any]:
     """First, last, count and deciles of one kind's event times (in order already; the deciles of
-    the kept ones)."""
+    the kept ones), all rounded alike, so the deciles lie between the first and the last (rounded
+    to 2 digits, a decile of 0.0451 exceeded a last time of 0.045, itself 0.04 at 2 digits)."""
     kept = len(times)
     return {"first": round(times[0], 3), "last": round(times[-1], 3), "count": count,
-            "deciles": [round(times[min(kept - 1, kept * k // DECILES)], 2) for k in range(1, DECILES)]}
+            "deciles": [round(times[min(kept - 1, kept * k // DECILES)], 3) for k in range(1, DECILES)]}

@@ -6,7 +6,7 @@ bounded chunks so no request grows with the cluster.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+from typing import Any, AsyncIterator, Dict, Iterable, List, Optional, Sequence
 
 from .rest import JsonClient
 
@@ -45,24 +45,32 @@ class HsmClient:
         """`GET /State/Components`: every component (nodes, BMCs, ...)."""
         return _components(await self.http.get("/State/Components"))
 
-    async def query(self, ids: Iterable[str], enabled_only: bool = False) -> List[Dict[str, Any]]:
-        """`POST /State/Components/Query` for `ids` (chunked; QUERY_FIELDS of each); unknown IDs are absent.
+    async def _answers(self, ids: Iterable[str], enabled_only: bool) -> AsyncIterator[List[Dict[str, Any]]]:
+        """`POST /State/Components/Query` for `ids`, chunked: each answer's components in turn.
 
         `enabled_only` adds `"enabled": ["True"]` (session setup's include_disabled filter).
         """
-        wanted = sorted(set(ids))
-        found: List[Dict[str, Any]] = []
-        for chunk in chunked(wanted, self.chunk):
+        for chunk in chunked(sorted(set(ids)), self.chunk):
             body: Dict[str, Any] = {"ComponentIDs": list(chunk)}
             if enabled_only:
                 body["enabled"] = ["True"]
-            found.extend({k: c[k] for k in QUERY_FIELDS if k in c}
-                         for c in _components(await self.http.post("/State/Components/Query", body)))
+            yield _components(await self.http.post("/State/Components/Query", body))
+
+    async def query(self, ids: Iterable[str], enabled_only: bool = False) -> List[Dict[str, Any]]:
+        """The queried components (QUERY_FIELDS of each); unknown IDs are absent."""
+        found: List[Dict[str, Any]] = []
+        async for answer in self._answers(ids, enabled_only):
+            found.extend({k: c[k] for k in QUERY_FIELDS if k in c} for c in answer)
         return found
 
     async def existing(self, ids: Iterable[str]) -> set:
-        """The subset of `ids` HSM knows (power operators' selection step, operators.md §5.1)."""
-        return {c["ID"] for c in await self.query(ids)}
+        """The subset of `ids` HSM knows (power operators' selection step, operators.md §5.1): the
+        IDs alone are taken from each answer (the power operators ask about every node of a
+        session at each pass)."""
+        found: set = set()
+        async for answer in self._answers(ids, False):
+            found.update(c["ID"] for c in answer)
+        return found
 
     async def groups(self) -> Dict[str, List[str]]:
         return _members(await self.http.get("/groups"), "label")

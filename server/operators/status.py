@@ -49,6 +49,8 @@ PAGES_IN_FLIGHT = 2
 HANDED_TO = {"S2b": "power-on", "S3": "power-off-graceful", "S6": "power-off-graceful"}
 # Looks at a batch session setup of this process just enabled (`look_soon`) worked on at once.
 PUSHED_IN_FLIGHT = 2
+# Hand-overs to the power operators of this process (`_start_hand_over`) under way at once.
+HAND_OVERS_IN_FLIGHT = 2
 # What a component in transition was last seen as at PCS and CFS: (P, desired_config, configuration_status).
 Observed = Tuple[Optional[str], Any, Any]
 NOTHING_DUE = float("inf")
@@ -129,7 +131,8 @@ class StatusOperator(Operator):
         # (`look_soon`): IDs queued or being looked at, left out of this operator's own passes.
         self._pushed: Set[str] = set()
         self._pushed_gate: Optional[asyncio.Semaphore] = None  # made in the running loop
-        self._pushed_tasks: Set["asyncio.Future[None]"] = set()
+        self._hand_gate: Optional[asyncio.Semaphore] = None  # HAND_OVERS_IN_FLIGHT
+        self._tasks: Set["asyncio.Future[None]"] = set()  # looks and hand-overs under way
 
     def wants(self, event: Mapping[str, Any]) -> bool:
         if event.get("kind") == "components" and set(event.get("statuses") or ()) <= self.handed_off:
@@ -285,15 +288,15 @@ class StatusOperator(Operator):
         return changed
 
     async def _page(self, ctx: PassContext, page: List[str], pass_: "_Pass") -> None:
-        """One page: claim, re-read, decide, write (and hand what it made a power operator's work
-        to that operator, `_hand_over`); always releases its claim and its slot."""
+        """One page: claim, re-read, decide, write, and hand what the write made a power operator's
+        work to that operator (`_start_hand_over`, with those components' leases); always releases
+        the rest of its claim and its slot."""
         try:
             if pass_.failed:
                 return
             claim = await ctx.claims.claim(page)
             ctx.busy(len(page), claim)
             pending: Dict[str, List[str]] = {}
-            acted: Dict[str, List[str]] = {}
             try:
                 async with acting(ctx.services.redis):  # before the re-read (store/acting.py: session stop)
                     with fenced(ctx.claims, claim):
@@ -301,7 +304,9 @@ class StatusOperator(Operator):
                         pass_.remaining += still
                         pass_.moved += written
                         pass_.in_transition += in_transition
-                        acted = await self._hand_over(ctx, pending, claim)
+                if pending:
+                    claim = await self._start_hand_over(ctx, pending, claim)
+                    pending = {}  # the hand-over's now
             except FenceLost as exc:
                 ctx.log.warning("Stopped evaluating %d components: %s", len(claim.ids), exc)
             except Exception as exc:  # §3.1 step 4: pages already written stay written
@@ -311,9 +316,25 @@ class StatusOperator(Operator):
                 pass_.failed = True
             finally:
                 self._untake(pending)
-                await self._release(ctx, claim, acted)
+                await ctx.claims.release(claim)
         finally:
             pass_.gate.release()
+
+    async def _start_hand_over(self, ctx: PassContext, pending: Dict[str, List[str]], claim: Claim) -> Claim:
+        """Start handing `pending` to their power operators in a task of its own, with their part
+        of the claim (HAND_OVERS_IN_FLIGHT at once: waits for a slot); returns the rest of the
+        claim. The pass goes on meanwhile: waiting for the power operator's work held each look
+        at the nodes in flight (a reboot's Soft-Offs completing) up by that much."""
+        handed = {i for ids in pending.values() for i in ids}
+        part = Claim(claim.token, ids=[i for i in claim.ids if i in handed])
+        rest = Claim(claim.token, ids=[i for i in claim.ids if i not in handed], others=list(claim.others))
+        if self._hand_gate is None:
+            self._hand_gate = asyncio.Semaphore(HAND_OVERS_IN_FLIGHT)
+        await self._hand_gate.acquire()
+        task = asyncio.ensure_future(self._hand_over(ctx, pending, part))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return rest
 
     def look_soon(self, ctx: PassContext, ids: Sequence[str]) -> None:
         """Look at a batch session setup of this process has just enabled, now, in a task of its
@@ -326,13 +347,13 @@ class StatusOperator(Operator):
         batch = list(ids)
         self._pushed.update(batch)
         task = asyncio.ensure_future(self._look_pushed(ctx, batch))
-        self._pushed_tasks.add(task)
-        task.add_done_callback(self._pushed_tasks.discard)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
-    async def pushed_looks(self) -> None:
-        """Wait for the looks `look_soon` started (tests; a stopping process)."""
-        while self._pushed_tasks:
-            await asyncio.gather(*list(self._pushed_tasks), return_exceptions=True)
+    async def settled(self) -> None:
+        """Wait for the looks `look_soon` started and the hand-overs under way (tests)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def _look_pushed(self, ctx: PassContext, ids: List[str]) -> None:
         own = replace(ctx, log=logging.getLogger(f"{ctx.log.name.rpartition('.')[0] or ctx.log.name}.{self.name}"))
@@ -349,16 +370,26 @@ class StatusOperator(Operator):
         finally:
             self._pushed.difference_update(ids)
 
-    async def _hand_over(self, ctx: PassContext, pending: Dict[str, List[str]],
-                         claim: Claim) -> Dict[str, List[str]]:
-        """Hand the components this page's write made a power operator's work to that operator of
-        this process, under this page's claim (operators.md §3, extension "handed over at once");
-        by operator, the IDs whose outcome it recorded."""
+    async def _hand_over(self, ctx: PassContext, pending: Dict[str, List[str]], claim: Claim) -> None:
+        """Hand the components this operator's write made a power operator's work to that operator
+        of this process, under their claim (operators.md §3, extension "handed over at once"), then
+        release it: with that operator's decision records where its outcome is recorded."""
         acted: Dict[str, List[str]] = {}
-        for name, ids in pending.items():
-            await self.power[name].take_over(ctx, ids, claim)
-            acted[name] = ids
-        return acted
+        try:
+            async with acting(ctx.services.redis):  # before power-on's re-read, as in its own flow
+                with fenced(ctx.claims, claim):
+                    for name, ids in pending.items():
+                        await self.power[name].take_over(ctx, ids, claim)
+                        acted[name] = ids
+        except FenceLost as exc:
+            ctx.log.warning("Stopped handing %d components over: %s", len(claim.ids), exc)
+        except Exception as exc:  # left pending: the power operator's next pass takes them
+            ctx.log.error("Handing %d components to a power operator failed: %s", len(claim.ids), one_line(exc))
+        finally:
+            self._untake(pending)
+            await self._release(ctx, claim, acted)
+            if self._hand_gate is not None:
+                self._hand_gate.release()
 
     def _untake(self, pending: Mapping[str, List[str]]) -> None:
         for name, ids in pending.items():

@@ -5,6 +5,7 @@ power-off-graceful act on what its write makes their work, under the same claim.
 
 from __future__ import annotations
 
+import asyncio
 from typing import List, Optional, Tuple
 
 from bos_server.operators import registry
@@ -35,6 +36,12 @@ def linked(*names: str) -> dict:
     return {op.name: op for op in registry.link([registry.OPERATORS[n]() for n in names])}
 
 
+async def settled(status: StatusOperator, ctx) -> None:
+    """A status pass and the hand-overs it started."""
+    await status.run_pass(ctx)
+    await status.settled()
+
+
 def calls(svc, name: str) -> list:
     return [c for c in svc.calls if c[0] == name]
 
@@ -50,14 +57,15 @@ def test_status_powers_on_what_its_s2b_write_made_power_on_pending_in_the_same_p
     assert ops["session-setup"].status is ops["status"]
     ctx = make_ctx(svc)
     ctx.claims = Releases()
-    run(ops["status"].run_pass(ctx))
+    run(settled(ops["status"], ctx))
     assert [c[1:] for c in calls(svc, "pcs.transition")] == [("On", [N[0]])]  # no power-on pass ran
     assert svc.bos.components[N[0]]["last_action"]["action"] == "powering_on"  # power_on_called
     assert svc.bos.components[N[2]]["status"]["phase"] == "powering_on"  # pending: power-on's pass is left it
     first, update = [c[1] for c in calls(svc, "bos.patch_components")][:2]
     assert [p["id"] for p in first] == N[:3] and [p["id"] for p in update] == [N[0]]  # S2b written first
-    # the leases of what was powered on go with power-on's decision records; the rest without
-    assert ctx.claims.released == [([N[0], N[2]], "power-on"), ([N[1]], None)]
+    # the rest of the page is released at once; the leases of what was handed over with power-on's
+    # decision records once its outcome is recorded
+    assert ctx.claims.released == [([N[1]], None), ([N[0], N[2]], "power-on"), ([], None)]
 
 
 def test_status_alone_in_its_process_leaves_power_on_to_its_operator(make_ctx):
@@ -72,7 +80,7 @@ def test_status_alone_in_its_process_leaves_power_on_to_its_operator(make_ctx):
 def test_status_has_power_off_graceful_soft_off_what_its_s6_write_made_power_off_pending(make_ctx):
     running = component(N[0], override="on_hold", actual={**ARTIFACTS, "kernel": "old"})  # on, old boot: S6
     svc = FakeServices(components=[running], nodes=[node(N[0])], power={N[0]: "on"}, cfs={N[0]: {"id": N[0]}})
-    run(linked("status", "power-off-graceful")["status"].run_pass(make_ctx(svc)))
+    run(settled(linked("status", "power-off-graceful")["status"], make_ctx(svc)))
     assert [c[1:] for c in calls(svc, "pcs.transition")] == [("Soft-Off", [N[0]])]
     assert svc.bos.components[N[0]]["last_action"]["action"] == "powering_off_gracefully"
 
@@ -94,7 +102,7 @@ def test_session_setup_has_each_batch_it_enables_looked_at_and_powered_on_at_onc
 
     async def setup_pass() -> None:
         await ops["session-setup"].run_pass(make_ctx(svc, max_component_batch_size=1))
-        await ops["status"].pushed_looks()
+        await ops["status"].settled()
     run(setup_pass())
     assert svc.bos.session("s1", None)["status"]["status"] == "running"
     assert sorted(i for c in calls(svc, "pcs.transition") for i in c[2]) == N[:2]  # no status or power-on pass
@@ -110,3 +118,28 @@ def test_status_passes_leave_out_a_batch_looked_at_for_session_setup(make_ctx):
     hint = run(status.run_pass(make_ctx(svc)))
     assert [c[1] for c in calls(svc, "pcs.power_status")] == [[N[1]]]
     assert hint is not None  # N0 still counts as enabled: looked at again soon if the look fails
+
+
+def test_a_status_pass_does_not_wait_for_the_power_operators_it_handed_components_to(make_ctx):
+    """The pass ends (and the next look can start) while power-on still works on what it handed
+    over; the hand-over keeps those components' leases until power-on's outcome is recorded."""
+    svc = FakeServices(components=[component(N[0], override="on_hold", desired=SBPS)], nodes=[node(N[0])],
+                       power={N[0]: "off"}, cfs={N[0]: {"id": N[0]}})
+    status = linked("status", "power-on")["status"]
+
+    async def pass_then_on() -> List[str]:
+        bss_answers = asyncio.Event()
+        put = svc.bss.set_boot_parameters
+
+        async def slow_put(*args):
+            await bss_answers.wait()
+            return await put(*args)
+        svc.bss.set_boot_parameters = slow_put
+        await asyncio.wait_for(status.run_pass(make_ctx(svc)), 5)  # times out if it waits for BSS
+        seen = [c[0] for c in svc.calls]
+        bss_answers.set()
+        await status.settled()
+        return seen
+    during = run(pass_then_on())
+    assert "pcs.transition" not in during  # the pass ended first
+    assert [c[1:] for c in calls(svc, "pcs.transition")] == [("On", [N[0]])]
