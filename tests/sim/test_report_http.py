@@ -60,18 +60,23 @@ ANSWERS = [  # (what the server writes, what the report sees)
 ]
 
 
+async def _read_request(reader: asyncio.StreamReader) -> bool:
+    """Read one request (head and Content-Length body); False once the client has closed."""
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except asyncio.IncompleteReadError:
+        return False
+    length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                  if line.lower().startswith(b"content-length:"))
+    await reader.readexactly(length)
+    return True
+
+
 async def _answers_written_a_byte_at_a_time() -> List[Tuple[int, bytes]]:
     answers = iter(ANSWERS)
 
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while True:
-            try:
-                head = await reader.readuntil(b"\r\n\r\n")
-            except asyncio.IncompleteReadError:
-                break
-            length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
-                          if line.lower().startswith(b"content-length:"))
-            await reader.readexactly(length)
+        while await _read_request(reader):
             text, _ = next(answers)
             for i in range(len(text)):  # the answer arrives in as many pieces as it has bytes
                 writer.write(text[i:i + 1])
@@ -107,14 +112,7 @@ async def _reports_to_a_server_that_stops_answering() -> Tuple[Tuple[int, bytes]
 
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         nonlocal requests
-        while True:
-            try:
-                head = await reader.readuntil(b"\r\n\r\n")
-            except asyncio.IncompleteReadError:
-                break
-            length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
-                          if line.lower().startswith(b"content-length:"))
-            await reader.readexactly(length)
+        while await _read_request(reader):
             requests += 1
             if requests == 1:  # only the first request is answered
                 writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
