@@ -75,6 +75,12 @@ class PassContext:
     claims: LocalClaims = field(default_factory=LocalClaims)
     contended: int = 0  # components skipped this pass because another holder had them
 
+    def as_operator(self, name: str) -> "PassContext":
+        """This pass's context with the log of operator `name` (a sibling of this log): for work one
+        operator does for another of its process (the in-process hand-overs, operators.md §3)."""
+        parent = self.log.name.rpartition(".")[0] or self.log.name
+        return replace(self, log=logging.getLogger(f"{parent}.{name}"))
+
     def busy(self, wanted: int, claim: Claim) -> None:
         """Count (and say) the components another holder has: they get another look soon."""
         skipped = wanted - len(claim.ids)
@@ -244,7 +250,7 @@ class ComponentOperator(Operator):
         its previous one, its selection and a wait for the status operator's leases: up to a pass
         per status page between the decision and the action (issue 13, realistic latencies).
         Returns once the outcome is recorded (the claim's decision records may go with its leases)."""
-        own = replace(ctx, log=logging.getLogger(f"{ctx.log.name.rpartition('.')[0] or ctx.log.name}.{self.name}"))
+        own = ctx.as_operator(self.name)
         fresh = await self.refresh(own, ids)
         if fresh:
             fresh = await self.narrow(own, fresh)

@@ -5,11 +5,10 @@ to its next phase by the decision table in `status_rules`.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections import Counter
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Dict, FrozenSet, List, Mapping, Optional, Sequence, Set, Tuple
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Coroutine, Dict, FrozenSet, List, Mapping, Optional, Sequence, Set, Tuple
 
 from bos_shared.times import epoch
 
@@ -240,13 +239,9 @@ class StatusOperator(Operator):
         """The page less the components still waiting: record unchanged (same fingerprint) and
         deadline not reached. They stay enabled, so they count as remaining. Those in transition
         go to `pass_.watched` instead: PCS and CFS decide whether they are looked at."""
-        if pass_.handed:
-            kept = [i for i in page if i not in pass_.handed]
-            pass_.remaining += len(page) - len(kept)  # still enabled, the power operator's work
-            page = kept
-        if self._pushed:
-            kept = [i for i in page if i not in self._pushed]
-            pass_.remaining += len(page) - len(kept)  # still enabled, looked at by `look_soon`
+        if pass_.handed or self._pushed:  # still enabled: the power operator's work, or looked at by `look_soon`
+            kept = [i for i in page if i not in pass_.handed and i not in self._pushed]
+            pass_.remaining += len(page) - len(kept)
             page = kept
         maybe = [i for i in page if i in self._waiting]
         if not maybe:
@@ -331,9 +326,7 @@ class StatusOperator(Operator):
         if self._hand_gate is None:
             self._hand_gate = asyncio.Semaphore(HAND_OVERS_IN_FLIGHT)
         await self._hand_gate.acquire()
-        task = asyncio.ensure_future(self._hand_over(ctx, pending, part))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._track(self._hand_over(ctx, pending, part))
         return rest
 
     def look_soon(self, ctx: PassContext, ids: Sequence[str]) -> None:
@@ -346,7 +339,11 @@ class StatusOperator(Operator):
         leave the batch out (it counts as enabled); a look that fails leaves it to them."""
         batch = list(ids)
         self._pushed.update(batch)
-        task = asyncio.ensure_future(self._look_pushed(ctx, batch))
+        self._track(self._look_pushed(ctx, batch))
+
+    def _track(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` in a task of its own, kept (`_tasks`) until it ends: `settled` waits for it."""
+        task = asyncio.ensure_future(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -356,7 +353,7 @@ class StatusOperator(Operator):
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def _look_pushed(self, ctx: PassContext, ids: List[str]) -> None:
-        own = replace(ctx, log=logging.getLogger(f"{ctx.log.name.rpartition('.')[0] or ctx.log.name}.{self.name}"))
+        own = ctx.as_operator(self.name)
         if self._pushed_gate is None:
             self._pushed_gate = asyncio.Semaphore(PUSHED_IN_FLIGHT)
         try:
