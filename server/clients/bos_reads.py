@@ -18,8 +18,8 @@ from typing import Any, AsyncIterator, Dict, Iterable, List, Optional, Sequence,
 import msgspec
 
 from bos_shared.records import Component
-from bos_shared.status import component_status, status_view
 
+from ..component_writes import view_in_place as view
 from ..store import keys
 from ..store.component_query import ComponentQuery
 from ..store.components import ComponentStore
@@ -60,27 +60,6 @@ def membership_keys(query: ComponentQuery) -> Optional[List[str]]:
     if query.statuses is not None:
         found.append(keys.by_status(query.statuses[0]))
     return found or None
-
-
-def view(record: Dict[str, Any]) -> Dict[str, Any]:
-    """component_writes.view() made in place: the same record as every response shows it
-    (computed status, no token timestamp), for a record decoded for this read alone. Its
-    dicts are its own but for the shared artifact sets (`decode(shared=True)`), which are
-    never modified: an actual set with a timestamp is replaced by a copy without it. A copy of
-    each record and of its status per read was a twentieth of the status operator's CPU."""
-    actual = record.get("actual_state")
-    if isinstance(actual, dict):
-        artifacts = actual.get("boot_artifacts")
-        if isinstance(artifacts, dict) and "timestamp" in artifacts:
-            actual["boot_artifacts"] = {k: v for k, v in artifacts.items() if k != "timestamp"}
-    status = record.get("status")
-    if type(status) is dict:
-        status.setdefault("phase", "")
-        status.setdefault("status_override", "")
-        status["status"] = component_status(record)
-    else:
-        record["status"] = status_view(record)
-    return record
 
 
 def _texts(members: Sequence[Any]) -> Iterable[str]:
