@@ -163,7 +163,6 @@ class ReportConnection:
         self.prefix = parts.path.rstrip("/")
         self._protocol: Optional[_ReportProtocol] = None
         self._connecting: Optional["asyncio.Task[None]"] = None
-        self._timer: Optional[asyncio.TimerHandle] = None
 
     async def send(self, request: bytes) -> Tuple[int, bytes]:
         """(status, body) of one request; ReportError when no answer came (`start`, awaited)."""
