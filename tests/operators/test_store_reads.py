@@ -44,8 +44,8 @@ def seed(api: Any) -> None:
 def test_store_reads_equal_the_api_listing(api, api_server, redis_server):
     seed(api)
     # a node's report: its actual artifacts resolved from the token, with the token's timestamp (D12)
-    record_token(redis_server.url, "tok-1", ARTIFACTS)
-    assert api.patch(f"/v2/components/{IDS[3]}", json={"actual_state": {"bss_token": "tok-1"}}).status_code == 200
+    record_token(redis_server.url, "tok-store-reads", ARTIFACTS)
+    assert api.patch(f"/v2/components/{IDS[3]}", json={"actual_state": {"bss_token": "tok-store-reads"}}).status_code == 200
 
     async def main() -> None:
         redis = Redis.from_url(redis_server.url)
