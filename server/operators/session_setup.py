@@ -146,12 +146,20 @@ class SessionSetupOperator(Operator):
         operation = session.get("operation") or ""
         written: Set[str] = set()
 
+        look = None if staged else self.status  # enabled by the write: looked at at once
+
         async def write(batch: Sequence[Tuple[str, Target]]) -> None:
             patches = [component_patch(node, session["name"], operation, staged, target) for node, target in batch]
-            ids = await self._write_claimed(ctx, patches, session_claim)
+            every = [node for node, _target in batch]
+            ids: List[str] = []
+            if look is not None:
+                look.reserve(every)  # the write's own change event must not wake a look at them
+            try:
+                ids = await self._write_claimed(ctx, patches, session_claim)
+            finally:
+                if look is not None:
+                    look.look_soon(ctx, ids, reserved=every)
             written.update(ids)
-            if self.status is not None and not staged and ids:  # enabled now: looked at at once
-                self.status.look_soon(ctx, ids)
         try:  # two batches in flight (framework.in_flight): each is claimed and written on its own
             await in_flight(batches(targets, ctx.batch_size), write)
         except ServiceError as exc:  # e.g. a 400 for an oversize kernel command line

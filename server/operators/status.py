@@ -239,8 +239,9 @@ class StatusOperator(Operator):
         """The page less the components still waiting: record unchanged (same fingerprint) and
         deadline not reached. They stay enabled, so they count as remaining. Those in transition
         go to `pass_.watched` instead: PCS and CFS decide whether they are looked at."""
-        if pass_.handed or self._pushed:  # still enabled: the power operator's work, or looked at by `look_soon`
-            kept = [i for i in page if i not in pass_.handed and i not in self._pushed]
+        held = self._held_here()
+        if pass_.handed or held:  # still enabled: the power operator's work, or in-process work's
+            kept = [i for i in page if i not in pass_.handed and not any(i in ids for ids in held)]
             pass_.remaining += len(page) - len(kept)
             page = kept
         maybe = [i for i in page if i in self._waiting]
@@ -263,6 +264,16 @@ class StatusOperator(Operator):
             else:
                 del self._waiting[cid]
         return [i for i in page if i not in still] if still else page
+
+    def _held_here(self) -> List[Set[str]]:
+        """The IDs work of this process holds or is about to hold, which this operator's passes leave
+        out (they count as enabled): a batch session setup is writing or this operator is looking
+        at for it (`look_soon`), and what a page's write hands to a power operator, from before
+        that write until the hand-over ends (its `taking`). A pass woken by setup's write or by
+        power-on's preset claimed them only to find them held, after asking CFS about them, and
+        looked again 0.2 s later: a reboot of 10,000 nodes logged such passes at every batch
+        (issue 13, realistic latencies)."""
+        return [ids for ids in (self._pushed, *(op.taking for op in self.power.values())) if ids]
 
     async def _changed(self, ctx: PassContext, pass_: "_Pass") -> List[str]:
         """The watched components PCS or CFS now say something new about (by ID, in PCS's
@@ -329,15 +340,27 @@ class StatusOperator(Operator):
         self._track(self._hand_over(ctx, pending, part))
         return rest
 
-    def look_soon(self, ctx: PassContext, ids: Sequence[str]) -> None:
+    def reserve(self, ids: Sequence[str]) -> None:
+        """Leave a batch session setup of this process is about to write out of this operator's
+        passes until `look_soon` is called for it: setup holds the batch's leases while it writes,
+        and the write's own change event woke a pass that asked CFS about the batch, found it held
+        and looked again soon."""
+        self._pushed.update(ids)
+
+    def look_soon(self, ctx: PassContext, ids: Sequence[str], reserved: Sequence[str] = ()) -> None:
         """Look at a batch session setup of this process has just enabled, now, in a task of its
         own (operators.md §3, extension "looked at once enabled"): the page flow (claim, re-read,
         decide, write, power on) with CFS asked by ID for the batch. A pass of this operator woken
         by setup's write started only after its previous pass, listed only what was enabled by
         then, and found setup's batches in flight held by setup; each later batch waited for the
-        next pass (issue 13, realistic latencies). Until the look ends, this operator's passes
-        leave the batch out (it counts as enabled); a look that fails leaves it to them."""
+        next pass (issue 13, realistic latencies). From `reserve` until the look ends, this
+        operator's passes leave the batch out (it counts as enabled); a look that fails leaves it
+        to them. `reserved` IDs that are not in `ids` (not written: unknown to BOS, or the write
+        failed) are given back to the passes at once."""
         batch = list(ids)
+        self._pushed.difference_update(set(reserved).difference(batch))
+        if not batch:
+            return
         self._pushed.update(batch)
         self._track(self._look_pushed(ctx, batch))
 

@@ -16,7 +16,7 @@ from bos_server.operators.status import StatusOperator
 from .conftest import run
 from .fakes import FakeServices, node
 from .helpers import ARTIFACTS, component
-from .test_session_setup import session, setup
+from .test_session_setup import boot_set, session, setup
 
 N = [f"x1000c0s{i}b0n0" for i in range(4)]
 SBPS = dict(ARTIFACTS, kernel_parameters="quiet root=sbps-s3:s3://boot-images/img-a/rootfs:e")
@@ -143,3 +143,68 @@ def test_a_status_pass_does_not_wait_for_the_power_operators_it_handed_component
     during = run(pass_then_on())
     assert "pcs.transition" not in during  # the pass ended first
     assert [c[1:] for c in calls(svc, "pcs.transition")] == [("On", [N[0]])]
+
+
+def test_a_status_pass_woken_by_session_setups_write_leaves_the_batch_out(make_ctx):
+    """Setup holds a batch's leases while it writes it, and the write's change event wakes the
+    status operator: that pass neither asks CFS or PCS about the batch nor tries to claim it (it
+    found it held and looked again soon); the look `look_soon` starts after the write does."""
+    template = {"name": "t1", "cfs": {"configuration": "cfg"}, "boot_sets": {"compute": boot_set(node_list=N)}}
+    svc = setup([session()], template, power={x: "off" for x in N}, cfs={x: {"id": x} for x in N}, known=N[:3])
+    for record in svc.bos.components.values():
+        record["enabled"] = False  # what the status pass sees enabled is setup's batch
+    ops = linked("session-setup", "status")
+    status = ops["status"]
+    write = svc.bos.patch_components
+    during: list = []
+
+    async def write_then_pass(patches, *args, **kw):
+        answer = await write(patches, *args, **kw)
+        if kw.get("skip_bad_ids"):  # session setup's write: a status pass runs before it returns
+            before = len(svc.calls)
+            ctx = make_ctx(svc)
+            await status.run_pass(ctx)
+            during.extend(svc.calls[before:])
+            assert ctx.contended == 0
+        return answer
+    svc.bos.patch_components = write_then_pass
+
+    async def setup_pass() -> None:
+        await ops["session-setup"].run_pass(make_ctx(svc))
+        await status.settled()
+    run(setup_pass())
+    assert not [c for c in during if c[0] in ("cfs.components", "pcs.power_status")]
+    assert all(svc.bos.components[x]["status"]["phase"] == "powering_on" for x in N[:3])  # looked at after
+    assert not status._pushed  # N3 (not in BOS) given back at once, the batch once looked at
+
+
+def test_a_status_pass_leaves_out_what_it_is_handing_to_power_on(make_ctx):
+    """Power-on's preset, written during a hand-over, wakes the status operator: that pass leaves
+    the components out (the hand-over holds their leases until power-on's outcome is recorded)."""
+    svc = FakeServices(components=[component(N[0], override="on_hold", desired=SBPS)], nodes=[node(N[0])],
+                       power={N[0]: "off"}, cfs={N[0]: {"id": N[0]}})
+    status = linked("status", "power-on")["status"]
+    ctx = make_ctx(svc)
+
+    async def pass_during_hand_over() -> list:
+        on_sent = asyncio.Event()
+        pcs_answers = asyncio.Event()
+        transition = svc.pcs.transition
+
+        async def slow_on(operation, ids):
+            on_sent.set()
+            await pcs_answers.wait()
+            return await transition(operation, ids)
+        svc.pcs.transition = slow_on
+        await status.run_pass(ctx)
+        await asyncio.wait_for(on_sent.wait(), 5)  # the preset is written: N0 is powering on
+        before = len(svc.calls)
+        await status.run_pass(ctx)
+        seen = svc.calls[before:]
+        pcs_answers.set()
+        await status.settled()
+        return seen
+    during = run(pass_during_hand_over())
+    assert ctx.contended == 0
+    assert not [c for c in during if c[0] in ("cfs.components", "pcs.power_status", "bos.components_with_prints")]
+    assert svc.bos.components[N[0]]["last_action"]["action"] == "powering_on"
