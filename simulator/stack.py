@@ -174,7 +174,8 @@ class ApiServer(ManagedProcess):
     """`bos-server` on a free port (HTTPS when `extra_args` has `--tls-cert`; `ca_file` verifies it)."""
 
     def __init__(self, workdir: Path, redis_url: str, port: Optional[int] = None,
-                 env: Optional[dict] = None, extra_args: Sequence[str] = (), ca_file: Optional[Path] = None) -> None:
+                 env: Optional[dict] = None, extra_args: Sequence[str] = (), ca_file: Optional[Path] = None,
+                 timeout: float = 60) -> None:
         self.port = port or free_port()
         scheme = "https" if "--tls-cert" in extra_args else "http"
         self.url = f"{scheme}://127.0.0.1:{self.port}"
@@ -182,7 +183,9 @@ class ApiServer(ManagedProcess):
         argv = [str(BIN / "bos-server"), "--host", "127.0.0.1", "--port", str(self.port),
                 "--redis-url", redis_url, *extra_args]
         super().__init__("api", argv, workdir / f"api-{self.port}.log", env)
-        self.wait_ready(http_ok(self.url + "/v2/version", ca_file), 20, "bos-server")
+        # A readiness bound, not a speed check: two workers importing on a loaded 2-core CI machine
+        # have taken over 20 s; the wait ends as soon as /v2/version answers.
+        self.wait_ready(http_ok(self.url + "/v2/version", ca_file), timeout, "bos-server")
 
 
 def scratch_dir(prefix: str = "bos-") -> Path:

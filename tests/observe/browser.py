@@ -7,6 +7,7 @@ skip with that message rather than fail.
 from __future__ import annotations
 
 import shutil
+import tempfile
 import time
 from typing import Any, Dict, Iterator, List
 
@@ -24,17 +25,22 @@ def chromium() -> Iterator[Any]:
     binary = shutil.which("chromium") or shutil.which("chromium-browser")
     if not driver_path or not binary:
         pytest.skip(MISSING)
-    options = webdriver.ChromeOptions()
-    options.binary_location = binary
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=1400,1000", "--no-first-run", "--disable-extensions"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
+    # Its own profile folder: Chromium refuses a profile another Chromium holds (another test process or
+    # a developer's browser on the same account), and chromedriver then reports only that the
+    # DevToolsActivePort file does not exist.
+    with tempfile.TemporaryDirectory(prefix="bos-chromium-") as profile:
+        options = webdriver.ChromeOptions()
+        options.binary_location = binary
+        for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                    "--window-size=1400,1000", "--no-first-run", "--disable-extensions",
+                    f"--user-data-dir={profile}"):
+            options.add_argument(arg)
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
+        try:
+            yield driver
+        finally:
+            driver.quit()
 
 
 def console_errors(driver: Any) -> List[Dict[str, Any]]:
