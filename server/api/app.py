@@ -40,10 +40,11 @@ def create_app(context: Context, auth: Optional[Any] = None,
                large_body_permits: int = body_gate.DEFAULT_PERMITS) -> web.Application:
     """`auth`: the auth middleware (bos_server.auth), outermost but for metrics, so it audits final
     statuses; None = off. Metrics come first so that they count refused requests too. Requests with
-    large bodies then pass the worker's gate (body_gate.py; `large_body_permits` 0: none), after
+    large bodies then pass the worker's gate (body_gate.py; `large_body_permits` 0: none, and no
+    middleware: a layer every request, a node's report too, would pass through for nothing), after
     auth so that a refused request never waits for it."""
     middlewares = ([metrics.metrics_middleware] + ([auth] if auth is not None else [])
-                   + [body_gate.large_body_gate, problem_middleware])
+                   + ([body_gate.large_body_gate] if large_body_permits > 0 else []) + [problem_middleware])
     app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY)
     app[CONTEXT] = context
     body_gate.install(app, large_body_permits)

@@ -21,6 +21,7 @@ from .blobs import Blobs
 from .cas import MISSING, CasWriter, Shaped, Write, digest
 from .codec import dumps, loads
 from .component_counts import session_counts
+from .connection import read_kept
 from .component_query import (SCAN_CHUNK, ComponentQuery, Facets, actual_state_older_than, explicit_chunks,
                               facet_keys, index_keys, scored_indexes, smallest_driver, walk)
 from .events import Events, components_message, encoded
@@ -109,7 +110,7 @@ class ComponentStore:
     async def get_raw_many(self, ids: Sequence[str]) -> List[Optional[bytes]]:
         """The stored values, one MGET per SCAN_CHUNK IDs, all sent in one round trip."""
         if len(ids) <= SCAN_CHUNK:
-            return list(await self.redis.mget([keys.component(i) for i in ids])) if ids else []
+            return list(await read_kept(self.redis, "MGET", *[keys.component(i) for i in ids])) if ids else []
         pipe = self.redis.pipeline(transaction=False)
         for start in range(0, len(ids), SCAN_CHUNK):
             pipe.mget([keys.component(i) for i in ids[start:start + SCAN_CHUNK]])

@@ -97,8 +97,8 @@ class RetryingRedis(Redis):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.safe_scripts: Set[str] = set()
-        # Pooled connections kept aside by ReplayableScript._run, idle and fully read: taking one costs
-        # a list pop instead of the pool's lock, health bookkeeping and "has data" poll per script run.
+        # Pooled connections kept aside by run_kept (scripts, hot reads), idle and fully read: taking one
+        # costs a list pop instead of the pool's lock, health bookkeeping and "has data" poll per command.
         self.script_connections: List[Any] = []
 
     def mark_retry_safe(self, sha: str) -> None:
@@ -159,30 +159,44 @@ class ReplayableScript:
         return await self._run(command)
 
     async def _run(self, command: Tuple[Any, ...]) -> Any:
-        """One EVALSHA on a pooled connection, straight (issue 13: the hot scripts, the session create
-        and the compare-and-set, run once per request; redis-py's client layers around one command,
-        its own retries, observability and callbacks, cost as much API CPU as the rest of a session
-        create). A connection error disconnects the connection (redis-py's send and read do) and is
-        raised, for with_retry to replay; a script Redis lost (restart, SCRIPT FLUSH) is loaded again."""
-        pool = self.redis.connection_pool
-        idle: Optional[List[Any]] = getattr(self.redis, "script_connections", None)
-        conn = idle.pop() if idle else await pool.get_connection()
-        done = False
+        """One EVALSHA on a kept connection (run_kept); a script Redis lost (restart, SCRIPT FLUSH) is loaded again."""
         try:
-            try:
-                reply = await _roundtrip(conn, command)
-            except NoScriptError:
-                await _roundtrip(conn, ("SCRIPT", "LOAD", self.script.script))
-                reply = await _roundtrip(conn, command)
-            done = True
-            return reply
-        finally:
-            # Kept aside only after a whole reply was read (nothing left on the connection); after an
-            # error or a cancel it goes back to the pool, whose next hand-out checks it (ensure_connection).
-            if done and idle is not None and conn.is_connected and len(idle) < KEPT_CONNECTIONS:
-                idle.append(conn)
-            else:
-                await pool.release(conn)
+            return await run_kept(self.redis, command)
+        except NoScriptError:
+            await run_kept(self.redis, ("SCRIPT", "LOAD", self.script.script))
+            return await run_kept(self.redis, command)
+
+
+async def read_kept(redis: Redis, *command: Any) -> Any:
+    """A read (READS: repeated after a dropped connection, as RetryingRedis repeats it) sent as
+    run_kept sends it: the reporter's record and token MGETs, once per write batch (issue 13)."""
+    if isinstance(redis, RetryingRedis):
+        return await with_retry(lambda: run_kept(redis, command), redis.connection_pool)
+    return await run_kept(redis, command)
+
+
+async def run_kept(redis: Redis, command: Tuple[Any, ...]) -> Any:
+    """One command on a pooled connection, straight: its reply as the parser gives it, no response
+    callback (issue 13: the hot scripts, the session create and the compare-and-set, run once per
+    request; redis-py's client layers around one command, its own retries, observability and
+    callbacks, cost as much API CPU as the rest of a session create). A connection error
+    disconnects the connection (redis-py's send and read do) and is raised, for with_retry to
+    replay. A RetryingRedis keeps idle connections aside (script_connections)."""
+    pool = redis.connection_pool
+    idle: Optional[List[Any]] = getattr(redis, "script_connections", None)
+    conn = idle.pop() if idle else await pool.get_connection()
+    done = False
+    try:
+        reply = await _roundtrip(conn, command)
+        done = True
+        return reply
+    finally:
+        # Kept aside only after a whole reply was read (nothing left on the connection); after an
+        # error or a cancel it goes back to the pool, whose next hand-out checks it (ensure_connection).
+        if done and idle is not None and conn.is_connected and len(idle) < KEPT_CONNECTIONS:
+            idle.append(conn)
+        else:
+            await pool.release(conn)
 
 
 async def _roundtrip(conn: Any, command: Tuple[Any, ...]) -> Any:

@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from bos_shared.times import now_str
 
 from . import keys
+from .connection import read_kept
 
 
 async def put_token(redis: Redis, token: str, artifacts: Mapping[str, Any]) -> None:
@@ -77,7 +78,7 @@ class _Lookups:
         batch, self.waiting = self.waiting, []
         wanted = sorted({t for tokens, _f in batch for t in tokens})
         try:
-            raws = dict(zip(wanted, await self.redis.mget([keys.token(t) for t in wanted])))
+            raws = dict(zip(wanted, await read_kept(self.redis, "MGET", *[keys.token(t) for t in wanted])))
         except Exception as exc:  # every caller of the batch sees the failure
             for _tokens, future in batch:
                 if not future.done():

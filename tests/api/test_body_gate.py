@@ -17,7 +17,7 @@ import pytest
 from aiohttp import web
 
 from bos_server.api.app import create_app
-from bos_server.api.body_gate import DEFAULT_PERMITS, GATE, LARGE_BODY, Gate
+from bos_server.api.body_gate import DEFAULT_PERMITS, GATE, LARGE_BODY, Gate, large_body_gate
 from bos_server.config import ServerSettings
 from bos_server.main import build_context
 from bos_sim.stack import free_port
@@ -78,8 +78,9 @@ def test_the_setting_is_checked_and_zero_turns_the_gate_off() -> None:
     assert ServerSettings.parse([]).large_body_concurrency == DEFAULT_PERMITS == 0
     with pytest.raises(SystemExit):
         ServerSettings.parse(["--large-body-concurrency", "-1"])
-    assert GATE not in create_app(None, None, 0)  # type: ignore[arg-type]
-    assert create_app(None, None, 3)[GATE].permits == 3  # type: ignore[arg-type, attr-defined]
+    off, on = create_app(None, None, 0), create_app(None, None, 3)  # type: ignore[arg-type]
+    assert GATE not in off and large_body_gate not in off.middlewares  # no layer for every request to pass
+    assert on[GATE].permits == 3 and large_body_gate in on.middlewares  # type: ignore[attr-defined]
 
 
 # -- in the application --

@@ -111,15 +111,18 @@ def test_concurrent_token_lookups_share_one_round_trip(redis_server) -> None:
                                                                    "initrd": "i"})
             token_store.forget(["tok-known"])
             calls = []
-            original = store.redis.mget
+            original = token_store.read_kept
 
-            async def counting_mget(*args: Any, **kwargs: Any) -> Any:
+            async def counting_read(*args: Any) -> Any:
                 calls.append(args)
-                return await original(*args, **kwargs)
+                return await original(*args)
 
-            store.redis.mget = counting_mget  # type: ignore[method-assign]
-            results = await asyncio.gather(*(token_store.get_tokens(store.redis, [f"tok-unknown-{n}", "tok-known"])
-                                             for n in range(20)))
+            token_store.read_kept = counting_read  # type: ignore[assignment]
+            try:
+                results = await asyncio.gather(*(token_store.get_tokens(store.redis, [f"tok-unknown-{n}", "tok-known"])
+                                                 for n in range(20)))
+            finally:
+                token_store.read_kept = original  # type: ignore[assignment]
             return {"calls": len(calls), "results": results}
         finally:
             await store.close()

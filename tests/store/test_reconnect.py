@@ -16,6 +16,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from bos_server.store import Store, keys
 from bos_server.store.cas import CasWriter, MISSING, Write, _args
 from bos_server.store.connection import retry_safe
+from bos_server.store.tokens import get_tokens
 from bos_sim.stack import RedisServer
 
 CONCURRENT = 30
@@ -119,8 +120,9 @@ async def _write_each(store: Store, ids: list) -> list:
 
 
 def test_script_runs_reuse_their_connections_and_survive_a_restart(tmp_path: Path) -> None:
-    """ReplayableScript keeps idle connections aside (RetryingRedis.script_connections): a run takes one
-    without asking the pool; after a restart those are dead, and the runs are still repeated (receipts)."""
+    """Script runs and the hot reads (run_kept, read_kept) keep idle connections aside
+    (RetryingRedis.script_connections): a run takes one without asking the pool; after a restart those
+    are dead, and the runs are still repeated (receipts; reads are safe to repeat)."""
     redis = RedisServer(tmp_path / "r0")
     servers = [redis]
 
@@ -134,9 +136,13 @@ def test_script_runs_reuse_their_connections_and_survive_a_restart(tmp_path: Pat
             store.redis.connection_pool.get_connection = lambda *a, **k: asked.append(1) or real(*a, **k)
             for n in range(20):  # sequential runs: each takes a kept connection, the pool is never asked
                 assert await _write_each(store, [f"b{n}"]) == [[]]
+                assert await store.components.get_raw_many([f"b{n}", "none"]) == [b'{"id":"b%d"}' % n, None]
+                assert await get_tokens(store.redis, [f"token-{n}"]) == {}
             store.redis.connection_pool.get_connection = real
             servers.append(restarted(redis, tmp_path / "r1"))
+            reads = await asyncio.gather(*(store.components.get_raw_many([f"a{n}"]) for n in range(8)))
             after = await _write_each(store, [f"c{n}" for n in range(8)])
+            assert reads == [[None]] * 8  # the restarted server is empty (no persistence)
             return kept, asked, after, await store.redis.exists(*[keys.component(f"c{n}") for n in range(8)])
         finally:
             await store.close()
