@@ -103,32 +103,36 @@ def _runs_decoder(node: Schema) -> Optional[FastDecoder]:
         try:
             for part in items.decode(raw):
                 text = bytes(part)
-                tail = _after_plain_id(text)
-                if tail is not None and tail == rest:
+                end = _plain_id_end(text)
+                # compared in place (endswith), not sliced: a copy of each ~2 KiB item less
+                if rest is not None and end > 0 and len(text) - end - 1 == len(rest) and text.endswith(rest):
                     value = dict(last)
-                    value["id"] = identifier.decode(text[opening - 1:len(text) - len(tail)])
+                    value["id"] = identifier.decode(text[opening - 1:end + 1])
                     out.append(value)
                     continue
                 value = to_builtins(one.decode(text))
                 out.append(value)
                 rest = None
-                if tail is not None and type(value) is dict and b'"id"' not in tail and b"\\u" not in tail:
-                    rest, last = tail, value
+                if end > 0 and type(value) is dict:
+                    tail = text[end + 1:]
+                    if b'"id"' not in tail and b"\\u" not in tail:
+                        rest, last = tail, value
         except (msgspec.MsgspecError, RecursionError):  # refused, or nested deeper than it goes
             return None
         return out
     return fast
 
 
-def _after_plain_id(text: bytes) -> Optional[bytes]:
-    """An item's text after `{"id":"<id>"` when its ID has neither quote nor backslash (so
-    JSON shows it as it is), else None."""
+def _plain_id_end(text: bytes) -> int:
+    """Where the quote closing an item's ID is when the item begins `{"id":"<id>"` with an ID of
+    neither quote nor backslash (so JSON shows it as it is), else -1: the item's text after
+    its ID is `text[end + 1:]`."""
     if not text.startswith(ID_OPENING):
-        return None
+        return -1
     end = text.find(b'"', len(ID_OPENING))
-    if end < 0 or b"\\" in text[len(ID_OPENING):end]:
-        return None
-    return text[end + 1:]
+    if end < 0 or text.find(b"\\", len(ID_OPENING), end) >= 0:
+        return -1
+    return end
 
 
 def _field_type(prop: Schema, made: Dict[int, Any]) -> Any:
