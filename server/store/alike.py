@@ -45,7 +45,8 @@ class Like(Dict[str, Any]):
 
 class Template(NamedTuple):
     """What a record computed in full leaves for the others of its key (`rest`: its new
-    stored value after the ID; None: compute left the record alone)."""
+    stored value after the ID; None: compute left the record alone; `shaped`: `rest` as the
+    script's value, made once for every record of the key)."""
 
     rest: Optional[bytes]
     record: Optional[Dict[str, Any]]
@@ -53,6 +54,7 @@ class Template(NamedTuple):
     write: Tuple[Any, ...]  # (removed, added, scored, history entry) of cas.Write
     facets: Any
     blobs: Mapping[str, bytes]
+    shaped: Any = None
 
 
 def id_prefix(component_id: str) -> bytes:

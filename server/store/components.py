@@ -67,22 +67,26 @@ def _template(value: bytes, component_id: str, record: Record, unchanged: bool, 
     """What a record computed in full leaves for the others of its key; None when its new
     value does not start with its ID (then each of them is computed in full)."""
     rest = rest_of(value, component_id)
-    return Template(rest, record, unchanged, write, facets, blobs) if rest is not None else None
+    return Template(rest, record, unchanged, write, facets, blobs, Shaped(rest)) if rest is not None else None
 
 
-def _take(plan: Plan, component_id: str, raw: Optional[bytes], key: Key, prefix: bytes, template: Template) -> None:
-    """Adds to `plan` a record computed as `template`'s was (alike.py): its own ID and compare-and-set digest."""
+def _take(plan: Plan, component_id: str, raw: Optional[bytes], key: Key, prefix: bytes, template: Template,
+          read_as: Dict[Key, Any]) -> None:
+    """Adds to `plan` a record computed as `template`'s was (alike.py): its own ID and compare-and-set digest.
+    `read_as`: each key's value read as the script's `expected` (cas.Shaped), made once per key."""
     if template.rest is None:
         return  # compute left the record alone
     writes, results, blobs, facets = plan
     results[component_id] = like(template, component_id)
     if template.unchanged:
         return
-    blobs.update(template.blobs)
+    if template.blobs:
+        blobs.update(template.blobs)
     if len(prefix) == len(component_id) + 8:  # `{"id":"<id>"`: the script makes the values (cas.Shaped)
-        expected: Any = Shaped(key[1]) if key[1] is not None else MISSING  # the value read, after its ID
-        writes.append(Write(keys.component(component_id), component_id, expected, Shaped(template.rest),
-                            *template.write))
+        expected = read_as.get(key)
+        if expected is None:  # the value read, after its ID (the same for every record of the key)
+            expected = read_as[key] = Shaped(key[1]) if key[1] is not None else MISSING
+        writes.append(Write(keys.component(component_id), component_id, expected, template.shaped, *template.write))
     else:
         writes.append(Write(keys.component(component_id), component_id, digest(raw), prefix + template.rest,
                             *template.write))
@@ -311,12 +315,13 @@ class ComponentStore:
                 full.append((component_id, raw, found[0]))
         await self._plan_full(plan, full, how)
         again: List[Tuple[str, Optional[bytes], Optional[Key]]] = []
+        read_as: Dict[Key, Any] = {}
         for component_id, raw, key, prefix in taken:
             template = memo[key]
             if template is None:  # its first could not stand for the others: each is computed
                 again.append((component_id, raw, None))
             else:
-                _take(plan, component_id, raw, key, prefix, template)
+                _take(plan, component_id, raw, key, prefix, template, read_as)
         await self._plan_full(plan, again, how)
         return plan
 
