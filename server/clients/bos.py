@@ -211,6 +211,13 @@ class BosClient:
         body = await self.http.get("/sessions", params={"status": status})
         return body if isinstance(body, list) else []
 
+    async def session_heads(self, status: Optional[str] = None) -> List[Dict[str, Any]]:
+        """list_sessions, each session without its `components` string when read from the store
+        (bos_reads.StoreReads.session_heads): for the per-pass reads that use other fields only."""
+        if self.reads is not None:
+            return await self.reads.session_heads(status)
+        return await self.list_sessions(status)
+
     async def get_session(self, name: str, tenant: Optional[str]) -> Dict[str, Any]:
         body = await self.http.get(f"/sessions/{quote(name, safe='')}", headers=_tenant_headers(tenant))
         return body if isinstance(body, dict) else {}

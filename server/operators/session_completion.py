@@ -17,10 +17,10 @@ class SessionCompletionOperator(Operator):
     wake_statuses = frozenset({"stable", "failed", "on_hold"})
 
     async def run_pass(self, ctx: PassContext) -> Optional[float]:
-        running = await ctx.bos.list_sessions(status="running")
+        running = await ctx.bos.session_heads(status="running")
         if not running:
             return None
-        tenants_by_name = self._tenants_by_name(await ctx.bos.list_sessions())
+        tenants_by_name = self._tenants_by_name(await ctx.bos.session_heads())
         for session in running:
             try:
                 if await self.is_complete(ctx, session, tenants_by_name.get(session["name"], set())):

@@ -28,7 +28,7 @@ def _capped(session: Mapping[str, Any]) -> bool:
 
 async def any_capped(ctx: PassContext) -> bool:
     """Whether a running session uses the gate (then candidates are gated by their session)."""
-    return any(_capped(s) for s in await ctx.bos.list_sessions(status="running"))
+    return any(_capped(s) for s in await ctx.bos.session_heads(status="running"))
 
 
 async def gate(ctx: PassContext, candidates: Sequence[Component]) -> List[Component]:
@@ -39,7 +39,7 @@ async def gate(ctx: PassContext, candidates: Sequence[Component]) -> List[Compon
         by_session[comp.get("session") or UNLIMITED_SESSION].append(comp)
     capped = {}
     if redis is not None and any(by_session.keys() - {UNLIMITED_SESSION}):
-        capped = {s["name"]: s for s in await ctx.bos.list_sessions(status="running") if _capped(s)}
+        capped = {s["name"]: s for s in await ctx.bos.session_heads(status="running") if _capped(s)}
     allowed: List[Component] = []
     for name, comps in by_session.items():
         session = capped.get(name)

@@ -137,6 +137,9 @@ class FakeBos:
         self.calls.append(("bos.list_sessions", status))
         return [s for s in self.sessions if status is None or s["status"]["status"] == status]
 
+    async def session_heads(self, status: Optional[str] = None) -> List[dict]:
+        return await self.list_sessions(status)
+
     async def get_template(self, name: str, tenant: Optional[str]) -> dict:
         self.calls.append(("bos.get_template", name, tenant))
         if self.fail_template is not None:

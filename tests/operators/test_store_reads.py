@@ -90,3 +90,37 @@ def test_store_reads_equal_the_api_listing(api, api_server, redis_server):
             await http.close()
             await redis.aclose()
     asyncio.run(main())
+
+
+def test_session_heads_are_the_listing_without_its_components(api, api_server, redis_server):
+    """The wave gate's and session completion's per-pass session reads (issue 13): the API's
+    listing, each session less its `components` string (never read there)."""
+    template = {"boot_sets": {"b": {"path": "s3://boot-images/manifest.json", "type": "s3", "node_list": ["x1"]}}}
+    assert api.put("/v2/sessiontemplates/t", json=template).status_code == 200
+    for name, extra in (("b-capped", {"max_in_flight": 5, "max_failed": "10%"}), ("a-plain", {}), ("c-left", {})):
+        body = {"name": name, "template_name": "t", "operation": "shutdown", **extra}
+        assert api.post("/v2/sessions", json=body).status_code == 201
+    for name in ("b-capped", "a-plain"):  # running, with its components named
+        patch = {"status": {"status": "running"}, "components": ",".join(IDS)}
+        assert api.patch(f"/v2/sessions/{name}", json=patch).status_code == 200
+
+    async def main() -> None:
+        redis = Redis.from_url(redis_server.url)
+        http = JsonClient("bos", api_server.url + "/v2")
+        by_api, by_store = BosClient(http), BosClient(http, StoreReads(redis))
+        try:
+            for status in ("running", "pending", None):
+                listed = await by_api.list_sessions(status)
+                heads = await by_store.session_heads(status)
+                assert [h["name"] for h in heads] == [s["name"] for s in listed], status
+                for head, session in zip(heads, listed):
+                    assert "components" not in head
+                    assert {k: v for k, v in head.items() if v is not None} == {
+                        k: v for k, v in session.items() if k in head and v is not None}, status
+            assert await by_api.session_heads("running") == await by_api.list_sessions("running")  # no store
+            capped = [h for h in await by_store.session_heads("running") if h["max_in_flight"] is not None]
+            assert [(h["name"], h["max_in_flight"], h["max_failed"]) for h in capped] == [("b-capped", 5, "10%")]
+        finally:
+            await http.close()
+            await redis.aclose()
+    asyncio.run(main())
