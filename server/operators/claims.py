@@ -300,13 +300,46 @@ class RedisClaims(LocalClaims):
                     LOG.warning("%d leases of %s expired before their renewal", lost, token)
 
 
+class _Fence:
+    """The fence check of one claim's write requests, one check shared by the requests that ask
+    for it in the same turn of the event loop.
+
+    A chunk sends several requests at once (power-on: its action update with up to three CFS
+    PATCHes of 1,000 IDs), and each checked and renewed all of the chunk's leases: two Redis
+    commands per component per request, the largest share of the leases' Redis CPU (issue 13).
+    A shared check is sent only after every request that shares it asked for it, so each request
+    is still sent only after a check that began after it was about to be sent; a request that
+    asks once the check is under way waits for a check of its own."""
+
+    def __init__(self, claims: LocalClaims, claim: Claim) -> None:
+        self.claims = claims
+        self.claim = claim
+        self.next: Optional["asyncio.Future[None]"] = None  # a check not yet sent: joinable
+
+    async def guard(self) -> None:
+        check = self.next
+        if check is None:
+            check = self.next = asyncio.ensure_future(self._check())
+            check.add_done_callback(_retrieved)
+        await asyncio.shield(check)  # a request cancelled meanwhile leaves the check to the others
+
+    async def _check(self) -> None:
+        await asyncio.sleep(0)  # the requests asking in this turn of the loop join
+        self.next = None
+        await self.claims.check(self.claim)
+
+
+def _retrieved(check: "asyncio.Future[None]") -> None:
+    """A check whose every request was cancelled: its outcome is nobody's (no 'never retrieved')."""
+    if not check.cancelled():
+        check.exception()
+
+
 @contextlib.contextmanager
 def fenced(claims: LocalClaims, claim: Claim) -> Iterator[None]:
     """Every write request sent inside first checks (and renews) the claim: a holder that lost
-    it sends nothing more (FenceLost)."""
-    async def guard() -> None:
-        await claims.check(claim)
-    reset = BEFORE_WRITE.set(guard)
+    it sends nothing more (FenceLost). Requests asking at once share a check (`_Fence`)."""
+    reset = BEFORE_WRITE.set(_Fence(claims, claim).guard)
     try:
         yield
     finally:

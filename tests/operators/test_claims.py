@@ -110,6 +110,39 @@ def test_write_requests_inside_fenced_check_the_claim(redis_server):
     scenario(redis_server, body)
 
 
+def test_write_requests_asking_at_once_share_a_check_begun_after_each_asked(redis_server):
+    """Requests of one claim asking in the same turn share one fence check; one asking while that
+    check is under way gets a check of its own, which sees a lease lost meanwhile (docs/ha.md)."""
+    async def body(redis: Redis) -> None:
+        claims = RedisClaims(redis, lease=5, replica="a:1")
+        held = await claims.claim(IDS[:2])
+        ran, reply = asyncio.Event(), asyncio.Event()
+        checks = []
+        check = claims.check
+
+        async def slow_reply(claim: Claim) -> None:
+            checks.append(claim.token)
+            await check(claim)
+            ran.set()  # the check ran in Redis (its leases held); its reply is still on its way
+            await reply.wait()
+        claims.check = slow_reply  # type: ignore[method-assign]
+        with fenced(claims, held):
+            guard = BEFORE_WRITE.get()
+            assert guard is not None
+            together = [asyncio.ensure_future(guard()) for _ in range(3)]
+            await ran.wait()
+            await redis.delete(keys.component_lease(IDS[0]))  # lost while that check is under way
+            later = asyncio.ensure_future(guard())
+            for _ in range(5):  # `later` asks, and its own check is sent
+                await asyncio.sleep(0)
+            reply.set()
+            await asyncio.gather(*together)  # the three shared the one check, which passed
+            with pytest.raises(FenceLost):
+                await later
+        assert len(checks) == 2
+    scenario(redis_server, body)
+
+
 async def until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
     """Poll `condition` until it holds (fail after `seconds`)."""
     deadline = asyncio.get_running_loop().time() + seconds
