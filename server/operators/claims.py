@@ -54,10 +54,14 @@ return out
 """
 
 # ARGV: token, lease ms, then lease keys. Renews the keys still held; returns how many are not.
+# The keys are read with one MGET: a GET per key was a third of a renewal's Redis time, and every
+# fence check and heartbeat renews every lease of its chunk.
 _RENEW = """
+if #ARGV < 3 then return 0 end
+local held = redis.call('MGET', unpack(ARGV, 3))
 local lost = 0
-for i = 3, #ARGV do
-  if redis.call('GET', ARGV[i]) == ARGV[1] then redis.call('PEXPIRE', ARGV[i], ARGV[2])
+for i = 1, #held do
+  if held[i] == ARGV[1] then redis.call('PEXPIRE', ARGV[i + 2], ARGV[2])
   else lost = lost + 1 end
 end
 return lost
@@ -87,17 +91,26 @@ end
 return out
 """
 
-# ARGV: token, number of lease keys, lease keys, then decision keys. Deletes only what this token holds.
+# ARGV: token, number of lease keys, lease keys, then decision keys. Deletes only what this token
+# holds: each group read with one MGET, what is this token's deleted with one DEL.
 _RELEASE = """
 local n = tonumber(ARGV[2])
 local prefix = ARGV[1] .. '\\31'
-for i = 3, 2 + n do
-  if redis.call('GET', ARGV[i]) == ARGV[1] then redis.call('DEL', ARGV[i]) end
+local gone = {}
+if n > 0 then
+  local held = redis.call('MGET', unpack(ARGV, 3, 2 + n))
+  for i = 1, n do
+    if held[i] == ARGV[1] then gone[#gone + 1] = ARGV[2 + i] end
+  end
 end
-for i = 3 + n, #ARGV do
-  local v = redis.call('GET', ARGV[i])
-  if v and string.sub(v, 1, #prefix) == prefix then redis.call('DEL', ARGV[i]) end
+if #ARGV > 2 + n then
+  local decided = redis.call('MGET', unpack(ARGV, 3 + n))
+  for i = 1, #decided do
+    local v = decided[i]
+    if v and string.sub(v, 1, #prefix) == prefix then gone[#gone + 1] = ARGV[2 + n + i] end
+  end
 end
+if #gone > 0 then redis.call('DEL', unpack(gone)) end
 return 1
 """
 
