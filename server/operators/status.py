@@ -50,8 +50,13 @@ HANDED_TO = {"S2b": "power-on", "S3": "power-off-graceful", "S6": "power-off-gra
 PUSHED_IN_FLIGHT = 2
 # Hand-overs to the power operators of this process (`_start_hand_over`) under way at once.
 HAND_OVERS_IN_FLIGHT = 2
-# What a component in transition was last seen as at PCS and CFS: (P, desired_config, configuration_status).
-Observed = Tuple[Optional[str], Any, Any]
+# What a component in transition was last seen as at PCS and CFS: (P, desired_config, configuration_status),
+# or (P,) alone for one waiting for its power state (`POWER_ONLY`).
+Observed = Tuple[Any, ...]
+# Decisions that, with the record unchanged, only a new power state changes (or the node leaving
+# CFS, S0: seen at the next full look, as for the waiting components): powering on after `On` was
+# asked for (S2b), powering off (S3, S6). CFS is not asked about such components (`_changed`).
+POWER_ONLY = frozenset({"S2b", "S3", "S6"})
 NOTHING_DUE = float("inf")
 
 
@@ -66,9 +71,12 @@ def waits_for_a_write(component: Component, decision: Decision) -> bool:
     return decision.rule == "S2b" and (component.get("last_action") or {}).get("action") != "powering_on"
 
 
-def observation(power: Optional[str], cfs: Optional[Mapping[str, Any]]) -> Observed:
+def observation(power: Optional[str], cfs: Optional[Mapping[str, Any]], power_only: bool = False) -> Observed:
     """What the decision table reads of PCS and CFS for one component (status_rules: P and the
-    CFS fields): equal observations with an unchanged record decide the same."""
+    CFS fields): equal observations with an unchanged record decide the same. Of a component
+    whose decision waits for its power state (`POWER_ONLY`), P alone."""
+    if power_only:
+        return (power,)
     if cfs is None:
         return (power, None, None)
     return (power, cfs.get(CFS_FIELDS[0]), cfs.get(CFS_FIELDS[1]))
@@ -167,8 +175,9 @@ class StatusOperator(Operator):
                 pass_.remaining += len(pass_.watched)
                 pass_.in_transition += len(pass_.watched)
                 pass_.watched = []
-            if todo or pass_.watched:
-                pass_.cfs = await self._cfs_records(ctx, [*todo, *pass_.watched], enabled)
+            asked = [*todo, *(i for i in pass_.watched if len(self._waiting[i][2] or ()) > 1)]
+            if asked:
+                pass_.cfs = await self._cfs_records(ctx, asked, enabled)
             if pass_.watched:
                 todo.extend(await self._changed(ctx, pass_))
             if not skipped:  # every component in transition was asked about (or decided) just now
@@ -277,13 +286,16 @@ class StatusOperator(Operator):
 
     async def _changed(self, ctx: PassContext, pass_: "_Pass") -> List[str]:
         """The watched components PCS or CFS now say something new about (by ID, in PCS's
-        request size; CFS was read with the pass): they are looked at in full, with the P just
-        read. The others count as remaining."""
+        request size; CFS was read with the pass, but for those waiting for their power state
+        alone): they are looked at in full, with the P just read, and CFS asked by ID about those
+        it was not asked about. The others count as remaining. Asking CFS about a reboot's 10,000
+        nodes powering off at every look listed all of CFS twice a second, for nothing the
+        decision reads (issue 13, realistic latencies)."""
         power = await ctx.services.pcs.power_status(pass_.watched)
         changed = []
         for cid in pass_.watched:
-            seen = self._waiting[cid][2]
-            if observation(power.get(cid), pass_.cfs.get(cid)) == seen:
+            seen = self._waiting[cid][2] or ()
+            if observation(power.get(cid), pass_.cfs.get(cid), len(seen) == 1) == seen:
                 pass_.remaining += 1
                 pass_.in_transition += 1
                 continue
@@ -291,6 +303,9 @@ class StatusOperator(Operator):
             changed.append(cid)
             if cid in power:
                 pass_.power[cid] = power[cid]
+        unread = [cid for cid in changed if cid not in pass_.cfs]
+        if unread:
+            pass_.cfs.update(await ctx.services.cfs.components(unread, CFS_FIELDS))
         return changed
 
     async def _page(self, ctx: PassContext, page: List[str], pass_: "_Pass") -> None:
@@ -491,7 +506,7 @@ class StatusOperator(Operator):
             elif not decision.disable:
                 in_transition += not waits_for_a_write(comp, decision)
                 self._remember(ctx, comp, decision, prints.get(comp["id"]),
-                               observation(power.get(comp["id"]), cfs.get(comp["id"])))
+                               observation(power.get(comp["id"]), cfs.get(comp["id"]), decision.rule in POWER_ONLY))
         if patches:
             ctx.log.info("Updating %d components (%s)", len(patches),
                          ", ".join(f"{rule}: {n}" for rule, n in sorted(rules.items())))

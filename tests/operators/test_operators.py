@@ -241,6 +241,30 @@ def test_status_asks_only_pcs_and_cfs_about_components_in_transition_until_eithe
     assert [(p["id"], p.get("enabled")) for p in patched(svc)[1:]] == [(N[1], False)]
 
 
+def test_status_asks_only_pcs_about_components_waiting_for_their_power_state(make_ctx, monkeypatch):
+    """Issue 13 (realistic latencies): a node powering off (S6) waits for PCS alone; CFS is not
+    asked about it at each look (a reboot's nodes powering off listed all of CFS twice a second),
+    but by ID once PCS says it is off, before it is decided (S2b, not S0: CFS knows it)."""
+    clock = Clock()
+    monkeypatch.setattr(status_module, "time", clock)
+    stopping = component(N[0], phase="powering_off", action="powering_off_gracefully",
+                         actual={**ARTIFACTS, "kernel": "old"})
+    svc = FakeServices(components=[stopping], power={N[0]: "on"}, cfs={N[0]: {"id": N[0], "desired_config": ""}})
+    op = StatusOperator()
+    assert run(op.run_pass(make_ctx(svc))) is not None and patched(svc) == []
+    for _ in range(2):
+        svc.calls.clear()
+        clock.t += 1
+        run(op.run_pass(make_ctx(svc)))
+        assert looked_at(svc) == [[N[0]]] and "cfs.components" not in svc.calls.names()
+    svc.pcs.power[N[0]] = "off"  # Soft-Off done
+    svc.calls.clear()
+    clock.t += 1
+    run(op.run_pass(make_ctx(svc)))
+    assert [c[1] for c in svc.calls if c[0] == "cfs.components"] == [[N[0]]]
+    assert [(p["id"], p["status"]) for p in patched(svc)] == [(N[0], {"status_override": "", "phase": "powering_on"})]
+
+
 def test_status_backs_off_less_while_components_wait_for_pcs_or_cfs(make_ctx, monkeypatch):
     """Issue 13: while a node configures, only CFS can say it is done; the looks back off to
     RECHECK_IN_TRANSITION, not to the re-check interval, so the last node of a session is
