@@ -3,12 +3,14 @@
 A create needs its template (the boot-set checks of §4.2 read it) and must not
 overwrite a session of the same name (409). Read, then written, that is two
 round trips to Redis per create. Instead each process keeps the templates it
-read, with the SHA-1 of the stored value, and one script (below) creates the
-session only if the stored template still has that SHA-1: the session is never
+read, with the stored value (or its SHA-1), and one script (below) creates the
+session only if the stored template is still that value: the session is never
 created from a template that changed or vanished after it was checked, as if
 the template had been read in the same atomic step. When it did change the
 script answers with the template as it is now, and the caller checks that one
-and tries again. The cache holds at most CACHE_BYTES of stored templates per process
+and tries again. A template of at most INLINE_BYTES is sent whole and compared whole: Redis's
+SHA-1 of it was a fourteenth of the script's instructions (callgrind), a string comparison
+costs nothing; a larger one is compared by its SHA-1. The cache holds at most CACHE_BYTES of stored templates per process
 (a template with a node list of 100,000 xnames is ~2 MB, and ~10 times that decoded):
 one larger than that is read for every create, as before.
 """
@@ -30,12 +32,16 @@ from .connection import ReplayableScript
 
 Record = Dict[str, Any]
 CACHE_BYTES = 1024 * 1024  # stored (JSON) size of the templates kept by one process
+INLINE_BYTES = 4096  # a template up to this stored size is its own guard (sent and compared whole)
 
-# KEYS: the template, the session, then the session's indexes. ARGV: the SHA-1 the template was
-# checked at, the session's value, its index member, the change event's channel and message, and
-# the receipt key (or ""). The receipt makes a replay after a dropped connection (connection.py)
-# return the first run's outcome instead of reporting a conflict with itself; a run that found the
-# template changed wrote nothing and needs none.
+# KEYS: the template, the session, then the session's indexes. ARGV: the template's guard (the
+# stored value it was checked at, or that value's SHA-1: a stored template is a JSON object, never
+# 40 hex digits, so neither is mistaken for the other), the session's value, its index member, the
+# change event's channel and message, and the receipt key (or ""). The receipt makes a replay
+# after a dropped connection (connection.py) return the first run's outcome instead of reporting a
+# conflict with itself; a run that found the template changed wrote nothing and needs none.
+# Numbers are passed to redis.call as strings: Redis formats a Lua number with snprintf("%.17g"),
+# a fifteenth of the script's instructions for the five of them (callgrind).
 _SCRIPT = """
 local receipt = ARGV[6]
 if receipt ~= '' then
@@ -44,15 +50,15 @@ if receipt ~= '' then
 end
 local template = redis.call('GET', KEYS[1])
 if not template then return {'changed'} end
-if redis.sha1hex(template) ~= ARGV[1] then return {'changed', template} end
+if template ~= ARGV[1] and redis.sha1hex(template) ~= ARGV[1] then return {'changed', template} end
 local outcome = 'exists'
 if redis.call('EXISTS', KEYS[2]) == 0 then
   redis.call('SET', KEYS[2], ARGV[2])
-  for i = 3, #KEYS do redis.call('ZADD', KEYS[i], 0, ARGV[3]) end
+  for i = 3, #KEYS do redis.call('ZADD', KEYS[i], '0', ARGV[3]) end
   if ARGV[5] ~= '' then redis.call('PUBLISH', ARGV[4], ARGV[5]) end
   outcome = 'created'
 end
-if receipt ~= '' then redis.call('SET', receipt, outcome, 'EX', RECEIPT_SECONDS) end
+if receipt ~= '' then redis.call('SET', receipt, outcome, 'EX', 'RECEIPT_SECONDS') end
 return {outcome}
 """.replace("RECEIPT_SECONDS", str(RECEIPT_SECONDS))
 
@@ -65,12 +71,12 @@ class Outcome(enum.Enum):
 
 @dataclass(frozen=True)
 class CheckedTemplate:
-    """A template as stored, and the SHA-1 of its stored value (what the create script compares)."""
+    """A template as stored, and its guard: what the create script compares the stored value with."""
 
     tenant: Optional[str]
     name: str
     template: Record
-    sha1: str
+    guard: bytes  # the stored value (at most INLINE_BYTES), or the hex SHA-1 of a larger one
     size: int  # of the stored value
 
 
@@ -100,7 +106,7 @@ class SessionCreator:
         receipt = self._script.receipt()
         reply: List[Any] = await self._script(
             keys=[keys.template(checked.tenant, checked.name), keys.session(tenant, name), *sorted(indexes)],
-            args=[checked.sha1, dumps(record), keys.scoped_member(tenant, name), keys.EVENTS_CHANNEL, event or b"", receipt])
+            args=[checked.guard, dumps(record), keys.scoped_member(tenant, name), keys.EVENTS_CHANNEL, event or b"", receipt])
         outcome = Outcome(reply[0].decode() if isinstance(reply[0], bytes) else reply[0])
         if outcome is Outcome.CHANGED:
             self._remember(checked.tenant, checked.name, reply[1] if len(reply) > 1 else None)
@@ -112,7 +118,8 @@ class SessionCreator:
         self._forget(key)
         if raw is None:
             return None
-        checked = CheckedTemplate(tenant, name, loads(raw), hashlib.sha1(raw).hexdigest(), len(raw))
+        guard = raw if len(raw) <= INLINE_BYTES else hashlib.sha1(raw).hexdigest().encode()
+        checked = CheckedTemplate(tenant, name, loads(raw), guard, len(raw))
         if checked.size <= self.cache_bytes:
             self._templates[key] = checked
             self.cached_bytes += checked.size

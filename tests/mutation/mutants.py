@@ -97,7 +97,7 @@ def _no_token_cache() -> None:
 
 
 TEMPLATE_GUARD = ("if not template then return {'changed'} end\n"
-                  "if redis.sha1hex(template) ~= ARGV[1] then return {'changed', template} end\n")
+                  "if template ~= ARGV[1] and redis.sha1hex(template) ~= ARGV[1] then return {'changed', template} end\n")
 
 
 @dataclass(frozen=True)

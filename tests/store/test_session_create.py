@@ -1,5 +1,6 @@
 """Session create in one round trip (store/session_create.py): the template this process checked is
-guarded by its SHA-1 in the create script. With that guard switched off (mutant `stale-template`,
+guarded in the create script by its stored value (by that value's SHA-1 when it is larger than
+INLINE_BYTES). With that guard switched off (mutant `stale-template`,
 `make mutation`), a session is created from a template that changed or vanished after its check."""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import redis as redis_lib
 from bos_server.store import Store, keys
 from bos_server.store.codec import dumps, loads
 from bos_server.store.scoped import session_indexes
-from bos_server.store.session_create import Outcome, SessionCreator
+from bos_server.store.session_create import INLINE_BYTES, Outcome, SessionCreator
 from bos_sim.stack import RedisServer
 
 Record = Dict[str, Any]
@@ -68,6 +69,26 @@ def test_a_create_is_refused_when_the_checked_template_changed_and_the_new_one_i
                                                   again) is Outcome.CREATED
     with_store(url, scenario)
     assert redis_client.zrange(keys.SESSIONS, 0, -1) == [b"\x00s1", b"\x00s2"]
+
+
+def test_a_large_template_is_guarded_by_its_sha1_and_a_change_is_refused(url: str) -> None:
+    """Larger than INLINE_BYTES: the script compares SHA-1s; the changed template comes back whole."""
+    large = {**TEMPLATE, "description": "x" * INLINE_BYTES}
+
+    async def scenario(store: Store) -> None:
+        await store.templates.put(dict(large))
+        checked = await store.session_creator.template(None, "tpl")
+        assert checked is not None and checked.size > INLINE_BYTES and len(checked.guard) == 40
+        assert await create(store, session("s1")) is Outcome.CREATED
+        await store.redis.set(keys.template(None, "tpl"), dumps({**large, "description": "y" * INLINE_BYTES}))
+        assert await store.session_creator.create(session("s2"), session_indexes(session("s2")),
+                                                  checked) is Outcome.CHANGED
+        assert await store.sessions.get(None, "s2") is None
+        again = await store.session_creator.template(None, "tpl")
+        assert again is not None and again.template["description"] == "y" * INLINE_BYTES
+        assert await store.session_creator.create(session("s2"), session_indexes(session("s2")),
+                                                  again) is Outcome.CREATED
+    with_store(url, scenario)
 
 
 def test_a_create_is_refused_when_the_checked_template_was_deleted(url: str) -> None:
@@ -140,7 +161,7 @@ def test_a_replayed_create_returns_its_first_outcome_not_a_conflict_with_itself(
         assert checked is not None
         record = session("s1")
         call = dict(keys=[keys.template(None, "tpl"), keys.session(None, "s1"), *sorted(session_indexes(record))],
-                    args=[checked.sha1, dumps(record), keys.scoped_member(None, "s1"), keys.EVENTS_CHANNEL, b"",
+                    args=[checked.guard, dumps(record), keys.scoped_member(None, "s1"), keys.EVENTS_CHANNEL, b"",
                           keys.cas_receipt("replayed")])
         script = store.session_creator._script
         assert await script(**call) == [b"created"]
