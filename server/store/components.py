@@ -10,8 +10,8 @@ concurrent single-record writes (write_batcher.py).
 from __future__ import annotations
 
 import asyncio
-from typing import (Any, AsyncIterator, Callable, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Set,
-                    Tuple)
+from typing import (Any, AsyncIterator, Callable, Collection, Dict, Iterable, List, Mapping, NamedTuple, Optional,
+                    Sequence, Set, Tuple)
 
 from redis.asyncio import Redis
 
@@ -91,6 +91,12 @@ def _take(plan: Plan, component_id: str, raw: Optional[bytes], key: Key, prefix:
         writes.append(Write(keys.component(component_id), component_id, digest(raw), prefix + template.rest,
                             *template.write))
     facets.append(template.facets)
+
+
+def _event(writes: Sequence[Write], facets: Sequence[Facets]) -> Optional[bytes]:
+    """The change event of one compare-and-set call's writes (None when it writes nothing), for its
+    script to publish when none of them conflicted (cas.CasWriter.apply)."""
+    return encoded(components_message(facets, [change_of(w.member, f) for w, f in zip(writes, facets) if w.history]))
 
 
 class TooMuchContention(Exception):
@@ -229,69 +235,77 @@ class ComponentStore:
         unchanged: Dict[str, Record] = {}
         changes: List[List[Any]] = []  # of tracked fields, for the change event (dashboard)
         written: Dict[str, Facets] = {}  # the index facets of each record written, for the change event
-        published = False
+        unannounced = False  # a write was applied that no script announced
         memo: Optional[Dict[Key, Optional[Template]]] = {} if alike is not None else None
         for round_ in range(MAX_ROUNDS):
             if not pending:
                 break
-            # The first round's script announces the write itself when nothing conflicts (the
+            # The first round's scripts announce their writes themselves when nothing conflicts (the
             # usual case); otherwise one event for everything written is published at the end.
             raws = [read[i] for i in pending] if read is not None and round_ == 0 else None
-            (writes, results, _blobs, facets), conflicts, published = await self._round(
+            (writes, results, _blobs, facets), conflicts, announced = await self._round(
                 pending, _Computing(compute, actors, alike, memo), round_ == 0, raws)
             for n, write in enumerate(writes):
                 if n not in conflicts:
                     changed[write.member] = results.pop(write.member)
                     written[write.member] = facets[n]
-                    if write.history and not published:
-                        changes.append(change_of(write.member, facets[n]))
+                    if n not in announced:
+                        unannounced = True
+                        if write.history:
+                            changes.append(change_of(write.member, facets[n]))
             unchanged.update(results)  # computed == stored: nothing to write (the read is the update)
             pending = [writes[n].member for n in sorted(conflicts)]
             metrics.component_writes(len(writes) - len(conflicts), len(conflicts))
         else:
             raise TooMuchContention(f"components kept changing during the update: {', '.join(pending[:5])}")
-        if not published:
+        if unannounced:
             await self.events.components_written(written.values(), changes)
         return {i: changed[i] if i in changed else unchanged[i] for i in ids if i in changed or i in unchanged}
 
     async def _round(self, ids: Sequence[str], how: "_Computing", announce: bool,
-                     raws: Optional[List[Optional[bytes]]] = None) -> Tuple[Plan, Set[int], bool]:
-        """One read-compute-write round: (its plan, conflicting positions in its writes, event published).
+                     raws: Optional[List[Optional[bytes]]] = None) -> Tuple[Plan, Set[int], Collection[int]]:
+        """One read-compute-write round: (its plan, conflicting positions in its writes, positions of the
+        writes whose event a script published: with `announce`, each call's script publishes the event
+        of its own writes when none of them conflicted).
 
         More than WRITE_CHUNK records are planned and written chunk by chunk, each chunk's
         script running in Redis while the next chunk is planned here (two cores, not one).
+        Each chunk's script announces that chunk (issue 13): the event is encoded while the
+        previous script runs, and the update ends without a PUBLISH round trip of its own.
         `raws`: the stored values of `ids`, read already (update's `read`).
         """
         if raws is None:
             raws = await self.get_raw_many(ids)
         if len(ids) <= WRITE_CHUNK:
             plan = await self._planned(ids, raws, how)
-            event = None
-            if announce:
-                event = encoded(components_message(plan[3], [change_of(w.member, f) for w, f in zip(plan[0], plan[3])
-                                                             if w.history]))
+            event = _event(plan[0], plan[3]) if announce else None
             refused = await self.cas.apply(plan[0], plan[2], event=event)
-            return plan, set(refused), event is not None and not refused
+            return plan, set(refused), range(len(plan[0])) if event is not None and not refused else ()
         writes: List[Write] = []
         results: Dict[str, Record] = {}
         facets: List[Facets] = []
-        started: List[Tuple[int, "asyncio.Future[List[int]]"]] = []
+        started: List[Tuple[range, bool, "asyncio.Future[List[int]]"]] = []
         try:
             for part in _chunks(len(ids)):
                 part_writes, part_results, blobs, part_facets = await self._planned(ids[part], raws[part], how)
-                started.append((len(writes), asyncio.ensure_future(self.cas.apply(part_writes, blobs))))
+                event = _event(part_writes, part_facets) if announce else None
+                started.append((range(len(writes), len(writes) + len(part_writes)), event is not None,
+                                asyncio.ensure_future(self.cas.apply(part_writes, blobs, event=event))))
                 writes += part_writes
                 results.update(part_results)
                 facets += part_facets
                 await asyncio.sleep(0)  # the script goes out before the next chunk is planned
         finally:  # also when a compute raised: no write is left running unobserved
-            outcomes = await asyncio.gather(*(task for _offset, task in started), return_exceptions=True)
+            outcomes = await asyncio.gather(*(task for _span, _event_sent, task in started), return_exceptions=True)
         conflicts: Set[int] = set()
-        for (offset, _task), found in zip(started, outcomes):
+        announced: Set[int] = set()
+        for (span, event_sent, _task), found in zip(started, outcomes):
             if isinstance(found, BaseException):
                 raise found
-            conflicts.update(offset + n for n in found)
-        return (writes, results, {}, facets), conflicts, False
+            conflicts.update(span.start + n for n in found)
+            if event_sent and not found:
+                announced.update(span)
+        return (writes, results, {}, facets), conflicts, announced
 
     async def _planned(self, ids: Sequence[str], raws: Sequence[Optional[bytes]], how: "_Computing") -> Plan:
         """The plan of one compare-and-set call (_plan); with `alike`, each record whose key was

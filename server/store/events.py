@@ -1,6 +1,7 @@
 """Change events on Redis pub/sub, so operators wake within a second (operators.md §2.2).
 
-One message per write request (per 1,000-record slice of a bulk write over 3,000), never per record; a lost message only delays
+One message per compare-and-set call (a write request; a bulk write over WRITE_CHUNK records, one per chunk,
+published by each chunk's script: components.py), never per record; a lost message only delays
 work until the next periodic pass, so publishing is best effort.
 """
 

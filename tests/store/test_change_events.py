@@ -1,8 +1,10 @@
-"""Change events (operators.md §2.2): one per write request, never one for a refused write.
+"""Change events (operators.md §2.2): one per write request (one per chunk of a large one),
+never one for a refused write.
 
 The compare-and-set script publishes a writer's event itself when none of its
-writes conflicted (saving the writer a round trip, cas.py); after a conflict the
-store publishes one event for everything it finally wrote. Each test reads the
+writes conflicted (saving the writer a round trip, cas.py); a large update's chunks
+each announce their own writes so; after a conflict the store publishes one event for
+everything else it finally wrote. Each test reads the
 channel up to a marker published after the write, so "exactly one" needs no sleep.
 """
 
@@ -18,7 +20,9 @@ from bos_server.store import Store, keys
 from bos_server.store.codec import loads
 from bos_sim.stack import RedisServer
 
-from .test_cas import component_race
+from bos_server.store.components import WRITE_CHUNK
+
+from .test_cas import component_race, interposing
 
 MARKER = b'{"kind":"marker"}'
 
@@ -75,6 +79,66 @@ def test_a_conflicted_write_publishes_one_event_for_what_it_wrote(url: str, redi
     # ours created x1, theirs enabled it, ours (recomputed) set the error: three writes, three events
     assert [e["enabled"] for e in events] == [False, True, True], events
     assert events[-1]["changes"][0][4] is True, "the last event describes the record as finally written"
+
+
+CHUNKED = 2 * WRITE_CHUNK + 100  # three compare-and-set calls (ComponentStore._round)
+
+
+def _announced(events: List[Dict[str, Any]]) -> Dict[str, List[Any]]:
+    """Each ID's changes over the events, in order."""
+    out: Dict[str, List[Any]] = {}
+    for event in events:
+        for change in event.get("changes", ()):
+            out.setdefault(change[0], []).append(change)
+    return out
+
+
+def test_each_chunk_of_a_large_update_is_announced_by_its_own_script(url: str, redis_client: redis_lib.Redis,
+                                                                     channel: Any) -> None:
+    """No PUBLISH round trip after the writes: the store itself publishes nothing."""
+    ids = [f"x{n:05d}" for n in range(CHUNKED)]
+
+    async def write() -> None:
+        store = Store.connect(url)
+        published: List[Any] = []
+
+        async def publish(message: Dict[str, Any]) -> None:
+            published.append(message)
+        store.components.events.publish = publish  # type: ignore[method-assign]
+        try:
+            await store.components.update(ids, lambda cid, _old: {"id": cid, "enabled": False})
+        finally:
+            await store.close()
+        assert published == [], "the store published an event of its own"
+    asyncio.run(write())
+    events = events_until_marker(redis_client, channel)
+    assert len(events) == 3, [len(e.get("changes", ())) for e in events]
+    assert {i: len(c) for i, c in _announced(events).items()} == dict.fromkeys(ids, 1)
+
+
+def test_a_large_update_with_a_conflict_in_one_chunk_announces_each_record_once_as_written(
+        url: str, redis_client: redis_lib.Redis, channel: Any) -> None:
+    """The chunks without a conflict announce themselves; the rest, recomputed, in one event at the end."""
+    ids = [f"x{n:05d}" for n in range(CHUNKED)]
+    raced = ids[WRITE_CHUNK + 7]  # in the second chunk only
+
+    async def write() -> None:
+        mine, other = Store.connect(url), Store.connect(url)
+        try:
+            await mine.components.update(ids, lambda cid, _old: {"id": cid, "enabled": False, "error": ""})
+            events_until_marker(redis_client, channel)  # the creation's events
+            interloper = lambda: other.components.update([raced], lambda _id, old: {**old, "enabled": True})  # noqa: E731
+            mine.components.get_raw_many = interposing(mine.components.get_raw_many, interloper)  # type: ignore
+            await mine.components.update(ids, lambda _id, old: {**(old or {}), "error": "ours"})
+        finally:
+            await mine.close()
+            await other.close()
+    asyncio.run(write())
+    announced = _announced(events_until_marker(redis_client, channel))
+    assert sorted(announced) == ids
+    assert len(announced[raced]) == 2, "the interloper's write and ours, once each"
+    assert all(len(changes) == 1 for i, changes in announced.items() if i != raced)
+    assert all(changes[-1][4] is True for changes in announced.values()), "announced as written: with our error"
 
 
 def test_session_create_publishes_only_when_it_created(url: str, redis_client: redis_lib.Redis,
