@@ -24,8 +24,8 @@ from ..store import keys
 from ..store.component_query import ComponentQuery
 from ..store.components import ComponentStore
 from ..store.events import Events
+from ..store.scoped import session_store
 
-SESSIONS_PER_MGET = 1000  # as the API's session listing reads them (store/scoped.py)
 # The listing filters the store reader serves; anything else goes to the API.
 FILTERS = frozenset({"enabled", "status", "session", "staged_session", "phase"})
 
@@ -117,6 +117,7 @@ class StoreReads:
 
     def __init__(self, redis: Any) -> None:
         self.store = ComponentStore(redis, Events(redis))  # reads only: nothing is published
+        self.sessions = session_store(redis)
 
     async def components_by_ids(self, ids: Sequence[str], query: ComponentQuery) -> List[Component]:
         """The records of `ids` matching `query`, in ID order (unknown IDs omitted)."""
@@ -187,12 +188,8 @@ class StoreReads:
         session (~1.4 MB at 100,000 nodes); the wave gate and session completion listed the
         running sessions with it on every pass, and nothing of it is read there (issue 13)."""
         index = keys.sessions_by_status(status) if status else keys.SESSIONS
-        members = [keys.split_member(m) for m in _texts(await self.store.redis.zrange(index, 0, -1))]
-        heads: List[Dict[str, Any]] = []
-        for start in range(0, len(members), SESSIONS_PER_MGET):
-            raws = await self.store.redis.mget([keys.session(t, n) for t, n in members[start:start + SESSIONS_PER_MGET]])
-            heads.extend(msgspec.structs.asdict(_SESSION_HEAD.decode(raw)) for raw in raws if raw is not None)
-        return heads
+        raws = await self.sessions.load_raw(await self.sessions.members(index))  # the API listing's reads
+        return [msgspec.structs.asdict(_SESSION_HEAD.decode(raw)) for raw in raws]
 
     async def pages(self, query: ComponentQuery) -> AsyncIterator[List[Component]]:
         """The whole listing of `query` as chunks (the store's read size), ID order."""
