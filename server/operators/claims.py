@@ -39,6 +39,8 @@ DEFAULT_LEASE = 10.0  # seconds; a dead replica's components are free again afte
 DECISION_TTL = 3600.0  # an unadopted decision record is forgotten after this (then re-decided)
 SEP = "\x1f"
 SCRIPT_CHUNK = 2000  # keys per script call: bounds the time Redis spends in one script
+# and the scripts' unpack() (Redis's Lua refuses to unpack more than ~8,000 values: release unpacks
+# up to two chunks of keys at once).
 
 # ARGV: token counter key, replica id, token ("" = take a new one), lease ms, then lease keys.
 # Returns the token, then the 1-based positions of the keys now held with it.
