@@ -32,7 +32,7 @@ from .workers import PortTaken, claim_port, run_workers
 from .logs import apply_level, configure
 from .runtime import trim_malloc_periodically, tune_gc
 from .store import Store
-from .store.history import HistorySettings
+from .store.history import HistorySettings, sweep_if_due as sweep_history_if_due
 from .store.redis_url import redis_from_url
 from .store.token_sweep import sweep_if_due
 from .store.version import UnsupportedRedis, check_version
@@ -54,13 +54,17 @@ def build_context(settings: ServerSettings) -> Context:
 
 
 async def _token_sweeper(context: Context, settings: ServerSettings) -> None:
+    """The hourly retention sweeps: token records and blobs (D4), quiet component histories."""
     retention = parse_duration(settings.token_retention) or 30 * 86400
+    redis, period = context.store.redis, settings.token_sweep_seconds
     while True:
-        try:
-            await sweep_if_due(context.store.redis, retention, settings.token_sweep_seconds)
-        except (RedisError, OSError) as exc:
-            LOG.warning("Token sweep skipped: %s", exc)
-        await asyncio.sleep(settings.token_sweep_seconds)
+        for name, sweep in (("Token", lambda: sweep_if_due(redis, retention, period)),
+                            ("History", lambda: sweep_history_if_due(redis, context.store.components.history, period))):
+            try:
+                await sweep()
+            except (RedisError, OSError) as exc:
+                LOG.warning("%s sweep skipped: %s", name, exc)
+        await asyncio.sleep(period)
 
 
 async def _follow_log_level(context: Context) -> None:

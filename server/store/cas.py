@@ -31,7 +31,7 @@ RECEIPT_SECONDS = 60  # far longer than any retry of one call (connection.RETRY_
 # alike (store/alike.py): a bulk write sends each distinct tail once, not ~600 bytes per record, and
 # neither side hashes a value read that is a shape (the script compares the strings instead); then
 # n_blobs, then per blob: key, value; then the blob index key and the current time; then the
-# history settings (history.py): max length, oldest ms kept, ttl ms, key prefix; then the change
+# history settings (history.py): max length, oldest ms kept, key prefix; then the change
 # event (channel and message, or two ""), published only when every write of the call applied;
 # last the receipt key (or "").
 # Index moves are one string of space-separated words, each naming an index by its position in
@@ -169,15 +169,15 @@ if #with_history > 0 then
     until n == 0
     return s
   end
-  local maxlen, oldest, ttl = tonumber(ARGV[history_at]), tonumber(ARGV[history_at + 1]), ARGV[history_at + 2]
-  local prefix = ARGV[history_at + 3]
+  local maxlen, oldest, prefix = tonumber(ARGV[history_at]), tonumber(ARGV[history_at + 1]), ARGV[history_at + 2]
   local clock = redis.call('TIME')
   local now_ms = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
   local now_id = b36(now_ms) .. '-0'
   local history_keys = {}
   for h, r in ipairs(with_history) do history_keys[h] = prefix .. ARGV[first + 6 * (r - 1) + 1] end
-  -- MGET reads a list left by an older version as nil: the SET below replaces it
+  -- MGET reads a list left by an older version as nil: the MSET below replaces it
   local stored_all, latest, fields_of, blanked = batched('MGET', history_keys), {}, {}, {}
+  local texts = {}  -- key, text, ...: one MSET (no expiry per key: history.py's sweep)
   -- The last entry after its ID, with its session and error blanked where the new entry repeats
   -- them: records written alike (store/alike.py) share the payload and, mostly, that text, so it
   -- is split and rebuilt once per distinct pair, not once per record.
@@ -234,9 +234,10 @@ if #with_history > 0 then
     else
       text = id .. US .. payload
     end
-    latest[hkey] = text
-    redis.call('SET', hkey, text, 'PX', ttl)
+    latest[hkey] = text  -- a key written twice: the later text holds the earlier's entry, and MSET keeps the later
+    texts[#texts + 1] = hkey; texts[#texts + 1] = text
   end
+  batched('MSET', texts)
 end
 if #conflicts == 0 and ARGV[#ARGV - 1] ~= '' then
   redis.call('PUBLISH', ARGV[#ARGV - 2], ARGV[#ARGV - 1])
@@ -341,8 +342,8 @@ def _args(writes: Sequence[Write], blobs: Mapping[str, bytes], receipt: str = ""
         args += [keys.artifacts_blob(digest), value]
     args += [keys.ARTIFACT_BLOBS, int(time.time())]
     if history is not None:
-        args += [history.max_entries, history.oldest_ms(), int(history.max_age * 1000), keys.component_history("")]
+        args += [history.max_entries, history.oldest_ms(), keys.component_history("")]
     else:
-        args += [0, 0, 0, ""]
+        args += [0, 0, ""]
     args += [keys.EVENTS_CHANNEL, event, receipt] if event else ["", "", receipt]
     return args

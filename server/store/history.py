@@ -5,8 +5,11 @@ session, enabled flag or desired/actual boot state appends one entry to a capped
 history of that component. The entry is appended by the same Lua script, in
 the same atomic step, as the record write it describes (cas.py), and only if
 that write was applied. Entries are bounded in count and in age (older entries
-are dropped on append, and the whole history expires when the component has
-been quiet for the age bound), both set by bos-server flags.
+are dropped on append and never read), both set by bos-server flags; a history
+whose newest entry is older than the age bound (a component quiet that long, or
+deleted) is deleted as a whole by `sweep`, hourly, not by a per-key expiry: the
+script writes every history of a call with one MSET, where a `SET ... PX` per
+record was a third of Redis's CPU on a bulk write (issue 13; docs/deviations.md).
 
 Packed for memory (issue 13: ≤ 1.5 KiB per booted component with its history;
 bench/history_memory.py, docs/metrics.md): a history is ONE Redis string, entries
@@ -33,6 +36,7 @@ Python, so the reporter's hot path pays only that.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from contextvars import ContextVar
@@ -48,6 +52,7 @@ from bos_shared.status import component_status
 from . import keys
 from .component_query import Facets
 
+LOG = logging.getLogger(__name__)
 Record = Mapping[str, Any]
 RS, US = "\x1e", "\x1f"  # entry and field separators of a stored history
 MAX_ERROR = 300  # characters of an error kept in an entry
@@ -285,3 +290,58 @@ async def read(redis: Redis, settings: HistorySettings, component_id: str, start
 def _id_tuple(entry_id: str) -> Tuple[int, int]:
     ms, _, seq = entry_id.partition("-")
     return (int(ms), int(seq or 0))
+
+
+SWEEP_CHUNK = 1000  # history keys per SCAN step and per script call of a sweep
+# KEYS: history keys; ARGV[1]: the oldest time (ms) kept. Deletes each history whose newest entry
+# (the last one) is older: checked and deleted in one atomic step, so an entry appended meanwhile
+# by the compare-and-set script (cas.py) is never lost. A key of another type is left alone.
+_SWEEP = """
+local oldest, deleted = tonumber(ARGV[1]), 0
+for _, key in ipairs(KEYS) do
+  local ok, stored = pcall(redis.call, 'GET', key)
+  if ok and stored then
+    local last, at = 1, string.find(stored, '\\30', 1, true)
+    while at do
+      last = at + 1
+      at = string.find(stored, '\\30', last, true)
+    end
+    local ms = tonumber(string.match(stored, '^(%w+)-', last) or '', 36)
+    if ms and ms < oldest then
+      redis.call('DEL', key)
+      deleted = deleted + 1
+    end
+  end
+end
+return deleted
+"""
+
+
+async def sweep(redis: Redis, settings: HistorySettings) -> int:
+    """Delete every history quiet for longer than the age bound; returns how many.
+
+    What it deletes, reads already left out (`read` shows no entry older than the
+    bound, and a deleted component without one is a 404): only memory changes. A
+    SCAN of the keyspace in SWEEP_CHUNK steps, hourly and in one API process at a
+    time (sweep_if_due): off every request path.
+    """
+    script = redis.register_script(_SWEEP)
+    pattern = re.sub(r"([*?\[\]\\])", r"\\\1", keys.component_history("")) + "*"
+    deleted, cursor = 0, 0
+    while True:
+        cursor, found = await redis.scan(cursor, match=pattern, count=SWEEP_CHUNK)
+        if found:
+            deleted += int(await script(keys=found, args=[settings.oldest_ms()]))
+        if not cursor:
+            break
+    if deleted:
+        LOG.info("History sweep: %d quiet histories deleted", deleted)
+    return deleted
+
+
+async def sweep_if_due(redis: Redis, settings: HistorySettings, period: float) -> int:
+    """sweep() unless another process swept within `period` seconds (also with history off: what
+    an earlier run with it on wrote goes when it is quiet for the age bound)."""
+    if not await redis.set(keys.HISTORY_SWEEP_LOCK, str(time.time()), nx=True, ex=max(1, int(period))):
+        return 0
+    return await sweep(redis, settings)

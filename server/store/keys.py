@@ -26,7 +26,7 @@ def component(component_id: str) -> str:
 
 
 def component_history(component_id: str) -> str:
-    """The capped list of a component's changes (extension, store/history.py)."""
+    """The capped, packed string of a component's changes (extension, store/history.py)."""
     return f"{PREFIX}hist:{component_id}"
 
 
@@ -108,6 +108,7 @@ def templates_by_tenant(tenant: Optional[str]) -> str:
 # -- BSS referral tokens (D4) --
 TOKENS_BY_TIME = PREFIX + "idx:tokens"
 TOKEN_SWEEP_LOCK = PREFIX + "lock:token-sweep"
+HISTORY_SWEEP_LOCK = PREFIX + "lock:history-sweep"  # quiet histories (store/history.py)
 
 
 def token(value: str) -> str:

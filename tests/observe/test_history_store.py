@@ -4,6 +4,7 @@ the record write is applied, bounded by count, and its ids increase per componen
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -12,7 +13,7 @@ from redis.asyncio import Redis
 
 from bos_server.store import keys
 from bos_server.store.cas import CasWriter, Write, digest
-from bos_server.store.history import HistorySettings, decode, entry, read
+from bos_server.store.history import HistorySettings, _b36, decode, entry, read, sweep
 
 
 def _record(error: str) -> dict:
@@ -173,3 +174,29 @@ def test_histories_appended_in_one_call_are_those_appended_one_by_one(redis_serv
     assert together == one
     assert [entries[-2][:2] for entries in together] == LAST  # each keeps its own last session and error
     assert all(entries[-1][:2] == ("s", "boom") for entries in together)
+
+
+async def _sweep(url: str) -> tuple:
+    redis = Redis.from_url(url)
+    settings = HistorySettings(max_entries=30, max_age=3600)
+    writer = CasWriter(redis, settings)
+    now_ms = int(time.time() * 1000)
+    old, fresh = _b36(now_ms - 7_200_000) + "-0\x1f1", _b36(now_ms - 60_000) + "-0\x1f1"
+    try:
+        quiet, written, bumped, listed = (keys.component_history(i) for i in ("sq", "sw", "sb", "sl"))
+        await redis.delete(quiet, written, bumped, listed, "rec:sw")
+        await redis.set(quiet, old)  # a component quiet for longer than the age bound (or deleted)
+        await redis.set(bumped, old + "\x1e" + fresh)  # old entries, but a recent one
+        await redis.rpush(listed, "an older version's list")
+        assert await writer.apply([Write("rec:sw", "sw", "", b"v1", history=entry(None, _record("")))]) == []
+        no_expiry = await redis.pttl(written) == -1  # the script sets none: the sweep deletes
+        deleted = await sweep(redis, settings)
+        return deleted, no_expiry, [await redis.exists(k) for k in (quiet, written, bumped, listed)]
+    finally:
+        await redis.aclose()
+
+
+def test_the_sweep_deletes_only_histories_quiet_for_the_age_bound(redis_server) -> None:
+    deleted, no_expiry, exists = asyncio.run(_sweep(redis_server.url))
+    assert no_expiry
+    assert (deleted, exists) == (1, [0, 1, 1, 1])
