@@ -199,7 +199,7 @@ def operator_read(operator: str, count: int) -> None:
 
 
 def leases(event: str, count: int) -> None:
-    """`count` lease keys `asked` for, `granted`, `fence_checked` (renewed before a write),
+    """`count` lease keys `asked` for, `granted`, `fence_checked` (checked before a write),
     `heartbeat_renewed` or `released` (claims.py)."""
     if METRICS is not None and count:
         METRICS.leases.labels(event).inc(count)

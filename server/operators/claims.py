@@ -9,10 +9,14 @@ lease. A replica that holds no lease on a component neither decides nor acts on 
 replicas (or two operators of one replica) never act on the same component at once, and no
 decision is made from a read taken before another holder's write.
 
-Leases are renewed by a heartbeat while their holder runs, and checked (and renewed) before
-every write request the holder sends (`fenced`): a replica paused past its lease sends
-nothing after it wakes. The power operators also record each decision, with the component's
-state version, before their first external call; a claimant that finds such a record for
+A token lives while its liveness key does (one key per token, expiring after the lease
+period): a lease key whose token lapsed is taken over by the next claim, and a lapsed token
+claims, records and sends nothing more. The heartbeat renews each token while its holder runs
+(one command per token; the lease keys only every KEEP_FACTOR / 3 lease periods), and so does
+the fence check before every write request the holder sends (`fenced`), which also reads that
+every lease is still the token's: a replica paused past its lease sends nothing after it
+wakes. The power operators also record each decision, with the component's state version,
+before their first external call; a claimant that finds such a record for
 the version it just read knows a replica that stopped had already (perhaps) issued it, and
 records it as issued instead of issuing it again (at most once per decision).
 """
@@ -24,6 +28,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
 
@@ -38,46 +43,73 @@ LOG = logging.getLogger("bos.operators.claims")
 DEFAULT_LEASE = 10.0  # seconds; a dead replica's components are free again after this
 DECISION_TTL = 3600.0  # an unadopted decision record is forgotten after this (then re-decided)
 SEP = "\x1f"
+# Lease keys live this many lease periods, the heartbeat renewing them every third of that: what
+# frees a stopped holder's components after one lease period is its token's liveness key, which
+# every fence check and heartbeat renews with one command, not its lease keys (docs/ha.md §1).
+KEEP_FACTOR = 6
 SCRIPT_CHUNK = 2000  # keys per script call: bounds the time Redis spends in one script
 # and the scripts' unpack() (Redis's Lua refuses to unpack more than ~8,000 values: release unpacks
 # up to two chunks of keys at once).
 
-# ARGV: token counter key, replica id, token ("" = take a new one), lease ms, then lease keys.
-# Returns the token, then the 1-based positions of the keys now held with it.
+# ARGV: token counter key, replica id, token ("" = take a new one), lease ms, liveness key prefix,
+# lease key ms, then lease keys. Returns the token, then the 1-based positions of the keys now held
+# with it. A new token's liveness key is set; a given token's is renewed, and if it lapsed the token
+# is dead for good (it claims nothing more). A key held by a token without a liveness key is taken over.
 _CLAIM = """
 local token = ARGV[3]
-if token == '' then token = ARGV[2] .. ':' .. redis.call('INCR', ARGV[1]) end
+local alive = ARGV[5]
+if token == '' then
+  token = ARGV[2] .. ':' .. redis.call('INCR', ARGV[1])
+  redis.call('SET', alive .. token, '1', 'PX', ARGV[4])
+elseif redis.call('PEXPIRE', alive .. token, ARGV[4]) == 0 then
+  return {token}
+end
 local out = {token}
-for i = 5, #ARGV do
-  if redis.call('SET', ARGV[i], token, 'NX', 'PX', ARGV[4]) then out[#out + 1] = i - 4
-  elseif redis.call('GET', ARGV[i]) == token then out[#out + 1] = i - 4 end
+local dead = {}
+for i = 7, #ARGV do
+  if redis.call('SET', ARGV[i], token, 'NX', 'PX', ARGV[6]) then out[#out + 1] = i - 6
+  else
+    local holder = redis.call('GET', ARGV[i])
+    if holder == token then out[#out + 1] = i - 6
+    else
+      if dead[holder] == nil then dead[holder] = redis.call('EXISTS', alive .. holder) == 0 end
+      if dead[holder] then
+        redis.call('SET', ARGV[i], token, 'PX', ARGV[6])
+        out[#out + 1] = i - 6
+      end
+    end
+  end
 end
 return out
 """
 
-# ARGV: token, lease ms, then lease keys. Renews the keys still held; returns how many are not.
-# The keys are read with one MGET: a GET per key was a third of a renewal's Redis time, and every
-# fence check and heartbeat renews every lease of its chunk.
+# ARGV: token, its liveness key, lease ms, lease key ms ("" = the lease keys are only checked), then
+# lease keys. Renews the liveness key; -1 if it lapsed (the token is dead), else how many lease keys
+# this token no longer holds. The keys are read with one MGET; only the heartbeat's occasional
+# renewal of the keys themselves (every KEEP_FACTOR / 3 lease periods) sends a PEXPIRE per key.
 _RENEW = """
-if #ARGV < 3 then return 0 end
-local held = redis.call('MGET', unpack(ARGV, 3))
+if redis.call('PEXPIRE', ARGV[2], ARGV[3]) == 0 then return -1 end
+if #ARGV < 5 then return 0 end
+local held = redis.call('MGET', unpack(ARGV, 5))
 local lost = 0
 for i = 1, #held do
-  if held[i] == ARGV[1] then redis.call('PEXPIRE', ARGV[i + 2], ARGV[2])
-  else lost = lost + 1 end
+  if held[i] ~= ARGV[1] then lost = lost + 1
+  elseif ARGV[4] ~= '' then redis.call('PEXPIRE', ARGV[i + 4], ARGV[4]) end
 end
 return lost
 """
 
-# ARGV: token, decision ttl ms, then (lease key, decision key, version) triples.
-# Per triple: 0 = lease not held (nothing written), 1 = decision recorded (issue it),
-# 2 = another holder's record of this very version taken over (it was issued: adopt it).
+# ARGV: token, decision ttl ms, the token's liveness key, then (lease key, decision key, version)
+# triples. Per triple: 0 = lease not held, or the token is dead (nothing written), 1 = decision
+# recorded (issue it), 2 = another holder's record of this very version taken over (it was issued:
+# adopt it).
 _MARK = """
 local sep = '\\31'
 local out = {}
-for i = 3, #ARGV, 3 do
+local live = redis.call('EXISTS', ARGV[3]) == 1
+for i = 4, #ARGV, 3 do
   local code = 0
-  if redis.call('GET', ARGV[i]) == ARGV[1] then
+  if live and redis.call('GET', ARGV[i]) == ARGV[1] then
     code = 1
     local prior = redis.call('GET', ARGV[i + 1])
     if prior then
@@ -188,11 +220,25 @@ class RedisClaims(LocalClaims):
         self._renew = redis.register_script(_RENEW)
         self._mark = redis.register_script(_MARK)
         self._release = redis.register_script(_RELEASE)
-        self.held: Dict[str, Set[str]] = {}  # token -> components, renewed by the heartbeat
+        self.held: Dict[str, Set[str]] = {}  # token -> lease keys, kept alive by the heartbeat
+        self._kept: Dict[str, float] = {}  # token -> when its lease keys were last given KEEP_FACTOR leases
 
     @property
     def _lease_ms(self) -> int:
         return max(1, int(self.lease * 1000))
+
+    @property
+    def _keep_ms(self) -> int:
+        return self._lease_ms * KEEP_FACTOR
+
+    def _hold(self, token: str, leases: Set[str]) -> None:
+        """What the heartbeat keeps alive under `token` from now on (`leases` replaces its set)."""
+        if leases:
+            self.held[token] = leases
+            self._kept.setdefault(token, time.monotonic())
+        else:
+            self.held.pop(token, None)
+            self._kept.pop(token, None)
 
     async def claim(self, ids: Sequence[str], into: Optional[Claim] = None) -> Claim:
         """Claim what is free (one script call per SCRIPT_CHUNK ids); a store error claims nothing."""
@@ -203,6 +249,7 @@ class RedisClaims(LocalClaims):
             for start in range(0, len(wanted), SCRIPT_CHUNK):
                 part = wanted[start:start + SCRIPT_CHUNK]
                 out = await self._claim(args=[keys.CLAIM_TOKENS, self.replica, claim.token, self._lease_ms,
+                                              keys.claim_alive(""), self._keep_ms,
                                               *(keys.component_lease(i) for i in part)])
                 claim.token = _text(out[0])
                 claim.ids.extend(part[int(pos) - 1] for pos in out[1:])
@@ -211,19 +258,20 @@ class RedisClaims(LocalClaims):
         except (RedisError, OSError) as exc:
             LOG.warning("Unable to claim components (nothing more claimed this pass): %s", _line(exc))
         if claim.ids:  # with what other claims of this token hold (session setup's batches in flight)
-            self.held[claim.token] = self.held.get(claim.token, set()) | set(claim.lease_keys())
+            self._hold(claim.token, self.held.get(claim.token, set()) | set(claim.lease_keys()))
         return claim
 
     async def claim_key(self, lease_key: str) -> Optional[Claim]:
         try:
-            out = await self._claim(args=[keys.CLAIM_TOKENS, self.replica, "", self._lease_ms, lease_key])
+            out = await self._claim(args=[keys.CLAIM_TOKENS, self.replica, "", self._lease_ms,
+                                          keys.claim_alive(""), self._keep_ms, lease_key])
         except (RedisError, OSError) as exc:
             LOG.warning("Unable to claim %s: %s", lease_key, _line(exc))
             return None
         if len(out) < 2:
             return None
         claim = Claim(_text(out[0]), others=[lease_key])
-        self.held[claim.token] = set(claim.lease_keys())
+        self._hold(claim.token, set(claim.lease_keys()))
         return claim
 
     async def mark(self, claim: Claim, operator: str,
@@ -234,7 +282,7 @@ class RedisClaims(LocalClaims):
         try:
             for start in range(0, len(items), SCRIPT_CHUNK):
                 part = items[start:start + SCRIPT_CHUNK]
-                args: List[Any] = [claim.token, max(1, int(self.decision_ttl * 1000))]
+                args: List[Any] = [claim.token, max(1, int(self.decision_ttl * 1000)), keys.claim_alive(claim.token)]
                 for cid, version in part:
                     args += [keys.component_lease(cid), keys.decision(operator, cid), version]
                 codes = await self._mark(args=args)
@@ -250,18 +298,27 @@ class RedisClaims(LocalClaims):
         return marked, adopted
 
     async def check(self, claim: Claim) -> None:
-        """Renew the claim's leases; FenceLost if any is no longer held (fail closed)."""
+        """Renew the claim's token; FenceLost if it lapsed or any of its leases is no longer held
+        (fail closed)."""
         leases = claim.lease_keys()
         lost = await self._renew_keys(claim.token, leases)
         metrics.leases("fence_checked", len(leases))
+        if lost < 0:
+            raise FenceLost(f"the claim's token {claim.token} expired ({len(leases)} leases)")
         if lost:
             raise FenceLost(f"{lost} of {len(leases)} leases were lost")
 
-    async def _renew_keys(self, token: str, leases: Sequence[str]) -> int:
+    async def _renew_keys(self, token: str, leases: Sequence[str], keep: bool = False) -> int:
+        """Renew `token`'s liveness key and check `leases` (with `keep`, also give them their
+        KEEP_FACTOR lease periods again): -1 if the token lapsed, else how many it lost."""
         lost = 0
+        head = [token, keys.claim_alive(token), self._lease_ms, self._keep_ms if keep else ""]
         try:
-            for start in range(0, len(leases), SCRIPT_CHUNK):
-                lost += int(await self._renew(args=[token, self._lease_ms, *leases[start:start + SCRIPT_CHUNK]]))
+            for start in range(0, max(1, len(leases)), SCRIPT_CHUNK):
+                found = int(await self._renew(args=[*head, *leases[start:start + SCRIPT_CHUNK]]))
+                if found < 0:
+                    return -1
+                lost += found
         except (RedisError, OSError) as exc:
             raise FenceLost(f"unable to renew leases: {_line(exc)}") from exc
         return lost
@@ -270,10 +327,8 @@ class RedisClaims(LocalClaims):
         """Free the component leases (and, after a recorded outcome, the decision records) this
         token holds; leases in `others` stay held (release_others)."""
         remaining = self.held.get(claim.token, set()) - {keys.component_lease(i) for i in claim.ids}
-        if remaining or claim.others:  # other claims of this token (its session lease, other batches)
-            self.held[claim.token] = remaining | set(claim.others)
-        else:
-            self.held.pop(claim.token, None)
+        # with what other claims of this token hold (its session lease, other batches)
+        self._hold(claim.token, remaining | set(claim.others))
         if not claim.ids:
             return
         try:
@@ -288,14 +343,17 @@ class RedisClaims(LocalClaims):
                         self.lease, _line(exc))
 
     async def release_others(self, claim: Claim) -> None:
-        self.held.pop(claim.token, None)
+        self._hold(claim.token, set())
         try:
             await self._release(args=[claim.token, len(claim.others), *claim.others])
         except (RedisError, OSError) as exc:
             LOG.warning("Unable to release %s (it expires within %.0fs): %s", claim.others, self.lease, _line(exc))
 
     async def heartbeat(self, stopping: asyncio.Event) -> None:
-        """Renew every held lease each third of the lease period while this process runs."""
+        """Renew every holding token's liveness key each third of the lease period while this
+        process runs, and its lease keys each third of their KEEP_FACTOR periods: one command per
+        token, where renewing every lease key each time was 7 to 9 renewals per node of a
+        100,000-node boot (issue 13)."""
         while not stopping.is_set():
             try:
                 await asyncio.wait_for(stopping.wait(), timeout=self.lease / 3)
@@ -305,14 +363,18 @@ class RedisClaims(LocalClaims):
             for token, leases in list(self.held.items()):
                 if self.held.get(token) is not leases:
                     continue  # released (or re-claimed) while earlier tokens were renewed
+                keep = time.monotonic() - self._kept.get(token, 0.0) >= self.lease * KEEP_FACTOR / 3
                 try:
-                    lost = await self._renew_keys(token, sorted(leases))
-                    metrics.leases("heartbeat_renewed", len(leases))
+                    lost = await self._renew_keys(token, sorted(leases) if keep else [], keep)
                 except FenceLost as exc:
                     LOG.warning("Lease heartbeat failed: %s", exc)
                     continue
+                if keep:
+                    metrics.leases("heartbeat_renewed", len(leases))
+                    if token in self._kept:
+                        self._kept[token] = time.monotonic()
                 if lost and self.held.get(token) is leases:  # not released during its renewal
-                    LOG.warning("%d leases of %s expired before their renewal", lost, token)
+                    LOG.warning("%s leases of %s expired before their renewal", "All" if lost < 0 else lost, token)
 
 
 class _Fence:

@@ -142,6 +142,12 @@ def component_lease(component_id: str) -> str:
     return f"{PREFIX}lease:comp:{component_id}"
 
 
+def claim_alive(token: str) -> str:
+    """Present while the holder of fencing token `token` runs (renewed by its heartbeat and fence
+    checks): a component lease whose token has none left may be taken over (docs/ha.md)."""
+    return f"{PREFIX}lease:token:{token}"
+
+
 def decision(operator: str, component_id: str) -> str:
     """The power decision an operator is issuing for a component (token and state version)."""
     return f"{PREFIX}decision:{operator}:{component_id}"

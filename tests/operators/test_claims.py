@@ -161,11 +161,11 @@ def test_heartbeat_warns_only_about_leases_still_held(redis_server, caplog):
         renew = claims._renew_keys
         renewed = []
 
-        async def renewing(token: str, leases: Any) -> int:
+        async def renewing(token: str, leases: Any, keep: bool = False) -> int:
             renewed.append(token)
             if token == kept.token and gone.token in claims.held:
                 await claims.release(gone)  # its holder finishes during this heartbeat round
-            return await renew(token, leases)
+            return await renew(token, leases, keep)
         claims._renew_keys = renewing  # type: ignore[method-assign]
         stopping = asyncio.Event()
         beat = asyncio.create_task(claims.heartbeat(stopping))
@@ -196,4 +196,70 @@ def test_claims_sharing_a_token_keep_each_others_leases_renewed(redis_server):
         assert claims.held[session.token] == {"bos:lease:session:demo"}
         await claims.release_others(session)
         assert session.token not in claims.held
+    scenario(redis_server, body)
+
+
+async def lapse(redis: Redis, claim: Claim) -> None:
+    """What the expiry of a stopped holder's token does (its liveness key; not waited for here)."""
+    await redis.delete(keys.claim_alive(claim.token))
+
+
+def test_a_lapsed_tokens_leases_are_taken_over_and_it_claims_nothing_more(redis_server):
+    """A lease key outlives its token's liveness key (KEEP_FACTOR): it is taken over only once that
+    token lapsed; the lapsed token is fenced, and claims and decides nothing more (docs/ha.md §1)."""
+    async def body(redis: Redis) -> None:
+        a, b = RedisClaims(redis, lease=5, replica="a:1"), RedisClaims(redis, lease=5, replica="b:2")
+        held = await a.claim(IDS[:3])
+        assert (await b.claim(IDS[:3])).ids == []  # a runs: its leases stay its own
+        await lapse(redis, held)  # a stops past its lease; its lease keys are still there
+        taken = await b.claim(IDS[:4])
+        assert taken.ids == IDS[:4]
+        assert (await redis.get(keys.component_lease(IDS[0]))).decode() == taken.token
+        with pytest.raises(FenceLost):
+            await a.check(held)
+        assert (await a.claim(IDS[4:5], into=held)).ids == IDS[:3]  # nothing added under the dead token
+        with pytest.raises(FenceLost):
+            await a.mark(held, "power-on", {IDS[0]: "s1\x1f0"})
+    scenario(redis_server, body)
+
+
+def test_a_lapsed_token_fails_the_fence_with_its_lease_keys_intact(redis_server):
+    """Nobody took the leases over yet, but the token lapsed: the holder was stopped past its
+    lease, anybody may take them over at any moment, so it sends nothing more (fail closed)."""
+    async def body(redis: Redis) -> None:
+        claims = RedisClaims(redis, lease=5, replica="a:1")
+        held = await claims.claim(IDS[:2])
+        await claims.check(held)
+        await lapse(redis, held)
+        with pytest.raises(FenceLost):
+            await claims.check(held)
+        assert (await redis.get(keys.component_lease(IDS[0]))).decode() == held.token
+    scenario(redis_server, body)
+
+
+def test_heartbeat_renews_the_token_each_round_and_its_lease_keys_every_third_keep(redis_server):
+    """Each heartbeat round renews the token's liveness key (one command); its lease keys get
+    their KEEP_FACTOR lease periods again only every third of those, before they run out."""
+    async def body(redis: Redis) -> None:
+        claims = RedisClaims(redis, lease=0.3, replica="a:1")
+        held = await claims.claim(IDS[:2])
+        alive, lease = keys.claim_alive(held.token), keys.component_lease(IDS[0])
+        await redis.pexpire(alive, 60_000)
+        await redis.pexpire(lease, 60_000)
+        renew = claims._renew_keys
+        rounds: list = []
+
+        async def renewing(token: str, leases: Any, keep: bool = False) -> int:
+            lost = await renew(token, leases, keep)
+            rounds.append((keep, await redis.pttl(alive), await redis.pttl(lease)))
+            return lost
+        claims._renew_keys = renewing  # type: ignore[method-assign]
+        stopping = asyncio.Event()
+        beat = asyncio.create_task(claims.heartbeat(stopping))
+        await until(lambda: any(keep for keep, _alive, _lease in rounds))
+        stopping.set()
+        await beat
+        first, last = rounds[0], rounds[-1]
+        assert first[0] is False and first[1] <= 300 and first[2] > 1800  # the token alone
+        assert last[0] is True and last[1] <= 300 and last[2] <= 1800  # and the lease keys
     scenario(redis_server, body)
