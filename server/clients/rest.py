@@ -111,10 +111,13 @@ class JsonClient:
 
     async def request(self, method: str, path: str, *, params: Optional[Mapping[str, Any]] = None,
                       json_body: Any = None, headers: Optional[Mapping[str, str]] = None,
-                      ok_statuses: tuple = (), idempotent: Optional[bool] = None) -> Response:
+                      ok_statuses: tuple = (), idempotent: Optional[bool] = None,
+                      decoder: Optional[Callable[[bytes], Any]] = None) -> Response:
         """Send with retries; return the 2xx (or `ok_statuses`) response or raise ServiceError.
 
-        `idempotent` overrides the method's default (PUT/DELETE/GET yes, POST/PATCH no)."""
+        `idempotent` overrides the method's default (PUT/DELETE/GET yes, POST/PATCH no).
+        `decoder` decodes a 2xx body instead of the generic JSON parse (`_decode`), which it
+        falls back to when the decoder raises ValueError (msgspec's errors included)."""
         url = self.url(path)
         body = None if json_body is None else encode(json_body)  # once, not per attempt
         started = time.monotonic()
@@ -128,7 +131,7 @@ class JsonClient:
                 attempt += 1
                 if guard is not None:
                     await guard()
-                outcome = await self._attempt(method, url, params, body, headers, deadline)
+                outcome = await self._attempt(method, url, params, body, headers, deadline, decoder)
                 if isinstance(outcome, Response) and (200 <= outcome.status < 300 or outcome.status in ok_statuses):
                     failed = False
                     return outcome
@@ -144,7 +147,8 @@ class JsonClient:
             metrics.service_call(self.service, method, started, attempt, failed)
 
     async def _attempt(self, method: str, url: str, params: Optional[Mapping[str, Any]], body: Optional[bytes],
-                       headers: Optional[Mapping[str, str]], deadline: Optional[float]) -> Any:
+                       headers: Optional[Mapping[str, str]], deadline: Optional[float],
+                       decoder: Optional[Callable[[bytes], Any]] = None) -> Any:
         read = self.read_timeout
         if deadline is not None:
             read = max(0.1, min(read, deadline - time.monotonic()))
@@ -159,7 +163,7 @@ class JsonClient:
             async with self._session().request(method, url, params=_query(params), data=body,
                                                headers=hdrs, timeout=timeout) as resp:
                 raw = await resp.read()
-                return Response(resp.status, resp.headers, _decode(raw))
+                return Response(resp.status, resp.headers, _decode(raw, decoder if 200 <= resp.status < 300 else None))
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
             return ("unsent", exc)
         except (asyncio.TimeoutError, aiohttp.ClientError, OSError) as exc:
@@ -209,9 +213,14 @@ def _query(params: Optional[Mapping[str, Any]]) -> Optional[dict]:
     return out
 
 
-def _decode(raw: bytes) -> Any:
+def _decode(raw: bytes, decoder: Optional[Callable[[bytes], Any]] = None) -> Any:
     if not raw:
         return None
+    if decoder is not None:
+        try:
+            return decoder(raw)
+        except ValueError:  # not the shape it knows: read as any JSON (the caller checks it)
+            pass
     try:
         return parse(raw)
     except ValueError:

@@ -171,9 +171,12 @@ def test_cfs_follows_next_and_batches_ids():
     everything, some, patched, slim, slim_some, log = run(serve({"GET /components": components, "PATCH /components": patch},
                                                      use))
     assert len(everything) == 250 and len(some) == 210 and patched == ["a"]
-    assert everything["x000"] == {"id": "x000", "desired_config": "c"} and slim["x000"] == {"id": "x000"}
+    # with fields, each component keeps `id` and those fields (None where CFS has none), nothing else
+    assert everything["x000"] == {"id": "x000", "desired_config": "c"}
+    assert slim["x000"] == {"id": "x000", "configuration_status": None}
     assert len(slim) == 250
-    assert some["x000"] == {"id": "x000", "desired_config": "c"} and slim_some == {i: {"id": i} for i in ids[:3]}
+    assert some["x000"] == {"id": "x000", "desired_config": "c"}
+    assert slim_some == {i: {"id": i, "configuration_status": None} for i in ids[:3]}
     gets = [e["query"] for e in log if e["method"] == "GET"]
     assert gets[0] == {} and gets[1]["after_id"] == "x099" and gets[1]["state_details"] == "false"
     assert "enabled" not in gets[1]  # null values are omitted
@@ -181,6 +184,23 @@ def test_cfs_follows_next_and_batches_ids():
     assert id_batches == [200, 10, 3]
     assert [e["body"] for e in log if e["method"] == "PATCH"] == [{"patch": {"enabled": True}, "filters": {"ids": "a,b"}}]
     assert len(CfsClient.patch_batches([str(i) for i in range(2500)])) == 3
+
+
+def test_cfs_listing_with_fields_reads_a_page_of_another_shape_in_full():
+    """A page the fields' decoder does not know (a component that is not an object) is read as
+    any JSON: its components without an ID are left out, the others keep `id` and the fields."""
+    async def components(request, body):
+        return web.json_response({"components": ["junk", {"desired_config": "c"},
+                                                 {"id": "x1", "desired_config": "c", "state": [{"a": 1}]}],
+                                  "next": None})
+
+    async def use(base, log):
+        http = client(base)
+        try:
+            return await CfsClient(http).all_components(("desired_config", "configuration_status"))
+        finally:
+            await http.close()
+    assert run(serve({"GET /components": components}, use)) == {"x1": {"id": "x1", "desired_config": "c"}}
 
 
 def test_bos_pages_with_start_after_id_and_batches_patches():
