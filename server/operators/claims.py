@@ -54,12 +54,14 @@ SCRIPT_CHUNK = 2000  # keys per script call: bounds the time Redis spends in one
 # ARGV: token counter key, replica id, token ("" = take a new one), lease ms, liveness key prefix,
 # lease key ms, then lease keys. Returns the token, then the 1-based positions of the keys now held
 # with it. A new token's liveness key is set; a given token's is renewed, and if it lapsed the token
-# is dead for good (it claims nothing more). A key held by a token without a liveness key is taken over.
+# is dead for good (it claims nothing more). A key held by a token without a liveness key is taken
+# over, but only a token of this scheme (`:L<n>`): one of an older version's replica (a rolling
+# update runs both) has no liveness key while it runs, and its lease key expires by itself instead.
 _CLAIM = """
 local token = ARGV[3]
 local alive = ARGV[5]
 if token == '' then
-  token = ARGV[2] .. ':' .. redis.call('INCR', ARGV[1])
+  token = ARGV[2] .. ':L' .. redis.call('INCR', ARGV[1])
   redis.call('SET', alive .. token, '1', 'PX', ARGV[4])
 elseif redis.call('PEXPIRE', alive .. token, ARGV[4]) == 0 then
   return {token}
@@ -72,7 +74,9 @@ for i = 7, #ARGV do
     local holder = redis.call('GET', ARGV[i])
     if holder == token then out[#out + 1] = i - 6
     else
-      if dead[holder] == nil then dead[holder] = redis.call('EXISTS', alive .. holder) == 0 end
+      if dead[holder] == nil then
+        dead[holder] = string.find(holder, ':L%d+$') ~= nil and redis.call('EXISTS', alive .. holder) == 0
+      end
       if dead[holder] then
         redis.call('SET', ARGV[i], token, 'PX', ARGV[6])
         out[#out + 1] = i - 6

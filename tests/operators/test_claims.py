@@ -263,3 +263,19 @@ def test_heartbeat_renews_the_token_each_round_and_its_lease_keys_every_third_ke
         assert first[0] is False and first[1] <= 300 and first[2] > 1800  # the token alone
         assert last[0] is True and last[1] <= 300 and last[2] <= 1800  # and the lease keys
     scenario(redis_server, body)
+
+
+def test_a_lease_of_an_older_versions_replica_is_not_taken_over_while_its_key_lives(redis_server):
+    """A rolling update runs old and new replicas side by side (docs/ha.md): an older version's
+    token (`<host>:<pid>:<n>`, no liveness key) holds its lease until its key expires, as that
+    version expects; only a lapsed token of the liveness scheme (`:L<n>`) is taken over."""
+    async def body(redis: Redis) -> None:
+        old_token = "old-host:7:41"  # what an older version's claim writes: SET key token NX PX lease
+        await redis.set(keys.component_lease(IDS[0]), old_token, px=5000)
+        claims = RedisClaims(redis, lease=5, replica="b:2")
+        taken = await claims.claim(IDS[:2])
+        assert taken.ids == IDS[1:2] and ":L" in taken.token
+        assert (await redis.get(keys.component_lease(IDS[0]))).decode() == old_token
+        await redis.delete(keys.component_lease(IDS[0]))  # its key expires (the old holder stopped)
+        assert (await claims.claim(IDS[:1], into=taken)).ids == IDS[1:2] + IDS[:1]
+    scenario(redis_server, body)
