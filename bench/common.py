@@ -71,6 +71,14 @@ def rss_bytes(pid: int) -> int:
         return 0
 
 
+def machine_busy() -> float:
+    """CPU seconds all cores of the machine have been busy since boot (/proc/stat; idle and iowait
+    excluded): what other work took during a measurement is this minus the measured processes'."""
+    with open("/proc/stat") as handle:
+        ticks = [int(x) for x in handle.readline().split()[1:9]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / TICKS
+
+
 def cpu_seconds(pid: int) -> float:
     try:
         with open(f"/proc/{pid}/stat") as handle:

@@ -131,7 +131,9 @@ def _cpu(data: Dict[str, Any]) -> str:
         return ""
     text = f"API CPU {api:.3f} ms/req"
     redis = data.get("median_redis_cpu_ms_per_request")
-    return text + (f" + Redis {redis:.3f}" if redis is not None else "")
+    others = data.get("median_other_cores")  # other work on the machine raises CPU per request (load.py)
+    return (text + (f" + Redis {redis:.3f}" if redis is not None else "")
+            + (f"; other work {others:.2f} cores" if others is not None else ""))
 
 
 def _cpu_s(seconds: Optional[float]) -> str:

@@ -33,13 +33,13 @@ def respond(data: Any, status: int = 200) -> web.Response:
     return web.Response(status=status, body=dumps(data), content_type=JSON)
 
 
-def respond_stored(raws: Union[bytes, List[bytes]]) -> web.Response:
+def respond_stored(raws: Union[bytes, List[bytes]], status: int = 200) -> web.Response:
     """Records answered as the store holds their JSON (one, or a list of them), neither decoded
     nor encoded again (issue 13: API memory). orjson reserves 12 bytes per character of a
     string it encodes: a 100,000-node session's ~1.5 MB `components` took ~18 MB of heap at
     each GET and at each operator's listing of running sessions."""
     body = raws if isinstance(raws, bytes) else b"[" + b",".join(raws) + b"]"
-    return web.Response(body=body, content_type=JSON)
+    return web.Response(status=status, body=body, content_type=JSON)
 
 
 async def respond_list(request: web.Request, chunks: AsyncIterator[List[Any]]) -> web.StreamResponse:

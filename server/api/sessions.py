@@ -15,6 +15,7 @@ from bos_shared.status import extended_status, extended_status_from_counts
 from bos_shared.times import epoch, now_str
 
 from .. import random_ids, session_stop
+from ..jsonio import dumps
 from ..store import TooMuchContention, keys, waves
 from ..store.events import encoded, sessions_message
 from ..store.scoped import session_indexes
@@ -76,9 +77,10 @@ async def create_session(request: web.Request) -> web.Response:
             if body.get("name") and await context.store.sessions.get(tenant, record["name"]) is not None:
                 raise Conflict(_exists(record["name"], tenant))
             return await dry_run.plan_response(request, record, checked.template, svc.options)
-        outcome = await creator.create(record, session_indexes(record), checked, CREATED_EVENT)
+        stored = dumps(record)
+        outcome = await creator.create(record, session_indexes(record), checked, CREATED_EVENT, stored)
         if outcome is Outcome.CREATED:
-            return respond(record, 201)
+            return respond_stored(stored, 201)
         if outcome is Outcome.EXISTS:
             raise Conflict(_exists(record["name"], tenant))
     raise TooMuchContention(f"Session template {body['template_name']} kept changing during the create")

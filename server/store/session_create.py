@@ -41,7 +41,8 @@ INLINE_BYTES = 4096  # a template up to this stored size is its own guard (sent 
 # after a dropped connection (connection.py) return the first run's outcome instead of reporting a
 # conflict with itself; a run that found the template changed wrote nothing and needs none.
 # Numbers are passed to redis.call as strings: Redis formats a Lua number with snprintf("%.17g"),
-# a fifteenth of the script's instructions for the five of them (callgrind).
+# a fifteenth of the script's instructions for the five of them (callgrind). SET NX is the
+# existence check and the insert in one call (EXISTS then SET was two).
 _SCRIPT = """
 local receipt = ARGV[6]
 if receipt ~= '' then
@@ -52,8 +53,7 @@ local template = redis.call('GET', KEYS[1])
 if not template then return {'changed'} end
 if template ~= ARGV[1] and redis.sha1hex(template) ~= ARGV[1] then return {'changed', template} end
 local outcome = 'exists'
-if redis.call('EXISTS', KEYS[2]) == 0 then
-  redis.call('SET', KEYS[2], ARGV[2])
+if redis.call('SET', KEYS[2], ARGV[2], 'NX') then
   for i = 3, #KEYS do redis.call('ZADD', KEYS[i], '0', ARGV[3]) end
   if ARGV[5] ~= '' then redis.call('PUBLISH', ARGV[4], ARGV[5]) end
   outcome = 'created'
@@ -67,6 +67,9 @@ class Outcome(enum.Enum):
     CREATED = "created"
     EXISTS = "exists"  # a session of that (tenant, name) exists: nothing written
     CHANGED = "changed"  # the template is not the one checked: nothing written, the cache is updated
+
+
+_OUTCOMES = {o.value.encode(): o for o in Outcome}  # the script's replies, as the parser gives them
 
 
 @dataclass(frozen=True)
@@ -99,15 +102,17 @@ class SessionCreator:
         return self._remember(tenant, name, await self.redis.get(keys.template(tenant, name)))
 
     async def create(self, record: Record, indexes: Set[str], checked: CheckedTemplate,
-                     event: Optional[bytes] = None) -> Outcome:
+                     event: Optional[bytes] = None, stored: Optional[bytes] = None) -> Outcome:
         """Insert `record` unless its (tenant, name) exists, only if `checked` is still the stored template;
-        publish `event` when inserted."""
+        publish `event` when inserted. `stored`: the record already encoded (the API answers with the
+        same bytes, encoded once)."""
         tenant, name = record.get("tenant"), record["name"]
         receipt = self._script.receipt()
         reply: List[Any] = await self._script(
             keys=[keys.template(checked.tenant, checked.name), keys.session(tenant, name), *sorted(indexes)],
-            args=[checked.guard, dumps(record), keys.scoped_member(tenant, name), keys.EVENTS_CHANNEL, event or b"", receipt])
-        outcome = Outcome(reply[0].decode() if isinstance(reply[0], bytes) else reply[0])
+            args=[checked.guard, stored or dumps(record), keys.scoped_member(tenant, name), keys.EVENTS_CHANNEL,
+                  event or b"", receipt])
+        outcome = _OUTCOMES[reply[0]]
         if outcome is Outcome.CHANGED:
             self._remember(checked.tenant, checked.name, reply[1] if len(reply) > 1 else None)
         return outcome
