@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import functools
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, cast
-
-import msgspec
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from .rest import JsonClient
+from .slim import Slim, slim_decoder, slim_items, slim_value
 
 GET_IDS_CHUNK = 200
 PATCH_IDS_CHUNK = 1000
@@ -20,32 +18,6 @@ def _next_params(next_obj: Any) -> Optional[Dict[str, Any]]:
     return {k: v for k, v in next_obj.items() if v is not None}
 
 
-class _Page(msgspec.Struct):
-    """A listing page whose components are kept as `id` and some fields (`_page_decoder`)."""
-
-    components: Any = None
-    next: Any = None
-
-
-@functools.lru_cache(maxsize=8)
-def _page_decoder(fields: Tuple[str, ...]) -> Callable[[bytes], _Page]:
-    """A decoder of listing pages that reads only `id` and `fields` of each component, skipping
-    the rest of it unread (state, tags, ...): the status operator lists all of CFS for a pass
-    that looks at many components, and parsing every field of 100,000 records, to keep two,
-    was most of that listing's CPU (issue 13). A component without one of `fields` gets None
-    for it, as a record read with `.get`; a page of another shape raises (read in full)."""
-    part = msgspec.defstruct("CfsPart", [("id", Any, None), *((name, Any, None) for name in fields)],
-                             array_like=False)
-    page = msgspec.defstruct("CfsPage", [("components", Optional[List[part]], None),  # type: ignore[valid-type]
-                                         ("next", Any, None)], bases=(_Page,))
-    return cast(Callable[[bytes], _Page], msgspec.json.Decoder(page).decode)
-
-
-def _trimmed(components: List[Any]) -> List[Dict[str, Any]]:
-    """The components of a `_page_decoder` page as dicts (those with an ID)."""
-    return [msgspec.structs.asdict(c) for c in components if c.id]
-
-
 class CfsClient:
     def __init__(self, http: JsonClient) -> None:
         self.http = http
@@ -55,12 +27,14 @@ class CfsClient:
         """Every page's components; only `id` and `fields` of each when `fields` is given."""
         out: List[Dict[str, Any]] = []
         query: Optional[Dict[str, Any]] = dict(params)
-        decoder = None if fields is None else _page_decoder(tuple(fields))
+        # with fields, the rest of each record is skipped unread (slim.py: the status operator
+        # lists all of CFS for a pass that looks at many components, to keep two fields)
+        decoder = None if fields is None else slim_decoder("components", ("id", *fields), ("next",))
         while query is not None:
             body = await self.http.get("/components", params=query, decoder=decoder)
-            if isinstance(body, _Page):
-                out.extend(_trimmed(body.components or []))
-                query = _next_params(body.next)
+            if isinstance(body, Slim):
+                out.extend(slim_items(body, "components", "id"))
+                query = _next_params(slim_value(body, "next"))
                 continue
             if not isinstance(body, dict):
                 break

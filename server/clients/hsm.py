@@ -6,9 +6,10 @@ bounded chunks so no request grows with the cluster.
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Dict, Iterable, List, Optional, Sequence
+from typing import Any, AsyncIterator, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .rest import JsonClient
+from .slim import Slim, slim_decoder, slim_items
 
 QUERY_CHUNK = 5000
 # What the operators read of a queried component (session setup's arch and enabled steps, the
@@ -45,22 +46,29 @@ class HsmClient:
         """`GET /State/Components`: every component (nodes, BMCs, ...)."""
         return _components(await self.http.get("/State/Components"))
 
-    async def _answers(self, ids: Iterable[str], enabled_only: bool) -> AsyncIterator[List[Dict[str, Any]]]:
-        """`POST /State/Components/Query` for `ids`, chunked: each answer's components in turn.
+    async def _answers(self, ids: Iterable[str], enabled_only: bool,
+                       fields: Tuple[str, ...]) -> AsyncIterator[List[Dict[str, Any]]]:
+        """`POST /State/Components/Query` for `ids`, chunked: each answer's components in turn,
+        `fields` of each (None where HSM gives none; the rest skipped unread, slim.py).
 
         `enabled_only` adds `"enabled": ["True"]` (session setup's include_disabled filter).
         """
+        decoder = slim_decoder("Components", fields)
         for chunk in chunked(sorted(set(ids)), self.chunk):
             body: Dict[str, Any] = {"ComponentIDs": list(chunk)}
             if enabled_only:
                 body["enabled"] = ["True"]
-            yield _components(await self.http.post("/State/Components/Query", body))
+            answer = await self.http.post("/State/Components/Query", body, decoder=decoder)
+            if isinstance(answer, Slim):
+                yield slim_items(answer, "Components", "ID")
+            else:  # another shape, read in full
+                yield [{k: c.get(k) for k in fields} for c in _components(answer)]
 
     async def query(self, ids: Iterable[str], enabled_only: bool = False) -> List[Dict[str, Any]]:
         """The queried components (QUERY_FIELDS of each); unknown IDs are absent."""
         found: List[Dict[str, Any]] = []
-        async for answer in self._answers(ids, enabled_only):
-            found.extend({k: c[k] for k in QUERY_FIELDS if k in c} for c in answer)
+        async for answer in self._answers(ids, enabled_only, QUERY_FIELDS):
+            found.extend(answer)
         return found
 
     async def existing(self, ids: Iterable[str]) -> set:
@@ -68,7 +76,7 @@ class HsmClient:
         IDs alone are taken from each answer (the power operators ask about every node of a
         session at each pass)."""
         found: set = set()
-        async for answer in self._answers(ids, False):
+        async for answer in self._answers(ids, False, ("ID",)):
             found.update(c["ID"] for c in answer)
         return found
 

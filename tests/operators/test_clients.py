@@ -65,9 +65,28 @@ def test_hsm_query_is_chunked_and_filters():
         return found, log
     found, log = run(serve({"POST /State/Components/Query": query}, use))
     assert sorted(c["ID"] for c in found) == ["x1", "x2", "x3"]
-    assert found[0] == {"ID": found[0]["ID"], "Arch": "X86"}  # only the fields the operators read
+    # only the fields the operators read (None where HSM gives none), NID and State skipped
+    assert found[0] == {"ID": found[0]["ID"], "Arch": "X86", "Type": None, "Enabled": None, "Role": None,
+                        "SubRole": None}
     assert [entry["body"] for entry in log] == [{"ComponentIDs": ["x1", "x2"], "enabled": ["True"]},
                                                 {"ComponentIDs": ["x3", "x9"], "enabled": ["True"]}]
+
+
+def test_hsm_answers_of_another_shape_are_read_in_full():
+    """An answer the fields' decoder does not know (a component that is not an object) is read as
+    any JSON: components without an ID are left out, the others keep the fields read."""
+    async def query(request, body):
+        return web.json_response({"Components": ["junk", {"Arch": "X86"}, {"ID": "x1", "Arch": "ARM", "NID": 3}]})
+
+    async def use(base, log):
+        http = client(base)
+        try:
+            return await HsmClient(http).query(["x1"]), await HsmClient(http).existing(["x1", "x2"])
+        finally:
+            await http.close()
+    found, existing = run(serve({"POST /State/Components/Query": query}, use))
+    assert found == [{"ID": "x1", "Type": None, "Enabled": None, "Arch": "ARM", "Role": None, "SubRole": None}]
+    assert existing == {"x1"}
 
 
 def test_hsm_inventory_shapes():
