@@ -157,7 +157,9 @@ class Cluster:
         return bool(node is not None and node.fault(name))
 
     def _cfs_hidden(self, xname: str) -> bool:
-        return self._node_fault(xname, "missing_cfs")
+        """Asked for every component of every CFS page (a fault-free node answers without a call)."""
+        node = self.nodes.get(xname)
+        return node is not None and node.faults is not None and node.faults.missing_cfs
 
     def _reachable(self, xname: str) -> bool:
         """CFS can only configure a node that is up (components that are not nodes always are)."""

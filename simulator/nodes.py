@@ -10,7 +10,7 @@ boot, identified by `boot_count`.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Dict, Optional, Protocol
+from typing import TYPE_CHECKING, Any, Dict, Optional, Protocol, Tuple
 
 from .bss import BssEntry
 from .determinism import jittered, seeded_uuid
@@ -29,7 +29,8 @@ class TaskSink(Protocol):
 class Node:
     __slots__ = ("xname", "nid", "role", "subrole", "arch", "enabled", "locked", "lock_time", "cls",
                  "power", "power_time", "pending", "pgen", "boot", "boot_count", "booted", "task",
-                 "report_status", "reported_token", "report_attempts", "reports", "faults", "booted_time")
+                 "report_status", "reported_token", "report_attempts", "reports", "faults", "booted_time",
+                 "pcs_status")
 
     def __init__(self, xname: str, nid: Optional[int], role: str = "Compute", subrole: Optional[str] = None,
                  arch: Optional[str] = "X86", enabled: bool = True, cls: str = "River") -> None:
@@ -56,6 +57,7 @@ class Node:
         self.reports = 0
         self.faults: Optional[NodeFaults] = None
         self.booted_time: Optional[float] = None  # when the last boot finished (wave measurements)
+        self.pcs_status: Optional[Tuple[str, float, bytes]] = None  # pcs.PcsState.status_json's memo
 
     def fault(self, name: str) -> Any:
         return getattr(self.faults, name) if self.faults is not None else False

@@ -26,11 +26,13 @@ class ReportError(Exception):
     """The report did not get an answer (connection refused, reset, timed out, garbled)."""
 
 
+_HEADER_LINES = "".join(f"{name}: {value}\r\n" for name, value in HEADERS.items())  # the reporter's fixed ones
+
+
 def request_bytes(host: str, path: str, bearer: str, body: object) -> bytes:
     """One PATCH as the reporter sends it (bos_reporter.send): its headers and its JSON body."""
     payload = json.dumps(body).encode()
-    headers = "".join(f"{name}: {value}\r\n" for name, value in HEADERS.items())
-    head = (f"PATCH {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {bearer}\r\n{headers}"
+    head = (f"PATCH {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {bearer}\r\n{_HEADER_LINES}"
             f"Content-Length: {len(payload)}\r\n\r\n")
     return head.encode("latin-1") + payload
 

@@ -44,9 +44,21 @@ REPORTER_EXE = Path(os.environ.get("BOS_SIM_REPORTER_EXE") or Path(sys.executabl
 NODE_TOKEN = "simulated-node-token"   # the API server ignores Authorization (README §8)
 
 
+_PERIODS: Dict[Optional[str], float] = {}  # bos_update_frequency value -> period (a bounded memo)
+_PERIODS_MAX = 1024
+
+
 def report_period(params: Dict[str, str]) -> float:
-    """The reporter's period for this command line (malformed or zero: the 4h default)."""
-    return period_seconds(frequency_seconds(params.get("bos_update_frequency")) or DEFAULT_FREQUENCY_SECONDS)
+    """The reporter's period for this command line (malformed or zero: the 4h default). A pure
+    function of one parameter, which every node of a session shares: parsing it per report was
+    a fiftieth of the simulator's CPU in a 100,000-node boot (issue 13)."""
+    value = params.get("bos_update_frequency")
+    period = _PERIODS.get(value)
+    if period is None:
+        if len(_PERIODS) >= _PERIODS_MAX:
+            _PERIODS.clear()
+        period = _PERIODS[value] = period_seconds(frequency_seconds(value) or DEFAULT_FREQUENCY_SECONDS)
+    return period
 
 
 class Reporting:
