@@ -23,7 +23,7 @@ computed in full, as before.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Hashable, Mapping, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Dict, Hashable, List, Mapping, NamedTuple, Optional, Tuple
 
 import orjson
 
@@ -62,14 +62,38 @@ def id_prefix(component_id: str) -> bytes:
     return b'{"id":' + orjson.dumps(component_id)
 
 
-def key_of(component_id: str, raw: Optional[bytes], alike: AlikeKey, actor: str) -> Optional[Tuple[Key, bytes]]:
-    """(The record's key, its ID prefix), or None when its stored value does not start with its ID."""
+Seen = Dict[int, List[bytes]]  # key_of's `seen`
+SEEN_PER_LENGTH = 4  # distinct stored values (after the ID) kept per length in `seen`
+
+
+def key_of(component_id: str, raw: Optional[bytes], alike: AlikeKey, actor: str,
+           seen: Optional[Seen] = None) -> Optional[Tuple[Key, bytes]]:
+    """(The record's key, its ID prefix), or None when its stored value does not start with its ID.
+
+    `seen`: stored values after their IDs met already in this update, by length. A record whose
+    value is one of them takes that bytes object into its key (compared in place), instead of a
+    copy of its own ~600 bytes, hashed again for every look-up of the key.
+    """
     prefix = id_prefix(component_id)
     if raw is None:
         return (alike(component_id), None, actor), prefix
     if not raw.startswith(prefix):
         return None
-    return (alike(component_id), raw[len(prefix):], actor), prefix
+    return (alike(component_id), _rest(raw, len(prefix), seen), actor), prefix
+
+
+def _rest(raw: bytes, start: int, seen: Optional[Seen]) -> bytes:
+    """`raw[start:]`, as the equal bytes object of `seen` when there is one."""
+    if seen is None:
+        return raw[start:]
+    known = seen.setdefault(len(raw) - start, [])
+    for rest in known:
+        if raw.endswith(rest):  # of the same length: equal to raw[start:]
+            return rest
+    rest = raw[start:]
+    if len(known) < SEEN_PER_LENGTH:
+        known.append(rest)
+    return rest
 
 
 def rest_of(value: bytes, component_id: str) -> Optional[bytes]:

@@ -29,7 +29,7 @@ from .history import ACTOR, HistorySettings, change_of, entry_of
 from .record_form import pack, unpack
 from .record_shape import shape
 from .write_batcher import WriteBatcher
-from .alike import AlikeKey, Key, Template, key_of, like, rest_of
+from .alike import AlikeKey, Key, Seen, Template, key_of, like, rest_of
 
 __all__ = ["ComponentQuery", "ComponentStore", "MAX_ROUNDS", "TooMuchContention", "actual_state_older_than",
            "index_keys", "scored_indexes"]
@@ -60,6 +60,7 @@ class _Computing(NamedTuple):
     actors: Mapping[str, str]
     alike: Optional[AlikeKey]
     memo: Optional[Dict[Key, Optional[Template]]]
+    seen: Optional[Seen] = None  # alike.key_of's
 
 
 def _template(value: bytes, component_id: str, record: Record, unchanged: bool, write: Tuple[Any, ...],
@@ -237,6 +238,7 @@ class ComponentStore:
         written: Dict[str, Facets] = {}  # the index facets of each record written, for the change event
         unannounced = False  # a write was applied that no script announced
         memo: Optional[Dict[Key, Optional[Template]]] = {} if alike is not None else None
+        seen: Optional[Seen] = {} if alike is not None else None
         for round_ in range(MAX_ROUNDS):
             if not pending:
                 break
@@ -244,7 +246,7 @@ class ComponentStore:
             # usual case); otherwise one event for everything written is published at the end.
             raws = [read[i] for i in pending] if read is not None and round_ == 0 else None
             (writes, results, _blobs, facets), conflicts, announced = await self._round(
-                pending, _Computing(compute, actors, alike, memo), round_ == 0, raws)
+                pending, _Computing(compute, actors, alike, memo, seen), round_ == 0, raws)
             for n, write in enumerate(writes):
                 if n not in conflicts:
                     changed[write.member] = results.pop(write.member)
@@ -319,7 +321,7 @@ class ComponentStore:
         taken: List[Tuple[str, Optional[bytes], Key, bytes]] = []    # taken from the first of their key
         firsts: Set[Key] = set()
         for component_id, raw in zip(ids, raws):
-            found = key_of(component_id, raw, how.alike, how.actors.get(component_id, ""))
+            found = key_of(component_id, raw, how.alike, how.actors.get(component_id, ""), how.seen)
             if found is None:
                 full.append((component_id, raw, None))
             elif found[0] in memo or found[0] in firsts:

@@ -9,7 +9,7 @@ are dropped on append and never read), both set by bos-server flags; a history
 whose newest entry is older than the age bound (a component quiet that long, or
 deleted) is deleted as a whole by `sweep`, hourly, not by a per-key expiry: the
 script writes every history of a call with one MSET, where a `SET ... PX` per
-record was a third of Redis's CPU on a bulk write (issue 13; docs/deviations.md).
+record was a tenth of Redis's CPU on a bulk write (issue 13; docs/deviations.md).
 
 Packed for memory (issue 13: ≤ 1.5 KiB per booted component with its history;
 bench/history_memory.py, docs/metrics.md): a history is ONE Redis string, entries

@@ -64,8 +64,8 @@ def _alike_without_stored_value() -> None:
     from bos_server.store import alike, components
     key_of = alike.key_of
 
-    def caller_key_only(component_id, raw, alike_key, actor):  # type: ignore[no-untyped-def]
-        found = key_of(component_id, raw, alike_key, actor)
+    def caller_key_only(component_id, raw, alike_key, actor, *seen):  # type: ignore[no-untyped-def]
+        found = key_of(component_id, raw, alike_key, actor, *seen)
         return None if found is None else ((found[0][0], b"", found[0][2]), found[1])
     alike.key_of = components.key_of = caller_key_only  # type: ignore[attr-defined]
 
