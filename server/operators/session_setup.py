@@ -19,6 +19,8 @@ from .selection import HsmInventory, SetupError
 from .sessions import describe, mark_complete
 from .target import Target, component_patch
 
+SETUP_BEGUN_SECONDS = 86400  # a setup marker outlives any setup (docs/ha.md §4)
+
 if TYPE_CHECKING:
     from .status import StatusOperator
 NONE_IN_BOS = "All nodes found to act upon do not exist as BOS components"
@@ -147,6 +149,7 @@ class SessionSetupOperator(Operator):
         written: Set[str] = set()
 
         look = None if staged else self.status  # enabled by the write: looked at at once
+        redo = not await self._begin(ctx, session)
 
         async def write(batch: Sequence[Tuple[str, Target]]) -> None:
             patches = [component_patch(node, session["name"], operation, staged, target) for node, target in batch]
@@ -155,7 +158,7 @@ class SessionSetupOperator(Operator):
             if look is not None:
                 look.reserve(every)  # the write's own change event must not wake a look at them
             try:
-                ids = await self._write_claimed(ctx, patches, session_claim)
+                ids = await self._write_claimed(ctx, patches, session_claim, session if redo else None)
             finally:
                 if look is not None:
                     look.look_soon(ctx, ids, reserved=every)
@@ -169,14 +172,32 @@ class SessionSetupOperator(Operator):
             ctx.log.warning("%d components not found in BOS: %s", len(missing), ",".join(missing[:100]))
         return [node for node, _target in targets if node in written]
 
+    async def _begin(self, ctx: PassContext, session: Mapping[str, Any]) -> bool:
+        """Note that this session's components are being written; False if a setup of it began
+        before (a replica stopped half-way: docs/ha.md §4). Without Redis, always the first."""
+        redis = ctx.services.redis
+        if redis is None:
+            return True
+        key = keys.session_setup_begun(session.get("tenant") or None, session["name"])
+        return bool(await redis.set(key, "1", nx=True, ex=SETUP_BEGUN_SECONDS))
+
     async def _write_claimed(self, ctx: PassContext, batch: Sequence[Dict[str, Any]],
-                             session_claim: Optional[Claim]) -> List[str]:
+                             session_claim: Optional[Claim], redone: Optional[Mapping[str, Any]] = None) -> List[str]:
         """Write under the components' leases (and the session's): never between another
-        operator's (or replica's) read and write of these nodes."""
+        operator's (or replica's) read and write of these nodes. `redone`: the session of a setup
+        begun before; its components that already carry it were written by that setup and may
+        since have been acted on (powered on): they are left as they are, not set up again (a
+        second power cycle for one session), and count as written."""
         base = Claim(session_claim.token, others=list(session_claim.others)) if session_claim else None
         try:
             async with claimed(ctx, [p["id"] for p in batch], base):
-                return await self._bos(ctx.bos.patch_components(batch, ctx.batch_size, skip_bad_ids=True))
+                done: Set[str] = set()
+                if redone is not None:
+                    mine = await self._bos(ctx.bos.components_by_ids([p["id"] for p in batch], session=redone["name"]))
+                    done = {c["id"] for c in mine}
+                rest = [p for p in batch if p["id"] not in done]
+                written = await self._bos(ctx.bos.patch_components(rest, ctx.batch_size, skip_bad_ids=True)) if rest else []
+                return [*done, *written]
         except ComponentsBusy as exc:
             raise BosUnavailable(str(exc)) from exc
 

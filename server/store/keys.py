@@ -158,6 +158,12 @@ def session_lease(tenant: Optional[str], name: str) -> str:
     return f"{PREFIX}lease:session:{scoped_member(tenant, name)}"
 
 
+def session_setup_begun(tenant: Optional[str], name: str) -> str:
+    """Present once a replica began writing a pending session's components: a setup redone after
+    it stopped half-way leaves alone what the first already wrote (operators/session_setup.py)."""
+    return f"{PREFIX}setup:begun:{scoped_member(tenant, name)}"
+
+
 # -- BOS v1 compatibility layer (v1.md): sessions and their status trees --
 # Boot-set and phase names never contain NUL, so "\x00" joins the parts of a key.
 V1_SESSIONS = PREFIX + "v1:idx:sessions"  # every v1 session ID (lexical order = listing order)

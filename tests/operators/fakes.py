@@ -317,6 +317,13 @@ class FakeRedis:
         self.tokens: Dict[str, Any] = {}
         self.acting: Dict[str, float] = {}
         self.components = components if components is not None else {}  # the fake BOS's records
+        self.strings: Dict[str, Any] = {}  # plain keys (session setup's begun marker)
+
+    async def set(self, key: str, value: Any, nx: bool = False, ex: Optional[int] = None) -> Optional[bool]:
+        if nx and key in self.strings:
+            return None
+        self.strings[key] = value
+        return True
 
     async def zrange(self, key: str, lower: bytes, upper: bytes, bylex: bool = False,
                      offset: Optional[int] = None, num: Optional[int] = None) -> List[bytes]:

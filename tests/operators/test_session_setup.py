@@ -247,3 +247,21 @@ def test_patch_invariant_is_enforced():
     svc = FakeServices()
     with pytest.raises(PatchInvariantError):
         run(svc.bos.patch_components([{"id": "x", "desired_state": {"bss_token": "t"}}]))
+
+
+def test_a_setup_redone_after_a_replica_stopped_half_way_leaves_what_it_wrote_alone(make_ctx):
+    """A replica killed after writing some of a session's components, before marking it running:
+    the status operator may already have powered those on. The replica that sets the session up
+    again must not set them up anew (a second power cycle for one session: docs/ha.md §4); the
+    others are written, and all are the session's components."""
+    svc = setup([session()])
+    run_setup(make_ctx, svc)  # the first setup: both nodes written
+    assert sorted(p["id"] for p in patches(svc)) == N[:2]
+    svc.bos.components[N[0]]["last_action"] = {"action": "powering_on", "failed": False}  # acted on
+    svc.bos.components[N[1]]["session"] = ""  # as if the first setup stopped before this one
+    svc.bos.sessions[0]["status"]["status"] = "pending"  # never marked running
+    svc.calls.clear()
+    run_setup(make_ctx, svc)
+    assert [p["id"] for p in patches(svc)] == [N[1]]
+    assert svc.bos.components[N[0]]["last_action"]["action"] == "powering_on"
+    assert svc.bos.sessions[0]["status"]["status"] == "running"
