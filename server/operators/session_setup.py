@@ -173,13 +173,17 @@ class SessionSetupOperator(Operator):
         return [node for node, _target in targets if node in written]
 
     async def _begin(self, ctx: PassContext, session: Mapping[str, Any]) -> bool:
-        """Note that this session's components are being written; False if a setup of it began
-        before (a replica stopped half-way: docs/ha.md §4). Without Redis, always the first."""
+        """Note that this session's components are being written; False if a setup of this very
+        session began before (a replica stopped half-way: docs/ha.md §4). The note holds the
+        session's start time: a session deleted and created again under the same name is a new
+        session, set up in full. Without Redis, always the first."""
         redis = ctx.services.redis
         if redis is None:
             return True
         key = keys.session_setup_begun(session.get("tenant") or None, session["name"])
-        return bool(await redis.set(key, "1", nx=True, ex=SETUP_BEGUN_SECONDS))
+        began = str((session.get("status") or {}).get("start_time") or "")
+        before = await redis.set(key, began, ex=SETUP_BEGUN_SECONDS, get=True)
+        return before is None or (before.decode() if isinstance(before, bytes) else before) != began
 
     async def _write_claimed(self, ctx: PassContext, batch: Sequence[Dict[str, Any]],
                              session_claim: Optional[Claim], redone: Optional[Mapping[str, Any]] = None) -> List[str]:

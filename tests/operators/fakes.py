@@ -319,11 +319,10 @@ class FakeRedis:
         self.components = components if components is not None else {}  # the fake BOS's records
         self.strings: Dict[str, Any] = {}  # plain keys (session setup's begun marker)
 
-    async def set(self, key: str, value: Any, nx: bool = False, ex: Optional[int] = None) -> Optional[bool]:
-        if nx and key in self.strings:
-            return None
+    async def set(self, key: str, value: Any, ex: Optional[int] = None, get: bool = False) -> Any:
+        before = self.strings.get(key)
         self.strings[key] = value
-        return True
+        return before if get else True
 
     async def zrange(self, key: str, lower: bytes, upper: bytes, bylex: bool = False,
                      offset: Optional[int] = None, num: Optional[int] = None) -> List[bytes]:

@@ -265,3 +265,14 @@ def test_a_setup_redone_after_a_replica_stopped_half_way_leaves_what_it_wrote_al
     assert [p["id"] for p in patches(svc)] == [N[1]]
     assert svc.bos.components[N[0]]["last_action"]["action"] == "powering_on"
     assert svc.bos.sessions[0]["status"]["status"] == "running"
+
+
+def test_a_session_created_again_under_the_same_name_is_set_up_in_full(make_ctx):
+    """The begun note is of one session (its start time): a session deleted and created again
+    under the same name is not a redo, and every component is written for it."""
+    svc = setup([session()])
+    run_setup(make_ctx, svc)
+    svc.bos.sessions[0]["status"].update(status="pending", start_time="2025-01-13T16:00:00")
+    svc.calls.clear()
+    run_setup(make_ctx, svc)
+    assert sorted(p["id"] for p in patches(svc)) == N[:2]
