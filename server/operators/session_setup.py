@@ -158,7 +158,7 @@ class SessionSetupOperator(Operator):
             if look is not None:
                 look.reserve(every)  # the write's own change event must not wake a look at them
             try:
-                ids = await self._write_claimed(ctx, patches, session_claim, session if redo else None)
+                ids = await self._write_claimed(ctx, patches, session_claim, session["name"] if redo else None)
             finally:
                 if look is not None:
                     look.look_soon(ctx, ids, reserved=every)
@@ -186,9 +186,9 @@ class SessionSetupOperator(Operator):
         return before is None or (before.decode() if isinstance(before, bytes) else before) != began
 
     async def _write_claimed(self, ctx: PassContext, batch: Sequence[Dict[str, Any]],
-                             session_claim: Optional[Claim], redone: Optional[Mapping[str, Any]] = None) -> List[str]:
+                             session_claim: Optional[Claim], redone: Optional[str] = None) -> List[str]:
         """Write under the components' leases (and the session's): never between another
-        operator's (or replica's) read and write of these nodes. `redone`: the session of a setup
+        operator's (or replica's) read and write of these nodes. `redone`: the name of a session whose setup was
         begun before; its components that already carry it were written by that setup and may
         since have been acted on (powered on): they are left as they are, not set up again (a
         second power cycle for one session), and count as written."""
@@ -197,7 +197,7 @@ class SessionSetupOperator(Operator):
             async with claimed(ctx, [p["id"] for p in batch], base):
                 done: Set[str] = set()
                 if redone is not None:
-                    mine = await self._bos(ctx.bos.components_by_ids([p["id"] for p in batch], session=redone["name"]))
+                    mine = await self._bos(ctx.bos.components_by_ids([p["id"] for p in batch], session=redone))
                     done = {c["id"] for c in mine}
                 rest = [p for p in batch if p["id"] not in done]
                 written = await self._bos(ctx.bos.patch_components(rest, ctx.batch_size, skip_bad_ids=True)) if rest else []
