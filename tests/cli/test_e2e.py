@@ -86,16 +86,22 @@ def _template(cluster: Cluster, name: str, nodes: List[str]) -> None:
 def test_boot_with_watch_succeeds_and_exits_0(cluster: Cluster) -> None:
     nodes = cluster.take(6)
     _template(cluster, "e2e-boot", nodes)
-    result = run_cli(["--url", cluster.server.url + "/apis/bos", "sessions", "create", "--template-name", "e2e-boot",
-                      "--operation", "boot", "--name", "e2e-boot", "--watch", "--interval", "0.5",
-                      "--timeout", "120"])
+    # PCS holds the `On` for 1.5 s (three polls) with the nodes already recorded as powering on,
+    # so the watch sees them there however its polls fall (at 10x the boot can finish in between).
+    cluster.sim.add_service_fault("pcs", delay=1.5, count=1, method="POST", path_prefix="/transitions")
+    try:
+        result = run_cli(["--url", cluster.server.url + "/apis/bos", "sessions", "create", "--template-name",
+                          "e2e-boot", "--operation", "boot", "--name", "e2e-boot", "--watch", "--interval", "0.5",
+                          "--timeout", "120"])
+    finally:
+        cluster.sim.clear_service_faults()
     assert result.code == 0, result.out + result.err
     assert "Status       complete" in result.out
     assert "Succeeded    6/6 (100.0%)" in result.out
     assert "No failed nodes." in result.out
     progress = [line for line in result.out.splitlines() if line.startswith("[")]
     assert progress[-1].split("] ", 1)[1].startswith("e2e-boot complete: 6/6 done (100%), succeeded 6, failed 0")
-    assert any("powering_on 0" not in line for line in progress[1:-1]), progress  # saw nodes powering on
+    assert any("powering_on 6" in line for line in progress[1:-1]), progress  # saw the nodes powering on
     records = cluster.api.get("/v2/components", params={"session": "e2e-boot"}).json()
     assert {r["status"]["status"] for r in records} == {"stable"}
 
