@@ -77,13 +77,38 @@ local record_keys = {}
 for r = 1, count do record_keys[r] = ARGV[first + 6 * (r - 1)] end
 local current = batched('MGET', record_keys)
 local conflicts, with_history = {}, {}
-local sets, dels, rems, adds, written = {}, {}, {}, {}, {}
+local sets, dels, movers, written = {}, {}, {}, {}
+local moves_of  -- below
+-- Index moves are gathered per distinct moves string (the records of a bulk write move alike: a
+-- seed's records each join the same four indexes) and spread over the indexes here, one tight
+-- loop per index and string instead of four table look-ups per record and index.
+local function index_lists()
+  local rems, adds = {}, {}
+  for moves, members in pairs(movers) do
+    for _, op in ipairs(moves_of(moves)) do
+      local n, score = op[1], op[2]
+      if score == nil then  -- leaves index n
+        local list = rems[n] or {}
+        rems[n] = list
+        local k = #list
+        for m = 1, #members do list[k + m] = members[m] end
+      else  -- joins index n with that score
+        local list = adds[n] or {}
+        adds[n] = list
+        local k = #list
+        for m = 1, #members do list[k + 1] = score; list[k + 2] = members[m]; k = k + 2 end
+      end
+    end
+  end
+  return rems, adds
+end
 local function flush()
   if #sets > 0 then batched('MSET', sets); sets = {} end
   if #dels > 0 then batched('DEL', dels); dels = {} end
+  local rems, adds = index_lists()
   for n, members in pairs(rems) do batched('ZREM', members, ARGV[2 + n]) end
   for n, pairs_ in pairs(adds) do batched('ZADD', pairs_, ARGV[2 + n]) end
-  rems, adds, written = {}, {}, {}
+  movers, written = {}, {}
 end
 -- value == '{"id":"' .. member .. '"' .. shape, compared in place: making that ~700-byte string
 -- per record to compare it was a twentieth of the script's time on a bulk write
@@ -92,8 +117,17 @@ local function is_shaped(value, member, shape)
   return #value == at - 1 + #shape and string.sub(value, 1, 7) == '{"id":"' and string.byte(value, at - 1) == 34
     and string.find(value, member, 8, true) == 8 and string.find(value, shape, at, true) == at
 end
+local shape_of = {}  -- '#n' -> shape n, looked up once per call (a bulk write's records share a few)
+local function shaped(ref)
+  local found = shape_of[ref]
+  if not found then
+    found = ARGV[shapes + tonumber(string.sub(ref, 2))]
+    shape_of[ref] = found
+  end
+  return found
+end
 local parsed = {}
-local function moves_of(moves)  -- a write's index moves as {index, score or nil}, parsed once per distinct string
+function moves_of(moves)  -- a write's index moves as {index, score or nil}, parsed once per distinct string
   local ops = parsed[moves]
   if ops then return ops end
   ops = {}
@@ -120,7 +154,7 @@ for r = 1, count do
   end
   local actual = ''
   if string.byte(expected, 1) == 35 then  -- '#': the value read was '{"id":"<member>"' .. shape n
-    if value and is_shaped(value, member, ARGV[shapes + tonumber(string.sub(expected, 2))]) then
+    if value and is_shaped(value, member, shaped(expected)) then
       actual = expected
     end
   elseif value then actual = redis.sha1hex(value) end
@@ -131,21 +165,14 @@ for r = 1, count do
     if new == '' then dels[#dels + 1] = key
     else
       if string.byte(new, 1) == 35 then  -- '#': a shape
-        new = '{"id":"' .. member .. '"' .. ARGV[shapes + tonumber(string.sub(new, 2))]
+        new = '{"id":"' .. member .. '"' .. shaped(new)
       end
       sets[#sets + 1] = key; sets[#sets + 1] = new
     end
-    for _, op in ipairs(moves_of(moves)) do
-      if op[2] == nil then  -- leaves index op[1]
-        local list = rems[op[1]] or {}
-        rems[op[1]] = list
-        list[#list + 1] = member
-      else  -- joins index op[1] with score op[2]
-        local list = adds[op[1]] or {}
-        adds[op[1]] = list
-        list[#list + 1] = op[2]
-        list[#list + 1] = member
-      end
+    if moves ~= '' then
+      local group = movers[moves]
+      if not group then group = {}; movers[moves] = group end
+      group[#group + 1] = member
     end
     if ARGV[at + 5] ~= '' then with_history[#with_history + 1] = r end
   end
