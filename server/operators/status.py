@@ -8,7 +8,7 @@ import asyncio
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Coroutine, Dict, FrozenSet, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import TYPE_CHECKING, AbstractSet, Any, Coroutine, Dict, FrozenSet, List, Mapping, Optional, Sequence, Set, Tuple
 
 from bos_shared.times import epoch
 
@@ -69,6 +69,16 @@ def waits_for_a_write(component: Component, decision: Decision) -> bool:
     if decision.rule == "S5":
         return True
     return decision.rule == "S2b" and (component.get("last_action") or {}).get("action") != "powering_on"
+
+
+def without(ids: List[str], sets: Sequence[AbstractSet[str]]) -> List[str]:
+    """`ids` in order, less those in any of `sets`: one filtering list comprehension per
+    non-empty set (a set look-up each, in C), where a generator over the sets per ID cost the
+    status operator's passes ~0.4 µs an ID, each pass over every enabled ID (issue 13)."""
+    for found in sets:
+        if found:
+            ids = [i for i in ids if i not in found]
+    return ids
 
 
 def observation(power: Optional[str], cfs: Optional[Mapping[str, Any]], power_only: bool = False) -> Observed:
@@ -248,11 +258,9 @@ class StatusOperator(Operator):
         """The page less the components still waiting: record unchanged (same fingerprint) and
         deadline not reached. They stay enabled, so they count as remaining. Those in transition
         go to `pass_.watched` instead: PCS and CFS decide whether they are looked at."""
-        held = self._held_here()
-        if pass_.handed or held:  # still enabled: the power operator's work, or in-process work's
-            kept = [i for i in page if i not in pass_.handed and not any(i in ids for ids in held)]
-            pass_.remaining += len(page) - len(kept)
-            page = kept
+        kept = without(page, (pass_.handed, *self._held_here()))
+        pass_.remaining += len(page) - len(kept)  # still enabled: the power operator's work, or in-process work's
+        page = kept
         maybe = [i for i in page if i in self._waiting]
         if not maybe:
             return page

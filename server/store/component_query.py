@@ -172,7 +172,10 @@ async def enabled_page(redis: Redis, start_after: Optional[str], count: int) -> 
     lower = b"-" if start_after is None else b"(" + start_after.encode()
     found = await redis.zrange(keys.COMPONENT_ENABLED, lower, b"+", bylex=True,
                                offset=0 if count > 0 else None, num=count if count > 0 else None)
-    return [i.decode() if isinstance(i, bytes) else str(i) for i in found]
+    try:
+        return list(map(bytes.decode, found))  # one C-level map: every pass pages through every enabled ID
+    except TypeError:  # a client that already decodes its replies
+        return [i.decode() if isinstance(i, bytes) else str(i) for i in found]
 
 
 async def walk_one(redis: Redis, key: str, start_after: Optional[str]) -> AsyncIterator[List[str]]:
