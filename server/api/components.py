@@ -14,16 +14,17 @@ from bos_shared.times import now_str
 from .. import metrics
 from ..component_writes import (actual_state_update_allowed, apply_auto_fields, listed_view, merge, new_record,
                                 tokens_in, view)
-from ..jsonio import dumps_transient
+from ..jsonio import dumps, dumps_transient
 from ..store import ComponentQuery, keys
-from ..store.alike import AlikeKey, shown_like
+from ..store.alike import AlikeKey, shown_like, shown_split
 from ..store.tokens import get_tokens
 from .context import ctx
 from .errors import ActualStateConflict, BadRequest, NotFound
 from .fast_bodies import fast_decoder
 from .params import fast_body, json_body, validate, validate_items
 from .routes import Query, flag, integer, query, route
-from .responses import ResponseParts, respond, respond_ids, respond_list, respond_parts, wants_minimal
+from .responses import (ResponseParts, respond, respond_ids, respond_joined, respond_list, respond_parts,
+                        wants_minimal)
 from .tenancy import check_owned, owned_xnames, tenant_of
 
 MISSING_ID = "At least one component is missing the required 'id' field"
@@ -199,8 +200,8 @@ async def _write_in_slices(request: web.Request, ids: List[str], compute: Comput
                            alike: Optional[AlikeKey] = None) -> web.StreamResponse:
     """A bulk write answered with the written records (or only their IDs: `Prefer: return=minimal`), in request order.
 
-    Up to WHOLE_WRITE records are one store update, its answer streamed as it is encoded
-    (respond_list). Larger writes go WRITE_SLICE
+    Up to WHOLE_WRITE records are one store update, its answer joined from the records' shared
+    parts as it is sent (_answer_written). Larger writes go WRITE_SLICE
     records at a time, and each slice's inputs are dropped and its response encoded
     once it is written (to a temporary file when large, ResponseParts): the request holds
     its parsed body, shrinking, not the records, their writes, their views and the
@@ -219,7 +220,7 @@ async def _write_in_slices(request: web.Request, ids: List[str], compute: Comput
         if read is not None:
             read.clear()  # the stored values are not needed for the answer (memory)
         _drop(inputs, ids)
-        return await respond_list(request, _views_of(ids, written))
+        return await _answer_written(request, ids, written)
     parts = ResponseParts()  # spooled to a file when large: the response never adds to the peak
     shown: Dict[int, Any] = {}
     try:
@@ -237,6 +238,41 @@ async def _write_in_slices(request: web.Request, ids: List[str], compute: Comput
         parts.close()
         raise
     return await respond_parts(request, parts)
+
+
+OWN_ENCODINGS = 64  # records of a write's answer encoded on their own (not alike) kept for one Content-Length
+
+
+async def _answer_written(request: web.Request, ids: List[str], written: Dict[str, Record]) -> web.StreamResponse:
+    """The answer of one store update: its records' views in `ids` order (`ids` distinct).
+
+    Records written alike (store/alike.py) are each their ID prefix and their model's view
+    after its ID, shared: the answer is those parts joined once as it is sent, with a
+    Content-Length (respond_joined). A write with more than OWN_ENCODINGS records not alike
+    (each an encoding of its own, kept until sent) is streamed as it is encoded instead
+    (respond_list): its answer is not held in memory whole."""
+    shown: Dict[int, Any] = {}
+    parts: List[bytes] = []
+    own = 0
+    for component_id in ids:
+        record = written.get(component_id)
+        if record is None:
+            continue
+        split = shown_split(record, view, shown)
+        parts.append(b",")
+        if split is None:
+            own += 1
+            if own > OWN_ENCODINGS:
+                return await respond_list(request, _views_of(ids, written))
+            parts.append(dumps(view(record)))
+        else:
+            parts += split
+    written.clear()  # the parts hold what the answer needs
+    if not parts:
+        return respond([])
+    parts[0] = b"["
+    parts.append(b"]")
+    return await respond_joined(request, parts)
 
 
 async def _views_of(ids: List[str], written: Dict[str, Record]) -> AsyncIterator[List[Record]]:

@@ -114,12 +114,20 @@ def shown_like(record: Dict[str, Any], view: Callable[[Dict[str, Any]], Any],
                memo: Dict[int, Tuple[Any, Optional[bytes]]]) -> Any:
     """`view(record)`, or for a Like its view's JSON made from its model's (encoded once per model in
     `memo`): the model's view with this record's ID, as orjson.Fragment."""
+    split = shown_split(record, view, memo)
+    return view(record) if split is None else orjson.Fragment(split[0] + split[1])
+
+
+def shown_split(record: Dict[str, Any], view: Callable[[Dict[str, Any]], Any],
+                memo: Dict[int, Tuple[Any, Optional[bytes]]]) -> Optional[Tuple[bytes, bytes]]:
+    """For a Like, its view's JSON as two parts, not joined: its ID prefix, and its model's view after
+    the model's ID (encoded once per model in `memo`, shared); None for any other record."""
     model = getattr(record, "like", None)
     if model is None:
-        return view(record)
+        return None
     found = memo.get(id(model))
     if found is None:  # the model is kept in the memo: its id() is not reused meanwhile
         found = memo[id(model)] = (model, rest_of(dumps(view(model)), model["id"]))
     if found[1] is None:
-        return view(record)
-    return orjson.Fragment(id_prefix(record["id"]) + found[1])
+        return None
+    return id_prefix(record["id"]), found[1]

@@ -16,6 +16,8 @@ import orjson
 import pytest
 from redis.asyncio.connection import Connection
 
+from bos_server.api.components import OWN_ENCODINGS, RESPONSE_CHUNK
+from bos_server.api.responses import SEND_CHUNK
 from bos_server.component_writes import apply_auto_fields, merge, new_record
 from bos_server.store import Store
 from bos_server.store.blobs import MIN_BYTES, Blobs, digest_of
@@ -153,3 +155,28 @@ def test_bulk_writes_of_items_alike_answer_and_store_each_record_as_its_own(api:
     assert all(r["desired_state"]["boot_artifacts"] == LONG for r in shown.values())
     listed = api.get("/v2/components", params={"enabled": "true"}).json()
     assert [r["id"] for r in listed] == ids
+
+
+def test_a_large_bulk_answer_joined_from_shared_parts_is_each_record_as_read(api: Api) -> None:
+    """A bulk write's answer over SEND_CHUNK is its records' ID prefixes and shared view texts
+    joined as it is sent, with a Content-Length (api/components._answer_written): each record
+    is still its own, in request order, records not alike among them; and past OWN_ENCODINGS
+    records not alike the answer is streamed as encoded instead, the same records."""
+    params = {"kernel": "s3://boot-images/big/kernel", "kernel_parameters": "console=ttyS0 " + "y" * 2048,
+              "initrd": "s3://boot-images/big/initrd"}
+    ids = [f"j{n:04d}" for n in range(RESPONSE_CHUNK + 100)]  # streamed as encoded: more than one chunk
+    body = [{"id": i, "enabled": False, "error": f"own {i}" if i in ("j0007", "j0300", "j1099") else "",
+             "desired_state": {"boot_artifacts": params, "configuration": "c"}} for i in ids]
+    resp = api.put("/v2/components", data=orjson.dumps(body), headers={"Content-Type": "application/json"})
+    assert resp.status_code == 200 and len(resp.content) > SEND_CHUNK
+    assert resp.headers.get("Content-Length") == str(len(resp.content))  # joined, not streamed as encoded
+    listed = {r["id"]: r for r in api.get("/v2/components", params={"ids": ",".join(ids)}).json()}
+    assert resp.json() == [listed[i] for i in ids]
+    patch = [{"id": i, "desired_state": {"configuration": f"c{n % (OWN_ENCODINGS + 2)}"}}
+             for n, i in enumerate(reversed(ids))]  # more than OWN_ENCODINGS distinct patches
+    resp = api.patch("/v2/components", data=orjson.dumps(patch), headers={"Content-Type": "application/json"})
+    assert resp.status_code == 200 and [r["id"] for r in resp.json()] == list(reversed(ids))
+    assert "Content-Length" not in resp.headers  # streamed as encoded: not held whole in memory
+    listed = {r["id"]: r for r in api.get("/v2/components", params={"ids": ",".join(ids)}).json()}
+    assert resp.json() == [listed[i] for i in reversed(ids)]
+    assert {r["desired_state"]["configuration"] for r in resp.json()} == {f"c{n}" for n in range(OWN_ENCODINGS + 2)}
