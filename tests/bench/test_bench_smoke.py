@@ -16,7 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 API_MEASUREMENTS = {"load", "filtered_list", "full_list", "paged_list", "reporter_patch", "bulk_patch",
-                    "session_status", "reporter"}
+                    "bulk_patch_distinct", "session_status", "reporter"}
 PROCESSES = {"api", "operators", "simulator", "redis"}
 
 
@@ -37,7 +37,7 @@ def test_quick_bench_reports_every_api_measurement(quick_run: Path) -> None:
     assert {"cpu", "cores", "memory_gib", "python", "redis"} <= set(results["meta"]["machine"])
     (size, api), = results["api"].items()
     assert API_MEASUREMENTS <= set(api)
-    for name in ("filtered_list", "full_list", "paged_list", "bulk_patch", "session_status"):
+    for name in ("filtered_list", "full_list", "paged_list", "bulk_patch", "bulk_patch_distinct", "session_status"):
         assert api[name]["median_ms"] > 0 and api[name]["runs_ms"], name
     load = api["reporter_patch"]
     assert load["median_rate_per_s"] > 0 and load["errors"] == 0
