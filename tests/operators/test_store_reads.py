@@ -124,3 +124,60 @@ def test_session_heads_are_the_listing_without_its_components(api, api_server, r
             await http.close()
             await redis.aclose()
     asyncio.run(main())
+
+
+STATUS_RECORDS: List[Dict[str, Any]] = [
+    {"status": {"phase": ""}, "last_action": {"action": "powering_on"}},
+    {"status": {"phase": "powering_on", "status_override": "failed"}, "error": "boom"},
+    {"desired_state": {"boot_artifacts": {}, "configuration": "c"}, "status": {"phase": "powering_off"}},
+    {"status": {"phase": "configuring"}, "error": "old", "last_action": {"action": "powering_on"}},
+    {"status": {"phase": "powering_on"}, "staged_state": {"session": "s2", "configuration": "d"},
+     "event_stats": {"power_on_attempts": 2}, "last_action": {"action": "powering_on", "failed": True}},
+    {"desired_state": {"boot_artifacts": ARTIFACTS, "configuration": ""}, "actual_state": {"boot_artifacts": ARTIFACTS},
+     "status": {"phase": "configuring", "status_override": "on_hold"}},
+]
+
+
+def test_status_records_decide_as_the_full_records(api, api_server, redis_server):
+    """The status operator's re-reads (components_with_prints) decode only the fields its rules read
+    (bos_reads.status_fields, issue 13): every decision, patch and waiting deadline is the one of the
+    full record the listing shows, over every power state, CFS answer and time."""
+    from bos_shared.options import DEFAULTS
+    from bos_server.operators.status import waiting_deadline, waits_for_a_write
+    from bos_server.operators.status_rules import build_patch, decide
+
+    records = [{"id": IDS[n], "enabled": True, "desired_state": {"boot_artifacts": ARTIFACTS, "configuration": "c"},
+                "actual_state": {}, **fields} for n, fields in enumerate(STATUS_RECORDS)]
+    assert api.put("/v2/components", json=records).status_code == 200
+    record_token(redis_server.url, "tok-status-reads", ARTIFACTS)  # IDS[3] reports: its actual boot resolved
+    assert api.patch(f"/v2/components/{IDS[3]}", json={"actual_state": {"bss_token": "tok-status-reads"}}).status_code == 200
+    options = dict(DEFAULTS)
+    cfs_answers = [None, *({"desired_config": config, "configuration_status": status}
+                           for config in ("c", "") for status in ("configured", "pending", "failed", "odd"))]
+
+    async def main() -> None:
+        redis = Redis.from_url(redis_server.url)
+        http = JsonClient("bos", api_server.url + "/v2")
+        by_store = BosClient(http, StoreReads(redis))
+        try:
+            full = await by_store.components_by_ids(IDS, enabled=True)
+            read = await by_store.components_with_prints(IDS, enabled=True)
+            assert read is not None
+            slim, prints = read
+            assert [c["id"] for c in slim] == [c["id"] for c in full] == IDS[:len(STATUS_RECORDS)]
+            assert set(prints) == {c["id"] for c in slim}
+            assert all("staged_state" not in c and "event_stats" not in c for c in slim)  # left unread
+            for whole, part in zip(full, slim):
+                stamp = waiting_deadline(whole, options)
+                assert waiting_deadline(part, options) == stamp
+                for now in (0.0, (stamp or 0.0) - 1, (stamp or 0.0) + 1, 4e9):
+                    for power in (None, "undefined", "on", "off"):
+                        for cfs in cfs_answers:
+                            decision = decide(whole, power, cfs, now, options)
+                            assert decide(part, power, cfs, now, options) == decision, (whole["id"], power, cfs)
+                            assert build_patch(part, decision) == build_patch(whole, decision), (whole["id"], decision)
+                            assert waits_for_a_write(part, decision) == waits_for_a_write(whole, decision)
+        finally:
+            await http.close()
+            await redis.aclose()
+    asyncio.run(main())
