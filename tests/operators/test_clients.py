@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Awaitable, Callable, Dict, List
 
+import msgspec
 import pytest
 from aiohttp import web
 
@@ -133,6 +134,41 @@ def test_pcs_power_status_values_and_transition_body():
     assert [e["body"] for e in log if e["path"] == "/power-status"] == [{"xname": ["a", "b"]}, {"xname": ["c"]}]
     assert log[-1]["body"] == {"operation": "Soft-Off", "taskDeadlineMinutes": 1,
                                "location": [{"xname": "a"}, {"xname": "b"}]}
+
+
+def test_pcs_power_status_reads_each_entry_slim_and_other_shapes_in_full():
+    """The status operator's PCS question (issue 13): each entry's xname, powerState and error are
+    read, the rest (supported transitions, management state, last update) skipped unread; an answer
+    of another shape (an entry that is not an object) is read in full, as before."""
+    full = {"managementState": "available", "supportedPowerTransitions": ["On", "Soft-Off"] * 4,
+            "lastUpdated": "2026-12-02T19:00:00Z"}
+
+    async def status(request, body):
+        entries: List[Any] = [dict(full, xname=x, powerState="On" if x != "b" else "", error="" if x != "b" else "gone")
+                              for x in body["xname"]]
+        if "odd" in body["xname"]:
+            entries.append("not an entry")
+        return web.json_response({"status": entries})
+
+    decoders: List[Any] = []
+
+    async def use(base, log):
+        http = client(base)
+        post = http.post
+
+        async def spying(path, body=None, **kw):
+            decoders.append(kw.get("decoder"))
+            return await post(path, body, **kw)
+        http.post = spying  # type: ignore[method-assign]
+        pcs = PcsClient(http, chunk=3)
+        values = await pcs.power_status(["a", "b", "c", "odd"])
+        await http.close()
+        return values
+    values = run(serve({"POST /power-status": status}, use))
+    assert values == {"a": "on", "b": "gone", "c": "on", "odd": "on"}
+    assert decoders and all(d is not None for d in decoders)
+    answer = decoders[0](json.dumps({"status": [dict(full, xname="a", powerState="On", error="")]}).encode())
+    assert [msgspec.structs.asdict(e) for e in answer.status] == [{"xname": "a", "powerState": "On", "error": ""}]
 
 
 def test_bss_token_header_is_case_insensitive_and_required():
