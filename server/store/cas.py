@@ -44,6 +44,9 @@ RECEIPT_SECONDS = 60  # far longer than any retry of one call (connection.RETRY_
 # The receipt makes a replay (the same ARGV after a dropped connection, connection.py) return
 # the outcome of the run that happened instead of applying the writes again.
 _SCRIPT = """
+-- locals: a global look-up (and a field's) per use was a twentieth of the script's work on a bulk write
+local ARGV, tonumber = ARGV, tonumber
+local find, sub, byte, match = string.find, string.sub, string.byte, string.match
 local receipt = ARGV[#ARGV]
 if receipt ~= '' then
   local done = redis.call('GET', receipt)
@@ -76,8 +79,8 @@ end
 local record_keys = {}
 for r = 1, count do record_keys[r] = ARGV[first + 6 * (r - 1)] end
 local current = batched('MGET', record_keys)
-local conflicts, with_history = {}, {}
-local sets, dels, movers, written = {}, {}, {}, {}
+local conflicts, with_history, nhistory = {}, {}, 0
+local sets, nsets, dels, movers, written = {}, 0, {}, {}, {}  -- nsets: #sets, counted
 local moves_of  -- below
 -- Index moves are gathered per distinct moves string (the records of a bulk write move alike: a
 -- seed's records each join the same four indexes) and spread over the indexes here, one tight
@@ -103,7 +106,7 @@ local function index_lists()
   return rems, adds
 end
 local function flush()
-  if #sets > 0 then batched('MSET', sets); sets = {} end
+  if nsets > 0 then batched('MSET', sets); sets, nsets = {}, 0 end
   if #dels > 0 then batched('DEL', dels); dels = {} end
   local rems, adds = index_lists()
   for n, members in pairs(rems) do batched('ZREM', members, ARGV[2 + n]) end
@@ -114,14 +117,14 @@ end
 -- per record to compare it was a twentieth of the script's time on a bulk write
 local function is_shaped(value, member, shape)
   local at = #member + 9  -- where the shape begins
-  return #value == at - 1 + #shape and string.sub(value, 1, 7) == '{"id":"' and string.byte(value, at - 1) == 34
-    and string.find(value, member, 8, true) == 8 and string.find(value, shape, at, true) == at
+  return #value == at - 1 + #shape and sub(value, 1, 7) == '{"id":"' and byte(value, at - 1) == 34
+    and find(value, member, 8, true) == 8 and find(value, shape, at, true) == at
 end
 local shape_of = {}  -- '#n' -> shape n, looked up once per call (a bulk write's records share a few)
 local function shaped(ref)
   local found = shape_of[ref]
   if not found then
-    found = ARGV[shapes + tonumber(string.sub(ref, 2))]
+    found = ARGV[shapes + tonumber(sub(ref, 2))]
     shape_of[ref] = found
   end
   return found
@@ -132,12 +135,12 @@ function moves_of(moves)  -- a write's index moves as {index, score or nil}, par
   if ops then return ops end
   ops = {}
   for word in string.gmatch(moves, '%S+') do
-    if string.byte(word, 1) == 45 then  -- '-': leaves that index
-      ops[#ops + 1] = {tonumber(string.sub(word, 2))}
+    if byte(word, 1) == 45 then  -- '-': leaves that index
+      ops[#ops + 1] = {tonumber(sub(word, 2))}
     else
-      local eq = string.find(word, '=', 1, true)
+      local eq = find(word, '=', 1, true)
       local n, score = word, '0'
-      if eq then n, score = string.sub(word, 1, eq - 1), string.sub(word, eq + 1) end
+      if eq then n, score = sub(word, 1, eq - 1), sub(word, eq + 1) end
       ops[#ops + 1] = {tonumber(n), score}
     end
   end
@@ -153,8 +156,8 @@ for r = 1, count do
     value = redis.call('GET', key)
   end
   local actual = ''
-  if string.byte(expected, 1) == 35 then  -- '#': the value read was '{"id":"<member>"' .. shape n
-    if value and is_shaped(value, member, shaped(expected)) then
+  if byte(expected, 1) == 35 then  -- '#': the value read was '{"id":"<member>"' .. shape n
+    if value and is_shaped(value, member, shape_of[expected] or shaped(expected)) then
       actual = expected
     end
   elseif value then actual = redis.sha1hex(value) end
@@ -164,17 +167,21 @@ for r = 1, count do
     written[key] = true
     if new == '' then dels[#dels + 1] = key
     else
-      if string.byte(new, 1) == 35 then  -- '#': a shape
-        new = '{"id":"' .. member .. '"' .. shaped(new)
+      if byte(new, 1) == 35 then  -- '#': a shape
+        new = '{"id":"' .. member .. '"' .. (shape_of[new] or shaped(new))
       end
-      sets[#sets + 1] = key; sets[#sets + 1] = new
+      sets[nsets + 1] = key; sets[nsets + 2] = new
+      nsets = nsets + 2
     end
     if moves ~= '' then
       local group = movers[moves]
       if not group then group = {}; movers[moves] = group end
       group[#group + 1] = member
     end
-    if ARGV[at + 5] ~= '' then with_history[#with_history + 1] = r end
+    if ARGV[at + 5] ~= '' then
+      nhistory = nhistory + 1
+      with_history[nhistory] = r
+    end
   end
 end
 flush()
@@ -188,9 +195,9 @@ if #with_history > 0 then
   local function split(s)
     local out, from = {}, 1
     while true do
-      local at = string.find(s, US, from, true)
-      if not at then out[#out + 1] = string.sub(s, from); return out end
-      out[#out + 1] = string.sub(s, from, at - 1)
+      local at = find(s, US, from, true)
+      if not at then out[#out + 1] = sub(s, from); return out end
+      out[#out + 1] = sub(s, from, at - 1)
       from = at + 1
     end
   end
@@ -198,7 +205,7 @@ if #with_history > 0 then
     local digits, s = '0123456789abcdefghijklmnopqrstuvwxyz', ''
     repeat
       local r = n % 36
-      s = string.sub(digits, r + 1, r + 1) .. s
+      s = sub(digits, r + 1, r + 1) .. s
       n = math.floor(n / 36)
     until n == 0
     return s
@@ -211,7 +218,7 @@ if #with_history > 0 then
   for h, r in ipairs(with_history) do history_keys[h] = prefix .. ARGV[first + 6 * (r - 1) + 1] end
   -- MGET reads a list left by an older version as nil: the MSET below replaces it
   local stored_all, latest, fields_of, blanked = batched('MGET', history_keys), {}, {}, {}
-  local texts = {}  -- key, text, ...: one MSET (no expiry per key: history.py's sweep)
+  local texts, ntexts = {}, 0  -- key, text, ...: one MSET (no expiry per key: history.py's sweep)
   -- The last entry after its ID, with its session and error blanked where the new entry repeats
   -- them: records written alike (store/alike.py) share the payload and, mostly, that text, so it
   -- is split and rebuilt once per distinct pair, not once per record.
@@ -240,30 +247,30 @@ if #with_history > 0 then
     if stored then
       -- the last RS by plain finds, one per entry (a pattern anchored at the end backtracks
       -- over every entry: it was most of the script's time on a bulk write)
-      local at = string.find(stored, RS, 1, true)
+      local at = find(stored, RS, 1, true)
       tail_at, n = 0, 1
       while at do
         tail_at, n = at, n + 1
-        at = string.find(stored, RS, at + 1, true)
+        at = find(stored, RS, at + 1, true)
       end
-      local lms, lseq = string.match(stored, '^(%w+)-(%w+)', tail_at + 1)
+      local lms, lseq = match(stored, '^(%w+)-(%w+)', tail_at + 1)
       lms = tonumber(lms, 36)
       if lms >= ms then ms, seq = lms, tonumber(lseq, 36) + 1 end
       -- the oldest entries beyond the bounds are dropped before anything is copied
       keep = 1  -- where the kept entries of `stored` begin
-      while n > 0 and (n >= maxlen or tonumber(string.match(stored, '^(%w+)-', keep), 36) < oldest) do
+      while n > 0 and (n >= maxlen or tonumber(match(stored, '^(%w+)-', keep), 36) < oldest) do
         n = n - 1
-        if n > 0 then keep = string.find(stored, RS, keep, true) + 1 end
+        if n > 0 then keep = find(stored, RS, keep, true) + 1 end
       end
     end
     local id = now_id
     if ms ~= now_ms or seq ~= 0 then id = b36(ms) .. '-' .. b36(seq) end
     local text
     if n > 0 then  -- the kept entries, the last one blanked (blank), then the new one: one copy
-      local id_end = string.find(stored, US, tail_at + 1, true)  -- the US after the last entry's ID
-      local rest = id_end and blank(string.sub(stored, id_end + 1), payload) or ''
-      if rest == '' then text = string.sub(stored, keep, (id_end or 0) - 1) .. RS .. id .. US .. payload
-      else text = string.sub(stored, keep, id_end) .. rest .. RS .. id .. US .. payload end
+      local id_end = find(stored, US, tail_at + 1, true)  -- the US after the last entry's ID
+      local rest = id_end and blank(sub(stored, id_end + 1), payload) or ''
+      if rest == '' then text = sub(stored, keep, (id_end or 0) - 1) .. RS .. id .. US .. payload
+      else text = sub(stored, keep, id_end) .. rest .. RS .. id .. US .. payload end
     else
       text = id .. US .. payload
     end
@@ -283,7 +290,8 @@ if #with_history > 0 then
       made[stored or false] = text
     end
     latest[hkey] = text  -- a key written twice: the later text holds the earlier's entry, and MSET keeps the later
-    texts[#texts + 1] = hkey; texts[#texts + 1] = text
+    texts[ntexts + 1] = hkey; texts[ntexts + 2] = text
+    ntexts = ntexts + 2
   end
   batched('MSET', texts)
 end
