@@ -4,7 +4,7 @@ its components is enabled and none is staged for it (tenant rules and D25 applie
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Set
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 from .framework import Component, Operator, PassContext, one_line
 from .sessions import describe, mark_complete
@@ -20,7 +20,7 @@ class SessionCompletionOperator(Operator):
         running = await ctx.bos.session_heads(status="running")
         if not running:
             return None
-        tenants_by_name = self._tenants_by_name(await ctx.bos.session_heads())
+        tenants_by_name = self._tenants_by_name(await ctx.bos.session_names())
         for session in running:
             try:
                 if await self.is_complete(ctx, session, tenants_by_name.get(session["name"], set())):
@@ -30,11 +30,12 @@ class SessionCompletionOperator(Operator):
         return None
 
     @staticmethod
-    def _tenants_by_name(sessions: Sequence[Mapping[str, Any]]) -> Dict[str, Set[str]]:
+    def _tenants_by_name(names: Sequence[Tuple[Optional[str], str]]) -> Dict[str, Set[str]]:
+        """The tenants of the sessions of each name (tenant sessions only), from (tenant, name)."""
         out: Dict[str, Set[str]] = {}
-        for session in sessions:
-            if session.get("tenant"):
-                out.setdefault(session["name"], set()).add(session["tenant"])
+        for tenant, name in names:
+            if tenant:
+                out.setdefault(name, set()).add(tenant)
         return out
 
     async def is_complete(self, ctx: PassContext, session: Mapping[str, Any], tenants_sharing_name: Set[str]) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Set
+from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 from bos_server.clients.bos import check_patch_invariant
 from bos_server.clients.rest import ServiceError, ServiceUnavailable
@@ -139,6 +139,9 @@ class FakeBos:
 
     async def session_heads(self, status: Optional[str] = None) -> List[dict]:
         return await self.list_sessions(status)
+
+    async def session_names(self) -> List[Tuple[Optional[str], str]]:
+        return [(s.get("tenant") or None, s["name"]) for s in self.sessions]
 
     async def get_template(self, name: str, tenant: Optional[str]) -> dict:
         self.calls.append(("bos.get_template", name, tenant))

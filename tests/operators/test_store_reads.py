@@ -120,6 +120,15 @@ def test_session_heads_are_the_listing_without_its_components(api, api_server, r
             assert await by_api.session_heads("running") == await by_api.list_sessions("running")  # no store
             capped = [h for h in await by_store.session_heads("running") if h["max_in_flight"] is not None]
             assert [(h["name"], h["max_in_flight"], h["max_failed"]) for h in capped] == [("b-capped", 5, "10%")]
+            # session completion's tenants by name (D25): the names of the listing, no record read
+            listed = [(s.get("tenant") or None, s["name"]) for s in await by_api.list_sessions()]
+            assert await by_api.session_names() == listed
+            assert by_store.reads is not None
+
+            async def no_sessions(members: Any) -> Any:
+                raise AssertionError("a session was read")
+            by_store.reads.sessions.load_raw = no_sessions  # type: ignore[method-assign]
+            assert await by_store.session_names() == listed
         finally:
             await http.close()
             await redis.aclose()
