@@ -14,6 +14,7 @@ from typing import Any, Dict
 
 import orjson
 import pytest
+import requests
 from redis.asyncio.connection import Connection
 
 from bos_server.api.components import OWN_ENCODINGS, RESPONSE_CHUNK
@@ -22,6 +23,7 @@ from bos_server.component_writes import apply_auto_fields, merge, new_record
 from bos_server.store import Store
 from bos_server.store.blobs import MIN_BYTES, Blobs, digest_of
 from bos_server.store.packing import HiredisPackingConnection, connection_class
+from bos_sim.stack import ApiServer, wait_until
 from tests.support.client import Api
 
 LONG = {"kernel": "s3://boot-images/img/kernel", "kernel_parameters": "console=ttyS0 " + "x" * MIN_BYTES,
@@ -180,3 +182,21 @@ def test_a_large_bulk_answer_joined_from_shared_parts_is_each_record_as_read(api
     listed = {r["id"]: r for r in api.get("/v2/components", params={"ids": ",".join(ids)}).json()}
     assert resp.json() == [listed[i] for i in reversed(ids)]
     assert {r["desired_state"]["configuration"] for r in resp.json()} == {f"c{n}" for n in range(OWN_ENCODINGS + 2)}
+
+
+def test_a_bulk_write_of_items_alike_warns_of_an_unknown_token_for_each_component(tmp_path, redis_server) -> None:
+    """Items equal but for their IDs share one transformation (api/components._runs), except when
+    they report a token that is not found: the warning names each component (§2.4 step 1)."""
+    api = ApiServer(tmp_path, redis_server.url)
+    ids = ["xtok1", "xtok2", "xtok3"]
+    try:
+        body = orjson.dumps([{"id": i, "actual_state": {"bss_token": "no-such-token"}} for i in ids])
+        resp = requests.put(f"{api.url}/v2/components", data=body, headers={"Content-Type": "application/json"},
+                            timeout=10)
+        assert resp.status_code == 200, resp.text
+        wait_until(lambda: api.log_path.read_text(errors="replace").count("Unknown BSS referral token") >= len(ids),
+                   10, "a warning per component")
+    finally:
+        assert api.stop() == 0
+    warned = [line for line in api.log_path.read_text().splitlines() if "Unknown BSS referral token" in line]
+    assert sorted(line.rsplit(" ", 1)[-1] for line in warned) == ids, warned
