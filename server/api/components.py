@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any, AsyncIterator, Callable, Dict, List, Mapping, Optional, Tuple
 
+import orjson
 from aiohttp import web
 
 from bos_shared import schema
@@ -16,7 +17,7 @@ from ..component_writes import (actual_state_update_allowed, apply_auto_fields, 
                                 tokens_in, view)
 from ..jsonio import dumps, dumps_transient
 from ..store import ComponentQuery, keys
-from ..store.alike import AlikeKey, shown_like, shown_split
+from ..store.alike import AlikeKey, Like, shown_like, shown_own, shown_split
 from ..store.tokens import get_tokens
 from .context import ctx
 from .errors import ActualStateConflict, BadRequest, NotFound
@@ -258,23 +259,31 @@ async def _answer_written(request: web.Request, ids: List[str], written: Dict[st
 
     Records written alike (store/alike.py) are each their ID prefix and their model's view
     after its ID, shared: the answer is those parts joined once as it is sent, with a
-    Content-Length (respond_joined). A write with more than OWN_ENCODINGS records not alike
-    (each an encoding of its own, kept until sent) is streamed as it is encoded instead
-    (respond_list): its answer is not held in memory whole."""
+    Content-Length (respond_joined). A model (the record of its key computed in full) is
+    encoded once, its text shared with the records taken from it (shown_own). A write with
+    more than OWN_ENCODINGS records neither alike nor models (each an encoding of its own,
+    kept until sent) is streamed as it is encoded instead (respond_list), beginning with the
+    parts made already: its answer is not held in memory whole, and no record is encoded twice.
+    Models counted as records of their own, the ~100-400 shapes of a bulk write at 100,000
+    (stored values stamped in the many seconds of its seed, then of each bulk) sent it
+    down the streamed path, each record encoded again there (issue 13)."""
     shown: Dict[int, Any] = {}
+    models = {id(record.like) for record in written.values() if type(record) is Like}
     parts: List[bytes] = []
     own = 0
-    for component_id in ids:
+    for n, component_id in enumerate(ids):
         record = written.get(component_id)
         if record is None:
             continue
-        split = shown_split(record, view, shown)
+        split: Optional[Tuple[bytes, ...]] = shown_split(record, view, shown)
         parts.append(b",")
+        if split is None and id(record) in models:
+            split = shown_own(record, view, shown)
         if split is None:
             own += 1
-            if own > OWN_ENCODINGS:
-                return await respond_list(request, _views_of(ids, written))
             parts.append(dumps(view(record)))
+            if own > OWN_ENCODINGS:
+                return await respond_list(request, _made_then_views(parts, ids[n + 1:], written, shown))
         else:
             parts += split
     written.clear()  # the parts hold what the answer needs
@@ -285,12 +294,27 @@ async def _answer_written(request: web.Request, ids: List[str], written: Dict[st
     return await respond_joined(request, parts)
 
 
-async def _views_of(ids: List[str], written: Dict[str, Record]) -> AsyncIterator[List[Record]]:
+async def _made_then_views(parts: List[bytes], ids: List[str], written: Dict[str, Record],
+                           shown: Dict[int, Any]) -> AsyncIterator[List[Any]]:
+    """The records' texts made already (`parts`: each a comma and its text), as one JSON fragment of
+    comma-separated records, then the views of the records of `ids` (_views_of)."""
+    parts[0] = b""  # no comma before the first record
+    made = [orjson.Fragment(b"".join(parts))]
+    parts.clear()
+    yield made
+    del made
+    async for views in _views_of(ids, written, shown):
+        yield views
+
+
+async def _views_of(ids: List[str], written: Dict[str, Record],
+                    shown: Optional[Dict[int, Any]] = None) -> AsyncIterator[List[Record]]:
     """The response views of a write's records (`ids` distinct), RESPONSE_CHUNK at a time:
     respond_list streams them as they are encoded (no copy of a ~10 MB response in memory or
     in a file), and each record is let go once viewed (a slow client holds one chunk, not all).
-    Records written alike (store/alike.py) are encoded once per shape, then given their IDs."""
-    shown: Dict[int, Any] = {}
+    Records written alike (store/alike.py) are encoded once per shape (`shown`: the models
+    encoded already), then given their IDs."""
+    shown = {} if shown is None else shown
     for start in range(0, len(ids), RESPONSE_CHUNK):
         records = (written.pop(i, None) for i in ids[start:start + RESPONSE_CHUNK])
         views = [shown_like(record, view, shown) for record in records if record is not None]

@@ -118,6 +118,20 @@ def shown_like(record: Dict[str, Any], view: Callable[[Dict[str, Any]], Any],
     return view(record) if split is None else orjson.Fragment(split[0] + split[1])
 
 
+def shown_own(record: Dict[str, Any], view: Callable[[Dict[str, Any]], Any],
+              memo: Dict[int, Tuple[Any, Optional[bytes]]]) -> Tuple[bytes, ...]:
+    """The view's JSON of a model (a record computed in full that others were taken from, like),
+    as parts: its ID prefix and the text after its ID, remembered in `memo` for the records
+    taken from it (shown_split), which share it instead of encoding it again; the whole text
+    when it does not start with the ID."""
+    found = memo.get(id(record))  # encoded already for a record taken from it, met first
+    if found is None:  # the record is kept in the memo: its id() is not reused meanwhile
+        found = memo[id(record)] = (record, rest_of(dumps(view(record)), record["id"]))
+    if found[1] is None:
+        return (dumps(view(record)),)
+    return id_prefix(record["id"]), found[1]
+
+
 def shown_split(record: Dict[str, Any], view: Callable[[Dict[str, Any]], Any],
                 memo: Dict[int, Tuple[Any, Optional[bytes]]]) -> Optional[Tuple[bytes, bytes]]:
     """For a Like, its view's JSON as two parts, not joined: its ID prefix, and its model's view after

@@ -159,29 +159,53 @@ def test_bulk_writes_of_items_alike_answer_and_store_each_record_as_its_own(api:
     assert [r["id"] for r in listed] == ids
 
 
-def test_a_large_bulk_answer_joined_from_shared_parts_is_each_record_as_read(api: Api) -> None:
-    """A bulk write's answer over SEND_CHUNK is its records' ID prefixes and shared view texts
-    joined as it is sent, with a Content-Length (api/components._answer_written): each record
-    is still its own, in request order, records not alike among them; and past OWN_ENCODINGS
-    records not alike the answer is streamed as encoded instead, the same records."""
+def _put_big(api: Api, ids: list, own: tuple = ()) -> dict:
+    """PUTs records alike but for `own` (an error of their own), with ~2 KiB kernel parameters;
+    returns them as listed."""
     params = {"kernel": "s3://boot-images/big/kernel", "kernel_parameters": "console=ttyS0 " + "y" * 2048,
               "initrd": "s3://boot-images/big/initrd"}
-    ids = [f"j{n:04d}" for n in range(RESPONSE_CHUNK + 100)]  # streamed as encoded: more than one chunk
-    body = [{"id": i, "enabled": False, "error": f"own {i}" if i in ("j0007", "j0300", "j1099") else "",
+    body = [{"id": i, "enabled": False, "error": f"own {i}" if i in own else "",
              "desired_state": {"boot_artifacts": params, "configuration": "c"}} for i in ids]
     resp = api.put("/v2/components", data=orjson.dumps(body), headers={"Content-Type": "application/json"})
     assert resp.status_code == 200 and len(resp.content) > SEND_CHUNK
     assert resp.headers.get("Content-Length") == str(len(resp.content))  # joined, not streamed as encoded
     listed = {r["id"]: r for r in api.get("/v2/components", params={"ids": ",".join(ids)}).json()}
     assert resp.json() == [listed[i] for i in ids]
-    patch = [{"id": i, "desired_state": {"configuration": f"c{n % (OWN_ENCODINGS + 2)}"}}
-             for n, i in enumerate(reversed(ids))]  # more than OWN_ENCODINGS distinct patches
+    return listed
+
+
+def test_a_large_bulk_answer_joined_from_shared_parts_is_each_record_as_read(api: Api) -> None:
+    """A bulk write's answer over SEND_CHUNK is its records' ID prefixes and shared view texts
+    joined as it is sent, with a Content-Length (api/components._answer_written): each record
+    is still its own, in request order, records not alike among them; and past OWN_ENCODINGS
+    records neither alike nor models the answer is streamed as encoded instead, the same
+    records, those encoded before it turned included once."""
+    ids = [f"j{n:04d}" for n in range(RESPONSE_CHUNK + 100)]  # streamed as encoded: more than one chunk
+    _put_big(api, ids, own=("j0007", "j0300", "j1099"))
+    patch = [{"id": i, "desired_state": {"configuration": f"c{n}"}} for n, i in enumerate(reversed(ids))]
     resp = api.patch("/v2/components", data=orjson.dumps(patch), headers={"Content-Type": "application/json"})
     assert resp.status_code == 200 and [r["id"] for r in resp.json()] == list(reversed(ids))
     assert "Content-Length" not in resp.headers  # streamed as encoded: not held whole in memory
     listed = {r["id"]: r for r in api.get("/v2/components", params={"ids": ",".join(ids)}).json()}
     assert resp.json() == [listed[i] for i in reversed(ids)]
-    assert {r["desired_state"]["configuration"] for r in resp.json()} == {f"c{n}" for n in range(OWN_ENCODINGS + 2)}
+    assert [r["desired_state"]["configuration"] for r in resp.json()] == [f"c{n}" for n in range(len(ids))]
+
+
+def test_a_bulk_answer_of_many_shapes_each_written_alike_is_joined(api: Api) -> None:
+    """Records computed in full are the models of the records of their key (shown_own), not records
+    of their own: a write of more than OWN_ENCODINGS patches, each given to 10 records alike, is
+    joined with a Content-Length, not streamed as encoded (models counted as records of their
+    own, it was), and each record is as read."""
+    assert 110 > OWN_ENCODINGS
+    ids = [f"k{n:04d}" for n in range(RESPONSE_CHUNK + 100)]
+    _put_big(api, ids)
+    patch = [{"id": i, "desired_state": {"configuration": f"c{n // 10}"}} for n, i in enumerate(ids)]
+    resp = api.patch("/v2/components", data=orjson.dumps(patch), headers={"Content-Type": "application/json"})
+    assert resp.status_code == 200
+    assert resp.headers.get("Content-Length") == str(len(resp.content))  # joined, not streamed as encoded
+    listed = {r["id"]: r for r in api.get("/v2/components", params={"ids": ",".join(ids)}).json()}
+    assert resp.json() == [listed[i] for i in ids]
+    assert [r["desired_state"]["configuration"] for r in resp.json()] == [f"c{n // 10}" for n in range(len(ids))]
 
 
 def test_a_bulk_write_of_items_alike_warns_of_an_unknown_token_for_each_component(tmp_path, redis_server) -> None:
