@@ -30,7 +30,7 @@ from .clients.tapms import TapmsClient
 from .config import ServerSettings
 from .workers import PortTaken, claim_port, run_workers
 from .logs import apply_level, configure
-from .runtime import trim_malloc_periodically, tune_gc
+from .runtime import trim_malloc_periodically, tune_gc, tune_malloc
 from .store import Store
 from .store.history import HistorySettings, sweep_if_due as sweep_history_if_due
 from .store.redis_url import redis_from_url
@@ -154,6 +154,7 @@ def serve(settings: ServerSettings, reuse_port: bool = False) -> None:
     app.on_cleanup.append(auth.flush_audit)
     app.on_cleanup.append(_flush_metrics)
     tune_gc()
+    tune_malloc()  # with the periodic trim of _lifecycle
     tls = tls_context(settings)
     LOG.info("BOS API %s listening on %s://%s:%d (Redis %s, authentication %s)", VERSION,
              "https" if tls else "http", settings.host, settings.port, settings.redis_url,
