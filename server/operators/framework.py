@@ -265,6 +265,8 @@ class ComponentOperator(Operator):
         (`refresh`), so a pass at 100,000 nodes never holds every candidate's record at once."""
         selected: List[str] = []
         async for page in ctx.bos.iter_component_pages(ctx.batch_size, **self.filters):
+            if self.taking:  # handed over to this operator now: `run_pass` drops them (narrow would ask HSM)
+                page = [c for c in page if c["id"] not in self.taking]
             selected.extend(c["id"] for c in await self.narrow(ctx, page))
         return selected
 

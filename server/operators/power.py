@@ -4,7 +4,7 @@ selection step and fire-and-forget PCS transitions with per-request error attrib
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Set
+from typing import AbstractSet, List, Optional, Sequence, Set
 
 from .framework import Component, Errors, PassContext, chunks, one_line
 from .waves import any_capped
@@ -27,15 +27,24 @@ async def existing_in_hsm(ctx: PassContext, components: Sequence[Component]) -> 
     return [c for c in components if c["id"] in known]
 
 
-async def selected_ids(ctx: PassContext, status: str) -> Optional[List[str]]:
+async def selected_ids(ctx: PassContext, status: str, taking: AbstractSet[str] = frozenset()) -> Optional[List[str]]:
     """The selection of power-on or power-off-graceful (enabled, in `status`, known to HSM) from the
     store's indexes, without reading a record, when that is the whole selection: with store reads
     and no running session capped by the wave gate (which reads each candidate's session, §5.7).
     None otherwise (the caller selects from the records). Every chunk's records are read under its
-    claim anyway (§2.3); a reboot of 100,000 nodes decoded each one twice per power action."""
+    claim anyway (§2.3); a reboot of 100,000 nodes decoded each one twice per power action.
+
+    `taking`: the IDs the status operator of this process is handing to the caller right now
+    (`ComponentOperator.taking`), left out before HSM is asked: the pass drops them anyway, and
+    the passes their hand-over's write woke asked HSM about each of them, twice per node in a
+    reboot (issue 13)."""
     ids = await ctx.bos.enabled_ids_in([status])
     if ids is None or not ids:
         return ids  # no store reads (None), or nothing to select
+    if taking:
+        ids = [i for i in ids if i not in taking]
+        if not ids:
+            return ids  # all handed over: nor is the wave gate's session listing read
     if await any_capped(ctx):
         return None
     selected: List[str] = []

@@ -17,7 +17,7 @@ class PowerOffGracefulOperator(ComponentOperator):
     filters = {"enabled": True, "status": "power_off_pending"}
 
     async def select(self, ctx: PassContext) -> List[str]:
-        ids = await selected_ids(ctx, "power_off_pending")  # from the indexes when no session is capped
+        ids = await selected_ids(ctx, "power_off_pending", self.taking)  # from the indexes when no session is capped
         return ids if ids is not None else await super().select(ctx)
 
     async def narrow(self, ctx: PassContext, candidates: List[Component]) -> List[Component]:

@@ -83,7 +83,7 @@ class PowerOnOperator(ComponentOperator):
         self._recorded: Dict[str, str] = {}
 
     async def select(self, ctx: PassContext) -> List[str]:
-        ids = await selected_ids(ctx, "power_on_pending")  # from the indexes when no session is capped
+        ids = await selected_ids(ctx, "power_on_pending", self.taking)  # from the indexes when no session is capped
         return ids if ids is not None else await super().select(ctx)
 
     async def narrow(self, ctx: PassContext, candidates: List[Component]) -> List[Component]:

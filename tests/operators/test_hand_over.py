@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 from typing import List, Optional, Tuple
 
+import pytest
+
 from bos_server.operators import registry
 from bos_server.operators.claims import Claim, LocalClaims
 from bos_server.operators.power_on import PowerOnOperator
@@ -93,6 +95,21 @@ def test_power_on_leaves_out_what_the_status_operator_is_powering_on(make_ctx):
     power_on = PowerOnOperator()
     power_on.taking = {N[0]}
     run(power_on.run_pass(make_ctx(svc)))
+    assert [c[1:] for c in calls(svc, "pcs.transition")] == [("On", [N[1]])]
+
+
+@pytest.mark.parametrize("capped", [False, True], ids=["from the indexes", "from the records"])
+def test_power_on_does_not_ask_hsm_about_what_the_status_operator_is_powering_on(make_ctx, capped):
+    """Its selection asks HSM only about the candidates it may act on: those being handed to it are
+    left out first (a reboot's passes asked HSM about every node twice more, issue 13), whether it
+    selects from the indexes or (a capped session running, the wave gate) from the records."""
+    sessions = [{"name": "other", "status": {"status": "running"}, "max_in_flight": 10}] if capped else []
+    svc = FakeServices(components=[component(x, phase="powering_on", desired=SBPS) for x in N[:2]],
+                       nodes=[node(x) for x in N[:2]], sessions=sessions)
+    power_on = PowerOnOperator()
+    power_on.taking = {N[0]}
+    run(power_on.run_pass(make_ctx(svc)))
+    assert [c[1] for c in calls(svc, "hsm.query")] == [[N[1]]]
     assert [c[1:] for c in calls(svc, "pcs.transition")] == [("On", [N[1]])]
 
 
