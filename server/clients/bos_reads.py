@@ -218,16 +218,33 @@ class StoreReads:
 
     async def enabled_ids_in(self, statuses: Sequence[str]) -> List[str]:
         """IDs of the enabled components in any of `statuses`, ascending, from the indexes alone
-        (ZINTER of the enabled and each status index: no record is read or decoded)."""
+        (no record is read or decoded): each status index's members less those not enabled, read
+        together (MULTI): `enabled_members`."""
         found: List[str] = []
         for status in statuses:
-            members = await self.store.redis.zinter([keys.COMPONENT_ENABLED, keys.by_status(status)])
-            found.extend(_texts(members))
+            found.extend(await self.enabled_members(keys.by_status(status)))
         # sorted, then each once (a component that moved between two statuses during the reads is
         # in both): the members come in index order, which a sort takes in linear time, where
         # sorting a set of 100,000 IDs cost each power operator's pass a whole sort
         found.sort()
         return found if len(statuses) <= 1 else list(dict.fromkeys(found))
+
+    async def enabled_members(self, index: str) -> List[str]:
+        """The members of `index` that are enabled, in index order: ZRANGE of `index` less its ZDIFF
+        with the enabled index (members not enabled: few, as a disabled component keeps a power
+        status only when stopped in flight), in one MULTI so both see the same instant. A ZINTER
+        with the enabled index gave the same members, but built them into a sorted set of its own
+        first: at 100,000 nodes in flight (a reboot's `power_off_gracefully_called`, listed by
+        power-off-forceful at every pass) that cost Redis ~5x the ZRANGE and the ZDIFF together
+        (issue 13)."""
+        async with self.store.redis.pipeline(transaction=True) as pipe:
+            pipe.zrange(index, 0, -1)
+            pipe.zdiff([index, keys.COMPONENT_ENABLED])
+            members, disabled = await pipe.execute()
+        if disabled:
+            left = frozenset(disabled)
+            members = [m for m in members if m not in left]
+        return list(_texts(members))
 
     async def session_heads(self, status: Optional[str]) -> List[Dict[str, Any]]:
         """Every tenant's sessions (in `status`, if given), in the listing's order, each without
