@@ -142,6 +142,18 @@ def test_runs_of_items_alike_but_for_their_ids_agree_with_the_reporting_path(ite
     b'[{"id": "a", "error": "e"}, {"id": "b", "error": "e"}]',  # not compact: each decoded in full
     b'[{"id":"a","error":"e"},{"id":"a","error":"e"}]',  # a duplicate ID
     b'[{"id":"a","error":"e"}, 7, {"id":"b","error":"e"}]',
+    # the text walk (_text_walk): what joins the items, and where an item decoded in full ends
+    b'[]',
+    b'[{"id":"a","error":"e"}]',
+    b'[{"id":"a","error":"e"},{"id":"b","error":"e"}x{"id":"c","error":"e"}]',  # not joined by a comma
+    b'[{"id":"a","error":"e"},{"id":"b","error":"e"},]',
+    b'[{"id":"a","error":"e"} ,{"id":"b","error":"e"}]',
+    b'[{"id":"a","error":"e"},{"id":"b","error":"e"}] ',
+    b' [{"id":"a","error":"e"},{"id":"b","error":"e"}]',
+    b'[{"id":"a","error":"e"},{"id":"b","error":"e"}',
+    b'[{"id":"a","error":"e","x":[{"id":"b"},{"id":"c"}]},{"id":"d","error":"e"}]',  # the next item's opening, nested
+    b'[{"id":"a","error":"e"},{"id":"b","error":"e"},{"id":"c","error":"e","x":[{"id":"b"},{"id":"c"}]}]',
+    b'[{"id":"a","error":",{\\"id\\":\\"b"},{"id":"c","error":",{\\"id\\":\\"b"}]',  # and quoted (escaped)
 ], ids=lambda raw: repr(raw[:50]))
 def test_edge_cases_of_runs_agree(raw: bytes) -> None:
     assert served(schema.ComponentArray, raw) == reporting(schema.ComponentArray, raw)
