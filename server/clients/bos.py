@@ -218,12 +218,13 @@ class BosClient:
             return await self.reads.session_heads(status)
         return await self.list_sessions(status)
 
-    async def session_names(self) -> List[Tuple[Optional[str], str]]:
-        """(tenant, name) of every session: from the store's index when read from the store
-        (bos_reads.StoreReads.session_names), else from the listing."""
+    async def session_names(self, status: Optional[str] = None) -> List[Tuple[Optional[str], str]]:
+        """(tenant, name) of every session (in `status`, if given), in the listing's order: from the
+        store's indexes when read from the store (bos_reads.StoreReads.session_names), else from
+        the listing."""
         if self.reads is not None:
-            return await self.reads.session_names()
-        return [(s.get("tenant") or None, s["name"]) for s in await self.list_sessions()]
+            return await self.reads.session_names(status)
+        return [(s.get("tenant") or None, s["name"]) for s in await self.list_sessions(status)]
 
     async def get_session(self, name: str, tenant: Optional[str]) -> Dict[str, Any]:
         body = await self.http.get(f"/sessions/{quote(name, safe='')}", headers=_tenant_headers(tenant))

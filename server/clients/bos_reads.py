@@ -255,12 +255,15 @@ class StoreReads:
         raws = await self.sessions.load_raw(await self.sessions.members(index))  # the API listing's reads
         return [msgspec.structs.asdict(_SESSION_HEAD.decode(raw)) for raw in raws]
 
-    async def session_names(self) -> List[Tuple[Optional[str], str]]:
-        """(tenant, name) of every tenant's session, from the sessions index alone (its members are
-        `tenant\\0name`): no record is read. Session completion tells tenant sessions sharing a
-        running session's name (D25) from them on every pass; it read every stored session for
-        that, each naming its nodes (~1.7 MB at 100,000 nodes), completed ones included (issue 13)."""
-        return [keys.split_member(m) for m in await self.sessions.members(keys.SESSIONS)]
+    async def session_names(self, status: Optional[str] = None) -> List[Tuple[Optional[str], str]]:
+        """(tenant, name) of every tenant's session (in `status`, if given), from the sessions index
+        (or that status's) alone, in its order (its members are `tenant\\0name`): no record is read.
+        Session completion tells tenant sessions sharing a running session's name (D25) from them
+        on every pass; it read every stored session for that, each naming its nodes (~1.7 MB at
+        100,000 nodes), completed ones included (issue 13). It lists the running sessions with
+        this too: it reads nothing else of them."""
+        index = keys.sessions_by_status(status) if status else keys.SESSIONS
+        return [keys.split_member(m) for m in await self.sessions.members(index)]
 
     async def pages(self, query: ComponentQuery) -> AsyncIterator[List[Component]]:
         """The whole listing of `query` as chunks (the store's read size), ID order."""

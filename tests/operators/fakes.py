@@ -140,8 +140,10 @@ class FakeBos:
     async def session_heads(self, status: Optional[str] = None) -> List[dict]:
         return await self.list_sessions(status)
 
-    async def session_names(self) -> List[Tuple[Optional[str], str]]:
-        return [(s.get("tenant") or None, s["name"]) for s in self.sessions]
+    async def session_names(self, status: Optional[str] = None) -> List[Tuple[Optional[str], str]]:
+        self.calls.append(("bos.session_names", status))  # from the indexes: no session record read
+        return [(s.get("tenant") or None, s["name"]) for s in self.sessions
+                if status is None or s["status"]["status"] == status]
 
     async def get_template(self, name: str, tenant: Optional[str]) -> dict:
         self.calls.append(("bos.get_template", name, tenant))

@@ -410,6 +410,7 @@ def test_session_completes_when_no_component_is_enabled_or_staged(make_ctx):
     assert states == {("s1", None): "complete", ("s2", None): "running", ("s3", None): "running"}
     names = [c[0] for c in svc.calls if c[0] in ("bos.patch_session", "bos.save_session_status")]
     assert names == ["bos.patch_session", "bos.save_session_status"]
+    assert "bos.list_sessions" not in svc.calls.names()  # the running sessions' names only (issue 13)
     patch = next(c for c in svc.calls if c[0] == "bos.patch_session")[3]
     assert patch["status"]["status"] == "complete" and patch["status"]["end_time"] and "error" not in patch["status"]
 

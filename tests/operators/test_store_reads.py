@@ -129,6 +129,10 @@ def test_session_heads_are_the_listing_without_its_components(api, api_server, r
                 raise AssertionError("a session was read")
             by_store.reads.sessions.load_raw = no_sessions  # type: ignore[method-assign]
             assert await by_store.session_names() == listed
+            for status in ("running", "pending"):  # session completion's running sessions, no record read
+                by_status = [(s.get("tenant") or None, s["name"]) for s in await by_api.list_sessions(status)]
+                assert await by_store.session_names(status) == by_status == await by_api.session_names(status)
+            assert await by_store.session_names("running") == [(None, "a-plain"), (None, "b-capped")]
         finally:
             await http.close()
             await redis.aclose()
