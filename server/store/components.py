@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from typing import (Any, AsyncIterator, Callable, Collection, Dict, Iterable, List, Mapping, NamedTuple, Optional,
-                    Sequence, Set, Tuple)
+                    Sequence, Set, Tuple, Union)
 
 from redis.asyncio import Redis
 
@@ -53,22 +53,40 @@ def _chunks(count: int) -> List[slice]:
     return [slice(start, end) for start, end in zip(bounds, bounds[1:])]
 
 
+class _Later(NamedTuple):
+    """What a record computed in full leaves for the others of its key, made into a Template
+    only when one of them is met (made): records each distinct (every stored value stamped
+    at its own time) have none, and slicing each new value after its ID for a template no
+    record takes was a thirtieth of such a bulk write's API CPU (issue 13)."""
+
+    value: bytes
+    component_id: str
+    record: Record
+    unchanged: bool
+    write: Tuple[Any, ...]
+    facets: Any
+    blobs: Mapping[str, bytes]
+
+    def made(self) -> Optional[Template]:
+        """The Template; None when the new value does not start with its ID (then each record of
+        the key is computed in full)."""
+        rest = rest_of(self.value, self.component_id)
+        if rest is None:
+            return None
+        return Template(rest, self.record, self.unchanged, self.write, self.facets, self.blobs, Shaped(rest))
+
+
+Remembered = Union[Template, _Later, None]  # a key's entry in an update's memo
+
+
 class _Computing(NamedTuple):
     """How an update computes its records: update's arguments, and what it remembered (alike.py)."""
 
     compute: Compute
     actors: Mapping[str, str]
     alike: Optional[AlikeKey]
-    memo: Optional[Dict[Key, Optional[Template]]]
+    memo: Optional[Dict[Key, Remembered]]
     seen: Optional[Seen] = None  # alike.key_of's
-
-
-def _template(value: bytes, component_id: str, record: Record, unchanged: bool, write: Tuple[Any, ...],
-              facets: Any, blobs: Mapping[str, bytes]) -> Optional[Template]:
-    """What a record computed in full leaves for the others of its key; None when its new
-    value does not start with its ID (then each of them is computed in full)."""
-    rest = rest_of(value, component_id)
-    return Template(rest, record, unchanged, write, facets, blobs, Shaped(rest)) if rest is not None else None
 
 
 def _take(plan: Plan, component_id: str, raw: Optional[bytes], key: Key, prefix: bytes, template: Template,
@@ -237,7 +255,7 @@ class ComponentStore:
         changes: List[List[Any]] = []  # of tracked fields, for the change event (dashboard)
         written: Dict[str, Facets] = {}  # the index facets of each record written, for the change event
         unannounced = False  # a write was applied that no script announced
-        memo: Optional[Dict[Key, Optional[Template]]] = {} if alike is not None else None
+        memo: Optional[Dict[Key, Remembered]] = {} if alike is not None else None
         seen: Optional[Seen] = {} if alike is not None else None
         for round_ in range(MAX_ROUNDS):
             if not pending:
@@ -334,6 +352,8 @@ class ComponentStore:
         read_as: Dict[Key, Any] = {}
         for component_id, raw, key, prefix in taken:
             template = memo[key]
+            if isinstance(template, _Later):
+                template = memo[key] = template.made()
             if template is None:  # its first could not stand for the others: each is computed
                 again.append((component_id, raw, None))
             else:
@@ -370,7 +390,7 @@ class ComponentStore:
             value = dumps(pack(self.blobs.intern(new, row_blobs)))
             if value == raw:
                 if key is not None:
-                    memo[key] = _template(value, component_id, new, True, (), None, row_blobs)  # type: ignore[index]
+                    memo[key] = _Later(value, component_id, new, True, (), None, row_blobs)  # type: ignore[index]
                 continue
             blobs.update(row_blobs)
             new_facets, new_scored, new_tracked = shape(new)
@@ -390,8 +410,8 @@ class ComponentStore:
                                 history))
             facets.append(new_facets)
             if key is not None:
-                memo[key] = _template(value, component_id, new, False,  # type: ignore[index]
-                                      (removed, added, moved, history), new_facets, row_blobs)
+                memo[key] = _Later(value, component_id, new, False,  # type: ignore[index]
+                                   (removed, added, moved, history), new_facets, row_blobs)
 
     async def update_one(self, component_id: str, compute: Compute) -> Optional[Record]:
         """Like update() for one record, batched with concurrent callers (one read, one CAS).
