@@ -25,11 +25,15 @@ MISSING = ""  # expected hash of a record that does not exist
 RECEIPT_SECONDS = 60  # far longer than any retry of one call (connection.RETRY_BUDGET)
 
 # ARGV: count; the index table (n, then n index keys); the shape table (n, then n value tails);
+# the template table (n, then four arguments per template: the last four of a write, below);
 # per write six arguments: key, member, expected sha1 (or "" when absent; or "#n": the value read
 # was `{"id":"<member>"` followed by shape n), new value (or "" to delete; or "#n": `{"id":"<member>"`
-# followed by shape n), index moves, history payload (or ""); then. Shapes are for records written
-# alike (store/alike.py): a bulk write sends each distinct tail once, not ~600 bytes per record, and
-# neither side hashes a value read that is a shape (the script compares the strings instead); then
+# followed by shape n), index moves, history payload (or ""); or three: key, member, "@n", the
+# other four being template n's. Shapes are for records written alike (store/alike.py): a bulk
+# write sends each distinct tail once, not ~600 bytes per record, and neither side hashes a value
+# read that is a shape (the script compares the strings instead); the records of a shape share
+# their expected value, moves and history payload too, sent once as a template: packing the
+# arguments was a twentieth of a seed's API CPU, and the script reads half as many; then
 # n_blobs, then per blob: key, value; then the blob index key and the current time; then the
 # history settings (history.py): max length, oldest ms kept, key prefix; then the change
 # event (channel and message, or two ""), published only when every write of the call applied;
@@ -66,8 +70,15 @@ local function batched(command, list, key)
 end
 local count, nidx = tonumber(ARGV[1]), tonumber(ARGV[2])
 local shapes = 3 + nidx  -- ARGV[shapes]: how many shapes; shape n is ARGV[shapes + n]
-local first = shapes + 1 + tonumber(ARGV[shapes])
-local i = first + 6 * count
+local templates = shapes + 1 + tonumber(ARGV[shapes])  -- template n: ARGV[templates + 4n - 3 .. templates + 4n]
+local first = templates + 1 + 4 * tonumber(ARGV[templates])
+local record_at, record_keys = {}, {}  -- where each write's arguments begin; its key
+local i = first
+for r = 1, count do
+  record_at[r] = i
+  record_keys[r] = ARGV[i]
+  if byte(ARGV[i + 2], 1) == 64 then i = i + 3 else i = i + 6 end  -- '@': a template's write
+end
 local nblobs = tonumber(ARGV[i])
 local blob_index, now = ARGV[i + 1 + 2 * nblobs], ARGV[i + 2 + 2 * nblobs]
 local history_at = i + 3 + 2 * nblobs
@@ -76,10 +87,8 @@ for b = 0, nblobs - 1 do
   redis.call('SET', bkey, ARGV[i + 2 + 2 * b], 'NX')
   redis.call('ZADD', blob_index, now, bkey)
 end
-local record_keys = {}
-for r = 1, count do record_keys[r] = ARGV[first + 6 * (r - 1)] end
 local current = batched('MGET', record_keys)
-local conflicts, with_history, nhistory = {}, {}, 0
+local conflicts, with_history, payloads, nhistory = {}, {}, {}, 0
 local sets, nsets, dels, movers, written = {}, 0, {}, {}, {}  -- nsets: #sets, counted
 local moves_of  -- below
 -- Index moves are gathered per distinct moves string (the records of a bulk write move alike: a
@@ -147,9 +156,21 @@ function moves_of(moves)  -- a write's index moves as {index, score or nil}, par
   parsed[moves] = ops
   return ops
 end
+local template_at = {}  -- '@n' -> where template n's arguments begin, looked up once per call
 for r = 1, count do
-  local at = first + 6 * (r - 1)
-  local key, member, expected, new, moves = ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3], ARGV[at + 4]
+  local at = record_at[r]
+  local key, member, expected = ARGV[at], ARGV[at + 1], ARGV[at + 2]
+  local new, moves, payload
+  if byte(expected, 1) == 64 then
+    local t = template_at[expected]
+    if not t then
+      t = templates + 4 * tonumber(sub(expected, 2)) - 3
+      template_at[expected] = t
+    end
+    expected, new, moves, payload = ARGV[t], ARGV[t + 1], ARGV[t + 2], ARGV[t + 3]
+  else
+    new, moves, payload = ARGV[at + 3], ARGV[at + 4], ARGV[at + 5]
+  end
   local value = current[r]
   if written[key] then  -- written earlier in this call: read it as it is now
     flush()
@@ -178,9 +199,10 @@ for r = 1, count do
       if not group then group = {}; movers[moves] = group end
       group[#group + 1] = member
     end
-    if ARGV[at + 5] ~= '' then
+    if payload ~= '' then
       nhistory = nhistory + 1
       with_history[nhistory] = r
+      payloads[nhistory] = payload
     end
   end
 end
@@ -215,7 +237,7 @@ if #with_history > 0 then
   local now_ms = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
   local now_id = b36(now_ms) .. '-0'
   local history_keys = {}
-  for h, r in ipairs(with_history) do history_keys[h] = prefix .. ARGV[first + 6 * (r - 1) + 1] end
+  for h, r in ipairs(with_history) do history_keys[h] = prefix .. ARGV[record_at[r] + 1] end
   -- MGET reads a list left by an older version as nil: the MSET below replaces it
   local stored_all, latest, fields_of, blanked = batched('MGET', history_keys), {}, {}, {}
   local texts, ntexts = {}, 0  -- key, text, ...: one MSET (no expiry per key: history.py's sweep)
@@ -277,11 +299,11 @@ if #with_history > 0 then
     return text
   end
   local appended_to = {}  -- payload -> stored text (false: none) -> new text
-  for h, r in ipairs(with_history) do
+  for h in ipairs(with_history) do
     local hkey = history_keys[h]
     local stored = latest[hkey]
     if stored == nil then stored = stored_all[h] end
-    local payload = ARGV[first + 6 * (r - 1) + 5]
+    local payload = payloads[h]
     local made = appended_to[payload]
     if not made then made = {}; appended_to[payload] = made end
     local text = made[stored or false]
@@ -373,6 +395,7 @@ def _args(writes: Sequence[Write], blobs: Mapping[str, bytes], receipt: str = ""
     made: Dict[Tuple[Any, ...], str] = {}  # moves -> their words: the records of a bulk write move alike
     alike: Dict[Tuple[int, int, int], str] = {}  # the same, by the objects' identities (alive till the end)
     shapes: Dict[bytes, str] = {}  # a Shaped value's rest -> its reference ("#n")
+    templates: Dict[Tuple[Any, ...], str] = {}  # a shaped write's last four arguments -> their reference ("@n")
     body: List[Any] = []
     for w in writes:
         moves = ""
@@ -387,13 +410,17 @@ def _args(writes: Sequence[Write], blobs: Mapping[str, bytes], receipt: str = ""
                 alike[same] = moves
         value: Union[bytes, Shaped, str, None] = w.value
         expected: Union[bytes, Shaped, str, None] = w.expected
-        if type(value) is Shaped:
-            value = shapes.get(value.rest) or shapes.setdefault(value.rest, f"#{len(shapes) + 1}")
         if type(expected) is Shaped:
             expected = shapes.get(expected.rest) or shapes.setdefault(expected.rest, f"#{len(shapes) + 1}")
-        body += [w.key, w.member, expected, value if value is not None else b"", moves,
-                 (w.history or b"") if history is not None else b""]
-    args: List[Any] = [len(writes), len(table), *table, len(shapes), *shapes, *body, len(blobs)]
+        payload = (w.history or b"") if history is not None else b""
+        if type(value) is Shaped:  # written alike (store/alike.py): the others of its shape share the rest
+            value = shapes.get(value.rest) or shapes.setdefault(value.rest, f"#{len(shapes) + 1}")
+            last = (expected, value, moves, payload)
+            body += [w.key, w.member, templates.get(last) or templates.setdefault(last, f"@{len(templates) + 1}")]
+        else:
+            body += [w.key, w.member, expected, value if value is not None else b"", moves, payload]
+    args: List[Any] = [len(writes), len(table), *table, len(shapes), *shapes, len(templates),
+                       *[field for fields in templates for field in fields], *body, len(blobs)]
     for digest, value in blobs.items():
         args += [keys.artifacts_blob(digest), value]
     args += [keys.ARTIFACT_BLOBS, int(time.time())]

@@ -162,3 +162,41 @@ def test_a_batched_write_moves_each_record_between_indexes_with_its_scores(
     assert redis_client.zcard(keys.by_session("old")) == 0
     assert redis_client.zrange(keys.by_session("new"), 0, -1) == [b"m1", b"m2", b"m3"]
     assert redis_client.zscore(keys.COMPONENT_ACTUAL_STAMP, "m3") == 1733000002.5
+
+
+def test_writes_of_one_shape_share_a_template_only_with_their_own_expected_value_moves_and_history(
+        url: str, redis_client: redis_lib.Redis) -> None:
+    """Shaped writes (records written alike) send key, member and a template reference (cas.py);
+    writes of one value shape read as absent, as that shape, or stale must each be checked against
+    their own expected value, and each get its own moves and history."""
+    from bos_server.store.cas import MISSING, CasWriter, Shaped, Write
+    from bos_server.store.history import HistorySettings
+
+    rest, newer = b',"error":"old"}', b',"error":"new"}'
+    history = HistorySettings()
+
+    async def scenario() -> List[int]:
+        store = Store.connect(url)
+        try:
+            writer = CasWriter(store.redis, history)
+            for member in ("s1", "s2", "s3"):
+                await store.redis.set(keys.component(member), b'{"id":"' + member.encode() + b'"' + rest)
+            await store.redis.set(keys.component("s3"), b'{"id":"s3","error":"changed"}')  # since it was read
+            writes = [Write(keys.component(m), m, MISSING, Shaped(newer), add_to=(keys.by_session("a"),),
+                            history=b"created") for m in ("n1", "n2")]
+            writes += [Write(keys.component(m), m, Shaped(rest), Shaped(newer), add_to=(keys.by_session("b"),),
+                             history=b"changed") for m in ("s1", "s2", "s3")]
+            writes.append(Write(keys.component("n3"), "n3", Shaped(rest), Shaped(newer)))  # read as existing: absent
+            return await writer.apply(writes)
+        finally:
+            await store.close()
+
+    assert asyncio.run(scenario()) == [4, 5], "a write was checked against another template's expected value"
+    for member in ("n1", "n2", "s1", "s2"):
+        assert redis_client.get(keys.component(member)) == b'{"id":"' + member.encode() + b'"' + newer
+    assert redis_client.get(keys.component("s3")) == b'{"id":"s3","error":"changed"}'
+    assert redis_client.get(keys.component("n3")) is None
+    assert redis_client.zrange(keys.by_session("a"), 0, -1) == [b"n1", b"n2"]
+    assert redis_client.zrange(keys.by_session("b"), 0, -1) == [b"s1", b"s2"]
+    assert redis_client.get(keys.component_history("n1")).endswith(b"created")
+    assert redis_client.get(keys.component_history("s2")).endswith(b"changed")
