@@ -26,9 +26,22 @@ def _capped(session: Mapping[str, Any]) -> bool:
     return session.get("max_in_flight") is not None or session.get("max_failed") is not None
 
 
+# The sessions whose nodes may be enabled: running ones, and pending ones session setup is writing
+# batch by batch (each batch is looked at, and its nodes powered on, as soon as it is written: the
+# status operator's `look_soon`), before it marks the session running.
+GATED_STATUSES = ("pending", "running")
+
+
+async def _sessions(ctx: PassContext) -> List[Dict[str, Any]]:
+    return [s for status in GATED_STATUSES for s in await ctx.bos.session_heads(status=status)]
+
+
 async def any_capped(ctx: PassContext) -> bool:
-    """Whether a running session uses the gate (then candidates are gated by their session)."""
-    return any(_capped(s) for s in await ctx.bos.session_heads(status="running"))
+    """Whether a session that may have enabled nodes uses the gate (then candidates are gated by
+    their session): a pending one too. Counting running sessions only, a capped session's nodes
+    were powered on without slots while setup still wrote its later batches (a 300-node session,
+    max_in_flight=20, batches of 20: 100 in flight at once)."""
+    return any(_capped(s) for s in await _sessions(ctx))
 
 
 async def gate(ctx: PassContext, candidates: Sequence[Component]) -> List[Component]:
@@ -39,7 +52,7 @@ async def gate(ctx: PassContext, candidates: Sequence[Component]) -> List[Compon
         by_session[comp.get("session") or UNLIMITED_SESSION].append(comp)
     capped = {}
     if redis is not None and any(by_session.keys() - {UNLIMITED_SESSION}):
-        capped = {s["name"]: s for s in await ctx.bos.session_heads(status="running") if _capped(s)}
+        capped = {s["name"]: s for s in await _sessions(ctx) if _capped(s)}
     allowed: List[Component] = []
     for name, comps in by_session.items():
         session = capped.get(name)

@@ -2,7 +2,7 @@
 dry run == what setup does, rolling waves, max_failed, stop with cleanup, DELETE of a
 running session, retry of the failed nodes.
 
-One stack for the module (Redis, API, operators, 1,000 simulated nodes); each test
+One stack for the module (Redis, API, operators, 1,100 simulated nodes); each test
 takes fresh nodes.
 """
 
@@ -28,7 +28,7 @@ WRITES = {"pcs": ("/transitions",), "bss": ("/bootparameters",), "cfs": ("/compo
 
 @pytest.fixture(scope="module")
 def big(tmp_path_factory: pytest.TempPathFactory):
-    running = Stack(tmp_path_factory.mktemp("control"), nodes=1000)
+    running = Stack(tmp_path_factory.mktemp("control"), nodes=1100)
     yield running
     running.stop()
 
@@ -142,6 +142,20 @@ def test_dry_run_plan_is_what_the_session_does_and_waves_cap_in_flight(cluster):
     peak = peak_in_flight(cluster, pool[:500], since["pcs"])
     print(f"peak nodes powering on or booting with max_in_flight=50: {peak}")
     assert 0 < peak <= 50
+
+
+def test_waves_cap_in_flight_while_setup_still_writes_the_session_batch_by_batch(cluster):
+    """Setup has each batch it writes looked at and powered on at once, while the session is still
+    pending: the gate counts pending sessions too (it once counted running ones only: 100 of 300
+    nodes in flight at once with max_in_flight=20, batches of 20)."""
+    cluster.set_options(max_component_batch_size=10)
+    pool = cluster.take(100)
+    cluster.template("waves-setup", pool)
+    since = last_seq(cluster, "pcs")
+    cluster.session("waves-setup", "waves-setup", "boot", max_in_flight=10)
+    status = cluster.wait_complete("waves-setup", timeout=240)
+    assert status["percent_successful"] == 100.0 and status["managed_components_count"] == 100
+    assert 0 < peak_in_flight(cluster, pool, since) <= 10
 
 
 def peak_in_flight(cluster: Stack, nodes: List[str], since: int) -> int:
