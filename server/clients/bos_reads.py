@@ -249,8 +249,8 @@ class StoreReads:
     async def session_heads(self, status: Optional[str]) -> List[Dict[str, Any]]:
         """Every tenant's sessions (in `status`, if given), in the listing's order, each without
         its `components` string (`_SessionHead`). That string names every node of a running
-        session (~1.4 MB at 100,000 nodes); the wave gate and session completion listed the
-        running sessions with it on every pass, and nothing of it is read there (issue 13)."""
+        session (~1.4 MB at 100,000 nodes); the wave gate lists the pending and running sessions
+        for their caps at every pass and hand-over, and reads nothing of it (issue 13)."""
         index = keys.sessions_by_status(status) if status else keys.SESSIONS
         raws = await self.sessions.load_raw(await self.sessions.members(index))  # the API listing's reads
         return [msgspec.structs.asdict(_SESSION_HEAD.decode(raw)) for raw in raws]

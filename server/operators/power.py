@@ -30,7 +30,7 @@ async def existing_in_hsm(ctx: PassContext, components: Sequence[Component]) -> 
 async def selected_ids(ctx: PassContext, status: str, taking: AbstractSet[str] = frozenset()) -> Optional[List[str]]:
     """The selection of power-on or power-off-graceful (enabled, in `status`, known to HSM) from the
     store's indexes, without reading a record, when that is the whole selection: with store reads
-    and no running session capped by the wave gate (which reads each candidate's session, §5.7).
+    and no pending or running session capped by the wave gate (which reads each candidate's session, §5.7).
     None otherwise (the caller selects from the records). Every chunk's records are read under its
     claim anyway (§2.3); a reboot of 100,000 nodes decoded each one twice per power action.
 
