@@ -72,7 +72,7 @@ class Metrics:
         self.read = Counter("bos_operator_components_read_total",
                             "Component records an operator read under its claim to decide about them", ["operator"])
         self.leases = Counter("bos_operator_leases_total",
-                              "Component leases by event: asked, granted, fence_checked, heartbeat_renewed, released",
+                              "Component leases by event: asked, granted, fence_checked, heartbeat_checked, released",
                               ["event"])
         self.cas = Counter("bos_store_component_writes_total",
                            "Component records in compare-and-set rounds: written or conflicted (re-read, retried)",
@@ -200,7 +200,7 @@ def operator_read(operator: str, count: int) -> None:
 
 def leases(event: str, count: int) -> None:
     """`count` lease keys `asked` for, `granted`, `fence_checked` (checked before a write),
-    `heartbeat_renewed` or `released` (claims.py)."""
+    `heartbeat_checked` (read by the heartbeat) or `released` (claims.py)."""
     if METRICS is not None and count:
         METRICS.leases.labels(event).inc(count)
 

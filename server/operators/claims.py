@@ -3,22 +3,22 @@ decision records (docs/ha.md).
 
 Every operator that reads a component to decide about it (status, the power operators,
 configuration, actual-state cleanup, session setup) first claims the component's lease:
-one `SET NX PX` per component, batched in one script call per chunk, all sharing a fresh
-fencing token. It then re-reads the component, decides, acts and writes, and releases the
+a key per component holding the claim's fencing token, set where free in one script call per
+chunk (one MGET, one MSET), all sharing a fresh fencing token. It then re-reads the component, decides, acts and writes, and releases the
 lease. A replica that holds no lease on a component neither decides nor acts on it, so two
 replicas (or two operators of one replica) never act on the same component at once, and no
 decision is made from a read taken before another holder's write.
 
 A token lives while its liveness key does (one key per token, expiring after the lease
 period): a lease key whose token lapsed is taken over by the next claim, and a lapsed token
-claims, records and sends nothing more. The heartbeat renews each token while its holder runs
-(one command per token; the lease keys only every KEEP_FACTOR / 3 lease periods), and so does
-the fence check before every write request the holder sends (`fenced`), which also reads that
-every lease is still the token's: a replica paused past its lease sends nothing after it
-wakes. The power operators also record each decision, with the component's state version,
-before their first external call; a claimant that finds such a record for
-the version it just read knows a replica that stopped had already (perhaps) issued it, and
-records it as issued instead of issuing it again (at most once per decision).
+claims, records and sends nothing more. Lease keys have no expiry of their own (a claim sets a
+chunk's keys with one MSET, not one SET per key): the heartbeat renews each token while its
+holder runs (one command per token), and so does the fence check before every write request
+the holder sends (`fenced`), which also reads that every lease is still the token's: a replica
+paused past its lease sends nothing after it wakes. The power operators also record each
+decision, with the component's state version, before their first external call; a claimant
+that finds such a record for the version it just read knows a replica that stopped had already
+(perhaps) issued it, and records it as issued instead of issuing it again (at most once per decision).
 """
 
 from __future__ import annotations
@@ -43,20 +43,22 @@ LOG = logging.getLogger("bos.operators.claims")
 DEFAULT_LEASE = 10.0  # seconds; a dead replica's components are free again after this
 DECISION_TTL = 3600.0  # an unadopted decision record is forgotten after this (then re-decided)
 SEP = "\x1f"
-# Lease keys live this many lease periods, the heartbeat renewing them every third of that: what
-# frees a stopped holder's components after one lease period is its token's liveness key, which
-# every fence check and heartbeat renews with one command, not its lease keys (docs/ha.md §1).
-KEEP_FACTOR = 6
 SCRIPT_CHUNK = 2000  # keys per script call: bounds the time Redis spends in one script
-# and the scripts' unpack() (Redis's Lua refuses to unpack more than ~8,000 values: release unpacks
-# up to two chunks of keys at once).
+# and the scripts' unpack() (Redis's Lua refuses to unpack more than ~8,000 values: the claim
+# unpacks a key and a token per key, release up to two chunks of keys at once).
+# How often the heartbeat also reads a held token's lease keys (in lease periods), to warn about
+# leases lost under a running holder; the fence checks read them before every write anyway.
+LOOK_EVERY = 2
 
 # ARGV: token counter key, replica id, token ("" = take a new one), lease ms, liveness key prefix,
-# lease key ms, then lease keys. Returns the token, then the 1-based positions of the keys now held
-# with it. A new token's liveness key is set; a given token's is renewed, and if it lapsed the token
-# is dead for good (it claims nothing more). A key held by a token without a liveness key is taken
-# over, but only a token of this scheme (`:L<n>`): one of an older version's replica (a rolling
-# update runs both) has no liveness key while it runs, and its lease key expires by itself instead.
+# then lease keys. Returns the token, then the 1-based positions of the keys now held with it. A
+# new token's liveness key is set; a given token's is renewed, and if it lapsed the token is dead
+# for good (it claims nothing more). The keys are read with one MGET and what is taken set with
+# one MSET (no expiry: what frees a stopped holder's components is its token's lapse), where a SET
+# NX PX per key was a third of the claims' Redis CPU in a boot (issue 13). A free key is taken; so
+# is one held by a token without a liveness key, but only a token of this scheme (`:L<n>`): one
+# of an older version's replica (a rolling update runs both) has no liveness key while it runs,
+# and its lease key expires by itself instead.
 _CLAIM = """
 local token = ARGV[3]
 local alive = ARGV[5]
@@ -66,65 +68,77 @@ if token == '' then
 elseif redis.call('PEXPIRE', alive .. token, ARGV[4]) == 0 then
   return {token}
 end
-local out = {token}
+local out, taken, n = {token}, {}, 0
 local dead = {}
-for i = 7, #ARGV do
-  if redis.call('SET', ARGV[i], token, 'NX', 'PX', ARGV[6]) then out[#out + 1] = i - 6
-  else
-    local holder = redis.call('GET', ARGV[i])
-    if holder == token then out[#out + 1] = i - 6
-    else
-      if dead[holder] == nil then
-        dead[holder] = string.find(holder, ':L%d+$') ~= nil and redis.call('EXISTS', alive .. holder) == 0
-      end
-      if dead[holder] then
-        redis.call('SET', ARGV[i], token, 'PX', ARGV[6])
-        out[#out + 1] = i - 6
-      end
+local held = redis.call('MGET', unpack(ARGV, 6))
+for i = 1, #held do
+  local holder = held[i]
+  local take = not holder
+  if holder == token then out[#out + 1] = i
+  elseif holder then
+    take = dead[holder]
+    if take == nil then
+      take = string.find(holder, ':L%d+$') ~= nil and redis.call('EXISTS', alive .. holder) == 0
+      dead[holder] = take
     end
   end
+  if take then
+    taken[n + 1] = ARGV[i + 5]; taken[n + 2] = token
+    n = n + 2
+    out[#out + 1] = i
+  end
 end
+if n > 0 then redis.call('MSET', unpack(taken)) end
 return out
 """
 
-# ARGV: token, its liveness key, lease ms, lease key ms ("" = the lease keys are only checked), then
-# lease keys. Renews the liveness key; -1 if it lapsed (the token is dead), else how many lease keys
-# this token no longer holds. The keys are read with one MGET; only the heartbeat's occasional
-# renewal of the keys themselves (every KEEP_FACTOR / 3 lease periods) sends a PEXPIRE per key.
+# ARGV: token, its liveness key, lease ms, then lease keys. Renews the liveness key; -1 if it
+# lapsed (the token is dead), else how many of the lease keys (read with one MGET) this token no
+# longer holds.
 _RENEW = """
 if redis.call('PEXPIRE', ARGV[2], ARGV[3]) == 0 then return -1 end
-if #ARGV < 5 then return 0 end
-local held = redis.call('MGET', unpack(ARGV, 5))
+if #ARGV < 4 then return 0 end
+local held = redis.call('MGET', unpack(ARGV, 4))
 local lost = 0
 for i = 1, #held do
-  if held[i] ~= ARGV[1] then lost = lost + 1
-  elseif ARGV[4] ~= '' then redis.call('PEXPIRE', ARGV[i + 4], ARGV[4]) end
+  if held[i] ~= ARGV[1] then lost = lost + 1 end
 end
 return lost
 """
 
-# ARGV: token, decision ttl ms, the token's liveness key, then (lease key, decision key, version)
-# triples. Per triple: 0 = lease not held, or the token is dead (nothing written), 1 = decision
-# recorded (issue it), 2 = another holder's record of this very version taken over (it was issued:
-# adopt it).
+# ARGV: token, decision ttl ms, the token's liveness key, n, then n lease keys, n decision keys and
+# n versions. Per component: 0 = lease not held, or the token is dead (nothing written), 1 =
+# decision recorded (issue it), 2 = another holder's record of this very version taken over (it
+# was issued: adopt it). The leases and the records are read with one MGET each, where a GET of
+# each per component was two thirds of the script's commands.
 _MARK = """
 local sep = '\\31'
+local token, n = ARGV[1], tonumber(ARGV[4])
 local out = {}
-local live = redis.call('EXISTS', ARGV[3]) == 1
-for i = 4, #ARGV, 3 do
+if redis.call('EXISTS', ARGV[3]) == 0 then
+  for j = 1, n do out[j] = 0 end
+  return out
+end
+local held = redis.call('MGET', unpack(ARGV, 5, 4 + n))
+local prior = redis.call('MGET', unpack(ARGV, 5 + n, 4 + 2 * n))
+local records = {}  -- version -> this token's record of it (a chunk's components mostly share one)
+for j = 1, n do
   local code = 0
-  if live and redis.call('GET', ARGV[i]) == ARGV[1] then
+  if held[j] == token then
     code = 1
-    local prior = redis.call('GET', ARGV[i + 1])
-    if prior then
-      local at = string.find(prior, sep, 1, true)
-      if at and string.sub(prior, at + 1) == ARGV[i + 2] and string.sub(prior, 1, at - 1) ~= ARGV[1] then
+    local version = ARGV[4 + 2 * n + j]
+    local p = prior[j]
+    if p then
+      local at = string.find(p, sep, 1, true)
+      if at and string.sub(p, at + 1) == version and string.sub(p, 1, at - 1) ~= token then
         code = 2
       end
     end
-    redis.call('SET', ARGV[i + 1], ARGV[1] .. sep .. ARGV[i + 2], 'PX', ARGV[2])
+    local record = records[version]
+    if not record then record = token .. sep .. version; records[version] = record end
+    redis.call('SET', ARGV[4 + n + j], record, 'PX', ARGV[2])
   end
-  out[#out + 1] = code
+  out[j] = code
 end
 return out
 """
@@ -225,24 +239,20 @@ class RedisClaims(LocalClaims):
         self._mark = redis.register_script(_MARK)
         self._release = redis.register_script(_RELEASE)
         self.held: Dict[str, Set[str]] = {}  # token -> lease keys, kept alive by the heartbeat
-        self._kept: Dict[str, float] = {}  # token -> when its lease keys were last given KEEP_FACTOR leases
+        self._looked: Dict[str, float] = {}  # token -> when the heartbeat last read its lease keys
 
     @property
     def _lease_ms(self) -> int:
         return max(1, int(self.lease * 1000))
 
-    @property
-    def _keep_ms(self) -> int:
-        return self._lease_ms * KEEP_FACTOR
-
     def _hold(self, token: str, leases: Set[str]) -> None:
         """What the heartbeat keeps alive under `token` from now on (`leases` replaces its set)."""
         if leases:
             self.held[token] = leases
-            self._kept.setdefault(token, time.monotonic())
+            self._looked.setdefault(token, time.monotonic())
         else:
             self.held.pop(token, None)
-            self._kept.pop(token, None)
+            self._looked.pop(token, None)
 
     async def claim(self, ids: Sequence[str], into: Optional[Claim] = None) -> Claim:
         """Claim what is free (one script call per SCRIPT_CHUNK ids); a store error claims nothing."""
@@ -253,8 +263,7 @@ class RedisClaims(LocalClaims):
             for start in range(0, len(wanted), SCRIPT_CHUNK):
                 part = wanted[start:start + SCRIPT_CHUNK]
                 out = await self._claim(args=[keys.CLAIM_TOKENS, self.replica, claim.token, self._lease_ms,
-                                              keys.claim_alive(""), self._keep_ms,
-                                              *(keys.component_lease(i) for i in part)])
+                                              keys.claim_alive(""), *(keys.component_lease(i) for i in part)])
                 claim.token = _text(out[0])
                 claim.ids.extend(part[int(pos) - 1] for pos in out[1:])
                 metrics.leases("asked", len(part))
@@ -268,7 +277,7 @@ class RedisClaims(LocalClaims):
     async def claim_key(self, lease_key: str) -> Optional[Claim]:
         try:
             out = await self._claim(args=[keys.CLAIM_TOKENS, self.replica, "", self._lease_ms,
-                                          keys.claim_alive(""), self._keep_ms, lease_key])
+                                          keys.claim_alive(""), lease_key])
         except (RedisError, OSError) as exc:
             LOG.warning("Unable to claim %s: %s", lease_key, _line(exc))
             return None
@@ -286,10 +295,11 @@ class RedisClaims(LocalClaims):
         try:
             for start in range(0, len(items), SCRIPT_CHUNK):
                 part = items[start:start + SCRIPT_CHUNK]
-                args: List[Any] = [claim.token, max(1, int(self.decision_ttl * 1000)), keys.claim_alive(claim.token)]
-                for cid, version in part:
-                    args += [keys.component_lease(cid), keys.decision(operator, cid), version]
-                codes = await self._mark(args=args)
+                codes = await self._mark(args=[
+                    claim.token, max(1, int(self.decision_ttl * 1000)), keys.claim_alive(claim.token), len(part),
+                    *(keys.component_lease(cid) for cid, _version in part),
+                    *(keys.decision(operator, cid) for cid, _version in part),
+                    *(version for _cid, version in part)])
                 for (cid, _version), code in zip(part, codes):
                     if int(code) == 1:
                         marked.append(cid)
@@ -312,11 +322,11 @@ class RedisClaims(LocalClaims):
         if lost:
             raise FenceLost(f"{lost} of {len(leases)} leases were lost")
 
-    async def _renew_keys(self, token: str, leases: Sequence[str], keep: bool = False) -> int:
-        """Renew `token`'s liveness key and check `leases` (with `keep`, also give them their
-        KEEP_FACTOR lease periods again): -1 if the token lapsed, else how many it lost."""
+    async def _renew_keys(self, token: str, leases: Sequence[str]) -> int:
+        """Renew `token`'s liveness key and check `leases`: -1 if the token lapsed, else how many
+        it lost."""
         lost = 0
-        head = [token, keys.claim_alive(token), self._lease_ms, self._keep_ms if keep else ""]
+        head = [token, keys.claim_alive(token), self._lease_ms]
         try:
             for start in range(0, max(1, len(leases)), SCRIPT_CHUNK):
                 found = int(await self._renew(args=[*head, *leases[start:start + SCRIPT_CHUNK]]))
@@ -342,22 +352,22 @@ class RedisClaims(LocalClaims):
                 await self._release(args=[claim.token, len(part), *(keys.component_lease(i) for i in part),
                                           *decisions])
                 metrics.leases("released", len(part))
-        except (RedisError, OSError) as exc:  # the leases expire by themselves
-            LOG.warning("Unable to release %d leases (they expire within %.0fs): %s", len(claim.ids),
-                        self.lease, _line(exc))
+        except (RedisError, OSError) as exc:  # free once the token lapses (no longer renewed once unheld)
+            LOG.warning("Unable to release %d leases (free once their token lapses): %s", len(claim.ids),
+                        _line(exc))
 
     async def release_others(self, claim: Claim) -> None:
         self._hold(claim.token, set())
         try:
             await self._release(args=[claim.token, len(claim.others), *claim.others])
         except (RedisError, OSError) as exc:
-            LOG.warning("Unable to release %s (it expires within %.0fs): %s", claim.others, self.lease, _line(exc))
+            LOG.warning("Unable to release %s (free once its token lapses): %s", claim.others, _line(exc))
 
     async def heartbeat(self, stopping: asyncio.Event) -> None:
         """Renew every holding token's liveness key each third of the lease period while this
-        process runs, and its lease keys each third of their KEEP_FACTOR periods: one command per
-        token, where renewing every lease key each time was 7 to 9 renewals per node of a
-        100,000-node boot (issue 13)."""
+        process runs: one command per token (lease keys have no expiry to renew; renewing each
+        was 7 to 9 renewals per node of a 100,000-node boot, issue 13). Every LOOK_EVERY lease
+        periods it also reads the token's lease keys, to warn about those lost under it."""
         while not stopping.is_set():
             try:
                 await asyncio.wait_for(stopping.wait(), timeout=self.lease / 3)
@@ -367,18 +377,18 @@ class RedisClaims(LocalClaims):
             for token, leases in list(self.held.items()):
                 if self.held.get(token) is not leases:
                     continue  # released (or re-claimed) while earlier tokens were renewed
-                keep = time.monotonic() - self._kept.get(token, 0.0) >= self.lease * KEEP_FACTOR / 3
+                look = time.monotonic() - self._looked.get(token, 0.0) >= self.lease * LOOK_EVERY
                 try:
-                    lost = await self._renew_keys(token, sorted(leases) if keep else [], keep)
+                    lost = await self._renew_keys(token, sorted(leases) if look else [])
                 except FenceLost as exc:
                     LOG.warning("Lease heartbeat failed: %s", exc)
                     continue
-                if keep:
-                    metrics.leases("heartbeat_renewed", len(leases))
-                    if token in self._kept:
-                        self._kept[token] = time.monotonic()
+                if look:
+                    metrics.leases("heartbeat_checked", len(leases))
+                    if token in self._looked:
+                        self._looked[token] = time.monotonic()
                 if lost and self.held.get(token) is leases:  # not released during its renewal
-                    LOG.warning("%s leases of %s expired before their renewal", "All" if lost < 0 else lost, token)
+                    LOG.warning("%s leases of %s were lost under their holder", "All" if lost < 0 else lost, token)
 
 
 class _Fence:

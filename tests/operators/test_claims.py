@@ -161,11 +161,11 @@ def test_heartbeat_warns_only_about_leases_still_held(redis_server, caplog):
         renew = claims._renew_keys
         renewed = []
 
-        async def renewing(token: str, leases: Any, keep: bool = False) -> int:
+        async def renewing(token: str, leases: Any) -> int:
             renewed.append(token)
             if token == kept.token and gone.token in claims.held:
                 await claims.release(gone)  # its holder finishes during this heartbeat round
-            return await renew(token, leases, keep)
+            return await renew(token, leases)
         claims._renew_keys = renewing  # type: ignore[method-assign]
         stopping = asyncio.Event()
         beat = asyncio.create_task(claims.heartbeat(stopping))
@@ -205,8 +205,8 @@ async def lapse(redis: Redis, claim: Claim) -> None:
 
 
 def test_a_lapsed_tokens_leases_are_taken_over_and_it_claims_nothing_more(redis_server):
-    """A lease key outlives its token's liveness key (KEEP_FACTOR): it is taken over only once that
-    token lapsed; the lapsed token is fenced, and claims and decides nothing more (docs/ha.md §1)."""
+    """A lease key has no expiry of its own (it outlives its token's liveness key): it is taken over
+    only once that token lapsed; the lapsed token is fenced, and claims and decides nothing more (docs/ha.md §1)."""
     async def body(redis: Redis) -> None:
         a, b = RedisClaims(redis, lease=5, replica="a:1"), RedisClaims(redis, lease=5, replica="b:2")
         held = await a.claim(IDS[:3])
@@ -237,31 +237,52 @@ def test_a_lapsed_token_fails_the_fence_with_its_lease_keys_intact(redis_server)
     scenario(redis_server, body)
 
 
-def test_heartbeat_renews_the_token_each_round_and_its_lease_keys_every_third_keep(redis_server):
-    """Each heartbeat round renews the token's liveness key (one command); its lease keys get
-    their KEEP_FACTOR lease periods again only every third of those, before they run out."""
+def test_heartbeat_renews_the_token_each_round_and_reads_its_lease_keys_every_look(redis_server):
+    """Each heartbeat round renews the token's liveness key (one command); lease keys have no
+    expiry to renew (the token's lapse frees them), and are read every LOOK_EVERY lease periods."""
     async def body(redis: Redis) -> None:
         claims = RedisClaims(redis, lease=0.3, replica="a:1")
         held = await claims.claim(IDS[:2])
-        alive, lease = keys.claim_alive(held.token), keys.component_lease(IDS[0])
+        alive = keys.claim_alive(held.token)
         await redis.pexpire(alive, 60_000)
-        await redis.pexpire(lease, 60_000)
         renew = claims._renew_keys
         rounds: list = []
 
-        async def renewing(token: str, leases: Any, keep: bool = False) -> int:
-            lost = await renew(token, leases, keep)
-            rounds.append((keep, await redis.pttl(alive), await redis.pttl(lease)))
+        async def renewing(token: str, leases: Any) -> int:
+            lost = await renew(token, leases)
+            rounds.append((len(leases), await redis.pttl(alive)))
             return lost
         claims._renew_keys = renewing  # type: ignore[method-assign]
         stopping = asyncio.Event()
         beat = asyncio.create_task(claims.heartbeat(stopping))
-        await until(lambda: any(keep for keep, _alive, _lease in rounds))
+        await until(lambda: any(looked for looked, _alive in rounds))
         stopping.set()
         await beat
-        first, last = rounds[0], rounds[-1]
-        assert first[0] is False and first[1] <= 300 and first[2] > 1800  # the token alone
-        assert last[0] is True and last[1] <= 300 and last[2] <= 1800  # and the lease keys
+        assert rounds[0] == (0, rounds[0][1]) and rounds[0][1] <= 300  # the token alone
+        assert rounds[-1][0] == 2 and rounds[-1][1] <= 300  # and a look at its lease keys
+        assert await redis.pttl(keys.component_lease(IDS[0])) == -1
+    scenario(redis_server, body)
+
+
+def test_a_chunk_costs_a_few_redis_commands_whatever_its_size(redis_server):
+    """A claim sets a chunk's free lease keys with one MSET (no SET NX PX per key: no expiry, the
+    token's lapse frees them), a decision record reads the leases and the prior records with one
+    MGET each: per component, only the decision record's own SET (issue 13)."""
+    async def body(redis: Redis) -> None:
+        claims = RedisClaims(redis, lease=5, replica="a:1")
+        many = [f"x{i}c0s0b0n0" for i in range(500)]
+        await claims.release(await claims.claim(many[:1]))  # scripts loaded
+        await redis.config_resetstat()
+        held = await claims.claim(many)
+        await claims.check(held)
+        marked, _adopted = await claims.mark(held, "power-on", {i: "s1\x1f0" for i in many})
+        await claims.release(held, "power-on")
+        stats = await redis.info("commandstats")
+        calls = {name[len("cmdstat_"):]: row["calls"] for name, row in stats.items()}
+        assert len(held.ids) == len(marked) == 500
+        assert calls.get("get", 0) == 0 and calls["set"] == 1 + 500  # the token's liveness key; the records
+        assert calls["mset"] == 1 and calls["mget"] == 1 + 1 + 2 + 2 and calls["del"] == 1
+        assert await redis.exists(*(keys.component_lease(i) for i in many)) == 0
     scenario(redis_server, body)
 
 
