@@ -38,6 +38,20 @@ _CACHE: "OrderedDict[str, Dict[str, Any]]" = OrderedDict()
 CACHE_SIZE = 4096
 
 
+def cached_tokens(tokens: Iterable[str]) -> Optional[Dict[str, Dict[str, Any]]]:
+    """get_tokens() when this process has every one of `tokens` cached, else None (then get_tokens
+    looks them up): a node's report resolves its token without a coroutine, set differences and a
+    sort (issue 13: the post-boot report, a tenth of the single PATCH handler's CPU)."""
+    found: Dict[str, Dict[str, Any]] = {}
+    for token in tokens:
+        if token:
+            record = _CACHE.get(token)
+            if record is None:
+                return None
+            found[token] = record
+    return found
+
+
 async def get_tokens(redis: Redis, tokens: Iterable[str]) -> Dict[str, Dict[str, Any]]:
     """Token records by token, for the tokens that exist."""
     wanted = set(t for t in tokens if t)

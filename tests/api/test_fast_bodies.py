@@ -63,6 +63,22 @@ def test_the_bulk_write_bodies_have_a_fast_decoder() -> None:
     assert {"V2ComponentArray", "V2ComponentWithId"} <= {name for name, _ in FAST}
 
 
+def test_a_node_report_body_has_a_fast_decoder() -> None:
+    """The single component body (a node's report) has one too, its least property count checked on the value."""
+    assert "V2Component" in {name for name, _ in FAST}
+    report = b'{"id":"x1","actual_state":{"bss_token":"t1"}}'
+    assert fast(schema.Component, report) == reporting(schema.Component, report) != "invalid"
+
+
+@pytest.mark.parametrize("raw", [
+    b"{}", b" { } ", b'{"status": {"status": "stable"}}', b'{"status": {}}', b'{"id": "a", "id": "b"}',
+    b'{"unknown": 1}', b"[]", b"null", b'{"enabled": null}', b'{"error": null}', b'{"session": "b c"}',
+], ids=lambda raw: repr(raw[:40]))
+def test_edge_cases_of_a_single_body_agree(raw: bytes) -> None:
+    """An empty object is refused by the fast decoder (min_properties), so the reporting path names the error."""
+    assert served(schema.Component, raw) == reporting(schema.Component, raw)
+
+
 @pytest.mark.parametrize("name,node", FAST, ids=[name for name, _ in FAST])
 def test_the_fast_decoder_agrees_with_the_reporting_path(name: str, node: Schema) -> None:
     @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
