@@ -58,7 +58,7 @@ class HsmClient:
             body: Dict[str, Any] = {"ComponentIDs": list(chunk)}
             if enabled_only:
                 body["enabled"] = ["True"]
-            answer = await self.http.post("/State/Components/Query", body, decoder=decoder)
+            answer = await self.http.post("/State/Components/Query", body, decoder=decoder, reads=True)
             if isinstance(answer, Slim):
                 yield slim_items(answer, "Components", "ID")
             else:  # another shape, read in full

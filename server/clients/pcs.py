@@ -44,7 +44,8 @@ class PcsClient:
         ids = list(ids)
         decoder = slim_decoder("status", STATUS_FIELDS)
         for start in range(0, len(ids), self.chunk):
-            body = await self.http.post("/power-status", {"xname": ids[start:start + self.chunk]}, decoder=decoder)
+            body = await self.http.post("/power-status", {"xname": ids[start:start + self.chunk]}, decoder=decoder,
+                                        reads=True)
             for entry in _entries(body):
                 value = power_value(entry)
                 if value:

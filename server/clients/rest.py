@@ -31,7 +31,8 @@ BACKOFF_FACTOR = 0.5
 BACKOFF_MAX = 120.0
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-# Awaited before every attempt of a write request (anything but GET/HEAD/OPTIONS). The
+# Awaited before every attempt of a write request (anything but GET/HEAD/OPTIONS and queries
+# sent as POST, `request(reads=True)`). The
 # operators set it while acting on claimed components, so a replica that lost its claim
 # sends nothing more (it raises); see operators/claims.py and docs/ha.md.
 BEFORE_WRITE: ContextVar[Optional[Callable[[], Awaitable[None]]]] = ContextVar("bos_before_write", default=None)
@@ -112,18 +113,21 @@ class JsonClient:
     async def request(self, method: str, path: str, *, params: Optional[Mapping[str, Any]] = None,
                       json_body: Any = None, headers: Optional[Mapping[str, str]] = None,
                       ok_statuses: tuple = (), idempotent: Optional[bool] = None,
-                      decoder: Optional[Callable[[bytes], Any]] = None) -> Response:
+                      decoder: Optional[Callable[[bytes], Any]] = None, reads: bool = False) -> Response:
         """Send with retries; return the 2xx (or `ok_statuses`) response or raise ServiceError.
 
         `idempotent` overrides the method's default (PUT/DELETE/GET yes, POST/PATCH no).
         `decoder` decodes a 2xx body instead of the generic JSON parse (`_decode`), which it
-        falls back to when the decoder raises ValueError (msgspec's errors included)."""
+        falls back to when the decoder raises ValueError (msgspec's errors included).
+        `reads`: a query sent with a write method (PCS's `POST /power-status`, HSM's
+        `POST /State/Components/Query`) changes nothing, so as a GET it awaits no fence check
+        (BEFORE_WRITE): it was 30 % of the lease keys fence-checked in a boot (issue 13)."""
         url = self.url(path)
         body = None if json_body is None else encode(json_body)  # once, not per attempt
         started = time.monotonic()
         deadline = started + self.budget if self.budget else None
         repeatable = method in IDEMPOTENT if idempotent is None else idempotent
-        guard = BEFORE_WRITE.get() if method not in READ_METHODS else None
+        guard = BEFORE_WRITE.get() if method not in READ_METHODS and not reads else None
         attempt = 0
         failed = True
         try:

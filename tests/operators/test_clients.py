@@ -375,3 +375,42 @@ def test_writes_check_the_fence_before_every_attempt():
             await http.close()
     run(serve({"PATCH /x": handler, "GET /x": handler}, use))
     assert len(checks) == 3 and sent == {"PATCH": 2, "GET": 2}
+
+
+def test_queries_sent_as_post_are_not_fence_checked():
+    """PCS's power status and HSM's component query are POSTs that change nothing: like a GET,
+    they await no fence check (a status page asked PCS under its claim: 30 % of the lease keys
+    checked in a boot, issue 13); a PCS transition still does."""
+    from bos_server.clients.rest import BEFORE_WRITE
+    from bos_server.operators.claims import FenceLost
+    checks: List[int] = []
+
+    async def status(request, body):
+        return web.json_response({"status": [{"xname": i, "powerState": "on"} for i in body["xname"]]})
+
+    async def query(request, body):
+        return web.json_response({"Components": [{"ID": i, "State": "Ready"} for i in body["ComponentIDs"]]})
+
+    async def transition(request, body):
+        return web.json_response({"transitionID": "t1"})
+
+    async def guard():
+        checks.append(1)
+        raise FenceLost("lease lost")
+
+    async def use(base, log):
+        http = client(base)
+        reset = BEFORE_WRITE.set(guard)
+        try:
+            power = await PcsClient(http).power_status(["x1"])
+            found = await HsmClient(http).query(["x1"])
+            with pytest.raises(FenceLost):
+                await PcsClient(http).transition("On", ["x1"])
+        finally:
+            BEFORE_WRITE.reset(reset)
+            await http.close()
+        return power, found, [entry["path"] for entry in log]
+    power, found, paths = run(serve({"POST /power-status": status, "POST /State/Components/Query": query,
+                                     "POST /transitions": transition}, use))
+    assert power == {"x1": "on"} and [c["ID"] for c in found] == ["x1"]
+    assert paths == ["/power-status", "/State/Components/Query"] and len(checks) == 1
