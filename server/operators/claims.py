@@ -106,39 +106,57 @@ end
 return lost
 """
 
-# ARGV: token, decision ttl ms, the token's liveness key, n, then n lease keys, n decision keys and
-# n versions. Per component: 0 = lease not held, or the token is dead (nothing written), 1 =
-# decision recorded (issue it), 2 = another holder's record of this very version taken over (it
-# was issued: adopt it). The leases and the records are read with one MGET each, where a GET of
-# each per component was two thirds of the script's commands.
+# ARGV: token, decision ttl ms, the token's liveness key, the lease key prefix, the operator's
+# decision key prefix, then per state version: the version, how many components, their IDs.
+# Returns a code per component, in the order sent: 0 = lease not held, or the token is dead
+# (nothing written), 1 = decision recorded (issue it), 2 = another holder's record of this very
+# version taken over (it was issued: adopt it). Keys are made here from the IDs, and a chunk's
+# components mostly share their version, sent once: three arguments per component (two keys
+# and the version) were most of the operators' CPU in `mark` (hiredis packing them, issue 13).
+# The leases and the records are read with one MGET each.
 _MARK = """
 local sep = '\\31'
-local token, n = ARGV[1], tonumber(ARGV[4])
+local token, ttl, lease_prefix, decision_prefix = ARGV[1], ARGV[2], ARGV[4], ARGV[5]
+local leases, decisions, n = {}, {}, 0
+local i = 6
+while i <= #ARGV do
+  for j = i + 2, i + 1 + tonumber(ARGV[i + 1]) do
+    n = n + 1
+    leases[n] = lease_prefix .. ARGV[j]
+    decisions[n] = decision_prefix .. ARGV[j]
+  end
+  i = i + 2 + tonumber(ARGV[i + 1])
+end
 local out = {}
 if redis.call('EXISTS', ARGV[3]) == 0 then
   for j = 1, n do out[j] = 0 end
   return out
 end
-local held = redis.call('MGET', unpack(ARGV, 5, 4 + n))
-local prior = redis.call('MGET', unpack(ARGV, 5 + n, 4 + 2 * n))
-local records = {}  -- version -> this token's record of it (a chunk's components mostly share one)
-for j = 1, n do
-  local code = 0
-  if held[j] == token then
-    code = 1
-    local version = ARGV[4 + 2 * n + j]
-    local p = prior[j]
-    if p then
-      local at = string.find(p, sep, 1, true)
-      if at and string.sub(p, at + 1) == version and string.sub(p, 1, at - 1) ~= token then
+local held = redis.call('MGET', unpack(leases))
+local prior = redis.call('MGET', unpack(decisions))
+-- a record of this version by another token: its holder stopped after deciding
+local function issued(record, version)
+  local at = string.find(record, sep, 1, true)
+  return at and string.sub(record, at + 1) == version and string.sub(record, 1, at - 1) ~= token
+end
+local at = 0
+i = 6
+while i <= #ARGV do
+  local version, count = ARGV[i], tonumber(ARGV[i + 1])
+  local record = token .. sep .. version
+  for _ = 1, count do
+    at = at + 1
+    local code = 0
+    if held[at] == token then
+      code = 1
+      if prior[at] and issued(prior[at], version) then
         code = 2
       end
+      redis.call('SET', decisions[at], record, 'PX', ttl)
     end
-    local record = records[version]
-    if not record then record = token .. sep .. version; records[version] = record end
-    redis.call('SET', ARGV[4 + n + j], record, 'PX', ARGV[2])
+    out[at] = code
   end
-  out[j] = code
+  i = i + 2 + count
 end
 return out
 """
@@ -295,15 +313,19 @@ class RedisClaims(LocalClaims):
         try:
             for start in range(0, len(items), SCRIPT_CHUNK):
                 part = items[start:start + SCRIPT_CHUNK]
-                codes = await self._mark(args=[
-                    claim.token, max(1, int(self.decision_ttl * 1000)), keys.claim_alive(claim.token), len(part),
-                    *(keys.component_lease(cid) for cid, _version in part),
-                    *(keys.decision(operator, cid) for cid, _version in part),
-                    *(version for _cid, version in part)])
-                for (cid, _version), code in zip(part, codes):
-                    if int(code) == 1:
+                by_version: Dict[str, List[str]] = {}
+                for cid, version in part:
+                    by_version.setdefault(version, []).append(cid)
+                args: List[Any] = [claim.token, max(1, int(self.decision_ttl * 1000)), keys.claim_alive(claim.token),
+                                   keys.component_lease(""), keys.decision(operator, "")]
+                for version, ids in by_version.items():
+                    args += [version, len(ids), *ids]
+                codes = await self._mark(args=args)
+                code_of = dict(zip((cid for ids in by_version.values() for cid in ids), codes))
+                for cid, _version in part:
+                    if int(code_of[cid]) == 1:
                         marked.append(cid)
-                    elif int(code) == 2:
+                    elif int(code_of[cid]) == 2:
                         adopted.append(cid)
         except (RedisError, OSError) as exc:
             raise FenceLost(f"unable to record decisions: {_line(exc)}") from exc
