@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+from json.encoder import encode_basestring_ascii
 from typing import Callable, Optional, Tuple, Union
 from urllib.parse import urlsplit
 
+from bos_reporter.payload import report_path
 from bos_reporter.send import HEADERS, TIMEOUT
 
 CONNECT_TIMEOUT, READ_TIMEOUT = TIMEOUT
@@ -31,10 +33,25 @@ _HEADER_LINES = "".join(f"{name}: {value}\r\n" for name, value in HEADERS.items(
 
 def request_bytes(host: str, path: str, bearer: str, body: object) -> bytes:
     """One PATCH as the reporter sends it (bos_reporter.send): its headers and its JSON body."""
-    payload = json.dumps(body).encode()
+    return _request(host, path, bearer, json.dumps(body).encode())
+
+
+def _request(host: str, path: str, bearer: str, payload: bytes) -> bytes:
     head = (f"PATCH {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {bearer}\r\n{_HEADER_LINES}"
             f"Content-Length: {len(payload)}\r\n\r\n")
     return head.encode("latin-1") + payload
+
+
+def report_request(host: str, prefix: str, xname: str, bearer: str, token: str) -> bytes:
+    """`request_bytes(host, prefix + report_path(xname), bearer, report_body(xname, token))`, the
+    same bytes made with less: the body is `json.dumps` of the reporter's two-string object (its
+    default separators and ASCII escapes, as requests sends it) written around the two strings'
+    escapes, and an xname of ASCII letters and digits is its own path segment (`quote` leaves
+    them as they are). Once per simulated report (issue 13)."""
+    path = prefix + ("/components/" + xname if xname.isascii() and xname.isalnum() else report_path(xname))
+    payload = ('{"id": ' + encode_basestring_ascii(xname) + ', "actual_state": {"bss_token": '
+               + encode_basestring_ascii(token) + "}}")
+    return _request(host, path, bearer, payload.encode())
 
 
 class _Answer:
@@ -153,7 +170,11 @@ class ReportConnection:
 
     `start` sends a request and calls back with its answer from the connection's own data
     callback, so a sender may send the next request right there (reporting.py): at 100,000
-    nodes a task woken per report was a good part of the simulator's CPU (issue 13)."""
+    nodes a task woken per report was a good part of the simulator's CPU (issue 13). The
+    request in flight is the connection's own state (no closure per request), and its read
+    time-out is one loop timer per connection, moved on lazily: it fires at the deadline of
+    the first request it was set for, and when the request then in flight is due later, it
+    is set again for that request's deadline (no timer made and cancelled per request)."""
 
     def __init__(self, base_url: str) -> None:
         parts = urlsplit(base_url)
@@ -165,6 +186,12 @@ class ReportConnection:
         self.prefix = parts.path.rstrip("/")
         self._protocol: Optional[_ReportProtocol] = None
         self._connecting: Optional["asyncio.Task[None]"] = None
+        self._request = b""
+        self._answered: Optional[Answered] = None
+        self._reused = False  # the request in flight went on a kept-alive connection: an error retries it
+        self._deadline = 0.0  # loop time by which the request in flight must be answered
+        self._timer: Optional[asyncio.TimerHandle] = None
+        self._on_answer = self._answer  # one bound method for every request
 
     async def send(self, request: bytes) -> Tuple[int, bytes]:
         """(status, body) of one request; ReportError when no answer came (`start`, awaited)."""
@@ -179,54 +206,76 @@ class ReportConnection:
         """Send `request`; `answered` gets (status, body) or the ReportError. A kept-alive
         connection the server closed while it was idle fails at once: the request then goes
         once more on a new connection (as HTTP clients do), not into the reporter's back-off."""
+        self._request, self._answered = request, answered
         protocol = self._protocol
         if protocol is None or protocol.closed or protocol.transport is None:
-            self._connect_then(request, answered)
+            self._reused = False
+            self._connect_then()
             return
-        self._write(protocol, request, lambda outcome: self._retried_once(outcome, request, answered))
+        self._reused = True
+        self._write(protocol)
 
-    def _retried_once(self, outcome: Union[Tuple[int, bytes], "ReportError"], request: bytes,
-                      answered: Answered) -> None:
-        if isinstance(outcome, ReportError):
-            self._connect_then(request, answered)
-        else:
-            answered(outcome)
-
-    def _connect_then(self, request: bytes, answered: Answered) -> None:
+    def _connect_then(self) -> None:
         self.close()
-        self._connecting = asyncio.ensure_future(self._connect(request, answered))
+        self._connecting = asyncio.ensure_future(self._connect())
 
-    async def _connect(self, request: bytes, answered: Answered) -> None:
+    async def _connect(self) -> None:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(CONNECT_TIMEOUT):
                 _, protocol = await loop.create_connection(_ReportProtocol, self.host, self.port)
         except (OSError, asyncio.TimeoutError) as exc:
-            answered(ReportError(type(exc).__name__))
+            self._finish(ReportError(type(exc).__name__))
             return
         self._connecting = None
         self._protocol = protocol
-        self._write(protocol, request, answered)
+        self._write(protocol)
 
-    def _write(self, protocol: _ReportProtocol, request: bytes, answered: Answered) -> None:
+    def _write(self, protocol: _ReportProtocol) -> None:
         assert protocol.transport is not None
         protocol.buffer.clear()  # nothing is owed on an idle connection
-        timer = asyncio.get_running_loop().call_later(READ_TIMEOUT, protocol._hand, ReportError("TimeoutError"))
-
-        def done(outcome: Union[Tuple[int, bytes, bool], ReportError]) -> None:
-            timer.cancel()
-            if isinstance(outcome, ReportError):
-                self.close()
-                answered(outcome)
-                return
-            status, body, keep = outcome
-            if not keep:
-                self.close()
-            answered((status, body))
-        protocol.on_answer = done
-        protocol.transport.write(request)
+        loop = asyncio.get_running_loop()
+        self._deadline = loop.time() + READ_TIMEOUT
+        if self._timer is None:
+            self._timer = loop.call_at(self._deadline, self._timed_out)
+        protocol.on_answer = self._on_answer
+        protocol.transport.write(self._request)
         if protocol.closed:
             protocol.answer(eof=True)
+
+    def _timed_out(self) -> None:
+        """The timer's deadline: the request in flight has timed out if it is due by now, else the
+        timer waits for its deadline; none in flight, none is set."""
+        self._timer = None
+        protocol = self._protocol
+        if protocol is None or protocol.on_answer is None:
+            return
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._deadline:
+            self._timer = loop.call_at(self._deadline, self._timed_out)
+            return
+        protocol._hand(ReportError("TimeoutError"))
+
+    def _answer(self, outcome: Union[Tuple[int, bytes, bool], ReportError]) -> None:
+        """The answer in flight (or why there is none): an error on a kept-alive connection sends
+        the request once more on a new one."""
+        if isinstance(outcome, ReportError):
+            self.close()
+            if self._reused:
+                self._reused = False
+                self._connect_then()
+                return
+            self._finish(outcome)
+            return
+        status, body, keep = outcome
+        if not keep:
+            self.close()
+        self._finish((status, body))
+
+    def _finish(self, outcome: Union[Tuple[int, bytes], ReportError]) -> None:
+        answered, self._answered = self._answered, None
+        if answered is not None:
+            answered(outcome)
 
     def close(self) -> None:
         if self._connecting is not None:

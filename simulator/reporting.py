@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING, Deque, Dict, List, Optional, Set, Tuple, Union
 
 from bos_shared.cmdline import parse_cmdline
 
+from .bss import REPORTER_KEYS, reporter_params
 from .determinism import chance
-from .report_http import ReportConnection, ReportError, request_bytes
+from .report_http import ReportConnection, ReportError, report_request
 
 from bos_reporter.identity import node_identity
-from bos_reporter.payload import report_body, report_path
 from bos_reporter.schedule import DEFAULT_FREQUENCY_SECONDS, backoff_delay, frequency_seconds, period_seconds
 
 if TYPE_CHECKING:
@@ -155,9 +155,21 @@ class Reporting:
                 return
         self._idle.append(conn)
 
+    def _params(self, node: "Node") -> Dict[str, str]:
+        """What the node's reporter reads from its /proc/cmdline (REPORTER_KEYS, as `parse_cmdline`
+        finds them): told by the stored BSS entry the node booted when it can (bss.reporter_params),
+        else from the rendered line, parsed."""
+        entry = node.boot
+        if entry is not None and node.booted and not node.fault("boot_cmdline"):
+            found = reporter_params(entry, node.xname, self.cluster.bss.metadata_url)
+            if found is not None:
+                return found
+        params = parse_cmdline(self.cluster.engine.cmdline(node))
+        return {key: params[key] for key in REPORTER_KEYS if key in params}
+
     def _attempt(self, conn: ReportConnection, node: "Node", boot: int, first: bool) -> bool:
         """Start one report (reporter.md §2-§4); False when the node has nothing to send."""
-        params = parse_cmdline(self.cluster.engine.cmdline(node))
+        params = self._params(node)
         xname = node_identity(params, {})
         if not xname:
             node.report_status = "error: no identity"           # R4: the reporter exits 78
@@ -167,7 +179,7 @@ class Reporting:
             node.report_status = "no-token: nothing to report"  # R5: the reporter exits 0
             return False
         node.report_attempts += 1
-        request = request_bytes(conn.netloc, conn.prefix + report_path(xname), NODE_TOKEN, report_body(xname, token))
+        request = report_request(conn.netloc, conn.prefix, xname, NODE_TOKEN, token)
         self.sent += 1
         conn.start(request, lambda answer: self._answered(conn, answer, node, boot, first, token, params))
         return True

@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import Optional
 
 import msgspec
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
+from bos_shared.cmdline import parse_cmdline
+from bos_sim.bss import REPORTER_KEYS, BssEntry, render_cmdline, reporter_params
 from bos_sim.cluster import Cluster
 from bos_sim.config import SimConfig
 from bos_sim.determinism import _digest, seeded_uuid
 from bos_sim.faults import NodeFaults
 from bos_sim.inventory import generate, node_xname
+from bos_sim.report_http import report_request, request_bytes
 from bos_sim.reporting import report_period
 
+from bos_reporter.payload import report_body, report_path
 from bos_reporter.schedule import DEFAULT_FREQUENCY_SECONDS, frequency_seconds, period_seconds
 
 
@@ -63,3 +68,60 @@ def test_the_report_period_is_the_reporters() -> None:
         params = {} if value is None else {"bos_update_frequency": value}
         expected = period_seconds(frequency_seconds(value) or DEFAULT_FREQUENCY_SECONDS)
         assert report_period(params) == expected
+
+
+REPORTER_WORDS = st.sampled_from([
+    "xname=x9", "xname=", "xname=${SPIRE_JOIN_TOKEN}", "bss_referral_token=given",
+    "bss_referral_token=${SPIRE_JOIN_TOKEN}x", "bos_update_frequency=4h", "bos_update_frequency=10m",
+    "xname", "bss_referral_token", "initrd=a", "initrdxname=1", "${SPIRE_JOIN_TOKEN}=x", "k=${SPIRE_JOIN_TOKEN}",
+    "ds=d", "nid=3", "quiet", '"xname=q x"', 'k="a', "=v", "a\x1cxname=z", "é=1"])
+META = "http://10.92.100.81:8888"
+
+
+def _reported_by_parsing(entry: BssEntry, xname: str, nid: Optional[int], join_token: str, meta: str) -> dict:
+    params = parse_cmdline(render_cmdline(entry, xname, nid, join_token, meta))
+    return {key: params[key] for key in REPORTER_KEYS if key in params}
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(REPORTER_WORDS, st.sampled_from([" ", "\t", "\n  "])), max_size=8),
+       st.booleans(), st.sampled_from(["tok-1", "", "t ok", "${SPIRE_JOIN_TOKEN}"]),
+       st.sampled_from([node_xname(0), "x1 y", 'x"1', "x${SPIRE_JOIN_TOKEN}", "x/1", "x=1"]),
+       st.sampled_from([META, "http://a b", 'http://"q', "http://${SPIRE_JOIN_TOKEN}"]),
+       st.sampled_from([None, 7]))
+def test_the_reporter_params_of_an_entry_are_those_parsed_from_the_rendered_line(
+        words, initrd: bool, token: str, xname: str, meta: str, nid: Optional[int]) -> None:
+    entry = BssEntry("".join(word + space for word, space in words), "s3://b/kernel",
+                     "s3://b/initrd" if initrd else "", token)
+    found = reporter_params(entry, xname, meta)
+    if found is not None:  # None: the caller renders and parses
+        for join_token in (str(uuid.uuid4()), str(uuid.uuid4())):
+            assert found == _reported_by_parsing(entry, xname, nid, join_token, meta)
+
+
+def test_a_bss_entry_as_bos_writes_it_tells_the_reporter_params_without_rendering() -> None:
+    params = ("console=ttyS0,115200 bad_page=panic crashkernel=360M spire_join_token=${SPIRE_JOIN_TOKEN} "
+              "root=sbps-s3:s3://boot-images/i/rootfs:e:sbps:v1:x nmd_data=url=s3://boot-images/i/rootfs,etag=e "
+              "bos_update_frequency=4h")
+    entry = BssEntry(params, "s3://boot-images/i/kernel", "s3://boot-images/i/initrd", seeded_uuid(0, "bss", 1))
+    xname = node_xname(5)
+    assert reporter_params(entry, xname, META) == _reported_by_parsing(entry, xname, 6, "jt", META) == {
+        "xname": xname, "bss_referral_token": entry.token, "bos_update_frequency": "4h"}
+
+
+def test_a_node_booted_to_another_command_line_reports_what_that_line_says() -> None:
+    cluster = _cluster()
+    node = cluster.nodes[node_xname(2)]
+    cluster.bss.put([node.xname], "quiet bos_update_frequency=1h", "s3://b/kernel", "")
+    node.power, node.booted, node.boot, node.boot_count = "on", True, cluster.bss.hosts[node.xname], 1
+    assert cluster.reporting._params(node) == {"xname": node.xname, "bss_referral_token": node.boot.token,
+                                               "bos_update_frequency": "1h"}
+    node.faults = NodeFaults(boot_cmdline="xname=x7c0s0b0n0 bss_referral_token=other")
+    assert cluster.reporting._params(node) == {"xname": "x7c0s0b0n0", "bss_referral_token": "other"}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.just(node_xname(3)), st.text(min_size=1, max_size=12)), st.text(max_size=40))
+def test_a_report_request_is_the_reporters_patch_byte_for_byte(xname: str, token: str) -> None:
+    expected = request_bytes("127.0.0.1:9000", "/v2" + report_path(xname), "node-token", report_body(xname, token))
+    assert report_request("127.0.0.1:9000", "/v2", xname, "node-token", token) == expected

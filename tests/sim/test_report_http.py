@@ -142,3 +142,49 @@ def test_a_report_without_an_answer_times_out_after_one_more_try_on_a_new_connec
     first, error, requests = asyncio.run(_reports_to_a_server_that_stops_answering())
     assert first == (200, b"{}") and error == "TimeoutError"
     assert requests == 3  # the kept-alive connection's try, then one on a new connection
+
+
+async def _time_to_give_up_after_an_answered_request(gap: float) -> Tuple[str, float]:
+    """A request answered at once, `gap` seconds idle, then one the server never answers: the
+    loop seconds from sending the second to its ReportError."""
+    requests = 0
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal requests
+        while await _read_request(reader):
+            requests += 1
+            if requests == 1:
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+                await writer.drain()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    conn = ReportConnection(f"http://127.0.0.1:{port}/v2")
+    request = request_bytes(conn.netloc, conn.prefix + report_path("x1"), "t", report_body("x1", "tok"))
+    loop = asyncio.get_running_loop()
+    try:
+        assert await conn.send(request) == (200, b"{}")
+        await asyncio.sleep(gap)  # idle time between two reports on the connection, not a synchronisation
+        sent = loop.time()
+        try:
+            await conn.send(request)
+            error = ""
+        except ReportError as exc:
+            error = str(exc)
+        waited = loop.time() - sent
+    finally:
+        conn.close()
+        server.close()
+        await server.wait_closed()
+    return error, waited
+
+
+def test_each_request_gets_the_whole_read_time_out_from_its_own_sending(monkeypatch) -> None:
+    """The connection's one timer, set for the first request's deadline, waits on for the request
+    in flight when it fires: the second request (sent when the first one's deadline is near) times
+    out READ_TIMEOUT after it was sent, and so does its retry on a new connection."""
+    from bos_sim import report_http
+    monkeypatch.setattr(report_http, "READ_TIMEOUT", 0.3)
+    error, waited = asyncio.run(_time_to_give_up_after_an_answered_request(0.2))
+    assert error == "TimeoutError"
+    assert waited >= 2 * 0.3 - 0.01  # two whole time-outs (loop timers may fire up to 1 ms early)
