@@ -11,8 +11,9 @@ from __future__ import annotations
 import bisect
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional
 
+import msgspec
 from aiohttp import web
 
 from .determinism import jittered
@@ -24,6 +25,7 @@ STATUSES = ("unconfigured", "failed", "pending", "configured")
 PAGE_SIZE = 1000
 MAX_CONFIG_NAME = 60
 PATCH_FIELDS = ("enabled", "desired_config", "tags", "state", "retry_policy", "error_count")
+_NO_TAGS: Dict[str, str] = {}  # encoded, never changed
 
 
 @dataclass
@@ -38,6 +40,20 @@ class Configuration:
         commit = hashlib.sha1(self.name.encode()).hexdigest()
         return [{"name": f"{self.name}-site", "clone_url": "https://vcs.local/vcs/cray/csm-config-management.git",
                  "playbook": "site.yml", "commit": commit}]
+
+
+class ComponentJson(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A component as `CfsStore.describe` (no details) gives it, encoded alike (the same fields in
+    the same order, retry_policy only when set), made without a dict: the status operator reads
+    every component of a session at each of its looks (issue 13)."""
+
+    id: str
+    desired_config: str
+    enabled: bool
+    error_count: int
+    configuration_status: str
+    tags: Dict[str, str]
+    retry_policy: Optional[int] = None
 
 
 class CfsComponent:
@@ -130,6 +146,12 @@ class CfsStore:
             out["desired_state"] = config.layer_list() if config and comp.desired_config else []
         return out
 
+    def listed(self, comp: CfsComponent) -> "ComponentJson":
+        """`describe(comp)` (no details) as msgspec encodes it, without the dict."""
+        return ComponentJson(id=comp.id, desired_config=comp.desired_config, enabled=comp.enabled,
+                             error_count=comp.error_count, configuration_status=self.status(comp),
+                             tags=comp.tags or _NO_TAGS, retry_policy=comp.retry_policy)
+
     def _state(self, comp: CfsComponent) -> List[Dict[str, Any]]:
         layers: List[Dict[str, Any]] = []
         if comp.applied:
@@ -148,13 +170,18 @@ class CfsStore:
 
     def select(self, query: Query, after_id: str = "") -> Iterator[CfsComponent]:
         """Visible components matching `query`, in id order, after `after_id`."""
+        ordered: Iterable[str]
         if query.ids is not None:
             ordered = sorted(i for i in query.ids if i > after_id)
-        else:
-            ordered = self._order[bisect.bisect_right(self._order, after_id):] if after_id else self._order
+        else:  # the rest of the order, not a copy of it (a page reads its limit + 1 of them)
+            order = self._order
+            ordered = map(order.__getitem__, range(bisect.bisect_right(order, after_id) if after_id else 0, len(order)))
+        components, hidden = self.components, self.hidden
+        unfiltered = (query.enabled is None and not query.config_name and not query.tags
+                      and query.status is None)  # by ID or everything: no test per component
         for comp_id in ordered:
-            comp = self.visible(comp_id)
-            if comp is not None and self._matches(comp, query):
+            comp = components.get(comp_id)
+            if comp is not None and not hidden(comp_id) and (unfiltered or self._matches(comp, query)):
                 yield comp
 
     def _matches(self, comp: CfsComponent, query: Query) -> bool:
@@ -299,8 +326,10 @@ def make_routes(store: CfsStore) -> List[web.RouteDef]:
                    "enabled": query.enabled, "config_name": query.config_name, "state_details": state_details,
                    "config_details": config_details, "tags": request.query.get("tags", ""), "limit": limit,
                    "after_id": page[-1].id}
-        return json_answer({"components": [store.describe(c, state_details, config_details) for c in page],
-                            "next": nxt})
+        if state_details or config_details:
+            return json_answer({"components": [store.describe(c, state_details, config_details) for c in page],
+                                "next": nxt})
+        return json_answer({"components": [store.listed(c) for c in page], "next": nxt})
 
     async def patch_components(request: web.Request) -> web.Response:
         body = await json_body(request)

@@ -8,6 +8,7 @@ import uuid
 from typing import Optional
 
 import msgspec
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from bos_shared.cmdline import parse_cmdline
@@ -16,6 +17,7 @@ from bos_sim.cluster import Cluster
 from bos_sim.config import SimConfig
 from bos_sim.determinism import _digest, seeded_uuid
 from bos_sim.faults import NodeFaults
+from bos_sim.hsm import all_components, component_filter, components_answer, components_by_id, node_json, node_struct
 from bos_sim.inventory import generate, node_xname
 from bos_sim.report_http import report_request, request_bytes
 from bos_sim.reporting import report_period
@@ -125,3 +127,43 @@ def test_a_node_booted_to_another_command_line_reports_what_that_line_says() -> 
 def test_a_report_request_is_the_reporters_patch_byte_for_byte(xname: str, token: str) -> None:
     expected = request_bytes("127.0.0.1:9000", "/v2" + report_path(xname), "node-token", report_body(xname, token))
     assert report_request("127.0.0.1:9000", "/v2", xname, "node-token", token) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(["", "compute-23.4.0", "fail-config"]), st.booleans(), st.integers(0, 5),
+       st.sampled_from(["", "compute-23.4.0", "fail-config"]), st.booleans(), st.sampled_from([None, 0, 2]),
+       st.sampled_from([None, {"a": "b"}, {"a": "b", "c": "d"}]))
+def test_a_listed_cfs_component_is_encoded_as_its_description(desired: str, enabled: bool, errors: int,
+                                                              applied: str, failed: bool,
+                                                              policy: Optional[int], tags) -> None:
+    store = _cluster().cfs
+    comp = store.components[node_xname(0)]
+    comp.desired_config, comp.enabled, comp.error_count, comp.applied = desired, enabled, errors, applied
+    comp.last_failed, comp.retry_policy, comp.tags = failed, policy, tags
+    assert msgspec.json.encode(store.listed(comp)) == msgspec.json.encode(store.describe(comp))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(["on", "off"]), st.booleans(), st.booleans(), st.sampled_from(["Compute", "Application"]),
+       st.sampled_from([None, "", "UAN"]), st.sampled_from([None, 0, 17]), st.sampled_from([None, "X86", "ARM"]))
+def test_an_hsm_node_is_encoded_as_its_json(power: str, booted: bool, enabled: bool, role: str,
+                                            subrole: Optional[str], nid: Optional[int], arch: Optional[str]) -> None:
+    node = _cluster().nodes[node_xname(1)]
+    node.power, node.booted, node.enabled, node.role, node.subrole, node.nid, node.arch = (
+        power, booted, enabled, role, subrole, nid, arch)
+    assert msgspec.json.encode(node_struct(node)) == msgspec.json.encode(node_json(node))
+
+
+@pytest.mark.parametrize("params", [{}, {"enabled": ["True"]}, {"enabled": ["false"]}, {"enabled": ["True", "False"]},
+                                    {"role": ["compute"]}, {"enabled": ["True"], "type": ["Node"]}])
+@pytest.mark.parametrize("ids", [None, [node_xname(3), node_xname(0), node_xname(3), "x9c0s0b0n0"]])
+def test_an_hsm_component_answer_is_the_filtered_list_of_component_objects(params, ids) -> None:
+    cluster = Cluster(generate(12), SimConfig())
+    cluster.nodes[node_xname(0)].enabled = False
+    for other in cluster.others.values():
+        ids = None if ids is None else ids + [other.xname]
+        break
+    keep = component_filter(cluster, params)
+    source = components_by_id(cluster, ids) if ids is not None else all_components(cluster)
+    expected = msgspec.json.encode({"Components": [c for c in source if keep(c)]})
+    assert components_answer(cluster, ids, keep).body == expected
