@@ -222,8 +222,10 @@ class CfsStore:
     def node_booted(self, xname: str) -> None:
         """The node's CFS state reporter: enable the component and clear its state (§5.3)."""
         comp = self.visible(xname)
-        if comp is not None:
-            self.apply(comp, {"enabled": True, "state": []})
+        if comp is not None:  # apply(comp, {"enabled": True, "state": []}), without the patch's dict and tests
+            comp.enabled = True
+            comp.applied, comp.last_failed, comp.error_count = "", False, 0
+            self._reschedule(comp)
 
     def _reschedule(self, comp: CfsComponent) -> None:
         comp.gen += 1

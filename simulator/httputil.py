@@ -118,11 +118,21 @@ def json_answer(data: Any, status: int = 200) -> web.Response:
     return web.Response(body=msgspec.json.encode(data), status=status, content_type="application/json")
 
 
+# msgspec decodes what json.loads decodes to the same value, and refuses more (NaN, out-of-range
+# numbers, lone surrogates, a BOM, other encodings); the operators' bodies (PCS power-status lists
+# of 2,800 xnames) decode about three times faster (issue 13).
+_DECODE = msgspec.json.Decoder().decode
+
+
 async def json_body(request: web.Request) -> Any:
     """The decoded JSON body; a 400 problem when it is missing or malformed."""
     raw = await request.read()
     if not raw.strip():
         raise SimError(400, "The request body is empty")
+    try:
+        return _DECODE(raw)
+    except msgspec.DecodeError:
+        pass  # what msgspec refuses, json.loads decides (the same value, or its own error text)
     try:
         return json.loads(raw)
     except ValueError as exc:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set, Tuple
 
 import msgspec
 from aiohttp import web
@@ -34,6 +34,18 @@ IN_PROGRESS, FAILED, SUCCEEDED, UNSUPPORTED = 1, 2, 3, 4
 # Remembered transitions are evicted (oldest first) beyond these bounds.
 MAX_TRANSITIONS = 500
 MAX_TASKS = 400_000
+
+
+class PowerStatus(msgspec.Struct):
+    """A fault-free node's `status_entry` as msgspec encodes it (the same fields in the same
+    order), made without a dict: each node's entry is encoded anew after every power change."""
+
+    xname: str
+    powerState: str
+    managementState: str
+    error: str
+    supportedPowerTransitions: Tuple[str, ...]
+    lastUpdated: str
 
 
 class Transition:
@@ -126,7 +138,8 @@ class PcsState:
             return _ENCODE(self.status_entry(xname))
         memo = node.pcs_status
         if memo is None or memo[0] != node.power or memo[1] != node.power_time:
-            memo = node.pcs_status = (node.power, node.power_time, _ENCODE(self.status_entry(xname)))
+            entry = PowerStatus(xname, node.power, "available", "", SUPPORTED_LIST, stamp(node.power_time))
+            memo = node.pcs_status = (node.power, node.power_time, _ENCODE(entry))
         return memo[2]
 
     def transition(self, operation: str, xnames: List[str], deadline_minutes: int) -> Transition:

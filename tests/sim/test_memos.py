@@ -3,6 +3,7 @@ was measured in a 100,000-node boot). In-process, on a small generated cluster."
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from typing import Optional
@@ -18,6 +19,7 @@ from bos_sim.config import SimConfig
 from bos_sim.determinism import _digest, seeded_uuid
 from bos_sim.faults import NodeFaults
 from bos_sim.hsm import all_components, component_filter, components_answer, components_by_id, node_json, node_struct
+from bos_sim.httputil import SimError, json_body
 from bos_sim.inventory import generate, node_xname
 from bos_sim.report_http import report_request, request_bytes
 from bos_sim.reporting import report_period
@@ -167,3 +169,58 @@ def test_an_hsm_component_answer_is_the_filtered_list_of_component_objects(param
     source = components_by_id(cluster, ids) if ids is not None else all_components(cluster)
     expected = msgspec.json.encode({"Components": [c for c in source if keep(c)]})
     assert components_answer(cluster, ids, keep).body == expected
+
+
+def test_a_booted_nodes_cfs_reporter_enables_and_clears_as_the_patch_does() -> None:
+    """CfsStore.node_booted sets what apply(comp, {"enabled": True, "state": []}) sets."""
+    cluster, twin = _cluster(), _cluster()
+    comps = []
+    for store in (cluster.cfs, twin.cfs):
+        comp = store.components[node_xname(0)]
+        comp.desired_config, comp.applied, comp.last_failed, comp.error_count = "", "old", True, 2
+        comps.append(comp)
+    cluster.cfs.node_booted(node_xname(0))
+    twin.cfs.apply(comps[1], {"enabled": True, "state": []})
+    fields = ("enabled", "desired_config", "error_count", "applied", "last_failed", "gen")
+    assert [getattr(comps[0], f) for f in fields] == [getattr(comps[1], f) for f in fields]
+    assert comps[0].enabled and comps[0].applied == "" and comps[0].gen == 1
+
+
+JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+                           lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+                           max_leaves=12)
+
+
+class _Body:
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+
+    async def read(self) -> bytes:
+        return self.raw
+
+
+def _decoded(raw: bytes) -> object:
+    try:
+        return asyncio.run(json_body(_Body(raw)))  # type: ignore[arg-type]
+    except SimError as exc:
+        return ("error", exc.status, exc.detail)
+
+
+def _by_json_loads(raw: bytes) -> object:
+    if not raw.strip():
+        return ("error", 400, "The request body is empty")
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        return ("error", 400, f"The request body is not valid JSON: {exc}")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(JSON_VALUES.map(lambda value: json.dumps(value).encode()),
+                 JSON_VALUES.map(lambda value: json.dumps(value, ensure_ascii=False, indent=1).encode()),
+                 st.sampled_from([b"NaN", b"[1e400]", b'"\\ud800"', b"\xef\xbb\xbf{}", '{"a": 1}'.encode("utf-16"),
+                                  b"[1,]", b"{} {}", b'{"a":1,"a":2}', b" ", b""]),
+                 st.binary(max_size=12)))
+def test_a_request_body_decodes_as_json_loads_decodes_it(raw: bytes) -> None:
+    decoded, expected = _decoded(raw), _by_json_loads(raw)
+    assert decoded == expected or (decoded != decoded and expected != expected)  # NaN is never equal
