@@ -135,6 +135,13 @@ class BosClient:
             found.extend(await self._components(params))
         return found
 
+    async def acting_records(self, ids: Sequence[str], **filters: Any) -> List[Component]:
+        """components_by_ids as the power operators read them under their claim: from the store,
+        only the fields they read (bos_reads.acting_fields); else the API's records."""
+        if self.reads is not None and (query := store_query(**filters)) is not None:
+            return await self.reads.acting_records(ids, query)
+        return await self.components_by_ids(ids, **filters)
+
     async def components_with_prints(self, ids: Sequence[str], **filters: Any
                                      ) -> Optional[Tuple[List[Component], Dict[str, int]]]:
         """components_by_ids with each record's fingerprint (bos_reads.py), or None when the

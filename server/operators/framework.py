@@ -233,6 +233,9 @@ class ComponentOperator(Operator):
     action: Optional[str] = None
     retry_field: Optional[str] = None
     filters: Mapping[str, Any] = {}
+    # Whether the re-read under the claim (`refresh`) needs only the fields the power operators
+    # read (bos_reads.acting_fields: no actual or staged state), not the listing's whole record.
+    acting_fields_only = False
 
     def __init__(self) -> None:
         # Components the status operator of this process is handing to this operator now
@@ -350,7 +353,8 @@ class ComponentOperator(Operator):
 
     async def refresh(self, ctx: PassContext, ids: Sequence[str]) -> List[Component]:
         """The current records of `ids` (read under their leases) that are still this operator's work."""
-        fresh = await ctx.bos.components_by_ids(list(ids), **self.filters)
+        read = ctx.bos.acting_records if self.acting_fields_only else ctx.bos.components_by_ids
+        fresh = await read(list(ids), **self.filters)
         metrics.operator_read(self.name, len(fresh))
         kept = [c for c in fresh if self.still_due(ctx, c)]
         if len(kept) < len(ids):

@@ -24,6 +24,7 @@ class PowerOffForcefulOperator(ComponentOperator):
     wake_statuses = frozenset(CALLED_STATUSES)
 
     filters = {"enabled": True, "status": CALLED}
+    acting_fields_only = True  # the re-read under the claim: bos_reads.acting_fields
 
     def __init__(self) -> None:
         super().__init__()

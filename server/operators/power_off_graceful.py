@@ -15,6 +15,7 @@ class PowerOffGracefulOperator(ComponentOperator):
     retry_field = "power_off_graceful_attempts"
     wake_statuses = frozenset({"power_off_pending"})
     filters = {"enabled": True, "status": "power_off_pending"}
+    acting_fields_only = True  # the re-read under the claim: bos_reads.acting_fields
 
     async def select(self, ctx: PassContext) -> List[str]:
         ids = await selected_ids(ctx, "power_off_pending", self.taking)  # from the indexes when no session is capped

@@ -73,6 +73,7 @@ class PowerOnOperator(ComponentOperator):
     retry_field = "power_on_attempts"
     wake_statuses = frozenset({"power_on_pending"})
     filters = {"enabled": True, "status": "power_on_pending"}
+    acting_fields_only = True  # the re-read under the claim: bos_reads.acting_fields
 
     def __init__(self) -> None:
         super().__init__()

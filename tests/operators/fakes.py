@@ -79,6 +79,9 @@ class FakeBos:
         self.calls.append(("bos.components_by_ids", list(ids), filters))
         return self._select({**filters, "ids": ",".join(ids)})
 
+    async def acting_records(self, ids: Sequence[str], **filters: Any) -> List[dict]:
+        return await self.components_by_ids(ids, **filters)  # the whole records: what the power operators read of them
+
     async def components_with_prints(self, ids: Sequence[str], **filters: Any):
         found = await self.components_by_ids(ids, **filters)
         return found, {c["id"]: fingerprint(c) for c in found}

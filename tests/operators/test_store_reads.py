@@ -194,3 +194,67 @@ def test_status_records_decide_as_the_full_records(api, api_server, redis_server
             await http.close()
             await redis.aclose()
     asyncio.run(main())
+
+
+ACTING_RECORDS: List[Dict[str, Any]] = [
+    {"status": {"phase": "powering_on"}, "session": "s1"},
+    {"status": {"phase": "powering_on"}, "session": "s1", "error": "old", "retry_policy": 1,
+     "event_stats": {"power_on_attempts": 1}, "last_action": {"action": "powering_on", "failed": True}},
+    {"status": {"phase": "powering_off"}, "session": "s1", "event_stats": {"power_off_graceful_attempts": 2},
+     "staged_state": {"session": "s2", "configuration": "d"}},
+    {"status": {"phase": "powering_off"}, "last_action": {"action": "powering_off_gracefully"}, "retry_policy": 0},
+    {"status": {"phase": "powering_off"}, "last_action": {"action": "powering_off_forcefully"}, "error": "boom",
+     "event_stats": {"power_off_forceful_attempts": 3}},
+    {"status": {"phase": "powering_on", "status_override": "on_hold"}, "session": "s1"},
+]
+
+
+def test_power_operator_records_act_as_the_full_records(api, api_server, redis_server):
+    """The power operators' re-reads under their claim (acting_records) decode only the fields they
+    read (bos_reads.acting_fields, issue 13): the same components match each one's selection, and
+    the retry gate, decision version, due time, boot groups, CFS set-up and action updates are
+    those of the full records the listing shows."""
+    from bos_shared.options import DEFAULTS
+    from bos_server.operators.framework import over_limit, retry_limit_patch
+    from bos_server.operators.power_off_forceful import PowerOffForcefulOperator
+    from bos_server.operators.power_off_graceful import PowerOffGracefulOperator
+    from bos_server.operators.power_on import PowerOnOperator, triple_of
+    from bos_server.operators.status_rules import seconds_until
+
+    records = [{"id": IDS[n], "enabled": True, "desired_state": {"boot_artifacts": ARTIFACTS, "configuration": "c"},
+                "actual_state": {"boot_artifacts": ARTIFACTS} if n % 2 else {}, "session": fields.get("session", "")}
+               for n, fields in enumerate(ACTING_RECORDS)]
+    answer = api.put("/v2/components", json=records)
+    assert answer.status_code == 200, answer.text
+    # then as the operators write them (no `enabled`, no desired state: nothing put on hold or reset)
+    fields = [{"id": IDS[n], **{k: v for k, v in f.items() if k != "session"},
+               "status": {"status_override": "", **f["status"]}} for n, f in enumerate(ACTING_RECORDS)]
+    answer = api.patch("/v2/components", json=fields)
+    assert answer.status_code == 200, answer.text
+    options = dict(DEFAULTS)
+
+    async def main() -> None:
+        redis = Redis.from_url(redis_server.url)
+        http = JsonClient("bos", api_server.url + "/v2")
+        by_store = BosClient(http, StoreReads(redis))
+        try:
+            for op in (PowerOnOperator(), PowerOffGracefulOperator(), PowerOffForcefulOperator()):
+                assert op.acting_fields_only
+                full = await by_store.components_by_ids(IDS, **op.filters)
+                slim = await by_store.acting_records(list(reversed(IDS)), **op.filters)
+                assert full and [c["id"] for c in slim] == [c["id"] for c in full], op.name
+                assert all("actual_state" not in c and "staged_state" not in c for c in slim)  # left unread
+                for whole, part in zip(full, slim):
+                    assert op.version(part) == op.version(whole)
+                    assert over_limit(part, op.retry_field or "", options) == over_limit(whole, op.retry_field or "", options)
+                    assert retry_limit_patch(part) == retry_limit_patch(whole)
+                    assert seconds_until(part, 300, 0.0) == seconds_until(whole, 300, 0.0)
+                    assert triple_of(part) == triple_of(whole)
+                    assert ((part.get("desired_state") or {}).get("configuration"), part.get("session")) == (
+                        (whole.get("desired_state") or {}).get("configuration"), whole.get("session"))
+                    for error in ("", "failed"):
+                        assert op.action_updates([part], {part["id"]: error}) == op.action_updates([whole], {whole["id"]: error})
+        finally:
+            await http.close()
+            await redis.aclose()
+    asyncio.run(main())
