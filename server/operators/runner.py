@@ -27,6 +27,7 @@ from ..store import keys
 from .claims import FenceLost, LocalClaims
 from .framework import Operator, PassContext, one_line
 from .services import Services
+from .subscription import Subscription
 
 LOG = logging.getLogger("bos.operators")
 
@@ -219,9 +220,9 @@ class Runner:
         assert self.redis_url is not None  # started only with a Redis URL
         while not self.stopping.is_set():
             client = redis_from_url(self.redis_url)
-            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            subscription = Subscription(client)
             try:
-                await pubsub.subscribe(keys.EVENTS_CHANNEL)
+                await subscription.subscribe(keys.EVENTS_CHANNEL)
                 LOG.info("Subscribed to change events on %s", keys.EVENTS_CHANNEL)
                 if lost:
                     metrics.redis_reconnect("operators")
@@ -229,24 +230,23 @@ class Runner:
                 delay = 0.5
                 self.wake_all()  # anything published while we were not listening
                 while not self.stopping.is_set():
-                    message = await pubsub.get_message(timeout=1.0)
-                    if message is not None:
-                        self._handle(message)
+                    for data in await subscription.messages(timeout=1.0):
+                        self._handle(data)
             except (RedisError, OSError) as exc:
                 lost = True
                 metrics.redis_error("operators")
                 LOG.warning("Change events unavailable (polling meanwhile): %s", one_line(exc))
             finally:
-                await _close_quietly(pubsub, client)
+                await _close_quietly(subscription, client)
             if not self.stopping.is_set():
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RESUBSCRIBE_MAX)
 
-    def _handle(self, message: Mapping[str, Any]) -> None:
+    def _handle(self, data: bytes) -> None:
         try:
-            event = parse(message.get("data") or b"{}")  # orjson: every API write publishes one (issue 13)
+            event = parse(data or b"{}")  # orjson: every API write publishes one (issue 13)
         except (TypeError, ValueError):
-            LOG.debug("Ignoring a malformed change event: %r", message.get("data"))
+            LOG.debug("Ignoring a malformed change event: %r", data)
             return
         if isinstance(event, dict):
             self.dispatch(event)
@@ -272,8 +272,8 @@ class Runner:
             await asyncio.sleep(LIVENESS_PERIOD)
 
 
-async def _close_quietly(pubsub: Any, client: Any) -> None:
-    for closer in (pubsub.aclose, client.aclose):
+async def _close_quietly(subscription: Subscription, client: Any) -> None:
+    for closer in (subscription.aclose, client.aclose):
         try:
             await closer()
         except Exception as exc:  # closing a broken connection may fail; nothing else to do
