@@ -107,21 +107,26 @@ def test_answers_are_framed_however_they_arrive() -> None:
     assert asyncio.run(_answers_written_a_byte_at_a_time()) == [want for _, want in ANSWERS]
 
 
-async def _reports_to_a_server_that_stops_answering() -> Tuple[Tuple[int, bytes], str, int]:
-    requests = 0
+async def _server_answering_the_first_request() -> Tuple[asyncio.AbstractServer, ReportConnection, bytes, List[int]]:
+    """A server that answers the first request it reads and no other, a connection to it, a report
+    to send, and how many requests the server read (the list's one item)."""
+    requests = [0]
 
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nonlocal requests
         while await _read_request(reader):
-            requests += 1
-            if requests == 1:  # only the first request is answered
+            requests[0] += 1
+            if requests[0] == 1:  # only the first request is answered
                 writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
                 await writer.drain()
 
     server = await asyncio.start_server(answer, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     conn = ReportConnection(f"http://127.0.0.1:{port}/v2")
-    request = request_bytes(conn.netloc, conn.prefix + report_path("x1"), "t", report_body("x1", "tok"))
+    return server, conn, request_bytes(conn.netloc, conn.prefix + report_path("x1"), "t", report_body("x1", "tok")), requests
+
+
+async def _reports_to_a_server_that_stops_answering() -> Tuple[Tuple[int, bytes], str, int]:
+    server, conn, request, requests = await _server_answering_the_first_request()
     try:
         first = await conn.send(request)
         try:
@@ -133,7 +138,7 @@ async def _reports_to_a_server_that_stops_answering() -> Tuple[Tuple[int, bytes]
         conn.close()
         server.close()
         await server.wait_closed()
-    return first, error, requests
+    return first, error, requests[0]
 
 
 def test_a_report_without_an_answer_times_out_after_one_more_try_on_a_new_connection(monkeypatch) -> None:
@@ -147,20 +152,7 @@ def test_a_report_without_an_answer_times_out_after_one_more_try_on_a_new_connec
 async def _time_to_give_up_after_an_answered_request(gap: float) -> Tuple[str, float]:
     """A request answered at once, `gap` seconds idle, then one the server never answers: the
     loop seconds from sending the second to its ReportError."""
-    requests = 0
-
-    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nonlocal requests
-        while await _read_request(reader):
-            requests += 1
-            if requests == 1:
-                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
-                await writer.drain()
-
-    server = await asyncio.start_server(answer, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    conn = ReportConnection(f"http://127.0.0.1:{port}/v2")
-    request = request_bytes(conn.netloc, conn.prefix + report_path("x1"), "t", report_body("x1", "tok"))
+    server, conn, request, _requests = await _server_answering_the_first_request()
     loop = asyncio.get_running_loop()
     try:
         assert await conn.send(request) == (200, b"{}")
