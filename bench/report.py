@@ -343,6 +343,12 @@ def _busy(meta: Dict[str, Any]) -> bool:
     return bool(load) and max(load["start"][1], load["end"][1]) > cores
 
 
+def _steal_share(meta: Dict[str, Any]) -> float:
+    """The hypervisor's steal as a share of the run's core time (cores x run seconds)."""
+    core_seconds = (meta.get("machine", {}).get("cores") or 1) * (meta.get("seconds") or 0)
+    return float(meta.get("steal_seconds") or 0) / core_seconds if core_seconds else 0.0
+
+
 def generated(results: Dict[str, Any], doc: Path, plots: List[Path]) -> str:
     meta = results.get("meta", {})
     settings = meta.get("settings", {})
@@ -359,6 +365,10 @@ def generated(results: Dict[str, Any], doc: Path, plots: List[Path]) -> str:
                  f"{_loads(meta['load_average']['end'])}, on {meta.get('machine', {}).get('cores', '?')} cores: "
                  f"other work competed for the CPU; compare CPU per request/item, not wall times"]
                 if _busy(meta) else []),
+              *([f"- Hypervisor steal during the run: {meta['steal_seconds']:.0f} s of CPU "
+                 f"({_steal_share(meta):.0%} of the run's core time): the host ran other machines' work, so "
+                 f"wall and CPU figures are slower than on a quiet host"]
+                if meta.get("steal_seconds") else []),
               f"- Settings: API/store sizes {settings.get('api_sizes')}, end-to-end sizes {settings.get('e2e_sizes')}, "
               f"latencies {settings.get('latencies')}; `bos-server --workers {settings.get('api_workers')}` everywhere; "
               f"query medians of {settings.get('runs')} runs (full and paged listings: {settings.get('full_runs')}); "

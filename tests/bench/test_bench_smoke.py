@@ -35,6 +35,7 @@ def test_quick_bench_reports_every_api_measurement(quick_run: Path) -> None:
     results = json.loads((quick_run / "results.json").read_text())
     assert results["meta"]["mode"] == "quick"
     assert {"cpu", "cores", "memory_gib", "python", "redis"} <= set(results["meta"]["machine"])
+    assert results["meta"]["steal_seconds"] >= 0  # the hypervisor's share, told apart from a regression
     (size, api), = results["api"].items()
     assert API_MEASUREMENTS <= set(api)
     for name in ("filtered_list", "full_list", "paged_list", "bulk_patch", "bulk_patch_distinct", "session_status"):
