@@ -23,6 +23,7 @@ from .history import HistorySettings
 
 MISSING = ""  # expected hash of a record that does not exist
 RECEIPT_SECONDS = 60  # far longer than any retry of one call (connection.RETRY_BUDGET)
+FEED_SECONDS = 60  # the write feed's entries kept at least this long (trimmed whole macro nodes at a time)
 
 # ARGV: count; the index table (n, then n index keys); the shape table (n, then n value tails);
 # the template table (n, then four arguments per template: the last four of a write, below);
@@ -34,8 +35,8 @@ RECEIPT_SECONDS = 60  # far longer than any retry of one call (connection.RETRY_
 # read that is a shape (the script compares the strings instead); the records of a shape share
 # their expected value, moves and history payload too, sent once as a template: packing the
 # arguments was a twentieth of a seed's API CPU, and the script reads half as many; then
-# n_blobs, then per blob: key, value; then the blob index key and the current time; then the
-# history settings (history.py): max length, oldest ms kept, key prefix; then the change
+# n_blobs, then per blob: key, value; then the blob index key and the current time; then the write
+# feed's key (or ""); then the history settings (history.py): max length, oldest ms kept, key prefix; then the change
 # event (channel and message, or two ""), published only when every write of the call applied;
 # last the receipt key (or "").
 # Index moves are one string of space-separated words, each naming an index by its position in
@@ -45,6 +46,13 @@ RECEIPT_SECONDS = 60  # far longer than any retry of one call (connection.RETRY_
 # Every record is read with one MGET and the applied writes go out as one MSET, DEL, ZREM or ZADD
 # per index (distinct records commute); a key written twice in one call is read back after the
 # pending writes are flushed, so the second write is checked against the first, as if sequential.
+# The write feed (a stream, keys.COMPONENT_WRITES) lists the member of every write the call applied
+# (set or delete; a conflict is not), in entries XADDed by this script, so atomically with the writes:
+# each applied write is in exactly one entry (a member written twice may be listed twice), and entries
+# are only ever trimmed from the head, those older than FEED_SECONDS. An entry is one field, "i": the
+# members as a JSON array (an ID is any string: no separator would do; each member a field of its own
+# cost XADD ~2,000 instructions per member). A reader (the status operator) reads what was written
+# since its last look instead of every record; a replayed call writes nothing.
 # The receipt makes a replay (the same ARGV after a dropped connection, connection.py) return
 # the outcome of the run that happened instead of applying the writes again.
 _SCRIPT = """
@@ -81,7 +89,8 @@ for r = 1, count do
 end
 local nblobs = tonumber(ARGV[i])
 local blob_index, now = ARGV[i + 1 + 2 * nblobs], ARGV[i + 2 + 2 * nblobs]
-local history_at = i + 3 + 2 * nblobs
+local feed = ARGV[i + 3 + 2 * nblobs]
+local history_at = i + 4 + 2 * nblobs
 for b = 0, nblobs - 1 do
   local bkey = ARGV[i + 1 + 2 * b]
   redis.call('SET', bkey, ARGV[i + 2 + 2 * b], 'NX')
@@ -90,6 +99,15 @@ end
 local current = batched('MGET', record_keys)
 local conflicts, with_history, payloads, nhistory = {}, {}, {}, 0
 local sets, nsets, dels, movers, written = {}, 0, {}, {}, {}  -- nsets: #sets, counted
+local fed, nfed, feeding = {}, 0, feed ~= ''  -- the members of the applied writes, for the feed
+local clock_ms  -- Redis' clock in ms, read once (feed and history)
+local function now_in_ms()
+  if not clock_ms then
+    local clock = redis.call('TIME')
+    clock_ms = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+  end
+  return clock_ms
+end
 local moves_of  -- below
 -- Index moves are gathered per distinct moves string (the records of a bulk write move alike: a
 -- seed's records each join the same four indexes) and spread over the indexes here, one tight
@@ -186,6 +204,7 @@ for r = 1, count do
     conflicts[#conflicts + 1] = r
   else
     written[key] = true
+    if feeding then nfed = nfed + 1; fed[nfed] = member end
     if new == '' then dels[#dels + 1] = key
     else
       if byte(new, 1) == 35 then  -- '#': a shape
@@ -207,6 +226,9 @@ for r = 1, count do
   end
 end
 flush()
+if nfed > 0 then
+  redis.call('XADD', feed, 'MINID', '~', now_in_ms() - FEED_SECONDS * 1000, '*', 'i', cjson.encode(fed))
+end
 -- per-component history (history.py): one string per component, entries "<id>US<payload>"
 -- separated by RS, id "<ms>-<seq>" in base 36, increasing per component even if the clock
 -- steps back. The newest entry holds its session and error (fields 6 and 7); an older one
@@ -233,8 +255,7 @@ if #with_history > 0 then
     return s
   end
   local maxlen, oldest, prefix = tonumber(ARGV[history_at]), tonumber(ARGV[history_at + 1]), ARGV[history_at + 2]
-  local clock = redis.call('TIME')
-  local now_ms = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+  local now_ms = now_in_ms()
   local now_id = b36(now_ms) .. '-0'
   local history_keys = {}
   for h, r in ipairs(with_history) do history_keys[h] = prefix .. ARGV[record_at[r] + 1] end
@@ -324,7 +345,7 @@ if receipt ~= '' then
   redis.call('SET', receipt, cjson.encode(conflicts), 'EX', RECEIPT_SECONDS)
 end
 return conflicts
-""".replace("RECEIPT_SECONDS", str(RECEIPT_SECONDS))
+""".replace("RECEIPT_SECONDS", str(RECEIPT_SECONDS)).replace("FEED_SECONDS", str(FEED_SECONDS))
 
 
 def digest(raw: Optional[bytes]) -> str:
@@ -355,9 +376,11 @@ class Write:
 class CasWriter:
     """Registers the script once per client and applies batches of writes."""
 
-    def __init__(self, redis: Redis, history: Optional[HistorySettings] = None) -> None:
+    def __init__(self, redis: Redis, history: Optional[HistorySettings] = None, feed: str = "") -> None:
+        """`feed`: the stream that lists every applied write's member (keys.COMPONENT_WRITES; "": none)."""
         self._script = ReplayableScript(redis, _SCRIPT)
         self.history = history if history is not None and history.enabled else None
+        self.feed = feed
 
     async def apply(self, writes: Sequence[Write], blobs: Optional[Mapping[str, bytes]] = None,
                     chunk: int = 1000, event: Optional[bytes] = None) -> List[int]:
@@ -375,7 +398,7 @@ class CasWriter:
             part = writes[start:start + chunk]
             receipt = self._script.receipt()
             publish = event if event is not None and not conflicts and start + chunk > last else None
-            result = await self._script(args=_args(part, blobs or {}, receipt, self.history, publish))
+            result = await self._script(args=_args(part, blobs or {}, receipt, self.history, publish, self.feed))
             conflicts.extend(start + int(pos) - 1 for pos in result)
         return conflicts
 
@@ -389,7 +412,7 @@ def _moves(w: Write, table: Dict[str, int]) -> str:
 
 
 def _args(writes: Sequence[Write], blobs: Mapping[str, bytes], receipt: str = "",
-          history: Optional[HistorySettings] = None, event: Optional[bytes] = None) -> List[Any]:
+          history: Optional[HistorySettings] = None, event: Optional[bytes] = None, feed: str = "") -> List[Any]:
     """The script's arguments (layout above `_SCRIPT`); history entries only when `history` is on."""
     table: Dict[str, int] = {}  # index key -> its position in the index table (1-based)
     made: Dict[Tuple[Any, ...], str] = {}  # moves -> their words: the records of a bulk write move alike
@@ -423,7 +446,7 @@ def _args(writes: Sequence[Write], blobs: Mapping[str, bytes], receipt: str = ""
                        *[field for fields in templates for field in fields], *body, len(blobs)]
     for digest, value in blobs.items():
         args += [keys.artifacts_blob(digest), value]
-    args += [keys.ARTIFACT_BLOBS, int(time.time())]
+    args += [keys.ARTIFACT_BLOBS, int(time.time()), feed]
     if history is not None:
         args += [history.max_entries, history.oldest_ms(), keys.component_history("")]
     else:

@@ -130,7 +130,7 @@ class ComponentStore:
         self.redis = redis
         self.events = events
         self.history = history if history is not None else HistorySettings()
-        self.cas = CasWriter(redis, self.history)
+        self.cas = CasWriter(redis, self.history, keys.COMPONENT_WRITES)
         self.blobs = Blobs(redis)
         self._batcher = WriteBatcher(self)
 

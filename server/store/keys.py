@@ -19,6 +19,8 @@ COMPONENT_ENABLED = PREFIX + "idx:comp:enabled"
 COMPONENT_ERRORED = PREFIX + "idx:comp:errored"
 # Score index: components with actual boot artifacts, scored by actual_state.last_updated (0 if absent)
 COMPONENT_ACTUAL_STAMP = PREFIX + "idx:comp:actual-stamp"
+# Stream of the IDs of applied component writes, kept about a minute (store/cas.py: the write feed)
+COMPONENT_WRITES = PREFIX + "feed:comp"
 
 
 def component(component_id: str) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Dict, List, Optional
 
+import orjson
 import pytest
 import redis as redis_lib
 
@@ -56,7 +57,8 @@ def stored(client: redis_lib.Redis, key: str) -> Record:
 
 
 def snapshot(client: redis_lib.Redis) -> Dict[str, Any]:
-    """Everything stored; histories without their entry IDs and blobs without their last use (clock-made)."""
+    """Everything stored; histories and the write feed without their entry IDs and blobs without their last use
+    (clock-made)."""
     out: Dict[str, Any] = {}
     for key in sorted(k.decode() for k in client.keys("*")):
         if ":cas-receipt:" in key:  # random names, one per call
@@ -66,6 +68,8 @@ def snapshot(client: redis_lib.Redis) -> Dict[str, Any]:
             out[key] = client.zrange(key, 0, -1)
         elif kind == "zset":
             out[key] = client.zrange(key, 0, -1, withscores=True)
+        elif key == keys.COMPONENT_WRITES:  # entries named by the clock: the members each write applied
+            out[key] = sorted(member for _id, fields in client.xrange(key) for member in orjson.loads(fields[b"i"]))
         elif key.startswith(keys.component_history("")):
             out[key] = [entry.split(US.encode(), 1)[1] for entry in client.get(key).split(RS.encode())]
         else:
