@@ -15,8 +15,10 @@ from bos_shared.status import component_status, status_view
 
 from .jsonio import clone
 from .store.blobs import SharedArtifacts
+from .unknown_tokens import UnknownTokens
 
 LOG = logging.getLogger(__name__)
+UNKNOWN_TOKENS = UnknownTokens(LOG)  # this process's warnings of unknown tokens, bounded (unknown_tokens.py)
 Record = Dict[str, Any]
 STATE_FIELDS = ("actual_state", "desired_state", "staged_state")
 SHALLOW_FIELDS = ("last_action", "event_stats", "status")
@@ -64,7 +66,7 @@ def _resolve_token(data: Record, tokens: Mapping[str, Mapping[str, Any]]) -> Non
         return
     record = tokens.get(actual["bss_token"])
     if record is None:
-        LOG.warning("Unknown BSS referral token %s reported for %s", actual["bss_token"], data.get("id", "?"))
+        UNKNOWN_TOKENS.report(actual["bss_token"], data.get("id", "?"))
         return
     actual["boot_artifacts"] = {key: record.get(key, "") for key in
                                 ("kernel", "kernel_parameters", "initrd", "timestamp")}

@@ -27,6 +27,7 @@ from .clients.ims import ImsClient
 from .clients.rest import JsonClient
 from .clients.s3 import S3Client, S3Settings
 from .clients.tapms import TapmsClient
+from .component_writes import UNKNOWN_TOKENS
 from .config import ServerSettings
 from .workers import PortTaken, claim_port, run_workers
 from .logs import apply_level, configure
@@ -153,6 +154,7 @@ def serve(settings: ServerSettings, reuse_port: bool = False) -> None:
     app.cleanup_ctx.append(_lifecycle(context, settings))
     app.on_cleanup.append(auth.flush_audit)
     app.on_cleanup.append(_flush_metrics)
+    app.on_cleanup.append(_flush_unknown_tokens)
     tune_gc()
     tune_malloc()  # with the periodic trim of _lifecycle
     tls = tls_context(settings)
@@ -166,6 +168,11 @@ def serve(settings: ServerSettings, reuse_port: bool = False) -> None:
 async def _flush_metrics(_app: web.Application) -> None:
     """The last requests' counts reach the scrape files (the other workers still serve them)."""
     metrics.flush()
+
+
+async def _flush_unknown_tokens(_app: web.Application) -> None:
+    """The reports of unknown tokens counted since the last warning are named before the worker ends."""
+    UNKNOWN_TOKENS.flush()
 
 
 def tls_context(settings: ServerSettings) -> Optional[ssl.SSLContext]:

@@ -163,7 +163,7 @@ def _runs(items: List[Record], resolved: Tuple[Mapping[str, Any], bool], now: st
     Runs only for a body the fast decoder took: its objects have the schema's key order and
     strictly typed values, so equal items encode alike (1 == 1.0 == True would not). Nor when
     an item reports an unknown token (`resolved`: the tokens, and whether every one reported
-    was found): its warning names each component (§2.4 step 1).
+    was found): each component is counted in its warning (§2.4 step 1, unknown_tokens.py).
     A duplicate ID: the last item wins.
     """
     out: Dict[str, Record] = {}
