@@ -41,7 +41,6 @@ from ..store import keys
 LOG = logging.getLogger("bos.operators.claims")
 
 DEFAULT_LEASE = 10.0  # seconds; a dead replica's components are free again after this
-DECISION_TTL = 3600.0  # an unadopted decision record is forgotten after this (then re-decided)
 SEP = "\x1f"
 SCRIPT_CHUNK = 2000  # keys per script call: bounds the time Redis spends in one script
 # and the scripts' unpack() (Redis's Lua refuses to unpack more than ~8,000 values: the claim
@@ -106,19 +105,23 @@ end
 return lost
 """
 
-# ARGV: token, decision ttl ms, the token's liveness key, the lease key prefix, the operator's
-# decision key prefix, then per state version: the version, how many components, their IDs.
-# Returns a code per component, in the order sent: 0 = lease not held, or the token is dead
-# (nothing written), 1 = decision recorded (issue it), 2 = another holder's record of this very
-# version taken over (it was issued: adopt it). Keys are made here from the IDs, and a chunk's
-# components mostly share their version, sent once: three arguments per component (two keys
-# and the version) were most of the operators' CPU in `mark` (hiredis packing them, issue 13).
-# The leases and the records are read with one MGET each.
+# ARGV: token, the token's liveness key, the lease key prefix, the operator's decision key prefix,
+# then per state version: the version, how many components, their IDs. Returns a code per
+# component, in the order sent: 0 = lease not held, or the token is dead (nothing written), 1 =
+# decision recorded (issue it), 2 = another holder's record of this very version taken over (it
+# was issued: adopt it). Keys are made here from the IDs, and a chunk's components mostly share
+# their version, sent once: three arguments per component (two keys and the version) were most
+# of the operators' CPU in `mark` (hiredis packing them, issue 13). The leases and the records
+# are read with one MGET each, and the records written with one MSET, without an expiry: a SET
+# PX per record was a third of the script's Redis instructions (issue 13), and a record left behind
+# (its holder stopped before its action update) is one key per component and operator, adopted
+# or overwritten by the component's next decision of that operator, as a dead holder's lease key
+# is taken over by the next claim.
 _MARK = """
 local sep = '\\31'
-local token, ttl, lease_prefix, decision_prefix = ARGV[1], ARGV[2], ARGV[4], ARGV[5]
+local token, lease_prefix, decision_prefix = ARGV[1], ARGV[3], ARGV[4]
 local leases, decisions, n = {}, {}, 0
-local i = 6
+local i = 5
 while i <= #ARGV do
   for j = i + 2, i + 1 + tonumber(ARGV[i + 1]) do
     n = n + 1
@@ -128,7 +131,7 @@ while i <= #ARGV do
   i = i + 2 + tonumber(ARGV[i + 1])
 end
 local out = {}
-if redis.call('EXISTS', ARGV[3]) == 0 then
+if redis.call('EXISTS', ARGV[2]) == 0 then
   for j = 1, n do out[j] = 0 end
   return out
 end
@@ -139,8 +142,9 @@ local function issued(record, version)
   local at = string.find(record, sep, 1, true)
   return at and string.sub(record, at + 1) == version and string.sub(record, 1, at - 1) ~= token
 end
+local records, m = {}, 0
 local at = 0
-i = 6
+i = 5
 while i <= #ARGV do
   local version, count = ARGV[i], tonumber(ARGV[i + 1])
   local record = token .. sep .. version
@@ -152,12 +156,14 @@ while i <= #ARGV do
       if prior[at] and issued(prior[at], version) then
         code = 2
       end
-      redis.call('SET', decisions[at], record, 'PX', ttl)
+      records[m + 1] = decisions[at]; records[m + 2] = record
+      m = m + 2
     end
     out[at] = code
   end
   i = i + 2 + count
 end
+if m > 0 then redis.call('MSET', unpack(records)) end
 return out
 """
 
@@ -246,12 +252,10 @@ class LocalClaims:
 class RedisClaims(LocalClaims):
     """Leases and decision records in the coordination store (the API's Redis)."""
 
-    def __init__(self, redis: Any, lease: float = DEFAULT_LEASE, replica: Optional[str] = None,
-                 decision_ttl: float = DECISION_TTL) -> None:
+    def __init__(self, redis: Any, lease: float = DEFAULT_LEASE, replica: Optional[str] = None) -> None:
         self.redis = redis
         self.lease = lease
         self.replica = replica or replica_id()
-        self.decision_ttl = decision_ttl
         self._claim = redis.register_script(_CLAIM)
         self._renew = redis.register_script(_RENEW)
         self._mark = redis.register_script(_MARK)
@@ -316,8 +320,8 @@ class RedisClaims(LocalClaims):
                 by_version: Dict[str, List[str]] = {}
                 for cid, version in part:
                     by_version.setdefault(version, []).append(cid)
-                args: List[Any] = [claim.token, max(1, int(self.decision_ttl * 1000)), keys.claim_alive(claim.token),
-                                   keys.component_lease(""), keys.decision(operator, "")]
+                args: List[Any] = [claim.token, keys.claim_alive(claim.token), keys.component_lease(""),
+                                   keys.decision(operator, "")]
                 for version, ids in by_version.items():
                     args += [version, len(ids), *ids]
                 codes = await self._mark(args=args)

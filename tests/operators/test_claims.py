@@ -95,9 +95,30 @@ def test_decision_records_send_an_id_per_component_and_each_version_once(redis_s
         claims._mark = counted  # type: ignore[assignment]
         versions = {cid: f"s1\x1f{n % 2}" for n, cid in enumerate(many)}  # two versions, interleaved
         marked, adopted = await claims.mark(held, "power-on", versions)
-        assert marked == many and adopted == [] and sizes == [5 + 2 * 2 + 500]
+        assert marked == many and adopted == [] and sizes == [4 + 2 * 2 + 500]
         record = await redis.get(keys.decision("power-on", many[1]))
         assert record.decode() == f"{held.token}\x1fs1\x1f1"
+    scenario(redis_server, body)
+
+
+def test_a_decision_record_left_behind_is_overwritten_by_the_next_decision(redis_server):
+    """Decision records have no expiry (one MSET per chunk, not a SET PX each: a third of the
+    script's Redis instructions, issue 13): one left by a holder that stopped is overwritten by
+    the component's next decision of that operator, whose release deletes it."""
+    async def body(redis: Redis) -> None:
+        a, b = RedisClaims(redis, lease=0.2, replica="a:1"), RedisClaims(redis, lease=5, replica="b:2")
+        many = [f"x{i}c0s0b0n0" for i in range(300)]
+        held = await a.claim(many)
+        marked, _ = await a.mark(held, "power-on", {cid: "s1\x1f0" for cid in many})
+        assert len(marked) == 300
+        assert await redis.pttl(keys.decision("power-on", many[0])) == -1
+        await expire(redis, many)  # a stops before its action update: its records stay
+        taken = await b.claim(many)
+        marked, adopted = await b.mark(taken, "power-on", {cid: "s1\x1f1" for cid in many})  # moved on
+        assert len(marked) == 300 and adopted == []
+        assert (await redis.get(keys.decision("power-on", many[0]))).decode() == f"{taken.token}\x1fs1\x1f1"
+        await b.release(taken, "power-on")
+        assert await redis.exists(*(keys.decision("power-on", cid) for cid in many)) == 0
     scenario(redis_server, body)
 
 
@@ -290,7 +311,7 @@ def test_heartbeat_renews_the_token_each_round_and_reads_its_lease_keys_every_lo
 def test_a_chunk_costs_a_few_redis_commands_whatever_its_size(redis_server):
     """A claim sets a chunk's free lease keys with one MSET (no SET NX PX per key: no expiry, the
     token's lapse frees them), a decision record reads the leases and the prior records with one
-    MGET each: per component, only the decision record's own SET (issue 13)."""
+    MGET each and sets the records with one MSET: no command per component (issue 13)."""
     async def body(redis: Redis) -> None:
         claims = RedisClaims(redis, lease=5, replica="a:1")
         many = [f"x{i}c0s0b0n0" for i in range(500)]
@@ -303,8 +324,8 @@ def test_a_chunk_costs_a_few_redis_commands_whatever_its_size(redis_server):
         stats = await redis.info("commandstats")
         calls = {name[len("cmdstat_"):]: row["calls"] for name, row in stats.items()}
         assert len(held.ids) == len(marked) == 500
-        assert calls.get("get", 0) == 0 and calls["set"] == 1 + 500  # the token's liveness key; the records
-        assert calls["mset"] == 1 and calls["mget"] == 1 + 1 + 2 + 2 and calls["del"] == 1
+        assert calls.get("get", 0) == 0 and calls["set"] == 1  # the token's liveness key
+        assert calls["mset"] == 2 and calls["mget"] == 1 + 1 + 2 + 2 and calls["del"] == 1
         assert await redis.exists(*(keys.component_lease(i) for i in many)) == 0
     scenario(redis_server, body)
 
