@@ -281,6 +281,27 @@ def test_a_lapsed_token_fails_the_fence_with_its_lease_keys_intact(redis_server)
     scenario(redis_server, body)
 
 
+def test_a_fence_check_is_one_transaction_per_2000_leases_without_a_script(redis_server):
+    """The fence check renews the token and reads its leases in one MULTI/EXEC per 2,000 lease
+    keys (one instant, as a script would), compared by the operator: Lua's copies of every key
+    and value were 4,100 Redis instructions per lease key (issue 13). A lease lost in any chunk
+    fails it."""
+    async def body(redis: Redis) -> None:
+        claims = RedisClaims(redis, lease=5, replica="a:1")
+        many = [f"x{i}c0s0b0n0" for i in range(2500)]
+        held = await claims.claim(many)
+        await redis.config_resetstat()
+        await claims.check(held)
+        stats = await redis.info("commandstats")
+        calls = {name[len("cmdstat_"):]: row["calls"] for name, row in stats.items()}
+        assert calls.get("evalsha", 0) == 0
+        assert calls["multi"] == calls["exec"] == calls["pexpire"] == calls["mget"] == 2
+        await redis.delete(keys.component_lease(many[-1]))  # e.g. lost with the last second of writes
+        with pytest.raises(FenceLost, match="1 of 2500 leases were lost"):
+            await claims.check(held)
+    scenario(redis_server, body)
+
+
 def test_heartbeat_renews_the_token_each_round_and_reads_its_lease_keys_every_look(redis_server):
     """Each heartbeat round renews the token's liveness key (one command); lease keys have no
     expiry to renew (the token's lapse frees them), and are read every LOOK_EVERY lease periods."""
