@@ -140,7 +140,7 @@ local function flush()
   local rems, adds = index_lists()
   for n, members in pairs(rems) do batched('ZREM', members, ARGV[2 + n]) end
   for n, pairs_ in pairs(adds) do batched('ZADD', pairs_, ARGV[2 + n]) end
-  movers, written = {}, {}
+  movers = {}  -- `written` stays: a key written before a flush is read again at its next write (GET below)
 end
 -- value == '{"id":"' .. member .. '"' .. shape, compared in place: making that ~700-byte string
 -- per record to compare it was a twentieth of the script's time on a bulk write

@@ -140,6 +140,29 @@ def test_one_call_writing_a_key_twice_checks_the_second_write_against_the_first(
     assert redis_client.zscore(idx_a, "dup1") is None and redis_client.zscore(idx_b, "dup1") == 0
 
 
+def test_a_key_written_again_after_another_keys_flush_is_checked_against_its_first_write(
+        url: str, redis_client: redis_lib.Redis) -> None:
+    """A second key written twice flushes the pending writes in between (cas.py): the first key's
+    next write must still be read back, not checked against the value the call began with (a
+    write that expected the first key absent overwrote it: a lost update)."""
+    from bos_server.store.cas import MISSING, CasWriter, Write, digest
+
+    first, other = keys.component("dup-a"), keys.component("dup-b")
+
+    async def scenario() -> List[int]:
+        store = Store.connect(url)
+        try:
+            return await CasWriter(store.redis).apply([
+                Write(first, "dup-a", MISSING, b"a1"), Write(other, "dup-b", MISSING, b"b1"),
+                Write(other, "dup-b", digest(b"b1"), b"b2"),  # flushes a1 and b1
+                Write(first, "dup-a", MISSING, b"a-stale")])  # read before a1 was written
+        finally:
+            await store.close()
+
+    assert asyncio.run(scenario()) == [3], "the last write was checked against the value before the call"
+    assert redis_client.get(first) == b"a1" and redis_client.get(other) == b"b2"
+
+
 def test_a_batched_write_moves_each_record_between_indexes_with_its_scores(
         url: str, redis_client: redis_lib.Redis) -> None:
     """Index moves travel as one word list per record (cas.py): removals, plain and scored additions."""
