@@ -80,9 +80,10 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     started = time.monotonic()
     response = await _handle(request, handler)
-    elapsed = (time.monotonic() - started) * 1000
     level = logging.ERROR if response.status >= 500 else logging.DEBUG
-    LOG.log(level, "%s %s -> %d (%.1f ms)", request.method, request.path, response.status, elapsed)
+    if LOG.isEnabledFor(level):  # not for every request at the usual level (the path, the call)
+        elapsed = (time.monotonic() - started) * 1000
+        LOG.log(level, "%s %s -> %d (%.1f ms)", request.method, request.path, response.status, elapsed)
     return response
 
 

@@ -13,6 +13,7 @@ from aiohttp import web
 from bos_shared.schema_types import Array, Ref, Schema, SchemaError, within
 
 from .body_stream import stream_array
+from .context import request_value
 from .errors import BadRequest
 from .fast_bodies import FastDecoder
 
@@ -61,7 +62,7 @@ async def json_body(request: web.Request, required: bool = True) -> Any:
     large ones (LEAN_BYTES) so that the peak stays near twice the body's size.
     """
     length = request.content_length
-    if request.get(BODY_KEY) is None and length is not None and LEAN_BYTES <= length <= MAX_BODY:
+    if request_value(request, BODY_KEY) is None and length is not None and LEAN_BYTES <= length <= MAX_BODY:
         first = await _first_bytes(request)
         if _opens_utf8_array(first):  # a bulk write: parsed as it arrives (body_stream.py)
             return await stream_array(request, first, _reject_surrogates, length)
@@ -113,7 +114,7 @@ async def read_body(request: web.Request, prefix: bytes = b"") -> Union[bytes, b
     whole (a node's report: one TCP segment) is taken from the stream's buffer as it is,
     not copied chunk by chunk through an async iterator into a new buffer (issue 13).
     """
-    kept = request.get(BODY_KEY)
+    kept = request_value(request, BODY_KEY)
     if kept is not None:
         return kept
     length = request.content_length

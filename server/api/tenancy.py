@@ -8,7 +8,7 @@ from aiohttp import web
 
 from ..clients.rest import ServiceError
 from ..clients.tapms import TenantNotFound
-from .context import ctx
+from .context import ctx, request_value
 from .errors import BadRequest, InvalidTenant, NotFound, Unavailable
 
 HEADER = "Cray-Tenant-Name"
@@ -22,7 +22,7 @@ def tenant_of(request: web.Request) -> Optional[str]:
     With auth on, a tenant admin's tenant comes from the token instead (the
     middleware has already refused a header naming another tenant).
     """
-    forced = request.get(TOKEN_TENANT)
+    forced = request_value(request, TOKEN_TENANT)
     if forced is not None:
         return forced
     value = request.headers.get(HEADER)

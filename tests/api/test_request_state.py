@@ -1,0 +1,42 @@
+"""The per-request shortcuts of a node's report keep their behaviour: the problem middleware still
+logs every 5xx (and each request at DEBUG), and what a middleware left on the request is still
+found (api/context.request_value)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
+
+from bos_server.api.context import request_value
+from bos_server.api.errors import problem_middleware
+from bos_server.api.params import BODY_KEY
+
+
+def _through_middleware(status: int) -> web.StreamResponse:
+    async def handler(_request: web.Request) -> web.StreamResponse:
+        return web.Response(status=status)
+    return asyncio.run(problem_middleware(make_mocked_request("PATCH", "/v2/components/x1"), handler))
+
+
+def test_a_5xx_is_logged_and_a_success_only_at_debug(caplog) -> None:
+    with caplog.at_level(logging.INFO, logger="bos_server.api"):
+        assert _through_middleware(200).status == 200
+        assert _through_middleware(503).status == 503
+    assert [(r.levelno, r.getMessage().rsplit(" (", 1)[0]) for r in caplog.records] == [
+        (logging.ERROR, "PATCH /v2/components/x1 -> 503")]
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="bos_server.api"):
+        _through_middleware(200)
+    assert [r.getMessage().rsplit(" (", 1)[0] for r in caplog.records] == ["PATCH /v2/components/x1 -> 200"]
+
+
+def test_a_value_a_middleware_left_is_found_and_a_missing_one_is_none() -> None:
+    request = make_mocked_request("PATCH", "/v2/components/x1")
+    assert request_value(request, BODY_KEY) is None
+    request["other"] = 1
+    assert request_value(request, BODY_KEY) is None
+    request[BODY_KEY] = b"{}"
+    assert request_value(request, BODY_KEY) == b"{}"
