@@ -36,6 +36,18 @@ def _paths(path: str, prefix: str) -> List[str]:
     return variants
 
 
+def _plain_last(item: Tuple[str, Any]) -> bool:
+    """Sort key of the resources' registration: variable paths before plain ones (a stable sort).
+
+    aiohttp tries the resources that share a path prefix in registration order. A node's report
+    (`/v2/components/x1`) shares `/v2/components` with the listing's path and its trailing-slash
+    twin, which were tried and failed first (two resolves per report). A plain path and a variable
+    one of the same prefix never match the same URL (a variable matches a non-empty segment after
+    the prefix's slash; a plain path is the prefix, with or without that slash), so the order
+    between them decides nothing but the cost; among variable paths, registration order is kept."""
+    return "{" not in item[0]
+
+
 def create_app(context: Context, auth: Optional[Any] = None,
                large_body_permits: int = body_gate.DEFAULT_PERMITS) -> web.Application:
     """`auth`: the auth middleware (bos_server.auth), outermost but for metrics, so it audits final
@@ -54,7 +66,7 @@ def create_app(context: Context, auth: Optional[Any] = None,
         for prefix in PREFIXES:
             for variant in _paths(path, prefix):
                 by_path.setdefault(variant, []).append((method, handler))
-    for path, handlers in by_path.items():
+    for path, handlers in sorted(by_path.items(), key=_plain_last):
         resource = app.router.add_resource(path)
         for method, handler in handlers:
             resource.add_route(method, handler)
