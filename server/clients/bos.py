@@ -12,7 +12,7 @@ the same record: they are retried like GETs on a 503 or a dropped connection
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, AsyncIterator, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 from urllib.parse import quote
 
 from bos_shared.records import Component  # the typed record (api.md §2.1)
@@ -171,6 +171,11 @@ class BosClient:
     async def fingerprints(self, ids: Sequence[str]) -> Optional[List[Optional[int]]]:
         """Each stored record's fingerprint (None: absent), or None without store reads."""
         return None if self.reads is None else await self.reads.fingerprints(ids)
+
+    async def written_since(self, last: Optional[str]) -> Tuple[Optional[str], Optional[Set[str]]]:
+        """The store's write feed after entry `last` (store/write_feed.py): the position now and
+        the IDs written since, or a None set when not known (no store reads: both None)."""
+        return (None, None) if self.reads is None else await self.reads.written_since(last)
 
     async def any_component(self, **filters: Any) -> Optional[Component]:
         """The first matching component, or None: a cheap existence check (one indexed page of 1)."""

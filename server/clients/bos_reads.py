@@ -13,14 +13,14 @@ change events), so this changes no rule of the state machine.
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Dict, Iterable, List, Optional, Sequence, Tuple, cast
+from typing import Any, AsyncIterator, Dict, Iterable, List, Optional, Sequence, Set, Tuple, cast
 
 import msgspec
 
 from bos_shared.records import Component
 
 from ..component_writes import view_in_place as view
-from ..store import keys
+from ..store import keys, write_feed
 from ..store.component_query import ComponentQuery
 from ..store.components import ComponentStore
 from ..store.events import Events
@@ -201,6 +201,10 @@ class StoreReads:
         """A hash of each stored record (None: absent), without decoding it: the status operator
         tells from it that a component it left waiting was not written since (operators.md §3.1)."""
         return [None if raw is None else hash(raw) for raw in await self.store.get_raw_many(ids)]
+
+    async def written_since(self, last: Optional[str]) -> Tuple[Optional[str], Optional[Set[str]]]:
+        """The IDs written after the write feed's entry `last`, and its position now (write_feed.py)."""
+        return await write_feed.written_since(self.store.redis, last)
 
     async def action_stamps(self, ids: Sequence[str]) -> Dict[str, Optional[str]]:
         """Each stored record's `last_action.last_updated` (None: it has none; absent records are

@@ -136,6 +136,15 @@ class StatusOperator(Operator):
         # looks at everything once.
         self._waiting: Dict[str, Tuple[int, float, Optional[Observed]]] = {}
         self._waiting_options: Tuple[Any, ...] = ()
+        # The store's write feed (store/write_feed.py), read at the start of each pass (a "round"):
+        # the last entry read; whether this round knew every record written since the last one
+        # (those left `_waiting` then); and the round's number. Hashing every waiting record on
+        # every pass to find the few hundred written read 10-14k whole records a pass at 20,000
+        # nodes (issue 13); the fingerprints remain for rounds the feed cannot answer.
+        self._feed: Optional[str] = None
+        self._feed_known = False
+        self._round = 0
+        self._next_due = NOTHING_DUE  # no deadline in `_waiting` before this (may be earlier: a hint)
         # When components in transition are next asked about at PCS and CFS (monotonic): one re-check
         # interval (see _recheck) after the last look began, or as long as that look took if longer
         # (at most half the time spent asking). Passes woken by writes in between skip the question.
@@ -174,6 +183,7 @@ class StatusOperator(Operator):
         full_look = self._expire_waiting(ctx)
         pass_ = _Pass(gate=asyncio.Semaphore(PAGES_IN_FLIGHT))
         try:
+            await self._follow_writes(ctx)
             if not full_look:
                 pass_.handed = await self._handed_off_ids(ctx)
             todo, enabled = await self._to_look_at(ctx, pass_)
@@ -229,6 +239,29 @@ class StatusOperator(Operator):
             return True
         return False
 
+    async def _follow_writes(self, ctx: PassContext) -> None:
+        """Begin a round: read the write feed since the last round's entry, and drop the records
+        written since from `_waiting` (they are looked at again). Before anything of this pass is
+        read, so every write after a record read this round is in the next round's entries. A
+        round the feed cannot answer (the first, or its last entry trimmed away) checks the
+        waiting records' fingerprints instead (`_not_waiting`)."""
+        self._round += 1
+        self._feed, written = await ctx.bos.written_since(self._feed)
+        self._feed_known = written is not None
+        for cid in written or ():
+            self._waiting.pop(cid, None)
+        now = time.time()
+        if self._feed_known and now >= self._next_due:
+            self._expire_deadlines(now)
+
+    def _expire_deadlines(self, now: float) -> None:
+        """Drop the waiting components whose deadline has come (their time-out may change the
+        decision), for a round the write feed answers (`_not_waiting` then reads no deadline)."""
+        waiting = self._waiting
+        for cid in [cid for cid, entry in waiting.items() if entry[1] <= now]:
+            del waiting[cid]
+        self._next_due = min((entry[1] for entry in waiting.values()), default=NOTHING_DUE)
+
     async def _handed_off_ids(self, ctx: PassContext) -> FrozenSet[str]:
         """The enabled components a power operator is to act on (`power_on_pending`,
         `power_off_pending`), from the store's indexes (empty without store reads): outside a full
@@ -261,6 +294,8 @@ class StatusOperator(Operator):
         kept = without(page, (pass_.handed, *self._held_here()))
         pass_.remaining += len(page) - len(kept)  # still enabled: the power operator's work, or in-process work's
         page = kept
+        if self._feed_known:
+            return self._unwritten(page, pass_)
         maybe = [i for i in page if i in self._waiting]
         if not maybe:
             return page
@@ -281,6 +316,18 @@ class StatusOperator(Operator):
             else:
                 del self._waiting[cid]
         return [i for i in page if i not in still] if still else page
+
+    def _unwritten(self, page: List[str], pass_: "_Pass") -> List[str]:
+        """`_not_waiting` in a round the write feed answered: every component left in `_waiting`
+        was neither written since it was read nor reached its deadline (`_follow_writes`), so the
+        page less them, with no per-component test beyond the look-ups."""
+        waiting = self._waiting
+        todo = [i for i in page if i not in waiting]
+        if len(todo) < len(page):
+            watched = [i for i in page if i in waiting and waiting[i][2] is not None]
+            pass_.watched.extend(watched)
+            pass_.remaining += len(page) - len(todo) - len(watched)
+        return todo
 
     def _held_here(self) -> List[Set[str]]:
         """The IDs work of this process holds or is about to hold, which this operator's passes leave
@@ -463,6 +510,7 @@ class StatusOperator(Operator):
         comes from PCS, unless this pass read it already (a watched component that changed)."""
         if not ids:
             return 0, 0, 0, {}
+        round_ = self._round  # the round these records are read in (`_remember`)
         read = await ctx.bos.components_with_prints(ids, enabled=True)
         fresh, prints = read if read is not None else (await ctx.bos.components_by_ids(ids, enabled=True), {})
         metrics.operator_read(self.name, len(fresh))
@@ -472,7 +520,7 @@ class StatusOperator(Operator):
         unknown = [c["id"] for c in fresh if c["id"] not in power]
         if unknown:
             power.update(await ctx.services.pcs.power_status(unknown))
-        return await self._evaluate_chunk(ctx, fresh, power, pass_.cfs, prints)
+        return await self._evaluate_chunk(ctx, fresh, power, pass_.cfs, prints, round_)
 
     @staticmethod
     def _last(ctx: PassContext, page: Sequence[str]) -> bool:
@@ -491,16 +539,19 @@ class StatusOperator(Operator):
 
     async def _evaluate_chunk(self, ctx: PassContext, chunk: Sequence[Component], power: Dict[str, str],
                               cfs: Dict[str, Dict[str, Any]],
-                              prints: Mapping[str, int]) -> Tuple[int, int, int, Dict[str, List[str]]]:
+                              prints: Mapping[str, int],
+                              round_: int) -> Tuple[int, int, int, Dict[str, List[str]]]:
         """Evaluate and write one chunk; returns how many components stay enabled, how many were
         written (moved on), how many were left in transition (waiting for PCS or CFS, not for a
         write), and the IDs written into a power operator's work of this process, by operator
-        (`HANDED_TO`). A component left as it was is remembered (`_waiting`)."""
+        (`HANDED_TO`). A component left as it was is remembered (`_waiting`), if read in this
+        round (`round_`): the write feed read since may have listed it already."""
         now = time.time()
         patches: List[Dict[str, Any]] = []
         rules: Counter[str] = Counter()
         pending: Dict[str, List[str]] = {}
         still_enabled = in_transition = 0
+        remember = round_ == self._round
         for comp in chunk:
             decision = decide(comp, power.get(comp["id"]), cfs.get(comp["id"]), now, ctx.options)
             still_enabled += not decision.disable
@@ -513,8 +564,9 @@ class StatusOperator(Operator):
                     pending.setdefault(target, []).append(comp["id"])
             elif not decision.disable:
                 in_transition += not waits_for_a_write(comp, decision)
-                self._remember(ctx, comp, decision, prints.get(comp["id"]),
-                               observation(power.get(comp["id"]), cfs.get(comp["id"]), decision.rule in POWER_ONLY))
+                if remember:
+                    self._remember(ctx, comp, decision, prints.get(comp["id"]),
+                                   observation(power.get(comp["id"]), cfs.get(comp["id"]), decision.rule in POWER_ONLY))
         if patches:
             ctx.log.info("Updating %d components (%s)", len(patches),
                          ", ".join(f"{rule}: {n}" for rule, n in sorted(rules.items())))
@@ -536,6 +588,8 @@ class StatusOperator(Operator):
         if fingerprint is None:
             return
         deadline = waiting_deadline(comp, ctx.options)
+        if deadline is not None and deadline < self._next_due:
+            self._next_due = deadline
         if waits_for_a_write(comp, decision):
             if deadline is not None:
                 self._waiting[comp["id"]] = (fingerprint, deadline, None)

@@ -45,6 +45,9 @@ class FakeBos:
         self.options = dict(DEFAULTS)
         self.fail_patch: Optional[Exception] = None
         self.fail_template: Optional[Exception] = None
+        # The store's write feed (store/write_feed.py), when a test turns it on: the IDs of each
+        # write through this client (a test's direct change of a record is not in it).
+        self.feed: Optional[List[List[str]]] = None
 
     async def get_options(self) -> dict:
         return dict(self.options)
@@ -99,6 +102,11 @@ class FakeBos:
         self.calls.append(("bos.fingerprints", list(ids)))
         return [fingerprint(self.components[i]) if i in self.components else None for i in ids]
 
+    async def written_since(self, last: Optional[str]) -> Tuple[Optional[str], Optional[Set[str]]]:
+        if self.feed is None:
+            return None, None
+        return str(len(self.feed)), None if last is None else {i for ids in self.feed[int(last):] for i in ids}
+
     async def component_ids(self, page_size: int) -> List[str]:
         self.calls.append(("bos.component_ids", page_size))
         return sorted(self.components)
@@ -128,6 +136,8 @@ class FakeBos:
                 raise ServiceError("bos", "PATCH", "/components", "status 404", 404)
             merge(comp, patch)
             out.append(comp["id"])
+        if self.feed is not None:
+            self.feed.append(out)
         return out
 
     async def create_components(self, records: Sequence[Mapping[str, Any]]) -> List[str]:

@@ -3,6 +3,8 @@ and session-cleanup operators against fake services (operators.md §3, §4, §7)
 
 from __future__ import annotations
 
+import pytest
+
 from bos_server.operators import status as status_module
 from bos_server.operators.actual_state_cleanup import ActualStateCleanupOperator
 from bos_server.operators.claims import LocalClaims
@@ -142,6 +144,46 @@ def test_status_leaves_components_waiting_for_a_write_alone_until_their_record_c
     assert [(p["id"], p.get("enabled")) for p in patched(svc)] == [(N[0], False)]  # S4b: booted, done
 
 
+def test_status_learns_which_waiting_components_were_written_from_the_write_feed(make_ctx, monkeypatch):
+    """Issue 13: with the store's write feed (store/write_feed.py), a pass reads nothing of the
+    components left waiting (no fingerprints: at 20,000 nodes 10-14k whole records a pass) unless
+    the feed names them written since the last pass; a pass the feed cannot answer checks their
+    fingerprints instead."""
+    monkeypatch.setattr(status_module, "time", Clock())
+    waiting = [component(i, phase="powering_on", action="powering_on") for i in N[:2]]  # S5: on, not yet reported
+    svc = FakeServices(components=waiting, power={i: "on" for i in N[:2]}, cfs={i: {"id": i} for i in N[:2]})
+    svc.bos.feed = []
+    op = StatusOperator()
+    assert run(op.run_pass(make_ctx(svc))) is not None and patched(svc) == []
+    for _ in range(2):
+        svc.calls.clear()
+        assert run(op.run_pass(make_ctx(svc))) is not None
+        assert svc.calls.names() == ["bos.enabled_ids_in", "redis.enabled_page"]
+    svc.bos.components[N[0]]["actual_state"]["boot_artifacts"] = dict(ARTIFACTS)  # the node reports
+    svc.bos.feed.append([N[0]])
+    run(op.run_pass(make_ctx(svc)))
+    assert looked_at(svc) == [[N[0]]]
+    assert [(p["id"], p.get("enabled")) for p in patched(svc)] == [(N[0], False)]  # S4b: booted, done
+    svc.bos.feed = None  # the feed cannot answer (its last entry trimmed away): the fingerprints say
+    svc.calls.clear()
+    run(op.run_pass(make_ctx(svc)))
+    assert svc.calls.names() == ["bos.enabled_ids_in", "redis.enabled_page", "bos.fingerprints"]
+
+
+def test_status_remembers_no_component_read_before_the_write_feed_was_read_again(make_ctx, monkeypatch):
+    """A look at a batch session setup enabled (`look_soon`) runs beside the passes: a record it
+    read before a pass read the write feed may have been written in between, named in the entries
+    that pass consumed. It is not left waiting then (looked at again by the next pass)."""
+    monkeypatch.setattr(status_module, "time", Clock())
+    waiting = component(N[0], phase="powering_on", action="powering_on")  # S5
+    svc = FakeServices(components=[waiting], power={N[0]: "on"}, cfs={N[0]: {"id": N[0]}})
+    op = StatusOperator()
+    ctx = make_ctx(svc)
+    for round_, remembered in ((op._round - 1, False), (op._round, True)):
+        run(op._evaluate_chunk(ctx, [waiting], {N[0]: "on"}, {N[0]: {"id": N[0]}}, {N[0]: 1}, round_))
+        assert (N[0] in op._waiting) is remembered
+
+
 def test_status_leaves_components_handed_off_to_a_power_operator_alone_until_it_writes(make_ctx, monkeypatch):
     """Issue 13 (realistic latencies): once this operator hands components to a power operator
     (S2b: `power_on_pending`; S6: `power_off_pending`), its passes neither claim, re-read nor ask
@@ -177,15 +219,18 @@ def test_status_leaves_components_handed_off_to_a_power_operator_alone_until_it_
     assert N[1] in [i for ids in looked_at(svc) for i in ids]
 
 
-def test_status_looks_at_a_waiting_component_at_its_deadline_and_at_each_full_look(make_ctx, monkeypatch):
+@pytest.mark.parametrize("feed", [False, True], ids=["fingerprints", "write-feed"])
+def test_status_looks_at_a_waiting_component_at_its_deadline_and_at_each_full_look(make_ctx, monkeypatch, feed):
     """What only the hardware changes (power went off, the node left PCS) is seen when the last
-    action's time-out could change the decision, and at the full look every polling_frequency."""
+    action's time-out could change the decision, and at the full look every polling_frequency;
+    alike whether the waiting components are told unwritten by their fingerprints or the write feed."""
     clock = Clock()
     monkeypatch.setattr(status_module, "time", clock)
     late = component(N[0], phase="powering_on", action="powering_on", age=5)  # power-on wait ends at +115 s
     gone = component(N[1], phase="powering_on", action="powering_on", age=-1000)  # ends at +1120 s
     svc = FakeServices(components=[late, gone], power={N[0]: "on", N[1]: "on"},
                        cfs={x: {"id": x} for x in N[:2]})
+    svc.bos.feed = [] if feed else None
     op = StatusOperator()
     ctx = {"max_power_on_wait_time": 120, "max_boot_wait_time": 1200, "polling_frequency": 1000}
     run(op.run_pass(make_ctx(svc, **ctx)))

@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from bos_server.clients.bos import BosClient
 from bos_server.clients.bos_reads import StoreReads
 from bos_server.clients.rest import JsonClient
+from bos_server.store import keys
 from tests.support.tokens import record_token
 
 IDS = [f"x3000c0s{i}b0n0" for i in range(7)]
@@ -254,6 +255,39 @@ def test_power_operator_records_act_as_the_full_records(api, api_server, redis_s
                         (whole.get("desired_state") or {}).get("configuration"), whole.get("session"))
                     for error in ("", "failed"):
                         assert op.action_updates([part], {part["id"]: error}) == op.action_updates([whole], {whole["id"]: error})
+        finally:
+            await http.close()
+            await redis.aclose()
+    asyncio.run(main())
+
+
+def test_the_write_feed_names_every_record_written_since_the_last_look(api, api_server, redis_server):
+    """The status operator learns which records it left waiting were written since its last pass
+    from the store's write feed (store/write_feed.py), not by reading and hashing each one (issue
+    13): every record the API wrote since is named, a refused write is not, and a look whose last
+    entry is gone (trimmed, the stream deleted) is told it cannot know (None)."""
+    seed(api)
+
+    async def main() -> None:
+        redis = Redis.from_url(redis_server.url)
+        http = JsonClient("bos", api_server.url + "/v2")
+        reads = BosClient(http, StoreReads(redis))
+        try:
+            position, written = await reads.written_since(None)
+            assert position is not None and written is None  # the first look: nothing known yet
+            assert api.patch(f"/v2/components/{IDS[1]}", json={"error": "one"}).status_code == 200
+            assert api.patch("/v2/components", json=[{"id": i, "error": "bulk"} for i in IDS[2:5:2]]).status_code == 200
+            assert api.patch("/v2/components/x9c9s9b9n9", json={"error": "x"}).status_code == 404
+            position, written = await reads.written_since(position)
+            assert written == {IDS[1], IDS[2], IDS[4]}
+            assert await reads.written_since(position) == (position, set())  # nothing since
+            assert api.patch(f"/v2/components/{IDS[0]}", json={"error": "two"}).status_code == 200
+            await redis.xtrim(keys.COMPONENT_WRITES, maxlen=1, approximate=False)  # the entry last read is gone
+            later, written = await reads.written_since(position)
+            assert later != position and written is None
+            assert await reads.written_since(later) == (later, set())
+            await redis.delete(keys.COMPONENT_WRITES)
+            assert await reads.written_since(later) == (None, None)
         finally:
             await http.close()
             await redis.aclose()
