@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Sequence
 
+import msgspec
+
 from bos_shared.options import DEFAULTS, effective
 
 from .. import metrics
-from ..jsonio import parse
 from ..clients.rest import ServiceError
 from ..store import keys
 from .claims import FenceLost, LocalClaims
@@ -42,6 +43,20 @@ OPTIONS_MAX_AGE = 0.5  # operators sharing a process share one fresh options rea
 LIVENESS_PERIOD = 10.0
 RESUBSCRIBE_MAX = 5.0
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class _EventHead(msgspec.Struct):
+    """What the operators read of a change event (`dispatch`, `Operator.wants`): its kind, the
+    statuses written and whether any record is enabled. The rest, the dashboard's `changes` of
+    every record (store/events.py: ~190 KB for a bulk write of 2,800), is skipped unread: decoded
+    in full, such an event cost ~1.3 ms, a fifth of that so (issue 13)."""
+
+    kind: Any = None
+    statuses: Any = None
+    enabled: Any = None
+
+
+_EVENT_HEAD = msgspec.json.Decoder(_EventHead)
 
 
 def loop_time() -> float:
@@ -244,12 +259,11 @@ class Runner:
 
     def _handle(self, data: bytes) -> None:
         try:
-            event = parse(data or b"{}")  # orjson: every API write publishes one (issue 13)
-        except (TypeError, ValueError):
-            LOG.debug("Ignoring a malformed change event: %r", data)
+            head = _EVENT_HEAD.decode(data or b"{}")
+        except msgspec.DecodeError:  # not JSON, or not an object
+            LOG.debug("Ignoring a malformed change event: %.200r", data)
             return
-        if isinstance(event, dict):
-            self.dispatch(event)
+        self.dispatch({"kind": head.kind, "statuses": head.statuses, "enabled": head.enabled})
 
     # -- liveness (§2.1) --
     def healthy(self) -> bool:

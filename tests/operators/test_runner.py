@@ -298,3 +298,21 @@ def test_an_unavailable_service_ends_the_pass_with_one_line_not_a_traceback(capl
     lines = [r for r in caplog.records if "unlucky pass ended early" in r.getMessage()]
     assert lines and all(r.exc_info is None and "\n" not in r.getMessage() for r in lines)
     assert not [r for r in caplog.records if r.exc_info]
+
+
+def test_change_events_are_read_for_what_the_operators_use(monkeypatch):
+    """Issue 13: the operators read a change event's kind, statuses and enabled flag; the
+    dashboard's `changes` (every record of a bulk write, ~190 KB for 2,800) are skipped unread,
+    not decoded into lists. A malformed event, or one that is not an object, is ignored."""
+    from bos_server.store.events import components_message, encoded
+    runner = Runner([Recorder()], FakeServices())  # type: ignore[arg-type]
+    seen: list = []
+    monkeypatch.setattr(runner, "dispatch", seen.append)
+    changes = [[f"x1c0s{i}b0n0", "s", "powering_on", "power_on_pending", False] for i in range(2800)]
+    message = encoded(components_message([("power_on_pending", True)] * 2800, changes))
+    assert message is not None and len(message) > 100_000
+    for data in (message, b"", b"[1, 2]", b"{nope", b'{"kind": "options"}'):
+        runner._handle(data)
+    assert seen == [{"kind": "components", "statuses": ["power_on_pending"], "enabled": True},
+                    {"kind": None, "statuses": None, "enabled": None},
+                    {"kind": "options", "statuses": None, "enabled": None}]
