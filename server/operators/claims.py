@@ -155,26 +155,25 @@ if m > 0 then redis.call('MSET', unpack(records)) end
 return out
 """
 
-# ARGV: token, number of lease keys, lease keys, then decision keys. Deletes only what this token
-# holds: each group read with one MGET, what is this token's deleted with one DEL.
+# ARGV: token, number of lease keys n, how many of them have a decision record m, the n lease
+# keys (the first m those of components whose record this token wrote), then the m records' keys.
+# Deletes each lease key still this token's and, with the first m, its record, with one DEL; the
+# leases read with one MGET. A record is this token's while its lease is (only a holder writes
+# one), so the records are not read: reading and comparing them was half of a release with
+# records in Redis (issue 13).
 _RELEASE = """
-local n = tonumber(ARGV[2])
-local prefix = ARGV[1] .. '\\31'
-local gone = {}
+local token, n, m = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local gone, g = {}, 0
 if n > 0 then
-  local held = redis.call('MGET', unpack(ARGV, 3, 2 + n))
+  local held = redis.call('MGET', unpack(ARGV, 4, 3 + n))
   for i = 1, n do
-    if held[i] == ARGV[1] then gone[#gone + 1] = ARGV[2 + i] end
+    if held[i] == token then
+      g = g + 1; gone[g] = ARGV[3 + i]
+      if i <= m then g = g + 1; gone[g] = ARGV[3 + n + i] end
+    end
   end
 end
-if #ARGV > 2 + n then
-  local decided = redis.call('MGET', unpack(ARGV, 3 + n))
-  for i = 1, #decided do
-    local v = decided[i]
-    if v and string.sub(v, 1, #prefix) == prefix then gone[#gone + 1] = ARGV[2 + n + i] end
-  end
-end
-if #gone > 0 then redis.call('DEL', unpack(gone)) end
+if g > 0 then redis.call('DEL', unpack(gone)) end
 return 1
 """
 
@@ -250,6 +249,8 @@ class RedisClaims(LocalClaims):
         self.held: Dict[str, Set[str]] = {}  # token -> lease keys, kept alive by the heartbeat
         self._looked: Dict[str, float] = {}  # token -> when the heartbeat last read its lease keys
         self._numbers: List[int] = []  # token numbers reserved by this process, not used yet
+        # token -> operator -> components whose decision record this token wrote, until released
+        self._recorded: Dict[str, Dict[str, Set[str]]] = {}
 
     @property
     def _lease_ms(self) -> int:
@@ -341,11 +342,14 @@ class RedisClaims(LocalClaims):
                     args += [version, len(ids), *ids]
                 codes = await self._mark(args=args)
                 code_of = dict(zip((cid for ids in by_version.values() for cid in ids), codes))
+                recorded = self._recorded.setdefault(claim.token, {}).setdefault(operator, set())
                 for cid, _version in part:
                     if int(code_of[cid]) == 1:
                         marked.append(cid)
+                        recorded.add(cid)
                     elif int(code_of[cid]) == 2:
                         adopted.append(cid)
+                        recorded.add(cid)
         except (RedisError, OSError) as exc:
             raise FenceLost(f"unable to record decisions: {_line(exc)}") from exc
         if len(marked) + len(adopted) < len(items):
@@ -391,23 +395,42 @@ class RedisClaims(LocalClaims):
         remaining = self.held.get(claim.token, set()) - {keys.component_lease(i) for i in claim.ids}
         # with what other claims of this token hold (its session lease, other batches)
         self._hold(claim.token, remaining | set(claim.others))
+        recorded = self._forget(claim, operator)
         if not claim.ids:
             return
         try:
             for start in range(0, len(claim.ids), SCRIPT_CHUNK):
                 part = claim.ids[start:start + SCRIPT_CHUNK]
-                decisions = [keys.decision(operator, i) for i in part] if operator else []
-                await self._release(args=[claim.token, len(part), *(keys.component_lease(i) for i in part),
-                                          *decisions])
+                first = [i for i in part if i in recorded]
+                ordered = first + [i for i in part if i not in recorded] if first else part
+                await self._release(args=[claim.token, len(part), len(first),
+                                          *(keys.component_lease(i) for i in ordered),
+                                          *(keys.decision(operator or "", i) for i in first)])
                 metrics.leases("released", len(part))
         except (RedisError, OSError) as exc:  # free once the token lapses (no longer renewed once unheld)
             LOG.warning("Unable to release %d leases (free once their token lapses): %s", len(claim.ids),
                         _line(exc))
 
+    def _forget(self, claim: Claim, operator: Optional[str]) -> Set[str]:
+        """Stop tracking the decision records of the claim's components; those of `operator`
+        (given once its outcome is recorded) are returned, to be deleted with their leases."""
+        by_operator = self._recorded.get(claim.token)
+        if not by_operator:
+            return set()
+        ids = set(claim.ids)
+        found = by_operator.get(operator, set()) & ids if operator else set()
+        for name in list(by_operator):
+            by_operator[name] -= ids
+            if not by_operator[name]:
+                del by_operator[name]
+        if not by_operator:
+            del self._recorded[claim.token]
+        return found
+
     async def release_others(self, claim: Claim) -> None:
         self._hold(claim.token, set())
         try:
-            await self._release(args=[claim.token, len(claim.others), *claim.others])
+            await self._release(args=[claim.token, len(claim.others), 0, *claim.others])
         except (RedisError, OSError) as exc:
             LOG.warning("Unable to release %s (free once its token lapses): %s", claim.others, _line(exc))
 
