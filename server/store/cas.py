@@ -111,6 +111,7 @@ local function now_in_ms()
   return clock_ms
 end
 local moves_of  -- below
+local twice = false  -- a key was written twice: its history is appended to twice (latest, below)
 -- Index moves are gathered per distinct moves string (the records of a bulk write move alike: a
 -- seed's records each join the same four indexes) and spread over the indexes here, one tight
 -- loop per index and string instead of four table look-ups per record and index.
@@ -146,7 +147,7 @@ end
 -- per record to compare it was a twentieth of the script's time on a bulk write
 local function is_shaped(value, member, shape)
   local at = #member + 9  -- where the shape begins
-  return #value == at - 1 + #shape and sub(value, 1, 7) == '{"id":"' and byte(value, at - 1) == 34
+  return #value == at - 1 + #shape and find(value, '{"id":"', 1, true) == 1 and byte(value, at - 1) == 34
     and find(value, member, 8, true) == 8 and find(value, shape, at, true) == at
 end
 local shape_of = {}  -- '#n' -> shape n, looked up once per call (a bulk write's records share a few)
@@ -193,6 +194,7 @@ for r = 1, count do
   end
   local value = current[r]
   if written[key] then  -- written earlier in this call: read it as it is now
+    twice = true
     flush()
     value = redis.call('GET', key)
   end
@@ -324,7 +326,8 @@ if #with_history > 0 then
   local appended_to = {}  -- payload -> stored text (false: none) -> new text
   for h in ipairs(with_history) do
     local hkey = history_keys[h]
-    local stored = latest[hkey]
+    local stored = nil
+    if twice then stored = latest[hkey] end
     if stored == nil then stored = stored_all[h] end
     local payload = payloads[h]
     local made = appended_to[payload]
@@ -334,7 +337,7 @@ if #with_history > 0 then
       text = appended(stored, payload)
       made[stored or false] = text
     end
-    latest[hkey] = text  -- a key written twice: the later text holds the earlier's entry, and MSET keeps the later
+    if twice then latest[hkey] = text end  -- the later text holds the earlier's entry; MSET keeps the later
     texts[ntexts + 1] = hkey; texts[ntexts + 2] = text
     ntexts = ntexts + 2
   end

@@ -163,6 +163,28 @@ def test_a_key_written_again_after_another_keys_flush_is_checked_against_its_fir
     assert redis_client.get(first) == b"a1" and redis_client.get(other) == b"b2"
 
 
+def test_a_key_written_twice_in_one_call_keeps_both_history_entries(url: str, redis_client: redis_lib.Redis) -> None:
+    """The script appends a written key's history entry to the text it read, and to the text it made
+    already when the call writes the key again (cas.py: latest)."""
+    from bos_server.store.cas import MISSING, CasWriter, Write, digest
+    from bos_server.store.history import RS, US, HistorySettings
+
+    key = keys.component("twice")
+
+    async def scenario() -> List[int]:
+        store = Store.connect(url)
+        try:
+            return await CasWriter(store.redis, HistorySettings()).apply([
+                Write(key, "twice", MISSING, b"v1", history=b"first"),
+                Write(key, "twice", digest(b"v1"), b"v2", history=b"second")])
+        finally:
+            await store.close()
+
+    assert asyncio.run(scenario()) == []
+    entries = redis_client.get(keys.component_history("twice")).split(RS.encode())
+    assert [entry.split(US.encode(), 1)[1] for entry in entries] == [b"first", b"second"]
+
+
 def test_a_batched_write_moves_each_record_between_indexes_with_its_scores(
         url: str, redis_client: redis_lib.Redis) -> None:
     """Index moves travel as one word list per record (cas.py): removals, plain and scored additions."""
