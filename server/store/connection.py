@@ -36,6 +36,7 @@ from redis.exceptions import AuthenticationError, AuthorizationError, Connection
 
 from .. import random_ids
 from .keys import cas_receipt
+from .packing import HiredisPackingConnection
 
 T = TypeVar("T")
 RETRY_BUDGET = 1.0
@@ -201,5 +202,7 @@ async def run_kept(redis: Redis, command: Tuple[Any, ...]) -> Any:
 
 
 async def _roundtrip(conn: Any, command: Tuple[Any, ...]) -> Any:
+    if type(conn) is HiredisPackingConnection:
+        return await conn.roundtrip(command)
     await conn.send_command(*command)
     return await conn.read_response()
