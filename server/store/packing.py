@@ -93,14 +93,19 @@ class HiredisPackingConnection(Connection):
     async def roundtrip(self, command: Tuple[Any, ...]) -> Any:
         """Send one command and return its reply as the parser gives it (an error reply raised), with
         redis-py's errors: a dropped connection is disconnected and raised as ConnectionError, a reply
-        later than the socket time-out as TimeoutError. Falls back to redis-py's read where its parser
-        is not hiredis' (or another read is under way)."""
-        await self.send_command(*command)
+        later than the socket time-out as TimeoutError. Falls back to redis-py's send and read where the
+        connection is not connected yet, its parser is not hiredis' or a health check is due."""
         parser = self._parser
-        if type(parser) is not _AsyncHiredisParser or not parser._connected \
-                or self._reading_since is not None or not self.socket_timeout:
-            return await self.read_response()
         loop = asyncio.get_running_loop()
+        writer = self._writer
+        if writer is None or type(parser) is not _AsyncHiredisParser or not parser._connected \
+                or self._reading_since is not None or not self.socket_timeout or writer.transport.is_closing() \
+                or (self.health_check_interval and loop.time() > self.next_health_check):  # type: ignore[has-type]
+            await self.send_command(*command)
+            return await self.read_response()
+        writer.write(self.pack_command(*command)[0])  # as send_packed_command: waits only for what the socket left
+        if writer.transport.get_write_buffer_size():
+            await self.send_packed_command([], check_health=False)
         reader, stream, pushed = parser._reader, parser._stream, parser._hiredis_PushNotificationType
         self._reading_since = loop.time()
         if self._watch is None:

@@ -120,3 +120,36 @@ def test_a_round_trip_on_a_dropped_connection_raises_connection_error(tmp_path: 
         asyncio.run(scenario())
     finally:
         redis.stop()
+
+
+def test_a_round_trip_waits_for_a_send_the_socket_cannot_take_and_checks_health_when_due(tmp_path: Path) -> None:
+    """`roundtrip` writes the command itself: what the socket did not take is still bounded by the
+    socket time-out (as send_command), and a due health check still sends its PING first."""
+    redis = RedisServer(tmp_path / "r")
+
+    async def pings(other: HiredisPackingConnection) -> int:
+        stats = (await other.roundtrip(("INFO", "commandstats"))).decode()
+        return int(next((line.split("calls=")[1].split(",")[0] for line in stats.splitlines()
+                         if line.startswith("cmdstat_ping:")), "0"))
+
+    async def scenario() -> None:
+        other = HiredisPackingConnection(host="127.0.0.1", port=redis.port, socket_timeout=5)
+        conn = HiredisPackingConnection(host="127.0.0.1", port=redis.port, socket_timeout=0.3, health_check_interval=30)
+        await conn.connect()
+        await conn.roundtrip(("GET", "k"))
+        before = await pings(other)
+        await conn.roundtrip(("GET", "k"))
+        assert await pings(other) == before  # checked a moment ago: no PING
+        conn.next_health_check = 0  # due
+        await conn.roundtrip(("GET", "k"))
+        assert await pings(other) == before + 1
+        with _stopped(redis):
+            with pytest.raises(RedisTimeoutError, match="Timeout writing to socket"):
+                await asyncio.wait_for(conn.roundtrip(("SET", "large", b"x" * (32 << 20))), 10)
+        assert not conn.is_connected
+        await other.disconnect()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        redis.stop()
