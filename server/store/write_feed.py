@@ -2,12 +2,12 @@
 
 The compare-and-set script (cas.py) appends one entry to the stream `keys.COMPONENT_WRITES` per
 call that wrote records, listing the IDs it wrote, in the same script as the writes (so never
-one without the other), and trims entries older than a minute. A reader keeps the ID of the last
+one without the other), and trims entries older than cas.FEED_SECONDS (10 s). A reader keeps the ID of the last
 entry it read and asks for that entry and the ones after it: when that entry is no longer there
 (trimmed, the stream deleted or never written), the entries it missed cannot be known, and the
 reader is told so (None) to fall back to reading the records themselves.
 
-The status operator used this instead of hashing every record it left waiting, on every pass:
+The status operator uses this instead of hashing every record it left waiting, on every pass:
 at 20,000 nodes that read and hashed 10-14k whole records per pass to find the few hundred
 written since (issue 13). Nothing here depends on pub/sub: the feed is part of the store.
 """
