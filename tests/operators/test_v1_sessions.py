@@ -267,6 +267,10 @@ def test_v1_and_v2_sessions_overlap(cluster: Stack) -> None:
     cluster.sim.set_node_faults(nodes, fail_boot=True)
     sid = v1_session(cluster, "v1-ovl", "boot")
     cluster._wait(lambda: set(nodes) <= set(cluster.xnames_sent("On")), 30, "the v1 session to power on")
+    # PCS takes an On before the node has power; the fault is read when power comes, so it is lifted
+    # only once every node is on (unbooted): lifted earlier, a node boots and the v1 session wins it.
+    cluster._wait(lambda: all(n["power"] == "on" for n in cluster.sim_nodes(nodes).values()), 30,
+                  "the nodes to have power")
     cluster.sim.set_node_faults(nodes, replace=True)
     cluster.template("v2-ovl", nodes)
     cluster.session("v2-ovl", "v2-ovl", "reboot")  # the later session takes the nodes over
