@@ -226,7 +226,8 @@ def test_heartbeat_warns_only_about_leases_still_held(redis_server, caplog):
     """A claim released while the heartbeat renews the others is not renewed (nor reported as
     expired); a lease that really ran out under its holder is reported."""
     async def body(redis: Redis) -> None:
-        claims = RedisClaims(redis, lease=0.3, replica="a:1")
+        # 1.5 s, not less: a loop stalled past the lease (load average 8) lapsed the liveness key itself
+        claims = RedisClaims(redis, lease=1.5, replica="a:1")
         kept = await claims.claim(IDS[:2])
         gone = await claims.claim(IDS[2:4])
         renew = claims._renew_keys
