@@ -47,7 +47,7 @@ def test_one_holder_per_component_with_fresh_fencing_tokens(redis_server):
 
 def test_a_lost_lease_fails_the_fence_and_release_spares_the_new_holder(redis_server):
     async def body(redis: Redis) -> None:
-        a, b = RedisClaims(redis, lease=0.2, replica="a:1"), RedisClaims(redis, lease=5, replica="b:2")
+        a, b = RedisClaims(redis, lease=5, replica="a:1"), RedisClaims(redis, lease=5, replica="b:2")
         held = await a.claim(IDS[:2])
         await a.check(held)  # held: renewed
         await expire(redis, IDS[:2])  # the lease runs out (a paused holder)
@@ -62,7 +62,7 @@ def test_a_lost_lease_fails_the_fence_and_release_spares_the_new_holder(redis_se
 
 def test_decision_records_adopt_a_stopped_holders_decision_of_the_same_version(redis_server):
     async def body(redis: Redis) -> None:
-        a, b = RedisClaims(redis, lease=0.2, replica="a:1"), RedisClaims(redis, lease=5, replica="b:2")
+        a, b = RedisClaims(redis, lease=5, replica="a:1"), RedisClaims(redis, lease=5, replica="b:2")
         held = await a.claim(IDS[:3])
         marked, adopted = await a.mark(held, "power-on", {i: "s1\x1f0" for i in IDS[:3]})
         assert marked == IDS[:3] and adopted == []
@@ -125,7 +125,7 @@ def test_a_decision_record_left_behind_is_overwritten_by_the_next_decision(redis
     script's Redis instructions, issue 13): one left by a holder that stopped is overwritten by
     the component's next decision of that operator, whose release deletes it."""
     async def body(redis: Redis) -> None:
-        a, b = RedisClaims(redis, lease=0.2, replica="a:1"), RedisClaims(redis, lease=5, replica="b:2")
+        a, b = RedisClaims(redis, lease=5, replica="a:1"), RedisClaims(redis, lease=5, replica="b:2")
         many = [f"x{i}c0s0b0n0" for i in range(300)]
         held = await a.claim(many)
         marked, _ = await a.mark(held, "power-on", {cid: "s1\x1f0" for cid in many})
