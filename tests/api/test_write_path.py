@@ -17,7 +17,7 @@ import pytest
 import requests
 from redis.asyncio.connection import Connection
 
-from bos_server.api.components import OWN_ENCODINGS, RESPONSE_CHUNK
+from bos_server.api.components import OWN_ENCODINGS, RESPONSE_CHUNK, _Early
 from bos_server.api.responses import SEND_CHUNK
 from bos_server.component_writes import apply_auto_fields, merge, new_record
 from bos_server.store import Store
@@ -229,3 +229,16 @@ def test_a_bulk_write_of_items_alike_counts_each_component_with_an_unknown_token
     assert warned[0].endswith("Unknown BSS referral token no-such-token reported for xtok1"), warned
     assert "2 more reports of unknown BSS referral tokens" in warned[1], warned
     assert warned[1].endswith("the first: no-such-token for xtok2, no-such-token for xtok3"), warned
+
+
+def test_an_answer_made_while_the_scripts_run_is_kept_only_for_the_records_it_was_made_from() -> None:
+    """_Early (the answer made during a bulk write's scripts): a record the store recomputed after a
+    conflict is another object, and the answer must then be made again from what was written."""
+    ids = ["a", "b"]
+    given = {"a": {"id": "a", "enabled": False}, "b": {"id": "b", "enabled": False}}
+    early = _Early(ids)
+    early.make(given)
+    assert early.taken(dict(given)) is not None and early.taken(dict(given)).done == 2  # type: ignore[union-attr]
+    assert early.taken({**given, "b": {"id": "b", "enabled": True}}) is None, "an answer of a record not written"
+    assert early.taken({"a": given["a"]}) is None, "an answer of a record not written"
+    assert _Early(ids).taken(given) is None  # never made: the store called no ahead
