@@ -123,21 +123,34 @@ class Client:
 
 
 async def timed_runs(runs: int, fn: Callable[[], Awaitable[Any]],
-                     pid: Optional[int] = None) -> Tuple[List[float], Any]:
-    """Wall times of `runs` calls; with `pid`, the CPU seconds that process tree spent are in CPU_TIMES."""
+                     pid: Optional[int] = None, redis: Optional[Redis] = None) -> Tuple[List[float], Any]:
+    """Wall times of `runs` calls; with `pid`, the CPU seconds that process tree spent are in CPU_TIMES;
+    with `redis`, the CPU seconds that server spent in REDIS_CPU_TIMES."""
     times, result = [], None
     CPU_TIMES.clear()
+    REDIS_CPU_TIMES.clear()
     for _ in range(runs):
         cpu = tree_cpu(pid) if pid else 0.0
+        redis_cpu = await redis_cpu_seconds(redis) if redis is not None else 0.0
         started = time.perf_counter()
         result = await fn()
         times.append(time.perf_counter() - started)
         if pid:
             CPU_TIMES.append(tree_cpu(pid) - cpu)
+        if redis is not None:
+            REDIS_CPU_TIMES.append(await redis_cpu_seconds(redis) - redis_cpu)
     return times, result
 
 
 CPU_TIMES: List[float] = []
+REDIS_CPU_TIMES: List[float] = []
+
+
+async def redis_cpu_seconds(redis: Redis) -> float:
+    """The CPU seconds the Redis server has spent (its INFO, to the microsecond: a process tree's CPU from
+    /proc counts 10 ms ticks, as much as a bulk write's whole Redis time at 10,000)."""
+    info = await redis.info("cpu")
+    return float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
 
 
 def summary(times: List[float], **extra: Any) -> Dict[str, Any]:
@@ -145,6 +158,9 @@ def summary(times: List[float], **extra: Any) -> Dict[str, Any]:
     if CPU_TIMES and len(CPU_TIMES) == len(times):  # server CPU: the figure a loaded machine distorts least
         out["median_api_cpu_ms"] = round(1000 * median(CPU_TIMES), 1)
         CPU_TIMES.clear()
+    if REDIS_CPU_TIMES and len(REDIS_CPU_TIMES) == len(times):
+        out["median_redis_cpu_ms"] = round(1000 * median(REDIS_CPU_TIMES), 1)
+        REDIS_CPU_TIMES.clear()
     return out
 
 
@@ -224,27 +240,33 @@ SEED_CHECKPOINT = 50_000
 
 
 async def load(client: Client, redis: Redis, count: int, api_pid: Optional[int] = None) -> Dict[str, Any]:
-    """Seed the store with 1,000-item PUTs; times the whole load and its first 50,000."""
+    """Seed the store with 1,000-item PUTs; times the whole load and its first 50,000, with the API's
+    and Redis' CPU: a sequential seed's time is theirs in turn (and other work's on a shared machine)."""
     baseline = int((await redis.info("memory"))["used_memory"])
     checkpoint: Optional[float] = None
     checkpoint_cpu: Optional[float] = None
-    cpu = 0.0
+    checkpoint_redis: Optional[float] = None
+    cpu = redis_cpu = 0.0
     seconds = 0.0  # request time only: building the bodies is the client's business
     for start in range(0, count, SEED_BATCH):
         body = orjson.dumps([component(i) for i in range(start, min(count, start + SEED_BATCH))])
         cpu_before = tree_cpu(api_pid) if api_pid else 0.0
+        redis_before = await redis_cpu_seconds(redis)
         started = time.perf_counter()
         await client.call("PUT", "/v2/components", raw=body)
         seconds += time.perf_counter() - started
         cpu += tree_cpu(api_pid) - cpu_before if api_pid else 0.0
+        redis_cpu += await redis_cpu_seconds(redis) - redis_before
         if start + SEED_BATCH == SEED_CHECKPOINT:
-            checkpoint, checkpoint_cpu = seconds, cpu
+            checkpoint, checkpoint_cpu, checkpoint_redis = seconds, cpu, redis_cpu
     used = int((await redis.info("memory"))["used_memory"])
     sample = orjson.loads(await client.call("GET", "/v2/components", params={"page_size": "1"}))[0]
     stored = await redis.memory_usage(keys.component(sample["id"]))
     return {"seconds": round(seconds, 3), "batch": SEED_BATCH, "api_cpu_seconds": round(cpu, 2),
+            "redis_cpu_seconds": round(redis_cpu, 3),
             "first_50000_seconds": round(checkpoint, 3) if checkpoint is not None else None,
             "first_50000_api_cpu_seconds": round(checkpoint_cpu, 2) if checkpoint_cpu is not None else None,
+            "first_50000_redis_cpu_seconds": round(checkpoint_redis, 3) if checkpoint_redis is not None else None,
             "redis_used_memory_bytes": used,
             "redis_bytes_per_component": round((used - baseline) / count, 1),
             "record_json_bytes": len(orjson.dumps(sample)), "record_redis_bytes": int(stored or 0)}
@@ -290,8 +312,8 @@ async def measure(client: Client, redis: Redis, count: int, args: argparse.Names
         results["reporter"] = await reporter_load(client, redis, count, args, work, pids, log)
         results["reporter_patch"] = results["reporter"]["same"]  # the steady state, as before
         await restore(client, count)
-    await bulk_patch(client, count, args, results, log, pids.get("api"))
-    await bulk_patch_distinct(client, count, args, results, log, pids.get("api"))
+    await bulk_patch(client, count, args, results, log, pids.get("api"), redis=redis)
+    await bulk_patch_distinct(client, count, args, results, log, pids.get("api"), redis)
     await client.call("PUT", "/v2/sessiontemplates/bench", body={"boot_sets": {"compute": {
         "path": f"s3://boot-images/{DEFAULT_IMAGE_ID}/manifest.json", "type": "s3", "node_groups": ["compute"]}}})
     log("  POST /v2/sessions, sequential ...")
@@ -339,7 +361,7 @@ async def queries(client: Client, count: int, args: argparse.Namespace, results:
 
 async def bulk_patch(client: Client, count: int, args: argparse.Namespace, results: Dict[str, Any],
                      log: Callable[[str], None], api_pid: Optional[int] = None, key: str = "bulk_patch",
-                     first_image: int = 0) -> None:
+                     first_image: int = 0, redis: Optional[Redis] = None) -> None:
     """`first_image`: a second measurement writes other images (and picks other records), so
     none of its writes finds the desired state it sets stored already."""
     log(f"  {key.replace('_', ' ')} ...")
@@ -361,7 +383,7 @@ async def bulk_patch(client: Client, count: int, args: argparse.Namespace, resul
     async def one_bulk() -> int:
         return len(await client.call("PATCH", "/v2/components", raw=bodies.pop(0)))
 
-    times, size = await timed_runs(args.runs, one_bulk, api_pid)
+    times, size = await timed_runs(args.runs, one_bulk, api_pid, redis)
     results[key] = summary(times, items=items, kernel_parameters_bytes=len(long_kernel_parameters("x" * 8)),
                            response_bytes=size)
 
@@ -386,14 +408,16 @@ def distinct_token(index: int) -> str:
 
 
 async def bulk_patch_distinct(client: Client, count: int, args: argparse.Namespace, results: Dict[str, Any],
-                              log: Callable[[str], None], api_pid: Optional[int] = None) -> None:
+                              log: Callable[[str], None], api_pid: Optional[int] = None,
+                              redis: Optional[Redis] = None) -> None:
     """The bulk PATCH again, after every record was given a BSS token of its own (as a reporter's
     unknown tokens leave them): no two stored values alike, the bulk write's costliest input."""
     for start in range(0, count, BATCH):
         await client.call("PATCH", "/v2/components", body=[
             {"id": node_xname(i), "actual_state": {"bss_token": distinct_token(i)}}
             for i in range(start, min(count, start + BATCH))])
-    await bulk_patch(client, count, args, results, log, api_pid, key="bulk_patch_distinct", first_image=1000)
+    await bulk_patch(client, count, args, results, log, api_pid, key="bulk_patch_distinct", first_image=1000,
+                     redis=redis)
 
 
 async def session_status(client: Client, count: int, args: argparse.Namespace, results: Dict[str, Any],
