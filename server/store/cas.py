@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
+import orjson
 from redis.asyncio import Redis
 
 from . import keys
@@ -38,7 +39,8 @@ FEED_SECONDS = 10
 # their expected value, moves and history payload too, sent once as a template: packing the
 # arguments was a twentieth of a seed's API CPU, and the script reads half as many; then
 # n_blobs, then per blob: key, value; then the blob index key and the current time; then the write
-# feed's key (or ""); then the history settings (history.py): max length, oldest ms kept, key prefix; then the change
+# feed's key (or "") and its entry if every write applies (the members as a JSON array, or "");
+# then the history settings (history.py): max length, oldest ms kept, key prefix; then the change
 # event (channel and message, or two ""), published only when every write of the call applied;
 # last the receipt key (or "").
 # Index moves are one string of space-separated words, each naming an index by its position in
@@ -53,8 +55,11 @@ FEED_SECONDS = 10
 # each applied write is in exactly one entry (a member written twice may be listed twice), and entries
 # are only ever trimmed from the head, those older than FEED_SECONDS. An entry is one field, "i": the
 # members as a JSON array (an ID is any string: no separator would do; each member a field of its own
-# cost XADD ~2,000 instructions per member). A reader (the status operator) reads what was written
-# since its last look instead of every record; a replayed call writes nothing.
+# cost XADD ~2,000 instructions per member). The caller sends that array made for the case where every
+# write applies (the usual one): the script XADDs it as is, and encodes its own list only after a
+# conflict (cjson.encode of a call's members was a fiftieth of Redis's CPU on a seed: callgrind).
+# A reader (the status operator) reads what was written since its last look instead of every record;
+# a replayed call writes nothing.
 # The receipt makes a replay (the same ARGV after a dropped connection, connection.py) return
 # the outcome of the run that happened instead of applying the writes again.
 _SCRIPT = """
@@ -68,13 +73,22 @@ if receipt ~= '' then
 end
 local SLICE = 4000  -- arguments per batched command (Lua's stack holds 8,000)
 local function batched(command, list, key)
-  local out = {}
-  for from = 1, #list, SLICE do
-    local last = math.min(from + SLICE - 1, #list)
+  local n = #list
+  if n == 0 then return {} end
+  if n <= SLICE then  -- one command: its reply as it is (copying it cost an ipairs step and a # per element)
+    if key then return redis.call(command, key, unpack(list, 1, n)) end
+    return redis.call(command, unpack(list, 1, n))
+  end
+  local out, nout = {}, 0
+  for from = 1, n, SLICE do
+    local last = math.min(from + SLICE - 1, n)
     local part
     if key then part = redis.call(command, key, unpack(list, from, last))
     else part = redis.call(command, unpack(list, from, last)) end
-    if type(part) == 'table' then for _, v in ipairs(part) do out[#out + 1] = v end end
+    if type(part) == 'table' then
+      for v = 1, #part do out[nout + v] = part[v] end
+      nout = nout + #part
+    end
   end
   return out
 end
@@ -82,17 +96,26 @@ local count, nidx = tonumber(ARGV[1]), tonumber(ARGV[2])
 local shapes = 3 + nidx  -- ARGV[shapes]: how many shapes; shape n is ARGV[shapes + n]
 local templates = shapes + 1 + tonumber(ARGV[shapes])  -- template n: ARGV[templates + 4n - 3 .. templates + 4n]
 local first = templates + 1 + 4 * tonumber(ARGV[templates])
+-- The first byte of an argument that may be a reference ('@n': 64, '#n': 35; 0 for ""), by a table
+-- look-up: a call's references are few and repeat, and a string.byte call per argument was a
+-- fiftieth of a bulk write's Redis CPU (callgrind). Long strings (hashes, values) are not kept.
+local ref_of = {}
+local function ref(s)
+  local found = byte(s, 1) or 0
+  if #s < 16 then ref_of[s] = found end
+  return found
+end
 local record_at, record_keys = {}, {}  -- where each write's arguments begin; its key
 local i = first
 for r = 1, count do
   record_at[r] = i
   record_keys[r] = ARGV[i]
-  if byte(ARGV[i + 2], 1) == 64 then i = i + 3 else i = i + 6 end  -- '@': a template's write
+  if (ref_of[ARGV[i + 2]] or ref(ARGV[i + 2])) == 64 then i = i + 3 else i = i + 6 end  -- '@': a template's write
 end
 local nblobs = tonumber(ARGV[i])
 local blob_index, now = ARGV[i + 1 + 2 * nblobs], ARGV[i + 2 + 2 * nblobs]
-local feed = ARGV[i + 3 + 2 * nblobs]
-local history_at = i + 4 + 2 * nblobs
+local feed, feed_entry = ARGV[i + 3 + 2 * nblobs], ARGV[i + 4 + 2 * nblobs]
+local history_at = i + 5 + 2 * nblobs
 for b = 0, nblobs - 1 do
   local bkey = ARGV[i + 1 + 2 * b]
   redis.call('SET', bkey, ARGV[i + 2 + 2 * b], 'NX')
@@ -124,12 +147,12 @@ local function index_lists()
         local list = rems[n] or {}
         rems[n] = list
         local k = #list
-        for m = 1, #members do list[k + m] = members[m] end
+        for m = 1, members.n do list[k + m] = members[m] end
       else  -- joins index n with that score
         local list = adds[n] or {}
         adds[n] = list
         local k = #list
-        for m = 1, #members do list[k + 1] = score; list[k + 2] = members[m]; k = k + 2 end
+        for m = 1, members.n do list[k + 1] = score; list[k + 2] = members[m]; k = k + 2 end
       end
     end
   end
@@ -143,12 +166,12 @@ local function flush()
   for n, pairs_ in pairs(adds) do batched('ZADD', pairs_, ARGV[2 + n]) end
   movers = {}  -- `written` stays: a key written before a flush is read again at its next write (GET below)
 end
--- value == '{"id":"' .. member .. '"' .. shape, compared in place: making that ~700-byte string
--- per record to compare it was a twentieth of the script's time on a bulk write
-local function is_shaped(value, member, shape)
-  local at = #member + 9  -- where the shape begins
-  return #value == at - 1 + #shape and find(value, '{"id":"', 1, true) == 1 and byte(value, at - 1) == 34
-    and find(value, member, 8, true) == 8 and find(value, shape, at, true) == at
+-- value == head .. shape (head: '{"id":"<member>"'), compared in place: making that ~700-byte string
+-- per record to compare it was a twentieth of the script's time on a bulk write (Redis' Lua hashes
+-- every byte of a string it makes)
+local function is_shaped(value, head, shape)
+  local at = #head + 1  -- where the shape begins
+  return #value == #head + #shape and find(value, shape, at, true) == at and find(value, head, 1, true) == 1
 end
 local shape_of = {}  -- '#n' -> shape n, looked up once per call (a bulk write's records share a few)
 local function shaped(ref)
@@ -182,7 +205,7 @@ for r = 1, count do
   local at = record_at[r]
   local key, member, expected = ARGV[at], ARGV[at + 1], ARGV[at + 2]
   local new, moves, payload
-  if byte(expected, 1) == 64 then
+  if (ref_of[expected] or ref(expected)) == 64 then
     local t = template_at[expected]
     if not t then
       t = templates + 4 * tonumber(sub(expected, 2)) - 3
@@ -198,9 +221,10 @@ for r = 1, count do
     flush()
     value = redis.call('GET', key)
   end
-  local actual = ''
-  if byte(expected, 1) == 35 then  -- '#': the value read was '{"id":"<member>"' .. shape n
-    if value and is_shaped(value, member, shape_of[expected] or shaped(expected)) then
+  local actual, head = '', nil  -- head: '{"id":"<member>"', made once for the compare and the new value
+  if (ref_of[expected] or ref(expected)) == 35 then  -- '#': the value read was '{"id":"<member>"' .. shape n
+    head = '{"id":"' .. member .. '"'
+    if value and is_shaped(value, head, shape_of[expected] or shaped(expected)) then
       actual = expected
     end
   elseif value then actual = redis.sha1hex(value) end
@@ -211,16 +235,17 @@ for r = 1, count do
     if feeding then nfed = nfed + 1; fed[nfed] = member end
     if new == '' then dels[#dels + 1] = key
     else
-      if byte(new, 1) == 35 then  -- '#': a shape
-        new = '{"id":"' .. member .. '"' .. (shape_of[new] or shaped(new))
+      if (ref_of[new] or ref(new)) == 35 then  -- '#': a shape
+        new = (head or '{"id":"' .. member .. '"') .. (shape_of[new] or shaped(new))
       end
       sets[nsets + 1] = key; sets[nsets + 2] = new
       nsets = nsets + 2
     end
     if moves ~= '' then
       local group = movers[moves]
-      if not group then group = {}; movers[moves] = group end
-      group[#group + 1] = member
+      if not group then group = {n = 0}; movers[moves] = group end
+      local n = group.n + 1  -- counted: a # per record is a search of the array
+      group[n] = member; group.n = n
     end
     if payload ~= '' then
       nhistory = nhistory + 1
@@ -231,7 +256,8 @@ for r = 1, count do
 end
 flush()
 if nfed > 0 then
-  redis.call('XADD', feed, 'MINID', '~', now_in_ms() - FEED_SECONDS * 1000, '*', 'i', cjson.encode(fed))
+  if #conflicts > 0 or feed_entry == '' then feed_entry = cjson.encode(fed) end  -- else: every member, as sent
+  redis.call('XADD', feed, 'MINID', '~', now_in_ms() - FEED_SECONDS * 1000, '*', 'i', feed_entry)
 end
 -- per-component history (history.py): one string per component, entries "<id>US<payload>"
 -- separated by RS, id "<ms>-<seq>" in base 36, increasing per component even if the clock
@@ -262,7 +288,7 @@ if #with_history > 0 then
   local now_ms = now_in_ms()
   local now_id = b36(now_ms) .. '-0'
   local history_keys = {}
-  for h, r in ipairs(with_history) do history_keys[h] = prefix .. ARGV[record_at[r] + 1] end
+  for h = 1, nhistory do history_keys[h] = prefix .. ARGV[record_at[with_history[h]] + 1] end  -- ipairs: a C call a step
   -- MGET reads a list left by an older version as nil: the MSET below replaces it
   local stored_all, latest, fields_of, blanked = batched('MGET', history_keys), {}, {}, {}
   local texts, ntexts = {}, 0  -- key, text, ...: one MSET (no expiry per key: history.py's sweep)
@@ -324,7 +350,7 @@ if #with_history > 0 then
     return text
   end
   local appended_to = {}  -- payload -> stored text (false: none) -> new text
-  for h in ipairs(with_history) do
+  for h = 1, nhistory do
     local hkey = history_keys[h]
     local stored = nil
     if twice then stored = latest[hkey] end
@@ -408,6 +434,15 @@ class CasWriter:
         return conflicts
 
 
+def _feed_entry(writes: Sequence[Write]) -> bytes:
+    """The write feed's entry if every write applies: the members in order, a JSON array (b"": the
+    script encodes its own; a member JSON cannot encode, e.g. a lone surrogate, never reaches Redis)."""
+    try:
+        return orjson.dumps([w.member for w in writes])
+    except TypeError:
+        return b""
+
+
 def _moves(w: Write, table: Dict[str, int]) -> str:
     """A write's index moves as words (layout above `_SCRIPT`), adding the indexes it names to `table`."""
     words = [f"-{table.setdefault(key, len(table) + 1)}" for key in w.remove_from]
@@ -451,7 +486,7 @@ def _args(writes: Sequence[Write], blobs: Mapping[str, bytes], receipt: str = ""
                        *[field for fields in templates for field in fields], *body, len(blobs)]
     for digest, value in blobs.items():
         args += [keys.artifacts_blob(digest), value]
-    args += [keys.ARTIFACT_BLOBS, int(time.time()), feed]
+    args += [keys.ARTIFACT_BLOBS, int(time.time()), feed, _feed_entry(writes) if feed else b""]
     if history is not None:
         args += [history.max_entries, history.oldest_ms(), keys.component_history("")]
     else:

@@ -245,3 +245,36 @@ def test_writes_of_one_shape_share_a_template_only_with_their_own_expected_value
     assert redis_client.zrange(keys.by_session("b"), 0, -1) == [b"s1", b"s2"]
     assert redis_client.get(keys.component_history("n1")).endswith(b"created")
     assert redis_client.get(keys.component_history("s2")).endswith(b"changed")
+
+
+def test_a_call_of_more_records_than_one_command_takes_checks_and_moves_each_record(
+        url: str, redis_client: redis_lib.Redis) -> None:
+    """The script reads and writes a call's records with commands of at most 4,000 arguments each
+    (cas.py, `batched`): past that, each record must still be compared with its own value read and
+    its history appended to its own; a stale one among them is refused alone."""
+    from bos_server.store.cas import CasWriter, Write, digest
+    from bos_server.store.history import HistorySettings
+
+    members = [f"b{n:05d}" for n in range(4500)]
+    stale = {17, 4003, 4499}  # in the first slice of 4,000 keys and in the second
+
+    async def scenario() -> List[int]:
+        store = Store.connect(url)
+        try:
+            writer = CasWriter(store.redis, HistorySettings())
+            await store.redis.mset({keys.component(m): b"old " + m.encode() for m in members})
+            for n in stale:
+                await store.redis.set(keys.component(members[n]), b"changed since it was read")
+            return await writer.apply([Write(keys.component(m), m, digest(b"old " + m.encode()), b"new " + m.encode(),
+                                             add_to=(keys.by_session("s"),), history=m.encode())
+                                       for m in members], chunk=len(members))
+        finally:
+            await store.close()
+
+    assert asyncio.run(scenario()) == sorted(stale)
+    applied = [m for n, m in enumerate(members) if n not in stale]
+    values = redis_client.mget([keys.component(m) for m in members])
+    assert [v for n, v in enumerate(values) if n not in stale] == [b"new " + m.encode() for m in applied]
+    assert [m.decode() for m in redis_client.zrange(keys.by_session("s"), 0, -1)] == applied
+    histories = redis_client.mget([keys.component_history(m) for m in applied])
+    assert all(h is not None and h.endswith(m.encode()) for h, m in zip(histories, applied))
