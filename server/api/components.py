@@ -283,13 +283,16 @@ class _Early:
         self.records, self.answer = records, _answer_parts(self.ids, records, {})
 
     def taken(self, written: Mapping[str, Record]) -> Optional[_Answer]:
-        """The answer made, if `written` (the update's) holds the very records it was made from."""
-        made = self.records
+        """The answer made, if `written` (the update's) holds the very records it was made from. Asked
+        once: the records are let go here, not held while the answer is sent (a streamed answer lets
+        each record go once it is encoded, _views_of)."""
+        made, answer = self.records, self.answer
+        self.records = self.answer = None
         if made is None or len(made) != len(written):
             return None
         if any(written.get(i) is not record for i, record in made.items()):
             return None
-        return self.answer
+        return answer
 
 
 def _answer_parts(ids: List[str], written: Mapping[str, Record], shown: Dict[int, Any]) -> _Answer:

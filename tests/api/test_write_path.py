@@ -236,9 +236,15 @@ def test_an_answer_made_while_the_scripts_run_is_kept_only_for_the_records_it_wa
     conflict is another object, and the answer must then be made again from what was written."""
     ids = ["a", "b"]
     given = {"a": {"id": "a", "enabled": False}, "b": {"id": "b", "enabled": False}}
-    early = _Early(ids)
-    early.make(given)
-    assert early.taken(dict(given)) is not None and early.taken(dict(given)).done == 2  # type: ignore[union-attr]
-    assert early.taken({**given, "b": {"id": "b", "enabled": True}}) is None, "an answer of a record not written"
-    assert early.taken({"a": given["a"]}) is None, "an answer of a record not written"
+
+    def made() -> _Early:
+        early = _Early(ids)
+        early.make(given)
+        return early
+    early = made()
+    answer = early.taken(dict(given))
+    assert answer is not None and answer.done == 2
+    assert early.records is None and early.answer is None, "the records are held while the answer is sent"
+    assert made().taken({**given, "b": {"id": "b", "enabled": True}}) is None, "an answer of a record not written"
+    assert made().taken({"a": given["a"]}) is None, "an answer of a record not written"
     assert _Early(ids).taken(given) is None  # never made: the store called no ahead
