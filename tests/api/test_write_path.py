@@ -17,7 +17,7 @@ import pytest
 import requests
 from redis.asyncio.connection import Connection
 
-from bos_server.api.components import OWN_ENCODINGS, RESPONSE_CHUNK, _Early
+from bos_server.api.components import OWN_ENCODINGS, RESPONSE_CHUNK, _Early, _joined
 from bos_server.api.responses import SEND_CHUNK
 from bos_server.component_writes import apply_auto_fields, merge, new_record
 from bos_server.store import Store
@@ -248,3 +248,14 @@ def test_an_answer_made_while_the_scripts_run_is_kept_only_for_the_records_it_wa
     assert made().taken({**given, "b": {"id": "b", "enabled": True}}) is None, "an answer of a record not written"
     assert made().taken({"a": given["a"]}) is None, "an answer of a record not written"
     assert _Early(ids).taken(given) is None  # never made: the store called no ahead
+
+
+def test_an_answer_joined_early_is_the_array_in_pieces_sent_without_another_copy() -> None:
+    """_joined (the answer's text made while the scripts run): the records in brackets, in pieces
+    of at least SEND_CHUNK but the last, which respond_joined sends as they are."""
+    texts = [b'{"id":"x%d","t":"%s"}' % (n, b"y" * 3000) for n in range(900)]
+    parts = [piece for text in texts for piece in (b",", text)]
+    pieces = _joined(parts)
+    assert b"".join(pieces) == b"[" + b",".join(texts) + b"]"
+    assert len(pieces) > 1 and all(len(p) >= SEND_CHUNK for p in pieces[:-1])
+    assert _joined([]) == []
