@@ -122,6 +122,18 @@ async def in_flight(items: Sequence[T], work: Callable[[T], Awaitable[Any]], lim
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
+async def concurrently(*calls: Awaitable[Any]) -> List[Any]:
+    """The results of independent requests sent at once, in order; the first error cancels the
+    others and propagates (as awaiting them one after the other would stop there)."""
+    tasks = [asyncio.ensure_future(call) for call in calls]
+    try:
+        return list(await asyncio.gather(*tasks))
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
 class ComponentsBusy(Exception):
     """Components stayed held by another operator or replica, or their leases were lost
     before the write: nothing was written; try again later."""
@@ -254,11 +266,15 @@ class ComponentOperator(Operator):
         per status page between the decision and the action (issue 13, realistic latencies).
         Returns once the outcome is recorded (the claim's decision records may go with its leases)."""
         own = ctx.as_operator(self.name)
-        fresh = await self.refresh(own, ids)
-        if fresh:
-            fresh = await self.narrow(own, fresh)
+        fresh = await self.taken(own, ids)
         if fresh:
             await self.process_chunk(own, fresh, claim)
+
+    async def taken(self, ctx: PassContext, ids: Sequence[str]) -> List[Component]:
+        """The components handed over (`take_over`) that are still this operator's work: re-read
+        (`refresh`), then narrowed by its selection steps (`narrow`)."""
+        fresh = await self.refresh(ctx, ids)
+        return await self.narrow(ctx, fresh) if fresh else fresh
 
     async def select(self, ctx: PassContext) -> List[str]:
         """IDs of the whole selection; any failure means nothing is selected this pass.

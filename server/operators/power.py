@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import AbstractSet, List, Optional, Sequence, Set
 
-from .framework import Component, Errors, PassContext, chunks, one_line
+from .framework import Component, ComponentOperator, Errors, PassContext, chunks, concurrently, one_line
 from .waves import any_capped
 
 
@@ -25,6 +25,14 @@ async def existing_in_hsm(ctx: PassContext, components: Sequence[Component]) -> 
     """Drop candidates HSM does not know."""
     known = await known_to_hsm(ctx, [c["id"] for c in components])
     return [c for c in components if c["id"] in known]
+
+
+async def taken_in_hsm(operator: ComponentOperator, ctx: PassContext, ids: Sequence[str]) -> List[Component]:
+    """`ComponentOperator.taken` with HSM existence asked about the handed-over IDs while their
+    records are re-read, not after: HSM reads only the IDs, and the two requests one after the other
+    were two round trips in every batch's way from its status write to `On` or `Soft-Off`."""
+    fresh, known = await concurrently(operator.refresh(ctx, ids), known_to_hsm(ctx, ids))
+    return [c for c in fresh if c["id"] in known]
 
 
 async def selected_ids(ctx: PassContext, status: str, taking: AbstractSet[str] = frozenset()) -> Optional[List[str]]:

@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 from ..artifacts import ims_image_id
 from ..store.tokens import put_token
 from .framework import Component, ComponentOperator, Errors, PassContext, in_flight, one_line
-from .power import existing_in_hsm, selected_ids, transition
+from .power import existing_in_hsm, selected_ids, taken_in_hsm, transition
 from .waves import gate
 
 TOKEN_RETRIES = 5
@@ -89,6 +89,9 @@ class PowerOnOperator(ComponentOperator):
 
     async def narrow(self, ctx: PassContext, candidates: List[Component]) -> List[Component]:
         return await gate(ctx, await existing_in_hsm(ctx, candidates))  # max_in_flight (operators/waves.py)
+
+    async def taken(self, ctx: PassContext, ids: Sequence[str]) -> List[Component]:
+        return await gate(ctx, await taken_in_hsm(self, ctx, ids))  # HSM asked with the re-read
 
     async def act(self, ctx: PassContext, chunk: Sequence[Component]) -> Errors:
         """§5.5-§5.6, with the preset and the action update as one write (deviation, issue 13):

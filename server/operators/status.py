@@ -17,7 +17,7 @@ from ..store import keys
 from ..store.acting import acting
 from ..store.component_query import enabled_page
 from .claims import Claim, FenceLost, fenced
-from .framework import Component, Operator, PassContext, chunks, one_line
+from .framework import Component, Operator, PassContext, chunks, concurrently, one_line
 from .status_rules import Decision, decide, build_patch
 
 if TYPE_CHECKING:
@@ -107,6 +107,7 @@ class _Pass:
     gate: asyncio.Semaphore
     cfs: Dict[str, Dict[str, Any]] = field(default_factory=dict)
     power: Dict[str, str] = field(default_factory=dict)  # P already read this pass (changed watched ones)
+    cfs_by_page: bool = False  # CFS asked by ID with each page's re-read (`look_soon`), not with the pass
     watched: List[str] = field(default_factory=list)  # in transition, record unchanged: ask PCS and CFS only
     handed: FrozenSet[str] = frozenset()  # handed off to a power operator: left to it (not a full look)
     remaining: int = 0  # components that stay enabled after their page's decisions
@@ -451,8 +452,7 @@ class StatusOperator(Operator):
             self._pushed_gate = asyncio.Semaphore(PUSHED_IN_FLIGHT)
         try:
             async with self._pushed_gate:
-                pass_ = _Pass(gate=asyncio.Semaphore(1))
-                pass_.cfs = await ctx.services.cfs.components(ids, CFS_FIELDS)
+                pass_ = _Pass(gate=asyncio.Semaphore(1), cfs_by_page=True)
                 await pass_.gate.acquire()
                 await self._page(own, ids, pass_)
         except Exception as exc:  # the next pass of this operator looks at them
@@ -511,16 +511,30 @@ class StatusOperator(Operator):
         if not ids:
             return 0, 0, 0, {}
         round_ = self._round  # the round these records are read in (`_remember`)
-        read = await ctx.bos.components_with_prints(ids, enabled=True)
+        read, asked, cfs = await concurrently(ctx.bos.components_with_prints(ids, enabled=True),
+                                              self._power_of(ctx, [i for i in ids if i not in pass_.power]),
+                                              self._cfs_of_page(ctx, ids, pass_))
         fresh, prints = read if read is not None else (await ctx.bos.components_by_ids(ids, enabled=True), {})
         metrics.operator_read(self.name, len(fresh))
         if not fresh:
             return 0, 0, 0, {}
-        power = {c["id"]: pass_.power[c["id"]] for c in fresh if c["id"] in pass_.power}
-        unknown = [c["id"] for c in fresh if c["id"] not in power]
-        if unknown:
-            power.update(await ctx.services.pcs.power_status(unknown))
-        return await self._evaluate_chunk(ctx, fresh, power, pass_.cfs, prints, round_)
+        power = {**asked, **{c["id"]: pass_.power[c["id"]] for c in fresh if c["id"] in pass_.power}}
+        return await self._evaluate_chunk(ctx, fresh, power, cfs, prints, round_)
+
+    @staticmethod
+    async def _power_of(ctx: PassContext, ids: List[str]) -> Dict[str, str]:
+        """P of the page's claimed components this pass did not read yet: asked at PCS with their
+        re-read, not after it (the decision reads the two together; P may as well come first, as it
+        does for a watched component that changed). One after the other, the two were two round
+        trips of each page's latency chain, and so of each batch session setup enabled."""
+        return await ctx.services.pcs.power_status(ids) if ids else {}
+
+    @staticmethod
+    async def _cfs_of_page(ctx: PassContext, ids: List[str], pass_: "_Pass") -> Dict[str, Dict[str, Any]]:
+        """The CFS records the page is decided with: the pass's, or for a batch session setup has
+        just enabled (`look_soon`), asked by ID with the page's re-read, after the claim (asked
+        before it, it was one more round trip before the first node of each batch was powered on)."""
+        return await ctx.services.cfs.components(ids, CFS_FIELDS) if pass_.cfs_by_page else pass_.cfs
 
     @staticmethod
     def _last(ctx: PassContext, page: Sequence[str]) -> bool:
