@@ -6,14 +6,16 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from typing import Optional
+from typing import Any, Dict, List, Optional
 
 import msgspec
+from aiohttp.test_utils import make_mocked_request
 import pytest
 from hypothesis import given, settings, strategies as st
 
 from bos_shared.cmdline import parse_cmdline
 from bos_sim.bss import REPORTER_KEYS, BssEntry, render_cmdline, reporter_params
+from bos_sim.cfs import Configuration, make_routes
 from bos_sim.cluster import Cluster
 from bos_sim.config import SimConfig
 from bos_sim.determinism import _digest, seeded_uuid
@@ -224,3 +226,53 @@ def _by_json_loads(raw: bytes) -> object:
 def test_a_request_body_decodes_as_json_loads_decodes_it(raw: bytes) -> None:
     decoded, expected = _decoded(raw), _by_json_loads(raw)
     assert decoded == expected or (decoded != decoded and expected != expected)  # NaN is never equal
+
+
+def test_a_cfs_components_listing_entry_follows_every_change() -> None:
+    """The memoised entry (CfsStore.listed_json) is dropped by each way a component changes: a
+    patch, the node's CFS state reporter at boot, and a configuration attempt (done or failed)."""
+
+    async def changes() -> None:  # configuration attempts go on the scheduler: a running loop
+        cluster = _cluster()
+        store = cluster.cfs
+        comp = store.components[node_xname(0)]
+
+        def fresh() -> bytes:
+            return msgspec.json.encode(store.describe(comp))
+
+        assert store.listed_json(comp) == fresh()
+        assert store.listed_json(comp) is store.listed_json(comp)  # memoised while nothing changed
+        patches: List[Dict[str, Any]] = [{"enabled": True}, {"desired_config": "compute-23.4.0"}, {"tags": {"a": "b"}},
+                                         {"retry_policy": 1}, {"error_count": 2}, {"state": []}, {"enabled": False}]
+        for patch in patches:
+            before = store.listed_json(comp)
+            store.apply(comp, patch)
+            assert store.listed_json(comp) == fresh() != before, patch
+        store.node_booted(comp.id)  # enabled again, state cleared: pending
+        assert store.listed_json(comp) == fresh()
+        assert json.loads(store.listed_json(comp))["configuration_status"] == "pending"
+        store._attempt(comp, comp.gen, 0.0)  # the node is off: CFS cannot reach it, nothing changes
+        cluster.nodes[comp.id].booted = True
+        store._attempt(comp, comp.gen, 0.0)
+        assert json.loads(store.listed_json(comp))["configuration_status"] == "configured"
+        assert store.listed_json(comp) == fresh()
+        store.apply(comp, {"desired_config": "fail-config"})
+        store.configurations["fail-config"] = Configuration("fail-config", fails=True)
+        store._attempt(comp, comp.gen, 0.0)  # a failed attempt counts an error
+        assert json.loads(store.listed_json(comp))["error_count"] == 1
+        assert store.listed_json(comp) == fresh()
+
+    asyncio.run(changes())
+
+
+@pytest.mark.parametrize("query", ["", "?limit=2", "?limit=2&after_id=" + node_xname(1), "?ids=" + node_xname(2)])
+def test_a_cfs_components_page_is_the_json_of_its_listed_entries(query: str) -> None:
+    """The page joined from memoised entries is what encoding the page's entries and `next` gives."""
+    store = _cluster().cfs
+    store.apply(store.components[node_xname(2)], {"tags": {"k": "v"}, "retry_policy": 1})
+    handler = next(r.handler for r in make_routes(store) if r.method == "GET" and r.path == "/v3/components")
+    answer = asyncio.run(handler(make_mocked_request("GET", "/v3/components" + query)))  # type: ignore[arg-type]
+    body = json.loads(answer.body)
+    listed = [store.listed(store.components[c["id"]]) for c in body["components"]]
+    assert answer.body == msgspec.json.encode({"components": listed, "next": body["next"]})
+    assert answer.content_type == "application/json" and (body["next"] is None) == (query != "?limit=2")
