@@ -142,6 +142,22 @@ class PcsState:
             memo = node.pcs_status = (node.power, node.power_time, _ENCODE(entry))
         return memo[2]
 
+    def status_jsons(self, xnames: List[str]) -> List[bytes]:
+        """`[self.status_json(x) for x in xnames]`, the memo of each node read in one loop (no call
+        per node whose entry is current): the status operator asks about every node of a session
+        at each look, 2,800 at a time (issue 13)."""
+        nodes = self.cluster.nodes
+        out: List[bytes] = []
+        append = out.append
+        for xname in xnames:
+            node = nodes.get(xname)
+            memo = node.pcs_status if node is not None and node.faults is None else None
+            if memo is not None and memo[1] == node.power_time and memo[0] == node.power:  # type: ignore[union-attr]
+                append(memo[2])
+            else:
+                append(self.status_json(xname))
+        return out
+
     def transition(self, operation: str, xnames: List[str], deadline_minutes: int) -> Transition:
         self._count += 1
         transition = Transition(seeded_uuid(self.cluster.config.seed, "transition", self._count), operation,
@@ -208,7 +224,7 @@ def _string_list(value: Any, what: str) -> List[str]:
         return []
     if isinstance(value, str):
         return [value]
-    if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+    if not isinstance(value, list) or not set(map(type, value)) <= {str}:  # decoded JSON: str, not a subclass
         raise SimError(400, f"'{what}' must be a list of xnames")
     return value
 
@@ -246,7 +262,7 @@ def make_routes(state: PcsState) -> List[web.RouteDef]:
         if power or management:
             return json_answer({"status": _filter([state.status_entry(x) for x in xnames], power, management)})
         # What json_answer({"status": entries}) encodes, from each entry's own (memoised) JSON.
-        body = b'{"status":[' + b",".join([state.status_json(x) for x in xnames]) + b"]}"
+        body = b'{"status":[' + b",".join(state.status_jsons(xnames)) + b"]}"
         return web.Response(body=body, content_type="application/json")
 
     async def post_transition(request: web.Request) -> web.Response:

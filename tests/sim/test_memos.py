@@ -276,3 +276,22 @@ def test_a_cfs_components_page_is_the_json_of_its_listed_entries(query: str) -> 
     listed = [store.listed(store.components[c["id"]]) for c in body["components"]]
     assert answer.body == msgspec.json.encode({"components": listed, "next": body["next"]})
     assert answer.content_type == "application/json" and (body["next"] is None) == (query != "?limit=2")
+
+
+def test_power_status_entries_read_in_one_loop_are_each_nodes_status_json() -> None:
+    """PcsState.status_jsons answers from a node's memo only while its power state and time are
+    the memo's, and never for a node with faults or an unknown xname."""
+    cluster = Cluster(generate(6), SimConfig())
+    xnames = [node_xname(i) for i in range(6)] + ["x9c0s0b0n0"]
+
+    def fresh() -> List[bytes]:
+        return [msgspec.json.encode(cluster.pcs.status_entry(x)) for x in xnames]
+
+    assert cluster.pcs.status_jsons(xnames) == fresh()  # every memo filled
+    nodes = [cluster.nodes[node_xname(i)] for i in range(4)]
+    nodes[0].power = "on"  # the state alone (the same time)
+    nodes[1].power_time += 2.0  # the time alone
+    nodes[2].faults = NodeFaults(pcs_error="broken")
+    cluster.engine.set_power(nodes[3], "on")
+    assert cluster.pcs.status_jsons(xnames) == fresh()
+    assert json.loads(cluster.pcs.status_jsons(xnames)[0])["powerState"] == "on"
