@@ -27,6 +27,7 @@ MAX_CONFIG_NAME = 60
 PATCH_FIELDS = ("enabled", "desired_config", "tags", "state", "retry_policy", "error_count")
 _NO_TAGS: Dict[str, str] = {}  # encoded, never changed
 _ENCODE = msgspec.json.Encoder().encode
+_RESCHEDULING = frozenset(("enabled", "desired_config", "state", "retry_policy", "error_count"))  # patch keys
 
 
 @dataclass
@@ -187,8 +188,9 @@ class CfsStore:
     def select(self, query: Query, after_id: str = "") -> Iterator[CfsComponent]:
         """Visible components matching `query`, in id order, after `after_id`."""
         ordered: Iterable[str]
-        if query.ids is not None:
-            ordered = sorted(i for i in query.ids if i > after_id)
+        if query.ids is not None:  # sorted, then those after `after_id` (a slice, not a test per ID)
+            chosen = sorted(query.ids)
+            ordered = chosen[bisect.bisect_right(chosen, after_id):] if after_id else chosen
         else:  # the rest of the order, not a copy of it (a page reads its limit + 1 of them)
             order = self._order
             ordered = map(order.__getitem__, range(bisect.bisect_right(order, after_id) if after_id else 0, len(order)))
@@ -233,7 +235,7 @@ class CfsStore:
             comp.error_count = 0
         if "state" in patch:
             comp.applied, comp.last_failed, comp.error_count = "", False, 0
-        if {"enabled", "desired_config", "state", "retry_policy", "error_count"} & patch.keys():
+        if not _RESCHEDULING.isdisjoint(patch):  # no set made per component of a filter PATCH
             self._reschedule(comp)
 
     def node_booted(self, xname: str) -> None:

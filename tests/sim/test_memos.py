@@ -15,7 +15,7 @@ from hypothesis import given, settings, strategies as st
 
 from bos_shared.cmdline import parse_cmdline
 from bos_sim.bss import REPORTER_KEYS, BssEntry, render_cmdline, reporter_params
-from bos_sim.cfs import Configuration, make_routes
+from bos_sim.cfs import Configuration, Query, make_routes
 from bos_sim.cluster import Cluster
 from bos_sim.config import SimConfig
 from bos_sim.determinism import _digest, seeded_uuid
@@ -295,3 +295,25 @@ def test_power_status_entries_read_in_one_loop_are_each_nodes_status_json() -> N
     cluster.engine.set_power(nodes[3], "on")
     assert cluster.pcs.status_jsons(xnames) == fresh()
     assert json.loads(cluster.pcs.status_jsons(xnames)[0])["powerState"] == "on"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sets(st.sampled_from([node_xname(i) for i in range(6)] + ["x9c0s0b0n0", "a", "z"])),
+       st.sampled_from(["", node_xname(2), "a", "x9", "zz"]))
+def test_cfs_components_selected_by_id_are_the_known_ones_after_after_id_in_order(ids, after_id: str) -> None:
+    store = _cluster().cfs
+    chosen = [c.id for c in store.select(Query(ids=set(ids)), after_id)]
+    assert chosen == sorted(i for i in ids if i > after_id and i in store.components)
+
+
+@pytest.mark.parametrize("patch", [{"enabled": True}, {"desired_config": "compute-23.4.0"}, {"state": []},
+                                   {"retry_policy": 2}, {"error_count": 0}, {"tags": {"a": "b"}}])
+def test_a_patch_of_a_field_configuration_depends_on_reschedules(patch: Dict[str, Any]) -> None:
+    async def patched() -> int:  # a rescheduled configuration attempt goes on the scheduler: a running loop
+        store = _cluster().cfs
+        comp = store.components[node_xname(0)]
+        comp.enabled, comp.desired_config = True, "compute-23.4.0"
+        store.apply(comp, patch)
+        return comp.gen
+
+    assert asyncio.run(patched()) == (0 if "tags" in patch else 1)  # tags alone change nothing CFS acts on
