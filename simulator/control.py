@@ -177,6 +177,7 @@ class Control:
         unknown = set(body) - {"enabled", "locked", "role", "subrole", "arch", "power", "nid"}
         if unknown:
             raise ControlError(400, f"unknown field(s): {', '.join(sorted(unknown))}")
+        node.hsm_entry = None  # its HSM entry shows role, subrole, arch and nid, changed below (hsm.node_entry)
         for key in ("enabled", "locked"):
             if key in body:
                 self._set_flag(node, key, body[key])

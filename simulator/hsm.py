@@ -78,6 +78,20 @@ def node_struct(node: "Node") -> NodeJson:
                     Arch=node.arch, Class=node.cls)
 
 
+_ENCODE = msgspec.json.Encoder().encode
+
+
+def node_entry(node: "Node") -> bytes:
+    """`msgspec.json.encode(node_struct(node))`, kept until the node's power, boot or enabled flag
+    changes (the only fields of it that change but through the control API, which drops it,
+    control.py): the power operators and session setup ask about every node of a session, and
+    an entry made and encoded anew per node per query was most of the HSM queries' cost (issue 13)."""
+    memo = node.hsm_entry
+    if memo is None or memo[0] != node.power or memo[1] != node.booted or memo[2] != node.enabled:
+        memo = node.hsm_entry = (node.power, node.booted, node.enabled, _ENCODE(node_struct(node)))
+    return memo[3]
+
+
 def other_json(comp: "OtherComponent") -> Dict[str, Any]:
     out: Dict[str, Any] = {"ID": comp.xname, "Type": comp.type, "State": "Ready", "Flag": "OK",
                            "Enabled": comp.enabled, "NetType": "Sling"}
@@ -165,23 +179,25 @@ def components_by_id(cluster: "Cluster", ids: Iterable[str]) -> Iterator[Dict[st
 def components_answer(cluster: "Cluster", ids: Optional[Iterable[str]], keep: Predicate) -> web.Response:
     """`{"Components": [...]}` of the components `ids` names (every one when None) that `keep`
     keeps. With no filter or the `enabled` filter alone (what the operators ask), each node is
-    tested and encoded from its fields, through a NodeJson (no dict per node)."""
+    tested and encoded from its fields, through a NodeJson (no dict per node), once per change
+    (node_entry)."""
     if keep is not _anything and not isinstance(keep, EnabledIn):
         source = components_by_id(cluster, ids) if ids is not None else all_components(cluster)
         return json_answer({"Components": [c for c in source if keep(c)]})
     wanted = keep.wanted if isinstance(keep, EnabledIn) else None
     nodes, others = cluster.nodes, cluster.others
-    found: List[Any] = []
+    found: List[bytes] = []
     for xname in dict.fromkeys(ids) if ids is not None else [*nodes, *others]:
         node = nodes.get(xname)
         if node is not None:
             if wanted is None or node.enabled in wanted:
-                found.append(node_struct(node))
+                found.append(node_entry(node))
         elif xname in others:
             other = other_json(others[xname])
             if keep(other):
-                found.append(other)
-    return json_answer({"Components": found})
+                found.append(_ENCODE(other))
+    # What json_answer({"Components": [...]}) encodes, from each entry's own JSON.
+    return web.Response(body=b'{"Components":[' + b",".join(found) + b"]}", content_type="application/json")
 
 
 def lock_json(node: "Node") -> Dict[str, Any]:

@@ -30,7 +30,7 @@ class Node:
     __slots__ = ("xname", "nid", "role", "subrole", "arch", "enabled", "locked", "lock_time", "cls",
                  "power", "power_time", "pending", "pgen", "boot", "boot_count", "booted", "task",
                  "report_status", "reported_token", "report_attempts", "reports", "faults", "booted_time",
-                 "pcs_status")
+                 "pcs_status", "hsm_entry")
 
     def __init__(self, xname: str, nid: Optional[int], role: str = "Compute", subrole: Optional[str] = None,
                  arch: Optional[str] = "X86", enabled: bool = True, cls: str = "River") -> None:
@@ -58,6 +58,7 @@ class Node:
         self.faults: Optional[NodeFaults] = None
         self.booted_time: Optional[float] = None  # when the last boot finished (wave measurements)
         self.pcs_status: Optional[Tuple[str, float, bytes]] = None  # pcs.PcsState.status_json's memo
+        self.hsm_entry: Optional[Tuple[str, bool, bool, bytes]] = None  # hsm.node_entry's memo
 
     def fault(self, name: str) -> Any:
         return getattr(self.faults, name) if self.faults is not None else False

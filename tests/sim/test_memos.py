@@ -20,7 +20,9 @@ from bos_sim.cluster import Cluster
 from bos_sim.config import SimConfig
 from bos_sim.determinism import _digest, seeded_uuid
 from bos_sim.faults import NodeFaults
-from bos_sim.hsm import all_components, component_filter, components_answer, components_by_id, node_json, node_struct
+from bos_sim.control import Control
+from bos_sim.hsm import (all_components, component_filter, components_answer, components_by_id, node_entry, node_json,
+                          node_struct)
 from bos_sim.httputil import SimError, json_body
 from bos_sim.inventory import generate, node_xname
 from bos_sim.report_http import report_request, request_bytes
@@ -317,3 +319,25 @@ def test_a_patch_of_a_field_configuration_depends_on_reschedules(patch: Dict[str
         return comp.gen
 
     assert asyncio.run(patched()) == (0 if "tags" in patch else 1)  # tags alone change nothing CFS acts on
+
+
+def test_an_hsm_entry_follows_the_node() -> None:
+    """hsm.node_entry answers from its memo while the node's power, boot and enabled flag are the
+    memo's; the control API's changes of the other fields it shows drop the memo."""
+    cluster = _cluster()
+    node = cluster.nodes[node_xname(1)]
+    control = Control(cluster, dict)
+
+    def fresh() -> bytes:
+        return msgspec.json.encode(node_json(node))
+
+    assert node_entry(node) == fresh() and node_entry(node) is node_entry(node)
+    for change in ({"power": "on"}, {"booted": True}, {"enabled": False}):
+        before = node_entry(node)
+        for key, value in change.items():
+            setattr(node, key, value)
+        assert node_entry(node) == fresh() != before, change
+    for body in ({"role": "Application"}, {"subrole": "UAN"}, {"arch": "ARM"}, {"nid": 77}):
+        before = node_entry(node)
+        control._patch_hsm(node, body)
+        assert node_entry(node) == fresh() != before, body
