@@ -31,8 +31,8 @@ FEED_SECONDS = 10
 # ARGV: count; the index table (n, then n index keys); the shape table (n, then n value tails);
 # the template table (n, then four arguments per template: the last four of a write, below);
 # per write six arguments: key, member, expected sha1 (or "" when absent; or "#n": the value read
-# was `{"id":"<member>"` followed by shape n), new value (or "" to delete; or "#n": `{"id":"<member>"`
-# followed by shape n), index moves, history payload (or ""); or three: key, member, "@n", the
+# was `{"id":"<member>"` followed by shape n; or a JSON object: the value read itself), new value
+# (or "" to delete; or "#n": `{"id":"<member>"` followed by shape n), index moves, history payload (or ""); or three: key, member, "@n", the
 # other four being template n's. Shapes are for records written alike (store/alike.py): a bulk
 # write sends each distinct tail once, not ~600 bytes per record, and neither side hashes a value
 # read that is a shape (the script compares the strings instead); the records of a shape share
@@ -222,11 +222,14 @@ for r = 1, count do
     value = redis.call('GET', key)
   end
   local actual, head = '', nil  -- head: '{"id":"<member>"', made once for the compare and the new value
-  if (ref_of[expected] or ref(expected)) == 35 then  -- '#': the value read was '{"id":"<member>"' .. shape n
+  local kind = ref_of[expected] or ref(expected)
+  if kind == 35 then  -- '#': the value read was '{"id":"<member>"' .. shape n
     head = '{"id":"' .. member .. '"'
     if value and is_shaped(value, head, shape_of[expected] or shaped(expected)) then
       actual = expected
     end
+  elseif kind == 123 then  -- '{': the value read itself (strings are interned: one comparison)
+    if value == expected then actual = expected end
   elseif value then actual = redis.sha1hex(value) end
   if actual ~= expected then
     conflicts[#conflicts + 1] = r
@@ -379,9 +382,22 @@ return conflicts
 """.replace("RECEIPT_SECONDS", str(RECEIPT_SECONDS)).replace("FEED_SECONDS", str(FEED_SECONDS))
 
 
+class Digest(str):
+    """digest()'s answer, keeping the value read: a JSON object read is sent to the script as it is
+    and compared with the value the script reads (both strings interned in Redis' Lua: one pointer
+    comparison), not hashed there: Redis' SHA-1 of a ~600-byte record was ~12,500 instructions, a
+    seventh of Redis' work per record of a bulk write of records each distinct (callgrind)."""
+
+    raw: bytes
+
+
 def digest(raw: Optional[bytes]) -> str:
     """The expected-hash of a value as read (MISSING when the record did not exist)."""
-    return hashlib.sha1(raw).hexdigest() if raw is not None else MISSING
+    if raw is None:
+        return MISSING
+    found = Digest(hashlib.sha1(raw).hexdigest())
+    found.raw = raw
+    return found
 
 
 class Shaped(NamedTuple):
@@ -473,7 +489,9 @@ def _args(writes: Sequence[Write], blobs: Mapping[str, bytes], receipt: str = ""
                 alike[same] = moves
         value: Union[bytes, Shaped, str, None] = w.value
         expected: Union[bytes, Shaped, str, None] = w.expected
-        if type(expected) is Shaped:
+        if type(expected) is Digest and expected.raw[:1] == b"{":  # a JSON object: sent as read (Digest)
+            expected = expected.raw
+        elif type(expected) is Shaped:
             expected = shapes.get(expected.rest) or shapes.setdefault(expected.rest, f"#{len(shapes) + 1}")
         payload = (w.history or b"") if history is not None else b""
         if type(value) is Shaped:  # written alike (store/alike.py): the others of its shape share the rest

@@ -278,3 +278,29 @@ def test_a_call_of_more_records_than_one_command_takes_checks_and_moves_each_rec
     assert [m.decode() for m in redis_client.zrange(keys.by_session("s"), 0, -1)] == applied
     histories = redis_client.mget([keys.component_history(m) for m in applied])
     assert all(h is not None and h.endswith(m.encode()) for h, m in zip(histories, applied))
+
+
+def test_a_json_object_read_is_sent_as_read_and_a_write_applies_only_on_that_exact_value(
+        url: str, redis_client: redis_lib.Redis) -> None:
+    """A record read (a JSON object) goes to the script as it is, not as its SHA-1 (cas.Digest): the
+    script compares the strings. A value of the same length that differs in one byte is refused."""
+    from bos_server.store.cas import CasWriter, Write, _args, digest
+
+    read = b'{"id":"j1","error":"a"}'
+    redis_client.set(keys.component("j1"), read)
+    args = _args([Write(keys.component("j1"), "j1", digest(read), b'{"id":"j1","error":"b"}')], {})
+    assert read in args and digest(read) not in [a for a in args if isinstance(a, str)]
+
+    async def write() -> List[int]:
+        store = Store.connect(url)
+        try:
+            return await CasWriter(store.redis).apply(
+                [Write(keys.component("j1"), "j1", digest(read), b'{"id":"j1","error":"b"}')])
+        finally:
+            await store.close()
+
+    redis_client.set(keys.component("j1"), b'{"id":"j1","error":"c"}')  # changed since it was read
+    assert asyncio.run(write()) == [0]
+    redis_client.set(keys.component("j1"), read)
+    assert asyncio.run(write()) == []
+    assert redis_client.get(keys.component("j1")) == b'{"id":"j1","error":"b"}'
