@@ -178,6 +178,15 @@ async def enabled_page(redis: Redis, start_after: Optional[str], count: int) -> 
         return [i.decode() if isinstance(i, bytes) else str(i) for i in found]
 
 
+async def enabled_among(redis: Redis, ids: Sequence[str]) -> List[str]:
+    """Those of `ids` that are enabled now, in their order (ZMSCORE on the enabled index): how the
+    status operator keeps its listing of enabled IDs up to date from the write feed's IDs."""
+    if not ids:
+        return []
+    scores = await redis.zmscore(keys.COMPONENT_ENABLED, list(ids))
+    return [cid for cid, score in zip(ids, scores) if score is not None]
+
+
 async def walk_one(redis: Redis, key: str, start_after: Optional[str]) -> AsyncIterator[List[str]]:
     lower = b"-" if start_after is None else b"(" + start_after.encode()
     while True:

@@ -352,6 +352,12 @@ class FakeRedis:
                  if c.get("enabled") is True and (after is None or i > after)]
         return found[:num] if num else found
 
+    async def zmscore(self, key: str, members: Sequence[str]) -> List[Optional[float]]:
+        """The enabled index's score of each member (None: not enabled), from the fake BOS."""
+        assert key == keys.COMPONENT_ENABLED
+        self.calls.append(("redis.zmscore", list(members)))
+        return [0.0 if (self.components.get(m) or {}).get("enabled") is True else None for m in members]
+
     async def zadd(self, key: str, mapping: dict) -> None:
         self.acting.update(mapping)
 

@@ -13,6 +13,7 @@ from bos_server.operators.discovery import DiscoveryOperator, new_record
 from bos_server.operators.session_cleanup import SessionCleanupOperator
 from bos_server.operators.session_completion import SessionCompletionOperator
 from bos_server.operators.status import StatusOperator
+from bos_shared.options import DEFAULTS
 
 from .conftest import run
 from .fakes import FakeServices, node
@@ -148,7 +149,8 @@ def test_status_learns_which_waiting_components_were_written_from_the_write_feed
     """Issue 13: with the store's write feed (store/write_feed.py), a pass reads nothing of the
     components left waiting (no fingerprints: at 20,000 nodes 10-14k whole records a pass) unless
     the feed names them written since the last pass; a pass the feed cannot answer checks their
-    fingerprints instead."""
+    fingerprints instead. Nor does it list the enabled index again: the IDs the feed names are
+    asked about (ZMSCORE) and the listing of the pass before kept (~0.1 s of CPU a pass at 100,000)."""
     monkeypatch.setattr(status_module, "time", Clock())
     waiting = [component(i, phase="powering_on", action="powering_on") for i in N[:2]]  # S5: on, not yet reported
     svc = FakeServices(components=waiting, power={i: "on" for i in N[:2]}, cfs={i: {"id": i} for i in N[:2]})
@@ -158,16 +160,48 @@ def test_status_learns_which_waiting_components_were_written_from_the_write_feed
     for _ in range(2):
         svc.calls.clear()
         assert run(op.run_pass(make_ctx(svc))) is not None
-        assert svc.calls.names() == ["bos.enabled_ids_in", "redis.enabled_page"]
+        assert svc.calls.names() == ["bos.enabled_ids_in"]
     svc.bos.components[N[0]]["actual_state"]["boot_artifacts"] = dict(ARTIFACTS)  # the node reports
     svc.bos.feed.append([N[0]])
     run(op.run_pass(make_ctx(svc)))
+    assert [c[1] for c in svc.calls if c[0] in ("redis.zmscore", "redis.enabled_page")] == [[N[0]]]
     assert looked_at(svc) == [[N[0]]]
     assert [(p["id"], p.get("enabled")) for p in patched(svc)] == [(N[0], False)]  # S4b: booted, done
     svc.bos.feed = None  # the feed cannot answer (its last entry trimmed away): the fingerprints say
     svc.calls.clear()
     run(op.run_pass(make_ctx(svc)))
     assert svc.calls.names() == ["bos.enabled_ids_in", "redis.enabled_page", "bos.fingerprints"]
+
+
+def test_status_follows_which_components_are_enabled_through_the_write_feed(make_ctx, monkeypatch):
+    """The enabled IDs a pass listed are kept while the write feed answers: a component a write
+    named in it enabled is looked at by the next pass, one it disabled neither looked at nor
+    counted as enabled (the session's last node: the pass that finds none enabled ends the look),
+    without listing the enabled index again; a full look (every `polling_frequency`) lists it."""
+    clock = Clock()
+    monkeypatch.setattr(status_module, "time", clock)
+    waiting = component(N[0], phase="powering_on", action="powering_on")  # S5: on, not yet reported
+    later = component(N[1], override="on_hold", enabled=False)
+    svc = FakeServices(components=[waiting, later], power={i: "on" for i in N[:2]}, cfs={i: {"id": i} for i in N[:2]})
+    svc.bos.feed = []
+    op = StatusOperator()
+    run(op.run_pass(make_ctx(svc)))
+    svc.bos.components[N[1]]["enabled"] = True  # session setup enables it
+    svc.bos.feed.append([N[1]])
+    svc.calls.clear()
+    run(op.run_pass(make_ctx(svc)))
+    assert "redis.enabled_page" not in svc.calls.names() and looked_at(svc) == [[N[1]]]
+    svc.bos.components[N[0]]["enabled"] = False  # disabled by an administrator
+    svc.bos.components[N[1]]["enabled"] = False
+    svc.bos.feed.append(N[:2])
+    svc.calls.clear()
+    assert run(op.run_pass(make_ctx(svc))) is None  # nothing enabled: no further look due
+    assert "redis.enabled_page" not in svc.calls.names() and looked_at(svc) == []
+    svc.bos.components[N[0]]["enabled"] = True  # not through the API: only a listing sees it
+    clock.t += DEFAULTS["polling_frequency"]
+    svc.calls.clear()
+    run(op.run_pass(make_ctx(svc)))
+    assert "redis.enabled_page" in svc.calls.names() and looked_at(svc) == [[N[0]]]
 
 
 def test_status_remembers_no_component_read_before_the_write_feed_was_read_again(make_ctx, monkeypatch):
