@@ -5,6 +5,7 @@ venv without uvloop, so nothing else would notice a deployment that lost it. Che
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import List
 
@@ -24,13 +25,23 @@ def children(pid: int) -> List[int]:
 
 
 def maps_uvloop(pid: int) -> bool:
-    return "/uvloop/loop." in Path(f"/proc/{pid}/maps").read_text()
+    try:
+        return "/uvloop/loop." in Path(f"/proc/{pid}/maps").read_text()
+    except OSError:  # not a worker after all: a short-lived child that ended
+        return False
 
 
 def test_every_api_worker_runs_on_uvloop(workdir: Path, redis_server: RedisServer) -> None:
     server = ApiServer(workdir / "api-uvloop", redis_server.url, extra_args=["--workers", "2"])
     try:
-        workers = children(server.proc.pid)
+        # The server answers once one worker serves: the other may still be starting (forked, or not
+        # yet past its imports) under load, so both are waited for (a condition, not a sleep).
+        deadline = time.monotonic() + 60
+        while True:
+            workers = children(server.proc.pid)
+            if len(workers) == 2 and all(maps_uvloop(pid) for pid in workers) or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
         assert len(workers) == 2, f"bos-server --workers 2 has children {workers}"
         assert all(maps_uvloop(pid) for pid in workers), "an API worker does not run on uvloop"
     finally:
