@@ -17,7 +17,7 @@ import msgspec
 from aiohttp import web
 
 from .determinism import jittered
-from .httputil import SimError, csv_set, json_answer, json_body, parse_bool
+from .httputil import ENCODE, SimError, csv_set, entries_answer, json_answer, json_body, parse_bool
 from .scheduler import Scheduler
 
 BASE = "/v3"
@@ -26,7 +26,6 @@ PAGE_SIZE = 1000
 MAX_CONFIG_NAME = 60
 PATCH_FIELDS = ("enabled", "desired_config", "tags", "state", "retry_policy", "error_count")
 _NO_TAGS: Dict[str, str] = {}  # encoded, never changed
-_ENCODE = msgspec.json.Encoder().encode
 _RESCHEDULING = frozenset(("enabled", "desired_config", "state", "retry_policy", "error_count"))  # patch keys
 
 
@@ -166,7 +165,7 @@ class CfsStore:
         simulator's CFS cost (issue 13)."""
         encoded = comp.listed
         if encoded is None:
-            encoded = comp.listed = _ENCODE(self.listed(comp))
+            encoded = comp.listed = ENCODE(self.listed(comp))
         return encoded
 
     def _state(self, comp: CfsComponent) -> List[Dict[str, Any]]:
@@ -352,10 +351,7 @@ def make_routes(store: CfsStore) -> List[web.RouteDef]:
         if state_details or config_details:
             return json_answer({"components": [store.describe(c, state_details, config_details) for c in page],
                                 "next": nxt})
-        # What json_answer({"components": [store.listed(c) ...], "next": nxt}) encodes, from each
-        # component's own (memoised) JSON.
-        body = b'{"components":[' + b",".join([store.listed_json(c) for c in page]) + b'],"next":' + _ENCODE(nxt) + b"}"
-        return web.Response(body=body, content_type="application/json")
+        return entries_answer("components", [store.listed_json(c) for c in page], {"next": nxt})
 
     async def patch_components(request: web.Request) -> web.Response:
         body = await json_body(request)

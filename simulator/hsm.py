@@ -8,7 +8,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Set,
 import msgspec
 from aiohttp import web
 
-from .httputil import SimError, json_answer, json_body, parse_bool, stamp
+from .httputil import ENCODE, SimError, entries_answer, json_answer, json_body, parse_bool, stamp
 
 if TYPE_CHECKING:
     from .cluster import Cluster, OtherComponent
@@ -78,9 +78,6 @@ def node_struct(node: "Node") -> NodeJson:
                     Arch=node.arch, Class=node.cls)
 
 
-_ENCODE = msgspec.json.Encoder().encode
-
-
 def node_entry(node: "Node") -> bytes:
     """`msgspec.json.encode(node_struct(node))`, kept until the node's power, boot or enabled flag
     changes (the only fields of it that change but through the control API, which drops it,
@@ -88,7 +85,7 @@ def node_entry(node: "Node") -> bytes:
     an entry made and encoded anew per node per query was most of the HSM queries' cost (issue 13)."""
     memo = node.hsm_entry
     if memo is None or memo[0] != node.power or memo[1] != node.booted or memo[2] != node.enabled:
-        memo = node.hsm_entry = (node.power, node.booted, node.enabled, _ENCODE(node_struct(node)))
+        memo = node.hsm_entry = (node.power, node.booted, node.enabled, ENCODE(node_struct(node)))
     return memo[3]
 
 
@@ -195,9 +192,8 @@ def components_answer(cluster: "Cluster", ids: Optional[Iterable[str]], keep: Pr
         elif xname in others:
             other = other_json(others[xname])
             if keep(other):
-                found.append(_ENCODE(other))
-    # What json_answer({"Components": [...]}) encodes, from each entry's own JSON.
-    return web.Response(body=b'{"Components":[' + b",".join(found) + b"]}", content_type="application/json")
+                found.append(ENCODE(other))
+    return entries_answer("Components", found)
 
 
 def lock_json(node: "Node") -> Dict[str, Any]:

@@ -17,7 +17,7 @@ from aiohttp import web
 from bos_shared.xnames import is_valid_xname
 
 from .determinism import seeded_uuid
-from .httputil import SimError, json_answer, json_body, stamp
+from .httputil import ENCODE, SimError, entries_answer, json_answer, json_body, stamp
 
 if TYPE_CHECKING:
     from .cluster import Cluster
@@ -27,7 +27,6 @@ OPERATIONS = {name.lower(): name for name in
 SUPPORTED = ["On", "Force-Off", "Soft-Off", "Off", "Init", "Hard-Restart", "Soft-Restart"]
 # Every power-status entry's list: one tuple, encoded as the same JSON array (no copy per node per answer).
 SUPPORTED_LIST = tuple(SUPPORTED)
-_ENCODE = msgspec.json.Encoder().encode
 NOT_FOUND = "Component not found in component map."
 TASK_STATES = ("new", "in-progress", "failed", "succeeded", "unsupported")
 IN_PROGRESS, FAILED, SUCCEEDED, UNSUPPORTED = 1, 2, 3, 4
@@ -135,11 +134,11 @@ class PcsState:
         faults (which the control API may change) is encoded anew each time."""
         node = self.cluster.nodes.get(xname)
         if node is None or node.faults is not None:
-            return _ENCODE(self.status_entry(xname))
+            return ENCODE(self.status_entry(xname))
         memo = node.pcs_status
         if memo is None or memo[0] != node.power or memo[1] != node.power_time:
             entry = PowerStatus(xname, node.power, "available", "", SUPPORTED_LIST, stamp(node.power_time))
-            memo = node.pcs_status = (node.power, node.power_time, _ENCODE(entry))
+            memo = node.pcs_status = (node.power, node.power_time, ENCODE(entry))
         return memo[2]
 
     def status_jsons(self, xnames: List[str]) -> List[bytes]:
@@ -261,9 +260,7 @@ def make_routes(state: PcsState) -> List[web.RouteDef]:
             xnames = sorted(state.cluster.nodes) + sorted(state.cluster.others)
         if power or management:
             return json_answer({"status": _filter([state.status_entry(x) for x in xnames], power, management)})
-        # What json_answer({"status": entries}) encodes, from each entry's own (memoised) JSON.
-        body = b'{"status":[' + b",".join(state.status_jsons(xnames)) + b"]}"
-        return web.Response(body=body, content_type="application/json")
+        return entries_answer("status", state.status_jsons(xnames))
 
     async def post_transition(request: web.Request) -> web.Response:
         body = await json_body(request)
