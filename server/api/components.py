@@ -207,12 +207,12 @@ async def put_components(request: web.Request) -> web.StreamResponse:
             return None  # D32: never overwrite a record created meanwhile
         return dict(records[component_id])  # the store gives it its ID: a run's items share one dict
 
-    return await _write_in_slices(request, list(records), compute, records, alike=runs.__getitem__)
+    return await _write_in_slices(request, list(records), compute, records, alike=runs.__getitem__, absent=True)
 
 
 async def _write_in_slices(request: web.Request, ids: List[str], compute: Compute,
                            inputs: Dict[str, Any], read: Optional[Dict[str, Optional[bytes]]] = None,
-                           alike: Optional[AlikeKey] = None) -> web.StreamResponse:
+                           alike: Optional[AlikeKey] = None, absent: bool = False) -> web.StreamResponse:
     """A bulk write answered with the written records (or only their IDs: `Prefer: return=minimal`), in request order.
 
     Up to WHOLE_WRITE records are one store update, its answer joined from the records' shared
@@ -222,17 +222,18 @@ async def _write_in_slices(request: web.Request, ids: List[str], compute: Comput
     its parsed body, shrinking, not the records, their writes, their views and the
     response all at once (issue 10 item 7). Each record is written atomically either way.
     `alike`: the store's (records computed alike, store/alike.py); their views are encoded once.
+    `absent`: the store's (a PUT expects to create its records: the first are written without a read first).
     A minimal answer (the operators' writes) always goes WRITE_SLICE at a time: it needs no
     records back, and a worker's peak memory is that of the writes it runs at once (issue 13).
     """
     store = ctx(request).store.components
     minimal = wants_minimal(request)
     if minimal:
-        return respond_ids(await _written_ids(store, ids, WRITE_SLICE, compute, inputs, read, alike))
+        return respond_ids(await _written_ids(store, ids, WRITE_SLICE, compute, inputs, read, alike, absent))
     size = max(len(ids), 1) if len(ids) <= WHOLE_WRITE else WRITE_SLICE
     if len(ids) <= WHOLE_WRITE:  # one update: every record is written before the first byte is sent
         early = _Early(ids)
-        written = await store.update(ids, compute, read=read, alike=alike, ahead=early.make)
+        written = await store.update(ids, compute, read=read, alike=alike, ahead=early.make, absent=absent)
         if read is not None:
             read.clear()  # the stored values are not needed for the answer (memory)
         _drop(inputs, ids)
@@ -242,7 +243,7 @@ async def _write_in_slices(request: web.Request, ids: List[str], compute: Comput
     try:
         for start in range(0, len(ids), size):
             part = ids[start:start + size]
-            written = await store.update(part, compute, alike=alike)
+            written = await store.update(part, compute, alike=alike, absent=absent)
             for chunk in range(0, len(part), RESPONSE_CHUNK):
                 views = [shown_like(written[i], view, shown) for i in part[chunk:chunk + RESPONSE_CHUNK]
                          if i in written]
@@ -398,11 +399,11 @@ async def _views_of(ids: List[str], written: Dict[str, Record],
 
 async def _written_ids(store: Any, ids: List[str], size: int, compute: Compute, inputs: Dict[str, Any],
                        read: Optional[Dict[str, Optional[bytes]]] = None,
-                       alike: Optional[AlikeKey] = None) -> List[str]:
+                       alike: Optional[AlikeKey] = None, absent: bool = False) -> List[str]:
     written_ids: List[str] = []
     for start in range(0, len(ids), size):
         part = ids[start:start + size]
-        written = await store.update(part, compute, read=read, alike=alike)
+        written = await store.update(part, compute, read=read, alike=alike, absent=absent)
         if read is not None:  # each slice's stored values are let go once it is written (memory)
             for component_id in part:
                 read.pop(component_id, None)

@@ -113,7 +113,8 @@ MUTANTS: Dict[str, Mutant] = {
         "the compare-and-set check of the Redis write script (D2): every write lands",
         lambda: _replace_in("bos_server.store.cas", "_SCRIPT", "if actual ~= expected then", "if false then"),
         ("tests/store/test_cas.py", "tests/store/test_cas_workers.py",
-         "tests/store/test_alike.py::test_a_record_taken_alike_is_still_compared_and_set_on_its_own_read")),
+         "tests/store/test_alike.py::test_a_record_taken_alike_is_still_compared_and_set_on_its_own_read",
+         "tests/store/test_cas_chunks.py::test_records_that_exist_in_an_update_expecting_them_absent_are_computed_from_what_they_hold")),
     "alike-without-stored-value": Mutant(
         "records written alike are computed once per stored value (store/alike.py): keyed without it",
         _alike_without_stored_value, ("tests/store/test_alike.py",)),

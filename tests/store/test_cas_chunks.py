@@ -75,3 +75,65 @@ def test_ahead_gets_the_first_rounds_records_and_a_conflict_returns_others(url: 
     assert given[0][raced]["enabled"] is False and written[raced]["enabled"] is True
     assert written[raced] is not given[0][raced], "a recomputed record must be a new object"
     assert all(written[i] is given[0][i] for i in ids if i != raced), "the records written as given are those objects"
+
+
+def _counting_reads(store: Store) -> List[int]:
+    """How many IDs each get_raw_many call of `store`'s components asked for (appended as they are made)."""
+    asked: List[int] = []
+    read = store.components.get_raw_many
+
+    async def counted(ids: Any) -> Any:
+        asked.append(len(ids))
+        return await read(ids)
+    store.components.get_raw_many = counted  # type: ignore[method-assign]
+    return asked
+
+
+def test_a_large_update_that_expects_its_records_absent_writes_them_without_reading_them(
+        url: str, redis_client: redis_lib.Redis) -> None:
+    """`absent` (a PUT: a seed creates its records): no record is read before its write; each is written
+    with the compare-and-set's "absent", and joins its indexes."""
+    ids = [f"x{n:05d}" for n in range(COUNT)]
+
+    async def scenario() -> List[int]:
+        store = Store.connect(url)
+        try:
+            asked = _counting_reads(store)
+            written = await store.components.update(ids, lambda cid, _old: {"id": cid, "enabled": True, "error": ""},
+                                                    absent=True)
+            assert list(written) == ids
+            return asked
+        finally:
+            await store.close()
+    assert asyncio.run(scenario()) == [], "a record expected absent was read before its write"
+    assert redis_client.zcard(keys.COMPONENT_IDS) == redis_client.zcard(keys.COMPONENT_ENABLED) == COUNT
+
+
+@pytest.mark.parametrize("existing", [(0, WRITE_CHUNK + 7), (7, WRITE_CHUNK + 7)], ids=["probed", "between-probes"])
+def test_records_that_exist_in_an_update_expecting_them_absent_are_computed_from_what_they_hold(
+        url: str, redis_client: redis_lib.Redis, existing: Any) -> None:
+    """A record that does exist is refused by the compare-and-set and computed again from a read: no
+    update is lost, whether the probe found one (the rest is read) or not (each is a conflict)."""
+    ids = [f"x{n:05d}" for n in range(COUNT)]
+    there = [ids[n] for n in existing]
+
+    async def scenario() -> List[int]:
+        store = Store.connect(url)
+        try:
+            await store.components.update(there, lambda cid, _old: {"id": cid, "enabled": True, "error": "before"})
+            asked = _counting_reads(store)
+            written = await store.components.update(ids, lambda cid, old: {"id": cid, "enabled": False,
+                                                                           **(old or {}), "error": "ours"},
+                                                    absent=True)
+            assert all(written[i]["enabled"] is True for i in there)
+            return asked
+        finally:
+            await store.close()
+    asked = asyncio.run(scenario())
+    records = {i: loads(raw) for i, raw in zip(ids, redis_client.mget([keys.component(i) for i in ids]))}
+    assert all(r["error"] == "ours" for r in records.values())
+    assert sorted(i for i, r in records.items() if r["enabled"]) == sorted(there), "a stored record was overwritten"
+    assert sorted(m.decode() for m in redis_client.zrange(keys.COMPONENT_ENABLED, 0, -1)) == sorted(there)
+    assert redis_client.zcard(keys.COMPONENT_IDS) == COUNT
+    if existing[0] == 0:  # the probe (IDs 0, 68, ...) found one: the records after the first chunk were read
+        assert asked[0] == COUNT - 100
