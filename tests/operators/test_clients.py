@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any, Awaitable, Callable, Dict, List
 
@@ -15,6 +16,8 @@ from bos_server.clients.cfs import CfsClient
 from bos_server.clients.hsm import HsmClient, roles_of
 from bos_server.clients.pcs import PcsClient
 from bos_server.clients.rest import JsonClient, ServiceError
+
+from tests.support.clock import loop_time, run_virtual
 
 from .conftest import run
 
@@ -239,6 +242,32 @@ def test_cfs_follows_next_and_batches_ids():
     assert id_batches == [200, 10, 3]
     assert [e["body"] for e in log if e["method"] == "PATCH"] == [{"patch": {"enabled": True}, "filters": {"ids": "a,b"}}]
     assert len(CfsClient.patch_batches([str(i) for i in range(2500)])) == 3
+
+
+def test_cfs_by_id_gets_go_out_at_once_and_the_answer_is_every_component_asked_for():
+    """2,800 IDs are 14 GETs of <= 200; each takes one second (of a virtual clock) at CFS. Sent
+    GETS_IN_FLIGHT at once, the batch is known after 4 s, not 14 (one after the other, they were the
+    longest request of each status look at a batch session setup enabled: issue 13)."""
+    ids = [f"x{i:04d}" for i in range(2800)]
+
+    async def components(request, body):
+        await asyncio.sleep(1)  # virtual: the loop's clock jumps
+        wanted = [i for i in request.query["ids"].split(",") if i != "x0001"]  # one unknown to CFS
+        return web.json_response({"components": [{"id": i, "desired_config": "c", "other": 1} for i in wanted],
+                                  "next": None})
+
+    async def use(base, log):
+        http = client(base)
+        try:
+            began = loop_time()
+            found = await CfsClient(http).components(reversed(ids), ("desired_config",))
+            return found, loop_time() - began, log
+        finally:
+            await http.close()
+    found, took, log = run_virtual(serve({"GET /components": components}, use))
+    assert found == {i: {"id": i, "desired_config": "c"} for i in ids if i != "x0001"}
+    assert sorted(len(e["query"]["ids"].split(",")) for e in log) == [200] * 14
+    assert took == pytest.approx(4, abs=0.1)
 
 
 def test_cfs_listing_with_fields_reads_a_page_of_another_shape_in_full():
