@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 
 from ..artifacts import ims_image_id
 from ..store.tokens import put_token
+from .claims import Claim
 from .framework import Component, ComponentOperator, Errors, PassContext, in_flight, one_line
 from .power import existing_in_hsm, selected_ids, taken_in_hsm, transition
 from .waves import gate
@@ -82,6 +83,9 @@ class PowerOnOperator(ComponentOperator):
         # flight never share a component: each holds its components' leases.
         self._tokens: Dict[str, str] = {}
         self._recorded: Dict[str, str] = {}
+        # ID -> the error (or "") that tagging its SBPS image gave, tagged while its decision was
+        # recorded (`record_decisions`), until the chunk's `act` takes it.
+        self._tagged: Dict[str, str] = {}
 
     async def select(self, ctx: PassContext) -> List[str]:
         ids = await selected_ids(ctx, "power_on_pending", self.taking)  # from the indexes when no session is capped
@@ -92,6 +96,23 @@ class PowerOnOperator(ComponentOperator):
 
     async def taken(self, ctx: PassContext, ids: Sequence[str]) -> List[Component]:
         return await gate(ctx, await taken_in_hsm(self, ctx, ids))  # HSM asked with the re-read
+
+    async def record_decisions(self, ctx: PassContext, chunk: Sequence[Component],
+                               claim: Claim) -> List[Component]:
+        """Record the decisions (framework) while the chunk's SBPS images are tagged (§5.6 step 1,
+        deviation): one round trip fewer in each chunk's way to `On` (issue 13, realistic
+        latencies). Tagging is no power action, BSS write or CFS patch (docs/ha.md): an image
+        tagged for a decision that is then adopted, or whose leases are lost, was only set the tag
+        it gets anyway, and every write request, the tag's too, still awaits its fence check."""
+        tagging = asyncio.ensure_future(self._tag_images(ctx, group_by_artifacts(chunk)))
+        try:
+            kept = await super().record_decisions(ctx, chunk, claim)
+            errors = await tagging
+        finally:  # a failed record (a lost fence): the tag is not waited for
+            tagging.cancel()
+            await asyncio.gather(tagging, return_exceptions=True)
+        self._tagged.update((c["id"], errors.get(c["id"], "")) for c in kept)
+        return kept
 
     async def act(self, ctx: PassContext, chunk: Sequence[Component]) -> Errors:
         """§5.5-§5.6, with the preset and the action update as one write (deviation, issue 13):
@@ -135,9 +156,12 @@ class PowerOnOperator(ComponentOperator):
     async def _prepare_bss(self, ctx: PassContext, chunk: Sequence[Component],
                            by_id: Dict[str, Component]) -> Errors:
         """§5.6 steps 1-2 (tagging, BSS and token records): each component's error, if any."""
-        errors: Errors = {}
         groups = group_by_artifacts(chunk)
-        errors.update(await self._tag_images(ctx, groups))
+        tagged = {cid: self._tagged.pop(cid) for cid in by_id if cid in self._tagged}
+        if len(tagged) == len(by_id):  # tagged while the decisions were recorded
+            errors: Errors = {cid: error for cid, error in tagged.items() if error}
+        else:
+            errors = await self._tag_images(ctx, groups)
         for group in groups:
             ids = [i for i in group.ids if i not in errors]
             if group.empty:

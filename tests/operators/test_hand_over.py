@@ -277,3 +277,37 @@ def test_a_batch_set_up_is_powered_on_after_its_requests_that_need_not_wait_for_
         ["bos.components_by_ids", "hsm.query"],  # power-on's re-read and HSM existence
         ["ims.tag_sbps"], ["bss.set_boot_parameters"], ["bos.patch_components", "cfs.patch_batch"],
         ["pcs.transition"]]  # `On` after 8 round trips (11 with the requests one after the other)
+
+
+def test_power_on_tags_the_image_while_it_records_its_decisions(make_ctx):
+    """The chunk's SBPS image is tagged (§5.6 step 1) at once with the decision record, not after
+    it: a tag is no power action, BSS write or CFS patch (docs/ha.md), and the two one after the
+    other were a round trip more in each batch's way to `On` (issue 13, realistic latencies)."""
+    svc = setup([session()], power={x: "off" for x in N}, cfs={x: {"id": x} for x in N})
+    ops = linked("session-setup", "status", "power-on")
+    started = one_second_each(svc)
+
+    async def setup_pass() -> float:
+        ctx = make_ctx(svc)
+        mark = ctx.claims.mark
+
+        async def slow_mark(*args, **kw):
+            started.append(("claims.mark", loop_time()))
+            await asyncio.sleep(1)
+            return await mark(*args, **kw)
+        ctx.claims.mark = slow_mark  # type: ignore[method-assign]
+        began = loop_time()
+        await ops["session-setup"].run_pass(ctx)
+        await ops["status"].settled()
+        return began
+    began = run_virtual(setup_pass())
+    rounds: Dict[float, List[str]] = {}
+    for name, time in started:
+        rounds.setdefault(time - began, []).append(name)
+    assert list(rounds.values())[4:] == [
+        ["bos.components_by_ids", "hsm.query"],  # power-on's re-read and HSM existence
+        ["claims.mark", "ims.tag_sbps"], ["bss.set_boot_parameters"], ["bos.patch_components", "cfs.patch_batch"],
+        ["pcs.transition"]]
+    assert [name for name, _time in started].count("ims.tag_sbps") == 1  # act takes the overlap's outcome
+    powering_on = sorted(x for x, c in svc.bos.components.items() if c["last_action"]["action"] == "powering_on")
+    assert [c[1:] for c in calls(svc, "pcs.transition")] == [("On", powering_on)] and powering_on
