@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any, AsyncIterator, Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
+from typing import Any, AsyncIterator, Callable, Dict, Iterable, Iterator, List, Mapping, NamedTuple, Optional, Tuple
 
 import orjson
 from aiohttp import web
@@ -21,7 +21,7 @@ from ..store.alike import AlikeKey, Like, shown_like, shown_own, shown_split
 from ..store.tokens import cached_tokens, get_tokens
 from .context import ctx
 from .errors import ActualStateConflict, BadRequest, NotFound
-from .fast_bodies import fast_decoder
+from .fast_bodies import Runs, fast_decoder, fast_runs_decoder
 from .params import fast_body, json_body, validate, validate_items
 from .routes import Query, flag, integer, query, route
 from .responses import (SEND_CHUNK, ResponseParts, respond, respond_ids, respond_joined, respond_list,
@@ -33,7 +33,7 @@ RESPONSE_CHUNK = 1000  # records viewed and encoded at a time in a bulk write's 
 WHOLE_WRITE = 3000  # a bulk write up to this size is one store update (session setup writes 2,800)
 WRITE_SLICE = 1000  # records per store update of a larger one (_write_in_slices)
 Record = Dict[str, Any]
-FAST_ITEMS = fast_decoder(schema.ComponentArray)  # list-form bodies at C speed (fast_bodies.py)
+FAST_RUNS = fast_runs_decoder(schema.ComponentArray)  # list-form bodies at C speed, as runs (fast_bodies.py)
 FAST_ONE = fast_decoder(schema.Component)  # a single component's body (a node's report) likewise
 Compute = Callable[[str, Optional[Record]], Optional[Record]]
 
@@ -132,14 +132,15 @@ def _item_list(body: Any) -> List[Record]:
     return validate_items(schema.ComponentArray, body)
 
 
-async def _resolved(request: web.Request, items: List[Record]) -> Dict[str, Any]:
+async def _resolved(request: web.Request, items: Iterable[Record]) -> Dict[str, Any]:
     return (await _resolved_all(request, items))[0]
 
 
-async def _resolved_all(request: web.Request, items: List[Record]) -> Tuple[Dict[str, Any], bool]:
+async def _resolved_all(request: web.Request, items: Iterable[Record]) -> Tuple[Dict[str, Any], bool]:
     """The records of the tokens the items report, and whether every one was found (_runs: the items
     are looked at once, not again for that: a pass over a bulk write's items, 3 % of its CPU).
-    Tokens this process has cached are taken from the cache without a look-up (cached_tokens)."""
+    Tokens this process has cached are taken from the cache without a look-up (cached_tokens).
+    A bulk write's items: the first of each run (_items), which the others equal but for their IDs."""
     wanted = tokens_in(items)
     tokens = cached_tokens(wanted)
     if tokens is None:
@@ -147,18 +148,34 @@ async def _resolved_all(request: web.Request, items: List[Record]) -> Tuple[Dict
     return tokens, wanted <= tokens.keys()
 
 
-async def _items(request: web.Request) -> Tuple[List[Record], bool]:
-    """A list-form body, validated: by the fast decoder, else by the reporting path (its errors);
-    and whether the fast decoder took it."""
-    items = await fast_body(request, FAST_ITEMS)
-    return (items, True) if items is not None else (_item_list(await json_body(request)), False)
+async def _items(request: web.Request) -> Tuple[Runs, bool]:
+    """A list-form body, validated, as runs of items equal but for their IDs (fast_bodies.Runs): by the
+    fast decoder, else by the reporting path (its errors), each item a run of its own; and whether
+    the fast decoder took it."""
+    runs = await fast_body(request, FAST_RUNS)
+    return (runs, True) if runs is not None else (_own_runs(await json_body(request)), False)
 
 
-def _runs(items: List[Record], resolved: Tuple[Mapping[str, Any], bool], now: str, fast: bool
+def _own_runs(body: Any) -> Runs:
+    """A list-form body validated by the reporting path (_item_list), each item a run of its own."""
+    return [(item, []) for item in _item_list(body)]
+
+
+def _ids_of(runs: Runs) -> Iterator[str]:
+    """The IDs of the runs' items, in the body's order."""
+    for item, more in runs:
+        yield item["id"]
+        yield from more
+
+
+def _runs(items: Runs, resolved: Tuple[Mapping[str, Any], bool], now: str, fast: bool
           ) -> Tuple[Dict[str, Record], Dict[str, int]]:
     """Each ID's item with the auto-fields applied (§2.4), and its run: consecutive items equal
     but for their IDs share one transformed item (session setup's 2,800 desired states, a
     seed's records), made once, and one run number, the store's `alike` key (store/alike.py).
+    `items`: the body's runs (_items): the fast decoder's are such runs already, and the items
+    after each first take its transformed item without a look (a copy, an ID swap and a
+    comparison per item were a tenth of a seed PUT's API CPU before its first script, issue 13).
 
     Runs only for a body the fast decoder took: its objects have the schema's key order and
     strictly typed values, so equal items encode alike (1 == 1.0 == True would not). Nor when
@@ -170,16 +187,24 @@ def _runs(items: List[Record], resolved: Tuple[Mapping[str, Any], bool], now: st
     runs: Dict[str, int] = {}
     tokens, all_found = resolved
     if not fast or not all_found:
-        for n, item in enumerate(items):  # the fast decoder's items may share values (fast_bodies._runs_decoder)
+        n = 0
+        for item, more in items:  # the fast decoder's items may share values (fast_bodies._runs_decoder)
             out[item["id"]], runs[item["id"]] = apply_auto_fields(item, tokens, now, owned=not fast), n
+            for other in more:
+                n += 1
+                out[other], runs[other] = apply_auto_fields({**item, "id": other}, tokens, now), n
+            n += 1
         return out, runs
     previous: Optional[Record] = None
     made: Record = {}
     run = -1
-    for item in items:
+    for item, more in items:
         if previous is None or not _same_but_id(item, previous):
             previous, made, run = item, apply_auto_fields(item, tokens, now), run + 1  # a copy: `item` is compared
         out[item["id"]], runs[item["id"]] = made, run
+        if more:  # a duplicate ID: the last item wins, in its first place (as one at a time would)
+            out.update(dict.fromkeys(more, made))
+            runs.update(dict.fromkeys(more, run))
     return out, runs
 
 
@@ -196,8 +221,8 @@ def _same_but_id(item: Record, other: Record) -> bool:
 async def put_components(request: web.Request) -> web.StreamResponse:
     items, fast = await _items(request)
     create_only = query(request, "create_only")
-    await check_owned(request, tenant_of(request), [item["id"] for item in items])
-    records, runs = _runs(items, await _resolved_all(request, items), now_str(), fast)
+    await check_owned(request, tenant_of(request), _ids_of(items))
+    records, runs = _runs(items, await _resolved_all(request, [item for item, _more in items]), now_str(), fast)
     del items
     for made in {id(r): r for r in records.values()}.values():  # once per run
         new_record(made["id"], made, owned=True)
@@ -419,7 +444,7 @@ def _drop(inputs: Dict[str, Any], written: List[str]) -> None:
 
 
 async def patch_components(request: web.Request) -> web.StreamResponse:
-    items: Optional[List[Record]] = await fast_body(request, FAST_ITEMS)
+    items: Optional[Runs] = await fast_body(request, FAST_RUNS)
     body = await json_body(request) if items is None else items
     skip_bad_ids = query(request, "skip_bad_ids")
     tenant = tenant_of(request)
@@ -432,9 +457,9 @@ async def patch_components(request: web.Request) -> web.StreamResponse:
         alike: AlikeKey = _one_patch  # every record gets the same patch
     else:
         fast = items is not None
-        items = items if items is not None else _item_list(body)
+        items = items if items is not None else _own_runs(body)
         body = None  # memory (issue 10 item 7): only the validated copy is used from here on
-        patches, runs = _runs(items, await _resolved_all(request, items), now, fast)
+        patches, runs = _runs(items, await _resolved_all(request, [item for item, _more in items]), now, fast)
         del items
         targets, patch_for, alike = list(patches), patches.__getitem__, runs.__getitem__
     read: Optional[Dict[str, Optional[bytes]]] = None

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bos_server.api.errors import BadRequest
-from bos_server.api.fast_bodies import fast_decoder
+from bos_server.api.fast_bodies import _expanded, fast_decoder, fast_runs_decoder
 from bos_server.api.params import parse_json
 from bos_shared import schema
 from bos_shared.schema_types import Schema, SchemaError
@@ -183,3 +183,35 @@ def test_a_run_is_decoded_once() -> None:
     items = decode(orjson.dumps([component(n) for n in range(3)]))
     assert [item["id"] for item in items] == [component(n)["id"] for n in range(3)]
     assert items[2]["desired_state"] is items[0]["desired_state"], "each item of a run was decoded in full"
+
+
+RUN_BODIES = [
+    b'[{"id":"a","error":"e"},{"id":"b","error":"e"},{"id":"c","error":"f"},{"id":"a","error":"f"}]',
+    b'[{"id":"a","error":"e"},{"id":"b","error":"e"},{"id":"a","error":"e"}]',  # a duplicate ID in a run
+    b'[{"id": "a", "error": "e"}, {"id": "b", "error": "e"}]',  # not compact: the splitting decoder
+    b'[{"id":"a","error":"e","x":[{"id":"b"},{"id":"c"}]},{"id":"d","error":"e"}]',  # the walk gives up
+    b'[{"id":"a","error":"e"},{"id":"b\\u0041","error":"e"}]',
+    b'[]', b'[7]', b'{"id":"a"}',
+]
+
+
+@pytest.mark.parametrize("raw", RUN_BODIES, ids=lambda raw: repr(raw[:50]))
+def test_the_runs_decoder_gives_the_list_decoders_items_as_runs(raw: bytes) -> None:
+    """fast_runs_decoder's runs, expanded, are fast_decoder's value (None alike): each item after the
+    first of its run is that first with its own ID."""
+    runs, decode = fast_runs_decoder(schema.ComponentArray), fast_decoder(schema.ComponentArray)
+    assert runs is not None and decode is not None
+    assert _expanded(runs(raw)) == decode(raw)
+    assert _expanded(runs(bytearray(raw))) == decode(raw), "a body read into a bytearray"
+
+
+def test_a_seed_body_decodes_into_one_run_per_stretch_of_items_alike() -> None:
+    """A seed's 300 components (the bench's: the 50th of each hundred in a session of its own) are 7
+    runs, each the first item decoded and the others' IDs: no item after the first is decoded again."""
+    from bench.api_store import component
+    runs = fast_runs_decoder(schema.ComponentArray)
+    assert runs is not None
+    found = runs(orjson.dumps([component(n) for n in range(300)]))
+    assert found is not None
+    assert [len(more) + 1 for _item, more in found] == [50, 1, 99, 1, 99, 1, 49]
+    assert [i for item, more in found for i in (item["id"], *more)] == [component(n)["id"] for n in range(300)]
