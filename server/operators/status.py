@@ -47,10 +47,13 @@ PAGES_IN_FLIGHT = 2
 # The power operator whose work a rule's write makes a component (operators.md §1.2):
 # `power_on_pending` after S2b, `power_off_pending` after S3 and S6.
 HANDED_TO = {"S2b": "power-on", "S3": "power-off-graceful", "S6": "power-off-graceful"}
-# Looks at a batch session setup of this process just enabled (`look_soon`) worked on at once.
-PUSHED_IN_FLIGHT = 2
-# Hand-overs to the power operators of this process (`_start_hand_over`) under way at once.
-HAND_OVERS_IN_FLIGHT = 2
+# Looks at a batch session setup of this process just enabled (`look_soon`) worked on at once, and
+# hand-overs to the power operators of this process (`_start_hand_over`) under way at once. Setup
+# writes two batches at a time and a batch's hand-over is about five round trips: at two of each,
+# the third and fourth batches of a 10,000-node boot waited 0.2-0.6 s for a slot at each stage
+# (issue 13, realistic latencies), where four let all of them go on.
+PUSHED_IN_FLIGHT = 4
+HAND_OVERS_IN_FLIGHT = 4
 # What a component in transition was last seen as at PCS and CFS: (P, desired_config, configuration_status),
 # or (P,) alone for one waiting for its power state (`POWER_ONLY`).
 Observed = Tuple[Any, ...]

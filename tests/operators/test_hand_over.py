@@ -20,7 +20,7 @@ from tests.support.clock import loop_time, run_virtual
 from .conftest import run
 from .fakes import FakeServices, node
 from .helpers import ARTIFACTS, component
-from .test_session_setup import boot_set, session, setup
+from .test_session_setup import boot_set, s3, session, setup
 
 N = [f"x1000c0s{i}b0n0" for i in range(4)]
 SBPS = dict(ARTIFACTS, kernel_parameters="quiet root=sbps-s3:s3://boot-images/img-a/rootfs:e")
@@ -311,3 +311,27 @@ def test_power_on_tags_the_image_while_it_records_its_decisions(make_ctx):
     assert [name for name, _time in started].count("ims.tag_sbps") == 1  # act takes the overlap's outcome
     powering_on = sorted(x for x, c in svc.bos.components.items() if c["last_action"]["action"] == "powering_on")
     assert [c[1:] for c in calls(svc, "pcs.transition")] == [("On", powering_on)] and powering_on
+
+
+def test_the_batches_setup_writes_two_at_a_time_are_looked_at_and_handed_over_four_at_a_time(make_ctx):
+    """Eight batches of one node, every request one second (of a virtual clock): setup writes two
+    at a time, and the looks at them and their hand-overs (about five round trips each) go on four
+    at a time (PUSHED_IN_FLIGHT, HAND_OVERS_IN_FLIGHT), so the last `On` leaves at 14 s. At two
+    of each, the later batches waited for a slot at each stage: the last `On` left at 23 s (issue
+    13, realistic latencies: the third and fourth batches of a 10,000-node boot waited 0.2-0.6 s)."""
+    nodes = [f"x1000c0s{i}b0n0" for i in range(8)]
+    template = {"name": "t1", "cfs": {"configuration": "cfg"}, "boot_sets": {"compute": boot_set(node_list=nodes)}}
+    svc = FakeServices(sessions=[session()], templates={(None, "t1"): template}, nodes=[node(x) for x in nodes],
+                       components=[component(x, session="") for x in nodes], s3=s3(),
+                       power={x: "off" for x in nodes}, cfs={x: {"id": x} for x in nodes})
+    ops = linked("session-setup", "status", "power-on")
+    started = one_second_each(svc)
+
+    async def setup_pass() -> float:
+        began = loop_time()
+        await ops["session-setup"].run_pass(make_ctx(svc, max_component_batch_size=1))
+        await ops["status"].settled()
+        return began
+    began = run_virtual(setup_pass())
+    assert [time - began for name, time in started if name == "pcs.transition"] == [8, 8, 9, 9, 13, 13, 14, 14]
+    assert sorted(x for c in calls(svc, "pcs.transition") for x in c[2]) == nodes
