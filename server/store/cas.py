@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 
 from . import keys
 from .connection import ReplayableScript
-from .history import HistorySettings
+from .history import ENTRY_BYTES, HistorySettings
 
 MISSING = ""  # expected hash of a record that does not exist
 RECEIPT_SECONDS = 60  # far longer than any retry of one call (connection.RETRY_BUDGET)
@@ -40,7 +40,8 @@ FEED_SECONDS = 10
 # arguments was a twentieth of a seed's API CPU, and the script reads half as many; then
 # n_blobs, then per blob: key, value; then the blob index key and the current time; then the write
 # feed's key (or "") and its entry if every write applies (the members as a JSON array, or "");
-# then the history settings (history.py): max length, oldest ms kept, key prefix; then the change
+# then the history settings (history.py): max length, oldest ms kept, key prefix, the clock's key and the
+# length (bytes) past which a history is trimmed; then the change
 # event (channel and message, or two ""), published only when every write of the call applied;
 # last the receipt key (or "").
 # Index moves are one string of space-separated words, each naming an index by its position in
@@ -134,7 +135,7 @@ local function now_in_ms()
   return clock_ms
 end
 local moves_of  -- below
-local twice = false  -- a key was written twice: its history is appended to twice (latest, below)
+local twice = false  -- a key was written twice: its history is appended to twice (ids below)
 -- Index moves are gathered per distinct moves string (the records of a bulk write move alike: a
 -- seed's records each join the same four indexes) and spread over the indexes here, one tight
 -- loop per index and string instead of four table look-ups per record and index.
@@ -262,13 +263,25 @@ if nfed > 0 then
   if #conflicts > 0 or feed_entry == '' then feed_entry = cjson.encode(fed) end  -- else: every member, as sent
   redis.call('XADD', feed, 'MINID', '~', now_in_ms() - FEED_SECONDS * 1000, '*', 'i', feed_entry)
 end
--- per-component history (history.py): one string per component, entries "<id>US<payload>"
--- separated by RS, id "<ms>-<seq>" in base 36, increasing per component even if the clock
--- steps back. The newest entry holds its session and error (fields 6 and 7); an older one
--- holds them only where they differ from the entry after it, so dropping the oldest entries
--- needs no rewrite. Only the last entry is parsed: an append costs the same at any length.
-if #with_history > 0 then
-  local RS, US = '\\30', '\\31'
+-- per-component history (history.py): one string per component, entries "<id>US<payload>" each
+-- after the first begun by GS, id "<ms>-<seq>" in base 36 ("<ms>" when seq is 0: 2 bytes an
+-- entry). An entry is added at the end of the text read, which is not parsed (splitting it and
+-- rebuilding its last entry cost a quarter of Redis' work per record of a bulk write over
+-- histories of ~7 entries, callgrind; APPEND would not even read it, but leaves each string up
+-- to twice its length allocated, +195 B per 8-entry history). So:
+-- - ids come from one clock per Redis (clock_key: the last id given), not from each history's
+--   last entry: they increase per component, also when Redis' clock steps back;
+-- - an entry holds its session and error (fields 6 and 7) only where they differ from the entry
+--   before it (the payload's bits say which changed: the record before the write is the one the
+--   entry before describes); the first entry of a history holds both;
+-- - the bounds are kept by a trim once a text outgrows `cap` bytes (max entries x
+--   history.ENTRY_BYTES): the newest max entries inside the age bound are kept, the first
+--   holding its session and error. Reads show at most max entries (history.read).
+-- A text of an older version (entries separated by RS, each holding its session and error where
+-- they differ from the entry after it) is read before the appended ones, and trimmed the same way;
+-- a history's first entry, which holds both, reads the same either way (no GS before it: a byte).
+if nhistory > 0 then
+  local RS, US, GS = '\\30', '\\31', '\\29'
   local function split(s)
     local out, from = {}, 1
     while true do
@@ -288,85 +301,126 @@ if #with_history > 0 then
     return s
   end
   local maxlen, oldest, prefix = tonumber(ARGV[history_at]), tonumber(ARGV[history_at + 1]), ARGV[history_at + 2]
-  local now_ms = now_in_ms()
-  local now_id = b36(now_ms) .. '-0'
+  local clock_key, cap = ARGV[history_at + 3], tonumber(ARGV[history_at + 4])
+  -- this call's id: (ms, seq) past the clock's last; a key written twice gets seq + 1, ...
+  local ms, seq, reserve = now_in_ms(), 0, twice and nhistory - 1 or 0
+  local last = redis.call('SET', clock_key, ms .. ' ' .. reserve, 'GET')
+  if last then
+    local lms, lseq = match(last, '^(%d+) (%d+)$')
+    lms, lseq = tonumber(lms), tonumber(lseq)
+    if lms and lms >= ms then
+      ms, seq = lms, lseq + 1
+      redis.call('SET', clock_key, ms .. ' ' .. (seq + reserve))
+    end
+  end
+  -- the payload as appended: session and error blanked where unchanged (bits 5 and 4) unless
+  -- created (bit 14); once per distinct payload (a bulk write's records share a few)
+  local delta_of = {}
+  local function delta(payload)
+    local found = delta_of[payload]
+    if found then return found end
+    found = payload
+    local bits = tonumber(match(payload, '^(%w+)') or '', 36)
+    if bits and bits % 32768 < 16384 then
+      local f = split(payload)  -- fields after the id: f[5] session, f[6] error
+      if math.floor(bits / 32) % 2 == 0 and f[5] then f[5] = '' end
+      if math.floor(bits / 16) % 2 == 0 and f[6] then f[6] = '' end
+      while #f > 1 and f[#f] == '' do f[#f] = nil end
+      found = table.concat(f, US)
+    end
+    delta_of[payload] = found
+    return found
+  end
+  -- A text's entries as field lists, oldest first, each holding its session and error.
+  local function entries_of(stored)
+    local list, n, gs = {}, 0, find(stored, GS, 1, true)
+    local function add(entry)
+      local f = split(entry)
+      for k = #f + 1, 7 do f[k] = '' end
+      n = n + 1; list[n] = f
+    end
+    local legacy = sub(stored, 1, (gs or #stored + 1) - 1)
+    if legacy ~= '' then
+      local from = 1
+      repeat
+        local at = find(legacy, RS, from, true)
+        add(sub(legacy, from, (at or #legacy + 1) - 1))
+        from = (at or #legacy) + 1
+      until not at
+    end
+    local s, e = '=', '='
+    for k = n, 1, -1 do  -- an older version's: blank is as the entry after
+      local f = list[k]
+      if f[6] == '' then f[6] = s else s = f[6] end
+      if f[7] == '' then f[7] = e else e = f[7] end
+    end
+    if n > 0 then s, e = list[n][6], list[n][7] end
+    while gs do  -- appended: blank is as the entry before
+      local at = find(stored, GS, gs + 1, true)
+      add(sub(stored, gs + 1, (at or #stored + 1) - 1))
+      local f = list[n]
+      if f[6] == '' then f[6] = s else s = f[6] end
+      if f[7] == '' then f[7] = e else e = f[7] end
+      gs = at
+    end
+    return list, n
+  end
+  local function trimmed(stored)
+    local list, n = entries_of(stored)
+    local first = math.max(1, n - maxlen + 1)
+    while first < n and (tonumber(match(list[first][1], '^(%w+)') or '', 36) or 0) < oldest do
+      first = first + 1
+    end
+    local out, s, e = {}, nil, nil
+    for k = first, n do
+      local f = list[k]
+      local fs, fe = f[6], f[7]
+      if fs == s then f[6] = '' end
+      if fe == e then f[7] = '' end
+      s, e = fs, fe
+      while #f > 1 and f[#f] == '' do f[#f] = nil end
+      out[#out + 1] = table.concat(f, US)
+    end
+    return table.concat(out, GS)
+  end
   local history_keys = {}
   for h = 1, nhistory do history_keys[h] = prefix .. ARGV[record_at[with_history[h]] + 1] end  -- ipairs: a C call a step
   -- MGET reads a list left by an older version as nil: the MSET below replaces it
-  local stored_all, latest, fields_of, blanked = batched('MGET', history_keys), {}, {}, {}
-  local texts, ntexts = {}, 0  -- key, text, ...: one MSET (no expiry per key: history.py's sweep)
-  -- The last entry after its ID, with its session and error blanked where the new entry repeats
-  -- them: records written alike (store/alike.py) share the payload and, mostly, that text, so it
-  -- is split and rebuilt once per distinct pair, not once per record.
-  local function blank(rest, payload)
-    local memo = blanked[payload]
-    if not memo then memo = {}; blanked[payload] = memo end
-    local done = memo[rest]
-    if done then return done end
-    local new = fields_of[payload]  -- records written alike share their payload: split once
-    if not new then new = split(payload); fields_of[payload] = new end
-    local tail = split(rest)  -- the entry's fields after its ID: tail[f] is field f + 1
-    for f = 5, 6 do
-      if tail[f] and tail[f] == new[f] then tail[f] = '' end
-    end
-    while tail[#tail] == '' do tail[#tail] = nil end
-    done = table.concat(tail, US)
-    memo[rest] = done
-    return done
-  end
-  -- The new text of a history: a function of the stored text and the payload alone (the call's
-  -- clock and bounds are fixed), so the records of a bulk write with equal histories, written
-  -- alike before, share one computation and one string (appended_to below).
-  local function appended(stored, payload)
-    local ms, seq, n = now_ms, 0, 0  -- n: entries kept before the new one
-    local tail_at, keep
-    if stored then
-      -- the last RS by plain finds, one per entry (a pattern anchored at the end backtracks
-      -- over every entry: it was most of the script's time on a bulk write)
-      local at = find(stored, RS, 1, true)
-      tail_at, n = 0, 1
-      while at do
-        tail_at, n = at, n + 1
-        at = find(stored, RS, at + 1, true)
-      end
-      local lms, lseq = match(stored, '^(%w+)-(%w+)', tail_at + 1)
-      lms = tonumber(lms, 36)
-      if lms >= ms then ms, seq = lms, tonumber(lseq, 36) + 1 end
-      -- the oldest entries beyond the bounds are dropped before anything is copied
-      keep = 1  -- where the kept entries of `stored` begin
-      while n > 0 and (n >= maxlen or tonumber(match(stored, '^(%w+)-', keep), 36) < oldest) do
-        n = n - 1
-        if n > 0 then keep = find(stored, RS, keep, true) + 1 end
-      end
-    end
-    local id = now_id
-    if ms ~= now_ms or seq ~= 0 then id = b36(ms) .. '-' .. b36(seq) end
-    local text
-    if n > 0 then  -- the kept entries, the last one blanked (blank), then the new one: one copy
-      local id_end = find(stored, US, tail_at + 1, true)  -- the US after the last entry's ID
-      local rest = id_end and blank(sub(stored, id_end + 1), payload) or ''
-      if rest == '' then text = sub(stored, keep, (id_end or 0) - 1) .. RS .. id .. US .. payload
-      else text = sub(stored, keep, id_end) .. rest .. RS .. id .. US .. payload end
-    else
-      text = id .. US .. payload
-    end
-    return text
-  end
-  local appended_to = {}  -- payload -> stored text (false: none) -> new text
+  local stored_all, texts, ntexts = batched('MGET', history_keys), {}, 0  -- key, text, ...: one MSET
+  local function id_of(n) return n == 0 and b36(ms) or b36(ms) .. '-' .. b36(n) end
+  local id, latest, counts = id_of(seq), twice and {} or nil, {}  -- latest: a key's text so far
+  -- entry -> text read -> new text: the records of a bulk write with equal histories, written
+  -- alike before, share one string (Redis' Lua hashes every byte of a string it makes)
+  local appended_to = {}
   for h = 1, nhistory do
-    local hkey = history_keys[h]
-    local stored = nil
-    if twice then stored = latest[hkey] end
-    if stored == nil then stored = stored_all[h] end
-    local payload = payloads[h]
-    local made = appended_to[payload]
-    if not made then made = {}; appended_to[payload] = made end
-    local text = made[stored or false]
-    if not text then
-      text = appended(stored, payload)
-      made[stored or false] = text
+    local hkey, payload = history_keys[h], payloads[h]
+    local stored = latest and latest[hkey] or stored_all[h]
+    local eid = id
+    if latest then  -- a key written twice: each entry its own id
+      local k = counts[hkey] or 0
+      counts[hkey] = k + 1
+      eid = id_of(seq + k)
     end
-    if twice then latest[hkey] = text end  -- the later text holds the earlier's entry; MSET keeps the later
+    local text
+    if not stored then  -- a new history: its first entry holds every value
+      text = eid .. US .. payload
+    else
+      local small = delta_of[payload] or delta(payload)
+      if eid ~= id then
+        text = stored .. GS .. eid .. US .. small
+        if #text > cap then text = trimmed(text) end
+      else
+        local made = appended_to[small]  -- [0]: the entry; [text read]: the new text
+        if not made then made = {[0] = GS .. id .. US .. small}; appended_to[small] = made end
+        text = made[stored]
+        if not text then
+          text = stored .. made[0]
+          if #text > cap then text = trimmed(text) end
+          made[stored] = text
+        end
+      end
+    end
+    if latest then latest[hkey] = text end
     texts[ntexts + 1] = hkey; texts[ntexts + 2] = text
     ntexts = ntexts + 2
   end
@@ -506,8 +560,9 @@ def _args(writes: Sequence[Write], blobs: Mapping[str, bytes], receipt: str = ""
         args += [keys.artifacts_blob(digest), value]
     args += [keys.ARTIFACT_BLOBS, int(time.time()), feed, _feed_entry(writes) if feed else b""]
     if history is not None:
-        args += [history.max_entries, history.oldest_ms(), keys.component_history("")]
+        args += [history.max_entries, history.oldest_ms(), keys.component_history(""), keys.HISTORY_CLOCK,
+                 history.max_entries * ENTRY_BYTES]
     else:
-        args += [0, 0, ""]
+        args += [0, 0, "", "", 0]
     args += [keys.EVENTS_CHANNEL, event, receipt] if event else ["", "", receipt]
     return args

@@ -13,21 +13,29 @@ record was a tenth of Redis's CPU on a bulk write (issue 13; docs/deviations.md)
 
 Packed for memory (issue 13: ≤ 1.5 KiB per booted component with its history;
 bench/history_memory.py, docs/metrics.md): a history is ONE Redis string, entries
-separated by RS (0x1e), fields by US (0x1f), not a list (a list costs ≈80 B more
+separated by GS (0x1d), fields by US (0x1f), not a list (a list costs ≈80 B more
 per key) nor a stream (4 KiB preallocated per stream). An entry is
 
     id  bits  phase  status  action  session  error  old phase  old status  old action  old session  configuration  by
 
-- `id` `<ms>-<seq>` in base 36, written by the script (Redis clock, increasing per component);
+- `id` `<ms>-<seq>` in base 36 (`<ms>` when seq is 0), written by the script from one clock kept
+  in Redis (keys.HISTORY_CLOCK), increasing per component;
 - `bits` (base 36): which tracked fields changed (the reason, rebuilt on read), failed, enabled,
   whether the desired/actual boot artifacts are set;
 - phase, computed status and last action as one-character codes of the schema's enums
   (`'` + the value for anything else), the old values only when they changed;
-- `session` and `error` as `=<value>`; the script blanks them in the entry before when they
-  are equal there (only the newest entry holds them all), so a session name is stored about
-  once per session, not once per transition, and dropping the oldest entries rewrites nothing;
+- `session` and `error` as `=<value>`, blank where unchanged since the entry before (the first
+  entry holds both), so a session name is stored about once per session, not once per
+  transition: the API sends both and the script blanks them by the entry's bits (cas.py);
 - the desired configuration only when it changed; `by` only with auth on.
 Trailing empty fields are not stored. The wire shape (api.md §3.4.6) is unchanged.
+
+The script APPENDs an entry without reading the history (reading and rewriting it whole was half
+of Redis' work per record of a bulk write: cas.py), so the count and age bounds are kept by a
+trim once a history outgrows `max_entries × ENTRY_BYTES` bytes; until then it may hold more
+entries, and older ones, than the bounds, which `read` leaves out. A history of an older version
+(entries separated by RS, session and error blank where equal to the entry AFTER) still reads:
+its entries come first, and the first trim rewrites it.
 
 Writes that change none of the tracked fields (a reporter re-reporting the same
 boot, a timestamp refresh) append nothing: detection is a tuple comparison in
@@ -54,7 +62,8 @@ from .component_query import Facets
 
 LOG = logging.getLogger(__name__)
 Record = Mapping[str, Any]
-RS, US = "\x1e", "\x1f"  # entry and field separators of a stored history
+RS, US, GS = "\x1e", "\x1f", "\x1d"  # an older version's entry separator, field separator, entry start
+ENTRY_BYTES = 48  # a history is trimmed past max_entries x this (≈1.5 x the mean entry, docs/metrics.md)
 MAX_ERROR = 300  # characters of an error kept in an entry
 MAX_BY = 300     # characters of the writer kept in an entry
 # Who is writing, with auth on (docs/auth.md): "<token subject> (<role>)", set per request by the
@@ -101,7 +110,9 @@ _PHASES, _STATUSES, _ACTIONS = _Codes(PHASES), _Codes(COMPONENT_STATUSES), _Code
 
 def _clean(text: str) -> str:
     """`text` without the separators of a stored history."""
-    return text.replace(RS, " ").replace(US, " ") if (RS in text or US in text) else text
+    if RS in text or US in text or GS in text:
+        return text.replace(RS, " ").replace(US, " ").replace(GS, " ")
+    return text
 
 
 def _boot(state: Any) -> Tuple[str, str, str]:
@@ -246,15 +257,37 @@ def _reason(bits: int, fields: Sequence[str], phase: str, status: str, action: s
     return "; ".join(parts)
 
 
+def _fields(stored: bytes) -> List[List[str]]:
+    """A stored history's entries as field lists, oldest first, each holding its session and error
+    (module docstring: an older version's entries first, blank as the entry after; then the
+    appended ones, blank as the entry before)."""
+    legacy, *appended = stored.decode(errors="replace").split(GS)
+    rows = [_padded(packed) for packed in legacy.split(RS)] if legacy else []
+    session = error = "="
+    for fields in reversed(rows):
+        session = fields[SESSION] = fields[SESSION] or session
+        error = fields[ERROR] = fields[ERROR] or error
+    if rows:
+        session, error = rows[-1][SESSION], rows[-1][ERROR]
+    for packed in appended:
+        fields = _padded(packed)
+        session = fields[SESSION] = fields[SESSION] or session
+        error = fields[ERROR] = fields[ERROR] or error
+        rows.append(fields)
+    return rows
+
+
+def _padded(packed: str) -> List[str]:
+    """An entry's fields, the trailing empty ones (not stored) put back."""
+    fields = packed.split(US)
+    return fields + [""] * (BY + 1 - len(fields))
+
+
 def decode(stored: bytes) -> List[Dict[str, Any]]:
     """A stored history as the API shows it (`GET /v2/components/{id}/history`), oldest first."""
     out: List[Dict[str, Any]] = []
-    session = error = ""
-    for packed in reversed(stored.decode(errors="replace").split(RS)):  # newest first: see below
-        fields = packed.split(US)
-        fields += [""] * (BY + 1 - len(fields))
-        session = fields[SESSION][1:] if fields[SESSION] else session  # blank: as the entry after
-        error = fields[ERROR][1:] if fields[ERROR] else error
+    for fields in _fields(stored):
+        session, error = fields[SESSION][1:], fields[ERROR][1:]
         millis_36, _, seq_36 = fields[ID].partition("-")
         millis, bits = int(millis_36, 36), int(fields[BITS] or "0", 36)
         phase, status, action = (_PHASES.value(fields[PHASE]), _STATUSES.value(fields[STATUS]),
@@ -266,15 +299,15 @@ def decode(stored: bytes) -> List[Dict[str, Any]]:
             "session": session, "phase": phase, "status": status, "last_action": action,
             "last_action_failed": bool(bits & _FAILED), "error": error, "enabled": bool(bits & _ENABLED),
             "reason": _reason(bits, fields, phase, status, action, session, error)})
-    out.reverse()
     return out
 
 
 async def read(redis: Redis, settings: HistorySettings, component_id: str, start_after: Optional[str],
                page_size: int) -> List[Dict[str, Any]]:
-    """Entries oldest first, after `start_after` (an entry id), inside the age bound.
-
-    The history holds at most `max_entries`, so it is read whole and paged here.
+    """Entries oldest first, after `start_after` (an entry id), inside the bounds: the newest
+    `max_entries` (a history holds more until its next trim: module docstring), none older than
+    the age bound. A history is short (trimmed past max_entries × ENTRY_BYTES), so it is read
+    whole and paged here.
     """
     oldest = (settings.oldest_ms(), -1)
     after = max(oldest, _id_tuple(start_after)) if start_after is not None else oldest
@@ -284,7 +317,7 @@ async def read(redis: Redis, settings: HistorySettings, component_id: str, start
         return []
     if not stored:
         return []
-    return [e for e in decode(stored) if _id_tuple(e["id"]) > after][:page_size]
+    return [e for e in decode(stored)[-settings.max_entries:] if _id_tuple(e["id"]) > after][:page_size]
 
 
 def _id_tuple(entry_id: str) -> Tuple[int, int]:
@@ -294,19 +327,21 @@ def _id_tuple(entry_id: str) -> Tuple[int, int]:
 
 SWEEP_CHUNK = 1000  # history keys per SCAN step and per script call of a sweep
 # KEYS: history keys; ARGV[1]: the oldest time (ms) kept. Deletes each history whose newest entry
-# (the last one) is older: checked and deleted in one atomic step, so an entry appended meanwhile
-# by the compare-and-set script (cas.py) is never lost. A key of another type is left alone.
+# (the last one: after the last GS, or in an older version's text after the last RS) is older:
+# checked and deleted in one atomic step, so an entry appended meanwhile by the compare-and-set
+# script (cas.py) is never lost. A key of another type is left alone.
 _SWEEP = """
 local oldest, deleted = tonumber(ARGV[1]), 0
 for _, key in ipairs(KEYS) do
   local ok, stored = pcall(redis.call, 'GET', key)
   if ok and stored then
-    local last, at = 1, string.find(stored, '\\30', 1, true)
+    local sep = string.find(stored, '\\29', 1, true) and '\\29' or '\\30'
+    local last, at = 1, string.find(stored, sep, 1, true)
     while at do
       last = at + 1
-      at = string.find(stored, '\\30', last, true)
+      at = string.find(stored, sep, last, true)
     end
-    local ms = tonumber(string.match(stored, '^(%w+)-', last) or '', 36)
+    local ms = tonumber(string.match(stored, '^(%w+)', last) or '', 36)
     if ms and ms < oldest then
       redis.call('DEL', key)
       deleted = deleted + 1

@@ -111,6 +111,7 @@ def templates_by_tenant(tenant: Optional[str]) -> str:
 TOKENS_BY_TIME = PREFIX + "idx:tokens"
 TOKEN_SWEEP_LOCK = PREFIX + "lock:token-sweep"
 HISTORY_SWEEP_LOCK = PREFIX + "lock:history-sweep"  # quiet histories (store/history.py)
+HISTORY_CLOCK = PREFIX + "clock:history"  # the last history entry id given (store/cas.py)
 
 
 def token(value: str) -> str:

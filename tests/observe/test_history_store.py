@@ -13,7 +13,8 @@ from redis.asyncio import Redis
 
 from bos_server.store import keys
 from bos_server.store.cas import CasWriter, Write, digest
-from bos_server.store.history import HistorySettings, _b36, decode, entry, read, sweep
+from bos_server.store import history
+from bos_server.store.history import RS, US, HistorySettings, _b36, decode, entry, read, sweep
 
 
 def _record(error: str) -> dict:
@@ -123,8 +124,6 @@ def test_the_entry_memo_never_answers_another_transitions_entry() -> None:
     ~2 KiB of parameters; issue 13): every transition still gets the payload packed for it alone."""
     import itertools
 
-    from bos_server.store import history
-
     boots = [None, {"kernel": "k1", "kernel_parameters": "p1", "initrd": "i1"},
              {"kernel": "k2", "kernel_parameters": "p1", "initrd": "i1"}, {"kernel": "", "kernel_parameters": ""}]
     records = [{"id": "h1", "session": "s", "status": {"phase": phase}, "desired_state": {"boot_artifacts": desired},
@@ -142,7 +141,7 @@ LAST = [("s", ""), ("s", "boom"), ("t", ""), ("t", "boom"), ("s", ""), ("u", "la
 
 async def _alike_or_alone(url: str, max_entries: int) -> tuple:
     """The same histories appended to once per call (`one`) and all in one call (`all`): the script
-    rebuilds a last entry once per distinct (entry text, payload) pair (cas.py `blank`)."""
+    blanks a payload's unchanged session and error once per distinct payload (cas.py `delta`)."""
     redis = Redis.from_url(url)
     writer = CasWriter(redis, HistorySettings(max_entries=max_entries, max_age=3600))
     new = {"id": "x", "enabled": True, "error": "boom", "session": "s"}
@@ -157,8 +156,10 @@ async def _alike_or_alone(url: str, max_entries: int) -> tuple:
                     raw = await redis.get(f"rec:{i}")
                     assert await writer.apply([Write(f"rec:{i}", i, digest(raw), f"{step}".encode(),
                                                      history=entry(_record("") if step else None, old))]) == []
-            payload = entry({"id": "x", "enabled": True, "error": "", "session": "s"}, new)  # the same for each
-            writes = [Write(f"rec:{i}", i, digest(await redis.get(f"rec:{i}")), b"new", history=payload) for i in ids]
+            last = {i: {"id": i, "enabled": True, "error": error, "session": session,
+                        "status": {"phase": str(max_entries - 1)}} for i, (session, error) in zip(ids, LAST)}
+            writes = [Write(f"rec:{i}", i, digest(await redis.get(f"rec:{i}")), b"new", history=entry(last[i], new))
+                      for i in ids]  # each from its own record: the payloads of equal records are one (entry_of)
             for batch in ([[w] for w in writes] if form == "one" else [writes]):
                 assert await writer.apply(batch) == []
             stored[form] = [[(e["session"], e["error"], e["phase"], e["reason"]) for e in
@@ -200,3 +201,84 @@ def test_the_sweep_deletes_only_histories_quiet_for_the_age_bound(redis_server) 
     deleted, no_expiry, exists = asyncio.run(_sweep(redis_server.url))
     assert no_expiry
     assert (deleted, exists) == (1, [0, 1, 1, 1])
+
+
+def _phase_record(phase: str, component_id: str = "h4") -> dict:
+    return {"id": component_id, "enabled": True, "error": "boom", "session": "s", "status": {"phase": phase}}
+
+
+async def _clock(url: str) -> list:
+    """Entry ids come from one clock per Redis (cas.py), not from each history's last entry: the
+    clock is set an hour ahead, as after Redis' own clock stepped back."""
+    redis = Redis.from_url(url)
+    writer = CasWriter(redis, HistorySettings(max_entries=30, max_age=7200))
+    try:
+        await redis.delete("rec:h4", keys.component_history("h4"))
+        await writer.apply([Write("rec:h4", "h4", "", b"v0", history=entry(None, _phase_record("0")))])
+        ahead = int(time.time() * 1000) + 3_600_000
+        await redis.set(keys.HISTORY_CLOCK, f"{ahead} 5")
+        await writer.apply([Write("rec:h4", "h4", digest(b"v0"), b"v1", history=entry(_phase_record("0"), _phase_record("1")))])
+        await writer.apply([Write("rec:h4", "h4", digest(b"v1"), b"v2", history=entry(_phase_record("1"), _phase_record("2"))),
+                            Write("rec:h4", "h4", digest(b"v2"), b"v3", history=entry(_phase_record("2"), _phase_record("3")))])
+        return [e["id"] for e in await read(redis, writer.history, "h4", None, 100)]  # type: ignore[arg-type]
+    finally:
+        await redis.aclose()
+
+
+def test_entry_ids_increase_per_component_also_when_the_clock_steps_back(redis_server) -> None:
+    ids = asyncio.run(_clock(redis_server.url))
+    ahead = [tuple(map(int, i.split("-"))) for i in ids[1:]]
+    assert len(ids) == 4 and ahead[0][1] == 6 and ahead == sorted(set(ahead)), ids
+    assert tuple(map(int, ids[0].split("-"))) < ahead[0]
+
+
+async def _begun_again(url: str) -> list:
+    """A history gone (swept as quiet) while its record stays: the next entry changes neither session
+    nor error, yet holds both, as the first entry of a history."""
+    redis = Redis.from_url(url)
+    writer = CasWriter(redis, HistorySettings(max_entries=30, max_age=3600))
+    try:
+        await redis.delete("rec:h5", keys.component_history("h5"))
+        await writer.apply([Write("rec:h5", "h5", "", b"v0", history=entry(None, _phase_record("0", "h5")))])
+        await redis.delete(keys.component_history("h5"))
+        await writer.apply([Write("rec:h5", "h5", digest(b"v0"), b"v1",
+                                  history=entry(_phase_record("0", "h5"), _phase_record("1", "h5")))])
+        return await read(redis, writer.history, "h5", None, 100)  # type: ignore[arg-type]
+    finally:
+        await redis.aclose()
+
+
+def test_a_history_begun_again_holds_the_session_and_error_it_did_not_change(redis_server) -> None:
+    entries = asyncio.run(_begun_again(redis_server.url))
+    assert [(e["phase"], e["session"], e["error"]) for e in entries] == [("1", "s", "boom")]
+
+
+async def _older_version(url: str, max_entries: int) -> tuple:
+    """A text of the version before (entries separated by RS, session and error blank where equal to
+    the entry AFTER) read as it is, appended to, and trimmed."""
+    redis = Redis.from_url(url)
+    writer = CasWriter(redis, HistorySettings(max_entries=max_entries, max_age=3600))
+    now = _b36(int(time.time() * 1000) - 60_000)
+    records = [{**_phase_record(str(n), "h6"), "session": "s" if n < 2 else "t"} for n in range(8)]
+    try:
+        await redis.delete("rec:h6", keys.component_history("h6"))
+        first = entry(None, records[0]).split(US.encode())  # type: ignore[union-attr]
+        first[history.SESSION - 1] = first[history.ERROR - 1] = b""  # as the entry after: blank
+        await redis.set(keys.component_history("h6"), f"{now}-0{US}".encode() + US.encode().join(first) + RS.encode()
+                        + f"{now}-1{US}".encode() + entry(records[0], records[1]))  # type: ignore[operator]
+        before = await read(redis, writer.history, "h6", None, 100)  # type: ignore[arg-type]
+        for n in range(2, 8):
+            await redis.set("rec:h6", f"v{n - 1}")
+            await writer.apply([Write("rec:h6", "h6", digest(f"v{n - 1}".encode()), f"v{n}".encode(),
+                                      history=entry(records[n - 1], records[n]))])
+        return before, await read(redis, writer.history, "h6", None, 100)  # type: ignore[arg-type]
+    finally:
+        await redis.aclose()
+
+
+@pytest.mark.parametrize("max_entries", [30, 3])
+def test_a_history_of_the_version_before_reads_and_is_appended_to(redis_server, max_entries: int) -> None:
+    before, after = asyncio.run(_older_version(redis_server.url, max_entries))
+    assert [(e["phase"], e["session"], e["error"]) for e in before] == [("0", "s", "boom"), ("1", "s", "boom")]
+    expected = [(str(n), "s" if n < 2 else "t", "boom") for n in range(8)][-max_entries:]
+    assert [(e["phase"], e["session"], e["error"]) for e in after] == expected

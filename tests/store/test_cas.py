@@ -167,7 +167,7 @@ def test_a_key_written_twice_in_one_call_keeps_both_history_entries(url: str, re
     """The script appends a written key's history entry to the text it read, and to the text it made
     already when the call writes the key again (cas.py: latest)."""
     from bos_server.store.cas import MISSING, CasWriter, Write, digest
-    from bos_server.store.history import RS, US, HistorySettings
+    from bos_server.store.history import GS, US, HistorySettings
 
     key = keys.component("twice")
 
@@ -181,7 +181,7 @@ def test_a_key_written_twice_in_one_call_keeps_both_history_entries(url: str, re
             await store.close()
 
     assert asyncio.run(scenario()) == []
-    entries = redis_client.get(keys.component_history("twice")).split(RS.encode())
+    entries = redis_client.get(keys.component_history("twice")).split(GS.encode())
     assert [entry.split(US.encode(), 1)[1] for entry in entries] == [b"first", b"second"]
 
 
