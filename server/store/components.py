@@ -328,16 +328,17 @@ class ComponentStore:
         `raws`: the stored values of `ids`, read already (update's `read`). `ahead`: update's, called
         once every script is sent, with the records in `ids` order (update's answer when none conflicts).
         `absent` (update's, more than WRITE_CHUNK records): the first chunk is planned as of records that
-        do not exist, while PROBED of the IDs, spread over them, are looked up (EXISTS); the others are
-        read only if one of those exists, else planned as absent too. A seed's first script went out
+        do not exist, while PROBED of the others' IDs, spread over them, are looked up (EXISTS); the others
+        are read only if one of those exists, else planned as absent too. A seed's first script went out
         after the read of all 1,000 records, its round trip and the decoding of its answer (~1 ms of API
         CPU, issue 13). A guess that missed costs a conflict per record that existed: the first chunk's
         when the probe found one, else those between the probed IDs.
         """
         probe: Optional["asyncio.Future[int]"] = None
         if raws is None and absent and len(ids) > WRITE_CHUNK:
+            rest = ids[FIRST_CHUNK:]  # not the first chunk's: its script may run before the probe
             probe = asyncio.ensure_future(read_kept(self.redis, "EXISTS", *[
-                keys.component(i) for i in ids[::max(len(ids) // PROBED, 1)]]))
+                keys.component(i) for i in rest[::max(len(rest) // PROBED, 1)]]))
             await asyncio.sleep(0)  # the probe goes out before the first chunk is planned
             raws = [None] * FIRST_CHUNK
         elif raws is None:

@@ -15,7 +15,7 @@ import redis as redis_lib
 
 from bos_server.store import Store, keys
 from bos_server.store.codec import loads
-from bos_server.store.components import WRITE_CHUNK
+from bos_server.store.components import FIRST_CHUNK, WRITE_CHUNK
 from bos_sim.stack import RedisServer
 
 from .test_cas import interposing
@@ -109,7 +109,8 @@ def test_a_large_update_that_expects_its_records_absent_writes_them_without_read
     assert redis_client.zcard(keys.COMPONENT_IDS) == redis_client.zcard(keys.COMPONENT_ENABLED) == COUNT
 
 
-@pytest.mark.parametrize("existing", [(0, WRITE_CHUNK + 7), (7, WRITE_CHUNK + 7)], ids=["probed", "between-probes"])
+@pytest.mark.parametrize("existing", [(FIRST_CHUNK, WRITE_CHUNK + 7), (7, WRITE_CHUNK + 7)],
+                         ids=["probed", "between-probes"])
 def test_records_that_exist_in_an_update_expecting_them_absent_are_computed_from_what_they_hold(
         url: str, redis_client: redis_lib.Redis, existing: Any) -> None:
     """A record that does exist is refused by the compare-and-set and computed again from a read: no
@@ -135,5 +136,5 @@ def test_records_that_exist_in_an_update_expecting_them_absent_are_computed_from
     assert sorted(i for i, r in records.items() if r["enabled"]) == sorted(there), "a stored record was overwritten"
     assert sorted(m.decode() for m in redis_client.zrange(keys.COMPONENT_ENABLED, 0, -1)) == sorted(there)
     assert redis_client.zcard(keys.COMPONENT_IDS) == COUNT
-    if existing[0] == 0:  # the probe (IDs 0, 68, ...) found one: the records after the first chunk were read
-        assert asked[0] == COUNT - 100
+    if existing[0] == FIRST_CHUNK:  # the probe (the first after the first chunk, ...) found one: those were read
+        assert asked[0] == COUNT - FIRST_CHUNK
