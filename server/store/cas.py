@@ -265,8 +265,9 @@ if nfed > 0 then
   redis.call('XADD', feed, 'MINID', '~', now_in_ms() - FEED_SECONDS * 1000, '*', 'i', feed_entry)
 end
 -- per-component history (history.py): one string per component, entries "<id>US<payload>" each
--- after the first begun by GS, id "<ms>-<seq>" in base 36 ("<ms>" when seq is 0: 2 bytes an
--- entry). An entry is added at the end of the text read, which is not parsed (splitting it and
+-- after the first begun by GS, id "<ms>-<seq>" in base 36, "<ms>" after the first entry when seq
+-- is 0 (2 bytes an entry; the previous version's script reads "<ms>-<seq>" at the start of a
+-- text: docs/deploy.md). An entry is added at the end of the text read, which is not parsed (splitting it and
 -- rebuilding its last entry cost a quarter of Redis' work per record of a bulk write over
 -- histories of ~7 entries, callgrind; APPEND would not even read it, but leaves each string up
 -- to twice its length allocated, +195 B per 8-entry history). So:
@@ -334,35 +335,36 @@ if nhistory > 0 then
   end
   -- A text's entries as field lists, oldest first, each holding its session and error.
   local function entries_of(stored)
-    local list, n, gs = {}, 0, find(stored, GS, 1, true)
-    local function add(entry)
-      local f = split(entry)
-      for k = #f + 1, 7 do f[k] = '' end
-      n = n + 1; list[n] = f
-    end
-    local legacy = sub(stored, 1, (gs or #stored + 1) - 1)
-    if legacy ~= '' then
+    local list, n = {}, 0
+    local function add_all(text)  -- entries separated by RS
       local from = 1
       repeat
-        local at = find(legacy, RS, from, true)
-        add(sub(legacy, from, (at or #legacy + 1) - 1))
-        from = (at or #legacy) + 1
+        local at = find(text, RS, from, true)
+        local f = split(sub(text, from, (at or #text + 1) - 1))
+        for k = #f + 1, 7 do f[k] = '' end
+        n = n + 1; list[n] = f
+        from = (at or #text) + 1
       until not at
     end
+    local gs = find(stored, GS, 1, true)
+    if gs ~= 1 then add_all(sub(stored, 1, (gs or #stored + 1) - 1)) end
     local s, e = '=', '='
     for k = n, 1, -1 do  -- an older version's: blank is as the entry after
       local f = list[k]
       if f[6] == '' then f[6] = s else s = f[6] end
       if f[7] == '' then f[7] = e else e = f[7] end
     end
+    local older = n
     if n > 0 then s, e = list[n][6], list[n][7] end
-    while gs do  -- appended: blank is as the entry before
+    while gs do  -- RS within: added by an older version during a rolling update (docs/deploy.md)
       local at = find(stored, GS, gs + 1, true)
-      add(sub(stored, gs + 1, (at or #stored + 1) - 1))
-      local f = list[n]
+      add_all(sub(stored, gs + 1, (at or #stored + 1) - 1))
+      gs = at
+    end
+    for k = older + 1, n do  -- appended: blank is as the entry before
+      local f = list[k]
       if f[6] == '' then f[6] = s else s = f[6] end
       if f[7] == '' then f[7] = e else e = f[7] end
-      gs = at
     end
     return list, n
   end
@@ -373,6 +375,7 @@ if nhistory > 0 then
       first = first + 1
     end
     local out, s, e = {}, nil, nil
+    if not find(list[first][1], '-', 1, true) then list[first][1] = list[first][1] .. '-0' end
     for k = first, n do
       local f = list[k]
       local fs, fe = f[6], f[7]
@@ -403,7 +406,8 @@ if nhistory > 0 then
       eid = id_of(seq + k)
     end
     local text
-    if not stored then  -- a new history: its first entry holds every value
+    if not stored then  -- a new history: its first entry holds every value, its id "<ms>-<seq>"
+      if eid == id and seq == 0 then eid = eid .. '-0' end
       text = eid .. US .. payload
     else
       local small = delta_of[payload] or delta(payload)

@@ -18,8 +18,8 @@ per key) nor a stream (4 KiB preallocated per stream). An entry is
 
     id  bits  phase  status  action  session  error  old phase  old status  old action  old session  configuration  by
 
-- `id` `<ms>-<seq>` in base 36 (`<ms>` when seq is 0), written by the script from one clock kept
-  in Redis (keys.HISTORY_CLOCK), increasing per component;
+- `id` `<ms>-<seq>` in base 36 (`<ms>` after the first entry when seq is 0), written by the
+  script from one clock kept in Redis (keys.HISTORY_CLOCK), increasing per component;
 - `bits` (base 36): which tracked fields changed (the reason, rebuilt on read), failed, enabled,
   whether the desired/actual boot artifacts are set;
 - phase, computed status and last action as one-character codes of the schema's enums
@@ -35,7 +35,10 @@ of Redis' work per record of a bulk write: cas.py), so the count and age bounds 
 trim once a history outgrows `max_entries × ENTRY_BYTES` bytes; until then it may hold more
 entries, and older ones, than the bounds, which `read` leaves out. A history of an older version
 (entries separated by RS, session and error blank where equal to the entry AFTER) still reads:
-its entries come first, and the first trim rewrites it.
+its entries come first, and the first trim rewrites it. During a rolling update the previous
+version's script may add an entry after RS (holding its session and error) to a history written
+by this one, and blank the first entry's: read as an entry after the one before it, never an
+error (docs/deploy.md).
 
 Writes that change none of the tracked fields (a reporter re-reporting the same
 boot, a timestamp refresh) append nothing: detection is a tuple comparison in
@@ -269,7 +272,7 @@ def _fields(stored: bytes) -> List[List[str]]:
         error = fields[ERROR] = fields[ERROR] or error
     if rows:
         session, error = rows[-1][SESSION], rows[-1][ERROR]
-    for packed in appended:
+    for packed in (one for chunk in appended for one in chunk.split(RS)):  # RS: docs/deploy.md
         fields = _padded(packed)
         session = fields[SESSION] = fields[SESSION] or session
         error = fields[ERROR] = fields[ERROR] or error
@@ -327,7 +330,7 @@ def _id_tuple(entry_id: str) -> Tuple[int, int]:
 
 SWEEP_CHUNK = 1000  # history keys per SCAN step and per script call of a sweep
 # KEYS: history keys; ARGV[1]: the oldest time (ms) kept. Deletes each history whose newest entry
-# (the last one: after the last GS, or in an older version's text after the last RS) is older:
+# (the last one: after the last GS or RS) is older:
 # checked and deleted in one atomic step, so an entry appended meanwhile by the compare-and-set
 # script (cas.py) is never lost. A key of another type is left alone.
 _SWEEP = """
@@ -335,11 +338,10 @@ local oldest, deleted = tonumber(ARGV[1]), 0
 for _, key in ipairs(KEYS) do
   local ok, stored = pcall(redis.call, 'GET', key)
   if ok and stored then
-    local sep = string.find(stored, '\\29', 1, true) and '\\29' or '\\30'
-    local last, at = 1, string.find(stored, sep, 1, true)
+    local last, at = 1, string.find(stored, '[\\29\\30]')
     while at do
       last = at + 1
-      at = string.find(stored, sep, last, true)
+      at = string.find(stored, '[\\29\\30]', last)
     end
     local ms = tonumber(string.match(stored, '^(%w+)', last) or '', 36)
     if ms and ms < oldest then

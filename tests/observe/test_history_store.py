@@ -282,3 +282,28 @@ def test_a_history_of_the_version_before_reads_and_is_appended_to(redis_server, 
     assert [(e["phase"], e["session"], e["error"]) for e in before] == [("0", "s", "boom"), ("1", "s", "boom")]
     expected = [(str(n), "s" if n < 2 else "t", "boom") for n in range(8)][-max_entries:]
     assert [(e["phase"], e["session"], e["error"]) for e in after] == expected
+
+
+async def _rolling(url: str) -> tuple:
+    """A history written by this version, then appended to by the version before (its entry after RS,
+    holding its session and error, as during a rolling update: docs/deploy.md), then by this one."""
+    redis = Redis.from_url(url)
+    writer = CasWriter(redis, HistorySettings(max_entries=30, max_age=3600))
+    records = [{**_phase_record(str(n), "h7"), "session": "s" if n < 2 else "t"} for n in range(4)]
+    try:
+        await redis.delete("rec:h7", keys.component_history("h7"))
+        await writer.apply([Write("rec:h7", "h7", "", b"v0", history=entry(None, records[0]))])
+        await writer.apply([Write("rec:h7", "h7", digest(b"v0"), b"v1", history=entry(records[0], records[1]))])
+        older = _b36(int(time.time() * 1000) + 1) + "-0" + US
+        await redis.append(keys.component_history("h7"), (RS + older).encode() + entry(records[1], records[2]))  # type: ignore[operator]
+        await redis.set("rec:h7", b"v2")
+        await writer.apply([Write("rec:h7", "h7", digest(b"v2"), b"v3", history=entry(records[2], records[3]))])
+        return await read(redis, writer.history, "h7", None, 100)  # type: ignore[arg-type]
+    finally:
+        await redis.aclose()
+
+
+def test_an_entry_added_by_the_version_before_during_a_rolling_update_reads_as_one(redis_server) -> None:
+    entries = asyncio.run(_rolling(redis_server.url))
+    assert [(e["phase"], e["session"], e["error"]) for e in entries] == [
+        ("0", "s", "boom"), ("1", "s", "boom"), ("2", "t", "boom"), ("3", "t", "boom")]
