@@ -50,6 +50,7 @@ SCRIPT_CHUNK = 2000  # keys per script call: bounds the time Redis spends in one
 # leases lost under a running holder; the fence checks read them before every write anyway.
 LOOK_EVERY = 2
 TOKEN_BLOCK = 64  # token numbers a process reserves at once from the shared counter
+LEASE_PREFIX = keys.component_lease("")  # a component's lease key is this and its ID (as the mark script makes it)
 
 # ARGV: token counter key, replica id, token ("" = take a new one), lease ms, liveness key prefix,
 # then lease keys. Returns the token, then the 1-based positions of the keys now held with it. A
@@ -196,7 +197,15 @@ class Claim:
     others: List[str] = field(default_factory=list)  # further lease keys checked with the components
 
     def lease_keys(self) -> List[str]:
-        return [*self.others, *(keys.component_lease(i) for i in self.ids)]
+        return [*self.others, *lease_keys(self.ids)]
+
+
+def lease_keys(ids: Sequence[str]) -> List[str]:
+    """The lease keys of components, made by joining strings: `keys.component_lease` called per ID,
+    from a generator, was most of the operators' own CPU in a lease's claim, fence checks and
+    release, which build them for every component of a chunk each time (issue 13)."""
+    prefix = LEASE_PREFIX
+    return [prefix + i for i in ids]
 
 
 def replica_id() -> str:
@@ -273,7 +282,7 @@ class RedisClaims(LocalClaims):
         try:
             for start in range(0, len(wanted), SCRIPT_CHUNK):
                 part = wanted[start:start + SCRIPT_CHUNK]
-                leases = [keys.component_lease(i) for i in part]
+                leases = lease_keys(part)
                 metrics.leases("asked", len(part))
                 if not claim.token and await self._claim_free(claim, leases):
                     claim.ids.extend(part)
@@ -392,7 +401,8 @@ class RedisClaims(LocalClaims):
     async def release(self, claim: Claim, operator: Optional[str] = None) -> None:
         """Free the component leases (and, after a recorded outcome, the decision records) this
         token holds; leases in `others` stay held (release_others)."""
-        remaining = self.held.get(claim.token, set()) - {keys.component_lease(i) for i in claim.ids}
+        leases = lease_keys(claim.ids)
+        remaining = self.held.get(claim.token, set()).difference(leases)
         # with what other claims of this token hold (its session lease, other batches)
         self._hold(claim.token, remaining | set(claim.others))
         recorded = self._forget(claim, operator)
@@ -402,10 +412,11 @@ class RedisClaims(LocalClaims):
             for start in range(0, len(claim.ids), SCRIPT_CHUNK):
                 part = claim.ids[start:start + SCRIPT_CHUNK]
                 first = [i for i in part if i in recorded]
-                ordered = first + [i for i in part if i not in recorded] if first else part
-                await self._release(args=[claim.token, len(part), len(first),
-                                          *(keys.component_lease(i) for i in ordered),
-                                          *(keys.decision(operator or "", i) for i in first)])
+                ordered = lease_keys(first + [i for i in part if i not in recorded]) if first \
+                    else leases[start:start + SCRIPT_CHUNK]
+                decision = keys.decision(operator or "", "")
+                await self._release(args=[claim.token, len(part), len(first), *ordered,
+                                          *[decision + i for i in first]])
                 metrics.leases("released", len(part))
         except (RedisError, OSError) as exc:  # free once the token lapses (no longer renewed once unheld)
             LOG.warning("Unable to release %d leases (free once their token lapses): %s", len(claim.ids),

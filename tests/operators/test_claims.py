@@ -393,3 +393,13 @@ def test_a_lease_of_an_older_versions_replica_is_not_taken_over_while_its_key_li
         await redis.delete(keys.component_lease(IDS[0]))  # its key expires (the old holder stopped)
         assert (await claims.claim(IDS[:1], into=taken)).ids == IDS[1:2] + IDS[:1]
     scenario(redis_server, body)
+
+
+def test_lease_keys_made_by_joining_are_the_stores_lease_keys():
+    """claims.lease_keys joins a prefix and each ID (issue 13: the operators' CPU of a chunk's
+    claim, fence checks and release): they must be the very keys `keys.component_lease` names,
+    which the API, the scripts and other replicas use."""
+    from bos_server.operators.claims import lease_keys
+    ids = ["x1000c0s0b0n0", "x3000c1s7b1n3", "", "x9c0s0b0n0:odd"]
+    assert lease_keys(ids) == [keys.component_lease(i) for i in ids]
+    assert Claim("t", ids=ids[:2], others=["o"]).lease_keys() == ["o"] + [keys.component_lease(i) for i in ids[:2]]
