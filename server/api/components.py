@@ -556,7 +556,10 @@ async def patch_component(request: web.Request) -> web.Response:
     body = await _one_body(request)
     if tenant_of(request):  # no coroutine for the check when there is no tenant (a node's report)
         await _owned_or_404(request, component_id)
-    tokens = await _resolved(request, [body])
+    # a node's report carries its boot's token, cached after the first report: no coroutine for it
+    tokens = cached_tokens(tokens_in((body,)))
+    if tokens is None:
+        tokens = await _resolved(request, [body])
     patch = apply_auto_fields(dict(body, id=component_id), tokens, now_str(), owned=True)
     reports_actual = "actual_state" in body
 
