@@ -537,8 +537,17 @@ def _args(writes: Sequence[Write], blobs: Mapping[str, bytes], receipt: str = ""
     alike: Dict[Tuple[int, int, int], str] = {}  # the same, by the objects' identities (alive till the end)
     shapes: Dict[bytes, str] = {}  # a Shaped value's rest -> its reference ("#n")
     templates: Dict[Tuple[Any, ...], str] = {}  # a shaped write's last four arguments -> their reference ("@n")
+    # The same, by the identities of the objects they are made from (alive till the end): the records of a
+    # shape share them (alike.py), and the reference is found with one look-up instead of making the four
     body: List[Any] = []
+    taken: Dict[Tuple[int, ...], str] = {}
     for w in writes:
+        if type(w.value) is Shaped:
+            same_shape = (id(w.value), id(w.expected), id(w.remove_from), id(w.add_to), id(w.scored), id(w.history))
+            ref = taken.get(same_shape)
+            if ref is not None:
+                body += [w.key, w.member, ref]
+                continue
         moves = ""
         if w.remove_from or w.add_to or w.scored:
             same = (id(w.remove_from), id(w.add_to), id(w.scored))  # records written alike share them (alike.py)
@@ -559,7 +568,8 @@ def _args(writes: Sequence[Write], blobs: Mapping[str, bytes], receipt: str = ""
         if type(value) is Shaped:  # written alike (store/alike.py): the others of its shape share the rest
             value = shapes.get(value.rest) or shapes.setdefault(value.rest, f"#{len(shapes) + 1}")
             last = (expected, value, moves, payload)
-            body += [w.key, w.member, templates.get(last) or templates.setdefault(last, f"@{len(templates) + 1}")]
+            ref = taken[same_shape] = templates.get(last) or templates.setdefault(last, f"@{len(templates) + 1}")
+            body += [w.key, w.member, ref]
         else:
             body += [w.key, w.member, expected, value if value is not None else b"", moves, payload]
     args: List[Any] = [len(writes), len(table), *table, len(shapes), *shapes, len(templates),

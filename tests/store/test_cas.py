@@ -304,3 +304,20 @@ def test_a_json_object_read_is_sent_as_read_and_a_write_applies_only_on_that_exa
     redis_client.set(keys.component("j1"), read)
     assert asyncio.run(write()) == []
     assert redis_client.get(keys.component("j1")) == b'{"id":"j1","error":"b"}'
+
+
+def test_writes_made_from_the_same_objects_share_a_template_and_others_do_not() -> None:
+    """_args finds a shaped write's template by the identities of the objects it is made from (the
+    records of a shape share them): a write that differs in any of them, even in an equal-looking
+    field, gets the template of its own values."""
+    from bos_server.store.cas import Shaped, Write, _args
+    from bos_server.store.history import HistorySettings
+    value, read_a, read_b = Shaped(b',"error":"new"}'), Shaped(b',"error":"a"}'), Shaped(b',"error":"b"}')
+    adds, scored, history = ("bos:idx:comp:all",), {"bos:idx:comp:actual": 1.0}, b"entry"
+    writes = [Write(keys.component(i), i, read, value, (), adds, scored, history)
+              for i, read in (("x1", read_a), ("x2", read_a), ("x3", read_b))]
+    writes.append(Write(keys.component("x4"), "x4", read_a, value, (), adds, scored, b"other"))
+    args = _args(writes, {}, history=HistorySettings())
+    refs = [args[args.index(w.member) + 1] for w in writes]
+    assert refs[0] == refs[1], "the writes of one shape share a template"
+    assert len({refs[0], refs[2], refs[3]}) == 3, "a write read as another shape, or with another entry, shares it"
