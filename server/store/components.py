@@ -41,6 +41,7 @@ Plan = Tuple[List[Write], Dict[str, Record], Dict[str, bytes], List[Facets]]  # 
 MAX_ROUNDS = 100
 WRITE_CHUNK = 500  # records per compare-and-set call of a large update (ComponentStore._round)
 FIRST_CHUNK = 100  # records of the first call of a large update: Redis waits for its planning alone
+SECOND_CHUNK = 200  # records of the second: planned while the first's script runs, in about as long
 TAIL_CHUNK = 200  # records of the last call of a large update: the part of the writing not overlapped
 PROBED = 16  # IDs looked up of a large update that expects its records absent (ComponentStore._round)
 _NO_MOVES: Dict[str, float] = {}  # shared, never modified: a write that moves no score index entry
@@ -52,8 +53,15 @@ def _chunks(count: int) -> List[slice]:
     planned: Redis is idle only while the first chunk is planned, and the API only while the last
     script runs after the planning ends: both kept short, they delay the answer less. A seed's
     script costs Redis about twice what planning its records costs the API: with a first chunk
-    of 500, Redis sat idle for the ~4 ms its planning took, an eighth of a 1,000-record PUT (issue 13)."""
-    bounds = [0, *range(FIRST_CHUNK, count, WRITE_CHUNK), count]
+    of 500, Redis sat idle for the ~4 ms its planning took, an eighth of a 1,000-record PUT (issue 13).
+    The second is SECOND_CHUNK: a 500 after the 100 kept Redis idle for the ~3 ms its planning took
+    beyond the 100's script; a 1,000-record PUT is still four calls (100, 200, 500, 200). An update
+    with no room for a whole WRITE_CHUNK after the second keeps a 500 second (no call of a few records)."""
+    second = FIRST_CHUNK + SECOND_CHUNK
+    if count >= second + WRITE_CHUNK:
+        bounds = [0, FIRST_CHUNK, *range(second, count, WRITE_CHUNK), count]
+    else:
+        bounds = [0, *range(FIRST_CHUNK, count, WRITE_CHUNK), count]
     if count - bounds[-2] > TAIL_CHUNK:
         bounds.insert(-1, count - TAIL_CHUNK)
     return [slice(start, end) for start, end in zip(bounds, bounds[1:])]

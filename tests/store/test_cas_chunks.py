@@ -20,7 +20,7 @@ from bos_sim.stack import RedisServer
 
 from .test_cas import interposing
 
-COUNT = 2 * WRITE_CHUNK + 100  # four chunks (components._chunks)
+COUNT = 2 * WRITE_CHUNK + 100  # five chunks (components._chunks)
 
 
 @pytest.fixture
@@ -138,3 +138,11 @@ def test_records_that_exist_in_an_update_expecting_them_absent_are_computed_from
     assert redis_client.zcard(keys.COMPONENT_IDS) == COUNT
     if existing[0] == FIRST_CHUNK:  # the probe (the first after the first chunk, ...) found one: those were read
         assert asked[0] == COUNT - FIRST_CHUNK
+
+
+def test_a_seed_puts_second_call_is_small_enough_to_be_planned_while_the_first_runs() -> None:
+    """A 1,000-record PUT is four calls, the second SECOND_CHUNK records (planned while the first
+    call's 100 run in Redis), not 500 (Redis idle while they were planned); a few hundred keep theirs."""
+    from bos_server.store.components import SECOND_CHUNK, _chunks
+    assert [part.stop - part.start for part in _chunks(1000)] == [FIRST_CHUNK, SECOND_CHUNK, 500, 200]
+    assert [part.stop - part.start for part in _chunks(600)] == [FIRST_CHUNK, 300, 200]
