@@ -251,6 +251,15 @@ def one_second_each(svc) -> List[Tuple[str, float]]:
     return started
 
 
+def rounds_since(started: List[Tuple[str, float]], began: float) -> List[List[str]]:
+    """The requests `one_second_each` saw, grouped by the (virtual) second they started in, in order:
+    the round trips in a row that a chain of requests took."""
+    rounds: Dict[float, List[str]] = {}
+    for name, time in started:
+        rounds.setdefault(time - began, []).append(name)
+    return list(rounds.values())
+
+
 def test_a_batch_set_up_is_powered_on_after_its_requests_that_need_not_wait_for_each_other_went_at_once(make_ctx):
     """The status look at a batch session setup enabled asks CFS and PCS while it re-reads the
     batch, and power-on asks HSM while it re-reads what was handed over: each request one after
@@ -265,11 +274,8 @@ def test_a_batch_set_up_is_powered_on_after_its_requests_that_need_not_wait_for_
         await ops["session-setup"].run_pass(make_ctx(svc))
         await ops["status"].settled()
         return began
-    began = run_virtual(setup_pass())
-    rounds: Dict[float, List[str]] = {}
-    for name, time in started:
-        rounds.setdefault(time - began, []).append(name)
-    assert list(rounds.values()) == [
+    rounds = rounds_since(started, run_virtual(setup_pass()))
+    assert rounds == [
         ["hsm.query"],  # setup's inventory
         ["bos.patch_components"],  # setup's write of the batch
         ["bos.components_by_ids", "pcs.power_status", "cfs.components"],  # the status look's re-read, P and CFS
@@ -300,11 +306,8 @@ def test_power_on_tags_the_image_while_it_records_its_decisions(make_ctx):
         await ops["session-setup"].run_pass(ctx)
         await ops["status"].settled()
         return began
-    began = run_virtual(setup_pass())
-    rounds: Dict[float, List[str]] = {}
-    for name, time in started:
-        rounds.setdefault(time - began, []).append(name)
-    assert list(rounds.values())[4:] == [
+    rounds = rounds_since(started, run_virtual(setup_pass()))
+    assert rounds[4:] == [
         ["bos.components_by_ids", "hsm.query"],  # power-on's re-read and HSM existence
         ["claims.mark", "ims.tag_sbps"], ["bss.set_boot_parameters"], ["bos.patch_components", "cfs.patch_batch"],
         ["pcs.transition"]]
