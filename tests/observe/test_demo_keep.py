@@ -39,7 +39,10 @@ def test_keep_running_on_a_terminal_until_ctrl_c() -> None:
         page = requests.get(url.split("#")[0], timeout=10)  # still up after the session
         assert page.status_code == 200 and "app.js" in page.text
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(60) == 0
+        # The stack stops its four processes one after the other, each given 10 s after SIGTERM and
+        # 5 s more after SIGKILL (simulator/stack.py): 60 s was its own worst case, reached once on a
+        # clean-clone CI run at load (stop 32); the exit itself is the condition waited for.
+        assert proc.wait(120) == 0
         _read_until(controller, r"demo succeeded", 10)
     finally:
         if proc.poll() is None:
