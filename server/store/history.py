@@ -30,8 +30,8 @@ per key) nor a stream (4 KiB preallocated per stream). An entry is
 - the desired configuration only when it changed; `by` only with auth on.
 Trailing empty fields are not stored. The wire shape (api.md §3.4.6) is unchanged.
 
-The script APPENDs an entry without reading the history (reading and rewriting it whole was half
-of Redis' work per record of a bulk write: cas.py), so the count and age bounds are kept by a
+The script adds an entry at the end of the stored text without parsing it (splitting it and
+rebuilding its last entry was a quarter of Redis' work per record of a bulk write: cas.py), so the count and age bounds are kept by a
 trim once a history outgrows `max_entries × ENTRY_BYTES` bytes; until then it may hold more
 entries, and older ones, than the bounds, which `read` leaves out. A history of an older version
 (entries separated by RS, session and error blank where equal to the entry AFTER) still reads:
