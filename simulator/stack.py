@@ -175,7 +175,7 @@ class ApiServer(ManagedProcess):
 
     def __init__(self, workdir: Path, redis_url: str, port: Optional[int] = None,
                  env: Optional[dict] = None, extra_args: Sequence[str] = (), ca_file: Optional[Path] = None,
-                 timeout: float = 60) -> None:
+                 timeout: float = 120) -> None:
         self.port = port or free_port()
         scheme = "https" if "--tls-cert" in extra_args else "http"
         self.url = f"{scheme}://127.0.0.1:{self.port}"
@@ -184,7 +184,8 @@ class ApiServer(ManagedProcess):
                 "--redis-url", redis_url, *extra_args]
         super().__init__("api", argv, workdir / f"api-{self.port}.log", env)
         # A readiness bound, not a speed check: two workers importing on a loaded 2-core CI machine
-        # have taken over 20 s; the wait ends as soon as /v2/version answers.
+        # have taken over 20 s, and over 60 s at load 10-16; the wait ends as soon as /v2/version answers
+        # (or the process exits).
         self.wait_ready(http_ok(self.url + "/v2/version", ca_file), timeout, "bos-server")
 
 

@@ -82,10 +82,12 @@ def test_a_reply_later_than_the_socket_timeout_times_out(tmp_path: Path) -> None
     redis = RedisServer(tmp_path / "r")
 
     async def scenario() -> None:
-        conn = HiredisPackingConnection(host="127.0.0.1", port=redis.port, socket_timeout=0.3)
+        # 1 s, not less: a round trip stalled by a loaded 2-core CI machine is a read older than
+        # the time-out, which is right to fail (a 0.3 s one did once, at load 10-16).
+        conn = HiredisPackingConnection(host="127.0.0.1", port=redis.port, socket_timeout=1.0)
         await conn.connect()
         loop = asyncio.get_running_loop()
-        until = loop.time() + 1.0  # round trips for three time-outs: the watch re-armed, never firing
+        until = loop.time() + 3.0  # round trips for three time-outs: the watch re-armed, never firing
         while loop.time() < until:
             assert await conn.roundtrip(("GET", "k")) is None
         with _stopped(redis):
@@ -134,7 +136,7 @@ def test_a_round_trip_waits_for_a_send_the_socket_cannot_take_and_checks_health_
 
     async def scenario() -> None:
         other = HiredisPackingConnection(host="127.0.0.1", port=redis.port, socket_timeout=5)
-        conn = HiredisPackingConnection(host="127.0.0.1", port=redis.port, socket_timeout=0.3, health_check_interval=30)
+        conn = HiredisPackingConnection(host="127.0.0.1", port=redis.port, socket_timeout=1.0, health_check_interval=30)
         await conn.connect()
         await conn.roundtrip(("GET", "k"))
         before = await pings(other)
