@@ -8,7 +8,7 @@ the rate does not.
 
 Reporter workloads (`PATCH /v2/components/{id}` with `{"id", "actual_state":
 {"bss_token"}}`, byte for byte what bos-reporter sends, to random disabled
-components):
+components, with the reporter's headers: the API answers 204, reporter.md §1):
 
 - `unknown`: every report carries a new token nobody knows (a warning is
   logged, the token is stored, nothing resolves);
@@ -36,7 +36,7 @@ for line in io.lines("%(ids)s") do ids[#ids + 1] = line end
 local tokens = {}
 for line in io.lines("%(tokens)s") do tokens[#tokens + 1] = line end
 local mode = "%(mode)s"
-local headers = {["Content-Type"] = "application/json"}
+local headers = {["Content-Type"] = "application/json", ["Accept"] = "application/json", ["Prefer"] = "return=minimal"}
 local counter = 0
 setup = function(thread) thread:set("seed", math.random(1, 1000000)) end
 init = function(args) math.randomseed(seed or 1) end

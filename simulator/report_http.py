@@ -2,7 +2,7 @@
 
 On a real machine every node's reporter runs on that node; here one process sends
 them all, so each costs as little as it can: the request is formatted once as
-bytes (method, path, the reporter's three headers, its JSON body) and written to
+bytes (method, path, the reporter's headers, its JSON body) and written to
 one of a fixed number of keep-alive connections, and only the status line and
 the framing headers of the answer are parsed, straight from the bytes received
 (an asyncio Protocol, no stream reader). At 100,000 nodes the aiohttp client

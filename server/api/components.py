@@ -25,7 +25,7 @@ from .fast_bodies import Runs, fast_decoder, fast_runs_decoder
 from .params import fast_body, json_body, validate, validate_items
 from .routes import Query, flag, integer, query, route
 from .responses import (SEND_CHUNK, ResponseParts, respond, respond_ids, respond_joined, respond_list,
-                        respond_parts, wants_minimal)
+                        respond_minimal, respond_parts, wants_minimal)
 from .tenancy import check_owned, owned_xnames, tenant_of
 
 MISSING_ID = "At least one component is missing the required 'id' field"
@@ -548,7 +548,7 @@ async def put_component(request: web.Request) -> web.Response:
     tokens = await _resolved(request, [data])
     record = new_record(component_id, apply_auto_fields(data, tokens, now_str(), owned=True), owned=True)
     written = await ctx(request).store.components.update_one(component_id, lambda _i, _old: record)
-    return respond(_shown(written))
+    return _answer_one(request, written)
 
 
 async def patch_component(request: web.Request) -> web.Response:
@@ -571,7 +571,7 @@ async def patch_component(request: web.Request) -> web.Response:
         return merge(old, patch)
 
     if not reports_actual:
-        return respond(_shown(await ctx(request).store.components.update_one(component_id, compute)))
+        return _answer_one(request, await ctx(request).store.components.update_one(component_id, compute))
     try:  # a node reporter's report: counted by outcome (docs/metrics.md)
         written = await ctx(request).store.components.update_one(component_id, compute)
     except ActualStateConflict:
@@ -581,6 +581,15 @@ async def patch_component(request: web.Request) -> web.Response:
         metrics.reporter_report("not_found")
         raise
     metrics.reporter_report("accepted")
+    return _answer_one(request, written)
+
+
+def _answer_one(request: web.Request, written: Optional[Record]) -> web.Response:
+    """A single-record write's answer: its view, or nothing (204) when the caller prefers
+    `return=minimal` (api.md §3.4: a node's reporter reads only the status; building and sending
+    the record's view was ~3 % of the API's instructions per report, issue 13)."""
+    if wants_minimal(request):
+        return respond_minimal()
     return respond(_shown(written))
 
 

@@ -118,6 +118,26 @@ def test_reported_token_resolves_to_the_recorded_boot_artifacts_without_timestam
     assert "timestamp" not in listed["actual_state"]["boot_artifacts"]
 
 
+def test_single_writes_prefer_minimal_answer_204_and_still_write(api: Api, redis_server) -> None:
+    """`Prefer: return=minimal` on a single PATCH or PUT (api.md §3.4 extension, a node's report):
+    204 without a body, the record written as without it; refusals keep their problem answers."""
+    minimal = {"Prefer": "return=minimal"}
+    record_token(redis_server.url, "tok-1", ARTIFACTS)
+    resp = api.put("/v2/components/x1", json={"enabled": False}, headers=minimal)
+    assert (resp.status_code, resp.content, resp.headers["Preference-Applied"]) == (204, b"", "return=minimal")
+    resp = api.patch("/v2/components/x1", json={"id": "x1", "actual_state": {"bss_token": "tok-1"}}, headers=minimal)
+    assert (resp.status_code, resp.content, resp.headers["Preference-Applied"]) == (204, b"", "return=minimal")
+    assert api.get("/v2/components/x1").json()["actual_state"]["boot_artifacts"] == ARTIFACTS
+    resp = api.patch("/v2/components/x1", json={"error": "e"}, headers={"Prefer": "handling=lenient, return=minimal"})
+    assert resp.status_code == 204 and api.get("/v2/components/x1").json()["error"] == "e"
+    assert_problem(api.patch("/v2/components/x9", json={"actual_state": {"bss_token": "tok-1"}}, headers=minimal),
+                   404, NOT_FOUND, "Component 'x9' does not exist")
+    api.put("/v2/components", json=[{"id": "x2", "enabled": True, "status": {"phase": "powering_off"}}])
+    assert api.patch("/v2/components/x2", json={"actual_state": {"bss_token": "t"}}, headers=minimal).status_code == 409
+    resp = api.patch("/v2/components/x1", json={"error": "f"})  # no preference: the record
+    assert resp.status_code == 200 and resp.json()["error"] == "f" and "Preference-Applied" not in resp.headers
+
+
 def test_unknown_token_leaves_artifacts_and_last_updated_unchanged(api: Api) -> None:
     put(api, "x1", enabled=False, actual_state={"boot_artifacts": ARTIFACTS, "bss_token": "old"})
     before = api.get("/v2/components/x1").json()["actual_state"]

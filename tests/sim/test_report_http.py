@@ -48,6 +48,7 @@ def test_a_report_is_the_reporters_patch_and_survives_a_closed_keep_alive_connec
     headers = dict(line.split(": ", 1) for line in lines[1:] if line)
     assert headers["Authorization"] == "Bearer node-token"
     assert headers["Content-Type"] == "application/json" and headers["Accept"] == "application/json"
+    assert headers["Prefer"] == "return=minimal"
     assert json.loads(body) == {"id": "x1000c0s0b0n1", "actual_state": {"bss_token": "tok-1"}}
 
 

@@ -40,6 +40,7 @@ def test_the_request_is_one_patch_with_bearer_json_and_the_token(stub: StubBos, 
     assert request.headers["Authorization"] == "Bearer secret"
     assert request.headers["Content-Type"] == "application/json"
     assert request.headers["Accept"] == "application/json"
+    assert request.headers["Prefer"] == "return=minimal"  # our API answers 204 (api.md §3.4 extension)
     assert request.json() == {"id": XNAME, "actual_state": {"bss_token": "tok-1"}}
 
 
