@@ -306,6 +306,42 @@ def test_a_json_object_read_is_sent_as_read_and_a_write_applies_only_on_that_exa
     assert redis_client.get(keys.component("j1")) == b'{"id":"j1","error":"b"}'
 
 
+def test_a_json_object_read_is_not_hashed_and_its_write_still_applies_only_on_that_exact_value(
+        url: str, redis_client: redis_lib.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    """digest() of a JSON object read computes no SHA-1 (it is sent as read); any other value keeps
+    its SHA-1. With hashlib.sha1 unusable, an object's write is still refused after a change and
+    applied on the exact value read."""
+    import hashlib
+
+    from bos_server.store import cas
+
+    other = b"packed-or-legacy"
+    assert cas.digest(other) == hashlib.sha1(other).hexdigest()
+
+    class NoSha1:
+        @staticmethod
+        def sha1(_raw: bytes) -> Any:
+            raise AssertionError("a JSON object read was hashed")
+
+    monkeypatch.setattr(cas, "hashlib", NoSha1)
+    read = b'{"id":"j2","error":"a"}'
+    assert cas.digest(read) == cas.OBJECT_READ and cas.digest(read).raw == read  # type: ignore[attr-defined]
+
+    async def write() -> List[int]:
+        store = Store.connect(url)
+        try:
+            return await cas.CasWriter(store.redis).apply(
+                [cas.Write(keys.component("j2"), "j2", cas.digest(read), b'{"id":"j2","error":"b"}')])
+        finally:
+            await store.close()
+
+    redis_client.set(keys.component("j2"), b'{"id":"j2","error":"c"}')  # changed since it was read
+    assert asyncio.run(write()) == [0]
+    redis_client.set(keys.component("j2"), read)
+    assert asyncio.run(write()) == []
+    assert redis_client.get(keys.component("j2")) == b'{"id":"j2","error":"b"}'
+
+
 def test_writes_made_from_the_same_objects_share_a_template_and_others_do_not() -> None:
     """_args finds a shaped write's template by the identities of the objects it is made from (the
     records of a shape share them): a write that differs in any of them, even in an equal-looking
