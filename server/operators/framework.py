@@ -15,9 +15,10 @@ import logging
 import random
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, AsyncIterator, Awaitable, Callable, Dict, FrozenSet, List, Mapping, Optional, Sequence, Set, TypeVar
+from typing import Any, AsyncIterator, Awaitable, Callable, Dict, FrozenSet, List, Mapping, Optional, Sequence, Set, TypeVar, cast
 
 from bos_shared.records import Component  # the typed record (api.md §2.1)
+from bos_shared.status import component_status
 
 from .. import metrics
 from ..clients.bos import BosClient
@@ -214,6 +215,17 @@ def retry_limit_patch(component: Mapping[str, Any]) -> Dict[str, Any]:
     return patch
 
 
+def carried_under(carried: Mapping[str, Any], patch: Mapping[str, Any]) -> Dict[str, Any]:
+    """`patch` with the fields of `carried` (an earlier patch of the same component) it does not
+    set: one write with the outcome of the two written one after the other (api.md §2.5, the
+    nested objects a patch sets merged one level deep, as the operators' patches are)."""
+    merged: Dict[str, Any] = {**carried, **patch}
+    for name, value in carried.items():
+        if isinstance(value, dict) and isinstance(patch.get(name), dict):
+            merged[name] = {**value, **patch[name]}
+    return merged
+
+
 def action_update(components: Sequence[Mapping[str, Any]], errors: Mapping[str, str],
                   action: Optional[str], retry_field: Optional[str]) -> List[Dict[str, Any]]:
     """One patch per component after acting: error, last action, attempts + 1 (§2.4)."""
@@ -248,6 +260,10 @@ class ComponentOperator(Operator):
     # Whether the re-read under the claim (`refresh`) needs only the fields the power operators
     # read (bos_reads.acting_fields: no actual or staged state), not the listing's whole record.
     acting_fields_only = False
+    # Whether the status operator of this process may leave its write of what it hands over to this
+    # operator to this operator's first write of each component (`carry`): only for an operator whose
+    # every path writes before it acts (power-on: the action update precedes PCS `On`).
+    carries = False
 
     def __init__(self) -> None:
         # Components the status operator of this process is handing to this operator now
@@ -255,6 +271,36 @@ class ComponentOperator(Operator):
         # that write leaves them out of its selection, instead of waiting for their leases and
         # re-reading them only to find them acted on.
         self.taking: Set[str] = set()
+        # ID -> the status operator's patch for a component it hands over (`carry`), not written
+        # yet: this operator's first write of the component carries it (`write`); what no write
+        # carried is written when the hand-over ends (`take_over`).
+        self._carried: Dict[str, Dict[str, Any]] = {}
+
+    def carry(self, patches: Sequence[Dict[str, Any]]) -> None:
+        """Take the status operator's patches of components it is about to hand over (operators.md
+        §3, extension "handed over at once", deviation): they are written with this operator's first
+        write of each component, not in a write of their own (issue 13: the status write of a
+        session's batch before power-on's action update was a bulk write per node and a round trip
+        in each batch's way to `On`)."""
+        self._carried.update((p["id"], p) for p in patches)
+
+    def drop_carried(self, ids: Sequence[str]) -> None:
+        """Forget the carried patches of `ids` unwritten (their hand-over never began): nothing was
+        written or done for them, so the status operator's next look decides them again."""
+        for cid in ids:
+            self._carried.pop(cid, None)
+
+    async def write(self, ctx: PassContext, patches: List[Dict[str, Any]]) -> None:
+        """Bulk PATCH `patches`, each under the carried patch of its component, if any (`carry`).
+        A carried patch is done with once this write succeeds: a write that fails or is cancelled
+        (power-on's update, when CFS fails the chunk) leaves it to the next write."""
+        carried = self._carried
+        with_carried = [p["id"] for p in patches if p["id"] in carried] if carried else []
+        if with_carried:
+            patches = [carried_under(carried[p["id"]], p) if p["id"] in carried else p for p in patches]
+        await ctx.bos.patch_components(patches, ctx.batch_size)
+        for cid in with_carried:
+            carried.pop(cid, None)
 
     async def take_over(self, ctx: PassContext, ids: Sequence[str], claim: Claim) -> None:
         """Act, under the status operator's claim, on the components its write just made this
@@ -264,11 +310,32 @@ class ComponentOperator(Operator):
         store, the hand-over took a change event, a pass of this operator that began only after
         its previous one, its selection and a wait for the status operator's leases: up to a pass
         per status page between the decision and the action (issue 13, realistic latencies).
-        Returns once the outcome is recorded (the claim's decision records may go with its leases)."""
+        Returns once the outcome is recorded (the claim's decision records may go with its leases).
+        The carried patches (`carry`) of components this operator then did not write (no longer its
+        work, not in HSM, waiting for a wave slot, another's decision) are written at the end, as
+        the status operator would have written them, and so, if it can be, after an error (HSM
+        unreachable: left to this operator's next pass, as before). A hand-over cancelled or whose
+        leases were lost leaves them unwritten: nothing was done, the status operator decides again."""
         own = ctx.as_operator(self.name)
-        fresh = await self.taken(own, ids)
-        if fresh:
-            await self.process_chunk(own, fresh, claim)
+        try:
+            fresh = await self.taken(own, ids)
+            if fresh:
+                await self.process_chunk(own, fresh, claim)
+            await self._write_carried(ctx, ids)
+        except Exception as exc:
+            if not isinstance(exc, FenceLost):
+                with contextlib.suppress(Exception):
+                    await self._write_carried(ctx, ids)
+            raise
+        finally:
+            self.drop_carried(ids)
+
+    async def _write_carried(self, ctx: PassContext, ids: Sequence[str]) -> None:
+        """Write the carried patches of `ids` that no write of this operator carried (`take_over`)."""
+        left = [self._carried[i] for i in ids if i in self._carried]
+        if left:
+            await ctx.bos.patch_components(left, ctx.batch_size)
+            self.drop_carried(ids)
 
     async def taken(self, ctx: PassContext, ids: Sequence[str]) -> List[Component]:
         """The components handed over (`take_over`) that are still this operator's work: re-read
@@ -370,13 +437,24 @@ class ComponentOperator(Operator):
     async def refresh(self, ctx: PassContext, ids: Sequence[str]) -> List[Component]:
         """The current records of `ids` (read under their leases) that are still this operator's work."""
         read = ctx.bos.acting_records if self.acting_fields_only else ctx.bos.components_by_ids
-        fresh = await read(list(ids), **self.filters)
+        if any(i in self._carried for i in ids):
+            fresh = self._as_carried(await read(list(ids), **{k: v for k, v in self.filters.items() if k != "status"}))
+        else:
+            fresh = await read(list(ids), **self.filters)
         metrics.operator_read(self.name, len(fresh))
         kept = [c for c in fresh if self.still_due(ctx, c)]
         if len(kept) < len(ids):
             ctx.log.info("%d of %d components changed since selection and are left alone",
                          len(ids) - len(kept), len(ids))
         return kept
+
+    def _as_carried(self, records: List[Component]) -> List[Component]:
+        """The records read without the status filter, each as its carried patch (`carry`) makes
+        it, that are in the status of this operator's work (`filters`): what a re-read after the
+        status operator's write would have found."""
+        carried, wanted = self._carried, self.filters.get("status")
+        records = [cast(Component, carried_under(c, carried[c["id"]])) if c["id"] in carried else c for c in records]
+        return records if wanted is None else [c for c in records if component_status(c) == wanted]
 
     async def process_chunk(self, ctx: PassContext, chunk: Sequence[Component],
                             claim: Optional[Claim] = None) -> None:
@@ -399,7 +477,7 @@ class ComponentOperator(Operator):
             ctx.log.warning("%d of %d components recorded an error", failed, len(chunk))
         patches = self.action_updates(chunk, errors)
         if patches:
-            await ctx.bos.patch_components(patches, ctx.batch_size)
+            await self.write(ctx, patches)
 
     def action_updates(self, chunk: Sequence[Component], errors: Errors) -> List[Dict[str, Any]]:
         """The chunk's action update after acting (§2.4), with each component's further fields."""
@@ -426,9 +504,8 @@ class ComponentOperator(Operator):
             taken = set(adopted)
             ctx.log.warning("%d components: %s was already issued by a replica that stopped; recorded, "
                             "not repeated: %s", len(adopted), self.action, ",".join(adopted[:20]))
-            await ctx.bos.patch_components(
-                action_update([c for c in chunk if c["id"] in taken], {}, self.action, self.retry_field),
-                ctx.batch_size)
+            await self.write(ctx, action_update([c for c in chunk if c["id"] in taken], {}, self.action,
+                                                self.retry_field))
         keep = set(marked)
         return [c for c in chunk if c["id"] in keep]
 
@@ -440,6 +517,6 @@ class ComponentOperator(Operator):
         if blocked:
             ctx.log.warning("%d components hit their retry limit for %s: %s", len(blocked), self.name,
                             ",".join(c["id"] for c in blocked[:20]))
-            await ctx.bos.patch_components([retry_limit_patch(c) for c in blocked], ctx.batch_size)
+            await self.write(ctx, [retry_limit_patch(c) for c in blocked])
         blocked_ids = {c["id"] for c in blocked}
         return [c for c in chunk if c["id"] not in blocked_ids]

@@ -75,6 +75,7 @@ class PowerOnOperator(ComponentOperator):
     wake_statuses = frozenset({"power_on_pending"})
     filters = {"enabled": True, "status": "power_on_pending"}
     acting_fields_only = True  # the re-read under the claim: bos_reads.acting_fields
+    carries = True  # the status operator's S2b write is carried by the action update (before `On`)
 
     def __init__(self) -> None:
         super().__init__()
@@ -95,7 +96,9 @@ class PowerOnOperator(ComponentOperator):
         return await gate(ctx, await existing_in_hsm(ctx, candidates))  # max_in_flight (operators/waves.py)
 
     async def taken(self, ctx: PassContext, ids: Sequence[str]) -> List[Component]:
-        return await gate(ctx, await taken_in_hsm(self, ctx, ids))  # HSM asked with the re-read
+        """HSM asked with the re-read; a capped session's nodes have their carried S2b patch written
+        before the wave gate counts slots by power phase (waves.gate)."""
+        return await gate(ctx, await taken_in_hsm(self, ctx, ids), lambda capped: self._write_carried(ctx, capped))
 
     async def record_decisions(self, ctx: PassContext, chunk: Sequence[Component],
                                claim: Claim) -> List[Component]:
@@ -139,8 +142,9 @@ class PowerOnOperator(ComponentOperator):
         return errors
 
     async def _record(self, ctx: PassContext, patches: List[Dict[str, Any]]) -> None:
-        """Write the chunk's action update (§2.4, with the BSS tokens) before PCS `On`."""
-        await ctx.bos.patch_components(patches, ctx.batch_size)
+        """Write the chunk's action update (§2.4, with the BSS tokens, and the status operator's S2b
+        patch of the components it handed over: `carry`) before PCS `On`."""
+        await self.write(ctx, patches)
         self._recorded.update((p["id"], p["error"]) for p in patches)
 
     def action_updates(self, chunk: Sequence[Component], errors: Errors) -> List[Dict[str, Any]]:

@@ -537,8 +537,11 @@ class StatusOperator(Operator):
                 self._hand_gate.release()
 
     def _untake(self, pending: Mapping[str, List[str]]) -> None:
+        """The hand-over of `pending` is over (or never began): their power operators' passes may
+        take them again; patches they carried unwritten are dropped (`ComponentOperator.carry`)."""
         for name, ids in pending.items():
             self.power[name].taking.difference_update(ids)
+            self.power[name].drop_carried(ids)
 
     @staticmethod
     async def _release(ctx: PassContext, claim: Claim, acted: Mapping[str, List[str]]) -> None:
@@ -619,6 +622,7 @@ class StatusOperator(Operator):
         patches: List[Dict[str, Any]] = []
         rules: Counter[str] = Counter()
         pending: Dict[str, List[str]] = {}
+        carried: Dict[str, List[Dict[str, Any]]] = {}  # patches a power operator's write carries
         still_enabled = in_transition = 0
         remember = round_ == self._round
         for comp in chunk:
@@ -626,27 +630,33 @@ class StatusOperator(Operator):
             still_enabled += not decision.disable
             patch = build_patch(comp, decision)
             if patch is not None:
-                patches.append(patch)
                 rules[decision.rule] += 1
                 target = HANDED_TO.get(decision.rule, "")
                 if target in self.power:  # its work now (a retry too); its refresh filters the rest
                     pending.setdefault(target, []).append(comp["id"])
+                    if self.power[target].carries:  # written with its first write (ComponentOperator.carry)
+                        carried.setdefault(target, []).append(patch)
+                        continue
+                patches.append(patch)
             elif not decision.disable:
                 in_transition += not waits_for_a_write(comp, decision)
                 if remember:
                     self._remember(ctx, comp, decision, prints.get(comp["id"]),
                                    observation(power.get(comp["id"]), cfs.get(comp["id"]), decision.rule in POWER_ONLY))
-        if patches:
-            ctx.log.info("Updating %d components (%s)", len(patches),
+        if rules:
+            ctx.log.info("Updating %d components (%s)", sum(rules.values()),
                          ", ".join(f"{rule}: {n}" for rule, n in sorted(rules.items())))
-            for name, ids in pending.items():  # before the write: its event wakes them (`_page` frees them)
-                self.power[name].taking.update(ids)
+        for name, ids in pending.items():  # before the write: its event wakes them (`_page` frees them)
+            self.power[name].taking.update(ids)
+        if patches:
             try:
                 await ctx.bos.patch_components(patches, ctx.batch_size)
             except BaseException:
                 self._untake(pending)
                 raise
-        return still_enabled, len(patches), in_transition, pending
+        for name, carrying in carried.items():
+            self.power[name].carry(carrying)
+        return still_enabled, sum(rules.values()), in_transition, pending
 
     def _remember(self, ctx: PassContext, comp: Component, decision: Decision, fingerprint: Optional[int],
                   seen: Observed) -> None:

@@ -11,7 +11,7 @@ disabled with `NOT_STARTED` and the session gets an error naming the threshold.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Dict, List, Mapping, Sequence
+from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Sequence
 
 from ..store import waves
 from .framework import Component, PassContext
@@ -44,8 +44,12 @@ async def any_capped(ctx: PassContext) -> bool:
     return any(_capped(s) for s in await _sessions(ctx))
 
 
-async def gate(ctx: PassContext, candidates: Sequence[Component]) -> List[Component]:
-    """The candidates that may start now: uncapped ones, and capped ones holding a slot."""
+async def gate(ctx: PassContext, candidates: Sequence[Component],
+               before_admitting: Optional[Callable[[List[str]], Awaitable[None]]] = None) -> List[Component]:
+    """The candidates that may start now: uncapped ones, and capped ones holding a slot.
+    `before_admitting` is awaited with a capped session's candidates before they are admitted:
+    power-on writes the status operator's S2b patch it carries for them (`ComponentOperator.carry`),
+    as a slot is counted by its holder's power phase in the store."""
     redis = ctx.services.redis
     by_session: Dict[str, List[Component]] = defaultdict(list)
     for comp in candidates:
@@ -59,6 +63,8 @@ async def gate(ctx: PassContext, candidates: Sequence[Component]) -> List[Compon
         if session is None:
             allowed += comps
             continue
+        if before_admitting is not None:
+            await before_admitting([c["id"] for c in comps])
         allowed += await _admit(ctx, session, comps)
     return allowed
 
