@@ -18,7 +18,7 @@ from ..store import keys
 from ..store.acting import acting
 from ..store.component_query import enabled_among, enabled_page
 from .claims import Claim, FenceLost, fenced
-from .framework import Component, Operator, PassContext, chunks, concurrently, one_line
+from .framework import Component, Operator, PassContext, chunks, concurrently, in_flight, one_line
 from .status_rules import Decision, decide, build_patch
 
 if TYPE_CHECKING:
@@ -57,9 +57,11 @@ HANDED_TO = {"S2b": "power-on", "S3": "power-off-graceful", "S6": "power-off-gra
 # records in flight, not batches, would let small batches go on at once.
 PUSHED_IN_FLIGHT = 2
 HAND_OVERS_IN_FLIGHT = 2
-# What a component in transition was last seen as at PCS and CFS: (P, desired_config, configuration_status),
-# or (P,) alone for one waiting for its power state (`POWER_ONLY`).
+# What a component left as it was was last seen as at PCS and CFS: (P, desired_config, configuration_status).
 Observed = Tuple[Any, ...]
+# How much of that a look other than the full look asks about again (`_waiting`): nothing (waits for a
+# write to its own record: `waits_for_a_write`), P alone (`POWER_ONLY`), or P and CFS (in transition).
+ASKS_NOTHING, ASKS_POWER, ASKS_ALL = 0, 1, 3
 # Decisions that, with the record unchanged, only a new power state changes (or the node leaving
 # CFS, S0: seen at the next full look, as for the waiting components): powering on after `On` was
 # asked for (S2b), powering off (S3, S6). CFS is not asked about such components (`_changed`).
@@ -94,15 +96,27 @@ def listed(ordered: List[str], cid: str) -> bool:
     return at < len(ordered) and ordered[at] == cid
 
 
-def observation(power: Optional[str], cfs: Optional[Mapping[str, Any]], power_only: bool = False) -> Observed:
+def observation(power: Optional[str], cfs: Optional[Mapping[str, Any]]) -> Observed:
     """What the decision table reads of PCS and CFS for one component (status_rules: P and the
-    CFS fields): equal observations with an unchanged record decide the same. Of a component
-    whose decision waits for its power state (`POWER_ONLY`), P alone."""
-    if power_only:
-        return (power,)
+    CFS fields): equal observations with an unchanged record decide the same."""
     if cfs is None:
         return (power, None, None)
     return (power, cfs.get(CFS_FIELDS[0]), cfs.get(CFS_FIELDS[1]))
+
+
+def asks(component: Component, decision: Decision) -> int:
+    """How much of a component left as it was a look other than the full look asks PCS and CFS
+    about (`ASKS_*`): nothing when only a write to its record (or its time-out) changes the
+    decision, P alone when only a new power state does (or the node leaving CFS, S0: seen at the
+    full look), else P and the CFS fields."""
+    if waits_for_a_write(component, decision):
+        return ASKS_NOTHING
+    return ASKS_POWER if decision.rule in POWER_ONLY else ASKS_ALL
+
+
+def same(seen: Observed, now: Observed, asked: int) -> bool:
+    """Whether what PCS and CFS say now is what they said (`seen`), as far as `asked` items go."""
+    return now == seen if asked == ASKS_ALL else now[:asked] == seen[:asked]
 
 
 def waiting_deadline(component: Component, options: Mapping[str, Any]) -> Optional[float]:
@@ -121,6 +135,7 @@ class _Pass:
     cfs: Dict[str, Dict[str, Any]] = field(default_factory=dict)
     power: Dict[str, str] = field(default_factory=dict)  # P already read this pass (changed watched ones)
     cfs_by_page: bool = False  # CFS asked by ID with each page's re-read (`look_soon`), not with the pass
+    full: bool = False  # the full look (every `polling_frequency`): every waiting component is asked about
     watched: List[str] = field(default_factory=list)  # in transition, record unchanged: ask PCS and CFS only
     handed: FrozenSet[str] = frozenset()  # handed off to a power operator: left to it (not a full look)
     remaining: int = 0  # components that stay enabled after their page's decisions
@@ -143,12 +158,17 @@ class StatusOperator(Operator):
     def __init__(self) -> None:
         self._interval: Optional[float] = None  # the current re-check interval (see _recheck)
         # Components whose evaluation wrote nothing: ID -> (fingerprint of the record evaluated,
-        # deadline, what PCS and CFS said then, or None for one waiting for a write to its own
-        # record). Skipped while their record is unchanged, before the deadline, while PCS and CFS
-        # say the same (in transition: asked by ID, nothing else) and until the next full look
-        # (every `polling_frequency`). Process memory only: a restarted or other replica simply
-        # looks at everything once.
-        self._waiting: Dict[str, Tuple[int, float, Optional[Observed]]] = {}
+        # deadline, what PCS and CFS said then, how much of it other looks ask about: `asks`).
+        # Skipped while their record is unchanged, before the deadline, and while PCS and CFS say
+        # the same: asked by ID as far as `asks` goes at each look, in full at the full look
+        # (every `polling_frequency`), which re-read, re-decided and re-asked PCS and CFS about
+        # every one of them: at 100,000 nodes, three to four reads of each node per boot (issue
+        # 13). Process memory only: a restarted or other replica simply looks at everything once.
+        self._waiting: Dict[str, Tuple[int, float, Observed, int]] = {}
+        # Each distinct observation once (`_remember`): the strings CFS's answer decodes are new
+        # objects per component, and a tuple of them per waiting component is ~0.2 KB at 100,000.
+        # Emptied at each full look (bounded by the observations of one period).
+        self._observations: Dict[Observed, Observed] = {}
         self._waiting_options: Tuple[Any, ...] = ()
         # The store's write feed (store/write_feed.py), read at the start of each pass (a "round"):
         # the last entry read; whether this round knew every record written since the last one
@@ -201,7 +221,7 @@ class StatusOperator(Operator):
         comes on its own timer (`_look_due`), not with every pass: passes woken by writes (every
         node's report, during a boot) ask only about what was written."""
         full_look = self._expire_waiting(ctx)
-        pass_ = _Pass(gate=asyncio.Semaphore(PAGES_IN_FLIGHT))
+        pass_ = _Pass(gate=asyncio.Semaphore(PAGES_IN_FLIGHT), full=full_look)
         try:
             await self._follow_writes(ctx)
             if not full_look:
@@ -210,12 +230,13 @@ class StatusOperator(Operator):
             if not enabled:
                 return None
             looked = time.monotonic()
-            skipped = bool(pass_.watched) and looked < self._look_due
+            skipped = bool(pass_.watched) and looked < self._look_due and not full_look
             if skipped:  # not due: as they were at the last look
                 pass_.remaining += len(pass_.watched)
                 pass_.in_transition += len(pass_.watched)
                 pass_.watched = []
-            asked = [*todo, *(i for i in pass_.watched if len(self._waiting[i][2] or ()) > 1)]
+            waiting = self._waiting
+            asked = [*todo, *(i for i in pass_.watched if full_look or waiting[i][3] == ASKS_ALL)]
             if asked:
                 pass_.cfs = await self._cfs_records(ctx, asked, enabled)
             if pass_.watched:
@@ -248,13 +269,16 @@ class StatusOperator(Operator):
         return self._recheck(ctx, moved=moved, in_transition=pass_.in_transition)
 
     def _expire_waiting(self, ctx: PassContext) -> bool:
-        """A full look every `polling_frequency` (the operator's period, §3), and whenever the
-        time-outs the deadlines were computed with change. True for a full look."""
+        """A full look every `polling_frequency` (the operator's period, §3): PCS and CFS asked
+        about every waiting component, the enabled index listed again. Whenever the time-outs the
+        deadlines were computed with change, every component is looked at again. True for both."""
         options = (ctx.options.get("max_boot_wait_time"), ctx.options.get("max_power_on_wait_time"))
         period = float(ctx.options.get("polling_frequency") or 0)
         if options != self._waiting_options or time.monotonic() - self._full_look >= period:
-            self._waiting.clear()
+            if options != self._waiting_options:
+                self._waiting.clear()
             self._listing = None  # listed again from the store too
+            self._observations.clear()
             self._waiting_options = options
             self._full_look = time.monotonic()
             return True
@@ -318,11 +342,15 @@ class StatusOperator(Operator):
         """Every enabled component ID (paged), less those still waiting; and how many are enabled."""
         todo: List[str] = []
         enabled = 0
-        for page in await self._enabled_pages(ctx):
+        pages = await self._enabled_pages(ctx)
+        for page in pages:
             enabled += len(page)
             todo.extend(await self._not_waiting(ctx, page, pass_))
         if not enabled:
             self._waiting.clear()
+        elif pass_.full and len(self._waiting) > enabled:  # some no longer enabled (deleted: not in the feed)
+            listed_now = {i for page in pages for i in page}
+            self._waiting = {i: entry for i, entry in self._waiting.items() if i in listed_now}
         return todo, enabled
 
     async def _enabled_pages(self, ctx: PassContext) -> List[List[str]]:
@@ -362,10 +390,10 @@ class StatusOperator(Operator):
         now = time.time()
         still = set()
         for cid, fingerprint in zip(maybe, prints):
-            known, deadline, seen = self._waiting[cid]
+            known, deadline, _, asked = self._waiting[cid]
             if fingerprint == known and now < deadline:
                 still.add(cid)
-                if seen is not None:
+                if asked or pass_.full:
                     pass_.watched.append(cid)
                 else:
                     pass_.remaining += 1
@@ -380,7 +408,7 @@ class StatusOperator(Operator):
         waiting = self._waiting
         todo = [i for i in page if i not in waiting]
         if len(todo) < len(page):
-            watched = [i for i in page if i in waiting and waiting[i][2] is not None]
+            watched = [i for i in page if i in waiting and (pass_.full or waiting[i][3])]
             pass_.watched.extend(watched)
             pass_.remaining += len(page) - len(todo) - len(watched)
         return todo
@@ -401,23 +429,41 @@ class StatusOperator(Operator):
         alone): they are looked at in full, with the P just read, and CFS asked by ID about those
         it was not asked about. The others count as remaining. Asking CFS about a reboot's 10,000
         nodes powering off at every look listed all of CFS twice a second, for nothing the
-        decision reads (issue 13, realistic latencies)."""
-        power = await ctx.services.pcs.power_status(pass_.watched)
-        changed = []
+        decision reads (issue 13, realistic latencies). At the full look every waiting component is
+        watched and compared in full: one whose record, P and CFS fields are what it was decided
+        with decides the same (S0 included), so it is neither claimed, re-read nor decided again."""
+        power = await self._power_in_pages(ctx, pass_.watched)
+        changed: List[str] = []
+        unread: List[str] = []
+        waiting, cfs, full = self._waiting, pass_.cfs, pass_.full
         for cid in pass_.watched:
-            seen = self._waiting[cid][2] or ()
-            if observation(power.get(cid), pass_.cfs.get(cid), len(seen) == 1) == seen:
+            _, _, seen, asked = waiting[cid]
+            if same(seen, observation(power.get(cid), cfs.get(cid)), ASKS_ALL if full else asked):
                 pass_.remaining += 1
-                pass_.in_transition += 1
+                pass_.in_transition += asked != ASKS_NOTHING
                 continue
-            del self._waiting[cid]
+            del waiting[cid]
             changed.append(cid)
             if cid in power:
                 pass_.power[cid] = power[cid]
-        unread = [cid for cid in changed if cid not in pass_.cfs]
+            if asked == ASKS_POWER and not full and cid not in cfs:  # not asked with the pass
+                unread.append(cid)
         if unread:
             pass_.cfs.update(await ctx.services.cfs.components(unread, CFS_FIELDS))
         return changed
+
+    @staticmethod
+    async def _power_in_pages(ctx: PassContext, ids: List[str]) -> Dict[str, str]:
+        """P of `ids`, asked PAGES_IN_FLIGHT pages at a time (the full look asks about every
+        waiting component: one after the other, its PCS requests were each a round trip)."""
+        if len(ids) <= max(ctx.batch_size, 1) or ctx.batch_size <= 0:
+            return await ctx.services.pcs.power_status(ids) if ids else {}
+        power: Dict[str, str] = {}
+
+        async def ask(page: Sequence[str]) -> None:
+            power.update(await ctx.services.pcs.power_status(list(page)))
+        await in_flight(chunks(ids, ctx.batch_size), ask, PAGES_IN_FLIGHT)
+        return power
 
     async def _page(self, ctx: PassContext, page: List[str], pass_: "_Pass") -> None:
         """One page: claim, re-read, decide, write, and hand what the write made a power operator's
@@ -639,10 +685,11 @@ class StatusOperator(Operator):
                         continue
                 patches.append(patch)
             elif not decision.disable:
-                in_transition += not waits_for_a_write(comp, decision)
+                asked = asks(comp, decision)
+                in_transition += asked != ASKS_NOTHING
                 if remember:
-                    self._remember(ctx, comp, decision, prints.get(comp["id"]),
-                                   observation(power.get(comp["id"]), cfs.get(comp["id"]), decision.rule in POWER_ONLY))
+                    self._remember(ctx, comp, asked, prints.get(comp["id"]),
+                                   observation(power.get(comp["id"]), cfs.get(comp["id"])))
         if rules:
             ctx.log.info("Updating %d components (%s)", sum(rules.values()),
                          ", ".join(f"{rule}: {n}" for rule, n in sorted(rules.items())))
@@ -658,22 +705,27 @@ class StatusOperator(Operator):
             self.power[name].carry(carrying)
         return still_enabled, sum(rules.values()), in_transition, pending
 
-    def _remember(self, ctx: PassContext, comp: Component, decision: Decision, fingerprint: Optional[int],
+    def _remember(self, ctx: PassContext, comp: Component, asked: int, fingerprint: Optional[int],
                   seen: Observed) -> None:
         """A component whose evaluation wrote nothing: its decision stays the same while its
         record (the fingerprint), P and the CFS fields stay the same, until the time-out its last
-        action may reach (no time-out left: none). One waiting for a write to its own record needs
-        no P or CFS: only the write or the time-out change its decision (or S0, at a full look)."""
+        action may reach (no time-out left: none). Looks ask PCS and CFS about it as far as `asked`
+        goes (`asks`), the full look about all of `seen`. One waiting for a write to its own record
+        without a time-out is not remembered."""
         if fingerprint is None:
             return
         deadline = waiting_deadline(comp, ctx.options)
         if deadline is not None and deadline < self._next_due:
             self._next_due = deadline
-        if waits_for_a_write(comp, decision):
+        try:
+            seen = self._observations.setdefault(seen, seen)
+        except TypeError:  # a CFS field that is no JSON scalar: kept as it is
+            pass
+        if asked == ASKS_NOTHING:
             if deadline is not None:
-                self._waiting[comp["id"]] = (fingerprint, deadline, None)
+                self._waiting[comp["id"]] = (fingerprint, deadline, seen, asked)
             return
-        self._waiting[comp["id"]] = (fingerprint, NOTHING_DUE if deadline is None else deadline, seen)
+        self._waiting[comp["id"]] = (fingerprint, NOTHING_DUE if deadline is None else deadline, seen, asked)
 
     def _recheck(self, ctx: PassContext, moved: bool, in_transition: int = 0) -> float:
         """Nodes in flight change outside BOS (power off, CFS configured: nothing tells BOS), so

@@ -283,6 +283,52 @@ def test_status_looks_at_a_waiting_component_at_its_deadline_and_at_each_full_lo
     assert [p["status"]["status_override"] for p in patched(svc) if p["id"] == N[1]] == ["on_hold"]
 
 
+@pytest.mark.parametrize("feed", [False, True], ids=["fingerprints", "write-feed"])
+def test_the_full_look_asks_pcs_and_cfs_about_waiting_components_and_rereads_only_those_that_changed(
+        make_ctx, monkeypatch, feed):
+    """Issue 13: the full look every polling_frequency asks PCS and CFS about every component left
+    waiting (for its report, for its power state, in transition), and claims, re-reads and decides
+    only those whose record, P or CFS fields differ from what they were decided with: the others
+    decide the same. Re-reading all of them was three to four reads of each node per 100,000-node
+    boot. A node that left CFS while waiting for its report is put on hold (S0) at that look."""
+    clock = Clock()
+    monkeypatch.setattr(status_module, "time", clock)
+    booting = [component(i, phase="powering_on", action="powering_on") for i in N[:2]]  # S5: wait for a write
+    configuring = component(N[2], phase="configuring", actual=ARTIFACTS, configuration="cfg")  # S4e: P and CFS
+    stopping = component(N[3], phase="powering_off", action="powering_off_gracefully", desired=None)  # S3: P
+    pending = {"desired_config": "cfg", "configuration_status": "pending"}
+    svc = FakeServices(components=[*booting, configuring, stopping], power={i: "on" for i in N[:4]},
+                       cfs={i: {"id": i, **pending} for i in N[:4]})
+    svc.bos.feed = [] if feed else None
+    op = StatusOperator()
+    slow = {"polling_frequency": 1000, "max_power_on_wait_time": 5000, "max_boot_wait_time": 5000}  # no time-out
+    run(op.run_pass(make_ctx(svc, **slow)))
+    assert patched(svc) == [] and sorted(op._waiting) == N[:4]
+    del svc.cfs.records[N[1]]  # left CFS while booting
+    svc.cfs.records[N[3]] = {"id": N[3], "desired_config": "cfg", "configuration_status": "configured"}
+    svc.calls.clear()
+    clock.t += 1000  # the full look
+    run(op.run_pass(make_ctx(svc, **slow)))
+    assert sorted(i for ids in looked_at(svc) for i in ids) == N[:4]  # PCS asked about every one
+    asked_cfs = [c for c in svc.calls if c[0].startswith("cfs.")]
+    assert asked_cfs == [("cfs.components", N[:4])]
+    assert [c[1] for c in svc.calls if c[0] == "bos.components_by_ids"] == [[N[1], N[3]]]  # changed only
+    assert [(p["id"], p["status"]["status_override"]) for p in patched(svc)] == [(N[1], "on_hold")]
+    assert sorted(op._waiting) == [N[0], N[2], N[3]]  # N3 decided again (S3: unchanged), remembered
+
+
+def test_status_remembers_a_component_whose_cfs_fields_are_no_json_scalars(make_ctx, monkeypatch):
+    """Observations are shared between waiting components (a dict keyed by them): one that holds an
+    unhashable CFS field (a misbehaving CFS) is remembered as it is, not lost with its page."""
+    monkeypatch.setattr(status_module, "time", Clock())
+    configuring = component(N[0], phase="configuring", actual=ARTIFACTS, configuration="cfg")  # S4a: left as it is
+    odd = {"id": N[0], "desired_config": {"a": 1}, "configuration_status": "pending"}
+    svc = FakeServices(components=[configuring], power={N[0]: "on"}, cfs={N[0]: odd})
+    op = StatusOperator()
+    run(op._evaluate_chunk(make_ctx(svc), [configuring], {N[0]: "on"}, {N[0]: odd}, {N[0]: 1}, op._round))
+    assert patched(svc) == [] and op._waiting[N[0]][2] == ("on", {"a": 1}, "pending")
+
+
 def test_status_asks_only_pcs_and_cfs_about_components_in_transition_until_either_changes(make_ctx, monkeypatch):
     """Issue 13 (realistic latencies): a node configuring (S4e) or powering off (S3) changes only
     when CFS or PCS says so, or its record is written. While neither says anything new, a look is
