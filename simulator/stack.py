@@ -281,11 +281,13 @@ class Operators(ManagedProcess):
     """`bos-operators` pointed at a BOS API, Redis and a simulator's services.
 
     Readiness: the operators write their liveness file (operators.md §2.1);
-    we wait for it up to `ready_timeout`, failing early if the process exits.
+    we wait for it up to `ready_timeout`, failing early if the process exits, and stop it when it
+    is not ready (an operators process left running would load the machine and act on later tests'
+    components). 120 s is a bound, not a speed check: at load 21 starts took over 30 s.
     """
 
     def __init__(self, workdir: Path, bos_url: str, redis_url: str, urls: dict, env: Optional[dict] = None,
-                 extra_args: Sequence[str] = (), ready_timeout: float = 30) -> None:
+                 extra_args: Sequence[str] = (), ready_timeout: float = 120) -> None:
         exe = BIN / "bos-operators"
         if not exe.exists():
             raise RuntimeError(f"{exe} does not exist (is the server package installed? run `make venv`)")
@@ -299,7 +301,7 @@ class Operators(ManagedProcess):
                 "--tapms-url", urls["tapms"], *extra_args]
         full_env = {"BOS_LIVENESS_FILE": str(self.liveness), **(env or {})}
         super().__init__("operators", argv, workdir / "operators.log", full_env)
-        wait_until(self.liveness.exists, ready_timeout, "bos-operators", self.proc)
+        self.wait_ready(self.liveness.exists, ready_timeout, "bos-operators")
 
 
 class Stack:

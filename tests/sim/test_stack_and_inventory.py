@@ -13,7 +13,7 @@ import requests
 from bos_sim.inventory import DEFAULT_IMAGE_ID, generate, node_xname
 from bos_sim.reporting import REPORTER_EXE
 from bos_sim.s3 import client_for
-from bos_sim.stack import BIN, Simulator
+from bos_sim.stack import BIN, ManagedProcess, Operators, Simulator
 from tests.sim.helpers import FakeBos, eventually, start_sim
 
 INVENTORY = """
@@ -138,3 +138,23 @@ def test_missing_reporter_executable_is_an_error_of_that_node(sim_dir: Path) -> 
     finally:
         assert simulator.stop() == 0
         bos.stop()
+
+
+def test_operators_that_are_not_ready_in_time_are_stopped_not_left_running(tmp_path: Path) -> None:
+    """A start that times out stops the process: left running (its parent never adopts it), it
+    loaded the machine and acted on later tests' components. Its liveness file is written
+    elsewhere, so readiness never comes; the bound is short because the time-out is the point."""
+    urls = {name: "http://127.0.0.1:9" for name in ("hsm", "pcs", "bss", "cfs", "ims", "s3", "tapms")}
+    started: list = []
+    real_init = ManagedProcess.__init__
+
+    def init(self: ManagedProcess, *args: object, **kwargs: object) -> None:
+        real_init(self, *args, **kwargs)  # type: ignore[arg-type]
+        started.append(self.proc)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ManagedProcess, "__init__", init)
+        with pytest.raises(TimeoutError, match="bos-operators was not ready after 2s"):
+            Operators(tmp_path / "ops", "http://127.0.0.1:9/v2", "redis://127.0.0.1:9", urls,
+                      env={"BOS_LIVENESS_FILE": str(tmp_path / "elsewhere")}, ready_timeout=2)
+    assert len(started) == 1 and started[0].poll() is not None
