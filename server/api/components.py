@@ -21,7 +21,7 @@ from ..store.alike import AlikeKey, Like, shown_like, shown_own, shown_split
 from ..store.tokens import cached_tokens, get_tokens
 from .context import ctx
 from .errors import ActualStateConflict, BadRequest, NotFound
-from .fast_bodies import Runs, fast_decoder, fast_runs_decoder
+from .fast_bodies import Again, Runs, fast_decoder, fast_runs_decoder
 from .params import fast_body, json_body, validate, validate_items
 from .routes import Query, flag, integer, query, route
 from .responses import (SEND_CHUNK, ResponseParts, respond, respond_ids, respond_joined, respond_list,
@@ -181,7 +181,9 @@ def _runs(items: Runs, resolved: Tuple[Mapping[str, Any], bool], now: str, fast:
     strictly typed values, so equal items encode alike (1 == 1.0 == True would not). Nor when
     an item reports an unknown token (`resolved`: the tokens, and whether every one reported
     was found): each component is counted in its warning (§2.4 step 1, unknown_tokens.py).
-    A duplicate ID: the last item wins.
+    A duplicate ID: the last item wins. A run the decoder marks Again (its first item an earlier
+    run's with another ID, fast_bodies._text_walk) takes that run's transformed item and number:
+    a seed's ~20 runs of two shapes are two computations in the store, not twenty (alike.py).
     """
     out: Dict[str, Record] = {}
     runs: Dict[str, int] = {}
@@ -198,9 +200,16 @@ def _runs(items: Runs, resolved: Tuple[Mapping[str, Any], bool], now: str, fast:
     previous: Optional[Record] = None
     made: Record = {}
     run = -1
+    firsts: Dict[int, Tuple[Record, int]] = {}  # id(a run's first item) -> its transformed item and run
+    count = 0  # runs numbered
     for item, more in items:
-        if previous is None or not _same_but_id(item, previous):
-            previous, made, run = item, apply_auto_fields(item, tokens, now), run + 1  # a copy: `item` is compared
+        taken = firsts.get(id(more.of)) if type(more) is Again else None  # that item's values: taken as it was
+        if taken is not None:
+            made, run = taken
+        elif previous is None or not _same_but_id(item, previous):
+            made, run, count = apply_auto_fields(item, tokens, now), count, count + 1  # a copy: `item` is compared
+        firsts[id(item)] = made, run
+        previous = item
         out[item["id"]], runs[item["id"]] = made, run
         if more:  # a duplicate ID: the last item wins, in its first place (as one at a time would)
             out.update(dict.fromkeys(more, made))

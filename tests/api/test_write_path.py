@@ -17,7 +17,7 @@ import pytest
 import requests
 from redis.asyncio.connection import Connection
 
-from bos_server.api.components import OWN_ENCODINGS, RESPONSE_CHUNK, _Early, _joined
+from bos_server.api.components import FAST_RUNS, OWN_ENCODINGS, RESPONSE_CHUNK, _Early, _joined, _runs
 from bos_server.api.responses import SEND_CHUNK
 from bos_server.component_writes import apply_auto_fields, merge, new_record
 from bos_server.store import Store
@@ -157,6 +157,26 @@ def test_bulk_writes_of_items_alike_answer_and_store_each_record_as_its_own(api:
     assert all(r["desired_state"]["boot_artifacts"] == LONG for r in shown.values())
     listed = api.get("/v2/components", params={"enabled": "true"}).json()
     assert [r["id"] for r in listed] == ids
+
+
+def test_a_shape_met_again_is_transformed_once_and_keeps_its_first_run() -> None:
+    """A seed body's stretches of one shape, each after a component in another session (fast_bodies: Again),
+    share one transformed item and one run number, the store's alike key (two computations, not seven);
+    each ID still gets its own item's transformation, in the body's order. Goes red when _runs ignores Again."""
+    from bench.api_store import TOKEN, boot_artifacts, component, in_small_session
+    assert FAST_RUNS is not None
+    items = [component(n) for n in range(300)]
+    tokens = {TOKEN: dict(boot_artifacts(), timestamp="2026-01-01T00:00:00Z")}
+    now = "2026-12-03T12:00:00Z"
+    runs = FAST_RUNS(orjson.dumps(items))
+    assert runs is not None
+    records, numbers = _runs(runs, (tokens, True), now, True)
+    ids = [item["id"] for item in items]
+    assert list(records) == ids and list(numbers) == ids
+    assert sorted(set(numbers.values())) == [0, 1] and len({id(r) for r in records.values()}) == 2
+    for n, item in enumerate(items):
+        assert {**records[item["id"]], "id": item["id"]} == apply_auto_fields(item, tokens, now), item["id"]
+        assert numbers[item["id"]] == (1 if in_small_session(n) else 0)
 
 
 def _put_big(api: Api, ids: list, own: tuple = ()) -> dict:
