@@ -284,26 +284,33 @@ def test_a_json_object_read_is_sent_as_read_and_a_write_applies_only_on_that_exa
         url: str, redis_client: redis_lib.Redis) -> None:
     """A record read (a JSON object) goes to the script as it is, not as its SHA-1 (cas.Digest): the
     script compares the strings. A value of the same length that differs in one byte is refused."""
-    from bos_server.store.cas import CasWriter, Write, _args, digest
+    from bos_server.store.cas import Write, _args, digest
 
     read = b'{"id":"j1","error":"a"}'
     redis_client.set(keys.component("j1"), read)
     args = _args([Write(keys.component("j1"), "j1", digest(read), b'{"id":"j1","error":"b"}')], {})
     assert read in args and digest(read) not in [a for a in args if isinstance(a, str)]
 
+    _applies_only_on_the_value_read(url, redis_client, "j1", read)
+
+
+def _applies_only_on_the_value_read(url: str, redis_client: redis_lib.Redis, cid: str, read: bytes) -> None:
+    """A write of `cid` made from `read` is refused once the record changed, applied on `read`."""
+    from bos_server.store import cas
+
     async def write() -> List[int]:
         store = Store.connect(url)
         try:
-            return await CasWriter(store.redis).apply(
-                [Write(keys.component("j1"), "j1", digest(read), b'{"id":"j1","error":"b"}')])
+            new = b'{"id":"%s","error":"b"}' % cid.encode()
+            return await cas.CasWriter(store.redis).apply([cas.Write(keys.component(cid), cid, cas.digest(read), new)])
         finally:
             await store.close()
 
-    redis_client.set(keys.component("j1"), b'{"id":"j1","error":"c"}')  # changed since it was read
+    redis_client.set(keys.component(cid), b'{"id":"%s","error":"c"}' % cid.encode())  # changed since read
     assert asyncio.run(write()) == [0]
-    redis_client.set(keys.component("j1"), read)
+    redis_client.set(keys.component(cid), read)
     assert asyncio.run(write()) == []
-    assert redis_client.get(keys.component("j1")) == b'{"id":"j1","error":"b"}'
+    assert redis_client.get(keys.component(cid)) == b'{"id":"%s","error":"b"}' % cid.encode()
 
 
 def test_a_json_object_read_is_not_hashed_and_its_write_still_applies_only_on_that_exact_value(
@@ -327,19 +334,7 @@ def test_a_json_object_read_is_not_hashed_and_its_write_still_applies_only_on_th
     read = b'{"id":"j2","error":"a"}'
     assert cas.digest(read) == cas.OBJECT_READ and cas.digest(read).raw == read  # type: ignore[attr-defined]
 
-    async def write() -> List[int]:
-        store = Store.connect(url)
-        try:
-            return await cas.CasWriter(store.redis).apply(
-                [cas.Write(keys.component("j2"), "j2", cas.digest(read), b'{"id":"j2","error":"b"}')])
-        finally:
-            await store.close()
-
-    redis_client.set(keys.component("j2"), b'{"id":"j2","error":"c"}')  # changed since it was read
-    assert asyncio.run(write()) == [0]
-    redis_client.set(keys.component("j2"), read)
-    assert asyncio.run(write()) == []
-    assert redis_client.get(keys.component("j2")) == b'{"id":"j2","error":"b"}'
+    _applies_only_on_the_value_read(url, redis_client, "j2", read)
 
 
 def test_writes_made_from_the_same_objects_share_a_template_and_others_do_not() -> None:
