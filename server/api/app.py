@@ -55,8 +55,9 @@ def create_app(context: Context, auth: Optional[Any] = None,
     large bodies then pass the worker's gate (body_gate.py; `large_body_permits` 0: none, and no
     middleware: a layer every request, a node's report too, would pass through for nothing), after
     auth so that a refused request never waits for it."""
-    middlewares = ([metrics.metrics_middleware] + ([auth] if auth is not None else [])
-                   + ([body_gate.large_body_gate] if large_body_permits > 0 else []) + [problem_middleware])
+    between = ([auth] if auth is not None else []) + ([body_gate.large_body_gate] if large_body_permits > 0 else [])
+    middlewares = ([metrics.metrics_middleware, *between, problem_middleware] if between
+                   else [metrics.counted_problems])  # the two in one layer (metrics.counted_problems)
     app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY)
     app[CONTEXT] = context
     body_gate.install(app, large_body_permits)

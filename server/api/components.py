@@ -549,7 +549,7 @@ async def _one_body(request: web.Request) -> Record:
     return body if body is not None else validate(schema.Component, await json_body(request))
 
 
-async def put_component(request: web.Request) -> web.Response:
+async def put_component(request: web.Request) -> web.StreamResponse:
     component_id = _path_id(request)
     body = await _one_body(request)
     await _owned_or_404(request, component_id)
@@ -560,7 +560,7 @@ async def put_component(request: web.Request) -> web.Response:
     return _answer_one(request, written)
 
 
-async def patch_component(request: web.Request) -> web.Response:
+async def patch_component(request: web.Request) -> web.StreamResponse:
     component_id = _path_id(request)
     body = await _one_body(request)
     if tenant_of(request):  # no coroutine for the check when there is no tenant (a node's report)
@@ -593,7 +593,7 @@ async def patch_component(request: web.Request) -> web.Response:
     return _answer_one(request, written)
 
 
-def _answer_one(request: web.Request, written: Optional[Record]) -> web.Response:
+def _answer_one(request: web.Request, written: Optional[Record]) -> web.StreamResponse:
     """A single-record write's answer: its view, or nothing (204) when the caller prefers
     `return=minimal` (api.md §3.4: a node's reporter reads only the status; building and sending
     the record's view was ~3 % of the API's instructions per report, issue 13)."""

@@ -78,16 +78,22 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @web.middleware
 async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    started = time.monotonic()
-    response = await _handle(request, handler)
-    level = logging.ERROR if response.status >= 500 else logging.DEBUG
-    if LOG.isEnabledFor(level):  # not for every request at the usual level (the path, the call)
-        elapsed = (time.monotonic() - started) * 1000
-        LOG.log(level, "%s %s -> %d (%.1f ms)", request.method, request.path, response.status, elapsed)
+    started = time.perf_counter()
+    response = await answer(request, handler)
+    logged(request, response, started)
     return response
 
 
-async def _handle(request: web.Request, handler: Handler) -> web.StreamResponse:
+def logged(request: web.Request, response: web.StreamResponse, started: float) -> None:
+    """The request's line in the log: at ERROR for a 5xx, else at DEBUG (`started`: its perf_counter)."""
+    level = logging.ERROR if response.status >= 500 else logging.DEBUG
+    if LOG.isEnabledFor(level):  # not for every request at the usual level (the path, the call)
+        elapsed = (time.perf_counter() - started) * 1000
+        LOG.log(level, "%s %s -> %d (%.1f ms)", request.method, request.path, response.status, elapsed)
+
+
+async def answer(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The handler's response, or the problem its exception stands for (never raises but for cancellation)."""
     try:
         return await handler(request)
     except ApiError as exc:

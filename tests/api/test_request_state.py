@@ -10,26 +10,30 @@ import logging
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
+import pytest
+
 from bos_server.api.context import request_value
 from bos_server.api.errors import problem_middleware
+from bos_server.api.metrics import counted_problems
 from bos_server.api.params import BODY_KEY
 
-
-def _through_middleware(status: int) -> web.StreamResponse:
+def _through_middleware(status: int, middleware=problem_middleware) -> web.StreamResponse:
     async def handler(_request: web.Request) -> web.StreamResponse:
         return web.Response(status=status)
-    return asyncio.run(problem_middleware(make_mocked_request("PATCH", "/v2/components/x1"), handler))
+    return asyncio.run(middleware(make_mocked_request("PATCH", "/v2/components/x1"), handler))
 
 
-def test_a_5xx_is_logged_and_a_success_only_at_debug(caplog) -> None:
+@pytest.mark.parametrize("middleware", [problem_middleware, counted_problems])
+def test_a_5xx_is_logged_and_a_success_only_at_debug(caplog, middleware) -> None:
+    """The problem layer on its own (auth or the gate between the layers) and folded with metrics'."""
     with caplog.at_level(logging.INFO, logger="bos_server.api"):
-        assert _through_middleware(200).status == 200
-        assert _through_middleware(503).status == 503
+        assert _through_middleware(200, middleware).status == 200
+        assert _through_middleware(503, middleware).status == 503
     assert [(r.levelno, r.getMessage().rsplit(" (", 1)[0]) for r in caplog.records] == [
         (logging.ERROR, "PATCH /v2/components/x1 -> 503")]
     caplog.clear()
     with caplog.at_level(logging.DEBUG, logger="bos_server.api"):
-        _through_middleware(200)
+        _through_middleware(200, middleware)
     assert [r.getMessage().rsplit(" (", 1)[0] for r in caplog.records] == ["PATCH /v2/components/x1 -> 200"]
 
 
