@@ -231,7 +231,8 @@ def _text_walk(decode: Callable[[Any], Any], decode_id: Callable[[Any], Any]) ->
         rest: Optional[bytes] = None
         size = 0  # len(rest)
         known: Dict[int, Tuple[bytes, Any]] = {}  # length -> the first text after an ID decoded in full, its value
-        misses = 0  # items decoded in full
+        misses = 0  # items decoded in full while looking
+        looking = True  # misses < KNOWN_MISSES: one local test per item once a body of distinct items stopped
         at = 1
         while at < end:
             quote = _plain_id_quote(raw, at)
@@ -241,14 +242,13 @@ def _text_walk(decode: Callable[[Any], Any], decode_id: Callable[[Any], Any]) ->
             else:
                 stop = find(NEXT_ITEM, at)
                 stop = end if stop < 0 else stop
-                earlier = known.get(stop - quote - 1) if quote > 0 and misses < KNOWN_MISSES else None
-                if earlier is not None and startswith(earlier[0], quote + 1):  # its values, this item's ID
+                if looking and quote > 0 and (earlier := known.get(stop - quote - 1)) is not None \
+                        and startswith(earlier[0], quote + 1):  # its values, this item's ID
                     rest, size = earlier[0], stop - quote - 1
                     value = dict(earlier[1])
                     value["id"] = decode_id(raw[at + len(ID_OPENING) - 1:quote + 1])
                     more = Again(earlier[1])
                 else:
-                    misses += 1  # a body of items each distinct stops looking (a look-up per item was 1-4 %)
                     value = msgspec.to_builtins(decode(raw[at:stop]))
                     more = []
                     rest = None
@@ -256,8 +256,11 @@ def _text_walk(decode: Callable[[Any], Any], decode_id: Callable[[Any], Any]) ->
                         tail = bytes(raw[quote + 1:stop])
                         if b'"id"' not in tail and b"\\u" not in tail:
                             rest, size = tail, len(tail)
-                            if size not in known and len(known) < KNOWN_TAILS and misses < KNOWN_MISSES:
-                                known[size] = (tail, value)
+                    if looking:  # a body of items each distinct stops looking: the tests cost it 4 % (callgrind)
+                        misses += 1
+                        looking = misses < KNOWN_MISSES
+                        if rest is not None and looking and size not in known and len(known) < KNOWN_TAILS:
+                            known[size] = (rest, value)
                 take = more.append
                 out.append((value, more))
             if stop < end and raw[stop] != 0x2C:  # items are joined by a comma and nothing else
