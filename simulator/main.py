@@ -26,7 +26,7 @@ from aiohttp import web
 
 from . import bss, cfs, control, hsm, ims, pcs, tapms
 from .cluster import Cluster
-from .config import DEFAULT_DELAYS, SimConfig
+from .config import DEFAULT_DELAYS, REPORT_CONCURRENCY, SimConfig
 from .httputil import build_app
 from .inventory import Inventory, InventoryError, generate, load
 from .s3 import MotoS3, S3Proxy
@@ -50,7 +50,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--urls-file", type=Path, help="write the service URLs here as JSON when ready")
     parser.add_argument("--real-reporters", type=int, default=0, metavar="K",
                         help="the first K booted nodes run the real bos-reporter --once")
-    parser.add_argument("--report-concurrency", type=int, default=64, help="parallel node reports (default 64)")
+    parser.add_argument("--report-concurrency", type=int, default=REPORT_CONCURRENCY,
+                        help=f"parallel node reports (default {REPORT_CONCURRENCY})")
     parser.add_argument("--cfs-retry-limit", type=int, default=3, help="CFS default retry policy (default 3)")
     parser.add_argument("--record-limit", type=int, default=1000, help="requests remembered per service")
     parser.add_argument("--log-level", default=os.environ.get("BOS_SIM_LOG_LEVEL", "INFO"))

@@ -9,6 +9,10 @@ import json
 from typing import List, Tuple
 
 from bos_reporter.payload import report_body, report_path
+from bos_sim.cluster import Cluster
+from bos_sim.config import DEFAULT_DELAYS, REPORT_CONCURRENCY, SimConfig
+from bos_sim.inventory import generate
+from bos_sim import report_http
 from bos_sim.report_http import ReportConnection, ReportError, request_bytes
 
 
@@ -181,3 +185,63 @@ def test_each_request_gets_the_whole_read_time_out_from_its_own_sending(monkeypa
     error, waited = asyncio.run(_time_to_give_up_after_an_answered_request(0.2))
     assert error == "TimeoutError"
     assert waited >= 2 * 0.3 - 0.01  # two whole time-outs (loop timers may fire up to 1 ms early)
+
+
+async def _most_reports_in_flight_at_once(nodes: int) -> Tuple[int, int]:
+    """(the most reports a stand-in BOS held unanswered at once, reports answered) when `nodes`
+    booted nodes of a default simulator report: the stand-in answers nothing until as many
+    reports as the simulator has connections are open, then answers every report at once."""
+    in_flight = most = 0
+    release, answered = asyncio.Event(), asyncio.Event()
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal in_flight, most
+        while await _read_request(reader):
+            in_flight += 1
+            most = max(most, in_flight)
+            if in_flight >= REPORT_CONCURRENCY:
+                release.set()
+            await release.wait()
+            in_flight -= 1
+            writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0, backlog=nodes)
+    port = server.sockets[0].getsockname()[1]
+    cluster = Cluster(generate(nodes), SimConfig(bos_url=f"http://127.0.0.1:{port}/v2", jitter=0,
+                                                 delays={kind: 0.0 for kind in DEFAULT_DELAYS}))
+    cluster.bss.put(list(cluster.nodes), "quiet", "s3://b/kernel", "s3://b/initrd")
+    reported = cluster.reporting._reported
+
+    def counted(*args: object) -> None:
+        reported(*args)  # type: ignore[arg-type]
+        if cluster.reporting.succeeded == nodes:
+            answered.set()
+
+    cluster.reporting._reported = counted  # type: ignore[method-assign]
+    clock = asyncio.ensure_future(cluster.scheduler.run())
+    await cluster.reporting.start()
+    try:
+        for node in cluster.nodes.values():
+            cluster.engine.turn_on(node)
+        await asyncio.wait_for(release.wait(), 30)  # never set when fewer are sent at once
+        await asyncio.wait_for(answered.wait(), 30)
+    finally:
+        clock.cancel()
+        await cluster.reporting.stop()
+        server.close()
+        await server.wait_closed()
+    return most, cluster.reporting.succeeded
+
+
+def test_the_simulator_sends_as_many_reports_at_once_as_it_has_connections(monkeypatch) -> None:
+    """A real cluster's nodes report independently, thousands at once after a boot wave; the API
+    coalesces concurrent reports into one store round trip (write_batcher.py), so the simulator
+    keeps REPORT_CONCURRENCY (256) in flight: with 64 a 50,000-node boot's reports queued behind
+    them and the stack spent a fifth more CPU on them (issue 13)."""
+    assert REPORT_CONCURRENCY == SimConfig().report_concurrency >= 256
+    monkeypatch.setattr(report_http, "READ_TIMEOUT", 3600.0)  # no report is sent again on a new connection
+    most, answered = asyncio.run(_most_reports_in_flight_at_once(REPORT_CONCURRENCY + 40))
+    assert most == REPORT_CONCURRENCY
+    assert answered == REPORT_CONCURRENCY + 40
