@@ -22,7 +22,7 @@ from ..store.tokens import cached_tokens, get_tokens
 from .context import ctx
 from .errors import ActualStateConflict, BadRequest, NotFound
 from .fast_bodies import Again, Runs, fast_decoder, fast_runs_decoder
-from .params import fast_body, json_body, validate, validate_items
+from .params import arrived_body, fast_body, json_body, validate, validate_items
 from .routes import Query, flag, integer, query, route
 from .responses import (SEND_CHUNK, ResponseParts, respond, respond_ids, respond_joined, respond_list,
                         respond_minimal, respond_parts, wants_minimal)
@@ -562,7 +562,9 @@ async def put_component(request: web.Request) -> web.StreamResponse:
 
 async def patch_component(request: web.Request) -> web.StreamResponse:
     component_id = _path_id(request)
-    body = await _one_body(request)
+    body = arrived_body(request, FAST_ONE)  # a node's report: no coroutine to read it
+    if body is None:
+        body = await _one_body(request)
     if tenant_of(request):  # no coroutine for the check when there is no tenant (a node's report)
         await _owned_or_404(request, component_id)
     # a node's report carries its boot's token, cached after the first report: no coroutine for it

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from unittest import mock
 
 from aiohttp import web
+from aiohttp.streams import StreamReader
 from aiohttp.test_utils import make_mocked_request
 
 import pytest
@@ -15,7 +17,8 @@ import pytest
 from bos_server.api.context import request_value
 from bos_server.api.errors import problem_middleware
 from bos_server.api.metrics import counted_problems
-from bos_server.api.params import BODY_KEY
+from bos_server.api.components import FAST_ONE
+from bos_server.api.params import BODY_KEY, arrived_body
 
 def _through_middleware(status: int, middleware=problem_middleware) -> web.StreamResponse:
     async def handler(_request: web.Request) -> web.StreamResponse:
@@ -44,3 +47,26 @@ def test_a_value_a_middleware_left_is_found_and_a_missing_one_is_none() -> None:
     assert request_value(request, BODY_KEY) is None
     request[BODY_KEY] = b"{}"
     assert request_value(request, BODY_KEY) == b"{}"
+
+
+def _arrived_request(raw: bytes, eof: bool = True) -> web.Request:
+    async def make() -> web.Request:
+        payload = StreamReader(mock.Mock(_reading_paused=False), 2 ** 16, loop=asyncio.get_running_loop())
+        payload.feed_data(raw)
+        if eof:
+            payload.feed_eof()
+        return make_mocked_request("PATCH", "/v2/components/x1", headers={"Content-Length": str(len(raw))},
+                                   payload=payload)
+    return asyncio.run(make())
+
+
+def test_a_small_body_that_arrived_whole_is_decoded_without_a_coroutine_and_a_refused_one_is_kept() -> None:
+    """params.arrived_body (a node's report): red when it leaves every body to fast_body."""
+    report = b'{"id":"x1","actual_state":{"bss_token":"t"}}'
+    assert arrived_body(_arrived_request(report), FAST_ONE) == {"id": "x1", "actual_state": {"bss_token": "t"}}
+    refused = _arrived_request(b'{"enabled": "no"}')
+    assert arrived_body(refused, FAST_ONE) is None and refused[BODY_KEY] == b'{"enabled": "no"}'
+    assert arrived_body(_arrived_request(report, eof=False), FAST_ONE) is None  # not arrived: fast_body reads it
+    kept = _arrived_request(report)
+    kept[BODY_KEY] = b'{"id": "x1"}'  # read by a middleware (auth): fast_body takes it from there
+    assert arrived_body(kept, FAST_ONE) is None
