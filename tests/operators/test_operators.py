@@ -20,6 +20,7 @@ from .fakes import FakeServices, node
 from .helpers import ARTIFACTS, NOW, ago, component
 
 N = [f"x1000c0s{i}b0n0" for i in range(6)]
+COSTLY = 1e9  # LOOK_SHARE as if every look were costly: the back-off goes up to RECHECK_IN_TRANSITION
 
 
 def patched(svc):
@@ -103,6 +104,7 @@ def test_status_looks_again_soon_after_progress_and_backs_off_without(make_ctx, 
     assert round(run(op.run_pass(held)), 2) == fast and held.contended == 1
     svc.pcs.power[N[0]] = "on"  # came on without booting the desired artifacts: S6 moves it again
     monkeypatch.setattr(status_module, "FEW_IN_TRANSITION", 0)  # then powering off: backs off as if many
+    monkeypatch.setattr(status_module, "LOOK_SHARE", COSTLY)
     assert [round(run(op.run_pass(make_ctx(svc, **every))), 2) for _ in range(2)] == [fast, 2 * fast]
     assert len(patched(svc)) == 2
 
@@ -403,8 +405,78 @@ def test_status_backs_off_less_while_components_wait_for_pcs_or_cfs(make_ctx, mo
     assert make_ctx(svc).recheck > capped and status_module.FEW_IN_TRANSITION >= 1
     assert [round(run(op.run_pass(make_ctx(svc))), 2) for _ in range(3)] == [fast, fast, fast]
     monkeypatch.setattr(status_module, "FEW_IN_TRANSITION", 0)  # as if many were in transition
+    monkeypatch.setattr(status_module, "LOOK_SHARE", COSTLY)  # ... and their looks were costly
     assert [round(run(op.run_pass(make_ctx(svc))), 2) for _ in range(4)] == [2 * fast, capped, capped, capped]
     assert patched(svc) == []
+
+
+def configuring(cid: str) -> dict:
+    """A node configuring its desired configuration (S4e while CFS says `pending`)."""
+    return component(cid, phase="configuring", actual=ARTIFACTS, configuration="cfg")
+
+
+def pending_in_cfs(*ids: str) -> dict:
+    return {i: {"id": i, "desired_config": "cfg", "configuration_status": "pending"} for i in ids}
+
+
+def looks_take(svc, clock: "Clock", seconds: float) -> None:
+    """Each PCS question of `svc` takes `seconds` on `clock` (a look's cost)."""
+    ask = svc.pcs.power_status
+
+    async def slow(ids):
+        clock.t += seconds
+        return await ask(ids)
+    svc.pcs.power_status = slow
+
+
+def hints_of(op, make_ctx, svc, clock: "Clock", passes: int) -> list:
+    """The waits the passes ask for, each pass when the previous one asked to come back."""
+    hints = []
+    for _ in range(passes):
+        hints.append(round(run(op.run_pass(make_ctx(svc))), 2))
+        clock.t += hints[-1]
+    return hints
+
+
+@pytest.mark.parametrize("cost, expected", [(0.0, [0.2, 0.2, 0.2, 0.2]), (0.1, [0.2, 0.4, 0.4, 0.4]),
+                                            (0.3, [0.2, 0.4, 0.5, 0.5])])
+def test_status_backs_off_in_transition_no_further_than_its_looks_cost(make_ctx, monkeypatch, cost, expected):
+    """Issue 13 (a reboot's off -> On lag): while many components are in transition the looks
+    back off no further than LOOK_SHARE times what the last look took (at least
+    RECHECK_AFTER_PROGRESS, at most RECHECK_IN_TRANSITION): a look at 10,000 nodes powering off
+    costs ~0.05 s, and at 0.5 s between looks a node that went off waited up to that long for
+    its `On`."""
+    clock = Clock()
+    monkeypatch.setattr(status_module, "time", clock)
+    monkeypatch.setattr(status_module, "FEW_IN_TRANSITION", 0)  # as if many were in transition
+    svc = FakeServices(components=[configuring(N[0])], power={N[0]: "on"}, cfs=pending_in_cfs(N[0]))
+    looks_take(svc, clock, cost)
+    assert (status_module.RECHECK_AFTER_PROGRESS, status_module.RECHECK_IN_TRANSITION, status_module.LOOK_SHARE) \
+        == (0.2, 0.5, 4)
+    assert hints_of(StatusOperator(), make_ctx, svc, clock, 4) == expected
+    assert len(looked_at(svc)) == 4 and patched(svc) == []
+
+
+def test_status_looks_again_soon_after_a_look_that_found_progress(make_ctx, monkeypatch):
+    """Issue 13: the look after one that found nodes moved comes RECHECK_AFTER_PROGRESS after it,
+    not the backed-off interval the looks had before: the nodes of a session move together, and a
+    reboot's nodes found off one look waited half a second more for the next look at the others."""
+    clock = Clock()
+    monkeypatch.setattr(status_module, "time", clock)
+    monkeypatch.setattr(status_module, "FEW_IN_TRANSITION", 0)
+    monkeypatch.setattr(status_module, "LOOK_SHARE", COSTLY)
+    svc = FakeServices(components=[configuring(N[0]), configuring(N[1])], power={N[0]: "on", N[1]: "on"},
+                       cfs=pending_in_cfs(N[0], N[1]))
+    looks_take(svc, clock, 0.01)
+    op = StatusOperator()
+    capped = status_module.RECHECK_IN_TRANSITION
+    assert hints_of(op, make_ctx, svc, clock, 4)[-2:] == [capped, capped]  # backed off
+    svc.cfs.records[N[0]]["configuration_status"] = "configured"
+    fast = status_module.RECHECK_AFTER_PROGRESS
+    assert hints_of(op, make_ctx, svc, clock, 1) == [fast] and [p["id"] for p in patched(svc)] == [N[0]]  # S4c
+    svc.calls.clear()
+    assert hints_of(op, make_ctx, svc, clock, 1) == [fast * 2]
+    assert looked_at(svc) == [[N[1]]]  # N1's look was due: asked about, not skipped
 
 
 def test_status_asks_pcs_and_cfs_about_components_in_transition_on_its_timer_not_at_every_write(
