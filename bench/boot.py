@@ -18,6 +18,7 @@ the operators and the simulator are sampled; Redis `used_memory` is read after
 the boot session.
 
     .venv/bin/python -m bench.boot --nodes 1000 [--latency zero|realistic] [--profile DIR] [--replicas N] [--breakdown]
+                                  [--report-concurrency N]
 
 Each session also reports `counts`: what every process did per node, from the API's and the
 operators' /metrics read before and after it (passes and seconds in passes per operator stay
@@ -294,11 +295,18 @@ def phases(hardware: Mapping[str, Any], posted: float, running: float, settled: 
 
 def run_stack(nodes: int, latency: str, *, operations: Sequence[str] = OPERATIONS, timeout: float = 1800,
               api_workers: int = 2, profile: Optional[Path] = None, keep: bool = False,
-              log=print, replicas: int = 1, breakdown: bool = False) -> Dict[str, Any]:
-    """Start a stack of `nodes`, run each operation once; returns timings, memory and record sizes."""
+              log=print, replicas: int = 1, breakdown: bool = False,
+              report_concurrency: Optional[int] = None) -> Dict[str, Any]:
+    """Start a stack of `nodes`, run each operation once; returns timings, memory and record sizes.
+
+    `report_concurrency` overrides the simulator's node reports in flight (its default otherwise), so a run
+    can be repeated with an earlier default (64 before 8080cdc) and compared."""
     work = Path(tempfile.mkdtemp(prefix=f"bos-bench-e2e-{nodes}-"))
-    sim_args = ZERO_DELAYS if latency == "zero" else []
+    sim_args = list(ZERO_DELAYS if latency == "zero" else [])
     result: Dict[str, Any] = {"nodes": nodes, "latency": latency, "api_workers": api_workers}
+    if report_concurrency is not None:
+        sim_args += ["--report-concurrency", str(report_concurrency)]
+        result["report_concurrency"] = report_concurrency
     if replicas != 1:
         result["operator_replicas"] = replicas
     try:
@@ -365,12 +373,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--replicas", type=int, default=1, help="bos-operators processes side by side")
     parser.add_argument("--breakdown", action="store_true",
                         help="after the first session: Redis memory by kind of key (MEMORY USAGE of every key)")
+    parser.add_argument("--report-concurrency", type=int,
+                        help="node reports the simulator keeps in flight (default: the simulator's own)")
     args = parser.parse_args(argv)
     if args.replicas < 1:
         parser.error("--replicas must be at least 1")
+    if args.report_concurrency is not None and args.report_concurrency < 1:
+        parser.error("--report-concurrency must be at least 1")
     result = run_stack(args.nodes, args.latency, operations=args.operation or OPERATIONS, timeout=args.timeout,
                        api_workers=args.api_workers, profile=args.profile, keep=args.keep, replicas=args.replicas,
-                       breakdown=args.breakdown)
+                       breakdown=args.breakdown, report_concurrency=args.report_concurrency)
     print(json.dumps(result, indent=2))
     return 0
 

@@ -24,3 +24,11 @@ def test_pss_is_read_at_new_rss_peaks_and_every_few_samples(monkeypatch: pytest.
     rss[0] += 2 << 20
     watch._sample()  # a new peak: read at once
     assert len(reads) == 5 and watch.pss_peak["api"] == rss[0] // 2 and watch.peak["api"] == rss[0]
+
+
+def test_bench_boot_refuses_a_report_concurrency_below_one() -> None:
+    """`--report-concurrency` is passed to the simulator as given; 0 would start a stack that never reports."""
+    from bench import boot
+
+    with pytest.raises(SystemExit):
+        boot.main(["--nodes", "10", "--report-concurrency", "0"])
