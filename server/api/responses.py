@@ -78,8 +78,11 @@ class Minimal(web.StreamResponse):
         super().__init__(status=204, headers=APPLIED)
 
     async def _start(self, request: web.BaseRequest) -> AbstractStreamWriter:
-        if request.version != HttpVersion11 or not request.keep_alive or _signalled(request):
-            return await super()._start(request)  # a signal may change the headers: aiohttp's start sends them
+        if (request.version != HttpVersion11 or not request.keep_alive or _signalled(request)
+                or len(self.headers) != len(APPLIED)):
+            # a signal may change the headers, and a header added after the response was made (a
+            # middleware's) is not in the made block: aiohttp's start sends them all
+            return await super()._start(request)
         self._req = request
         self._keep_alive = True
         writer = self._payload_writer = request._payload_writer

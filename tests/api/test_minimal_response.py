@@ -67,6 +67,28 @@ def test_the_minimal_204_of_a_kept_http11_connection_is_sent_from_the_header_blo
     assert b"Connection: close\r\n" in closed
 
 
+def test_a_header_added_to_the_minimal_204_after_it_was_made_is_sent() -> None:
+    """Red when Minimal sends its made block whatever its own headers became: a middleware's header
+    (none adds one today) would be dropped without a word."""
+    async def stamped(request: web.Request, handler) -> web.StreamResponse:
+        response = await handler(request)
+        response.headers["X-Stamp"] = "1"
+        return response
+
+    async def run() -> bytes:
+        app = web.Application(middlewares=[web.middleware(stamped)])
+        app.router.add_route("PATCH", "/minimal", _minimal)
+        async with TestServer(app) as server:
+            reader, writer = await asyncio.open_connection(server.host, server.port)
+            writer.write(KEEP)
+            head = await reader.readuntil(b"\r\n\r\n")
+            writer.close()
+            return head
+
+    head = asyncio.run(run())
+    assert b"X-Stamp: 1\r\n" in head and b"Preference-Applied: return=minimal\r\n" in head
+
+
 def test_the_header_block_is_made_once_a_second(monkeypatch) -> None:
     clock = ["Thu, 03 Dec 2026 21:00:00 GMT"]
     monkeypatch.setattr(responses, "rfc822_formatted_time", lambda: clock[0])
