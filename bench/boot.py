@@ -18,7 +18,11 @@ the operators and the simulator are sampled; Redis `used_memory` is read after
 the boot session.
 
     .venv/bin/python -m bench.boot --nodes 1000 [--latency zero|realistic] [--profile DIR] [--replicas N] [--breakdown]
-                                  [--report-concurrency N]
+                                  [--report-concurrency N] [--poll]
+
+The wall time ends when the driver sees the session `complete`: it checks the store at each
+change event that may have ended a wait (bench/changes.py), so within a few ms of the write;
+`--poll` checks every 0.1 s instead, as before sitting 35 (each wall up to 0.1 s longer).
 
 Each session also reports `counts`: what every process did per node, from the API's and the
 operators' /metrics read before and after it (passes and seconds in passes per operator stay
@@ -57,6 +61,7 @@ from bos_sim.stack import Operators, Stack
 from bos_server.metrics import FLUSH_SECONDS
 from bos_server.store import keys
 
+from .changes import ChangeEvents
 from .common import Profiler, Watch, wait_for
 
 ZERO_DELAYS = ["--power-on-delay", "0", "--boot-delay", "0", "--soft-off-delay", "0", "--force-off-delay", "0",
@@ -75,14 +80,25 @@ def nominal_hardware_seconds(operation: str, latency: str) -> float:
 
 
 class Driver:
-    """The client side of one end-to-end run (requests on loopback, Redis for cheap counts)."""
+    """The client side of one end-to-end run (requests on loopback, Redis for cheap counts, the
+    store's change events to see a session's milestones as they happen; `events=False`: the
+    0.1 s poll alone, as before, to compare)."""
 
-    def __init__(self, stack: Stack) -> None:
+    def __init__(self, stack: Stack, events: bool = True) -> None:
         self.base = stack.api.url + "/v2"
         self.sim = stack.sim
         self.http = requests.Session()
         self.redis = Redis.from_url(stack.redis.url)
         self.metrics: Dict[str, str] = {"api": stack.api.url + "/metrics"}
+        self.events = ChangeEvents(self.redis).start() if events else None
+
+    def sleep(self, period: float) -> None:
+        """The wait between two checks of a milestone: until the next change event that may have
+        reached it (bench.changes), or `period` without the events."""
+        if self.events is None:
+            time.sleep(period)
+        else:
+            self.events.sleep(period)
 
     def call(self, method: str, path: str, **kw: Any) -> Any:
         resp = self.http.request(method, self.base + path, timeout=600, **kw)
@@ -117,7 +133,8 @@ class Driver:
                 {"calls": float(row["calls"]), "usec": float(row["usec"])} for name, row in stats.items()}
 
     def session_status(self, name: str) -> str:
-        """The session's status from the store's status index (one ZMSCORE). Polled every 0.1 s: a
+        """The session's status from the store's status index (one ZSCORE per status). Checked at
+        each session event (polled every 0.1 s before): a
         `GET /v2/sessions/{name}` answers the whole record, whose `components` string is ~1.4 MB at
         100,000 nodes; fetching and parsing it ten times a second took the driver ~20 % of a core
         (7.5 % at 30,000), CPU the measured stack lost on a two-core machine."""
@@ -134,6 +151,8 @@ class Driver:
         return {"json_bytes": len(json.dumps(record, separators=(",", ":"))), "redis_value_bytes": int(stored)}
 
     def close(self) -> None:
+        if self.events is not None:
+            self.events.close()
         self.http.close()
         self.redis.close()
 
@@ -214,11 +233,14 @@ def run_session(driver: Driver, name: str, operation: str, nodes: int, timeout: 
     driver.sim.hardware_time(reset=True)
     commands = driver.command_stats()
     counters = scrape_all(driver)
+    if driver.events is not None:
+        driver.events.counted()  # from the POST on
+    cpu = time.process_time()
     started = time.monotonic()
     posted = time.time()
     driver.call("POST", "/sessions", json={"name": name, "template_name": "bench", "operation": operation})
     running: Optional[float] = None
-    settled: Optional[float] = None  # wall time the poll first saw no enabled component
+    settled: Optional[float] = None  # wall time the driver first saw no enabled component
 
     def complete() -> bool:
         nonlocal running, settled
@@ -229,8 +251,10 @@ def run_session(driver: Driver, name: str, operation: str, nodes: int, timeout: 
             settled = time.time()
         return status == "complete"
 
-    done = wait_for(complete, timeout, f"{operation} session of {nodes:,} nodes", period=0.1)
+    done = wait_for(complete, timeout, f"{operation} session of {nodes:,} nodes", period=0.1, sleep=driver.sleep)
     completed = time.time()
+    cpu = time.process_time() - cpu
+    events = driver.events.counted() if driver.events is not None else None
     status = driver.call("GET", f"/sessions/{name}/status")
     if status["managed_components_count"] != nodes or status["percent_successful"] != 100:
         raise RuntimeError(f"{operation} session of {nodes:,} nodes did not succeed: "
@@ -244,6 +268,9 @@ def run_session(driver: Driver, name: str, operation: str, nodes: int, timeout: 
             "hardware_seconds": round(hardware["max_wall_seconds"], 2),
             "hardware_mean_seconds": round(hardware["mean_seconds"] / hardware["speed"], 2),
             "overhead_seconds": round(wall - hardware["max_wall_seconds"], 2),
+            "completed_unix": round(completed, 3),  # to line up with the stack's logs
+            "driver_cpu_seconds": round(cpu, 3),  # the bench's own, taken from the measured stack's cores
+            **({"change_events": events} if events else {}),
             "redis_commands": redis_commands(commands, driver.command_stats(), nodes),
             "counts": {name: counts_per_node(counters[name], after[name], nodes) for name in driver.metrics},
             "timeline": timeline(hardware, posted, (running or done) - started + posted, settled, completed),
@@ -254,8 +281,8 @@ def timeline(hardware: Mapping[str, Any], posted: float, running: float, settled
              completed: float) -> Dict[str, Any]:
     """Where a session's wall time went, in seconds since the hardware clock's reset (just before the
     POST): the simulator's first/last of each kind of node event (a PCS request reaching a node, each
-    step done, a report accepted) with its 10/50/90 % times, and BOS's own milestones as the 10 Hz
-    poll saw them (running, no component enabled any more, complete)."""
+    step done, a report accepted) with its 10/50/90 % times, and BOS's own milestones as the driver saw
+    them, woken by the change events (running, no component enabled any more, complete)."""
     since = hardware["since"]
     bos = {"POST sent": posted, "running (setup done)": running, "no component enabled": settled,
            "complete": completed}
@@ -296,11 +323,12 @@ def phases(hardware: Mapping[str, Any], posted: float, running: float, settled: 
 def run_stack(nodes: int, latency: str, *, operations: Sequence[str] = OPERATIONS, timeout: float = 1800,
               api_workers: int = 2, profile: Optional[Path] = None, keep: bool = False,
               log=print, replicas: int = 1, breakdown: bool = False,
-              report_concurrency: Optional[int] = None) -> Dict[str, Any]:
+              report_concurrency: Optional[int] = None, events: bool = True) -> Dict[str, Any]:
     """Start a stack of `nodes`, run each operation once; returns timings, memory and record sizes.
 
     `report_concurrency` overrides the simulator's node reports in flight (its default otherwise), so a run
-    can be repeated with an earlier default (64 before 8080cdc) and compared."""
+    can be repeated with an earlier default (64 before 8080cdc) and compared. `events=False` sees the
+    milestones by the 0.1 s poll alone (before sitting 35: each wall up to 0.1 s longer)."""
     work = Path(tempfile.mkdtemp(prefix=f"bos-bench-e2e-{nodes}-"))
     sim_args = list(ZERO_DELAYS if latency == "zero" else [])
     result: Dict[str, Any] = {"nodes": nodes, "latency": latency, "api_workers": api_workers}
@@ -309,10 +337,12 @@ def run_stack(nodes: int, latency: str, *, operations: Sequence[str] = OPERATION
         result["report_concurrency"] = report_concurrency
     if replicas != 1:
         result["operator_replicas"] = replicas
+    if not events:
+        result["detection"] = "0.1 s poll"
     try:
         with Stack(work, nodes=nodes, sim_args=sim_args, sim_timeout=600, operators=False,
                    api_args=["--workers", str(api_workers)], env={"BOS_LOG_LEVEL": "WARNING"}) as stack:
-            driver = Driver(stack)
+            driver = Driver(stack, events=events)
             try:
                 baseline = driver.used_memory()
                 driver.call("PATCH", "/options", json=dict(DEFAULTS))
@@ -375,6 +405,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="after the first session: Redis memory by kind of key (MEMORY USAGE of every key)")
     parser.add_argument("--report-concurrency", type=int,
                         help="node reports the simulator keeps in flight (default: the simulator's own)")
+    parser.add_argument("--poll", action="store_true",
+                        help="see each milestone by the 0.1 s poll alone, not the change events (the timing before "
+                             "sitting 35, to compare)")
     args = parser.parse_args(argv)
     if args.replicas < 1:
         parser.error("--replicas must be at least 1")
@@ -382,7 +415,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         parser.error("--report-concurrency must be at least 1")
     result = run_stack(args.nodes, args.latency, operations=args.operation or OPERATIONS, timeout=args.timeout,
                        api_workers=args.api_workers, profile=args.profile, keep=args.keep, replicas=args.replicas,
-                       breakdown=args.breakdown, report_concurrency=args.report_concurrency)
+                       breakdown=args.breakdown, report_concurrency=args.report_concurrency,
+                       events=not args.poll)
     print(json.dumps(result, indent=2))
     return 0
 

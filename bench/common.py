@@ -17,7 +17,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -257,12 +257,14 @@ def machine() -> Dict[str, object]:
             "aiohttp": aiohttp.__version__, "redis_py": redis.__version__, "wrk": _wrk_version()}
 
 
-def wait_for(check, timeout: float, what: str, period: float = 0.1) -> float:
-    """Poll until `check()` is true; returns the monotonic time it first was."""
+def wait_for(check: Callable[[], bool], timeout: float, what: str, period: float = 0.1,
+             sleep: Callable[[float], None] = time.sleep) -> float:
+    """Check until `check()` is true; returns the monotonic time it first was. Between checks
+    `sleep(period)`: a fixed poll, or a wait that an event ends early (bench.changes)."""
     deadline = time.monotonic() + timeout
     while True:
         if check():
             return time.monotonic()
         if time.monotonic() > deadline:
             raise TimeoutError(f"{what} did not happen within {timeout:.0f} s")
-        time.sleep(period)
+        sleep(period)
