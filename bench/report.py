@@ -222,6 +222,7 @@ def _e2e_rows(latency: str, size: str, data: Dict[str, Any]) -> List[Tuple[str, 
                 value += f" of hardware (nominal {timing['hardware_nominal_seconds']:g} s)"
             if timing.get("hardware_seconds"):
                 value += f" ({100 * timing['overhead_seconds'] / timing['hardware_seconds']:.0f} %)"
+            value += _runs(timing)
         target = {("boot", "10000"): "<= 20 s", ("boot", "100000"): "<= 40 s",
                   ("reboot", "100000"): "<= 60 s"}.get((operation, size), "") if latency == "zero" else "overhead <= 10 %"
         out.append((f"End to end: {operation}, {latency} hardware latency", (f"{latency}_{operation}", size), value,
@@ -245,6 +246,14 @@ def _e2e_rows(latency: str, size: str, data: Dict[str, Any]) -> List[Tuple[str, 
                 out.append((f"Peak RSS: {label}, boot + reboot", (f"rss_{name}", size), f"{mib:,.0f} MiB",
                             f"{1024 * mib / nodes:,.2f} KiB/node", limit if size == TARGET_SIZE else ""))
     return out
+
+
+def _runs(timing: Dict[str, Any]) -> str:
+    """Every run's overhead beside the median run's (bench/run.py --realistic-runs): the spread."""
+    overheads = timing.get("runs_overhead_seconds")
+    if not overheads or len(overheads) < 2:
+        return ""
+    return f"; median of {len(overheads)} runs, overheads {' / '.join(f'{v:.2f}' for v in overheads)} s"
 
 
 def rows(results: Dict[str, Any]) -> List[Row]:
@@ -362,6 +371,14 @@ def _steal_share(meta: Dict[str, Any]) -> float:
     return float(meta.get("steal_seconds") or 0) / core_seconds if core_seconds else 0.0
 
 
+def _realistic_runs(settings: Dict[str, Any]) -> str:
+    runs = settings.get("realistic_runs") or 1
+    if runs == 1:
+        return ", each realistic-latency one once"
+    return (f", each realistic-latency stack {runs} times, shown by the run with the median overhead share "
+            "of each operation")
+
+
 def generated(results: Dict[str, Any], doc: Path, plots: List[Path]) -> str:
     meta = results.get("meta", {})
     settings = meta.get("settings", {})
@@ -386,7 +403,8 @@ def generated(results: Dict[str, Any], doc: Path, plots: List[Path]) -> str:
               f"latencies {settings.get('latencies')}; `bos-server --workers {settings.get('api_workers')}` everywhere; "
               f"query medians of {settings.get('runs')} runs (full and paged listings: {settings.get('full_runs')}); "
               f"reporter load: {settings.get('load_runs')} runs of {settings.get('load_seconds')} s, "
-              f"{settings.get('connections')} connections; each end-to-end session once per size.",
+              f"{settings.get('connections')} connections; each zero-latency end-to-end session once per size"
+              + _realistic_runs(settings) + ".",
               "", markdown_table(results), ""]
     targets = [t for t in results.get("targets", []) if t["met"] is not None]
     if targets:
