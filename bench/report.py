@@ -217,11 +217,11 @@ def _e2e_rows(latency: str, size: str, data: Dict[str, Any]) -> List[Tuple[str, 
             continue
         value = _s(timing["wall_seconds"]) + f" (setup {_s(timing.get('setup_seconds'))})"
         if latency == "realistic":
-            value += f", overhead {_s(timing['overhead_seconds'])} over {timing['hardware_seconds']:g} s"
+            value += f", overhead {timing['overhead_seconds']:.2f} s over {timing['hardware_seconds']:g} s"
             if timing.get("hardware_nominal_seconds"):  # the drawn hardware time (slowest node) vs nominal
                 value += f" of hardware (nominal {timing['hardware_nominal_seconds']:g} s)"
             if timing.get("hardware_seconds"):
-                value += f" ({100 * timing['overhead_seconds'] / timing['hardware_seconds']:.0f} %)"
+                value += f" ({100 * timing['overhead_seconds'] / timing['hardware_seconds']:.1f} %)"
             value += _runs(timing)
         target = {("boot", "10000"): "<= 20 s", ("boot", "100000"): "<= 40 s",
                   ("reboot", "100000"): "<= 60 s"}.get((operation, size), "") if latency == "zero" else "overhead <= 10 %"

@@ -52,7 +52,7 @@ def test_the_goal_and_the_table_use_the_median_run() -> None:
     goals = {tuple(t["key"]): t for t in report.evaluate(results)}
     assert goals[("realistic_boot", "10000")]["value"] == 12.0 and not goals[("realistic_boot", "10000")]["met"]
     row = next(r for r in report.rows({**results, "targets": list(goals.values())}) if "boot, realistic" in r[0])
-    assert "overhead 1.2 s over 10 s" in row[2] and "median of 3 runs, overheads 1.30 / 0.90 / 1.20 s" in row[2]
+    assert "overhead 1.20 s over 10 s" in row[2] and "(12.0 %)" in row[2] and "median of 3 runs, overheads 1.30 / 0.90 / 1.20 s" in row[2]
 
 
 def test_make_bench_runs_the_realistic_stack_three_times_and_a_quick_run_once(monkeypatch: pytest.MonkeyPatch,
