@@ -49,6 +49,12 @@ FEW_IN_TRANSITION = 200
 # went off waited up to that long for its `On` (a reboot's off -> On lag; issue 13, realistic
 # latencies). Looks so take no more than a fifth of the time.
 LOOK_SHARE = 4
+# ... and after a pass that moved components on and left some, but no more than FEW_IN_TRANSITION,
+# in transition (a session's last nodes: the last soft-offs of a reboot, the last CFS sessions), this
+# soon: the last of them waited up to RECHECK_AFTER_PROGRESS to be noticed (issue 13, realistic
+# latencies). A pass that moves nothing doubles the wait from there: a node that does not move is
+# never asked about more often than every RECHECK_AFTER_PROGRESS (but once, right after others moved).
+RECHECK_AFTER_LAST_MOVED = 0.1
 LOOK_EARLY = 0.05  # a pass this close to the next look's time asks (it was scheduled for it)
 PAGES_IN_FLIGHT = 2
 # The power operator whose work a rule's write makes a component (operators.md §1.2):
@@ -786,13 +792,19 @@ class StatusOperator(Operator):
         or LOOK_SHARE times the last look, whichever is shorter, and while no more than
         FEW_IN_TRANSITION do (a session's last nodes), it does not start.
 
-        Never more than half the time polling: the wait is at least the pass duration. (At least
-        the look's duration alone would have looked at the 10,000-node boot's last 168 nodes 0.45 s
-        sooner; with it a 100,000-node boot ran 77 status passes, not 57 (56.4 s against 44.7, one
-        run each at load 5-10): unsettled, so the bound stays.) The next look is due that interval after this one began
-        (`look`: the pass's look, if it asked), at once if it took longer: the interval computed
-        with this pass's outcome, so a look that found nodes moved brings the next one in
-        RECHECK_AFTER_PROGRESS, not in the backed-off interval the looks had before."""
+        After a pass that moved components on and left some, but no more than FEW_IN_TRANSITION,
+        in transition, the next look comes after RECHECK_AFTER_LAST_MOVED (none left: nothing to
+        look at sooner; what waits for a write is woken by it).
+
+        The next look is due that interval after this one began (`look`: the pass's look, if it
+        asked), at once if it took longer: the interval computed with this pass's outcome, so a
+        look that found nodes moved brings the next one in RECHECK_AFTER_PROGRESS, not in the
+        backed-off interval the looks had before. The wait asked for ends then: what the pass
+        wrote after its look does not hold the next look back (a wait of at least the whole pass,
+        the writes of 2,800 nodes configured included, put a 10,000-node boot's last looks 0.5-0.7 s
+        apart). Looks so take no more than half the time (LOOK_SHARE: a fifth, below 0.5 s); a
+        pass without a look waits at least as long as it took (never more than half the time in
+        passes that ask nothing)."""
         fastest = min(RECHECK_AFTER_PROGRESS, ctx.recheck)
         slowest = ctx.recheck
         if look is not None and look.looked is not None:
@@ -800,10 +812,13 @@ class StatusOperator(Operator):
         if in_transition:
             capped = min(RECHECK_IN_TRANSITION, max(fastest, LOOK_SHARE * self._look_took))
             slowest = min(fastest if in_transition <= FEW_IN_TRANSITION else capped, slowest)
-        if moved or self._interval is None:
+        if look is not None and look.moved and 0 < in_transition <= FEW_IN_TRANSITION:  # a session's last
+            self._interval = min(RECHECK_AFTER_LAST_MOVED, fastest)
+        elif moved or self._interval is None:
             self._interval = fastest
         else:
             self._interval = min(slowest, self._interval * 2)
-        if look is not None and look.looked is not None:
-            self._look_due = look.looked + max(self._interval, look.look_took) - LOOK_EARLY
-        return max(self._interval, ctx.elapsed())
+        if look is None or look.looked is None:  # no look this pass: at least as long as it took
+            return max(self._interval, ctx.elapsed())
+        self._look_due = look.looked + max(self._interval, look.look_took) - LOOK_EARLY
+        return max(self._look_due + LOOK_EARLY - time.monotonic(), 0.0)

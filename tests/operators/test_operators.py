@@ -3,6 +3,10 @@ and session-cleanup operators against fake services (operators.md §3, §4, §7)
 
 from __future__ import annotations
 
+import itertools
+import time
+from types import SimpleNamespace
+
 import pytest
 
 from bos_server.operators import status as status_module
@@ -88,12 +92,22 @@ def test_status_asks_cfs_by_id_for_a_small_share_of_the_cluster_however_few_are_
     assert len(patched(svc)) == 6
 
 
+def ticking(monkeypatch) -> None:
+    """The status operator's monotonic clock moves 1 µs a reading: its passes take next to no time,
+    so the waits they ask for are the intervals whatever the load (a look's cost stays above 0 for
+    LOOK_SHARE); its epoch clock is the real one (the actions of `component` have timed out)."""
+    ticks = itertools.count()
+    monkeypatch.setattr(status_module, "time", SimpleNamespace(time=time.time, monotonic=lambda: next(ticks) * 1e-6))
+
+
 def test_status_looks_again_soon_after_progress_and_backs_off_without(make_ctx, monkeypatch):
     """Hardware changes reach BOS only through the status operator's looks (issue 13): right
     after a look that moved components on, the next comes soon; looks that move nothing back off
     to the re-check interval; the next change brings the short interval back."""
     svc = FakeServices(components=[component(N[0], override="on_hold")], power={N[0]: "off"},
                        cfs={N[0]: {"id": N[0]}})
+    monkeypatch.setattr(status_module, "RECHECK_AFTER_LAST_MOVED", status_module.RECHECK_AFTER_PROGRESS)  # own test
+    ticking(monkeypatch)
     op = StatusOperator()
     every = {"polling_frequency": 0}  # every pass a full look: the component (handed off) is looked at
     hints = [run(op.run_pass(make_ctx(svc, **every))) for _ in range(5)]  # moved to powering_on, stays off
@@ -400,6 +414,7 @@ def test_status_backs_off_less_while_components_wait_for_pcs_or_cfs(make_ctx, mo
     svc = FakeServices(components=[component(N[0], phase="configuring", actual=ARTIFACTS, configuration="cfg")],
                        power={N[0]: "on"},
                        cfs={N[0]: {"id": N[0], "desired_config": "cfg", "configuration_status": "pending"}})
+    ticking(monkeypatch)
     op = StatusOperator()
     fast, capped = status_module.RECHECK_AFTER_PROGRESS, status_module.RECHECK_IN_TRANSITION
     assert make_ctx(svc).recheck > capped and status_module.FEW_IN_TRANSITION >= 1
@@ -429,17 +444,32 @@ def looks_take(svc, clock: "Clock", seconds: float) -> None:
     svc.pcs.power_status = slow
 
 
-def hints_of(op, make_ctx, svc, clock: "Clock", passes: int) -> list:
-    """The waits the passes ask for, each pass when the previous one asked to come back."""
-    hints = []
+def writes_take(svc, clock: "Clock", seconds: float) -> None:
+    """Each write of components to BOS by `svc` takes `seconds` on `clock` (a pass's writes)."""
+    write = svc.bos.patch_components
+
+    async def slow(*args, **kwargs):
+        clock.t += seconds
+        return await write(*args, **kwargs)
+    svc.bos.patch_components = slow
+
+
+def cadence_of(op, make_ctx, svc, clock: "Clock", passes: int) -> list:
+    """From each pass's start to the next's (the pass on `clock`, then the wait it asked for), each
+    pass when the previous one asked to come back: the time between two looks that both ask."""
+    cadence = []
     for _ in range(passes):
-        hints.append(round(run(op.run_pass(make_ctx(svc))), 2))
-        clock.t += hints[-1]
-    return hints
+        began = clock.t
+        ctx = make_ctx(svc)
+        ctx.elapsed = lambda began=began: clock.t - began  # the pass's duration on `clock` too
+        hint = run(op.run_pass(ctx))  # (the pass moves the clock: not `clock.t += run(...)`)
+        clock.t += hint
+        cadence.append(round(clock.t - began, 2))
+    return cadence
 
 
 @pytest.mark.parametrize("cost, expected", [(0.0, [0.2, 0.2, 0.2, 0.2]), (0.1, [0.2, 0.4, 0.4, 0.4]),
-                                            (0.3, [0.2, 0.4, 0.5, 0.5])])
+                                            (0.3, [0.3, 0.4, 0.5, 0.5])])
 def test_status_backs_off_in_transition_no_further_than_its_looks_cost(make_ctx, monkeypatch, cost, expected):
     """Issue 13 (a reboot's off -> On lag): while many components are in transition the looks
     back off no further than LOOK_SHARE times what the last look took (at least
@@ -453,7 +483,7 @@ def test_status_backs_off_in_transition_no_further_than_its_looks_cost(make_ctx,
     looks_take(svc, clock, cost)
     assert (status_module.RECHECK_AFTER_PROGRESS, status_module.RECHECK_IN_TRANSITION, status_module.LOOK_SHARE) \
         == (0.2, 0.5, 4)
-    assert hints_of(StatusOperator(), make_ctx, svc, clock, 4) == expected
+    assert cadence_of(StatusOperator(), make_ctx, svc, clock, 4) == expected
     assert len(looked_at(svc)) == 4 and patched(svc) == []
 
 
@@ -470,13 +500,62 @@ def test_status_looks_again_soon_after_a_look_that_found_progress(make_ctx, monk
     looks_take(svc, clock, 0.01)
     op = StatusOperator()
     capped = status_module.RECHECK_IN_TRANSITION
-    assert hints_of(op, make_ctx, svc, clock, 4)[-2:] == [capped, capped]  # backed off
+    assert cadence_of(op, make_ctx, svc, clock, 4)[-2:] == [capped, capped]  # backed off
     svc.cfs.records[N[0]]["configuration_status"] = "configured"
     fast = status_module.RECHECK_AFTER_PROGRESS
-    assert hints_of(op, make_ctx, svc, clock, 1) == [fast] and [p["id"] for p in patched(svc)] == [N[0]]  # S4c
+    assert cadence_of(op, make_ctx, svc, clock, 1) == [fast] and [p["id"] for p in patched(svc)] == [N[0]]  # S4c
     svc.calls.clear()
-    assert hints_of(op, make_ctx, svc, clock, 1) == [fast * 2]
+    assert cadence_of(op, make_ctx, svc, clock, 1) == [fast * 2]
     assert looked_at(svc) == [[N[1]]]  # N1's look was due: asked about, not skipped
+
+
+@pytest.mark.parametrize("few, after_progress", [(200, 0.1), (1, 0.2)])
+def test_status_looks_again_sooner_after_progress_when_few_remain_in_transition(make_ctx, monkeypatch, few,
+                                                                                 after_progress):
+    """Issue 13 (the realistic boot's tail, a reboot's last soft-offs): after a pass that moved
+    components on and left no more than FEW_IN_TRANSITION in transition (a session's last nodes),
+    the next look comes in RECHECK_AFTER_LAST_MOVED; with more left, in RECHECK_AFTER_PROGRESS. A
+    look that finds nothing never brings the next one sooner than RECHECK_AFTER_PROGRESS: a node
+    that does not move is not asked about at 10 Hz."""
+    clock = Clock()
+    monkeypatch.setattr(status_module, "time", clock)
+    monkeypatch.setattr(status_module, "FEW_IN_TRANSITION", few)
+    svc = FakeServices(components=[configuring(N[0]), configuring(N[1]), configuring(N[2])],
+                       power={i: "on" for i in N[:3]}, cfs=pending_in_cfs(*N[:3]))
+    looks_take(svc, clock, 0.01)
+    assert status_module.RECHECK_AFTER_LAST_MOVED == 0.1
+    op = StatusOperator()
+    cadence_of(op, make_ctx, svc, clock, 2)
+    svc.cfs.records[N[0]]["configuration_status"] = "configured"
+    assert cadence_of(op, make_ctx, svc, clock, 1) == [after_progress] and [p["id"] for p in patched(svc)] == [N[0]]
+    svc.calls.clear()
+    assert cadence_of(op, make_ctx, svc, clock, 3) == [0.2, 0.2, 0.2]  # N1 and N2 stuck: no faster than 0.2
+    assert looked_at(svc) == [N[1:3]] * 3  # each of those looks was due: asked about, not skipped
+
+
+@pytest.mark.parametrize("write", [0.1, 0.3])
+def test_status_times_the_next_look_from_the_look_not_from_the_pass_s_writes(make_ctx, monkeypatch, write):
+    """Issue 13 (the realistic boot's tail and the reboot's off -> On): the next look is due the
+    re-check interval after the last look began, whatever the pass wrote after it: a look that
+    found 2,800 nodes configured wrote them for 0.2-0.5 s, and a wait of at least the whole pass
+    put the looks of a 10,000-node boot's last nodes 0.5-0.7 s apart. A pass that took longer
+    than the interval is followed by the next look at once."""
+    clock = Clock()
+    monkeypatch.setattr(status_module, "time", clock)
+    monkeypatch.setattr(status_module, "LOOK_SHARE", COSTLY)
+    monkeypatch.setattr(status_module, "FEW_IN_TRANSITION", 0)  # many left: not RECHECK_AFTER_LAST_MOVED
+    svc = FakeServices(components=[configuring(N[0]), configuring(N[1]), configuring(N[2])],
+                       power={i: "on" for i in N[:3]}, cfs=pending_in_cfs(*N[:3]))
+    looks_take(svc, clock, 0.01)
+    writes_take(svc, clock, write)
+    op = StatusOperator()
+    fast = status_module.RECHECK_AFTER_PROGRESS
+    assert cadence_of(op, make_ctx, svc, clock, 2) == [fast, 2 * fast]  # nothing written: backs off
+    svc.cfs.records[N[0]]["configuration_status"] = "configured"
+    assert cadence_of(op, make_ctx, svc, clock, 1) == [round(max(fast, 0.01 + write), 2)]  # S4c written
+    svc.cfs.records[N[1]]["configuration_status"] = "configured"
+    assert cadence_of(op, make_ctx, svc, clock, 1) == [round(max(fast, 0.01 + write), 2)]
+    assert [p["id"] for p in patched(svc)] == [N[0], N[1]]
 
 
 def test_status_asks_pcs_and_cfs_about_components_in_transition_on_its_timer_not_at_every_write(
