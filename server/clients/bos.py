@@ -142,14 +142,13 @@ class BosClient:
             return await self.reads.acting_records(ids, query)
         return await self.components_by_ids(ids, **filters)
 
-    async def components_with_prints(self, ids: Sequence[str], handing: bool = False, **filters: Any
+    async def components_with_prints(self, ids: Sequence[str], **filters: Any
                                      ) -> Optional[Tuple[List[Component], Dict[str, int]]]:
         """components_by_ids with each record's fingerprint (bos_reads.py), or None when the
-        records are not read from the store (then no fingerprints exist). `handing`: with the
-        fields the power operators read too (bos_reads.handing_fields)."""
+        records are not read from the store (then no fingerprints exist)."""
         if self.reads is None or (query := store_query(**filters)) is None:
             return None
-        return await self.reads.components_with_prints(ids, query, handing)
+        return await self.reads.components_with_prints(ids, query)
 
     async def component_ids(self, page_size: int) -> List[str]:
         """Every component's ID: from the store's ID index when the operators share the API's

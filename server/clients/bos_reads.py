@@ -135,20 +135,6 @@ class _ActingFields(msgspec.Struct):
 _ACTING_FIELDS = msgspec.json.Decoder(_ActingFields)
 
 
-class _HandingFields(_StatusFields):
-    """The status operator's fields and the power operators' (`_ActingFields`) together: a look at a
-    batch session setup just enabled hands nearly every record it reads to power-on (or, in a
-    reboot, power-off-graceful), which acts on the records that look read (operators.md §3,
-    "handed over at once") instead of reading them again."""
-
-    event_stats: Any = None
-    session: Any = None
-    retry_policy: Any = None
-
-
-_HANDING_FIELDS = msgspec.json.Decoder(_HandingFields)
-
-
 def status_fields(raw: bytes) -> Dict[str, Any]:
     """A stored record as the status rules read it: `_StatusFields` (None for a field it lacks, as a
     dict read with `.get`), a field the stored form marks absent (record_form.ABSENT) None too.
@@ -158,11 +144,6 @@ def status_fields(raw: bytes) -> Dict[str, Any]:
     re-read was a seventh of the operators' CPU in a 100,000-node boot (issue 13): this is half
     its cost per record."""
     return _slim(_STATUS_FIELDS, raw, ("status", "error"))
-
-
-def handing_fields(raw: bytes) -> Dict[str, Any]:
-    """`status_fields` with the power operators' fields too (`_HandingFields`)."""
-    return _slim(_HANDING_FIELDS, raw, ("status", "error", "event_stats"))
 
 
 def acting_fields(raw: bytes) -> Dict[str, Any]:
@@ -244,31 +225,29 @@ class StoreReads:
         await self.store.blobs.expand(records, shared=True)
         return [cast(Component, r) for r in records if r is not None and query.matches(r)]
 
-    async def components_with_prints(self, ids: Sequence[str], query: ComponentQuery,
-                                     handing: bool = False) -> Tuple[List[Component], Dict[str, int]]:
+    async def components_with_prints(self, ids: Sequence[str],
+                                     query: ComponentQuery) -> Tuple[List[Component], Dict[str, int]]:
         """components_by_ids, plus the fingerprint of the very version of each record returned.
         The records are the status operator's: with its listing's filters (`enabled`, phase,
         status), each holds the fields its rules read alone (`status_fields`), not the listing's
-        view of the whole record; `handing`: the power operators' fields too (`handing_fields`)."""
+        view of the whole record."""
         ids = sorted(set(ids))
         raws = await self.store.get_raw_many(ids)
         found: List[Component] = []
         prints: Dict[str, int] = {}
-        for cid, raw, record in zip(ids, raws, await self._status_records(raws, query, handing)):
+        for cid, raw, record in zip(ids, raws, await self._status_records(raws, query)):
             if record is not None and raw is not None and query.matches(record):
                 found.append(cast(Component, record))
                 prints[cid] = hash(raw)
         return found, prints
 
-    async def _status_records(self, raws: Sequence[Optional[bytes]], query: ComponentQuery,
-                              handing: bool = False) -> List[Any]:
-        """`raws` decoded to `status_fields` (`handing_fields` if `handing`), artifact sets expanded
-        (shared); or in full, as the listing shows them, for a query that reads a field those leave
-        out (session, staged session, report time)."""
+    async def _status_records(self, raws: Sequence[Optional[bytes]], query: ComponentQuery) -> List[Any]:
+        """`raws` decoded to `status_fields`, artifact sets expanded (shared); or in full, as the
+        listing shows them, for a query that reads a field those leave out (session, staged
+        session, report time)."""
         if query.session is not None or query.staged_session is not None or query.actual_before is not None:
             return [None if r is None else view(r) for r in await self.store.decode(raws, shared=True)]
-        decode = handing_fields if handing else status_fields
-        records = [None if raw is None else decode(raw) for raw in raws]
+        records = [None if raw is None else status_fields(raw) for raw in raws]
         await self.store.blobs.expand(records, shared=True)
         return records
 

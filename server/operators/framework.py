@@ -15,8 +15,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass, field, replace
-from typing import (AbstractSet, Any, AsyncIterator, Awaitable, Callable, Dict, FrozenSet, List, Mapping, Optional, Sequence, Set,
-                    TypeVar, cast)
+from typing import Any, AsyncIterator, Awaitable, Callable, Dict, FrozenSet, List, Mapping, Optional, Sequence, Set, TypeVar, cast
 
 from bos_shared.records import Component  # the typed record (api.md §2.1)
 from bos_shared.status import component_status
@@ -134,17 +133,6 @@ async def concurrently(*calls: Awaitable[Any]) -> List[Any]:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-
-
-@dataclass
-class Seen:
-    """What the status operator read of the components it hands over, under the claim it hands them
-    with (its look at a batch session setup just enabled, operators.md §3 "handed over at once"):
-    each record as that look's write (or carried patch) makes it, and the IDs HSM knew, asked with
-    that read. The power operator acts on these instead of reading both again (`taken`)."""
-
-    records: Dict[str, Component]
-    known: AbstractSet[str]
 
 
 class ComponentsBusy(Exception):
@@ -314,8 +302,7 @@ class ComponentOperator(Operator):
         for cid in with_carried:
             carried.pop(cid, None)
 
-    async def take_over(self, ctx: PassContext, ids: Sequence[str], claim: Claim,
-                        seen: Optional[Seen] = None) -> None:
+    async def take_over(self, ctx: PassContext, ids: Sequence[str], claim: Claim) -> None:
         """Act, under the status operator's claim, on the components its write just made this
         operator's work (operators.md §3, extension "handed over at once"): the flow of a claimed
         chunk from the re-read on, this operator's selection steps (`narrow`: HSM existence, the
@@ -328,11 +315,10 @@ class ComponentOperator(Operator):
         work, not in HSM, waiting for a wave slot, another's decision) are written at the end, as
         the status operator would have written them, and so, if it can be, after an error (HSM
         unreachable: left to this operator's next pass, as before). A hand-over cancelled or whose
-        leases were lost leaves them unwritten: nothing was done, the status operator decides again.
-        `seen`: the status operator's read of them under this claim, and HSM's answer (`Seen`)."""
+        leases were lost leaves them unwritten: nothing was done, the status operator decides again."""
         own = ctx.as_operator(self.name)
         try:
-            fresh = await self.taken(own, ids, seen)
+            fresh = await self.taken(own, ids)
             if fresh:
                 await self.process_chunk(own, fresh, claim)
             await self._write_carried(ctx, ids)
@@ -351,10 +337,10 @@ class ComponentOperator(Operator):
             await ctx.bos.patch_components(left, ctx.batch_size)
             self.drop_carried(ids)
 
-    async def taken(self, ctx: PassContext, ids: Sequence[str], seen: Optional[Seen] = None) -> List[Component]:
+    async def taken(self, ctx: PassContext, ids: Sequence[str]) -> List[Component]:
         """The components handed over (`take_over`) that are still this operator's work: re-read
-        (`refresh`, or as `seen`: `as_seen`), then narrowed by its selection steps (`narrow`)."""
-        fresh = self.as_seen(ctx, ids, seen.records) if seen is not None else await self.refresh(ctx, ids)
+        (`refresh`), then narrowed by its selection steps (`narrow`)."""
+        fresh = await self.refresh(ctx, ids)
         return await self.narrow(ctx, fresh) if fresh else fresh
 
     async def select(self, ctx: PassContext) -> List[str]:
@@ -461,25 +447,6 @@ class ComponentOperator(Operator):
             ctx.log.info("%d of %d components changed since selection and are left alone",
                          len(ids) - len(kept), len(ids))
         return kept
-
-    def as_seen(self, ctx: PassContext, ids: Sequence[str], records: Mapping[str, Component]) -> List[Component]:
-        """`refresh` of `ids` from the records the status operator read under the claim it handed
-        them over with, as its write or carried patch makes them (`Seen`), not read again: the same
-        version a re-read would find, as nothing else writes a component while its lease is held
-        and the hand-over's action registration (store/acting.py: a session stop waits for it)
-        began before that read's ended."""
-        kept = [c for c in (records[i] for i in ids if i in records)
-                if self._matches(c) and self.still_due(ctx, c)]
-        if len(kept) < len(ids):
-            ctx.log.info("%d of %d components changed since selection and are left alone",
-                         len(ids) - len(kept), len(ids))
-        return kept
-
-    def _matches(self, record: Component) -> bool:
-        """Whether a record is in this operator's work by `filters` (enabled, status)."""
-        enabled, status = self.filters.get("enabled"), self.filters.get("status")
-        return ((enabled is None or bool(record.get("enabled")) == enabled)
-                and (status is None or component_status(record) == status))
 
     def _as_carried(self, records: List[Component]) -> List[Component]:
         """The records read without the status filter, each as its carried patch (`carry`) makes

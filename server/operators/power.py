@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import AbstractSet, List, Optional, Sequence, Set
 
-from .framework import Component, ComponentOperator, Errors, PassContext, Seen, chunks, concurrently, one_line
+from .framework import Component, ComponentOperator, Errors, PassContext, chunks, concurrently, one_line
 from .waves import any_capped
 
 
@@ -15,14 +15,10 @@ async def known_to_hsm(ctx: PassContext, ids: Sequence[str]) -> Set[str]:
     if not ids:
         return set()
     known = await ctx.services.hsm.existing(ids)
-    _say_missing(ctx, ids, known)
-    return known
-
-
-def _say_missing(ctx: PassContext, ids: Sequence[str], known: AbstractSet[str]) -> None:
     missing = [i for i in ids if i not in known]
     if missing:
         ctx.log.warning("%d components are not in HSM and are skipped: %s", len(missing), ",".join(missing[:20]))
+    return known
 
 
 async def existing_in_hsm(ctx: PassContext, components: Sequence[Component]) -> List[Component]:
@@ -31,16 +27,10 @@ async def existing_in_hsm(ctx: PassContext, components: Sequence[Component]) -> 
     return [c for c in components if c["id"] in known]
 
 
-async def taken_in_hsm(operator: ComponentOperator, ctx: PassContext, ids: Sequence[str],
-                       seen: Optional[Seen] = None) -> List[Component]:
+async def taken_in_hsm(operator: ComponentOperator, ctx: PassContext, ids: Sequence[str]) -> List[Component]:
     """`ComponentOperator.taken` with HSM existence asked about the handed-over IDs while their
     records are re-read, not after: HSM reads only the IDs, and the two requests one after the other
-    were two round trips in every batch's way from its status write to `On` or `Soft-Off`. With
-    `seen` (the status operator read both with its look), neither is asked again: a round trip
-    less, and no record read twice (issue 13, realistic latencies)."""
-    if seen is not None:
-        _say_missing(ctx, ids, seen.known)
-        return [c for c in operator.as_seen(ctx, ids, seen.records) if c["id"] in seen.known]
+    were two round trips in every batch's way from its status write to `On` or `Soft-Off`."""
     fresh, known = await concurrently(operator.refresh(ctx, ids), known_to_hsm(ctx, ids))
     return [c for c in fresh if c["id"] in known]
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence
+from typing import List, Sequence
 
-from .framework import Component, ComponentOperator, Errors, PassContext, Seen
+from .framework import Component, ComponentOperator, Errors, PassContext
 from .power import existing_in_hsm, selected_ids, taken_in_hsm, transition
 from .waves import gate
 
@@ -24,8 +24,8 @@ class PowerOffGracefulOperator(ComponentOperator):
     async def narrow(self, ctx: PassContext, candidates: List[Component]) -> List[Component]:
         return await gate(ctx, await existing_in_hsm(ctx, candidates))  # max_in_flight (operators/waves.py)
 
-    async def taken(self, ctx: PassContext, ids: Sequence[str], seen: Optional[Seen] = None) -> List[Component]:
-        return await gate(ctx, await taken_in_hsm(self, ctx, ids, seen))  # HSM asked with the re-read, or seen
+    async def taken(self, ctx: PassContext, ids: Sequence[str]) -> List[Component]:
+        return await gate(ctx, await taken_in_hsm(self, ctx, ids))  # HSM asked with the re-read
 
     async def act(self, ctx: PassContext, chunk: Sequence[Component]) -> Errors:
         return await transition(ctx, "Soft-Off", [c["id"] for c in chunk])

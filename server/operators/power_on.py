@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 from ..artifacts import ims_image_id
 from ..store.tokens import put_token
 from .claims import Claim
-from .framework import Component, ComponentOperator, Errors, PassContext, Seen, in_flight, one_line
+from .framework import Component, ComponentOperator, Errors, PassContext, in_flight, one_line
 from .power import existing_in_hsm, selected_ids, taken_in_hsm, transition
 from .waves import gate
 
@@ -95,11 +95,10 @@ class PowerOnOperator(ComponentOperator):
     async def narrow(self, ctx: PassContext, candidates: List[Component]) -> List[Component]:
         return await gate(ctx, await existing_in_hsm(ctx, candidates))  # max_in_flight (operators/waves.py)
 
-    async def taken(self, ctx: PassContext, ids: Sequence[str], seen: Optional[Seen] = None) -> List[Component]:
-        """HSM asked with the re-read (or both as `seen`); a capped session's nodes have their carried
-        S2b patch written before the wave gate counts slots by power phase (waves.gate)."""
-        fresh = await taken_in_hsm(self, ctx, ids, seen)
-        return await gate(ctx, fresh, lambda capped: self._write_carried(ctx, capped))
+    async def taken(self, ctx: PassContext, ids: Sequence[str]) -> List[Component]:
+        """HSM asked with the re-read; a capped session's nodes have their carried S2b patch written
+        before the wave gate counts slots by power phase (waves.gate)."""
+        return await gate(ctx, await taken_in_hsm(self, ctx, ids), lambda capped: self._write_carried(ctx, capped))
 
     async def record_decisions(self, ctx: PassContext, chunk: Sequence[Component],
                                claim: Claim) -> List[Component]:

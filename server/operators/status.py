@@ -5,12 +5,11 @@ to its next phase by the decision table in `status_rules`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, AbstractSet, Any, Coroutine, cast, Dict, FrozenSet, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import TYPE_CHECKING, AbstractSet, Any, Coroutine, Dict, FrozenSet, List, Mapping, Optional, Sequence, Set, Tuple
 
 from bos_shared.times import epoch
 
@@ -19,8 +18,7 @@ from ..store import keys
 from ..store.acting import acting
 from ..store.component_query import enabled_among, enabled_page
 from .claims import Claim, FenceLost, fenced
-from .framework import (Component, Operator, PassContext, Seen, carried_under, chunks, concurrently, in_flight,
-                        one_line)
+from .framework import Component, Operator, PassContext, chunks, concurrently, in_flight, one_line
 from .status_rules import Decision, decide, build_patch
 
 if TYPE_CHECKING:
@@ -493,14 +491,13 @@ class StatusOperator(Operator):
             try:
                 async with acting(ctx.services.redis):  # before the re-read (store/acting.py: session stop)
                     with fenced(ctx.claims, claim):
-                        still, written, in_transition, pending, seen = await self._claimed_page(ctx, claim.ids,
-                                                                                                pass_)
+                        still, written, in_transition, pending = await self._claimed_page(ctx, claim.ids, pass_)
                         pass_.remaining += still
                         pass_.moved += written
                         pass_.in_transition += in_transition
-                    if pending:  # its own action registered before this one ends: `seen` stays valid
-                        claim = await self._start_hand_over(ctx, pending, claim, seen)
-                        pending = {}  # the hand-over's now
+                if pending:
+                    claim = await self._start_hand_over(ctx, pending, claim)
+                    pending = {}  # the hand-over's now
             except FenceLost as exc:
                 ctx.log.warning("Stopped evaluating %d components: %s", len(claim.ids), exc)
             except Exception as exc:  # §3.1 step 4: pages already written stay written
@@ -514,28 +511,18 @@ class StatusOperator(Operator):
         finally:
             pass_.gate.release()
 
-    async def _start_hand_over(self, ctx: PassContext, pending: Dict[str, List[str]], claim: Claim,
-                               seen: Optional[Seen] = None) -> Claim:
+    async def _start_hand_over(self, ctx: PassContext, pending: Dict[str, List[str]], claim: Claim) -> Claim:
         """Start handing `pending` to their power operators in a task of its own, with their part
         of the claim (HAND_OVERS_IN_FLIGHT at once: waits for a slot); returns the rest of the
         claim. The pass goes on meanwhile: waiting for the power operator's work held each look
-        at the nodes in flight (a reboot's Soft-Offs completing) up by that much. Called while the
-        page's action is registered (store/acting.py), the hand-over's own is registered before
-        it returns: a session stop that did not wait for the page's waits for the hand-over, so
-        the page's read (`seen`) is as good as a re-read after the stop's disable."""
+        at the nodes in flight (a reboot's Soft-Offs completing) up by that much."""
         handed = {i for ids in pending.values() for i in ids}
         part = Claim(claim.token, ids=[i for i in claim.ids if i in handed])
         rest = Claim(claim.token, ids=[i for i in claim.ids if i not in handed], others=list(claim.others))
         if self._hand_gate is None:
             self._hand_gate = asyncio.Semaphore(HAND_OVERS_IN_FLIGHT)
         await self._hand_gate.acquire()
-        registered = contextlib.AsyncExitStack()
-        try:
-            await registered.enter_async_context(acting(ctx.services.redis))
-        except BaseException:
-            self._hand_gate.release()
-            raise
-        self._track(self._hand_over(ctx, pending, part, registered, seen))
+        self._track(self._hand_over(ctx, pending, part))
         return rest
 
     def reserve(self, ids: Sequence[str]) -> None:
@@ -587,18 +574,16 @@ class StatusOperator(Operator):
         finally:
             self._pushed.difference_update(ids)
 
-    async def _hand_over(self, ctx: PassContext, pending: Dict[str, List[str]], claim: Claim,
-                         registered: contextlib.AsyncExitStack, seen: Optional[Seen]) -> None:
+    async def _hand_over(self, ctx: PassContext, pending: Dict[str, List[str]], claim: Claim) -> None:
         """Hand the components this operator's write made a power operator's work to that operator
         of this process, under their claim (operators.md §3, extension "handed over at once"), then
-        release it: with that operator's decision records where its outcome is recorded.
-        `registered`: the hand-over's action (store/acting.py), registered before the page's ended."""
+        release it: with that operator's decision records where its outcome is recorded."""
         acted: Dict[str, List[str]] = {}
         try:
-            async with registered:  # before power-on's re-read (or the page's read, `seen`), as in its own flow
+            async with acting(ctx.services.redis):  # before power-on's re-read, as in its own flow
                 with fenced(ctx.claims, claim):
                     for name, ids in pending.items():
-                        await self.power[name].take_over(ctx, ids, claim, seen)
+                        await self.power[name].take_over(ctx, ids, claim)
                         acted[name] = ids
         except FenceLost as exc:
             ctx.log.warning("Stopped handing %d components over: %s", len(claim.ids), exc)
@@ -637,43 +622,21 @@ class StatusOperator(Operator):
         return [c["id"] for c in await ctx.bos.component_page(ctx.batch_size, start_after, enabled=True)]
 
     async def _claimed_page(self, ctx: PassContext, ids: List[str],
-                            pass_: "_Pass") -> Tuple[int, int, int, Dict[str, List[str]], Optional[Seen]]:
+                            pass_: "_Pass") -> Tuple[int, int, int, Dict[str, List[str]]]:
         """Re-read the claimed components (the page was read before the claim), then decide. P
-        comes from PCS, unless this pass read it already (a watched component that changed). A look
-        at a batch setup just enabled (`look_soon`) asks HSM too and keeps what it hands over as
-        read (`Seen`, `_hsm_of_page`)."""
+        comes from PCS, unless this pass read it already (a watched component that changed)."""
         if not ids:
-            return 0, 0, 0, {}, None
+            return 0, 0, 0, {}
         round_ = self._round  # the round these records are read in (`_remember`)
-        handing = pass_.cfs_by_page and bool(self.power)
-        read, asked, cfs, known = await concurrently(
-            ctx.bos.components_with_prints(ids, handing=handing, enabled=True),
-            self._power_of(ctx, [i for i in ids if i not in pass_.power]),
-            self._cfs_of_page(ctx, ids, pass_), self._hsm_of_page(ctx, ids, handing))
+        read, asked, cfs = await concurrently(ctx.bos.components_with_prints(ids, enabled=True),
+                                              self._power_of(ctx, [i for i in ids if i not in pass_.power]),
+                                              self._cfs_of_page(ctx, ids, pass_))
         fresh, prints = read if read is not None else (await ctx.bos.components_by_ids(ids, enabled=True), {})
         metrics.operator_read(self.name, len(fresh))
         if not fresh:
-            return 0, 0, 0, {}, None
+            return 0, 0, 0, {}
         power = {**asked, **{c["id"]: pass_.power[c["id"]] for c in fresh if c["id"] in pass_.power}}
-        seen = None if known is None else Seen({}, known)
-        outcome = await self._evaluate_chunk(ctx, fresh, power, cfs, prints, round_,
-                                             seen=None if seen is None else seen.records)
-        return (*outcome, seen)
-
-    @staticmethod
-    async def _hsm_of_page(ctx: PassContext, ids: List[str], handing: bool) -> Optional[Set[str]]:
-        """For a look at a batch setup just enabled (nearly all of it handed to power-on, or in a
-        reboot to power-off-graceful), the IDs HSM knows, asked with the page's re-read: the power
-        operator then acts on that read and this answer (`Seen`), where it re-read the batch and
-        asked HSM itself, a round trip more in each batch's way to `On` (issue 13, realistic
-        latencies). None otherwise, or if HSM fails (the power operator asks it itself, as before)."""
-        if not handing:
-            return None
-        try:
-            return await ctx.services.hsm.existing(ids)
-        except Exception as exc:  # the hand-over asks HSM again: its error is the power operator's
-            ctx.log.warning("HSM not asked with the look at %d components: %s", len(ids), one_line(exc))
-            return None
+        return await self._evaluate_chunk(ctx, fresh, power, cfs, prints, round_)
 
     @staticmethod
     async def _power_of(ctx: PassContext, ids: List[str]) -> Dict[str, str]:
@@ -707,14 +670,13 @@ class StatusOperator(Operator):
 
     async def _evaluate_chunk(self, ctx: PassContext, chunk: Sequence[Component], power: Dict[str, str],
                               cfs: Dict[str, Dict[str, Any]],
-                              prints: Mapping[str, int], round_: int,
-                              seen: Optional[Dict[str, Component]] = None) -> Tuple[int, int, int, Dict[str, List[str]]]:
+                              prints: Mapping[str, int],
+                              round_: int) -> Tuple[int, int, int, Dict[str, List[str]]]:
         """Evaluate and write one chunk; returns how many components stay enabled, how many were
         written (moved on), how many were left in transition (waiting for PCS or CFS, not for a
         write), and the IDs written into a power operator's work of this process, by operator
         (`HANDED_TO`). A component left as it was is remembered (`_waiting`), if read in this
-        round (`round_`): the write feed read since may have listed it already. `seen`, if given,
-        gets each component handed over as its patch makes it (`Seen`)."""
+        round (`round_`): the write feed read since may have listed it already."""
         now = time.time()
         patches: List[Dict[str, Any]] = []
         rules: Counter[str] = Counter()
@@ -731,8 +693,6 @@ class StatusOperator(Operator):
                 target = HANDED_TO.get(decision.rule, "")
                 if target in self.power:  # its work now (a retry too); its refresh filters the rest
                     pending.setdefault(target, []).append(comp["id"])
-                    if seen is not None:
-                        seen[comp["id"]] = cast(Component, carried_under(comp, patch))
                     if self.power[target].carries:  # written with its first write (ComponentOperator.carry)
                         carried.setdefault(target, []).append(patch)
                         continue

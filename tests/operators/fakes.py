@@ -85,7 +85,7 @@ class FakeBos:
     async def acting_records(self, ids: Sequence[str], **filters: Any) -> List[dict]:
         return await self.components_by_ids(ids, **filters)  # the whole records: what the power operators read of them
 
-    async def components_with_prints(self, ids: Sequence[str], handing: bool = False, **filters: Any):
+    async def components_with_prints(self, ids: Sequence[str], **filters: Any):
         found = await self.components_by_ids(ids, **filters)
         return found, {c["id"]: fingerprint(c) for c in found}
 
