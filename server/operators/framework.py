@@ -174,6 +174,9 @@ class Operator:
     wake_statuses: FrozenSet[str] = frozenset()  # component statuses that may create work
     wake_on_enabled: bool = False  # any write of an enabled component
     wake_sessions: FrozenSet[str] = frozenset()  # session statuses that may create work
+    # Events during a pass start the next one this long after it ended (None: the runner's
+    # DEBOUNCE), coalescing a burst of change events into one pass.
+    debounce: Optional[float] = None
 
     def wants(self, event: Mapping[str, Any]) -> bool:
         kind = event.get("kind")

@@ -200,7 +200,8 @@ class Runner:
 
     async def _wait(self, entry: Loop, period: float, elapsed: float, hint: Optional[float]) -> None:
         """Until the next pass is due, or a relevant change event arrives: then at once if the
-        loop has been idle for DEBOUNCE, else when DEBOUNCE has passed since the last pass ended."""
+        loop has been idle for DEBOUNCE, else when DEBOUNCE (the operator's own, if it has one) has
+        passed since the last pass ended."""
         delay = period - elapsed
         if hint is not None:
             delay = min(delay, hint)
@@ -209,7 +210,8 @@ class Runner:
             await asyncio.wait_for(entry.wake.wait(), timeout=delay)
         except asyncio.TimeoutError:
             return
-        settle = entry.ended + DEBOUNCE - loop_time()
+        debounce = DEBOUNCE if entry.operator.debounce is None else entry.operator.debounce
+        settle = entry.ended + debounce - loop_time()
         if settle > 0 and not self.stopping.is_set():
             await asyncio.sleep(settle)
 

@@ -15,6 +15,12 @@ class SessionCompletionOperator(Operator):
     wake_sessions = frozenset({"running"})
     # a component leaving a session: disabled (stable/failed) or taken over (on_hold)
     wake_statuses = frozenset({"stable", "failed", "on_hold"})
+    # A pass is a few index look-ups, and the write that disables a session's last nodes usually
+    # comes within the runner's DEBOUNCE of the pass woken by the write before it (the status
+    # operator looks every 0.1-0.2 s at a session's last nodes): at DEBOUNCE the session was marked
+    # complete 0.05-0.15 s after its last node settled (issue 13, realistic latencies). At this,
+    # a burst of writes still costs at most ~30 passes a second.
+    debounce = 0.03
 
     async def run_pass(self, ctx: PassContext) -> Optional[float]:
         """Each running session, by tenant and name: nothing else of it is read. From the store's

@@ -15,6 +15,7 @@ import pytest
 from bos_server.operators import registry
 from bos_server.operators.framework import Operator
 from bos_server.operators.main import operator_names
+from bos_server.operators.session_completion import SessionCompletionOperator
 from bos_server.operators.runner import DEBOUNCE, OptionsCache, Runner, check_liveness, level_of, write_liveness
 from bos_shared.options import DEFAULTS
 
@@ -153,6 +154,37 @@ def test_events_during_a_pass_start_the_next_one_a_debounce_after_it_ended():
         runner.dispatch({"kind": "components", "statuses": ["power_on_pending"], "enabled": True})
         await asyncio.sleep(2.0)
         assert op.passes == [0.0, 1.0, pytest.approx(1.3 + DEBOUNCE)]
+        runner.stop()
+        assert await task == 0
+    run_virtual(scenario())
+
+
+def test_session_completion_is_woken_by_the_last_settling_write_sooner_than_the_debounce():
+    """On a virtual clock: the write that disables a session's last nodes comes within DEBOUNCE of
+    the pass the write before it woke (the status operator looks at a session's last nodes every
+    0.1-0.2 s). session-completion's own, shorter debounce starts its pass 0.03 s after that pass
+    ended, not DEBOUNCE (0.15 s): the session is marked complete that much sooner (issue 13)."""
+    class Completion(SessionCompletionOperator):
+        def __init__(self) -> None:
+            self.passes: list = []
+
+        async def run_pass(self, ctx):
+            self.passes.append(loop_time())
+            return None
+
+    async def scenario():
+        svc = FlakyOptions()
+        svc.bos.options["polling_frequency"] = 60
+        op = Completion()
+        runner = Runner([op], svc)  # type: ignore[arg-type]
+        task = asyncio.create_task(runner.run())
+        await asyncio.sleep(1.0)
+        runner.dispatch({"kind": "components", "statuses": ["stable"], "enabled": False})
+        await asyncio.sleep(0.1)  # the next settling write, 0.1 s after the first
+        runner.dispatch({"kind": "components", "statuses": ["stable"], "enabled": False})
+        await asyncio.sleep(1.0)
+        assert op.passes == [0.0, 1.0, pytest.approx(1.1)]
+        assert DEBOUNCE > 0.1  # the runner's own would have put it at 1.0 + DEBOUNCE
         runner.stop()
         assert await task == 0
     run_virtual(scenario())
