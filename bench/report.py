@@ -101,7 +101,7 @@ def evaluate(results: Dict[str, Any]) -> List[Dict[str, Any]]:
             if timing.get("hardware_seconds"):
                 check((f"realistic_{operation}", size), f"{_n(size)}-node {operation}, realistic latency: "
                       "orchestration overhead <= 10 % of the hardware time",
-                      round(100 * timing["overhead_seconds"] / timing["hardware_seconds"], 1), 10, "%")
+                      round(100 * overhead_share(timing), 1), 10, "%")
     check(("redis_memory", TARGET_SIZE), "Redis memory <= 1.5 KiB per booted component (100,000)",
           _get(e2e, "zero", TARGET_SIZE, "redis_bytes_per_component"), 1536, "B")
     check(("rss_operators", TARGET_SIZE), "operators peak RSS <= 250 MiB (100,000)",
@@ -221,7 +221,7 @@ def _e2e_rows(latency: str, size: str, data: Dict[str, Any]) -> List[Tuple[str, 
             if timing.get("hardware_nominal_seconds"):  # the drawn hardware time (slowest node) vs nominal
                 value += f" of hardware (nominal {timing['hardware_nominal_seconds']:g} s)"
             if timing.get("hardware_seconds"):
-                value += f" ({100 * timing['overhead_seconds'] / timing['hardware_seconds']:.1f} %)"
+                value += f" ({100 * overhead_share(timing):.1f} %)"
             value += _runs(timing)
         target = {("boot", "10000"): "<= 20 s", ("boot", "100000"): "<= 40 s",
                   ("reboot", "100000"): "<= 60 s"}.get((operation, size), "") if latency == "zero" else "overhead <= 10 %"
@@ -246,6 +246,11 @@ def _e2e_rows(latency: str, size: str, data: Dict[str, Any]) -> List[Tuple[str, 
                 out.append((f"Peak RSS: {label}, boot + reboot", (f"rss_{name}", size), f"{mib:,.0f} MiB",
                             f"{1024 * mib / nodes:,.2f} KiB/node", limit if size == TARGET_SIZE else ""))
     return out
+
+
+def overhead_share(timing: Dict[str, Any]) -> float:
+    """A session's orchestration overhead as a share of its hardware time: what the goal judges."""
+    return timing["overhead_seconds"] / timing["hardware_seconds"] if timing.get("hardware_seconds") else 0.0
 
 
 def _runs(timing: Dict[str, Any]) -> str:

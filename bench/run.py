@@ -123,11 +123,6 @@ def run_e2e(args: argparse.Namespace) -> Dict[str, Any]:
     return out
 
 
-def overhead_share(timing: Dict[str, Any]) -> float:
-    """A session's orchestration overhead as a share of its hardware time: what the goal judges."""
-    return timing["overhead_seconds"] / timing["hardware_seconds"] if timing.get("hardware_seconds") else 0.0
-
-
 def median_run(runs: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
     """Several stacks of one size and latency as one result: each operation's timing is that of the
     run with the median overhead share (the lower of the middle two for an even count: a run that
@@ -140,7 +135,7 @@ def median_run(runs: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
     out: Dict[str, Any] = {}
     for operation in (op for op in boot.OPERATIONS if op in runs[0]):
         timings = [run[operation] for run in runs]
-        shares = [overhead_share(timing) for timing in timings]
+        shares = [report.overhead_share(timing) for timing in timings]
         index = shares.index(median_low(shares))
         if not out:  # the stack's own figures: those of the first operation's median run
             out = dict(runs[index])

@@ -161,6 +161,12 @@ async def claimed(ctx: PassContext, ids: Sequence[str], base: Optional[Claim] = 
         await ctx.claims.release(claim)
 
 
+# Passes that follow one another closely (events arrived during a pass) start at least this long
+# after the previous pass ended, coalescing a burst of change events into one pass. An operator that
+# has been waiting longer starts at once: delaying the first reaction to a new session or hand-off
+# added this much to every step of a boot (issue 13, realistic latencies).
+DEBOUNCE = 0.15
+
 class Operator:
     """One operator: a pass plus the change events that may give it work.
 
@@ -174,9 +180,7 @@ class Operator:
     wake_statuses: FrozenSet[str] = frozenset()  # component statuses that may create work
     wake_on_enabled: bool = False  # any write of an enabled component
     wake_sessions: FrozenSet[str] = frozenset()  # session statuses that may create work
-    # Events during a pass start the next one this long after it ended (None: the runner's
-    # DEBOUNCE), coalescing a burst of change events into one pass.
-    debounce: Optional[float] = None
+    debounce: float = DEBOUNCE  # events during a pass start the next one this long after it ended
 
     def wants(self, event: Mapping[str, Any]) -> bool:
         kind = event.get("kind")

@@ -32,11 +32,6 @@ from .subscription import Subscription
 
 LOG = logging.getLogger("bos.operators")
 
-# Passes that follow one another closely (events arrived during a pass) start at least this long
-# after the previous pass ended, coalescing a burst of change events into one pass. An operator that
-# has been waiting longer starts at once: delaying the first reaction to a new session or hand-off
-# added this much to every step of a boot (issue 13, realistic latencies).
-DEBOUNCE = 0.15
 MIN_WAIT = 0.05  # floor between passes even with frequency 0, so the loop never spins
 FALLBACK_FREQUENCY = 5.0
 OPTIONS_MAX_AGE = 0.5  # operators sharing a process share one fresh options read
@@ -200,8 +195,8 @@ class Runner:
 
     async def _wait(self, entry: Loop, period: float, elapsed: float, hint: Optional[float]) -> None:
         """Until the next pass is due, or a relevant change event arrives: then at once if the
-        loop has been idle for DEBOUNCE, else when DEBOUNCE (the operator's own, if it has one) has
-        passed since the last pass ended."""
+        loop has been idle for DEBOUNCE, else when the operator's debounce (DEBOUNCE unless
+        it has its own) has passed since the last pass ended."""
         delay = period - elapsed
         if hint is not None:
             delay = min(delay, hint)
@@ -210,8 +205,7 @@ class Runner:
             await asyncio.wait_for(entry.wake.wait(), timeout=delay)
         except asyncio.TimeoutError:
             return
-        debounce = DEBOUNCE if entry.operator.debounce is None else entry.operator.debounce
-        settle = entry.ended + debounce - loop_time()
+        settle = entry.ended + entry.operator.debounce - loop_time()
         if settle > 0 and not self.stopping.is_set():
             await asyncio.sleep(settle)
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from bos_server.operators import registry
-from bos_server.operators.framework import Operator
+from bos_server.operators.framework import DEBOUNCE, Operator
 from bos_server.operators.main import operator_names
 from bos_server.operators.session_completion import SessionCompletionOperator
-from bos_server.operators.runner import DEBOUNCE, OptionsCache, Runner, check_liveness, level_of, write_liveness
+from bos_server.operators.runner import OptionsCache, Runner, check_liveness, level_of, write_liveness
 from bos_shared.options import DEFAULTS
 
 from tests.support.clock import loop_time, run_virtual
