@@ -106,9 +106,9 @@ lint: venv
 	$(PY) -m ruff check --quiet .
 	@mkdir -p $(TYPECHECK) && ln -sfn ../../shared $(TYPECHECK)/bos_shared && ln -sfn ../../server $(TYPECHECK)/bos_server \
 		&& ln -sfn ../../reporter $(TYPECHECK)/bos_reporter && ln -sfn ../../simulator $(TYPECHECK)/bos_sim \
-		&& ln -sfn ../../cli $(TYPECHECK)/bos_cli
+		&& ln -sfn ../../cli $(TYPECHECK)/bos_cli && ln -sfn ../../bench $(TYPECHECK)/bench
 	cd $(TYPECHECK) && ../../$(PY) -m mypy --config-file ../../mypy.ini --cache-dir ../mypy-cache \
-		-p bos_shared -p bos_server -p bos_reporter -p bos_sim -p bos_cli
+		-p bos_shared -p bos_server -p bos_reporter -p bos_sim -p bos_cli -p bench
 
 # Switch each guarded mechanism off (compare-and-set, 409 rule, ...) and show its tests go red
 # (tests/mutation/mutants.py lists them; `make test` runs the same check as a test).

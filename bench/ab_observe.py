@@ -178,7 +178,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             server.stop()
         redis_server.stop()
         shutil.rmtree(work, ignore_errors=True)
-    result = {"workload": (f"reporter PATCH (bench/load.py) to random of {args.components:,} components, wrk 1 "
+    result: Dict[str, Any] = {"workload": (f"reporter PATCH (bench/load.py) to random of {args.components:,} components, wrk 1 "
                            f"thread {args.connections} keep-alive connections, bos-server --workers {args.workers} "
                            f"per configuration on one redis-server, {args.rounds} interleaved rounds of "
                            f"{args.seconds:g} s per configuration and workload"

@@ -147,7 +147,7 @@ def main(argv: "List[str] | None" = None) -> int:
                                                   + ["--auth-token-cache", "0"])
         load_components(servers["on"].url, issuer.admin(lifetime=3600), ids)
         asyncio.run(record_bss_token(redis.url))
-        scripts = {}
+        scripts: Dict[str, Path] = {}
         for name in servers:
             pairs = work / f"pairs-{len(scripts)}.txt"
             pairs.write_text("".join(f"{cid} {tokens[cid] if name != 'off' else ''}\n" for cid in ids))

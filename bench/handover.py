@@ -13,6 +13,7 @@ decisions, writing their action updates); the bound is the lease plus the re-che
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -36,6 +37,10 @@ from .common import wait_for
 MANIFEST = f"s3://boot-images/{DEFAULT_IMAGE_ID}/manifest.json"
 OPTIONS = {**DEFAULTS, "polling_frequency": 5, "max_power_on_wait_time": 5, "max_power_off_wait_time": 30,
            "max_boot_wait_time": 30}
+
+
+def _complete(session_url: str) -> bool:
+    return bool(json_request("GET", session_url)["status"]["status"] == "complete")
 
 
 def holders(redis: Redis, pattern: str) -> Dict[str, str]:
@@ -70,7 +75,7 @@ def one_run(stack: Stack, redis: Redis, replicas: List[Operators], name: str, le
     wait_for(lambda: all(holders(redis, pattern).get(k) != victim_id for k in mine), 120,
              "another replica to take the decisions over", period=0.005)
     handover = time.monotonic() - killed
-    wait_for(lambda: json_request("GET", f"{api}/sessions/{name}")["status"]["status"] == "complete", 300,
+    wait_for(functools.partial(_complete, f"{api}/sessions/{name}"), 300,
              f"session {name}", period=0.2)
     complete = time.monotonic() - killed
     stack.sim.clear_service_faults()
@@ -105,8 +110,7 @@ def run(nodes: int, lease: float, runs: int, recheck: float, log=print) -> Dict[
                 off = f"{api}/sessions/off-{i}"
                 json_request("POST", api + "/sessions", {"name": f"off-{i}", "template_name": "handover",
                                                           "operation": "shutdown"})
-                wait_for(lambda url=off: json_request("GET", url)["status"]["status"] == "complete",
-                         300, "shutdown", period=0.2)
+                wait_for(functools.partial(_complete, off), 300, "shutdown", period=0.2)
             redis.close()
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -367,7 +367,7 @@ def _busy(meta: Dict[str, Any]) -> bool:
     """The machine had more runnable work than the benchmark's own (load above the core count)."""
     load = meta.get("load_average")
     cores = meta.get("machine", {}).get("cores") or 1
-    return bool(load) and max(load["start"][1], load["end"][1]) > cores
+    return load is not None and max(load["start"][1], load["end"][1]) > cores
 
 
 def _steal_share(meta: Dict[str, Any]) -> float:
