@@ -65,7 +65,9 @@ HANDED_TO = {"S2b": "power-on", "S3": "power-off-graceful", "S6": "power-off-gra
 # (issue 13, realistic latencies). Four of each let them go on, but every look and hand-over holds
 # its batch's records (2,800 at most): at 100,000 nodes the operators' peak RSS rose from 193-195
 # to 222-266 MiB against the 250 MiB goal (bench.boot --nodes 100000), so two it is; a limit by
-# records in flight, not batches, would let small batches go on at once.
+# records in flight, not batches, would let small batches go on at once. Four looks each handing
+# over in its own slot (no more batches held) slowed a 100,000-node setup from 11 s to 16-23 s:
+# the looks took the operators' CPU from setup's writes (docs/benchmarks.md, sitting 36).
 PUSHED_IN_FLIGHT = 2
 HAND_OVERS_IN_FLIGHT = 2
 # What a component left as it was was last seen as at PCS and CFS: (P, desired_config, configuration_status).
