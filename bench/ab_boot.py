@@ -31,9 +31,11 @@ import time
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
+from .boot import OPERATIONS
+
 ROOT = Path(__file__).resolve().parent.parent
 SIDES = ("base", "new")
-OPERATIONS = ("boot", "reboot")
+FIGURES = ("overhead", "head", "setup")
 LAST_ACTION = {"boot": "On reached the node", "reboot": "soft_off reached the node"}
 
 
@@ -45,7 +47,8 @@ def order(pairs: int) -> Iterator[Tuple[int, str]]:
 
 
 def last_of(spread: Any) -> Optional[float]:
-    """The last time of a timeline spread ("1.64 .. 2.16 (10000) p10/50/90 ..."), or None."""
+    """The last time of a timeline spread ("1.64 .. 2.16 (10000) p10/50/90 ..."), or None. Read from
+    the text because that is all a result carries, an older checkout's (the base side) too."""
     if not isinstance(spread, str) or " .. " not in spread:
         return None
     try:
@@ -62,6 +65,17 @@ def figures(timing: Dict[str, Any], operation: str) -> Dict[str, Optional[float]
     return {"overhead": timing.get("overhead_seconds"), "setup": timing.get("setup_seconds"), "head": head}
 
 
+def _paired(base: Sequence[Dict[str, Optional[float]]], new: Sequence[Dict[str, Optional[float]]],
+            name: str) -> List[Tuple[float, float]]:
+    """(base, new) values of figure `name`, pair by pair; a pair missing it on either side is left out."""
+    out: List[Tuple[float, float]] = []
+    for base_run, new_run in zip(base, new):
+        b, n = base_run[name], new_run[name]
+        if b is not None and n is not None:
+            out.append((b, n))
+    return out
+
+
 def compare(runs: Dict[str, List[Dict[str, Any]]]) -> Dict[str, Any]:
     """Per operation and figure: each side's values and median, the paired differences (new - base)
     and their median, and in how many pairs the new side's figure was the lower."""
@@ -69,9 +83,9 @@ def compare(runs: Dict[str, List[Dict[str, Any]]]) -> Dict[str, Any]:
     pairs = min(len(runs["base"]), len(runs["new"]))
     for operation in OPERATIONS:
         rows: Dict[str, Any] = {}
-        for name in ("overhead", "head", "setup"):
-            values = {side: [figures(run[operation], operation)[name] for run in runs[side][:pairs]] for side in SIDES}
-            paired = [(b, n) for b, n in zip(values["base"], values["new"]) if b is not None and n is not None]
+        per_run = {side: [figures(run[operation], operation) for run in runs[side][:pairs]] for side in SIDES}
+        for name in FIGURES:
+            paired = _paired(per_run["base"], per_run["new"], name)
             if not paired:
                 continue
             diffs = [round(n - b, 2) for b, n in paired]

@@ -178,15 +178,16 @@ def main(argv: Optional[List[str]] = None) -> int:
             server.stop()
         redis_server.stop()
         shutil.rmtree(work, ignore_errors=True)
-    result: Dict[str, Any] = {"workload": (f"reporter PATCH (bench/load.py) to random of {args.components:,} components, wrk 1 "
-                           f"thread {args.connections} keep-alive connections, bos-server --workers {args.workers} "
-                           f"per configuration on one redis-server, {args.rounds} interleaved rounds of "
-                           f"{args.seconds:g} s per configuration and workload"
-                           + (", all configurations loaded at the same time" if args.together else "")),
-              "configurations": {c: " ".join(f) or "(defaults)" for c, f in configs.items()},
-              "base": str(args.base) if args.base else None,
-              "when": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "machine": machine(),
-              "workloads": summarise(runs)}
+    workload = (f"reporter PATCH (bench/load.py) to random of {args.components:,} components, wrk 1 thread "
+                f"{args.connections} keep-alive connections, bos-server --workers {args.workers} per configuration "
+                f"on one redis-server, {args.rounds} interleaved rounds of {args.seconds:g} s per configuration and "
+                "workload" + (", all configurations loaded at the same time" if args.together else ""))
+    result: Dict[str, Any] = {
+        "workload": workload,
+        "configurations": {c: " ".join(f) or "(defaults)" for c, f in configs.items()},
+        "base": str(args.base) if args.base else None,
+        "when": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "machine": machine(),
+        "workloads": summarise(runs)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     for mode, row in result["workloads"].items():
