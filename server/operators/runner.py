@@ -196,16 +196,22 @@ class Runner:
     async def _wait(self, entry: Loop, period: float, elapsed: float, hint: Optional[float]) -> None:
         """Until the next pass is due, or a relevant change event arrives: then at once if the
         loop has been idle for DEBOUNCE, else when the operator's debounce (DEBOUNCE unless
-        it has its own) has passed since the last pass ended."""
+        it has its own) has passed since the last pass ended, but never later than the pass
+        was due anyway: an event must not put off a pass the operator asked for sooner. The
+        status operator asks to look again 0.05-0.2 s after a look that found nodes moved, and
+        its hand-overs' writes during the pass woke it, so each such look came 0.15 s after the
+        pass ended instead: a reboot's nodes that went off waited that much longer for `On`
+        (issue 13, realistic latencies)."""
         delay = period - elapsed
         if hint is not None:
             delay = min(delay, hint)
         delay = max(delay, MIN_WAIT)
+        due = loop_time() + delay
         try:
             await asyncio.wait_for(entry.wake.wait(), timeout=delay)
         except asyncio.TimeoutError:
             return
-        settle = entry.ended + entry.operator.debounce - loop_time()
+        settle = min(entry.ended + entry.operator.debounce, due) - loop_time()
         if settle > 0 and not self.stopping.is_set():
             await asyncio.sleep(settle)
 

@@ -159,6 +159,38 @@ def test_events_during_a_pass_start_the_next_one_a_debounce_after_it_ended():
     run_virtual(scenario())
 
 
+def test_events_during_a_pass_do_not_put_off_a_pass_asked_for_sooner_than_the_debounce():
+    """On a virtual clock: a pass that asks to run again 0.05 s after it ends (the status
+    operator after a look that found nodes moved) and was woken during it (its hand-overs'
+    writes) runs again then, not DEBOUNCE after it ended: an event never makes a pass later
+    than it would have come without one (issue 13, realistic latencies)."""
+    class Hinting(Recorder):
+        runner: Runner
+
+        async def run_pass(self, ctx):
+            self.passes.append(loop_time())
+            if len(self.passes) == 2:
+                await asyncio.sleep(0.1)
+                self.runner.dispatch({"kind": "components", "statuses": ["power_on_pending"], "enabled": True})
+                return 0.05
+            return None
+
+    async def scenario():
+        svc = FlakyOptions()
+        svc.bos.options["polling_frequency"] = 60
+        op = Hinting()
+        runner = op.runner = Runner([op], svc)  # type: ignore[arg-type]
+        task = asyncio.create_task(runner.run())
+        await asyncio.sleep(1.0)
+        runner.dispatch({"kind": "components", "statuses": ["power_on_pending"], "enabled": True})
+        await asyncio.sleep(1.0)
+        assert op.passes == [0.0, 1.0, pytest.approx(1.15)]
+        assert 0.05 < DEBOUNCE  # the debounce alone would have put it at 1.1 + DEBOUNCE
+        runner.stop()
+        assert await task == 0
+    run_virtual(scenario())
+
+
 def test_session_completion_is_woken_by_the_last_settling_write_sooner_than_the_debounce():
     """On a virtual clock: the write that disables a session's last nodes comes within DEBOUNCE of
     the pass the write before it woke (the status operator looks at a session's last nodes every
