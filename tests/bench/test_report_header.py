@@ -1,0 +1,24 @@
+"""The generated table's header (bench/report.py): what it says about the run's machine."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Dict
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench import report  # noqa: E402
+
+
+def header(steal: float, tmp_path: Path) -> str:
+    meta: Dict[str, Any] = {"mode": "full", "seconds": 600, "steal_seconds": steal, "machine": {"cores": 2},
+                            "settings": {}}
+    return report.generated({"meta": meta}, tmp_path / "benchmarks.md", [])
+
+
+def test_steal_is_told_only_when_it_was_a_notable_share_of_the_run(tmp_path: Path) -> None:
+    assert "Hypervisor steal" not in header(0.4, tmp_path)  # "0 s of CPU (0%)": not what slowed a run
+    assert "Hypervisor steal during the run: 60 s of CPU (5% of the run's core time)" in header(60.0, tmp_path)
