@@ -15,6 +15,7 @@ import pytest
 from bos_server.operators import registry
 from bos_server.operators.framework import DEBOUNCE, Operator
 from bos_server.operators.main import operator_names
+from bos_server.operators.power_off_forceful import PowerOffForcefulOperator
 from bos_server.operators.session_completion import SessionCompletionOperator
 from bos_server.operators.runner import OptionsCache, Runner, check_liveness, level_of, write_liveness
 from bos_shared.options import DEFAULTS
@@ -217,6 +218,37 @@ def test_session_completion_is_woken_by_the_last_settling_write_sooner_than_the_
         await asyncio.sleep(1.0)
         assert op.passes == [0.0, 1.0, pytest.approx(1.1)]
         assert DEBOUNCE > 0.1  # the runner's own would have put it at 1.0 + DEBOUNCE
+        runner.stop()
+        assert await task == 0
+    run_virtual(scenario())
+
+
+def test_power_off_forceful_takes_a_reboots_soft_off_writes_a_pass_a_second():
+    """On a virtual clock: power-off-graceful's action updates (a reboot's batches, here every
+    0.3 s) wake power-off-forceful, whose every pass lists every candidate; no candidate is due
+    before `max_power_off_wait_time` after its call, so its own debounce (1 s) coalesces them
+    into a pass a second (at DEBOUNCE, one per write: 45 passes over up to 100,000 candidates in
+    a 100,000-node reboot, issue 13). Woken idle, it still starts at once."""
+    class Forceful(PowerOffForcefulOperator):
+        def __init__(self) -> None:
+            self.passes: list = []
+
+        async def run_pass(self, ctx):
+            self.passes.append(loop_time())
+            return None
+
+    async def scenario():
+        svc = FlakyOptions()
+        svc.bos.options["polling_frequency"] = 60
+        op = Forceful()
+        runner = Runner([op], svc)  # type: ignore[arg-type]
+        task = asyncio.create_task(runner.run())
+        await asyncio.sleep(1.0)
+        for _ in range(10):  # 1.0, 1.3, ... 3.7
+            runner.dispatch({"kind": "components", "statuses": ["power_off_gracefully_called"], "enabled": True})
+            await asyncio.sleep(0.3)
+        await asyncio.sleep(2.0)
+        assert op.passes == pytest.approx([0.0, 1.0, 2.0, 3.0, 4.0])
         runner.stop()
         assert await task == 0
     run_virtual(scenario())
