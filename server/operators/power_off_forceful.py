@@ -26,7 +26,8 @@ class PowerOffForcefulOperator(ComponentOperator):
     filters = {"enabled": True, "status": CALLED}
     acting_fields_only = True  # the re-read under the claim: bos_reads.acting_fields
     # A candidate is due `max_power_off_wait_time` (300 s by default) after its call, so a pass a
-    # second after the write that made it one loses nothing; but every pass lists every candidate,
+    # second after the write that made it one loses nothing (with a wait under 1 s, Force-Off may
+    # come that much later than the wait); but every pass lists every candidate,
     # and at the runner's DEBOUNCE each of power-off-graceful's action updates during a reboot
     # woke one: 45 passes over up to 100,000 candidates each in a 100,000-node reboot, 5.9 s of
     # passes against 0.19 s at 10,000 (issue 13: cost growing faster than linearly).

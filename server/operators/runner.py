@@ -195,8 +195,8 @@ class Runner:
 
     async def _wait(self, entry: Loop, period: float, elapsed: float, hint: Optional[float]) -> None:
         """Until the next pass is due, or a relevant change event arrives: then at once if the
-        loop has been idle for DEBOUNCE, else when the operator's debounce (DEBOUNCE unless
-        it has its own) has passed since the last pass ended, but never later than the pass
+        loop has been idle for the operator's debounce (DEBOUNCE unless it has its own), else
+        when that has passed since the last pass ended, but never later than the pass
         was due anyway: an event must not put off a pass the operator asked for sooner. The
         status operator asks to look again 0.05-0.2 s after a look that found nodes moved, and
         its hand-overs' writes during the pass woke it, so each such look came 0.15 s after the
