@@ -131,33 +131,52 @@ def test_events_wake_a_loop_within_a_second_and_frequency_bounds_the_wait(tmp_pa
     run_virtual(scenario())
 
 
+def recording(operator_class):
+    """An `operator_class` whose pass only records when it ran (the runner's clock)."""
+    class Recording(operator_class):
+        def __init__(self) -> None:
+            self.passes: list = []
+
+        async def run_pass(self, ctx):
+            self.passes.append(loop_time())
+            return None
+    return Recording()
+
+
+async def passes_while(op, drive) -> list:
+    """Run `op` alone (polling every 60 s) while `drive(runner)` runs, then stop it: when its
+    passes ran. `op.runner` is the runner, for passes that send events themselves."""
+    svc = FlakyOptions()
+    svc.bos.options["polling_frequency"] = 60
+    runner = op.runner = Runner([op], svc)  # type: ignore[arg-type]
+    task = asyncio.create_task(runner.run())
+    await drive(runner)
+    runner.stop()
+    assert await task == 0
+    return op.passes
+
+
+def woken(runner: Runner, status: str, enabled: bool = True) -> None:
+    runner.dispatch({"kind": "components", "statuses": [status], "enabled": enabled})
+
+
 def test_events_during_a_pass_start_the_next_one_a_debounce_after_it_ended():
     """On a virtual clock: a burst of events while a pass runs (its own writes, a bulk write in
     slices) gives one more pass, DEBOUNCE after the previous one ended, not one per event."""
     class Busy(Recorder):
-        runner: Runner
-
         async def run_pass(self, ctx):
             self.passes.append(loop_time())
             if len(self.passes) == 2:
                 for _ in range(3):
                     await asyncio.sleep(0.1)
-                    self.runner.dispatch({"kind": "components", "statuses": ["power_on_pending"], "enabled": True})
+                    woken(self.runner, "power_on_pending")
             return None
 
-    async def scenario():
-        svc = FlakyOptions()
-        svc.bos.options["polling_frequency"] = 60
-        op = Busy()
-        runner = op.runner = Runner([op], svc)  # type: ignore[arg-type]
-        task = asyncio.create_task(runner.run())
+    async def drive(runner: Runner) -> None:
         await asyncio.sleep(1.0)
-        runner.dispatch({"kind": "components", "statuses": ["power_on_pending"], "enabled": True})
+        woken(runner, "power_on_pending")
         await asyncio.sleep(2.0)
-        assert op.passes == [0.0, 1.0, pytest.approx(1.3 + DEBOUNCE)]
-        runner.stop()
-        assert await task == 0
-    run_virtual(scenario())
+    assert run_virtual(passes_while(Busy(), drive)) == [0.0, 1.0, pytest.approx(1.3 + DEBOUNCE)]
 
 
 def test_events_during_a_pass_do_not_put_off_a_pass_asked_for_sooner_than_the_debounce():
@@ -166,30 +185,20 @@ def test_events_during_a_pass_do_not_put_off_a_pass_asked_for_sooner_than_the_de
     writes) runs again then, not DEBOUNCE after it ended: an event never makes a pass later
     than it would have come without one (issue 13, realistic latencies)."""
     class Hinting(Recorder):
-        runner: Runner
-
         async def run_pass(self, ctx):
             self.passes.append(loop_time())
             if len(self.passes) == 2:
                 await asyncio.sleep(0.1)
-                self.runner.dispatch({"kind": "components", "statuses": ["power_on_pending"], "enabled": True})
+                woken(self.runner, "power_on_pending")
                 return 0.05
             return None
 
-    async def scenario():
-        svc = FlakyOptions()
-        svc.bos.options["polling_frequency"] = 60
-        op = Hinting()
-        runner = op.runner = Runner([op], svc)  # type: ignore[arg-type]
-        task = asyncio.create_task(runner.run())
+    async def drive(runner: Runner) -> None:
         await asyncio.sleep(1.0)
-        runner.dispatch({"kind": "components", "statuses": ["power_on_pending"], "enabled": True})
+        woken(runner, "power_on_pending")
         await asyncio.sleep(1.0)
-        assert op.passes == [0.0, 1.0, pytest.approx(1.15)]
-        assert 0.05 < DEBOUNCE  # the debounce alone would have put it at 1.1 + DEBOUNCE
-        runner.stop()
-        assert await task == 0
-    run_virtual(scenario())
+    assert run_virtual(passes_while(Hinting(), drive)) == [0.0, 1.0, pytest.approx(1.15)]
+    assert 0.05 < DEBOUNCE  # the debounce alone would have put it at 1.1 + DEBOUNCE
 
 
 def test_session_completion_is_woken_by_the_last_settling_write_sooner_than_the_debounce():
@@ -197,30 +206,14 @@ def test_session_completion_is_woken_by_the_last_settling_write_sooner_than_the_
     the pass the write before it woke (the status operator looks at a session's last nodes every
     0.1-0.2 s). session-completion's own, shorter debounce starts its pass 0.03 s after that pass
     ended, not DEBOUNCE (0.15 s): the session is marked complete that much sooner (issue 13)."""
-    class Completion(SessionCompletionOperator):
-        def __init__(self) -> None:
-            self.passes: list = []
-
-        async def run_pass(self, ctx):
-            self.passes.append(loop_time())
-            return None
-
-    async def scenario():
-        svc = FlakyOptions()
-        svc.bos.options["polling_frequency"] = 60
-        op = Completion()
-        runner = Runner([op], svc)  # type: ignore[arg-type]
-        task = asyncio.create_task(runner.run())
+    async def drive(runner: Runner) -> None:
         await asyncio.sleep(1.0)
-        runner.dispatch({"kind": "components", "statuses": ["stable"], "enabled": False})
+        woken(runner, "stable", enabled=False)
         await asyncio.sleep(0.1)  # the next settling write, 0.1 s after the first
-        runner.dispatch({"kind": "components", "statuses": ["stable"], "enabled": False})
+        woken(runner, "stable", enabled=False)
         await asyncio.sleep(1.0)
-        assert op.passes == [0.0, 1.0, pytest.approx(1.1)]
-        assert DEBOUNCE > 0.1  # the runner's own would have put it at 1.0 + DEBOUNCE
-        runner.stop()
-        assert await task == 0
-    run_virtual(scenario())
+    assert run_virtual(passes_while(recording(SessionCompletionOperator), drive)) == [0.0, 1.0, pytest.approx(1.1)]
+    assert DEBOUNCE > 0.1  # the runner's own would have put it at 1.0 + DEBOUNCE
 
 
 def test_power_off_forceful_takes_a_reboots_soft_off_writes_a_pass_a_second():
@@ -229,29 +222,14 @@ def test_power_off_forceful_takes_a_reboots_soft_off_writes_a_pass_a_second():
     before `max_power_off_wait_time` after its call, so its own debounce (1 s) coalesces them
     into a pass a second (at DEBOUNCE, one per write: 45 passes over up to 100,000 candidates in
     a 100,000-node reboot, issue 13). Woken idle, it still starts at once."""
-    class Forceful(PowerOffForcefulOperator):
-        def __init__(self) -> None:
-            self.passes: list = []
-
-        async def run_pass(self, ctx):
-            self.passes.append(loop_time())
-            return None
-
-    async def scenario():
-        svc = FlakyOptions()
-        svc.bos.options["polling_frequency"] = 60
-        op = Forceful()
-        runner = Runner([op], svc)  # type: ignore[arg-type]
-        task = asyncio.create_task(runner.run())
+    async def drive(runner: Runner) -> None:
         await asyncio.sleep(1.0)
         for _ in range(10):  # 1.0, 1.3, ... 3.7
-            runner.dispatch({"kind": "components", "statuses": ["power_off_gracefully_called"], "enabled": True})
+            woken(runner, "power_off_gracefully_called")
             await asyncio.sleep(0.3)
         await asyncio.sleep(2.0)
-        assert op.passes == pytest.approx([0.0, 1.0, 2.0, 3.0, 4.0])
-        runner.stop()
-        assert await task == 0
-    run_virtual(scenario())
+    passes = run_virtual(passes_while(recording(PowerOffForcefulOperator), drive))
+    assert passes == pytest.approx([0.0, 1.0, 2.0, 3.0, 4.0])
 
 
 def test_operators_of_one_process_share_its_claims():
