@@ -61,11 +61,13 @@ class FlakyOptions(FakeServices):
     ({"kind": "components", "statuses": ["power_on_pending", "failed"], "enabled": True},
      {"power-on", "status", "session-completion", "v1-agent"}),  # the retry gate's failure: the status operator disables (S1)
     ({"kind": "components", "statuses": ["power_off_gracefully_called"], "enabled": True},
-     {"power-off-forceful", "status", "v1-agent"}),
+     {"power-off-forceful", "v1-agent"}),  # an action update: the hardware moves next (status: its looks)
     ({"kind": "components", "statuses": ["configuring"], "enabled": True}, {"configuration", "status", "v1-agent"}),
     ({"kind": "components", "statuses": ["on_hold"], "enabled": True}, {"status", "session-completion", "v1-agent"}),
     ({"kind": "components", "statuses": ["stable"], "enabled": False}, {"session-completion", "v1-agent"}),
-    ({"kind": "components", "statuses": ["power_on_called"], "enabled": True}, {"status", "v1-agent"}),
+    ({"kind": "components", "statuses": ["power_on_called"], "enabled": True}, {"v1-agent"}),
+    ({"kind": "components", "statuses": ["power_on_called", "configuring"], "enabled": True},
+     {"configuration", "status", "v1-agent"}),
     ({"kind": "bogus"}, set()),
 ])
 def test_change_events_wake_only_operators_that_may_have_work(event, woken):
