@@ -19,6 +19,7 @@ from ..store.acting import acting
 from ..store.component_query import enabled_among, enabled_page
 from .claims import Claim, FenceLost, fenced
 from .framework import Component, Operator, PassContext, chunks, concurrently, in_flight, one_line
+from .power_off_forceful import CALLED_STATUSES
 from .status_rules import Decision, decide, build_patch
 
 if TYPE_CHECKING:
@@ -174,7 +175,7 @@ class StatusOperator(Operator):
     # by power-on's updates, a pass read a 10,000-node boot's first 5,600 nodes 0.1 s after their
     # `On`, taking the operators' CPU from the last batch's hand-over (its update -> `On` took
     # 67 ms instead of 19; issue 13, realistic latencies): they are read at the next look instead.
-    called = frozenset({"power_on_called", "power_off_gracefully_called", "power_off_forcefully_called"})
+    called = frozenset({"power_on_called", *CALLED_STATUSES})
     not_woken_by = handed_off | called
 
     def __init__(self) -> None:
