@@ -20,6 +20,9 @@ second session. Then it measures:
   ~2 KiB kernel parameters (the spec's figure)
 - `GET /v2/sessions/{name}/status` of a session whose members are all N components
 - Redis `used_memory` per component
+- Redis alone: `MGET` of 2,800 stored records at random, no BOS code in the way (Redis'
+  own CPU per record: what a bigger keyspace costs Redis itself, e.g. its cache misses,
+  beside the per-item costs above)
 
 Times are medians of --runs runs, measured on the client (response fully read).
 
@@ -322,7 +325,39 @@ async def measure(client: Client, redis: Redis, count: int, args: argparse.Names
         results["session_create"] = created
     if not args.writes_only:
         await session_status(client, count, args, results, log)
+    results["redis_mget"] = await redis_alone(redis, count)
     return results
+
+
+REDIS_ALONE_RUNS = 21  # a few ms each; at 10,000 single reads varied by 2x (the client's work shares the caches)
+
+
+async def redis_alone(redis: Redis, count: int, runs: int = REDIS_ALONE_RUNS) -> Dict[str, Any]:
+    """Redis' own CPU per stored record read (`cmdstat_mget`'s microseconds) by an `MGET` of BATCH
+    records at random: the keyspace as the measurements above left it, no BOS code in the way. Its
+    growth from one size to the next is the server's (a bigger keyspace, e.g. cache misses), the
+    baseline for the Redis share of every per-item cost in the table. Every record is read once
+    first, unmeasured: at 10,000 the first random reads found them out of the caches, and the
+    figure fell by 3x over seven runs."""
+    for start in range(0, count, BATCH):  # warm: a session reads every record, again and again
+        await redis.mget([keys.component(node_xname(i)) for i in range(start, min(count, start + BATCH))])
+    chooser = random.Random(count)
+    per_key: List[float] = []
+    for _ in range(runs):
+        wanted = [keys.component(node_xname(i)) for i in sorted(chooser.sample(range(count), min(BATCH, count)))]
+        before = await mget_usec(redis)
+        found = await redis.mget(wanted)
+        per_key.append((await mget_usec(redis) - before) / len(wanted))
+        if any(raw is None for raw in found):
+            raise RuntimeError("Redis alone: a stored record is missing")
+    return {"keys": min(BATCH, count), "median_usec_per_key": round(median(per_key), 3),
+            "runs_usec_per_key": [round(v, 3) for v in per_key]}
+
+
+async def mget_usec(redis: Redis) -> int:
+    """The microseconds Redis has spent in MGET since its start (INFO commandstats)."""
+    stats = await redis.info("commandstats")
+    return int(stats.get("cmdstat_mget", {}).get("usec", 0))
 
 
 async def queries(client: Client, count: int, args: argparse.Namespace, results: Dict[str, Any],
