@@ -173,7 +173,7 @@ class Watch:
             out[name] = {"rss_peak_mib": round(self.peak[name] / 2 ** 20, 1),
                          "rss_end_mib": round(self.last[name] / 2 ** 20, 1),
                          "pss_peak_mib": round(self.pss_peak[name] / 2 ** 20, 1),
-                         "cpu_seconds": round(cpu, 1)}
+                         "cpu_seconds": round(cpu, 2)}  # /proc counts 10 ms ticks: 0.1 s was 5 % of a 10,000-node run
         return out
 
 
