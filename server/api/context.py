@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Optional, TypeVar
 
 from aiohttp import web
 
@@ -13,6 +13,8 @@ from ..clients.ims import ImsClient
 from ..clients.s3 import S3Client
 from ..clients.tapms import TapmsClient
 from ..store import Store
+
+T = TypeVar("T")
 
 CONTEXT = web.AppKey("context", object)
 
@@ -32,7 +34,7 @@ def ctx(request: web.Request) -> Context:
     return request.app[CONTEXT]  # type: ignore[return-value]
 
 
-def request_value(request: web.Request, key: str) -> Any:
+def request_value(request: web.Request, key: "web.RequestKey[T]") -> Optional[T]:
     """`request.get(key)`: what a middleware left on the request (the body auth read, a tenant
     admin's tenant), None if nothing. A request's state is a Mapping whose `get` raises and
     catches a KeyError on a miss; a node's report, which no middleware annotates, looked up two

@@ -49,7 +49,7 @@ def validate_items(schema: Schema, items: List[Any]) -> List[Any]:
     return items
 
 
-BODY_KEY = "bos.body"
+BODY_KEY: web.RequestKey[Union[bytes, bytearray]] = web.RequestKey("bos.body")  # the raw body, read once
 
 
 async def json_body(request: web.Request, required: bool = True) -> Any:

@@ -43,7 +43,7 @@ def test_a_5xx_is_logged_and_a_success_only_at_debug(caplog, middleware) -> None
 def test_a_value_a_middleware_left_is_found_and_a_missing_one_is_none() -> None:
     request = make_mocked_request("PATCH", "/v2/components/x1")
     assert request_value(request, BODY_KEY) is None
-    request["other"] = 1
+    request[web.RequestKey("other", int)] = 1
     assert request_value(request, BODY_KEY) is None
     request[BODY_KEY] = b"{}"
     assert request_value(request, BODY_KEY) == b"{}"
