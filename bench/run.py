@@ -32,7 +32,7 @@ if str(ROOT) not in sys.path:  # `python bench/run.py` from anywhere
     sys.path.insert(0, str(ROOT))
 
 from bench import api_store, boot, report  # noqa: E402
-from bench.common import machine, steal_seconds  # noqa: E402
+from bench.common import machine, speed_probe, steal_seconds  # noqa: E402
 
 FULL = {"api_sizes": [1_000, 10_000, 100_000], "e2e_sizes": [1_000, 10_000, 100_000],
         "runs": 7, "full_runs": 5, "load_seconds": 10.0, "load_runs": 3, "realistic_runs": 3}
@@ -151,6 +151,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     started = time.monotonic()
     load_start = list(os.getloadavg())  # other work on the machine distorts every wall time
     steal_start = steal_seconds()  # and so does the hypervisor's, which no load average shows
+    speed_start = speed_probe()  # and the host's own speed, which neither shows
     results_file = args.out / "results.json"
     previous: Dict[str, Any] = {}
     if args.only and results_file.exists():
@@ -171,6 +172,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     results["meta"]["seconds"] = round(time.monotonic() - started, 1)
     results["meta"]["load_average"] = {"start": load_start, "end": list(os.getloadavg())}
     results["meta"]["steal_seconds"] = round(steal_seconds() - steal_start, 1)
+    results["meta"]["speed_probe_seconds"] = {"start": round(speed_start, 2), "end": round(speed_probe(), 2)}
     if args.only and previous:
         kept = "e2e" if args.only == "api" else "api"
         results["meta"]["kept"] = {kept: (previous.get("meta", {}).get("kept", {}).get(kept)

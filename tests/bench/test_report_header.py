@@ -22,3 +22,18 @@ def header(steal: float, tmp_path: Path) -> str:
 def test_steal_is_told_only_when_it_was_a_notable_share_of_the_run(tmp_path: Path) -> None:
     assert "Hypervisor steal" not in header(0.4, tmp_path)  # "0 s of CPU (0%)": not what slowed a run
     assert "Hypervisor steal during the run: 60 s of CPU (5% of the run's core time)" in header(60.0, tmp_path)
+
+
+def test_the_host_speed_probe_is_told_when_the_run_measured_it(tmp_path: Path) -> None:
+    """The same host ran this workload ~1.6x slower in one hour than in another, with neither steal
+    nor load to show it: the header gives the probe's seconds at the run's start and end."""
+    assert "Host speed" not in header(0.0, tmp_path)  # results of runs before the probe
+    meta: Dict[str, Any] = {"mode": "full", "seconds": 600, "machine": {"cores": 2}, "settings": {},
+                            "speed_probe_seconds": {"start": 0.81, "end": 1.62}}
+    assert ("- Host speed: a 10,000,000-addition Python loop took 0.81 s at the start and 1.62 s at the end"
+            in report.generated({"meta": meta}, tmp_path / "benchmarks.md", []))
+
+
+def test_the_speed_probe_times_the_loop() -> None:
+    from bench.common import speed_probe
+    assert 0 < speed_probe() < 60
