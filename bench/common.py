@@ -93,9 +93,10 @@ SPEED_PROBE_ADDITIONS = 10_000_000
 
 def speed_probe() -> float:
     """Seconds this interpreter takes for SPEED_PROBE_ADDITIONS additions in a loop: the host's speed
-    for pure-Python work at this moment. The same host ran it in 0.81-0.91 s in one hour and ~1.6 s
-    in another (no steal, no load), and every CPU figure of a run moved with it (issue 13): the
-    figure tells a slow hour from a slower commit."""
+    for pure-Python work at this moment. The same host ran such a loop (at module level, slower
+    than this one) in 0.81-0.91 s in one hour and ~1.6 s in another, with no steal and no load, and
+    every CPU figure of a run moved with it (issue 13): the figure tells a slow hour from a slower
+    commit."""
     started = time.perf_counter()
     total = 0
     for n in range(SPEED_PROBE_ADDITIONS):
