@@ -34,7 +34,7 @@ def ctx(request: web.Request) -> Context:
     return request.app[CONTEXT]  # type: ignore[return-value]
 
 
-def request_value(request: web.Request, key: "web.RequestKey[T]") -> Optional[T]:
+def request_value(request: web.Request, key: web.RequestKey[T]) -> Optional[T]:
     """`request.get(key)`: what a middleware left on the request (the body auth read, a tenant
     admin's tenant), None if nothing. A request's state is a Mapping whose `get` raises and
     catches a KeyError on a miss; a node's report, which no middleware annotates, looked up two

@@ -13,8 +13,8 @@ from .errors import BadRequest, InvalidTenant, NotFound, Unavailable
 
 HEADER = "Cray-Tenant-Name"
 MAX_LENGTH = 127
-TOKEN_TENANT: web.RequestKey[Optional[str]] = web.RequestKey("bos.token_tenant")  # set by the auth middleware
-# for a tenant admin (docs/auth.md)
+# Set by the auth middleware for a tenant admin (docs/auth.md)
+TOKEN_TENANT: web.RequestKey[Optional[str]] = web.RequestKey("bos.token_tenant")
 
 
 def tenant_of(request: web.Request) -> Optional[str]:

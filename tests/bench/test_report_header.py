@@ -13,9 +13,9 @@ if str(ROOT) not in sys.path:
 from bench import report  # noqa: E402
 
 
-def header(steal: float, tmp_path: Path) -> str:
+def header(steal: float, tmp_path: Path, **more: Any) -> str:
     meta: Dict[str, Any] = {"mode": "full", "seconds": 600, "steal_seconds": steal, "machine": {"cores": 2},
-                            "settings": {}}
+                            "settings": {}, **more}
     return report.generated({"meta": meta}, tmp_path / "benchmarks.md", [])
 
 
@@ -28,10 +28,8 @@ def test_the_host_speed_probe_is_told_when_the_run_measured_it(tmp_path: Path) -
     """The same host ran this workload ~1.6x slower in one hour than in another, with neither steal
     nor load to show it: the header gives the probe's seconds at the run's start and end."""
     assert "Host speed" not in header(0.0, tmp_path)  # results of runs before the probe
-    meta: Dict[str, Any] = {"mode": "full", "seconds": 600, "machine": {"cores": 2}, "settings": {},
-                            "speed_probe_seconds": {"start": 0.81, "end": 1.62}}
     assert ("- Host speed: a 10,000,000-addition Python loop took 0.81 s at the start and 1.62 s at the end"
-            in report.generated({"meta": meta}, tmp_path / "benchmarks.md", []))
+            in header(0.0, tmp_path, speed_probe_seconds={"start": 0.81, "end": 1.62}))
 
 
 def test_the_speed_probe_times_the_loop() -> None:
