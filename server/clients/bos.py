@@ -168,6 +168,16 @@ class BosClient:
         without store reads (bos_reads.StoreReads.action_stamps)."""
         return None if self.reads is None else await self.reads.action_stamps(ids)
 
+    async def power_off_due(self, cutoff: float) -> Optional[Tuple[List[str], Optional[float]]]:
+        """The enabled components waiting on a power-off call, due at `cutoff`, and the earliest stamp
+        not due yet (bos_reads.StoreReads.power_off_due), or None without store reads."""
+        return None if self.reads is None else await self.reads.power_off_due(cutoff)
+
+    async def missing_from_power_off_index(self, statuses: Sequence[str]) -> Optional[List[str]]:
+        """Enabled components in `statuses` that the power-off score index lacks
+        (bos_reads.StoreReads.missing_from_power_off_index), or None without store reads."""
+        return None if self.reads is None else await self.reads.missing_from_power_off_index(statuses)
+
     async def fingerprints(self, ids: Sequence[str]) -> Optional[List[Optional[int]]]:
         """Each stored record's fingerprint (None: absent), or None without store reads."""
         return None if self.reads is None else await self.reads.fingerprints(ids)

@@ -4,9 +4,10 @@ asks for, and the walk of the smallest applicable index in ID order.
 Each record is one JSON string. Sorted-set indexes (members scored 0, read
 lexicographically) exist for: all IDs, enabled, session, staged session, phase,
 computed status and "has an error"; a score index holds when the actual state was last
-reported. A listing walks the smallest index that applies, in ID order from
-`start_after_id`, and checks every filter on the decoded record, so results are exactly
-those of the unindexed definition.
+reported, another when each enabled component waiting on a power-off call was last acted on.
+A listing walks the smallest index that applies, in ID order from `start_after_id`, and
+checks every filter on the decoded record, so results are exactly those of the unindexed
+definition.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ SCAN_CHUNK = 1000
 
 
 Facets = Tuple[str, bool, str, str, str, bool]
+# The computed statuses power-off-forceful waits on (operators.md §5.3): an enabled component in one
+# is in the score index keys.COMPONENT_POWER_OFF_STAMP, scored by when its last action was stamped
+POWER_OFF_CALLED = ("power_off_gracefully_called", "power_off_forcefully_called")
 
 
 def index_facets(record: Record) -> Facets:
@@ -65,17 +69,33 @@ def index_keys(record: Record) -> FrozenSet[str]:
 _epoch = functools.lru_cache(maxsize=4096)(epoch)
 
 
-def scored_indexes(record: Record) -> Dict[str, float]:
-    """Score indexes of a record: when its actual boot was last reported (for cleanup, §4.2)."""
+def stamp_score(stamp: Any) -> float:
+    """A record's timestamp as an index score (0: absent or not a time)."""
+    return (_epoch(stamp) if isinstance(stamp, str) else epoch(stamp)) or 0
+
+
+def _actual_stamp(record: Record) -> Optional[float]:
+    """The score of COMPONENT_ACTUAL_STAMP (None: not in it, no actual boot artifacts)."""
     actual = record.get("actual_state")
     if not isinstance(actual, dict) or not has_artifacts(actual.get("boot_artifacts")):
-        return {}
-    stamp = actual.get("last_updated")
-    return {keys.COMPONENT_ACTUAL_STAMP: (_epoch(stamp) if isinstance(stamp, str) else epoch(stamp)) or 0}
+        return None
+    return stamp_score(actual.get("last_updated"))
+
+
+def scored_indexes(record: Record) -> Dict[str, float]:
+    """Score indexes of a record: when its actual boot was last reported (for cleanup, §4.2); when
+    its last action was, while it is enabled and waiting on a power-off call (power-off-forceful)."""
+    scored: Dict[str, float] = {}
+    actual = _actual_stamp(record)
+    if actual is not None:
+        scored[keys.COMPONENT_ACTUAL_STAMP] = actual
+    if record.get("enabled") is True and component_status(record) in POWER_OFF_CALLED:
+        scored[keys.COMPONENT_POWER_OFF_STAMP] = stamp_score((record.get("last_action") or {}).get("last_updated"))
+    return scored
 
 
 def actual_state_older_than(record: Record, cutoff: float) -> bool:
-    stamp = scored_indexes(record).get(keys.COMPONENT_ACTUAL_STAMP)
+    stamp = _actual_stamp(record)
     return stamp is not None and stamp < cutoff
 
 

@@ -19,6 +19,9 @@ COMPONENT_ENABLED = PREFIX + "idx:comp:enabled"
 COMPONENT_ERRORED = PREFIX + "idx:comp:errored"
 # Score index: components with actual boot artifacts, scored by actual_state.last_updated (0 if absent)
 COMPONENT_ACTUAL_STAMP = PREFIX + "idx:comp:actual-stamp"
+# Score index: enabled components waiting on a power-off call (component_query.POWER_OFF_CALLED),
+# scored by last_action.last_updated (0 if absent): power-off-forceful's due ones are a score range
+COMPONENT_POWER_OFF_STAMP = PREFIX + "idx:comp:power-off-stamp"
 # Stream of the IDs of applied component writes, kept about a minute (store/cas.py: the write feed)
 COMPONENT_WRITES = PREFIX + "feed:comp"
 

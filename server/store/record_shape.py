@@ -16,10 +16,9 @@ import functools
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 from bos_shared.status import component_status
-from bos_shared.times import epoch
 
 from . import keys
-from .component_query import Facets
+from .component_query import POWER_OFF_CALLED, Facets, stamp_score
 
 Record = Mapping[str, Any]
 Shape = Tuple[Facets, Dict[str, float], Tuple[Any, ...]]  # (index facets, score indexes, tracked fields)
@@ -33,9 +32,6 @@ def computed_status(override: str, phase: str, action: str, failed: bool) -> str
     """component_status() of a record with these fields (the rules stay in one place)."""
     return component_status({"status": {"status_override": override, "phase": phase},
                              "last_action": {"action": action, "failed": failed}})
-
-
-_epoch = functools.lru_cache(maxsize=4096)(epoch)  # a bulk write stamps every record alike
 
 
 def _boot(state: Any) -> Tuple[str, str, str]:
@@ -63,6 +59,7 @@ def shape(record: Optional[Record]) -> Shape:
               bool(error))
     scored: Dict[str, float] = {}
     if actual_boot is not _NO_BOOT and any(actual_boot):
-        stamp = actual.get("last_updated")  # type: ignore[union-attr]
-        scored[keys.COMPONENT_ACTUAL_STAMP] = (_epoch(stamp) if isinstance(stamp, str) else epoch(stamp)) or 0
+        scored[keys.COMPONENT_ACTUAL_STAMP] = stamp_score(actual.get("last_updated"))  # type: ignore[union-attr]
+    if enabled and facets[0] in POWER_OFF_CALLED:
+        scored[keys.COMPONENT_POWER_OFF_STAMP] = stamp_score(action.get("last_updated"))
     return facets, scored, tracked

@@ -292,3 +292,52 @@ def test_the_write_feed_names_every_record_written_since_the_last_look(api, api_
             await http.close()
             await redis.aclose()
     asyncio.run(main())
+
+
+def test_the_power_off_score_index_moves_with_each_record(api, api_server, redis_server):
+    """Issue 13: power-off-forceful's candidates come from a score index (store/component_query:
+    enabled, in a power-off-called status, scored by the last action's stamp) that every write moves
+    with its record: its members are the API's listing of those candidates, due ones are a score
+    range, and a candidate the index lacks (written by an older version) is found by a ZDIFF."""
+    from bos_server.operators.power_off_forceful import CALLED, CALLED_STATUSES
+    from bos_shared.times import epoch
+
+    called = {"status": {"phase": "powering_off"}, "last_action": {"action": "powering_off_gracefully"}}
+    records = [{"id": IDS[0], "enabled": True, **called},
+               {"id": IDS[1], "enabled": True, "status": {"phase": "powering_off"},
+                "last_action": {"action": "powering_off_forcefully"}},
+               {"id": IDS[2], "enabled": True, "status": {"phase": "powering_on"}},
+               {"id": IDS[3], "enabled": False, **called}]
+    assert api.put("/v2/components", json=records).status_code == 200
+    # as the operators write them: enabled components are put on hold by a PUT (D-rule), not by a PATCH
+    assert api.patch("/v2/components", json=[{"id": r["id"], "status": {**r["status"], "status_override": ""}}
+                                             for r in records]).status_code == 200
+
+    async def main() -> None:
+        redis = Redis.from_url(redis_server.url)
+        http = JsonClient("bos", api_server.url + "/v2")
+        by_api, by_store = BosClient(http), BosClient(http, StoreReads(redis))
+        index = keys.COMPONENT_POWER_OFF_STAMP
+        try:
+            listed = await by_api.list_components(0, enabled=True, status=CALLED)
+            stamps = {c["id"]: epoch(c["last_action"]["last_updated"]) for c in listed}
+            assert sorted(stamps) == IDS[:2]
+            assert {m.decode(): s for m, s in await redis.zrange(index, 0, -1, withscores=True)} == stamps
+            first = min(stamps.values())
+            assert await by_store.power_off_due(first) == ([], first)
+            assert await by_store.power_off_due(max(stamps.values()) + 1) == (IDS[:2], None)
+            patched = [{"id": IDS[1], "enabled": False}, {"id": IDS[2], "status": {"phase": "powering_off"}},
+                       {"id": IDS[3], "enabled": True}]  # on hold (the D-rule of enabling) until the next
+            assert api.patch("/v2/components", json=patched).status_code == 200
+            assert api.patch(f"/v2/components/{IDS[3]}", json={"status": {"status_override": ""}}).status_code == 200
+            listed = await by_api.list_components(0, enabled=True, status=CALLED)
+            members = sorted(m.decode() for m in await redis.zrange(index, 0, -1))
+            assert members == [c["id"] for c in listed] == [IDS[0], IDS[3]]
+            assert await by_store.missing_from_power_off_index(CALLED_STATUSES) == []
+            await redis.zrem(index, IDS[3])  # as if written by a version without the index
+            assert await by_store.missing_from_power_off_index(CALLED_STATUSES) == [IDS[3]]  # not IDS[1]: disabled
+        finally:
+            await http.close()
+            await redis.aclose()
+
+    asyncio.run(main())

@@ -24,7 +24,7 @@ def _maybe(**fields: Any) -> Any:
 ARTIFACTS = st.one_of(st.none(), _maybe(kernel=TEXT, kernel_parameters=TEXT, initrd=TEXT, timestamp=STAMP))
 RECORDS = _maybe(
     status=_maybe(phase=st.sampled_from(("",) + PHASES), status_override=st.sampled_from(["", "on_hold", "failed"])),
-    last_action=_maybe(action=st.sampled_from(("",) + ACTIONS), failed=st.booleans()),
+    last_action=_maybe(action=st.sampled_from(("",) + ACTIONS), failed=st.booleans(), last_updated=STAMP),
     desired_state=_maybe(boot_artifacts=ARTIFACTS, configuration=TEXT, last_updated=STAMP),
     actual_state=_maybe(boot_artifacts=ARTIFACTS, bss_token=TEXT, last_updated=STAMP),
     staged_state=_maybe(session=st.sampled_from(["", "s1"]), boot_artifacts=ARTIFACTS),
@@ -36,6 +36,8 @@ RECORDS = _maybe(
 @example({"status": {"phase": "powering_on"}, "last_action": {"action": "powering_on", "failed": False}})
 @example({"status": {"phase": "powering_on"}, "last_action": {"action": "powering_on", "failed": True}})
 @example({"status": {"phase": "powering_off"}, "last_action": {"action": "powering_off_forcefully"}})
+@example({"status": {"phase": "powering_off"}, "enabled": True,
+          "last_action": {"action": "powering_off_gracefully", "last_updated": "2026-12-01T15:56:11"}})
 @example({"status": {"phase": "configuring", "status_override": "on_hold"}, "enabled": True, "error": "x"})
 @example({"actual_state": {"boot_artifacts": {"kernel": "k"}, "last_updated": "2026-12-01T15:56:11"},
           "staged_state": {"session": "s1"}})
