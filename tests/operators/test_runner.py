@@ -220,10 +220,9 @@ def test_session_completion_is_woken_by_the_last_settling_write_sooner_than_the_
 
 def test_power_off_forceful_takes_a_reboots_soft_off_writes_a_pass_a_second():
     """On a virtual clock: power-off-graceful's action updates (a reboot's batches, here every
-    0.3 s) wake power-off-forceful, whose every pass lists every candidate; no candidate is due
-    before `max_power_off_wait_time` after its call, so its own debounce (1 s) coalesces them
-    into a pass a second (at DEBOUNCE, one per write: 45 passes over up to 100,000 candidates in
-    a 100,000-node reboot, issue 13). Woken idle, it still starts at once."""
+    0.3 s) wake power-off-forceful; no candidate is due before `max_power_off_wait_time` after its
+    call, so its own debounce (1 s) coalesces them into a pass a second (at DEBOUNCE, one per
+    write: 45 passes in a 100,000-node reboot, issue 13). Woken idle, it still starts at once."""
     async def drive(runner: Runner) -> None:
         await asyncio.sleep(1.0)
         for _ in range(10):  # 1.0, 1.3, ... 3.7
