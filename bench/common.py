@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
@@ -102,6 +103,28 @@ def speed_probe() -> float:
     for n in range(SPEED_PROBE_ADDITIONS):
         total += n
     return time.perf_counter() - started
+
+
+MEMORY_PROBE_MIB = 256
+MEMORY_PROBE_READS = 2_000_000
+
+
+def memory_probe() -> float:
+    """Nanoseconds one read at a random place in MEMORY_PROBE_MIB of memory costs beyond one in a
+    32 KiB array, both in the same Python loop: the host's memory latency at this moment. In an hour
+    when the speed probe's loop ran as fast as ever, Redis alone read a record 2-3x slower than in
+    another and every process's CPU per node moved with it (sitting 39): the loop fits in the
+    caches, Redis' keyspace at 100,000 nodes does not."""
+    def loop(entries: int) -> float:
+        values = array("q", bytes(8 * entries))
+        step, at, total = 2654435761 % entries, 0, 0
+        started = time.perf_counter()
+        for _ in range(MEMORY_PROBE_READS):
+            at = (at + step) % entries
+            total += values[at]
+        return time.perf_counter() - started
+    large, small = loop(MEMORY_PROBE_MIB * 1024 * 1024 // 8), loop(4096)
+    return max(0.0, large - small) / MEMORY_PROBE_READS * 1e9
 
 
 def cpu_seconds(pid: int) -> float:

@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from statistics import median_low
+from statistics import median, median_low
 from typing import Any, Dict, List, Optional, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,12 +32,13 @@ if str(ROOT) not in sys.path:  # `python bench/run.py` from anywhere
     sys.path.insert(0, str(ROOT))
 
 from bench import api_store, boot, report  # noqa: E402
-from bench.common import machine, speed_probe, steal_seconds  # noqa: E402
+from bench.common import machine, memory_probe, speed_probe, steal_seconds  # noqa: E402
 
 FULL = {"api_sizes": [1_000, 10_000, 100_000], "e2e_sizes": [1_000, 10_000, 100_000],
-        "runs": 7, "full_runs": 5, "load_seconds": 10.0, "load_runs": 3, "realistic_runs": 3}
+        "runs": 7, "full_runs": 5, "load_seconds": 10.0, "load_runs": 3, "realistic_runs": 3,
+        "zero_runs": 3}
 QUICK = {"api_sizes": [1_000], "e2e_sizes": [200], "runs": 3, "full_runs": 2, "load_seconds": 2.0,
-         "load_runs": 2, "realistic_runs": 1}
+         "load_runs": 2, "realistic_runs": 1, "zero_runs": 1}
 
 
 def sizes(text: str) -> List[int]:
@@ -58,6 +59,10 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     parser.add_argument("--realistic-runs", type=int,
                         help="realistic-latency stacks per size, reported by the median run of each operation "
                              "(default 3; quick: 1): one run's overhead varies by 0.1-0.4 s with the machine's load")
+    parser.add_argument("--zero-runs", type=int,
+                        help="zero-latency stacks per size, each operation reported by its median run and each "
+                             "process's CPU by its median (default 3; quick: 1): one run's operators' CPU at 10,000 "
+                             "nodes moved by a tenth between stacks, and with it the growth column")
     parser.add_argument("--only", choices=["api", "e2e"], help="run one part; the other's results are kept")
     parser.add_argument("--out", type=Path, help="results folder (default bench/results, quick: bench/results/quick)")
     parser.add_argument("--doc", type=Path, help="document whose generated part is rewritten (default "
@@ -68,8 +73,9 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     api_store.add_arguments(parser)
     parser.set_defaults(runs=None, full_runs=None, load_seconds=None, load_runs=None)
     args = parser.parse_args(argv)
-    if args.realistic_runs is not None and args.realistic_runs < 1:
-        parser.error("--realistic-runs must be at least 1")
+    for name in ("realistic_runs", "zero_runs"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
     preset = QUICK if args.quick else FULL
     for name, value in preset.items():
         if getattr(args, name, None) is None:
@@ -112,7 +118,7 @@ def run_e2e(args: argparse.Namespace) -> Dict[str, Any]:
             if latency == "realistic" and args.realistic_max and nodes > args.realistic_max:
                 log(f"end to end, {nodes:,} nodes, realistic latency: skipped (--realistic-max)")
                 continue
-            count = args.realistic_runs if latency == "realistic" else 1
+            count = args.realistic_runs if latency == "realistic" else args.zero_runs
             runs = []
             for run in range(count):
                 log(f"end to end, {nodes:,} nodes, {latency} latency" + (f", run {run + 1} of {count}:" if count > 1
@@ -125,24 +131,50 @@ def run_e2e(args: argparse.Namespace) -> Dict[str, Any]:
 
 def median_run(runs: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
     """Several stacks of one size and latency as one result: each operation's timing is that of the
-    run with the median overhead share (the lower of the middle two for an even count: a run that
-    happened, with its phases and counts), plus every run's overhead (`runs_overhead_seconds`,
-    `runs_overhead_percent`) and the chosen run's number (`run`, from 1); the stack's own figures
-    (memory, processes) are those of the first operation's median run. `runs` keeps every run whole. One run
-    is returned as it is."""
+    run with the median overhead share (with zero hardware latency: the median overhead, its wall
+    time), the lower of the middle two for an even count: a run that happened, with its phases and
+    counts; plus every run's overhead (`runs_overhead_seconds`, `runs_overhead_percent`) and the
+    chosen run's number (`run`, from 1). The stack's own figures are those of the first operation's
+    median run, but for each process's CPU, the median of the runs' (the growth column's CPU per
+    node: one stack's figure moved by a tenth), and its peak RSS, the largest of the runs' (a
+    limit's figure: the worst run). `runs` keeps every run whole. One run is returned as it is."""
     if len(runs) == 1:
         return runs[0]
     out: Dict[str, Any] = {}
     for operation in (op for op in boot.OPERATIONS if op in runs[0]):
         timings = [run[operation] for run in runs]
-        shares = [report.overhead_share(timing) for timing in timings]
+        shares = [_median_key(timing) for timing in timings]
         index = shares.index(median_low(shares))
         if not out:  # the stack's own figures: those of the first operation's median run
             out = dict(runs[index])
         out[operation] = {**timings[index], "run": index + 1,
                           "runs_overhead_seconds": [timing["overhead_seconds"] for timing in timings],
-                          "runs_overhead_percent": [round(100 * share, 1) for share in shares]}
+                          "runs_overhead_percent": [round(100 * report.overhead_share(timing), 1) for timing in timings]}
+    if all("processes" in run for run in runs):
+        out["processes"] = _processes(runs)
     out["runs"] = list(runs)
+    return out
+
+
+def _median_key(timing: Dict[str, Any]) -> float:
+    """What a run's operation is ranked by: its overhead share, or with no hardware time its overhead."""
+    return report.overhead_share(timing) if timing.get("hardware_seconds") else timing["overhead_seconds"]
+
+
+def _processes(runs: Sequence[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
+    """Each process's figures over several stacks: its CPU the median, its peak RSS the largest."""
+    out: Dict[str, Dict[str, Any]] = {}
+    for name in runs[0]["processes"]:
+        figures = [run["processes"].get(name, {}) for run in runs]
+        merged = dict(figures[0])
+        cpu = [f["cpu_seconds"] for f in figures if f.get("cpu_seconds") is not None]
+        if cpu:
+            merged["cpu_seconds"] = round(median(cpu), 2)
+            merged["runs_cpu_seconds"] = cpu
+        rss = [f["rss_peak_mib"] for f in figures if f.get("rss_peak_mib") is not None]
+        if rss:
+            merged["rss_peak_mib"] = max(rss)
+        out[name] = merged
     return out
 
 
@@ -152,6 +184,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     load_start = list(os.getloadavg())  # other work on the machine distorts every wall time
     steal_start = steal_seconds()  # and so does the hypervisor's, which no load average shows
     speed_start = speed_probe()  # and the host's own speed, which neither shows
+    memory_start = memory_probe()  # nor its memory's, which the loop (in the caches) does not feel
     results_file = args.out / "results.json"
     previous: Dict[str, Any] = {}
     if args.only and results_file.exists():
@@ -162,7 +195,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                  "settings": {"api_sizes": args.api_sizes, "e2e_sizes": args.e2e_sizes, "latencies": args.latencies,
                               "runs": args.runs, "full_runs": args.full_runs, "load_seconds": args.load_seconds,
                               "load_runs": args.load_runs, "connections": args.connections,
-                              "realistic_runs": args.realistic_runs,
+                              "realistic_runs": args.realistic_runs, "zero_runs": args.zero_runs,
                               "api_workers": args.workers}},
         "api": previous.get("api", {}), "e2e": previous.get("e2e", {})}
     if args.only in (None, "api"):
@@ -173,6 +206,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     results["meta"]["load_average"] = {"start": load_start, "end": list(os.getloadavg())}
     results["meta"]["steal_seconds"] = round(steal_seconds() - steal_start, 1)
     results["meta"]["speed_probe_seconds"] = {"start": round(speed_start, 2), "end": round(speed_probe(), 2)}
+    results["meta"]["memory_probe_ns"] = {"start": round(memory_start), "end": round(memory_probe())}
     if args.only and previous:
         kept = "e2e" if args.only == "api" else "api"
         results["meta"]["kept"] = {kept: (previous.get("meta", {}).get("kept", {}).get(kept)

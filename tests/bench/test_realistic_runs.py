@@ -1,6 +1,7 @@
-"""`make bench` runs each realistic-latency stack several times and reports, per operation, the
-run with the median overhead share, beside every run's overhead (one run varied by 0.1-0.4 s
-with the machine's load; issue 13 asks for medians)."""
+"""`make bench` runs each end-to-end stack several times and reports, per operation, the run with
+the median overhead share (zero hardware latency: the median wall time), beside every run's
+(one run varied by 0.1-0.4 s with the machine's load; issue 13 asks for medians), and each
+process's median CPU."""
 
 from __future__ import annotations
 
@@ -55,8 +56,8 @@ def test_the_goal_and_the_table_use_the_median_run() -> None:
     assert "overhead 1.20 s over 10 s" in row[2] and "(12.0 %)" in row[2] and "median of 3 runs, overheads 1.30 / 0.90 / 1.20 s" in row[2]
 
 
-def test_make_bench_runs_the_realistic_stack_three_times_and_a_quick_run_once(monkeypatch: pytest.MonkeyPatch,
-                                                                              tmp_path: Path) -> None:
+def test_make_bench_runs_each_stack_three_times_and_a_quick_run_once(monkeypatch: pytest.MonkeyPatch,
+                                                                     tmp_path: Path) -> None:
     stacks: List[str] = []
 
     def run_stack(nodes: int, latency: str, **_kw: Any) -> Dict[str, Any]:
@@ -65,9 +66,32 @@ def test_make_bench_runs_the_realistic_stack_three_times_and_a_quick_run_once(mo
     monkeypatch.setattr(boot, "run_stack", run_stack)
     monkeypatch.setattr(run, "log", lambda text: None)
     full = run.parse_args(["--e2e-sizes", "10000", "--out", str(tmp_path)])
-    assert full.realistic_runs == 3
+    assert (full.zero_runs, full.realistic_runs) == (3, 3)
     out = run.run_e2e(full)
-    assert stacks == ["zero", "realistic", "realistic", "realistic"]
-    assert "runs" not in out["zero"]["10000"] and len(out["realistic"]["10000"]["runs"]) == 3
-    assert run.parse_args(["--quick", "--out", str(tmp_path)]).realistic_runs == 1
+    assert stacks == ["zero"] * 3 + ["realistic"] * 3
+    assert len(out["zero"]["10000"]["runs"]) == len(out["realistic"]["10000"]["runs"]) == 3
+    quick = run.parse_args(["--quick", "--out", str(tmp_path)])
+    assert (quick.zero_runs, quick.realistic_runs) == (1, 1)
     assert run.parse_args(["--realistic-runs", "5", "--out", str(tmp_path)]).realistic_runs == 5
+    assert run.parse_args(["--zero-runs", "2", "--out", str(tmp_path)]).zero_runs == 2
+
+
+def zero_stack(boot_wall: float, cpu: float, rss: float) -> Dict[str, Any]:
+    def timing(wall: float) -> Dict[str, Any]:
+        return {"wall_seconds": wall, "setup_seconds": 1.0, "overhead_seconds": wall, "hardware_seconds": 0.0}
+    return {"nodes": 10000, "latency": "zero", "boot": timing(boot_wall), "reboot": timing(2 * boot_wall),
+            "processes": {"operators": {"cpu_seconds": cpu, "rss_peak_mib": rss}}}
+
+
+def test_a_zero_latency_size_is_its_median_wall_time_and_each_process_its_median_cpu() -> None:
+    """Issue 13's growth column divides each process's CPU per node by its figure at 10,000 nodes, where
+    one stack's operators' CPU moved by a tenth: several stacks give its median, and the limit's
+    peak RSS the largest of theirs."""
+    result = run.median_run([zero_stack(2.4, 2.1, 90), zero_stack(1.8, 1.8, 99), zero_stack(2.0, 1.9, 95)])
+    assert result["boot"]["wall_seconds"] == 2.0 and result["boot"]["run"] == 3
+    assert result["processes"]["operators"] == {"cpu_seconds": 1.9, "rss_peak_mib": 99,
+                                                "runs_cpu_seconds": [2.1, 1.8, 1.9]}
+    results = {"e2e": {"zero": {"10000": result}}, "meta": {"settings": {"zero_runs": 3}}}
+    shown = {r[0]: r[2] for r in report.rows(results)}
+    assert shown["CPU: operators, boot + reboot"] == "1.9 s (median of 3 stacks: 2.1 / 1.8 / 1.9 s)"
+    assert "median of 3 runs, walls 2.40 / 1.80 / 2.00 s" in shown["End to end: boot, zero hardware latency"]

@@ -32,6 +32,20 @@ def test_the_host_speed_probe_is_told_when_the_run_measured_it(tmp_path: Path) -
             in header(0.0, tmp_path, speed_probe_seconds={"start": 0.81, "end": 1.62}))
 
 
+def test_the_memory_probe_is_told_beside_the_speed_probe(tmp_path: Path) -> None:
+    """Sitting 39: an hour in which the loop ran as fast as ever but Redis read a record 2-3x slower
+    (memory latency, which a loop in the caches does not feel): the header gives both."""
+    text = header(0.0, tmp_path, speed_probe_seconds={"start": 0.36, "end": 0.37},
+                  memory_probe_ns={"start": 190, "end": 1210})
+    assert ("0.37 s at the end (compare runs by it: the same host varies from hour to hour); a read at a random "
+            "place in 256 MiB cost 190 ns more than one in the caches at the start and 1,210 ns at the end") in text
+
+
+def test_the_probes_time_their_loops() -> None:
+    from bench.common import memory_probe
+    assert 0 <= memory_probe() < 10_000
+
+
 def test_the_speed_probe_times_the_loop() -> None:
     from bench.common import speed_probe
     assert 0 < speed_probe() < 60
