@@ -470,6 +470,10 @@ def generated(results: Dict[str, Any], doc: Path, plots: List[Path]) -> str:
                  f"at the end (compare runs by it: the same host varies from hour to hour)"
                  + _memory_probe(meta)]
                 if meta.get("speed_probe_seconds") else []),
+              *(["- Host probes before each part (loop / memory read): "
+                 + "; ".join(f"{p['part']}: {p['loop_seconds']:.2f} s / {p['memory_ns']:,} ns" for p in meta["probes"])
+                 + " (a part's per-item growth is comparable where its probes are alike)"]
+                if meta.get("probes") else []),
               f"- Settings: API/store sizes {settings.get('api_sizes')}, end-to-end sizes {settings.get('e2e_sizes')}, "
               f"latencies {settings.get('latencies')}; `bos-server --workers {settings.get('api_workers')}` everywhere; "
               f"query medians of {settings.get('runs')} runs (full and paged listings: {settings.get('full_runs')}); "

@@ -103,15 +103,27 @@ def git_revision() -> str:
         return "unknown"
 
 
-def run_api(args: argparse.Namespace) -> Dict[str, Any]:
+Probes = Optional[List[Dict[str, Any]]]
+
+
+def probe_host(probes: Probes, part: str) -> None:
+    """The host's two probes (bench/common.py) before `part`, into `probes` (None: not probed). A
+    per-item figure is divided by the same row's at the smallest size, measured minutes earlier:
+    when the host's speed moved in between, the probes beside each part show it."""
+    if probes is not None:
+        probes.append({"part": part, "loop_seconds": round(speed_probe(), 2), "memory_ns": round(memory_probe())})
+
+
+def run_api(args: argparse.Namespace, probes: Probes = None) -> Dict[str, Any]:
     out = {}
     for count in args.api_sizes:
+        probe_host(probes, f"API/store, {count:,}")
         log(f"API/store, {count:,} components (bos-server --workers {args.workers}):")
         out[str(count)] = asyncio.run(api_store.run_size(count, args, log))
     return out
 
 
-def run_e2e(args: argparse.Namespace) -> Dict[str, Any]:
+def run_e2e(args: argparse.Namespace, probes: Probes = None) -> Dict[str, Any]:
     out: Dict[str, Dict[str, Any]] = {}
     for latency in args.latencies:
         for nodes in args.e2e_sizes:
@@ -119,6 +131,7 @@ def run_e2e(args: argparse.Namespace) -> Dict[str, Any]:
                 log(f"end to end, {nodes:,} nodes, realistic latency: skipped (--realistic-max)")
                 continue
             count = args.realistic_runs if latency == "realistic" else args.zero_runs
+            probe_host(probes, f"end to end, {nodes:,}, {latency}")
             runs = []
             for run in range(count):
                 log(f"end to end, {nodes:,} nodes, {latency} latency" + (f", run {run + 1} of {count}:" if count > 1
@@ -198,10 +211,12 @@ def main(argv: Optional[List[str]] = None) -> int:
                               "realistic_runs": args.realistic_runs, "zero_runs": args.zero_runs,
                               "api_workers": args.workers}},
         "api": previous.get("api", {}), "e2e": previous.get("e2e", {})}
+    probes: List[Dict[str, Any]] = []
     if args.only in (None, "api"):
-        results["api"] = run_api(args)
+        results["api"] = run_api(args, probes)
     if args.only in (None, "e2e"):
-        results["e2e"] = run_e2e(args)
+        results["e2e"] = run_e2e(args, probes)
+    results["meta"]["probes"] = probes
     results["meta"]["seconds"] = round(time.monotonic() - started, 1)
     results["meta"]["load_average"] = {"start": load_start, "end": list(os.getloadavg())}
     results["meta"]["steal_seconds"] = round(steal_seconds() - steal_start, 1)

@@ -41,6 +41,28 @@ def test_the_memory_probe_is_told_beside_the_speed_probe(tmp_path: Path) -> None
             "place in 256 MiB cost 190 ns more than one in the caches at the start and 1,210 ns at the end") in text
 
 
+def test_the_probes_before_each_part_are_told(tmp_path: Path) -> None:
+    """The growth column divides a figure at 100,000 by one measured minutes earlier at 10,000: the
+    probes before each part show whether the host's speed moved in between."""
+    probes = [{"part": "API/store, 10,000", "loop_seconds": 0.68, "memory_ns": 249},
+              {"part": "API/store, 100,000", "loop_seconds": 0.41, "memory_ns": 1183}]
+    assert ("- Host probes before each part (loop / memory read): API/store, 10,000: 0.68 s / 249 ns; "
+            "API/store, 100,000: 0.41 s / 1,183 ns") in header(0.0, tmp_path, probes=probes)
+
+
+def test_the_probes_are_taken_before_each_part(monkeypatch) -> None:
+    from bench import boot, run
+    monkeypatch.setattr(boot, "run_stack", lambda nodes, latency, **_kw: {"nodes": nodes})
+    monkeypatch.setattr(run, "log", lambda text: None)
+    monkeypatch.setattr(run, "speed_probe", lambda: 0.5)
+    monkeypatch.setattr(run, "memory_probe", lambda: 200.0)
+    args = run.parse_args(["--e2e-sizes", "1000,2000", "--latencies", "zero", "--zero-runs", "1"])
+    probes: list = []
+    run.run_e2e(args, probes)
+    assert [p["part"] for p in probes] == ["end to end, 1,000, zero", "end to end, 2,000, zero"]
+    assert probes[0] == {"part": "end to end, 1,000, zero", "loop_seconds": 0.5, "memory_ns": 200}
+
+
 def test_the_probes_time_their_loops() -> None:
     from bench.common import memory_probe
     assert 0 <= memory_probe() < 10_000
