@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 from typing import List, Optional, Sequence
 
-
 from .framework import Component, ComponentOperator, Errors, PassContext, chunks
 from .power import existing_in_hsm, transition
 from .status_rules import seconds_until
