@@ -425,6 +425,11 @@ def _steal_share(meta: Dict[str, Any]) -> float:
     return float(meta.get("steal_seconds") or 0) / core_seconds if core_seconds else 0.0
 
 
+def _probe(probe: Dict[str, Any]) -> str:
+    ipc = f" / {probe['ipc_us']:.1f} µs" if probe.get("ipc_us") is not None else ""
+    return f"{probe['part']}: {probe['loop_seconds']:.2f} s / {probe['memory_ns']:,} ns{ipc}"
+
+
 def _memory_probe(meta: Dict[str, Any]) -> str:
     probe = meta.get("memory_probe_ns")
     if not probe:
@@ -470,8 +475,8 @@ def generated(results: Dict[str, Any], doc: Path, plots: List[Path]) -> str:
                  f"at the end (compare runs by it: the same host varies from hour to hour)"
                  + _memory_probe(meta)]
                 if meta.get("speed_probe_seconds") else []),
-              *(["- Host probes before each part (loop / memory read): "
-                 + "; ".join(f"{p['part']}: {p['loop_seconds']:.2f} s / {p['memory_ns']:,} ns" for p in meta["probes"])
+              *(["- Host probes before each part (loop / memory read / round trip between two processes): "
+                 + "; ".join(_probe(p) for p in meta["probes"])
                  + " (a part's per-item growth is comparable where its probes are alike)"]
                 if meta.get("probes") else []),
               f"- Settings: API/store sizes {settings.get('api_sizes')}, end-to-end sizes {settings.get('e2e_sizes')}, "

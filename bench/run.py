@@ -32,7 +32,7 @@ if str(ROOT) not in sys.path:  # `python bench/run.py` from anywhere
     sys.path.insert(0, str(ROOT))
 
 from bench import api_store, boot, report  # noqa: E402
-from bench.common import machine, memory_probe, speed_probe, steal_seconds  # noqa: E402
+from bench.common import ipc_probe, machine, memory_probe, speed_probe, steal_seconds  # noqa: E402
 
 FULL = {"api_sizes": [1_000, 10_000, 100_000], "e2e_sizes": [1_000, 10_000, 100_000],
         "runs": 7, "full_runs": 5, "load_seconds": 10.0, "load_runs": 3, "realistic_runs": 3,
@@ -111,7 +111,8 @@ def probe_host(probes: Probes, part: str) -> None:
     per-item figure is divided by the same row's at the smallest size, measured minutes earlier:
     when the host's speed moved in between, the probes beside each part show it."""
     if probes is not None:
-        probes.append({"part": part, "loop_seconds": round(speed_probe(), 2), "memory_ns": round(memory_probe())})
+        probes.append({"part": part, "loop_seconds": round(speed_probe(), 2), "memory_ns": round(memory_probe()),
+                       "ipc_us": round(ipc_probe(), 1)})
 
 
 def run_api(args: argparse.Namespace, probes: Probes = None) -> Dict[str, Any]:
@@ -216,6 +217,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         results["api"] = run_api(args, probes)
     if args.only in (None, "e2e"):
         results["e2e"] = run_e2e(args, probes)
+    probe_host(probes, "end")
     results["meta"]["probes"] = probes
     results["meta"]["seconds"] = round(time.monotonic() - started, 1)
     results["meta"]["load_average"] = {"start": load_start, "end": list(os.getloadavg())}

@@ -44,10 +44,11 @@ def test_the_memory_probe_is_told_beside_the_speed_probe(tmp_path: Path) -> None
 def test_the_probes_before_each_part_are_told(tmp_path: Path) -> None:
     """The growth column divides a figure at 100,000 by one measured minutes earlier at 10,000: the
     probes before each part show whether the host's speed moved in between."""
-    probes = [{"part": "API/store, 10,000", "loop_seconds": 0.68, "memory_ns": 249},
-              {"part": "API/store, 100,000", "loop_seconds": 0.41, "memory_ns": 1183}]
-    assert ("- Host probes before each part (loop / memory read): API/store, 10,000: 0.68 s / 249 ns; "
-            "API/store, 100,000: 0.41 s / 1,183 ns") in header(0.0, tmp_path, probes=probes)
+    probes = [{"part": "API/store, 10,000", "loop_seconds": 0.68, "memory_ns": 249},  # before the IPC probe
+              {"part": "API/store, 100,000", "loop_seconds": 0.41, "memory_ns": 1183, "ipc_us": 17.46}]
+    assert ("- Host probes before each part (loop / memory read / round trip between two processes): "
+            "API/store, 10,000: 0.68 s / 249 ns; API/store, 100,000: 0.41 s / 1,183 ns / 17.5 µs"
+            in header(0.0, tmp_path, probes=probes))
 
 
 def test_the_probes_are_taken_before_each_part(monkeypatch) -> None:
@@ -56,16 +57,18 @@ def test_the_probes_are_taken_before_each_part(monkeypatch) -> None:
     monkeypatch.setattr(run, "log", lambda text: None)
     monkeypatch.setattr(run, "speed_probe", lambda: 0.5)
     monkeypatch.setattr(run, "memory_probe", lambda: 200.0)
+    monkeypatch.setattr(run, "ipc_probe", lambda: 12.34)
     args = run.parse_args(["--e2e-sizes", "1000,2000", "--latencies", "zero", "--zero-runs", "1"])
     probes: list = []
     run.run_e2e(args, probes)
     assert [p["part"] for p in probes] == ["end to end, 1,000, zero", "end to end, 2,000, zero"]
-    assert probes[0] == {"part": "end to end, 1,000, zero", "loop_seconds": 0.5, "memory_ns": 200}
+    assert probes[0] == {"part": "end to end, 1,000, zero", "loop_seconds": 0.5, "memory_ns": 200, "ipc_us": 12.3}
 
 
 def test_the_probes_time_their_loops() -> None:
-    from bench.common import memory_probe
+    from bench.common import ipc_probe, memory_probe
     assert 0 <= memory_probe() < 10_000
+    assert 0 < ipc_probe() < 10_000
 
 
 def test_the_speed_probe_times_the_loop() -> None:
