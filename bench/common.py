@@ -134,8 +134,8 @@ IPC_PROBE_ROUND_TRIPS = 20_000
 def ipc_probe() -> float:
     """Microseconds one byte's round trip between two processes over a socket pair takes: the host's
     cost of waking another process, which every HTTP call between the stack's processes pays. In an
-    hour when the loop and the memory probe read as in a fast one, every process's CPU per node was
-    1.6-2x the fast hour's (sitting 39): neither probe saw it."""
+    afternoon when the loop read as in the morning's fast hour and the memory probe alike before every
+    part, every process's CPU per node was 1.6-2x the morning's (sitting 39): neither probe saw it."""
     ours, theirs = socket.socketpair()
     child = os.fork()
     if child == 0:  # echoes IPC_PROBE_ROUND_TRIPS bytes back, then leaves without cleanup

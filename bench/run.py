@@ -107,7 +107,7 @@ Probes = Optional[List[Dict[str, Any]]]
 
 
 def probe_host(probes: Probes, part: str) -> None:
-    """The host's two probes (bench/common.py) before `part`, into `probes` (None: not probed). A
+    """The host's three probes (bench/common.py) before `part`, into `probes` (None: not probed). A
     per-item figure is divided by the same row's at the smallest size, measured minutes earlier:
     when the host's speed moved in between, the probes beside each part show it."""
     if probes is not None:
