@@ -14,6 +14,7 @@ import contextlib
 import logging
 import random
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import Any, AsyncIterator, Awaitable, Callable, Dict, FrozenSet, List, Mapping, Optional, Sequence, Set, TypeVar, cast
 
@@ -247,6 +248,12 @@ def action_update(components: Sequence[Mapping[str, Any]], errors: Mapping[str, 
     return patches
 
 
+# Called once a chunk's action is made (its external call returned or failed), before its outcome is
+# written: the status operator's hand-over frees its slot then (status.py `_hand_over`), so the next
+# page's hand-over does not wait for this one's action update and lease release (issue 13).
+ACTED: ContextVar[Optional[Callable[[], None]]] = ContextVar("bos_acted", default=None)
+
+
 class ComponentOperator(Operator):
     """The generic flow (§2.3): select all → chunk → claim → re-read → retry gate → record the
     decision → act → action update → release.
@@ -478,6 +485,9 @@ class ComponentOperator(Operator):
             ctx.log.error("Action failed for %d components: %s", len(chunk), text,
                           exc_info=not isinstance(exc, ServiceError))
             errors = {comp["id"]: text for comp in chunk}
+        acted = ACTED.get()
+        if acted is not None:
+            acted()
         failed = sum(1 for e in errors.values() if e)
         metrics.operator_acted(self.name, len(chunk), failed)
         if failed:

@@ -18,7 +18,7 @@ from ..store import keys
 from ..store.acting import acting
 from ..store.component_query import enabled_among, enabled_page
 from .claims import Claim, FenceLost, fenced
-from .framework import Component, Operator, PassContext, chunks, concurrently, in_flight, one_line
+from .framework import ACTED, Component, Operator, PassContext, chunks, concurrently, in_flight, one_line
 from .power_off_forceful import CALLED_STATUSES
 from .status_rules import Decision, decide, build_patch
 
@@ -159,6 +159,20 @@ class _Pass:
     looked: Optional[float] = None  # when this pass's look at the components in transition began (monotonic)
     look_took: float = 0.0  # how long that look took (asking PCS and CFS)
     tasks: List["asyncio.Future[None]"] = field(default_factory=list)
+
+
+class _Slot:
+    """A hand-over's slot (HAND_OVERS_IN_FLIGHT), freed once: when its power operator has acted
+    (framework.ACTED), not after the action update and the lease release that follow. In a traced
+    10,000-node reboot the last two pages waited 0.12-0.16 s for slots held 0.2 s past the Soft-Offs."""
+
+    def __init__(self, gate: Optional[asyncio.Semaphore]) -> None:
+        self._gate = gate
+
+    def free(self) -> None:
+        if self._gate is not None:
+            self._gate.release()
+            self._gate = None
 
 
 class StatusOperator(Operator):
@@ -589,6 +603,8 @@ class StatusOperator(Operator):
         of this process, under their claim (operators.md §3, extension "handed over at once"), then
         release it: with that operator's decision records where its outcome is recorded."""
         acted: Dict[str, List[str]] = {}
+        slot = _Slot(self._hand_gate)
+        ACTED.set(slot.free)  # this task's own context: its power operators' acts free the slot
         try:
             async with acting(ctx.services.redis):  # before power-on's re-read, as in its own flow
                 with fenced(ctx.claims, claim):
@@ -600,10 +616,9 @@ class StatusOperator(Operator):
         except Exception as exc:  # left pending: the power operator's next pass takes them
             ctx.log.error("Handing %d components to a power operator failed: %s", len(claim.ids), one_line(exc))
         finally:
+            slot.free()  # nothing was acted on, or it failed before
             self._untake(pending)
             await self._release(ctx, claim, acted)
-            if self._hand_gate is not None:
-                self._hand_gate.release()
 
     def _untake(self, pending: Mapping[str, List[str]]) -> None:
         """The hand-over of `pending` is over (or never began): their power operators' passes may
