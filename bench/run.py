@@ -197,8 +197,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     started = time.monotonic()
     load_start = list(os.getloadavg())  # other work on the machine distorts every wall time
     steal_start = steal_seconds()  # and so does the hypervisor's, which no load average shows
-    speed_start = speed_probe()  # and the host's own speed, which neither shows
-    memory_start = memory_probe()  # nor its memory's, which the loop (in the caches) does not feel
+    probes: List[Dict[str, Any]] = []  # and the host's own speed, which neither shows (probe_host)
+    probe_host(probes, "start")
     results_file = args.out / "results.json"
     previous: Dict[str, Any] = {}
     if args.only and results_file.exists():
@@ -212,7 +212,6 @@ def main(argv: Optional[List[str]] = None) -> int:
                               "realistic_runs": args.realistic_runs, "zero_runs": args.zero_runs,
                               "api_workers": args.workers}},
         "api": previous.get("api", {}), "e2e": previous.get("e2e", {})}
-    probes: List[Dict[str, Any]] = []
     if args.only in (None, "api"):
         results["api"] = run_api(args, probes)
     if args.only in (None, "e2e"):
@@ -222,8 +221,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     results["meta"]["seconds"] = round(time.monotonic() - started, 1)
     results["meta"]["load_average"] = {"start": load_start, "end": list(os.getloadavg())}
     results["meta"]["steal_seconds"] = round(steal_seconds() - steal_start, 1)
-    results["meta"]["speed_probe_seconds"] = {"start": round(speed_start, 2), "end": round(speed_probe(), 2)}
-    results["meta"]["memory_probe_ns"] = {"start": round(memory_start), "end": round(memory_probe())}
+    results["meta"]["speed_probe_seconds"] = {"start": probes[0]["loop_seconds"], "end": probes[-1]["loop_seconds"]}
+    results["meta"]["memory_probe_ns"] = {"start": probes[0]["memory_ns"], "end": probes[-1]["memory_ns"]}
     if args.only and previous:
         kept = "e2e" if args.only == "api" else "api"
         results["meta"]["kept"] = {kept: (previous.get("meta", {}).get("kept", {}).get(kept)

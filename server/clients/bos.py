@@ -173,10 +173,10 @@ class BosClient:
         not due yet (bos_reads.StoreReads.power_off_due), or None without store reads."""
         return None if self.reads is None else await self.reads.power_off_due(cutoff)
 
-    async def missing_from_power_off_index(self, statuses: Sequence[str]) -> Optional[List[str]]:
-        """Enabled components in `statuses` that the power-off score index lacks
+    async def missing_from_power_off_index(self) -> Optional[List[str]]:
+        """Enabled components in a power-off-called status that the power-off score index lacks
         (bos_reads.StoreReads.missing_from_power_off_index), or None without store reads."""
-        return None if self.reads is None else await self.reads.missing_from_power_off_index(statuses)
+        return None if self.reads is None else await self.reads.missing_from_power_off_index()
 
     async def fingerprints(self, ids: Sequence[str]) -> Optional[List[Optional[int]]]:
         """Each stored record's fingerprint (None: absent), or None without store reads."""

@@ -21,7 +21,7 @@ from bos_shared.records import Component
 
 from ..component_writes import view_in_place as view
 from ..store import keys, write_feed
-from ..store.component_query import ComponentQuery
+from ..store.component_query import POWER_OFF_CALLED, ComponentQuery
 from ..store.components import ComponentStore
 from ..store.events import Events
 from ..store.scoped import session_store
@@ -309,14 +309,14 @@ class StoreReads:
             due, after = await pipe.execute()
         return list(_texts(due)), (float(after[0][1]) if after else None)
 
-    async def missing_from_power_off_index(self, statuses: Sequence[str]) -> List[str]:
-        """The enabled components in any of `statuses` that the score index
-        keys.COMPONENT_POWER_OFF_STAMP lacks, ascending: each status index less that index (ZDIFF, in
+    async def missing_from_power_off_index(self) -> List[str]:
+        """The enabled components in a power-off-called status (component_query.POWER_OFF_CALLED)
+        that the score index keys.COMPONENT_POWER_OFF_STAMP lacks, ascending: each status index less that index (ZDIFF, in
         Redis: no ID of the index's members is sent), then those not enabled left out. Empty unless a
         record was written by a version without that index (a rolling update) or before it: the
         power-off-forceful's full look (docs/deploy.md)."""
         async with self.store.redis.pipeline(transaction=True) as pipe:
-            for status in statuses:
+            for status in POWER_OFF_CALLED:
                 pipe.zdiff([keys.by_status(status), keys.COMPONENT_POWER_OFF_STAMP])
             found = sorted(set().union(*map(_texts, await pipe.execute())))
         if not found:

@@ -7,12 +7,13 @@ from __future__ import annotations
 import time
 from typing import List, Optional, Sequence
 
+from ..store.component_query import POWER_OFF_CALLED
 from .framework import Component, ComponentOperator, Errors, PassContext, chunks
 from .power import existing_in_hsm, transition
 from .status_rules import seconds_until
 
-CALLED = "power_off_gracefully_called,power_off_forcefully_called"
-CALLED_STATUSES = tuple(CALLED.split(","))
+CALLED_STATUSES = POWER_OFF_CALLED  # the store's score index is of these (store/component_query.py)
+CALLED = ",".join(CALLED_STATUSES)
 
 
 class PowerOffForcefulOperator(ComponentOperator):
@@ -69,7 +70,7 @@ class PowerOffForcefulOperator(ComponentOperator):
     async def _unindexed_due(self, ctx: PassContext, wait: float) -> List[str]:
         """The due candidates the score index lacks, each one's stamp read alone (not the whole
         record); those not due yet only set when the pass wakes again."""
-        ids = await ctx.bos.missing_from_power_off_index(CALLED_STATUSES)
+        ids = await ctx.bos.missing_from_power_off_index()
         if not ids:
             return []
         ctx.log.info("%d power-off candidates are not in the score index (written by an older version)", len(ids))

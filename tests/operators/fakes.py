@@ -113,8 +113,8 @@ class FakeBos:
         later = [score for score in indexed.values() if score >= cutoff]
         return sorted(i for i, score in indexed.items() if score < cutoff), min(later) if later else None
 
-    async def missing_from_power_off_index(self, statuses: Sequence[str]) -> List[str]:
-        self.calls.append(("bos.missing_from_power_off_index", list(statuses)))
+    async def missing_from_power_off_index(self) -> List[str]:
+        self.calls.append(("bos.missing_from_power_off_index",))
         return sorted(i for i in self._power_off_called() if i in self.unindexed)
 
     async def fingerprints(self, ids: Sequence[str]) -> List[Optional[int]]:

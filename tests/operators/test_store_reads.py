@@ -299,7 +299,7 @@ def test_the_power_off_score_index_moves_with_each_record(api, api_server, redis
     enabled, in a power-off-called status, scored by the last action's stamp) that every write moves
     with its record: its members are the API's listing of those candidates, due ones are a score
     range, and a candidate the index lacks (written by an older version) is found by a ZDIFF."""
-    from bos_server.operators.power_off_forceful import CALLED, CALLED_STATUSES
+    from bos_server.operators.power_off_forceful import CALLED
     from bos_shared.times import epoch
 
     called = {"status": {"phase": "powering_off"}, "last_action": {"action": "powering_off_gracefully"}}
@@ -333,9 +333,9 @@ def test_the_power_off_score_index_moves_with_each_record(api, api_server, redis
             listed = await by_api.list_components(0, enabled=True, status=CALLED)
             members = sorted(m.decode() for m in await redis.zrange(index, 0, -1))
             assert members == [c["id"] for c in listed] == [IDS[0], IDS[3]]
-            assert await by_store.missing_from_power_off_index(CALLED_STATUSES) == []
+            assert await by_store.missing_from_power_off_index() == []
             await redis.zrem(index, IDS[3])  # as if written by a version without the index
-            assert await by_store.missing_from_power_off_index(CALLED_STATUSES) == [IDS[3]]  # not IDS[1]: disabled
+            assert await by_store.missing_from_power_off_index() == [IDS[3]]  # not IDS[1]: disabled
         finally:
             await http.close()
             await redis.aclose()
