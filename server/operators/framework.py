@@ -289,6 +289,9 @@ class ComponentOperator(Operator):
         # yet: this operator's first write of the component carries it (`write`); what no write
         # carried is written when the hand-over ends (`take_over`).
         self._carried: Dict[str, Dict[str, Any]] = {}
+        # ID -> the error its action update recorded before the act (`preset`), until the chunk's
+        # update after the act (`action_updates`) takes it.
+        self._recorded: Dict[str, str] = {}
 
     def carry(self, patches: Sequence[Dict[str, Any]]) -> None:
         """Take the status operator's patches of components it is about to hand over (operators.md
@@ -497,11 +500,34 @@ class ComponentOperator(Operator):
             await self.write(ctx, patches)
 
     def action_updates(self, chunk: Sequence[Component], errors: Errors) -> List[Dict[str, Any]]:
-        """The chunk's action update after acting (§2.4), with each component's further fields."""
+        """The chunk's action update after acting (§2.4), with each component's further fields.
+        Components whose update was written before the act (`preset`) get only an error the act
+        added since (usually nothing); the others (none preset, or the chunk failed before that
+        write) the whole action update."""
+        recorded = {c["id"]: self._recorded.pop(c["id"]) for c in chunk if c["id"] in self._recorded}
+        patches = self._updates([c for c in chunk if c["id"] not in recorded], errors)
+        patches += [{"id": cid, "error": errors[cid]} for cid, written in recorded.items()
+                    if errors.get(cid, "") != written]
+        return patches
+
+    def _updates(self, chunk: Sequence[Component], errors: Errors) -> List[Dict[str, Any]]:
+        """The whole action update of `chunk` (§2.4), with each component's further fields."""
         patches = action_update(chunk, errors, self.action, self.retry_field)
         for comp, patch in zip(chunk, patches):
             patch.update(self.update_fields(comp, patch["error"]))
         return patches
+
+    async def preset(self, ctx: PassContext, chunk: Sequence[Component], errors: Errors) -> None:
+        """Write the chunk's action update (§2.4: last action, attempts + 1, each error so far) before
+        the act's external call, with the status operator's patches it carries (`carry`): the
+        operators whose every path so writes before it acts carry them (power-on before PCS `On`,
+        §5.5; power-off-graceful before `Soft-Off`, §5.2). A failed write fails the chunk before the
+        call; after it only errors the call adds are written (`action_updates`)."""
+        for comp in chunk:  # nothing left over from a chunk whose update was never sent (lost fence)
+            self._recorded.pop(comp["id"], None)
+        patches = self._updates(chunk, errors)
+        await self.write(ctx, patches)
+        self._recorded.update((p["id"], p["error"]) for p in patches)
 
     def update_fields(self, component: Component, error: str) -> Dict[str, Any]:
         """Further fields of a component's action update (default none; power-on: the BSS token)."""

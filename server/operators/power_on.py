@@ -80,10 +80,8 @@ class PowerOnOperator(ComponentOperator):
     def __init__(self) -> None:
         super().__init__()
         # component ID -> BSS token of this pass's BSS writes, until the component's record carries
-        # it; and ID -> the error its action update recorded before PCS `On` (`_record`). Chunks in
-        # flight never share a component: each holds its components' leases.
+        # it. Chunks in flight never share a component: each holds its components' leases.
         self._tokens: Dict[str, str] = {}
-        self._recorded: Dict[str, str] = {}
         # ID -> the error (or "") that tagging its SBPS image gave, tagged while its decision was
         # recorded (`record_decisions`), until the chunk's `act` takes it.
         self._tagged: Dict[str, str] = {}
@@ -126,9 +124,8 @@ class PowerOnOperator(ComponentOperator):
         by_id = {c["id"]: c for c in chunk}
         for cid in by_id:  # nothing left over from a chunk whose update was never sent (lost fence)
             self._tokens.pop(cid, None)
-            self._recorded.pop(cid, None)
         errors = await self._prepare_bss(ctx, chunk, by_id)
-        update = asyncio.ensure_future(self._record(ctx, super().action_updates(chunk, errors)))
+        update = asyncio.ensure_future(self.preset(ctx, chunk, dict(errors)))
         await asyncio.sleep(0)  # the update's request goes out before the CFS requests
         try:
             errors.update(await self._configure_cfs(ctx, [c for c in chunk if c["id"] not in errors]))
@@ -141,22 +138,11 @@ class PowerOnOperator(ComponentOperator):
         errors.update(await transition(ctx, "On", to_power, prefix=PCS_ERROR))
         return errors
 
-    async def _record(self, ctx: PassContext, patches: List[Dict[str, Any]]) -> None:
-        """Write the chunk's action update (§2.4, with the BSS tokens, and the status operator's S2b
-        patch of the components it handed over: `carry`) before PCS `On`."""
-        await self.write(ctx, patches)
-        self._recorded.update((p["id"], p["error"]) for p in patches)
-
-    def action_updates(self, chunk: Sequence[Component], errors: Errors) -> List[Dict[str, Any]]:
-        """After acting: components whose update was written before `On` get only an error that
-        CFS or PCS added since (usually nothing); the others (the chunk failed before that write)
-        the whole action update."""
-        recorded = {c["id"]: self._recorded.pop(c["id"]) for c in chunk if c["id"] in self._recorded}
-        patches = super().action_updates([c for c in chunk if c["id"] not in recorded], errors)
-        patches += [{"id": cid, "error": errors[cid]} for cid, written in recorded.items()
-                    if errors.get(cid, "") != written]
-        return patches
-
+        by_id = {c["id"]: c for c in chunk}
+        for cid in by_id:  # nothing left over from a chunk whose update was never sent (lost fence)
+            self._tokens.pop(cid, None)
+        errors = await self._prepare_bss(ctx, chunk, by_id)
+        update = asyncio.ensure_future(self.preset(ctx, chunk, dict(errors)))
     async def _prepare_bss(self, ctx: PassContext, chunk: Sequence[Component],
                            by_id: Dict[str, Component]) -> Errors:
         """§5.6 steps 1-2 (tagging, BSS and token records): each component's error, if any."""

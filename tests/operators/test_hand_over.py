@@ -118,11 +118,18 @@ def test_status_alone_in_its_process_leaves_power_on_to_its_operator(make_ctx):
 
 
 def test_status_has_power_off_graceful_soft_off_what_its_s6_write_made_power_off_pending(make_ctx):
+    """The S6 patch (phase `powering_off`: from then on the node's reports are refused, the 409
+    rule) goes with power-off-graceful's action update, one write before `Soft-Off` (operators.md
+    §3, "S3/S6 carried by power-off-graceful"; §5.2): a write less per node in a reboot."""
     running = component(N[0], override="on_hold", actual={**ARTIFACTS, "kernel": "old"})  # on, old boot: S6
     svc = FakeServices(components=[running], nodes=[node(N[0])], power={N[0]: "on"}, cfs={N[0]: {"id": N[0]}})
     run(settled(linked("status", "power-off-graceful")["status"], make_ctx(svc)))
     assert [c[1:] for c in calls(svc, "pcs.transition")] == [("Soft-Off", [N[0]])]
     assert svc.bos.components[N[0]]["last_action"]["action"] == "powering_off_gracefully"
+    (write,) = [c[1] for c in calls(svc, "bos.patch_components")]
+    assert write[0]["status"]["phase"] == "powering_off" and write[0]["last_action"]["action"] == "powering_off_gracefully"
+    made = [c[0] for c in svc.calls]
+    assert made.index("bos.patch_components") < made.index("pcs.transition")
 
 
 def test_power_on_leaves_out_what_the_status_operator_is_powering_on(make_ctx):
@@ -384,19 +391,22 @@ def test_the_looks_at_batches_setup_wrote_and_their_hand_overs_go_on_as_many_at_
 
 def test_a_hand_over_frees_its_slot_once_its_power_operator_has_acted(make_ctx, monkeypatch):
     """Issue 13, realistic latencies: a hand-over's slot (HAND_OVERS_IN_FLIGHT) is free once its
-    power operator has made its call (here Soft-Off), not after the action update and the lease
-    release that follow: the next page's Soft-Off goes out while the first page's action update is
-    still being written. Held to the end, a traced 10,000-node reboot's last pages waited 0.12-0.16 s."""
+    power operator has made its call (here Soft-Off), not after what follows it (the update of the
+    errors the call gave, the release of the leases with the decision records): the next page's
+    Soft-Off goes out while the first page's error is still being written. Held to the end, a
+    traced 10,000-node reboot's last pages waited 0.12-0.16 s (then for the action update, now
+    written before the call: `ComponentOperator.preset`)."""
     monkeypatch.setattr(status_module, "HAND_OVERS_IN_FLIGHT", 1)
     comps = [component(x, override="on_hold", desired=EMPTY, actual=ARTIFACTS) for x in N[:2]]  # on: S3
     svc = FakeServices(components=comps, nodes=[node(x) for x in N[:2]], power={x: "on" for x in N[:2]},
                        cfs={x: {"id": x} for x in N[:2]})
+    svc.pcs.fail_ops.add("Soft-Off")
     written = svc.bos.patch_components
-    update_goes_on = asyncio.Event()
+    error_goes_on = asyncio.Event()
 
     async def patch_components(patches, *args, **kwargs):
-        if any((p.get("last_action") or {}).get("action") == "powering_off_gracefully" for p in patches):
-            await update_goes_on.wait()  # the first page's action update, held until both Soft-Offs are out
+        if any(p.get("error") and "last_action" not in p for p in patches):
+            await error_goes_on.wait()  # the first page's error update, held until both Soft-Offs are out
         return await written(patches, *args, **kwargs)
     monkeypatch.setattr(svc.bos, "patch_components", patch_components)
     status = linked("status", "power-off-graceful")["status"]
@@ -409,8 +419,9 @@ def test_a_hand_over_frees_its_slot_once_its_power_operator_has_acted(make_ctx, 
                 break
             await asyncio.sleep(0)
         soft_offs = [c[1:] for c in calls(svc, "pcs.transition")]
-        update_goes_on.set()
+        error_goes_on.set()
         await passing
         return soft_offs
     assert run(main()) == [("Soft-Off", [N[0]]), ("Soft-Off", [N[1]])]
     assert all(svc.bos.components[x]["last_action"]["action"] == "powering_off_gracefully" for x in N[:2])
+    assert all(svc.bos.components[x]["error"] for x in N[:2])

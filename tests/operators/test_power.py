@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from bos_server.clients.rest import ServiceError
 from bos_server.operators import framework
 from bos_server.operators.claims import Claim, LocalClaims
 from bos_server.operators.framework import RETRY_LIMIT_ERROR, action_update, chunks, one_line
@@ -104,10 +105,27 @@ def test_pcs_failure_is_recorded_on_every_component_of_the_request(make_ctx):
     svc = services([component(N[0], phase="powering_off"), component(N[1], phase="powering_off")])
     svc.pcs.fail_ops.add("Soft-Off")
     run(PowerOffGracefulOperator().run_pass(make_ctx(svc)))
-    (batch,) = updates(svc)
+    preset, batch = updates(svc)  # the action update before Soft-Off, then the errors it gave
+    assert all(p["event_stats"] == {"power_off_graceful_attempts": 1} and p["error"] == "" for p in preset)
     assert {p["id"] for p in batch} == {N[0], N[1]}
-    assert all("pcs" in p["error"] and "\n" not in p["error"] for p in batch)
-    assert all(p["event_stats"] == {"power_off_graceful_attempts": 1} for p in batch)
+    assert all(set(p) == {"id", "error"} and "pcs" in p["error"] and "\n" not in p["error"] for p in batch)
+    assert all("pcs" in svc.bos.components[x]["error"] for x in N[:2])
+
+
+def test_graceful_writes_its_action_update_before_soft_off_and_nothing_is_powered_off_if_it_fails(make_ctx):
+    """Deviation (issue 13, operators.md §5.2): the action update precedes Soft-Off, as power-on's
+    precedes `On` (§5.5), so the status operator's S3/S6 patch goes with it; a write that fails
+    fails the chunk before the call."""
+    svc = services([component(N[0], phase="powering_off")])
+    run(PowerOffGracefulOperator().run_pass(make_ctx(svc)))
+    made = [c[0] for c in svc.calls]
+    assert made.index("bos.patch_components") < made.index("pcs.transition")
+    assert len(updates(svc)) == 1  # nothing after the call: it gave no error
+    svc = services([component(N[0], phase="powering_off")])
+    svc.bos.fail_patch = ServiceError("bos", "PATCH", "/components", "status 503", 503)
+    with pytest.raises(ServiceError):  # the error update fails too: the pass ends (the runner logs it)
+        run(PowerOffGracefulOperator().run_pass(make_ctx(svc)))
+    assert [c for c in svc.calls if c[0] == "pcs.transition"] == []
 
 
 # -- power-off-forceful: cadence --
