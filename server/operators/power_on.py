@@ -138,11 +138,6 @@ class PowerOnOperator(ComponentOperator):
         errors.update(await transition(ctx, "On", to_power, prefix=PCS_ERROR))
         return errors
 
-        by_id = {c["id"]: c for c in chunk}
-        for cid in by_id:  # nothing left over from a chunk whose update was never sent (lost fence)
-            self._tokens.pop(cid, None)
-        errors = await self._prepare_bss(ctx, chunk, by_id)
-        update = asyncio.ensure_future(self.preset(ctx, chunk, dict(errors)))
     async def _prepare_bss(self, ctx: PassContext, chunk: Sequence[Component],
                            by_id: Dict[str, Component]) -> Errors:
         """§5.6 steps 1-2 (tagging, BSS and token records): each component's error, if any."""
