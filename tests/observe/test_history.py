@@ -38,11 +38,13 @@ def test_reboot_with_a_failing_node(cluster: Stack) -> None:
     stable = history(cluster, good, start_after=start)
     assert all(e["session"] == "hist-reboot" for e in stable)
     seen = statuses(stable)
-    # The whole reboot, in order: off, on, stable again. No power_on_pending: the status operator's S2b
-    # patch is carried by power-on's action update (operators.md §3, "S2b carried by power-on").
-    order = ["power_off_pending", "power_off_gracefully_called", "power_on_called", "stable"]
+    # The whole reboot, in order: off, on, stable again. No power_off_pending nor power_on_pending:
+    # the status operator's S3/S6 and S2b patches are carried by the power operators' action updates
+    # (operators.md §3, "S2b carried by power-on", "S3/S6 carried by power-off-graceful").
+    order = ["power_off_gracefully_called", "power_on_called", "stable"]
     positions = [seen.index(s) for s in order]
     assert positions == sorted(positions), seen
+    assert "power_off_pending" not in seen and "power_on_pending" not in seen, seen
     assert seen[-1] == "stable" and stable[-1]["phase"] == ""
     assert all(e["reason"] for e in stable)
     assert [e["id"] for e in stable] == sorted(e["id"] for e in stable)
