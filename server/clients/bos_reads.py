@@ -311,10 +311,10 @@ class StoreReads:
 
     async def missing_from_power_off_index(self) -> List[str]:
         """The enabled components in a power-off-called status (component_query.POWER_OFF_CALLED)
-        that the score index keys.COMPONENT_POWER_OFF_STAMP lacks, ascending: each status index less that index (ZDIFF, in
-        Redis: no ID of the index's members is sent), then those not enabled left out. Empty unless a
-        record was written by a version without that index (a rolling update) or before it: the
-        power-off-forceful's full look (docs/deploy.md)."""
+        that the score index keys.COMPONENT_POWER_OFF_STAMP lacks, ascending: each status index less
+        that index (ZDIFF, in Redis: no ID of the index's members is sent), then those not enabled
+        left out. Empty unless a record was written by a version without that index (a rolling
+        update) or before it: the power-off-forceful's full look (docs/deploy.md)."""
         async with self.store.redis.pipeline(transaction=True) as pipe:
             for status in POWER_OFF_CALLED:
                 pipe.zdiff([keys.by_status(status), keys.COMPONENT_POWER_OFF_STAMP])

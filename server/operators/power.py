@@ -1,5 +1,7 @@
 """What the three power operators share (operators.md §5.1): HSM existence as a
-selection step and fire-and-forget PCS transitions with per-request error attribution.
+selection step and fire-and-forget PCS transitions with per-request error attribution;
+and what the two that start a node's power cycle (power-off-graceful, power-on) share:
+their selection from the indexes, the wave gate, the status operator's carried patches.
 """
 
 from __future__ import annotations
@@ -7,7 +9,7 @@ from __future__ import annotations
 from typing import AbstractSet, List, Optional, Sequence, Set
 
 from .framework import Component, ComponentOperator, Errors, PassContext, chunks, concurrently, one_line
-from .waves import any_capped
+from .waves import any_capped, gate
 
 
 async def known_to_hsm(ctx: PassContext, ids: Sequence[str]) -> Set[str]:
@@ -76,3 +78,24 @@ async def transition(ctx: PassContext, operation: str, ids: Sequence[str], prefi
     if ids:
         ctx.log.info("PCS %s requested for %d components", operation, len(ids) - len(errors))
     return errors
+
+
+class StartingOperator(ComponentOperator):
+    """power-off-graceful or power-on: selects the enabled components in its status (`filters`),
+    known to HSM and admitted by the wave gate (§5.7); writes its action update before its PCS call
+    (`ComponentOperator.preset`), so it carries the status operator's patch of what it is handed."""
+
+    acting_fields_only = True  # the re-read under the claim: bos_reads.acting_fields
+    carries = True  # the status operator's S2b / S3 / S6 write goes with the action update, before the call
+
+    async def select(self, ctx: PassContext) -> List[str]:
+        ids = await selected_ids(ctx, self.filters["status"], self.taking)  # from the indexes when no session is capped
+        return ids if ids is not None else await super().select(ctx)
+
+    async def narrow(self, ctx: PassContext, candidates: List[Component]) -> List[Component]:
+        return await gate(ctx, await existing_in_hsm(ctx, candidates))  # max_in_flight (operators/waves.py)
+
+    async def taken(self, ctx: PassContext, ids: Sequence[str]) -> List[Component]:
+        """HSM asked with the re-read; a capped session's nodes have their carried patch written
+        before the wave gate counts slots by power phase (waves.gate)."""
+        return await gate(ctx, await taken_in_hsm(self, ctx, ids), lambda capped: self._write_carried(ctx, capped))

@@ -16,9 +16,8 @@ from typing import Any, Dict, List, Sequence, Tuple
 from ..artifacts import ims_image_id
 from ..store.tokens import put_token
 from .claims import Claim
-from .framework import Component, ComponentOperator, Errors, PassContext, in_flight, one_line
-from .power import existing_in_hsm, selected_ids, taken_in_hsm, transition
-from .waves import gate
+from .framework import Component, Errors, PassContext, in_flight, one_line
+from .power import StartingOperator, transition
 
 TOKEN_RETRIES = 5
 CFS_PATCHES_IN_FLIGHT = 4
@@ -68,14 +67,12 @@ def image_of(kernel: str) -> Tuple[str, str]:
     return image, ""
 
 
-class PowerOnOperator(ComponentOperator):
+class PowerOnOperator(StartingOperator):
     name = "power-on"
     action = "powering_on"
     retry_field = "power_on_attempts"
     wake_statuses = frozenset({"power_on_pending"})
     filters = {"enabled": True, "status": "power_on_pending"}
-    acting_fields_only = True  # the re-read under the claim: bos_reads.acting_fields
-    carries = True  # the status operator's S2b write is carried by the action update (before `On`)
 
     def __init__(self) -> None:
         super().__init__()
@@ -85,18 +82,6 @@ class PowerOnOperator(ComponentOperator):
         # ID -> the error (or "") that tagging its SBPS image gave, tagged while its decision was
         # recorded (`record_decisions`), until the chunk's `act` takes it.
         self._tagged: Dict[str, str] = {}
-
-    async def select(self, ctx: PassContext) -> List[str]:
-        ids = await selected_ids(ctx, "power_on_pending", self.taking)  # from the indexes when no session is capped
-        return ids if ids is not None else await super().select(ctx)
-
-    async def narrow(self, ctx: PassContext, candidates: List[Component]) -> List[Component]:
-        return await gate(ctx, await existing_in_hsm(ctx, candidates))  # max_in_flight (operators/waves.py)
-
-    async def taken(self, ctx: PassContext, ids: Sequence[str]) -> List[Component]:
-        """HSM asked with the re-read; a capped session's nodes have their carried S2b patch written
-        before the wave gate counts slots by power phase (waves.gate)."""
-        return await gate(ctx, await taken_in_hsm(self, ctx, ids), lambda capped: self._write_carried(ctx, capped))
 
     async def record_decisions(self, ctx: PassContext, chunk: Sequence[Component],
                                claim: Claim) -> List[Component]:
