@@ -9,9 +9,10 @@ import heapq
 import itertools
 from typing import Any, Callable, List, Tuple
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
-from bos_sim.scheduler import Scheduler
+from bos_sim.scheduler import SLACK, Scheduler
 
 
 class Clock:
@@ -94,3 +95,49 @@ def test_events_run_in_due_order_whether_ready_at_once_or_waiting_in_the_heap(st
 def test_a_waiting_event_due_before_a_ready_one_runs_first() -> None:
     steps = [("later", 1.0, None), ("tick", 2.5, None), ("later", 0.0, None), ("run", 0.0, None)]
     assert [number for number, _ in _order(_scheduler, steps)] == [0, 1]
+
+
+
+def test_the_loop_is_woken_slack_after_the_next_timed_event_so_events_due_one_by_one_share_a_wake() -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        real, armed, was_armed = loop.call_at, [], asyncio.Event()
+
+        def spy(when: float, callback: Callable[..., Any], *args: Any, **kwargs: Any) -> asyncio.TimerHandle:
+            armed.append(when)
+            was_armed.set()
+            return real(when, callback, *args, **kwargs)
+
+        loop.call_at = spy  # type: ignore[method-assign]
+        sched = Scheduler()
+        sched.call_later(60.0, lambda: None)
+        task = asyncio.create_task(sched.run())
+        await asyncio.wait_for(was_armed.wait(), 10)
+        assert armed[-1] - sched._heap[0][0] == pytest.approx(SLACK)
+        assert SLACK >= 0.001  # events due within a millisecond of the first share its wake
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    asyncio.run(main())
+
+
+def test_a_timed_event_never_runs_before_it_is_due_and_one_due_at_once_runs_first() -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        sched = Scheduler()
+        task = asyncio.create_task(sched.run())
+        ran: List[Tuple[str, float]] = []
+        done = asyncio.Event()
+
+        def event(name: str) -> None:
+            ran.append((name, loop.time()))
+            if len(ran) == 2:
+                done.set()
+        sched.call_later(0.002, event, "timed")
+        due = sched._heap[0][0]
+        sched.call_later(0.0, event, "at once")
+        await asyncio.wait_for(done.wait(), 10)
+        assert [name for name, _at in ran] == ["at once", "timed"]
+        assert ran[1][1] >= due
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    asyncio.run(main())
