@@ -13,7 +13,8 @@ Each side is a checkout with its own `make venv`; its own `bench.boot` runs its 
 (`--base-args` / `--new-args`, e.g. `--poll` for the same detection on both sides). Beside the
 overhead, each run's head is shown: POST to the last power action that reached a node (a
 boot's last `On`, a reboot's last Soft-Off), where the overhead of a realistic session is
-(docs/benchmarks.md, "Where a realistic session's overhead is").
+(docs/benchmarks.md, "Where a realistic session's overhead is"); and each process's CPU over
+the stack ("cpu"), paired the same way.
 
     .venv/bin/python -m bench.ab_boot --base /tmp/base [--new .] [--pairs 6] [--nodes 10000]
                                       [--latency realistic] [--base-args=--poll] [--out FILE]
@@ -65,36 +66,53 @@ def figures(timing: Dict[str, Any], operation: str) -> Dict[str, Optional[float]
     return {"overhead": timing.get("overhead_seconds"), "setup": timing.get("setup_seconds"), "head": head}
 
 
+def cpu_seconds(run: Dict[str, Any]) -> Dict[str, Optional[float]]:
+    """Each process's CPU over the run's whole stack (discovery, boot and reboot): where a change
+    moved the work, which the overheads alone do not show (sitting 42: the simulator's CPU halved
+    with the overheads unchanged)."""
+    return {name: proc.get("cpu_seconds") for name, proc in (run.get("processes") or {}).items()}
+
+
 def _paired(base: Sequence[Dict[str, Optional[float]]], new: Sequence[Dict[str, Optional[float]]],
             name: str) -> List[Tuple[float, float]]:
     """(base, new) values of figure `name`, pair by pair; a pair missing it on either side is left out."""
     out: List[Tuple[float, float]] = []
     for base_run, new_run in zip(base, new):
-        b, n = base_run[name], new_run[name]
+        b, n = base_run.get(name), new_run.get(name)
         if b is not None and n is not None:
             out.append((b, n))
     return out
 
 
+def _row(paired: List[Tuple[float, float]]) -> Dict[str, Any]:
+    """Each side's values and median, the paired differences (new - base), their median, and in how
+    many pairs the new side's value was the lower."""
+    diffs = [round(n - b, 2) for b, n in paired]
+    return {"base": [b for b, _ in paired], "new": [n for _, n in paired],
+            "base_median": round(statistics.median(b for b, _ in paired), 2),
+            "new_median": round(statistics.median(n for _, n in paired), 2),
+            "differences": diffs, "difference_median": round(statistics.median(diffs), 2),
+            "new_lower": sum(1 for d in diffs if d < 0), "pairs": len(diffs)}
+
+
+def _rows(per_run: Dict[str, List[Dict[str, Optional[float]]]], names: Sequence[str]) -> Dict[str, Any]:
+    rows: Dict[str, Any] = {}
+    for name in names:
+        paired = _paired(per_run["base"], per_run["new"], name)
+        if paired:
+            rows[name] = _row(paired)
+    return rows
+
+
 def compare(runs: Dict[str, List[Dict[str, Any]]]) -> Dict[str, Any]:
-    """Per operation and figure: each side's values and median, the paired differences (new - base)
-    and their median, and in how many pairs the new side's figure was the lower."""
+    """Per operation and figure, then per process's CPU ("cpu"), the paired comparison (`_row`)."""
     out: Dict[str, Any] = {}
     pairs = min(len(runs["base"]), len(runs["new"]))
     for operation in OPERATIONS:
-        rows: Dict[str, Any] = {}
-        per_run = {side: [figures(run[operation], operation) for run in runs[side][:pairs]] for side in SIDES}
-        for name in FIGURES:
-            paired = _paired(per_run["base"], per_run["new"], name)
-            if not paired:
-                continue
-            diffs = [round(n - b, 2) for b, n in paired]
-            rows[name] = {"base": [b for b, _ in paired], "new": [n for _, n in paired],
-                          "base_median": round(statistics.median(b for b, _ in paired), 2),
-                          "new_median": round(statistics.median(n for _, n in paired), 2),
-                          "differences": diffs, "difference_median": round(statistics.median(diffs), 2),
-                          "new_lower": sum(1 for d in diffs if d < 0), "pairs": len(diffs)}
-        out[operation] = rows
+        out[operation] = _rows({side: [figures(run[operation], operation) for run in runs[side][:pairs]]
+                                for side in SIDES}, FIGURES)
+    cpu = {side: [cpu_seconds(run) for run in runs[side][:pairs]] for side in SIDES}
+    out["cpu"] = _rows(cpu, sorted({name for side in SIDES for run in cpu[side] for name in run}))
     return out
 
 

@@ -40,3 +40,16 @@ def test_a_run_without_a_figure_leaves_its_pair_out_of_that_figure():
     new = [run(1.1, 1.9), run(1.3, 2.0, last="")]
     head = compare({"base": base, "new": new})["reboot"]["head"]
     assert head["pairs"] == 1 and head["differences"] == [0.0]
+
+
+def test_each_process_cpu_is_compared_pair_by_pair_too():
+    """The simulator's CPU halves while the overheads stay: the "cpu" rows show where the work moved."""
+    def with_cpu(result: dict, simulator: float, operators: float) -> dict:
+        return {**result, "processes": {"simulator": {"cpu_seconds": simulator},
+                                        "operators": {"cpu_seconds": operators}}}
+    base = [with_cpu(run(1.2, 2.0), 9.5, 8.8), with_cpu(run(1.4, 2.1), 9.6, 8.7)]
+    new = [with_cpu(run(1.2, 2.0), 4.5, 8.9), with_cpu(run(1.4, 2.1), 4.4, 8.6), with_cpu(run(1.0, 1.0), 1.0, 1.0)]
+    cpu = compare({"base": base, "new": new})["cpu"]
+    assert sorted(cpu) == ["operators", "simulator"]
+    assert cpu["simulator"]["differences"] == [-5.0, -5.2] and cpu["simulator"]["new_lower"] == 2
+    assert cpu["operators"]["difference_median"] == 0.0 and cpu["operators"]["pairs"] == 2
