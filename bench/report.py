@@ -267,6 +267,7 @@ def _e2e_rows(latency: str, size: str, data: Dict[str, Any]) -> List[Tuple[str, 
                 spread = f" (median of {len(runs)} stacks: {' / '.join(f'{v:,.1f}' for v in runs)} s)" if len(runs) > 1 else ""
                 out.append((f"CPU: {label}, boot + reboot", (f"cpu_{name}", size), f"{cpu:,.1f} s{spread}",
                             _per(1000 * cpu, nodes, "node"), ""))
+        out += _work_rows(size, data)
         for name, label, limit in (("api", "API (all workers)", "<= 200 MiB"), ("operators", "operators", "<= 250 MiB"),
                                    ("simulator", "simulator", ""), ("redis", "Redis", "")):
             if name in procs:
@@ -274,6 +275,45 @@ def _e2e_rows(latency: str, size: str, data: Dict[str, Any]) -> List[Tuple[str, 
                 out.append((f"Peak RSS: {label}, boot + reboot", (f"rss_{name}", size), f"{mib:,.0f} MiB",
                             PerItem(f"{1024 * mib / nodes:,.2f} KiB/node", mib / nodes), limit if size == TARGET_SIZE else ""))
     return out
+
+
+# What the stack did per node (bench/boot.py `counts`, read from /metrics around each session), as
+# (row label, process, counter or counter-name prefix). Their growth column tells the growth of the
+# work from that of its cost: per node, the same work at every size is what "cost grows linearly"
+# asks of the code, while the CPU rows above also carry each operation's cost at a larger keyspace
+# and heap (the Redis-alone row; docs/benchmarks.md, sitting 43).
+WORK = (("records the status operator read", "operators", "operator_components_read{status}"),
+        ("component leases asked", "operators", "operator_leases{asked}"),
+        ("component records written", "api", "store_component_writes{written}"),
+        ("API requests", "api", "http_requests{"))
+
+
+def _work_rows(size: str, data: Dict[str, Any]) -> List[Tuple[str, Tuple[str, str], str, str, str]]:
+    """One row per WORK counter: per node, boot + reboot, the median over the size's stacks."""
+    stacks = data.get("runs") or [data]
+    out: List[Tuple[str, Tuple[str, str], str, str, str]] = []
+    for label, process, counter in WORK:
+        totals = [total for total in (_work(stack, process, counter) for stack in stacks) if total is not None]
+        if not totals:
+            continue
+        value = sorted(totals)[(len(totals) - 1) // 2]  # the lower median, one stack's own figure
+        spread = f" (median of {len(totals)} stacks: {' / '.join(f'{v:.2f}' for v in totals)})" if len(totals) > 1 else ""
+        out.append((f"Work: {label}, boot + reboot", (f"work_{counter}", size), f"{value:.2f} per node{spread}",
+                    PerItem(f"{value:.2f}/node", value), ""))
+    return out
+
+
+def _work(stack: Dict[str, Any], process: str, counter: str) -> Optional[float]:
+    """`counter` per node over the stack's boot and reboot (a name ending in "{": every such
+    counter summed); None when the stack has no counts."""
+    total, seen = 0.0, False
+    for operation in ("boot", "reboot"):
+        counts = _get(stack, operation, "counts", process)
+        if not isinstance(counts, dict):
+            continue
+        seen = True
+        total += sum(v for k, v in counts.items() if (k.startswith(counter) if counter.endswith("{") else k == counter))
+    return total if seen else None
 
 
 def overhead_share(timing: Dict[str, Any]) -> float:

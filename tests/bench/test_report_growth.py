@@ -59,3 +59,30 @@ def test_the_markdown_table_has_the_growth_column() -> None:
     header, rule, *lines = report.markdown_table(results()).splitlines()
     assert header.split(" | ")[4] == "Per item vs the smallest size"
     assert all(line.count("|") == rule.count("|") for line in lines)
+
+
+def stack(reads: float, leases: float) -> Dict[str, Any]:
+    """One zero-latency stack's counts per node, half in the boot and half in the reboot."""
+    counts = {"operators": {"operator_components_read{status}": reads / 2, "operator_leases{asked}": leases / 2,
+                            "operator_passes{status}": 9.0},
+              "api": {"http_requests{PATCH,/v2/components/{component_id},204}": 1.0,
+                      "http_requests{PATCH,/v2/components,200}": 0.002}}
+    return {"boot": {"counts": counts}, "reboot": {"counts": counts}}
+
+
+def test_the_work_per_node_has_rows_of_its_own_so_its_growth_is_told_from_its_cost() -> None:
+    """The stack's work per node (records read, leases, API requests: bench/boot.py counts), boot
+    and reboot together and the median over the size's stacks, beside the CPU rows: per node the
+    same work at both sizes reads 1.00x even where its CPU per node grew."""
+    data = results()
+    data["e2e"]["zero"]["10000"]["runs"] = [stack(6.0, 8.0), stack(5.0, 7.0), stack(7.0, 9.0)]
+    data["e2e"]["zero"]["100000"]["runs"] = [stack(6.0, 8.0)]
+    rows = {(row[0], row[1]): row for row in report.rows(data)}
+    reads = "Work: records the status operator read, boot + reboot"
+    assert rows[(reads, "10,000")][2] == "6.00 per node (median of 3 stacks: 6.00 / 5.00 / 7.00)"
+    assert rows[(reads, "10,000")][3] == "6.00/node"
+    assert rows[(reads, "100,000")][4] == "1.00×"
+    assert rows[("Work: component leases asked, boot + reboot", "100,000")][3] == "8.00/node"
+    assert rows[("Work: API requests, boot + reboot", "100,000")][3] == "2.00/node"  # 2 x (1.0 + 0.002)
+    written = rows[("Work: component records written, boot + reboot", "100,000")]  # never moved: none written
+    assert (written[2], written[4]) == ("0.00 per node", "")
