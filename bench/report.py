@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from statistics import median_low
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .common import MEMORY_PROBE_MIB, SPEED_PROBE_ADDITIONS
@@ -296,7 +297,7 @@ def _work_rows(size: str, data: Dict[str, Any]) -> List[Tuple[str, Tuple[str, st
         totals = [total for total in (_work(stack, process, counter) for stack in stacks) if total is not None]
         if not totals:
             continue
-        value = sorted(totals)[(len(totals) - 1) // 2]  # the lower median, one stack's own figure
+        value = median_low(totals)  # one stack's own figure
         spread = f" (median of {len(totals)} stacks: {' / '.join(f'{v:.2f}' for v in totals)})" if len(totals) > 1 else ""
         out.append((f"Work: {label}, boot + reboot", (f"work_{counter}", size), f"{value:.2f} per node{spread}",
                     PerItem(f"{value:.2f}/node", value), ""))
