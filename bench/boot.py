@@ -361,6 +361,7 @@ def run_stack(nodes: int, latency: str, *, operations: Sequence[str] = OPERATION
                         "cfs": {"configuration": GOOD_CONFIGS[0]},
                         "boot_sets": {"compute": {"path": MANIFEST, "type": "s3", "node_groups": ["compute", "uan"],
                                                   "rootfs_provider": "sbps", "rootfs_provider_passthrough": "sbps:v1:x"}}})
+                    result["discovery_cpu_seconds"] = watch.count_cpu_from_here()
                     for operation in operations:
                         log(f"  {operation} session, {nodes:,} nodes, {latency} latency ...")
                         profiler = Profiler(profile / f"{nodes}-{latency}-{operation}", pids) if profile else None

@@ -232,6 +232,16 @@ class Watch:
         self._sample()
         self.seconds = time.monotonic() - self.started
 
+    def count_cpu_from_here(self) -> Dict[str, float]:
+        """Count each tree's CPU from now on; returns what it used until now. The end-to-end stacks
+        call it when discovery is done, so that their "boot + reboot" CPU is the sessions' alone
+        (as the Work rows' counts are) and not the discovery's bulk writes as well. RSS peaks are
+        still those of the whole run (a memory limit's figure: the worst moment)."""
+        now = {name: tree_cpu(pid) for name, pid in self.pids.items()}
+        used = {name: round(now[name] - self.cpu_start[name], 2) for name in now}
+        self.cpu_start = now
+        return used
+
     def result(self) -> Dict[str, Dict[str, float]]:
         out = {}
         for name, pid in self.pids.items():

@@ -483,8 +483,11 @@ def _memory_probe(meta: Dict[str, Any]) -> str:
 def _e2e_runs(settings: Dict[str, Any]) -> str:
     zero, realistic = settings.get("zero_runs") or 1, settings.get("realistic_runs") or 1
     text = ("; each zero-latency end-to-end session once per size" if zero == 1 else
-            f"; each zero-latency end-to-end stack {zero} times per size, shown by the run with the median wall "
-            "time of each operation, with each process's median CPU and largest peak RSS")
+            f"; each zero-latency end-to-end stack {zero} times per size"
+            + (" (the sizes taken in turn)" if settings.get("e2e_sizes_in_turn") else "")
+            + ", shown by the run with the median wall time of each operation, with each process's median CPU"
+            + (" (the sessions' alone, discovery left out)" if settings.get("e2e_cpu") == "sessions" else "")
+            + " and largest peak RSS")
     if realistic == 1:
         return text + ", each realistic-latency one once"
     return text + (f", each realistic-latency stack {realistic} times, shown by the run with the median overhead "

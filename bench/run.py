@@ -125,21 +125,30 @@ def run_api(args: argparse.Namespace, probes: Probes = None) -> Dict[str, Any]:
 
 
 def run_e2e(args: argparse.Namespace, probes: Probes = None) -> Dict[str, Any]:
+    """Each latency's stacks, the sizes taken in turn (10,000, 100,000, 10,000, ...): the growth
+    column divides a size's per-node figures by the smallest size's, and the host's speed drifts
+    from one minute to the next (docs/benchmarks.md, "Noise"), so that each size's runs are spread
+    over the same minutes and a drift moves every size alike, not one size's three runs."""
     out: Dict[str, Dict[str, Any]] = {}
     for latency in args.latencies:
+        sizes = []
         for nodes in args.e2e_sizes:
             if latency == "realistic" and args.realistic_max and nodes > args.realistic_max:
                 log(f"end to end, {nodes:,} nodes, realistic latency: skipped (--realistic-max)")
-                continue
-            count = args.realistic_runs if latency == "realistic" else args.zero_runs
-            probe_host(probes, f"end to end, {nodes:,}, {latency}")
-            runs = []
-            for run in range(count):
+            else:
+                sizes.append(nodes)
+        count = args.realistic_runs if latency == "realistic" else args.zero_runs
+        runs: Dict[int, List[Dict[str, Any]]] = {nodes: [] for nodes in sizes}
+        for run in range(count):
+            for nodes in sizes:
+                if not run:
+                    probe_host(probes, f"end to end, {nodes:,}, {latency}")
                 log(f"end to end, {nodes:,} nodes, {latency} latency" + (f", run {run + 1} of {count}:" if count > 1
                                                                           else ":"))
-                runs.append(boot.run_stack(nodes, latency, timeout=args.e2e_timeout, api_workers=args.workers,
-                                           profile=args.profile, log=log))
-            out.setdefault(latency, {})[str(nodes)] = median_run(runs)
+                runs[nodes].append(boot.run_stack(nodes, latency, timeout=args.e2e_timeout, api_workers=args.workers,
+                                                  profile=args.profile, log=log))
+        for nodes in sizes:
+            out.setdefault(latency, {})[str(nodes)] = median_run(runs[nodes])
     return out
 
 
@@ -210,7 +219,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                               "runs": args.runs, "full_runs": args.full_runs, "load_seconds": args.load_seconds,
                               "load_runs": args.load_runs, "connections": args.connections,
                               "realistic_runs": args.realistic_runs, "zero_runs": args.zero_runs,
-                              "api_workers": args.workers}},
+                              "api_workers": args.workers, "e2e_sizes_in_turn": True,
+                              "e2e_cpu": "sessions"}},
         "api": previous.get("api", {}), "e2e": previous.get("e2e", {})}
     if args.only in (None, "api"):
         results["api"] = run_api(args, probes)

@@ -76,6 +76,25 @@ def test_make_bench_runs_each_stack_three_times_and_a_quick_run_once(monkeypatch
     assert run.parse_args(["--zero-runs", "2", "--out", str(tmp_path)]).zero_runs == 2
 
 
+def test_the_sizes_runs_are_taken_in_turn_so_a_drift_in_the_hosts_speed_moves_every_size_alike(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The growth column divides the 100,000-node stacks' figures by the 10,000-node ones': run
+    one size's three stacks and then the other's, and a host slower in the second part reads as
+    growth. Each size keeps its own runs, and realistic latency stays within --realistic-max."""
+    stacks: List[Any] = []
+
+    def run_stack(nodes: int, latency: str, **_kw: Any) -> Dict[str, Any]:
+        stacks.append((nodes, latency))
+        return {**stack(1.0, 1.5, len(stacks)), "nodes": nodes}
+    monkeypatch.setattr(boot, "run_stack", run_stack)
+    monkeypatch.setattr(run, "log", lambda text: None)
+    out = run.run_e2e(run.parse_args(["--e2e-sizes", "10000,100000", "--realistic-max", "10000",
+                                      "--out", str(tmp_path)]))
+    assert stacks == [(10000, "zero"), (100000, "zero")] * 3 + [(10000, "realistic")] * 3
+    assert [r["nodes"] for r in out["zero"]["100000"]["runs"]] == [100000] * 3
+    assert "100000" not in out["realistic"]
+
+
 def zero_stack(boot_wall: float, cpu: float, rss: float) -> Dict[str, Any]:
     def timing(wall: float) -> Dict[str, Any]:
         return {"wall_seconds": wall, "setup_seconds": 1.0, "overhead_seconds": wall, "hardware_seconds": 0.0}

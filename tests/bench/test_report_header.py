@@ -74,3 +74,15 @@ def test_the_probes_time_their_loops() -> None:
 def test_the_speed_probe_times_the_loop() -> None:
     from bench.common import speed_probe
     assert 0 < speed_probe() < 60
+
+
+def test_the_header_tells_when_the_sizes_ran_in_turn_and_the_cpu_is_the_sessions(tmp_path: Path) -> None:
+    """A run before these two changes ran each size's stacks together and counted discovery's CPU
+    in the "boot + reboot" rows: its header must not claim either."""
+    settings = {"zero_runs": 3, "realistic_runs": 3}
+    old = header(0.0, tmp_path, settings=settings)
+    assert "stack 3 times per size, shown by" in old and "in turn" not in old and "sessions' alone" not in old
+    new = header(0.0, tmp_path, settings={**settings, "e2e_sizes_in_turn": True, "e2e_cpu": "sessions"})
+    assert ("stack 3 times per size (the sizes taken in turn), shown by the run with the median wall time of each "
+            "operation, with each process's median CPU (the sessions' alone, discovery left out) and largest peak RSS"
+            in new)

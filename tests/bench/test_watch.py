@@ -32,3 +32,18 @@ def test_bench_boot_refuses_a_report_concurrency_below_one() -> None:
 
     with pytest.raises(SystemExit):
         boot.main(["--nodes", "10", "--report-concurrency", "0"])
+
+
+def test_cpu_counted_from_the_sessions_leaves_the_discovery_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The end-to-end "boot + reboot" CPU rows are the sessions' alone: what a tree used before
+    `count_cpu_from_here` (discovery's bulk writes) is returned apart and not in `result()`."""
+    cpu = {7: 1.0}
+    monkeypatch.setattr(common, "process_tree", lambda pid: [pid])
+    monkeypatch.setattr(common, "rss_bytes", lambda pid: 100 << 20)
+    monkeypatch.setattr(common, "pss_bytes", lambda pid: 50 << 20)
+    monkeypatch.setattr(common, "tree_cpu", lambda pid: cpu[pid])
+    watch = common.Watch({"api": 7})
+    cpu[7] = 4.0  # discovery
+    assert watch.count_cpu_from_here() == {"api": 3.0}
+    cpu[7] = 6.5  # the sessions
+    assert watch.result()["api"]["cpu_seconds"] == 2.5
