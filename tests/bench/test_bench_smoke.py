@@ -49,7 +49,9 @@ def test_quick_bench_reports_every_api_measurement(quick_run: Path) -> None:
         assert set(api["reporter"]) == {"unknown", "known", "same"}  # issue 13's three reporter workloads
         for workload in list(api["reporter"].values()) + [api["session_create"]]:
             assert workload["errors"] == 0 and workload["median_api_cpu_ms_per_request"] > 0
-    assert api["load"]["batch"] == 1000 and api["load"]["api_cpu_seconds"] > 0
+    # Reported, not timed: the quick seed of 1,000 components takes about one 10 ms /proc tick of
+    # the API's CPU, so it reads 0 in some runs (a fresh-clone CI run on 5 December did)
+    assert api["load"]["batch"] == 1000 and api["load"]["api_cpu_seconds"] >= 0
     assert api["bulk_patch"]["median_api_cpu_ms"] > 0
 
 
