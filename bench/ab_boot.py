@@ -13,7 +13,7 @@ Each side is a checkout with its own `make venv`; its own `bench.boot` runs its 
 (`--base-args` / `--new-args`, e.g. `--poll` for the same detection on both sides). Beside the
 overhead, each run's head is shown: POST to the last power action that reached a node (a
 boot's last `On`, a reboot's last Soft-Off), where the overhead of a realistic session is
-(docs/benchmarks.md, "Where a realistic session's overhead is"); and each process's CPU over
+(docs/benchmarks-history.md, "Where a realistic session's overhead is"); and each process's CPU over
 the stack ("cpu"), paired the same way.
 
     .venv/bin/python -m bench.ab_boot --base /tmp/base [--new .] [--pairs 6] [--nodes 10000]

@@ -282,7 +282,7 @@ def _e2e_rows(latency: str, size: str, data: Dict[str, Any]) -> List[Tuple[str, 
 # (row label, process, counter or counter-name prefix). Their growth column tells the growth of the
 # work from that of its cost: per node, the same work at every size is what "cost grows linearly"
 # asks of the code, while the CPU rows above also carry each operation's cost at a larger keyspace
-# and heap (the Redis-alone row; docs/benchmarks.md, sitting 43).
+# and heap (the Redis-alone row; docs/benchmarks-history.md, sitting 43).
 WORK = (("records the status operator read", "operators", "operator_components_read{status}"),
         ("component leases asked", "operators", "operator_leases{asked}"),
         ("component records written", "api", "store_component_writes{written}"),

@@ -68,7 +68,7 @@ HANDED_TO = {"S2b": "power-on", "S3": "power-off-graceful", "S6": "power-off-gra
 # to 222-266 MiB against the 250 MiB goal (bench.boot --nodes 100000), so two it is; a limit by
 # records in flight, not batches, would let small batches go on at once. Four looks each handing
 # over in its own slot (no more batches held) slowed a 100,000-node setup from 11 s to 16-23 s:
-# the looks took the operators' CPU from setup's writes (docs/benchmarks.md, sitting 36).
+# the looks took the operators' CPU from setup's writes (docs/benchmarks-history.md, sitting 36).
 PUSHED_IN_FLIGHT = 2
 HAND_OVERS_IN_FLIGHT = 2
 # What a component left as it was was last seen as at PCS and CFS: (P, desired_config, configuration_status).

@@ -1,4 +1,4 @@
-"""Large component listings are streamed chunk by chunk (api.md §3.3.1, §6.2; docs/benchmarks.md fix 2).
+"""Large component listings are streamed chunk by chunk (api.md §3.3.1, §6.2; docs/benchmarks-history.md, fix 2).
 
 Streaming is an encoding detail: the body must be exactly the list an
 unstreamed response would carry, in ID order, with every filter and page
