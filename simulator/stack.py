@@ -147,7 +147,8 @@ class ManagedProcess:
 class RedisServer(ManagedProcess):
     """A throw-away redis-server on a free port, without persistence."""
 
-    def __init__(self, workdir: Path, port: Optional[int] = None, password: Optional[str] = None) -> None:
+    def __init__(self, workdir: Path, port: Optional[int] = None, password: Optional[str] = None,
+                 extra_args: Sequence[str] = (), env: Optional[dict] = None) -> None:
         exe = shutil.which("redis-server")
         if exe is None:
             raise RuntimeError("redis-server is not installed (run `make os-deps`)")
@@ -158,7 +159,7 @@ class RedisServer(ManagedProcess):
         argv = [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                 "--appendonly", "no", "--dir", str(workdir), "--daemonize", "no"]
         argv += ["--requirepass", password] if password else []
-        super().__init__("redis", argv, workdir / "redis.log")
+        super().__init__("redis", argv + list(extra_args), workdir / "redis.log", env)
         wait_until(self._pings, 15, "redis-server", self.proc)
 
     def _pings(self) -> bool:
