@@ -163,16 +163,21 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
-def pss_bytes(pid: int) -> int:
-    """Proportional set size: each shared page divided among the processes mapping it."""
+def smaps_rollup_kib(pid: int, field: str) -> int:
+    """One field of the process's /proc/<pid>/smaps_rollup, in KiB (0 when unreadable)."""
     try:
         with open(f"/proc/{pid}/smaps_rollup") as handle:
             for line in handle:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1]) * 1024
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
     except OSError:
         pass
     return 0
+
+
+def pss_bytes(pid: int) -> int:
+    """Proportional set size: each shared page divided among the processes mapping it."""
+    return smaps_rollup_kib(pid, "Pss") * 1024
 
 
 def tree_cpu(pid: int) -> float:

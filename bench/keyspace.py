@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -36,7 +35,7 @@ from bos_sim.inventory import node_xname
 from bos_sim.stack import RedisServer
 
 from .api_store import REDIS_ALONE_RUNS, redis_alone
-from .common import median
+from .common import median, smaps_rollup_kib
 
 RECORD_BYTES = 584  # a component as a boot on the simulator leaves it, in Redis (the table's footer)
 FILL_BATCH = 1000
@@ -53,17 +52,6 @@ def parse_sizes(text: str) -> List[int]:
     if not sizes or min(sizes) < 2800:
         raise argparse.ArgumentTypeError(f"sizes must be 2800 or more: {text!r}")
     return sizes
-
-
-def huge_page_kib(pid: int) -> int:
-    """The process's anonymous memory on transparent huge pages (KiB; 0 when unreadable)."""
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("AnonHugePages:"):
-                return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
 
 
 async def fill(redis: Redis, count: int) -> None:
@@ -85,15 +73,14 @@ async def read_cost(url: str, count: int, runs: int) -> Dict[str, Any]:
 
 def measure(count: int, huge: bool, runs: int) -> Dict[str, Any]:
     """One throw-away Redis of `count` records: its µs per record read and its huge pages."""
-    work = Path(tempfile.mkdtemp(prefix="bos-keyspace-"))
-    server = RedisServer(work, extra_args=HUGE_ARGS if huge else (), env=HUGE_ENV if huge else None)
-    try:
-        result = asyncio.run(read_cost(server.url, count, runs))
-        result["huge_page_kib"] = huge_page_kib(server.proc.pid)
-        return result
-    finally:
-        server.stop()
-        shutil.rmtree(work, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix="bos-keyspace-") as work:
+        server = RedisServer(Path(work), extra_args=HUGE_ARGS if huge else (), env=HUGE_ENV if huge else None)
+        try:
+            result = asyncio.run(read_cost(server.url, count, runs))
+            result["huge_page_kib"] = smaps_rollup_kib(server.proc.pid, "AnonHugePages")
+            return result
+        finally:
+            server.stop()
 
 
 def summarise(rounds: Sequence[Dict[str, Dict[str, Any]]], sizes: Sequence[int]) -> Dict[str, Any]:
