@@ -7,9 +7,9 @@ import re
 import signal
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import IO, Dict, List, Optional
 
 import pytest
 
@@ -40,6 +40,24 @@ def run(tmp_path: Path, args: List[str], env: Optional[Dict[str, str]] = None,
         timeout: float = 30) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "bos_reporter", *args], env=env or reporter_env(tmp_path),
                           capture_output=True, text=True, timeout=timeout, cwd=tmp_path)
+
+
+def read_until(stream: IO[str], text: str, timeout: float = 10) -> List[str]:
+    """The lines of `stream` up to the first that holds `text` (a process's own word that it got
+    somewhere, not a sleep); fails after `timeout` s or at the end of the stream."""
+    lines: List[str] = []
+    found = threading.Event()
+
+    def read() -> None:
+        for line in stream:
+            lines.append(line)
+            if text in line:
+                found.set()
+                return
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    assert found.wait(timeout), f"no line with {text!r} within {timeout}s: {''.join(lines)}"
+    return lines
 
 
 def once(tmp_path: Path, stub_url: str, text: str, token_file: Path, *more: str,
@@ -149,14 +167,17 @@ def test_daemon_reports_at_start_and_on_trigger_then_stops_cleanly_on_sigterm(
     proc = subprocess.Popen([sys.executable, "-m", "bos_reporter", "--cmdline-file", str(cmdline(tmp_path, text)),
                              "--api-url", stub.url, "--token-file", str(token_file)],
                             env=env, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    lines: List[str] = []
     try:
-        stub.wait_for(1)
-        time.sleep(0.2)  # let it reach its periodic wait
+        assert proc.stderr is not None
+        lines = read_until(proc.stderr, "Next report in ")  # in its periodic wait now
+        assert len(stub.requests) == 1
         trigger.touch()
         stub.wait_for(2, timeout=5)
     finally:
         proc.send_signal(signal.SIGTERM)
-        _out, err = proc.communicate(timeout=10)
+        _out, rest = proc.communicate(timeout=10)
+    err = "".join(lines) + rest
     assert proc.returncode == 0, err
     assert "Now periodically reporting every ~10800 seconds." in err
     assert "with inotify" in err
