@@ -3,6 +3,9 @@ stack and no perf are started)."""
 
 from collections import Counter
 
+import pytest
+
+from bench import cpu_split
 from bench.cpu_split import HZ, role_of, split, tally
 
 SCRIPT = """\
@@ -42,3 +45,11 @@ def test_time_per_node_is_compared_between_the_smallest_and_the_largest_size():
     assert result["redis"]["grew"] == [["dictFind", 5000.0, 10000.0]]
     assert result["redis"]["shrank"][0] == ["lua", 10000.0, 10000.0]
     assert "api" not in result  # a process with no samples has no row
+
+
+def test_a_run_whose_session_start_is_not_seen_fails_rather_than_splitting_nothing(monkeypatch):
+    """perf starts at run_stack's " session, " log line: a run that never logs it recorded nothing,
+    and says so instead of returning an empty split."""
+    monkeypatch.setattr(cpu_split, "run_stack", lambda nodes, latency, log: log("stack up"))
+    with pytest.raises(RuntimeError, match="no session started"):
+        cpu_split.measure(10)
